@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { registerKeysCommands } from './commands/keys.js';
+import { registerProfileCommand } from './commands/profile.js';
+import { registerStartCommand } from './commands/start.js';
+import { registerStatusCommand } from './commands/status.js';
+
+const program = new Command('magnet-node')
+  .description('node daemon of a decentralized network that trains ternary (BitNet b1.58) models with DiLoCo and serves them on CPUs')
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+registerStartCommand(program);
+registerStatusCommand(program);
+registerProfileCommand(program);
+registerKeysCommands(program);
+program
+  .command('version')
+  .description('print the version')
+  .action(() => {
+    process.stdout.write(`magnet-node ${VERSION}\n`);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,14 @@
+import { netOptions } from '../net/options.js';
+import { apiOptions, nodeOptions } from '../node/options.js';
+import { profileOptions } from '../profile/options.js';
+import type { ConfigOf } from './schema.js';
+
+/** Every part's option group. A part adds its group here once; the loader, docs and CLI read it. */
+export const nodeSchema = {
+  node: nodeOptions,
+  api: apiOptions,
+  net: netOptions,
+  profile: profileOptions,
+};
+
+export type NodeConfig = ConfigOf<typeof nodeSchema>;
