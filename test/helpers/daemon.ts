@@ -1,0 +1,116 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI (tests run from dist/test/...). */
+export const CLI = fileURLToPath(new URL('../../daemon/src/cli/main.js', import.meta.url));
+
+export function tempHome(prefix = 'magnet-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Environment for test daemons: a fixed passphrase, loopback only, quick SSD test, thresholds low enough for CI disks. */
+export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    MAGNET_PASSPHRASE: 'test-passphrase',
+    MAGNET_MDNS: 'false',
+    MAGNET_SSD_MIN_READ_MBPS: '0',
+    MAGNET_SSD_MIN_WRITE_MBPS: '0',
+    ...extra,
+  };
+}
+
+export interface RunningDaemon {
+  home: string;
+  url: string;
+  proc: ChildProcess;
+  /** Everything the daemon printed so far (stdout and stderr). */
+  output(): string;
+  /** SIGTERM and wait for the exit code. */
+  stop(timeoutMs?: number): Promise<number | null>;
+  /** SIGKILL (a crash). */
+  kill(): Promise<void>;
+  get<T = unknown>(path: string): Promise<T>;
+}
+
+/**
+ * Starts `magnet-node start` as a child process on loopback with free ports and waits until /readyz answers.
+ */
+export async function startDaemon(opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<RunningDaemon> {
+  const home = opts.home ?? tempHome();
+  const args = [CLI, 'start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--log-level', 'debug', ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, { env: opts.env ?? testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const apiFile = join(home, 'api.json');
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  let url = '';
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode} before it was ready:\n${out}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`daemon not ready within the timeout:\n${out}`);
+    }
+    if (existsSync(apiFile)) {
+      try {
+        const info = JSON.parse(readFileSync(apiFile, 'utf8')) as { http: string; pid: number };
+        if (info.pid === proc.pid) {
+          const res = await fetch(`${info.http}/readyz`);
+          if (res.ok) {
+            url = info.http;
+            break;
+          }
+        }
+      } catch {
+        // not yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    home,
+    url,
+    proc,
+    output: () => out,
+    async stop(timeoutMs = 15_000) {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async kill() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+    async get<T>(path: string): Promise<T> {
+      const res = await fetch(`${url}${path}`);
+      if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+      return (await res.json()) as T;
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the timeout passes. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
