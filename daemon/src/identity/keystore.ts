@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Wallet } from 'ethers';
+import { Wallet, isError } from 'ethers';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type NodeIdentity, identityFromWallet } from './identity.js';
@@ -48,11 +48,11 @@ export class Keystore {
     try {
       wallet = (await Wallet.fromEncryptedJson(json, passphrase)) as Wallet;
     } catch (err) {
-      const msg = errorMessage(err);
-      if (/invalid password/i.test(msg)) {
+      // ethers marks a failed MAC check as an invalid "password" argument
+      if (isError(err, 'INVALID_ARGUMENT') && err.argument === 'password') {
         throw new MagnetError('ERR_WRONG_PASSPHRASE', `wrong passphrase for the keystore ${this.path} (check MAGNET_PASSPHRASE)`);
       }
-      throw new MagnetError('ERR_KEYSTORE_CORRUPT', `the keystore ${this.path} cannot be decrypted: ${msg}`);
+      throw new MagnetError('ERR_KEYSTORE_CORRUPT', `the keystore ${this.path} cannot be decrypted: ${errorMessage(err)}`);
     }
     return identityFromWallet(wallet);
   }

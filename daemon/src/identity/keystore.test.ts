@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isMagnetError } from '../util/errors.js';
+import { Keystore } from './keystore.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'magnet-ks-'));
+
+test('keystore round trip: create, unlock with the same passphrase, same identity; no plaintext key on disk', async () => {
+  const ks = new Keystore(join(dir(), 'keystore.json'));
+  const created = await ks.create('correct horse');
+  const unlocked = await ks.unlock('correct horse');
+  assert.equal(unlocked.nodeId, created.nodeId);
+  assert.equal(unlocked.address, created.address);
+  const onDisk = readFileSync(ks.path, 'utf8');
+  assert.ok(!onDisk.includes(created.wallet.privateKey.slice(2)), 'private key must not be stored in clear');
+  assert.equal(JSON.parse(onDisk).address.toLowerCase(), created.address.slice(2).toLowerCase());
+});
+
+test('wrong passphrase is refused with ERR_WRONG_PASSPHRASE', async () => {
+  const ks = new Keystore(join(dir(), 'keystore.json'));
+  await ks.create('right');
+  await assert.rejects(ks.unlock('wrong'), (err) => isMagnetError(err, 'ERR_WRONG_PASSPHRASE'));
+});
+
+test('a corrupted keystore is reported and never overwritten', async () => {
+  const path = join(dir(), 'keystore.json');
+  writeFileSync(path, '{"version": 3, garbage');
+  const ks = new Keystore(path);
+  await assert.rejects(ks.unlock('x'), (err) => isMagnetError(err, 'ERR_KEYSTORE_CORRUPT'));
+  await assert.rejects(ks.create('x'), (err) => isMagnetError(err, 'ERR_KEYSTORE_EXISTS'));
+  assert.equal(readFileSync(path, 'utf8'), '{"version": 3, garbage');
+});
+
+test('import keeps the key: known private key gives the known nodeId', async () => {
+  const ks = new Keystore(join(dir(), 'keystore.json'));
+  const id = await ks.create('p', '0000000000000000000000000000000000000000000000000000000000000001');
+  assert.equal(id.nodeId, 'node-0f715baf5d4c2ed3');
+  await assert.rejects(new Keystore(join(dir(), 'k.json')).create('p', 'not-a-key'), (err) => isMagnetError(err, 'ERR_KEY_INVALID'));
+});
