@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IParams} from "./IParams.sol";
+import {INodeRegistry} from "./INodeRegistry.sol";
+import {IContributionLedger} from "./IContributionLedger.sol";
+import {MagnetToken} from "./MagnetToken.sol";
+
+/// @title ContributionLedger
+/// @notice Epoch e: commit in [start, start+commitWindow), reveal the signed receipt in the reveal window, then
+/// a challenge window; settlement credits R_i = floor(pool * w_i / sum w_j) with w = tierMultiplier * tokens *
+/// score and pool = min(epochPool, dailyCap - emitted that day). Only credited amounts are minted (dust never is);
+/// an epoch where every weight is zero mints nothing. Rewards are pulled with {withdraw}.
+contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContributionLedger {
+    using SafeERC20 for MagnetToken;
+
+    /// @dev Held by the notary panel.
+    bytes32 public constant PANEL_ROLE = keccak256("PANEL_ROLE");
+    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
+        "Receipt(address node,uint64 epoch,uint64 round,bytes32 checkpointHash,bytes32 gradientHash,uint64 tokens,uint32 score,address leader)"
+    );
+    bytes32 public constant COMMIT_TAG = keccak256("MAGNET_CONTRIBUTION_COMMIT_V1");
+    uint32 public constant MAX_SCORE = 1_000_000;
+
+    struct Claim {
+        ClaimStatus status;
+        bytes32 commitment;
+        uint256 weight;
+        uint256 reward;
+    }
+
+    struct EpochState {
+        address[] claimants;
+        uint256 totalWeight;
+        uint256 pool;
+        uint256 paid;
+        uint32 cursor;
+        uint32 openChallenges;
+        bool settling;
+        bool settled;
+    }
+
+    IParams public immutable params;
+    INodeRegistry public immutable registry;
+    MagnetToken public immutable token;
+
+    mapping(uint64 epoch => mapping(address node => Claim)) private _claims;
+    mapping(uint64 epoch => EpochState) private _epochs;
+    mapping(bytes32 digest => bool) public usedReceipts;
+    mapping(uint256 day => uint256) public emittedOnDay;
+    mapping(address account => uint256) public owed;
+    uint256 public totalOwed;
+    uint256 public totalCredited;
+
+    /// @param maxSupply supply cap of the token this ledger creates and alone mints.
+    constructor(IParams params_, INodeRegistry registry_, address admin, uint256 maxSupply) EIP712("MAGNET Ledger", "1") {
+        params = params_;
+        registry = registry_;
+        token = new MagnetToken(address(this), maxSupply);
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    // ---- views ----
+
+    function claimOf(uint64 epoch, address node) external view returns (Claim memory) {
+        return _claims[epoch][node];
+    }
+
+    function epochInfo(uint64 epoch)
+        external
+        view
+        returns (uint256 claims, uint256 totalWeight, uint256 pool, uint256 paid, uint32 cursor, uint32 openChallenges, bool settling, bool settled)
+    {
+        EpochState storage s = _epochs[epoch];
+        return (s.claimants.length, s.totalWeight, s.pool, s.paid, s.cursor, s.openChallenges, s.settling, s.settled);
+    }
+
+    /// @notice (commit opens, reveal opens, reveal closes = challenge opens, challenge closes) of `epoch`.
+    function windows(uint64 epoch) public view returns (uint256 commitOpens, uint256 revealOpens, uint256 revealCloses, uint256 challengeCloses) {
+        commitOpens = params.epochStart(epoch);
+        revealOpens = commitOpens + params.commitWindow();
+        revealCloses = revealOpens + params.revealWindow();
+        challengeCloses = revealCloses + params.challengeWindow();
+    }
+
+    /// @notice EIP-712 struct hash of a receipt: the "result" that is committed.
+    function hashReceipt(Receipt calldata r) public pure returns (bytes32) {
+        return keccak256(abi.encode(RECEIPT_TYPEHASH, r.node, r.epoch, r.round, r.checkpointHash, r.gradientHash, r.tokens, r.score, r.leader));
+    }
+
+    /// @notice EIP-712 digest the node and the leader sign.
+    function receiptDigest(Receipt calldata r) external view returns (bytes32) {
+        return _hashTypedDataV4(hashReceipt(r));
+    }
+
+    /// @notice hash(result, nonce, sender, epoch, chainid, contract): binding the sender stops copied commits.
+    function commitmentOf(bytes32 result, bytes32 nonce, address sender, uint64 epoch) public view returns (bytes32) {
+        return keccak256(abi.encode(COMMIT_TAG, result, nonce, sender, epoch, block.chainid, address(this)));
+    }
+
+    // ---- node actions ----
+
+    /// @notice Commits a contribution for `epoch`. Requirements: active node; inside the commit window; one
+    /// commitment per node and epoch. Emits {ContributionCommitted}.
+    function commit(uint64 epoch, bytes32 commitment) external {
+        if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
+        (uint256 opens, uint256 closes,,) = windows(epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerCommitOutsideWindow(epoch, block.timestamp, opens, closes);
+        Claim storage c = _claims[epoch][msg.sender];
+        if (c.status != ClaimStatus.None) revert LedgerAlreadyCommitted(epoch, msg.sender);
+        c.status = ClaimStatus.Committed;
+        c.commitment = commitment;
+        emit ContributionCommitted(epoch, msg.sender, commitment);
+    }
+
+    /// @notice Reveals the receipt behind the sender's commitment, signed by the node wallet and the round leader.
+    /// Requirements: sender is the receipt's node and active; inside the reveal window; the commitment matches;
+    /// receipt unused; both signatures valid; leader registered and not the node; score <= MAX_SCORE.
+    /// Emits {ClaimRevealed}.
+    function reveal(Receipt calldata r, bytes32 nonce, bytes calldata nodeSignature, bytes calldata leaderSignature) external {
+        bytes32 digest = _checkReveal(r, nonce);
+        _checkSignatures(r, digest, nodeSignature, leaderSignature);
+        uint256 weight = uint256(params.tierMultiplierBps(registry.tierOf(msg.sender))) * r.tokens * r.score;
+        usedReceipts[digest] = true;
+        Claim storage c = _claims[r.epoch][msg.sender];
+        c.status = ClaimStatus.Revealed;
+        c.weight = weight;
+        EpochState storage s = _epochs[r.epoch];
+        s.claimants.push(msg.sender);
+        s.totalWeight += weight;
+        emit ClaimRevealed(r.epoch, msg.sender, digest, r.round, weight);
+    }
+
+    /// @dev Sender, window, commitment and replay checks; returns the EIP-712 digest.
+    function _checkReveal(Receipt calldata r, bytes32 nonce) private view returns (bytes32) {
+        if (r.node != msg.sender) revert LedgerNotClaimant(msg.sender, r.node);
+        if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
+        (, uint256 opens, uint256 closes,) = windows(r.epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerRevealOutsideWindow(r.epoch, block.timestamp, opens, closes);
+        Claim storage c = _claims[r.epoch][msg.sender];
+        if (c.status != ClaimStatus.Committed) revert LedgerNoCommitment(r.epoch, msg.sender);
+        bytes32 structHash = hashReceipt(r);
+        bytes32 computed = commitmentOf(structHash, nonce, msg.sender, r.epoch);
+        if (computed != c.commitment) revert LedgerRevealMismatch(c.commitment, computed);
+        bytes32 digest = _hashTypedDataV4(structHash);
+        if (usedReceipts[digest]) revert LedgerReceiptReplayed(digest);
+        if (r.score > MAX_SCORE) revert LedgerScoreOverCap(r.score, MAX_SCORE);
+        return digest;
+    }
+
+    function _checkSignatures(Receipt calldata r, bytes32 digest, bytes calldata nodeSignature, bytes calldata leaderSignature) private view {
+        address signer = ECDSA.recover(digest, nodeSignature);
+        if (signer != r.node) revert LedgerInvalidNodeSignature(signer, r.node);
+        if (r.leader == r.node || !registry.isRegistered(r.leader)) revert LedgerLeaderNotRegistered(r.leader);
+        signer = ECDSA.recover(digest, leaderSignature);
+        if (signer != r.leader) revert LedgerInvalidLeaderSignature(signer, r.leader);
+    }
+
+    /// @notice Slashes a node that committed and never revealed, once, after the reveal window; the reporter
+    /// gets the challenger share. Emits {NoShowReported}.
+    function reportNoShow(uint64 epoch, address node) external {
+        Claim storage c = _claims[epoch][node];
+        (,, uint256 revealCloses,) = windows(epoch);
+        if (c.status != ClaimStatus.Committed || block.timestamp < revealCloses) revert LedgerNotNoShow(epoch, node);
+        c.status = ClaimStatus.NoShow;
+        uint256 slashed = registry.slash(node, params.slashRateBps(IParams.Offence.NoReveal), msg.sender);
+        emit NoShowReported(epoch, node, msg.sender, slashed);
+    }
+
+    // ---- panel hooks ----
+
+    /// @notice Holds settlement of `epoch` while a challenge against the claim of `node` is open.
+    /// Requirements: PANEL_ROLE; claim revealed; inside the challenge window. Emits {ClaimChallenged}.
+    function openChallenge(uint64 epoch, address node) external onlyRole(PANEL_ROLE) {
+        if (_claims[epoch][node].status != ClaimStatus.Revealed) revert LedgerClaimNotRevealed(epoch, node);
+        (,, uint256 opens, uint256 closes) = windows(epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerChallengeWindowClosed(epoch, block.timestamp, closes);
+        EpochState storage s = _epochs[epoch];
+        ++s.openChallenges;
+        emit ClaimChallenged(epoch, node, s.openChallenges);
+    }
+
+    /// @notice Closes a challenge; an upheld one voids the claim (its weight leaves the epoch's sum).
+    /// Requirements: PANEL_ROLE. Emits {ClaimChallengeClosed} and, if upheld, {ClaimVoided}.
+    function closeChallenge(uint64 epoch, address node, bool upheld) external onlyRole(PANEL_ROLE) {
+        EpochState storage s = _epochs[epoch];
+        --s.openChallenges;
+        emit ClaimChallengeClosed(epoch, node, upheld);
+        Claim storage c = _claims[epoch][node];
+        if (upheld && c.status == ClaimStatus.Revealed) {
+            c.status = ClaimStatus.Voided;
+            s.totalWeight -= c.weight;
+            emit ClaimVoided(epoch, node, c.weight);
+        }
+    }
+
+    // ---- settlement and withdrawal ----
+
+    /// @notice Settles up to `maxClaims` claims of `epoch` (call again until {EpochSettled}). The first call fixes
+    /// the pool under the daily cap. Requirements: challenge window over; no open challenge; not settled.
+    /// Emits {EpochSettlementStarted}, {RewardCredited} per paid claim, {EpochSettled} at the end.
+    /// @return done whether the epoch is now settled.
+    function settle(uint64 epoch, uint256 maxClaims) external returns (bool done) {
+        if (maxClaims == 0) revert LedgerZeroBatch();
+        EpochState storage s = _epochs[epoch];
+        if (s.settled) revert LedgerEpochAlreadySettled(epoch);
+        (uint256 start,,, uint256 closes) = windows(epoch);
+        if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
+        if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
+        uint256 day = start / 1 days;
+        if (!s.settling) {
+            s.settling = true;
+            if (s.totalWeight != 0) {
+                uint256 cap = params.dailyCap();
+                uint256 room = cap > emittedOnDay[day] ? cap - emittedOnDay[day] : 0;
+                s.pool = Math.min(params.epochPool(), room);
+                emittedOnDay[day] += s.pool; // reserved; dust is released when the epoch completes
+            }
+            emit EpochSettlementStarted(epoch, s.pool, s.totalWeight, s.claimants.length);
+        }
+        uint256 end = Math.min(s.claimants.length, uint256(s.cursor) + maxClaims);
+        uint256 batchPaid = 0;
+        for (uint256 i = s.cursor; i < end; ++i) {
+            address node = s.claimants[i];
+            Claim storage c = _claims[epoch][node];
+            if (c.status != ClaimStatus.Revealed) continue; // voided
+            uint256 reward = s.totalWeight == 0 ? 0 : Math.mulDiv(s.pool, c.weight, s.totalWeight);
+            c.status = ClaimStatus.Paid;
+            c.reward = reward;
+            owed[node] += reward;
+            batchPaid += reward;
+            emit RewardCredited(epoch, node, reward);
+        }
+        s.cursor = uint32(end);
+        s.paid += batchPaid;
+        totalOwed += batchPaid;
+        totalCredited += batchPaid;
+        done = end == s.claimants.length;
+        if (done) {
+            s.settled = true;
+            uint256 unminted = s.pool - s.paid;
+            emittedOnDay[day] -= unminted;
+            emit EpochSettled(epoch, s.pool, s.paid, unminted);
+        }
+        if (batchPaid != 0) token.mint(address(this), batchPaid);
+    }
+
+    /// @notice Transfers everything owed to the sender. Emits {RewardWithdrawn}.
+    function withdraw() external nonReentrant {
+        uint256 amount = owed[msg.sender];
+        if (amount == 0) revert LedgerNothingToWithdraw(msg.sender);
+        owed[msg.sender] = 0;
+        totalOwed -= amount;
+        emit RewardWithdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+}

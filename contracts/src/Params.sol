@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IParams} from "./IParams.sol";
+
+/// @title Params
+/// @notice Tier multipliers, epoch schedule, windows, emission caps, slashing rates, bonds and quorum.
+/// Only GOVERNOR_ROLE changes them; every change emits an event. Changes apply to actions after the change;
+/// epochs already settled are never recomputed.
+contract Params is AccessControl, IParams {
+    bytes32 public constant GOVERNOR_ROLE = keccak256("GOVERNOR_ROLE");
+    uint256 public constant TIER_COUNT = 5;
+    uint256 public constant BPS = 10_000;
+
+    /// @dev A run of epochs of one length; a length change starts a new segment at the next epoch boundary, so
+    /// epoch numbers already handed out never move.
+    struct Segment {
+        uint64 firstEpoch;
+        uint64 startTime;
+        uint64 length;
+    }
+
+    Segment[] private _segments;
+    uint32[TIER_COUNT] private _tierMultiplierBps;
+    uint16[5] private _slashRateBps;
+
+    uint64 public commitWindow = 600;
+    uint64 public revealWindow = 300;
+    uint64 public challengeWindow = 600;
+    uint64 public adjudicationTimeout = 3600;
+    uint64 public unbondingDelay = 1 days;
+    uint256 public epochPool = 1_000 ether;
+    uint256 public dailyCap = 100_000 ether;
+    uint256 public minNodeBond = 1 ether;
+    uint256 public minNotaryBond = 5 ether;
+    uint16 public challengerShareBps = 5_000;
+    uint16 public quorum = 2;
+
+    /// @param governor receives GOVERNOR_ROLE and DEFAULT_ADMIN_ROLE.
+    /// @param multipliersBps the five tier multipliers in basis points (3.0 = 30_000), in the order
+    /// claude_session, gpu_compute, storage_node, cpu_only, mobile_light.
+    constructor(address governor, uint32[TIER_COUNT] memory multipliersBps) {
+        _grantRole(DEFAULT_ADMIN_ROLE, governor);
+        _grantRole(GOVERNOR_ROLE, governor);
+        for (uint256 t = 0; t < TIER_COUNT; ++t) _setTierMultiplier(t, multipliersBps[t]);
+        _segments.push(Segment({firstEpoch: 0, startTime: uint64(block.timestamp), length: 600}));
+        emit EpochLengthChanged(0, uint64(block.timestamp), 600);
+        _slashRateBps = [uint16(5_000), 5_000, 10_000, 1_000, 1_000];
+    }
+
+    /// @notice Multiplier of `tier` in basis points.
+    function tierMultiplierBps(uint256 tier) external view returns (uint32) {
+        if (tier >= TIER_COUNT) revert ParamsInvalidTier(tier);
+        return _tierMultiplierBps[tier];
+    }
+
+    /// @notice Fraction of a bond removed for `offence`, in basis points.
+    function slashRateBps(Offence offence) external view returns (uint16) {
+        return _slashRateBps[uint256(offence)];
+    }
+
+    /// @notice Epoch containing `timestamp`.
+    function epochAt(uint256 timestamp) public view returns (uint64) {
+        for (uint256 i = _segments.length; i > 0; --i) {
+            Segment memory s = _segments[i - 1];
+            if (timestamp >= s.startTime) return s.firstEpoch + uint64((timestamp - s.startTime) / s.length);
+        }
+        revert ParamsBeforeGenesis(timestamp, _segments[0].startTime);
+    }
+
+    /// @notice Epoch containing the current block.
+    function currentEpoch() public view returns (uint64) {
+        return epochAt(block.timestamp);
+    }
+
+    /// @notice Start time of `epoch`.
+    function epochStart(uint64 epoch) public view returns (uint64) {
+        for (uint256 i = _segments.length; i > 0; --i) {
+            Segment memory s = _segments[i - 1];
+            if (epoch >= s.firstEpoch) return s.startTime + (epoch - s.firstEpoch) * s.length;
+        }
+        return _segments[0].startTime; // unreachable: the first segment starts at epoch 0
+    }
+
+    /// @notice Length of the epochs now running.
+    function epochLength() external view returns (uint64) {
+        return _segments[_segments.length - 1].length;
+    }
+
+    /// @notice Sets the multiplier of `tier`. Requirements: GOVERNOR_ROLE; 0 < multiplier <= 100_000.
+    /// Emits {TierMultiplierChanged}.
+    function setTierMultiplier(uint256 tier, uint32 multiplierBps) external onlyRole(GOVERNOR_ROLE) {
+        _setTierMultiplier(tier, multiplierBps);
+    }
+
+    /// @notice Changes the epoch length from the next epoch on. Requirements: GOVERNOR_ROLE; the length
+    /// divides a day, so epochs never straddle a day of the daily cap. Emits {EpochLengthChanged}.
+    function setEpochLength(uint64 length) external onlyRole(GOVERNOR_ROLE) {
+        if (length == 0 || 1 days % length != 0) revert ParamsInvalidEpochLength(length);
+        uint64 next = currentEpoch() + 1;
+        uint64 start = epochStart(next);
+        Segment storage last = _segments[_segments.length - 1];
+        if (last.firstEpoch == next) last.length = length;
+        else _segments.push(Segment({firstEpoch: next, startTime: start, length: length}));
+        emit EpochLengthChanged(next, start, length);
+    }
+
+    /// @notice Sets the windows (seconds). Requirements: GOVERNOR_ROLE; all non-zero; unbonding delay at least
+    /// commit + reveal + challenge + adjudication, so a node cannot leave before its claims can be challenged.
+    /// Emits {WindowsChanged}.
+    function setWindows(uint64 commit, uint64 reveal, uint64 challenge, uint64 adjudication, uint64 unbonding)
+        external
+        onlyRole(GOVERNOR_ROLE)
+    {
+        if (commit == 0 || reveal == 0 || challenge == 0 || adjudication == 0 || unbonding < uint256(commit) + reveal + challenge + adjudication) {
+            revert ParamsInvalidWindows(commit, reveal, challenge, adjudication, unbonding);
+        }
+        (commitWindow, revealWindow, challengeWindow, adjudicationTimeout, unbondingDelay) = (commit, reveal, challenge, adjudication, unbonding);
+        emit WindowsChanged(commit, reveal, challenge, adjudication, unbonding);
+    }
+
+    /// @notice Sets the reward pool per epoch and the daily emission cap. Requirements: GOVERNOR_ROLE;
+    /// pool <= cap. Emits {EmissionChanged}.
+    function setEmission(uint256 pool, uint256 cap) external onlyRole(GOVERNOR_ROLE) {
+        if (pool > cap) revert ParamsInvalidEmission(pool, cap);
+        (epochPool, dailyCap) = (pool, cap);
+        emit EmissionChanged(pool, cap);
+    }
+
+    /// @notice Sets the slashing rate of `offence`. Requirements: GOVERNOR_ROLE; 1_000 <= rate <= 10_000.
+    /// Emits {SlashRateChanged}.
+    function setSlashRate(Offence offence, uint16 rateBps) external onlyRole(GOVERNOR_ROLE) {
+        if (rateBps < 1_000 || rateBps > BPS) revert ParamsInvalidSlashRate(offence, rateBps);
+        _slashRateBps[uint256(offence)] = rateBps;
+        emit SlashRateChanged(offence, rateBps);
+    }
+
+    /// @notice Sets the minimum bonds. Requirements: GOVERNOR_ROLE. Emits {MinimumBondsChanged}.
+    function setMinimumBonds(uint256 nodeBond, uint256 notaryBond) external onlyRole(GOVERNOR_ROLE) {
+        (minNodeBond, minNotaryBond) = (nodeBond, notaryBond);
+        emit MinimumBondsChanged(nodeBond, notaryBond);
+    }
+
+    /// @notice Sets the share of a slashed node bond paid to the challenger (the rest is burned).
+    /// Requirements: GOVERNOR_ROLE; share <= 10_000. Emits {ChallengerShareChanged}.
+    function setChallengerShare(uint16 shareBps) external onlyRole(GOVERNOR_ROLE) {
+        if (shareBps > BPS) revert ParamsInvalidBps(shareBps);
+        challengerShareBps = shareBps;
+        emit ChallengerShareChanged(shareBps);
+    }
+
+    /// @notice Sets the number of notary votes that decides a challenge. Requirements: GOVERNOR_ROLE; > 0.
+    /// Emits {QuorumChanged}.
+    function setQuorum(uint16 q) external onlyRole(GOVERNOR_ROLE) {
+        if (q == 0) revert ParamsInvalidQuorum(q);
+        quorum = q;
+        emit QuorumChanged(q);
+    }
+
+    function _setTierMultiplier(uint256 tier, uint32 multiplierBps) private {
+        if (tier >= TIER_COUNT) revert ParamsInvalidTier(tier);
+        if (multiplierBps == 0 || multiplierBps > 10 * BPS) revert ParamsInvalidMultiplier(tier, multiplierBps);
+        _tierMultiplierBps[tier] = multiplierBps;
+        emit TierMultiplierChanged(tier, multiplierBps);
+    }
+}
