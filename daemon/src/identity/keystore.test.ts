@@ -40,3 +40,14 @@ test('import keeps the key: known private key gives the known nodeId', async () 
   assert.equal(id.nodeId, 'node-0f715baf5d4c2ed3');
   await assert.rejects(new Keystore(join(dir(), 'k.json')).create('p', 'not-a-key'), (err) => isMagnetError(err, 'ERR_KEY_INVALID'));
 });
+
+test('keystores are interchangeable with ethers (the format wallets import)', async () => {
+  const { Wallet } = await import('ethers');
+  const { decryptKeystore, encryptKeystore } = await import('./keystore-v3.js');
+  const w = new Wallet('0x' + '11'.repeat(32));
+  const fromEthers = JSON.parse(await w.encrypt('pw'));
+  assert.equal(await decryptKeystore(fromEthers, 'pw', 'ethers.json'), w.privateKey);
+  const ours = await encryptKeystore(w.privateKey, 'pw', 1024);
+  const back = await Wallet.fromEncryptedJson(JSON.stringify(ours), 'pw');
+  assert.equal(back.privateKey, w.privateKey);
+});

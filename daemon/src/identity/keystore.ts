@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Wallet, isError } from 'ethers';
+import { Wallet } from 'ethers';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type NodeIdentity, identityFromWallet } from './identity.js';
+import { decryptKeystore, encryptKeystore } from './keystore-v3.js';
 
 /**
  * The wallet lives in the home directory as a standard encrypted JSON keystore (the format wallets import).
@@ -27,8 +28,8 @@ export class Keystore {
     } catch (err) {
       throw new MagnetError('ERR_KEY_INVALID', `the private key is not a valid secp256k1 key: ${errorMessage(err)}`);
     }
-    const json = await wallet.encrypt(passphrase);
-    writeFileAtomic(this.path, json, 0o600);
+    const json = await encryptKeystore(wallet.privateKey, passphrase);
+    writeFileAtomic(this.path, JSON.stringify(json), 0o600);
     return identityFromWallet(new Wallet(wallet.privateKey));
   }
 
@@ -39,19 +40,17 @@ export class Keystore {
     } catch (err) {
       throw new MagnetError('ERR_KEYSTORE_UNREADABLE', `cannot read the keystore ${this.path}: ${errorMessage(err)}`);
     }
+    let parsed: unknown;
     try {
-      JSON.parse(json);
+      parsed = JSON.parse(json);
     } catch {
       throw new MagnetError('ERR_KEYSTORE_CORRUPT', `the keystore ${this.path} is not valid JSON (corrupted?); restore it from a backup or import your key with "magnet-node keys import"`);
     }
     let wallet: Wallet;
     try {
-      wallet = (await Wallet.fromEncryptedJson(json, passphrase)) as Wallet;
+      wallet = new Wallet(await decryptKeystore(parsed, passphrase, this.path));
     } catch (err) {
-      // ethers marks a failed MAC check as an invalid "password" argument
-      if (isError(err, 'INVALID_ARGUMENT') && err.argument === 'password') {
-        throw new MagnetError('ERR_WRONG_PASSPHRASE', `wrong passphrase for the keystore ${this.path} (check MAGNET_PASSPHRASE)`);
-      }
+      if (err instanceof MagnetError) throw err;
       throw new MagnetError('ERR_KEYSTORE_CORRUPT', `the keystore ${this.path} cannot be decrypted: ${errorMessage(err)}`);
     }
     return identityFromWallet(wallet);
