@@ -1,0 +1,205 @@
+"""python -m magnet_trainer {init,train,merge,eval,export,logits,experiment}: arguments in, JSON lines out.
+
+stdout carries only JSON lines (start, progress, result, error); logs go to stderr; exit 0 only on success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from .protocol import TrainerError, emit, log
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print usage and exit 2; we answer in the protocol instead
+        raise TrainerError("bad_args", f"{self.prog}: {message}")
+
+
+def _positive(kind):
+    def parse(s):
+        v = kind(s)
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"{s} is not > 0")
+        return v
+    return parse
+
+
+def _device_args(p):
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--threads", type=_positive(int), default=None, help="CPU threads for torch (default: torch's)")
+
+
+def _data_args(p, required=True):
+    p.add_argument("--data", required=required,
+                   help="text file, directory of text files, uint16 token file (*.bin), or 'stdlib' / 'generated'")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json (needs the tokenizers package); default bytes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m magnet_trainer", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("init", help="write the round-0 checkpoint")
+    p.add_argument("--preset", required=True, help="tiny, small or genkidama")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tie-embeddings", action="store_true", help="the output head reuses token_embd")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("train", help="H inner AdamW steps from --base; writes delta = base - local")
+    p.add_argument("--base", required=True, help="checkpoint to start from")
+    p.add_argument("--steps", type=_positive(int), required=True, help="inner steps H")
+    _data_args(p)
+    p.add_argument("--state", required=True, help="LOCAL state file (created when missing)")
+    p.add_argument("--out", required=True, help="pseudo-gradient file to write")
+    p.add_argument("--node", type=int, default=0, help="this node's index in [0, --nodes)")
+    p.add_argument("--nodes", type=_positive(int), default=1, help="number of data slices")
+    p.add_argument("--node-id", default=None, help="opaque id recorded in the gradient's metadata")
+    p.add_argument("--seed", type=int, default=0, help="data order seed (shared by all nodes)")
+    p.add_argument("--batch", type=_positive(int), default=8, help="sequences per step")
+    p.add_argument("--seq", type=_positive(int), default=256, help="tokens per sequence (<= context)")
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=1000, help="linear warmup steps (counted over all rounds)")
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant", help="after warmup")
+    p.add_argument("--total-steps", type=int, default=0, help="inner steps over the whole run (cosine)")
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--beta1", type=float, default=0.9)
+    p.add_argument("--beta2", type=float, default=0.95)
+    p.add_argument("--grad-clip", type=float, default=1.0, help="global norm clip, 0 = off")
+    p.add_argument("--compression", choices=["none", "fp16", "int8"], default="none")
+    p.add_argument("--int8-block", type=_positive(int), default=256, help="values per int8 scale")
+    p.add_argument("--no-error-feedback", action="store_true", help="drop the compression residual")
+    p.add_argument("--progress-every", type=int, default=10, help="progress line every N steps, 0 = none")
+    _device_args(p)
+
+    p = sub.add_parser("merge", help="outer Nesterov step from pseudo-gradients")
+    p.add_argument("--base", required=True)
+    p.add_argument("--grad", action="append", default=[], help="pseudo-gradient file (repeat)")
+    p.add_argument("--weight", action="append", type=float, default=[], help="weight of the grad at the same position")
+    p.add_argument("--outer-lr", type=float, default=0.7)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--outlier-ratio", type=float, default=10.0,
+                   help="reject a grad whose norm exceeds this times the median of the others (0 = off)")
+    p.add_argument("--max-norm", type=float, default=0.0, help="reject a grad whose norm exceeds this (0 = off)")
+    p.add_argument("--out", required=True)
+    _device_args(p)
+
+    p = sub.add_parser("eval", help="held-out loss and perplexity")
+    p.add_argument("--ckpt", required=True)
+    _data_args(p)
+    p.add_argument("--seq", type=_positive(int), default=256)
+    p.add_argument("--batch", type=_positive(int), default=8)
+    p.add_argument("--max-windows", type=_positive(int), default=64, help="held-out windows to score")
+    p.add_argument("--modes", default="qat,ternary,float", help="comma list of qat, ternary, float")
+    _device_args(p)
+
+    p = sub.add_parser("export", help="ternary GGUF (llama arch, TQ2_0)")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("logits", help="ternary-inference logits of a token sequence (golden parity file)")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--tokens", required=True, help="comma-separated token ids, e.g. 256,72,105")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("experiment", help="simulated experiments")
+    p.add_argument("name", choices=["diloco"])
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--workers", type=_positive(int), default=4)
+    p.add_argument("--H", type=_positive(int), default=50, help="inner steps per round")
+    p.add_argument("--rounds", type=_positive(int), default=4)
+    p.add_argument("--batch", type=_positive(int), default=4)
+    p.add_argument("--seq", type=_positive(int), default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--outer-lr", type=float, default=0.7)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-windows", type=_positive(int), default=32)
+    p.add_argument("--data", default="stdlib")
+    p.add_argument("--out", default=None, help="also write the result JSON here")
+    _device_args(p)
+    return ap
+
+
+def _tokens(args, ck_vocab=None):
+    from .data import Tokenizer, load_tokens
+
+    tok = Tokenizer(args.tokenizer)
+    toks = load_tokens(args.data, tok)
+    log(f"data {args.data}: {len(toks)} tokens")
+    return toks
+
+
+def dispatch(args) -> dict:
+    c = args.command
+    if c == "init":
+        from . import ckpt
+
+        ck = ckpt.init(args.preset, args.seed, args.tie_embeddings)
+        emit("start", command="init", preset=args.preset, seed=args.seed)
+        sha = ckpt.save(args.out, ck)
+        return {"out": args.out, "sha256": sha, "bytes": Path(args.out).stat().st_size, "preset": args.preset,
+                "params": ck.model.num_params(), "round": 0, "config": ck.cfg.to_dict()}
+    if c == "train":
+        from . import train
+
+        if not 0 <= args.node < args.nodes:
+            raise TrainerError("bad_args", f"--node {args.node} is not in [0, --nodes {args.nodes})")
+        return train.run(args, _tokens(args))
+    if c == "merge":
+        from . import merge
+        from .train import pick_device
+
+        pick_device("cpu", args.threads)  # the merge is CPU float32 so every node can reproduce it bit for bit
+        return merge.run(args)
+    if c == "eval":
+        from . import evaluate
+        from .train import pick_device
+
+        pick_device("cpu", args.threads)
+        args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        emit("start", command="eval", ckpt=args.ckpt)
+        return evaluate.run_eval(args, _tokens(args))
+    if c == "export":
+        from . import ckpt, export
+
+        ck = ckpt.load(args.ckpt, "--ckpt")
+        emit("start", command="export", ckpt=args.ckpt, sha256=ck.sha256)
+        counts = export.write_gguf(args.out, ck)
+        return {"out": args.out, "bytes": Path(args.out).stat().st_size, "checkpoint_sha256": ck.sha256,
+                "round": ck.round, "tensors_tq2_0": counts["ternary"], "tensors_f32": counts["f32"]}
+    if c == "logits":
+        from . import evaluate
+
+        emit("start", command="logits", ckpt=args.ckpt)
+        return evaluate.run_logits(args)
+    if c == "experiment":
+        from . import experiment
+
+        emit("start", command="experiment", name=args.name)
+        return experiment.run(args)
+    raise TrainerError("bad_args", f"unknown command {c}")
+
+
+def main(argv=None) -> int:
+    command = None
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command
+        result = dispatch(args)
+        emit("result", command=command, **result)
+        return 0
+    except TrainerError as e:
+        log(f"error [{e.code}]: {e.message}")
+        emit("error", command=command, code=e.code, message=e.message, **e.data)
+        return 1
+    except KeyboardInterrupt:
+        emit("error", command=command, code="internal", message="interrupted")
+        return 130
+    except Exception as e:  # a bug: keep the protocol, put the traceback on stderr
+        traceback.print_exc(file=sys.stderr)
+        emit("error", command=command, code="internal", message=f"{type(e).__name__}: {e}")
+        return 1

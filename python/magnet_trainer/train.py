@@ -1,0 +1,200 @@
+"""DiLoCo inner loop: H AdamW steps from the base checkpoint, then the pseudo-gradient delta = base - local.
+
+The node's private state (AdamW moments, step count, data cursor, compression residual) lives in LOCAL and is
+never sent: DiLoCo does not synchronize the inner optimizer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import ckpt, compress, files
+from .data import Dataset
+from .model import BitNet
+from .protocol import TrainerError, emit, log
+
+LOCAL_KIND = "local-state"
+GRAD_KIND = "pseudo-gradient"
+
+
+@dataclass
+class InnerHParams:
+    lr: float = 4e-4
+    warmup: int = 1000
+    schedule: str = "constant"  # or "cosine" (needs total_steps)
+    total_steps: int = 0
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    batch: int = 8
+    seq: int = 256
+
+    def lr_at(self, step: int) -> float:
+        if self.warmup > 0 and step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        if self.schedule == "cosine" and self.total_steps > self.warmup:
+            t = min(1.0, (step - self.warmup) / (self.total_steps - self.warmup))
+            return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+        return self.lr
+
+
+def pick_device(name: str, threads: int | None) -> torch.device:
+    if threads:
+        torch.set_num_threads(threads)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainerError("bad_args", "--device cuda: no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise TrainerError("bad_args", f"--device {name}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_optimizer(model: BitNet, hp: InnerHParams) -> torch.optim.AdamW:
+    # no weight decay on norms (1-D); the embeddings and all matrices decay
+    decay = [p for _, p in sorted(model.named_parameters()) if p.dim() >= 2]
+    rest = [p for _, p in sorted(model.named_parameters()) if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                             lr=hp.lr, betas=(hp.beta1, hp.beta2), eps=hp.eps)
+
+
+def inner_steps(model: BitNet, opt, data: Dataset, hp: InnerHParams, start_step: int, cursor: int, steps: int,
+                device: torch.device, progress_every: int = 0) -> dict:
+    """Runs `steps` optimizer steps; returns losses, the new cursor and throughput."""
+    model.train()
+    losses, tokens, t0 = [], 0, time.perf_counter()
+    for i in range(steps):
+        lr = hp.lr_at(start_step + i)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = data.batch(cursor, hp.batch)
+        cursor += hp.batch
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device):
+            _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if hp.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
+        opt.step()
+        lv = loss.item()
+        if not math.isfinite(lv):
+            raise TrainerError("train_diverged", f"loss is {lv} at inner step {start_step + i}")
+        losses.append(lv)
+        tokens += x.numel()
+        if progress_every and ((i + 1) % progress_every == 0 or i + 1 == steps):
+            dt = time.perf_counter() - t0
+            emit("progress", step=i + 1, steps=steps, loss=lv, lr=lr, tokens=tokens, tokens_per_s=tokens / dt)
+    dt = time.perf_counter() - t0
+    return {"losses": losses, "cursor": cursor, "tokens": tokens, "seconds": dt, "tokens_per_s": tokens / max(dt, 1e-9)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LOCAL state
+
+
+def load_local(path: str, model: BitNet, opt, cfg: dict, node: int, nodes: int, seed: int) -> dict:
+    """Restores AdamW moments into opt; returns {step, cursor, residual}. A missing file is a fresh node."""
+    if not Path(path).exists():
+        return {"step": 0, "cursor": 0, "residual": {}}
+    tensors, meta = files.load(path, LOCAL_KIND, "--state")
+    if not ckpt.same_config(meta.get("config", {}), cfg):
+        raise TrainerError("config_mismatch", f"--state {path}: belongs to another model config")
+    for key, want in (("node", node), ("nodes", nodes), ("seed", seed)):
+        if meta.get(key) != want:
+            raise TrainerError("bad_args", f"--state {path}: was written with {key}={meta.get(key)}, now {want}; "
+                               "use a new state file when the data slicing changes")
+    names = dict((p, n) for n, p in model.named_parameters())
+    adam_step = float(meta.get("adam_step", 0))
+    for group in opt.param_groups:
+        for p in group["params"]:
+            n = names[p]
+            if "adam.exp_avg." + n in tensors:
+                opt.state[p] = {"step": torch.tensor(adam_step),
+                                "exp_avg": tensors["adam.exp_avg." + n].to(p.device),
+                                "exp_avg_sq": tensors["adam.exp_avg_sq." + n].to(p.device)}
+    residual = {k[3:]: v for k, v in tensors.items() if k.startswith("ef.")}
+    return {"step": int(meta.get("step", 0)), "cursor": int(meta.get("cursor", 0)), "residual": residual}
+
+
+def save_local(path: str, model: BitNet, opt, meta: dict, residual: dict) -> None:
+    tensors, adam_step = {}, 0.0
+    for n, p in model.named_parameters():
+        st = opt.state.get(p)
+        if st:
+            tensors["adam.exp_avg." + n] = st["exp_avg"]
+            tensors["adam.exp_avg_sq." + n] = st["exp_avg_sq"]
+            adam_step = float(st["step"])
+    tensors.update({"ef." + k: v for k, v in residual.items()})
+    files.save(path, tensors, LOCAL_KIND, {**meta, "adam_step": adam_step})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the `train` command
+
+
+def run(args, data_tokens) -> dict:
+    base = ckpt.load(args.base, "--base")
+    cfg = base.cfg
+    if args.seq > cfg.context:
+        raise TrainerError("bad_args", f"--seq {args.seq} exceeds the model context {cfg.context}")
+    device = pick_device(args.device, args.threads)
+    hp = InnerHParams(lr=args.lr, warmup=args.warmup, schedule=args.schedule, total_steps=args.total_steps,
+                      weight_decay=args.weight_decay, beta1=args.beta1, beta2=args.beta2, grad_clip=args.grad_clip,
+                      batch=args.batch, seq=args.seq)
+    data = Dataset(data_tokens, args.seq, seed=args.seed, node=args.node, nodes=args.nodes, vocab_size=cfg.vocab_size)
+    base_weights = {k: v.clone() for k, v in base.model.state_dict().items()}
+    model = base.model.to(device)
+    opt = make_optimizer(model, hp)
+    local = load_local(args.state, model, opt, cfg.to_dict(), args.node, args.nodes, args.seed)
+    emit("start", command="train", base_sha256=base.sha256, round=base.round, steps=args.steps, device=str(device),
+         params=model.num_params(), node=args.node, nodes=args.nodes, inner_step=local["step"], cursor=local["cursor"])
+    log(f"train: {args.steps} steps on {device}, batch {hp.batch}x{hp.seq}, inner step {local['step']}")
+    r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every)
+
+    # pseudo-gradient on the latent weights, plus the residual left over by the last lossy encoding
+    local_weights = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    delta = {k: base_weights[k] - local_weights[k] for k in base_weights}
+    raw_norm = math.sqrt(sum(float(d.double().pow(2).sum()) for d in delta.values()))
+    use_ef = args.compression != "none" and not args.no_error_feedback
+    corrected = {k: d + local["residual"].get(k, 0.0) for k, d in delta.items()} if use_ef else delta
+    payload, comp = compress.encode(corrected, args.compression, args.int8_block)
+    residual = {}
+    if use_ef:
+        decoded = compress.decode(payload, comp)
+        residual = {k: corrected[k] - decoded[k] for k in corrected}
+    losses = r["losses"]
+    meta = {"config": cfg.to_dict(), "round": base.round, "base_sha256": base.sha256, "node": args.node,
+            "nodes": args.nodes, "node_id": args.node_id, "steps": args.steps, "tokens": r["tokens"],
+            "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)},
+            "compression": comp, "delta_norm": raw_norm}
+    sha = files.save(args.out, payload, GRAD_KIND, meta)
+    try:
+        save_local(args.state, model, opt, {"config": cfg.to_dict(), "node": args.node, "nodes": args.nodes,
+                                            "seed": args.seed, "step": local["step"] + args.steps,
+                                            "cursor": r["cursor"], "base_sha256": base.sha256}, residual)
+    except BaseException:
+        Path(args.out).unlink(missing_ok=True)  # keep the pair consistent: no gradient without its state
+        raise
+    return {"out": str(args.out), "sha256": sha, "bytes": Path(args.out).stat().st_size,
+            "payload_bytes": compress.payload_bytes(payload), "compression": args.compression,
+            "base_sha256": base.sha256, "round": base.round, "node": args.node, "steps": args.steps,
+            "tokens": r["tokens"], "loss_first": losses[0], "loss_last": losses[-1],
+            "loss_mean": sum(losses) / len(losses), "tokens_per_s": r["tokens_per_s"], "seconds": r["seconds"],
+            "delta_norm": raw_norm, "inner_step": local["step"] + args.steps, "cursor": r["cursor"],
+            "device": str(device), "state": str(args.state)}
