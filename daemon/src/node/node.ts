@@ -39,7 +39,8 @@ export interface NodeDeps {
 export class MagnetNode {
   private readonly parts: Part[] = [];
   private started = false;
-  private readonly startedAt = Date.now();
+  /** Process start, so start-up time and uptime include loading the code. */
+  private readonly startedAt = Math.round(performance.timeOrigin);
   private releaseLock: (() => void) | undefined;
 
   private constructor(

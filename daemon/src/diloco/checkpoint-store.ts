@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { MagnetError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+export interface LatestPointer {
+  sha256: string;
+  round: number;
+  manifestId: string | null;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * Checkpoints by content hash in HOME/checkpoints, and the `latest` pointer. A checkpoint file only appears under
+ * its hash name once complete (rename), and `latest` moves by an atomic rewrite of latest.json.
+ */
+export class CheckpointStore {
+  readonly dir: string;
+  constructor(home: string) {
+    this.dir = join(home, 'checkpoints');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  path(sha256: string): string {
+    return join(this.dir, `${sha256}.safetensors`);
+  }
+
+  has(sha256: string): boolean {
+    return existsSync(this.path(sha256));
+  }
+
+  /** Adopts a finished file (moved when possible) under its hash; returns the hash. */
+  async adopt(file: string, expectSha256?: string): Promise<string> {
+    const sha = await sha256File(file);
+    if (expectSha256 && sha !== expectSha256) {
+      throw new MagnetError('ERR_CHECKPOINT_HASH', `checkpoint ${file} hashes to ${sha}, expected ${expectSha256}`);
+    }
+    if (!this.has(sha)) {
+      const tmp = `${this.path(sha)}.tmp`;
+      try {
+        renameSync(file, tmp);
+      } catch {
+        copyFileSync(file, tmp); // another filesystem
+      }
+      renameSync(tmp, this.path(sha));
+    } else if (file !== this.path(sha)) {
+      rmSync(file, { force: true });
+    }
+    return sha;
+  }
+
+  latest(): LatestPointer | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'latest.json'), 'utf8')) as LatestPointer;
+    } catch {
+      return undefined;
+    }
+  }
+
+  promote(p: LatestPointer): void {
+    if (!this.has(p.sha256)) throw new MagnetError('ERR_CHECKPOINT_MISSING', `cannot promote ${p.sha256}: not in ${this.dir}`);
+    writeFileAtomic(join(this.dir, 'latest.json'), JSON.stringify(p));
+  }
+}

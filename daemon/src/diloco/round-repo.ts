@@ -1,0 +1,211 @@
+import type { StateDb } from '../db/database.js';
+import type { Migration } from '../db/migrations.js';
+
+export const dilocoMigrations: Migration[] = [
+  {
+    part: 'diloco',
+    version: 1,
+    name: 'rounds, gradients, checkpoints',
+    up: `
+      CREATE TABLE checkpoints (
+        sha256 TEXT PRIMARY KEY,
+        round INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        manifest_id TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE rounds (
+        round INTEGER PRIMARY KEY,
+        leader TEXT NOT NULL,
+        state TEXT NOT NULL,
+        base_sha256 TEXT NOT NULL,
+        base_manifest TEXT,
+        inner_steps INTEGER NOT NULL,
+        deadline_ms INTEGER NOT NULL,
+        eligible_json TEXT NOT NULL,
+        needed_json TEXT NOT NULL DEFAULT '[]',
+        failed_leaders_json TEXT NOT NULL DEFAULT '[]',
+        merged_sha256 TEXT,
+        merged_manifest TEXT,
+        note TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE round_gradients (
+        round INTEGER NOT NULL,
+        node_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        manifest_id TEXT,
+        size INTEGER NOT NULL,
+        loss_before REAL,
+        loss_after REAL,
+        tokens INTEGER NOT NULL,
+        steps INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('received', 'accepted', 'refused')),
+        reason TEXT,
+        path TEXT,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (round, node_id)
+      );`,
+  },
+];
+
+export type RoundState = 'collecting' | 'training' | 'submitted' | 'merging' | 'merged' | 'abandoned';
+
+export interface RoundRow {
+  round: number;
+  leader: string;
+  state: RoundState;
+  baseSha256: string;
+  baseManifest: string | null;
+  innerSteps: number;
+  deadlineMs: number;
+  eligible: string[];
+  needed: string[];
+  failedLeaders: string[];
+  mergedSha256: string | null;
+  mergedManifest: string | null;
+  note: string | null;
+}
+
+interface RawRound {
+  round: number;
+  leader: string;
+  state: RoundState;
+  base_sha256: string;
+  base_manifest: string | null;
+  inner_steps: number;
+  deadline_ms: number;
+  eligible_json: string;
+  needed_json: string;
+  failed_leaders_json: string;
+  merged_sha256: string | null;
+  merged_manifest: string | null;
+  note: string | null;
+}
+
+const fromRaw = (r: RawRound): RoundRow => ({
+  round: r.round,
+  leader: r.leader,
+  state: r.state,
+  baseSha256: r.base_sha256,
+  baseManifest: r.base_manifest,
+  innerSteps: r.inner_steps,
+  deadlineMs: r.deadline_ms,
+  eligible: JSON.parse(r.eligible_json) as string[],
+  needed: JSON.parse(r.needed_json) as string[],
+  failedLeaders: JSON.parse(r.failed_leaders_json) as string[],
+  mergedSha256: r.merged_sha256,
+  mergedManifest: r.merged_manifest,
+  note: r.note,
+});
+
+/** The rounds this node took part in, as it saw them. A restart resumes from here. */
+export class RoundRepository {
+  constructor(private readonly db: StateDb) {}
+
+  get(round: number): RoundRow | undefined {
+    const r = this.db.prepare('SELECT * FROM rounds WHERE round = ?').get(round) as RawRound | undefined;
+    return r && fromRaw(r);
+  }
+
+  latest(): RoundRow | undefined {
+    const r = this.db.prepare('SELECT * FROM rounds ORDER BY round DESC LIMIT 1').get() as RawRound | undefined;
+    return r && fromRaw(r);
+  }
+
+  /** Inserts or replaces the whole row (a new leader re-creates the round under the same number). */
+  put(row: RoundRow): void {
+    const now = Date.now();
+    this.db
+      .prepare(
+        `INSERT INTO rounds (round, leader, state, base_sha256, base_manifest, inner_steps, deadline_ms, eligible_json, needed_json,
+           failed_leaders_json, merged_sha256, merged_manifest, note, created_at, updated_at)
+         VALUES (@round, @leader, @state, @baseSha256, @baseManifest, @innerSteps, @deadlineMs, @eligible, @needed, @failedLeaders,
+           @mergedSha256, @mergedManifest, @note, @now, @now)
+         ON CONFLICT(round) DO UPDATE SET leader = excluded.leader, state = excluded.state, base_sha256 = excluded.base_sha256,
+           base_manifest = excluded.base_manifest, inner_steps = excluded.inner_steps, deadline_ms = excluded.deadline_ms,
+           eligible_json = excluded.eligible_json, needed_json = excluded.needed_json, failed_leaders_json = excluded.failed_leaders_json,
+           merged_sha256 = excluded.merged_sha256, merged_manifest = excluded.merged_manifest, note = excluded.note,
+           updated_at = excluded.updated_at`,
+      )
+      .run({
+        ...row,
+        eligible: JSON.stringify(row.eligible),
+        needed: JSON.stringify(row.needed),
+        failedLeaders: JSON.stringify(row.failedLeaders),
+        now,
+      });
+  }
+
+  update(round: number, patch: Partial<Omit<RoundRow, 'round'>>): RoundRow {
+    const cur = this.get(round);
+    if (!cur) throw new Error(`round ${round} is not recorded`);
+    const next = { ...cur, ...patch };
+    this.put(next);
+    return next;
+  }
+}
+
+export interface GradientRow {
+  round: number;
+  nodeId: string;
+  sha256: string;
+  manifestId: string | null;
+  size: number;
+  lossBefore: number | null;
+  lossAfter: number | null;
+  tokens: number;
+  steps: number;
+  status: 'received' | 'accepted' | 'refused';
+  reason: string | null;
+  path: string | null;
+}
+
+/** Gradients a leader received for its rounds, with the verdict on each. */
+export class GradientRepository {
+  constructor(private readonly db: StateDb) {}
+
+  /** Records a gradient once per (round, node); a second copy of the same gradient is a no-op, another one is refused. */
+  add(g: GradientRow): 'added' | 'duplicate' | 'conflict' {
+    const cur = this.get(g.round, g.nodeId);
+    if (cur) return cur.sha256 === g.sha256 ? 'duplicate' : 'conflict';
+    this.db
+      .prepare(
+        `INSERT INTO round_gradients (round, node_id, sha256, manifest_id, size, loss_before, loss_after, tokens, steps, status, reason, path, received_at)
+         VALUES (@round, @nodeId, @sha256, @manifestId, @size, @lossBefore, @lossAfter, @tokens, @steps, @status, @reason, @path, @now)`,
+      )
+      .run({ ...g, now: Date.now() });
+    return 'added';
+  }
+
+  setVerdict(round: number, nodeId: string, status: 'accepted' | 'refused', reason: string | null): void {
+    this.db.prepare('UPDATE round_gradients SET status = ?, reason = ? WHERE round = ? AND node_id = ?').run(status, reason, round, nodeId);
+  }
+
+  get(round: number, nodeId: string): GradientRow | undefined {
+    const r = this.db.prepare('SELECT * FROM round_gradients WHERE round = ? AND node_id = ?').get(round, nodeId) as Record<string, unknown> | undefined;
+    return r && rowToGradient(r);
+  }
+
+  forRound(round: number): GradientRow[] {
+    return (this.db.prepare('SELECT * FROM round_gradients WHERE round = ? ORDER BY node_id').all(round) as Record<string, unknown>[]).map(rowToGradient);
+  }
+}
+
+function rowToGradient(r: Record<string, unknown>): GradientRow {
+  return {
+    round: r['round'] as number,
+    nodeId: r['node_id'] as string,
+    sha256: r['sha256'] as string,
+    manifestId: r['manifest_id'] as string | null,
+    size: r['size'] as number,
+    lossBefore: r['loss_before'] as number | null,
+    lossAfter: r['loss_after'] as number | null,
+    tokens: r['tokens'] as number,
+    steps: r['steps'] as number,
+    status: r['status'] as GradientRow['status'],
+    reason: r['reason'] as string | null,
+    path: r['path'] as string | null,
+  };
+}

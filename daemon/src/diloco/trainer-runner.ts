@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Logger } from '../log/logger.js';
+import { MagnetError } from '../util/errors.js';
+import { REPO_ROOT } from '../version.js';
+
+/** One JSON line of the trainer's stdout protocol (python/magnet_trainer/protocol.py). */
+export interface TrainerEvent {
+  event: 'start' | 'progress' | 'result' | 'error' | string;
+  [field: string]: unknown;
+}
+
+export interface TrainerRunOptions {
+  /** Python interpreter; default MAGNET_PYTHON, else the repository's .venv. */
+  python?: string;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  log?: Logger;
+  onEvent?: (e: TrainerEvent) => void;
+}
+
+/** The interpreter the daemon runs the trainer with. */
+export function trainerPython(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['MAGNET_PYTHON']) return env['MAGNET_PYTHON'];
+  const venv = join(REPO_ROOT, '.venv', 'bin', 'python');
+  if (existsSync(venv)) return venv;
+  throw new MagnetError('ERR_TRAINER_MISSING', `no Python trainer: ${venv} does not exist; run "bash python/install.sh" or set MAGNET_PYTHON`);
+}
+
+/**
+ * Runs `python -m magnet_trainer <args>` and resolves with its `result` event. A trainer `error` event becomes a
+ * MagnetError with code `ERR_TRAINER_<CODE>`; a crash without one becomes ERR_TRAINER_CRASHED. Abort kills it.
+ */
+export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promise<TrainerEvent> {
+  const python = opts.python ?? trainerPython(opts.env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, ['-m', 'magnet_trainer', ...args], {
+      cwd: join(REPO_ROOT, 'python'),
+      env: { ...(opts.env ?? process.env), PYTHONUNBUFFERED: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let result: TrainerEvent | undefined;
+    let error: TrainerEvent | undefined;
+    let stderrTail = '';
+    const onAbort = () => child.kill('SIGTERM');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let e: TrainerEvent;
+      try {
+        e = JSON.parse(line) as TrainerEvent;
+      } catch {
+        opts.log?.debug({ line }, 'trainer printed a non-JSON line');
+        return;
+      }
+      if (e.event === 'result') result = e;
+      else if (e.event === 'error') error = e;
+      opts.onEvent?.(e);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderrTail = (stderrTail + d.toString()).slice(-4000);
+    });
+    child.once('error', (err) => reject(new MagnetError('ERR_TRAINER_SPAWN', `cannot start the trainer (${python}): ${err.message}`)));
+    child.once('close', (code, sig) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (code === 0 && result) return resolve(result);
+      if (opts.signal?.aborted) return reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
+      if (error) {
+        const code = String(error['code'] ?? 'internal').toUpperCase();
+        return reject(new MagnetError(`ERR_TRAINER_${code}`, `trainer ${args[0]} failed: ${String(error['message'] ?? 'no message')}`, { trainer: error }));
+      }
+      reject(new MagnetError('ERR_TRAINER_CRASHED', `trainer ${args[0]} exited with ${sig ?? code} and no result; stderr: ${stderrTail.trim().split('\n').slice(-5).join(' | ')}`));
+    });
+  });
+}
