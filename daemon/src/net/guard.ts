@@ -1,0 +1,122 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log/logger.js';
+import { type EnvelopeSigner, EnvelopeError, type EnvelopeVerifier, envelopeFromPairs, envelopeToPairs, signEnvelope } from './envelope.js';
+import type { NetMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limit.js';
+import { Refusal, RpcStatus } from './refusal.js';
+
+/** Who called, once the envelope verified. */
+export interface CallCtx {
+  nodeId: string;
+  /** Remote transport address (ip:port), for logs. */
+  peer: string;
+  method: string;
+  nonce: Buffer;
+}
+
+export interface GuardOptions {
+  maxControlBytes: number;
+  controlRatePerSecond: number;
+  controlBurst: number;
+}
+
+/**
+ * The one place that authenticates calls, applies limits and turns refusals into a gRPC status, a log line naming
+ * the sender and a metric. Handlers throw `Refusal`; anything else is an internal error.
+ */
+export class RpcGuard {
+  private readonly rate: RateLimiter;
+
+  constructor(
+    private readonly opts: GuardOptions,
+    private readonly verifier: EnvelopeVerifier,
+    private readonly signer: EnvelopeSigner,
+    private readonly log: Logger,
+    private readonly metrics: NetMetrics,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.rate = new RateLimiter(opts.controlRatePerSecond, opts.controlBurst);
+  }
+
+  /** Verifies the envelope of `body` (the request bytes, or the signed stream header). */
+  authenticate(method: string, md: grpc.Metadata, body: Uint8Array, peer: string, control: boolean): CallCtx {
+    const get = (k: string): string | undefined => {
+      const v = md.get(k);
+      return v.length === 1 && typeof v[0] === 'string' ? v[0] : undefined;
+    };
+    const claimed = get('magnet-node');
+    if (control && body.length > this.opts.maxControlBytes) {
+      throw new Refusal('oversize', `message of ${body.length} bytes exceeds the control-plane limit of ${this.opts.maxControlBytes}`, claimed);
+    }
+    try {
+      const env = envelopeFromPairs(get);
+      const { nodeId } = this.verifier.verify('request', method, env, body, this.now());
+      if (control && !this.rate.take(nodeId, this.now())) {
+        throw new Refusal('rate_limited', `more than ${this.opts.controlRatePerSecond} control calls/s (burst ${this.opts.controlBurst})`, nodeId);
+      }
+      return { nodeId, peer, method, nonce: env.nonce };
+    } catch (err) {
+      if (err instanceof EnvelopeError) throw new Refusal(err.reason, err.message, err.claimedNodeId ?? claimed);
+      throw err;
+    }
+  }
+
+  /** Signs an answer: same method, our nodeId, the request's nonce. */
+  signResponse(ctx: CallCtx, body: Uint8Array, extra?: grpc.Metadata): grpc.Metadata {
+    const md = extra ?? new grpc.Metadata();
+    for (const [k, v] of envelopeToPairs(signEnvelope(this.signer, 'response', ctx.method, body, { nonce: ctx.nonce }))) md.set(k, v);
+    return md;
+  }
+
+  /** Logs and counts a failed call; returns the status to send. */
+  fail(method: string, peer: string, err: unknown, sender?: string): Partial<grpc.StatusObject> {
+    if (err instanceof Refusal) {
+      const who = err.sender ?? sender ?? 'unknown';
+      this.metrics.refused.inc({ method, reason: err.reason });
+      this.metrics.rpcServed.inc({ method, code: grpc.status[err.code] });
+      this.log.warn({ sender: who, remote: peer, method, reason: err.reason }, `refused ${method} from ${who} (${peer}): ${err.message}`);
+      return { code: err.code, details: `${err.reason}: ${err.message}` };
+    }
+    if (err instanceof RpcStatus) {
+      this.metrics.rpcServed.inc({ method, code: grpc.status[err.code] });
+      return { code: err.code, details: err.message };
+    }
+    this.metrics.rpcServed.inc({ method, code: 'INTERNAL' });
+    this.log.error({ err, sender: sender ?? 'unknown', remote: peer, method }, `internal error serving ${method}`);
+    return { code: grpc.status.INTERNAL, details: 'internal error' };
+  }
+
+  metricsBytes(direction: 'in' | 'out', bytes: number): void {
+    this.metrics.blobBytes.inc({ direction }, bytes);
+  }
+
+  served(method: string, startedAt: number): void {
+    this.metrics.rpcServed.inc({ method, code: 'OK' });
+    this.metrics.rpcSeconds.observe({ method }, (performance.now() - startedAt) / 1000);
+  }
+
+  /** Wraps a unary handler: authenticate, decode (in the handler), answer signed. */
+  unary(method: string, control: boolean, handler: (ctx: CallCtx, body: Buffer) => Promise<Buffer>): grpc.handleUnaryCall<Buffer, Buffer> {
+    return (call, callback) => {
+      const t0 = performance.now();
+      const peer = call.getPeer();
+      let ctx: CallCtx | undefined;
+      void (async () => {
+        ctx = this.authenticate(method, call.metadata, call.request, peer, control);
+        const out = await handler(ctx, call.request);
+        call.sendMetadata(this.signResponse(ctx, out));
+        callback(null, out);
+        this.served(method, t0);
+      })().catch((err: unknown) => callback(this.fail(method, peer, err, ctx?.nodeId)));
+    };
+  }
+}
+
+/** Decodes a message or refuses it as bad_protobuf. */
+export function decodeOr<T>(decode: (b: Uint8Array) => T, body: Uint8Array, what: string, sender: string): T {
+  try {
+    return decode(body);
+  } catch (err) {
+    throw new Refusal('bad_protobuf', `${what} is not a valid protobuf message (${err instanceof Error ? err.message : String(err)})`, sender);
+  }
+}

@@ -1,0 +1,191 @@
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { REPO_ROOT } from '../version.js';
+
+/**
+ * The magnet.v1 services. proto-loader gives the service shapes (paths, streaming flags); the messages are
+ * encoded and decoded by us with protobufjs, because the envelope signs the exact request bytes: grpc-js
+ * only ever sees Buffers (identity serializers), so what was signed is what travels.
+ */
+export const PROTO_DIR = join(REPO_ROOT, 'proto');
+const FILES = ['magnet/v1/common.proto', 'magnet/v1/control.proto', 'magnet/v1/data.proto'];
+
+export interface PeerInfoMsg {
+  nodeId: string;
+  address: string;
+  peerId: string;
+  multiaddrs: string[];
+  grpcAddress: string;
+  tier: string;
+  roles: string[];
+  version: string;
+}
+export interface CertBindingMsg {
+  nodeId: string;
+  certSha256: Buffer;
+  signature: Buffer;
+}
+export interface HelloMsg {
+  self: PeerInfoMsg | null;
+  certPem: string;
+  binding: CertBindingMsg | null;
+}
+export interface HeartbeatRequestMsg {
+  seq: number;
+  tier: string;
+  roles: string[];
+}
+export interface HeartbeatResponseMsg {
+  seq: number;
+  timeMs: number;
+}
+export interface GetPeersRequestMsg {
+  limit: number;
+}
+export interface GetPeersResponseMsg {
+  peers: PeerInfoMsg[];
+}
+export interface RoundAnnouncementMsg {
+  round: number;
+  innerSteps: number;
+  deadlineMs: number;
+  baseCheckpointSha256: string;
+  leader: string;
+  eligible: string[];
+}
+export interface GradientReadyMsg {
+  round: number;
+  sha256: string;
+  cid: string;
+  localLoss: number;
+  tokens: number;
+  steps: number;
+  size: number;
+}
+export interface LeaderProposalMsg {
+  round: number;
+  leader: string;
+  reason: string;
+}
+export interface RoundAckMsg {
+  accepted: boolean;
+  reason: string;
+}
+export interface BlobHeaderMsg {
+  sha256: string;
+  size: number;
+  offset: number;
+}
+export interface BlobChunkMsg {
+  offset: number;
+  data: Buffer;
+}
+export interface PutBlobResponseMsg {
+  sha256: string;
+  size: number;
+  alreadyPresent: boolean;
+}
+export interface GetBlobRequestMsg {
+  sha256: string;
+  offset: number;
+}
+export interface StatBlobRequestMsg {
+  sha256: string;
+}
+export interface StatBlobResponseMsg {
+  present: boolean;
+  size: number;
+  staged: number;
+}
+
+/** Encodes and decodes one message type; decode throws on malformed or truncated bytes. */
+export interface Codec<T> {
+  encode(value: T): Buffer;
+  decode(bytes: Uint8Array): T;
+}
+
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
+root.loadSync(FILES, { keepCase: false });
+root.resolveAll();
+
+const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: true, arrays: true };
+
+function codec<T>(name: string): Codec<T> {
+  const type = root.lookupType(`magnet.v1.${name}`);
+  return {
+    encode(value: T): Buffer {
+      const err = type.verify(value as Record<string, unknown>);
+      if (err) throw new TypeError(`${name}: ${err}`);
+      const bytes = type.encode(type.fromObject(value as Record<string, unknown>)).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+    decode(bytes: Uint8Array): T {
+      return type.toObject(type.decode(bytes), TO_OBJECT) as T;
+    },
+  };
+}
+
+export const codecs = {
+  PeerInfo: codec<PeerInfoMsg>('PeerInfo'),
+  HelloRequest: codec<HelloMsg>('HelloRequest'),
+  HelloResponse: codec<HelloMsg>('HelloResponse'),
+  HeartbeatRequest: codec<HeartbeatRequestMsg>('HeartbeatRequest'),
+  HeartbeatResponse: codec<HeartbeatResponseMsg>('HeartbeatResponse'),
+  GetPeersRequest: codec<GetPeersRequestMsg>('GetPeersRequest'),
+  GetPeersResponse: codec<GetPeersResponseMsg>('GetPeersResponse'),
+  RoundAnnouncement: codec<RoundAnnouncementMsg>('RoundAnnouncement'),
+  GradientReady: codec<GradientReadyMsg>('GradientReady'),
+  LeaderProposal: codec<LeaderProposalMsg>('LeaderProposal'),
+  RoundAck: codec<RoundAckMsg>('RoundAck'),
+  PutBlobHeader: codec<BlobHeaderMsg>('PutBlobHeader'),
+  GetBlobHeader: codec<BlobHeaderMsg>('GetBlobHeader'),
+  BlobChunk: codec<BlobChunkMsg>('BlobChunk'),
+  PutBlobResponse: codec<PutBlobResponseMsg>('PutBlobResponse'),
+  GetBlobRequest: codec<GetBlobRequestMsg>('GetBlobRequest'),
+  StatBlobRequest: codec<StatBlobRequestMsg>('StatBlobRequest'),
+  StatBlobResponse: codec<StatBlobResponseMsg>('StatBlobResponse'),
+};
+
+const pkg = protoLoader.loadSync(FILES, { includeDirs: [PROTO_DIR], keepCase: false });
+
+const identity = (b: Buffer): Buffer => b;
+
+/** A service definition whose messages are raw Buffers (see the note at the top). */
+function rawService(name: string): grpc.ServiceDefinition {
+  const def = pkg[`magnet.v1.${name}`] as protoLoader.ServiceDefinition | undefined;
+  if (!def) throw new Error(`proto: service magnet.v1.${name} not found in ${PROTO_DIR}`);
+  const out: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  for (const [key, m] of Object.entries(def)) {
+    out[key] = {
+      path: m.path,
+      requestStream: m.requestStream,
+      responseStream: m.responseStream,
+      originalName: m.originalName ?? key,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+export const controlService = rawService('Control');
+export const dataService = rawService('Data');
+
+/** Full gRPC method paths, the `method` the envelope signs. */
+export const METHODS = {
+  hello: '/magnet.v1.Control/Hello',
+  heartbeat: '/magnet.v1.Control/Heartbeat',
+  getPeers: '/magnet.v1.Control/GetPeers',
+  announceRound: '/magnet.v1.Control/AnnounceRound',
+  signalGradientReady: '/magnet.v1.Control/SignalGradientReady',
+  proposeLeader: '/magnet.v1.Control/ProposeLeader',
+  putBlob: '/magnet.v1.Data/PutBlob',
+  getBlob: '/magnet.v1.Data/GetBlob',
+  statBlob: '/magnet.v1.Data/StatBlob',
+} as const;
+export type MethodPath = (typeof METHODS)[keyof typeof METHODS];
