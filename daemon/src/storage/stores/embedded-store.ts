@@ -1,0 +1,141 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BlobBackend } from '../../net/blob-backend.js';
+import { MagnetError, errorMessage } from '../../util/errors.js';
+import { contentCid, sha256Hex } from '../cid.js';
+import type { ContentRef, ContentStore } from './content-store.js';
+
+const HEX64 = /^[0-9a-f]{64}$/;
+/** Error codes that mean the disk (or the process's file-size limit) is full. */
+const FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * The embedded default store: files named by sha256 under `<home>/shards/ab/<sha256>`. A file is complete by
+ * construction: it is written to `<dir>/tmp/`, fsynced, then renamed into place, so a crash or a full disk
+ * never leaves a partial file under a content name. Reads are hash-checked.
+ */
+export class EmbeddedStore implements ContentStore, BlobBackend {
+  readonly name = 'embedded';
+  private readonly tmpDir: string;
+
+  constructor(readonly dir: string) {
+    this.tmpDir = join(dir, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    // Leftovers of writes cut short by a crash: never complete, never under a content name.
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+  }
+
+  pathOf(sha256: string): string {
+    if (!HEX64.test(sha256)) throw new MagnetError('ERR_CONTENT_REF', `not a sha256 (64 lowercase hex): ${sha256}`);
+    return join(this.dir, sha256.slice(0, 2), sha256);
+  }
+
+  async put(bytes: Uint8Array): Promise<ContentRef> {
+    const sha256 = sha256Hex(bytes);
+    const ref = { sha256, cid: contentCid(bytes) };
+    if (await this.stat(sha256)) return ref;
+    const tmp = join(this.tmpDir, `${sha256}.${randomBytes(4).toString('hex')}`);
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.place(tmp, sha256);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw writeError(err, this.dir, sha256);
+    }
+    return ref;
+  }
+
+  async get(ref: ContentRef): Promise<Uint8Array | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.pathOf(ref.sha256));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new MagnetError('ERR_CONTENT_READ', `cannot read ${ref.sha256} from the embedded store: ${errorMessage(err)}`);
+    }
+    const actual = sha256Hex(bytes);
+    if (actual !== ref.sha256) {
+      // Keep the evidence aside; the content name is freed so a good copy can take its place.
+      await rename(this.pathOf(ref.sha256), join(this.tmpDir, `${ref.sha256}.corrupt`)).catch(() => undefined);
+      throw new MagnetError('ERR_CONTENT_CORRUPT', `stored content ${ref.sha256} is corrupted (hashes to ${actual})`, { sha256: ref.sha256, actual });
+    }
+    return bytes;
+  }
+
+  async has(ref: ContentRef): Promise<boolean> {
+    return (await this.stat(ref.sha256)) !== undefined;
+  }
+
+  async unpin(ref: ContentRef): Promise<void> {
+    await rm(this.pathOf(ref.sha256), { force: true });
+  }
+
+  async available(): Promise<boolean> {
+    return true;
+  }
+
+  // BlobBackend: the data plane reads and delivers blobs straight from and to this store.
+
+  async stat(sha256: string): Promise<{ size: number } | undefined> {
+    try {
+      const s = await stat(this.pathOf(sha256));
+      return { size: s.size };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async *read(sha256: string, offset: number): AsyncIterable<Uint8Array> {
+    yield* createReadStream(this.pathOf(sha256), { start: offset, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+  }
+
+  async accept(sha256: string, file: string): Promise<void> {
+    const actual = await hashFile(file);
+    if (actual !== sha256) throw new MagnetError('ERR_CONTENT_CORRUPT', `refused ${file}: it hashes to ${actual}, not ${sha256}`);
+    try {
+      await this.place(file, sha256);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw writeError(err, this.dir, sha256);
+      const tmp = join(this.tmpDir, `${sha256}.${randomBytes(4).toString('hex')}`);
+      try {
+        await copyFile(file, tmp);
+        await this.place(tmp, sha256);
+        await rm(file, { force: true });
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw writeError(e, this.dir, sha256);
+      }
+    }
+  }
+
+  private async place(file: string, sha256: string): Promise<void> {
+    const dest = this.pathOf(sha256);
+    await mkdir(join(this.dir, sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
+    await rename(file, dest);
+  }
+}
+
+function writeError(err: unknown, dir: string, sha256: string): MagnetError {
+  if (err instanceof MagnetError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (FULL.has(code)) return new MagnetError('ERR_DISK_FULL', `no space left to store ${sha256} in ${dir} (${code}); nothing partial was kept`, { dir, code });
+  return new MagnetError('ERR_CONTENT_WRITE', `cannot store ${sha256} in ${dir}: ${errorMessage(err)}; nothing partial was kept`, { dir, code });
+}
+
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

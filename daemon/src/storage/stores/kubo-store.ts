@@ -1,0 +1,109 @@
+import { type KuboRPCClient, create } from 'kubo-rpc-client';
+import { CID } from 'multiformats/cid';
+import { MagnetError, errorMessage } from '../../util/errors.js';
+import { KUBO_ADD_OPTIONS, contentCid, sha256Hex } from '../cid.js';
+import type { ContentRef, ContentStore } from './content-store.js';
+
+export interface KuboStoreOptions {
+  /** kubo RPC API: an http URL (http://127.0.0.1:5001) or a multiaddr (/ip4/127.0.0.1/tcp/5001). */
+  api: string;
+  /** Per-request timeout, ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Shards in kubo through kubo-rpc-client. Adds use the unixfs-v1-2025 parameters, so kubo's CID is the one
+ * `contentCid` computes (checked on every put). Reads pass `offline=true` so a missing block fails at once
+ * instead of waiting on bitswap.
+ */
+export class KuboStore implements ContentStore {
+  readonly name = 'kubo';
+  private readonly client: KuboRPCClient;
+  private readonly timeout: number;
+  private readonly offline = new URLSearchParams({ offline: 'true' });
+
+  constructor(readonly opts: KuboStoreOptions) {
+    this.client = create(toApiUrl(opts.api));
+    this.timeout = opts.timeoutMs ?? 60_000;
+  }
+
+  async put(bytes: Uint8Array): Promise<ContentRef> {
+    const ref = { sha256: sha256Hex(bytes), cid: contentCid(bytes) };
+    let cid: string;
+    try {
+      const added = await this.client.add(bytes, { ...KUBO_ADD_OPTIONS, pin: true, timeout: this.timeout });
+      cid = added.cid.toString();
+    } catch (err) {
+      throw this.error('add', err);
+    }
+    if (cid !== ref.cid) {
+      throw new MagnetError('ERR_KUBO_CID', `kubo stored ${ref.sha256} as ${cid}, expected ${ref.cid}: kubo is not using CIDv1 raw leaves with 1 MiB chunks`, { cid, expected: ref.cid });
+    }
+    return ref;
+  }
+
+  async get(ref: ContentRef): Promise<Uint8Array | undefined> {
+    if (!(await this.has(ref))) return undefined;
+    const chunks: Uint8Array[] = [];
+    try {
+      for await (const chunk of this.client.cat(ref.cid, { timeout: this.timeout, searchParams: this.offline })) chunks.push(chunk);
+    } catch (err) {
+      throw this.error('cat', err);
+    }
+    const bytes = Buffer.concat(chunks);
+    const actual = sha256Hex(bytes);
+    if (actual !== ref.sha256) throw new MagnetError('ERR_CONTENT_CORRUPT', `kubo returned bytes hashing to ${actual} for ${ref.cid}, expected ${ref.sha256}`, { cid: ref.cid });
+    return bytes;
+  }
+
+  async has(ref: ContentRef): Promise<boolean> {
+    try {
+      for await (const pin of this.client.pin.ls({ paths: [CID.parse(ref.cid)], timeout: this.timeout, searchParams: this.offline })) {
+        if (pin.cid.toString() === ref.cid) return true;
+      }
+      return false;
+    } catch (err) {
+      if (/not pinned|is not pinned|not found/i.test(errorMessage(err))) return false;
+      throw this.error('pin ls', err);
+    }
+  }
+
+  async unpin(ref: ContentRef): Promise<void> {
+    try {
+      await this.client.pin.rm(ref.cid, { timeout: this.timeout });
+    } catch (err) {
+      if (/not pinned/i.test(errorMessage(err))) return;
+      throw this.error('pin rm', err);
+    }
+  }
+
+  async available(): Promise<boolean> {
+    try {
+      await this.client.version({ timeout: 3000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private error(op: string, err: unknown): MagnetError {
+    return new MagnetError('ERR_KUBO', `kubo ${op} at ${this.opts.api} failed: ${errorMessage(err)}`, { api: this.opts.api });
+  }
+}
+
+/** kubo-rpc-client wants the /api/v0 base; accept a bare URL or a multiaddr too. */
+export function toApiUrl(api: string): string {
+  if (api.startsWith('/')) {
+    const m = /^\/ip[46]\/([^/]+)\/tcp\/(\d+)/.exec(api);
+    if (!m) throw new MagnetError('ERR_CONFIG', `cannot read the kubo API multiaddr ${api} (expected /ip4/HOST/tcp/PORT)`);
+    const host = api.startsWith('/ip6/') ? `[${m[1]}]` : m[1];
+    return `http://${host}:${m[2]}/api/v0`;
+  }
+  let url: URL;
+  try {
+    url = new URL(api);
+  } catch {
+    throw new MagnetError('ERR_CONFIG', `the kubo API ${api} is neither a URL nor a multiaddr`);
+  }
+  return url.pathname.endsWith('/api/v0') ? url.toString() : `${url.origin}/api/v0`;
+}
