@@ -123,10 +123,45 @@ function codec<T>(name: string): Codec<T> {
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
     decode(bytes: Uint8Array): T {
-      return type.toObject(type.decode(bytes), TO_OBJECT) as T;
+      // A plain Uint8Array view, not a Buffer: protobufjs' Buffer reader clamps over-long strings instead of
+      // throwing, so a truncated message would decode "successfully"; the generic reader checks every length.
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return type.toObject(type.decode(view), TO_OBJECT) as T;
     },
   };
 }
+
+/**
+ * BlobChunk by hand: it carries every data-plane byte, so it skips protobufjs' object conversion (one copy on
+ * encode, none on decode) and hands out Buffers. Same wire format as data.proto; unknown fields are skipped.
+ */
+const blobChunkCodec: Codec<BlobChunkMsg> = {
+  encode({ offset, data }: BlobChunkMsg): Buffer {
+    const w = protobuf.Writer.create();
+    if (offset !== 0) w.uint32(8).uint64(offset);
+    const head = w.uint32(18).uint32(data.length).finish();
+    return Buffer.concat([head, data], head.length + data.length);
+  },
+  decode(bytes: Uint8Array): BlobChunkMsg {
+    const r = protobuf.Reader.create(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    let offset = 0;
+    let data: Buffer = Buffer.alloc(0);
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag === 8) {
+        const v = r.uint64();
+        offset = typeof v === 'number' ? v : Number(String(v));
+      } else if (tag === 18) {
+        const len = r.uint32();
+        if (r.pos + len > r.len) throw new RangeError(`BlobChunk.data runs past the end of the message (${len} bytes at ${r.pos} of ${r.len})`);
+        data = Buffer.from(bytes.buffer, bytes.byteOffset + r.pos, len);
+        r.pos += len;
+      } else r.skipType(tag & 7);
+    }
+    if (!Number.isSafeInteger(offset)) throw new RangeError('BlobChunk.offset is out of range');
+    return { offset, data };
+  },
+};
 
 export const codecs = {
   PeerInfo: codec<PeerInfoMsg>('PeerInfo'),
@@ -142,7 +177,7 @@ export const codecs = {
   RoundAck: codec<RoundAckMsg>('RoundAck'),
   PutBlobHeader: codec<BlobHeaderMsg>('PutBlobHeader'),
   GetBlobHeader: codec<BlobHeaderMsg>('GetBlobHeader'),
-  BlobChunk: codec<BlobChunkMsg>('BlobChunk'),
+  BlobChunk: blobChunkCodec,
   PutBlobResponse: codec<PutBlobResponseMsg>('PutBlobResponse'),
   GetBlobRequest: codec<GetBlobRequestMsg>('GetBlobRequest'),
   StatBlobRequest: codec<StatBlobRequestMsg>('StatBlobRequest'),
