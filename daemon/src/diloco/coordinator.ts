@@ -1,0 +1,462 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StateDb } from '../db/database.js';
+import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../util/errors.js';
+import type { Startable } from '../util/lifecycle.js';
+import { CheckpointStore } from './checkpoint-store.js';
+import { eligibleTrainers, successorOf, viewDisagreement } from './election.js';
+import type { Ack, GradientReady, LeaderProposal, RoundAnnouncement, RoundOutcome } from './messages.js';
+import type { DilocoMetrics } from './metrics.js';
+import type { ContributionSink, RoundNetwork, RoundStorage } from './ports.js';
+import { GradientRepository, type RoundRow, RoundRepository } from './round-repo.js';
+import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
+import { Verifier } from './verifier.js';
+
+export interface CoordinatorDeps {
+  self: { nodeId: string; roles: string[] };
+  home: string;
+  db: StateDb;
+  log: Logger;
+  metrics: DilocoMetrics;
+  network: RoundNetwork;
+  storage: RoundStorage;
+  contributions: ContributionSink;
+  jobs: TrainerJobs;
+  /** Called after a merged checkpoint became `latest` (the serving hook). */
+  onLatest?: (path: string, sha256: string, round: number) => void;
+}
+
+const ok: Ack = { accepted: true, reason: '' };
+const no = (reason: string): Ack => ({ accepted: false, reason });
+
+/**
+ * One node's side of DiLoCo rounds: as leader it collects, verifies and merges pseudo-gradients; as follower it
+ * trains on the announced base and submits. Every decision is persisted before it is acted on, so a restarted node
+ * resumes; the tick loop re-drives whatever a message or a crash left half done.
+ */
+export class RoundCoordinator implements Startable {
+  private readonly rounds: RoundRepository;
+  private readonly grads: GradientRepository;
+  private readonly ckpts: CheckpointStore;
+  private readonly verifier: Verifier;
+  private readonly gradDir: string;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private abort = new AbortController();
+  private training: { round: number; done: Promise<void> } | undefined;
+  private readonly waitingSince = new Map<number, number>();
+  private readonly failed = new Map<number, Set<string>>();
+  private readonly mergeAttempts = new Map<number, number>();
+  private startedAt = 0;
+  private lastDisagreement: string | undefined;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly opts: DilocoOptions,
+    private readonly d: CoordinatorDeps,
+  ) {
+    this.rounds = new RoundRepository(d.db);
+    this.grads = new GradientRepository(d.db);
+    this.ckpts = new CheckpointStore(d.home);
+    this.gradDir = join(d.home, 'gradients');
+    mkdirSync(this.gradDir, { recursive: true });
+    this.verifier = new Verifier(opts, d.jobs, this.grads, d.log);
+  }
+
+  private get me(): string {
+    return this.d.self.nodeId;
+  }
+
+  async start(): Promise<void> {
+    if (this.timer || !this.opts.enabled || !this.d.self.roles.includes('trainer')) return;
+    this.abort = new AbortController();
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => void this.tick(), 1000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.abort.abort(); // stops the trainer subprocess
+    await this.training?.done.catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  /** Re-drives the current round from its persisted state. Never runs twice at once. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.ensureGenesis();
+      const r = this.currentRound();
+      if (this.opts.maxRounds > 0 && r >= this.opts.maxRounds) return;
+      this.d.metrics.round.set(r);
+      const row = this.rounds.get(r);
+      if (!row) await this.beforeAnnouncement(r);
+      else if (row.leader === this.me) await this.driveLeader(row);
+      else await this.driveFollower(row);
+      this.lastError = undefined;
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.d.log.warn({ err: this.lastError }, 'round step failed; retrying on the next tick');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** The round after the last one that ended here (merged or abandoned), or after the latest checkpoint's. */
+  currentRound(): number {
+    const latest = this.ckpts.latest();
+    let r = latest ? latest.round + 1 : 0;
+    for (let row = this.rounds.get(r); row && (row.state === 'merged' || row.state === 'abandoned'); row = this.rounds.get(r)) r++;
+    return r;
+  }
+
+  /** Round -1's checkpoint: every node makes the same bytes from the same preset and seed. */
+  private async ensureGenesis(): Promise<void> {
+    if (this.ckpts.latest()) return;
+    const tmp = join(this.ckpts.dir, `genesis-${process.pid}.tmp.safetensors`);
+    await this.d.jobs.init(tmp);
+    const sha = await this.ckpts.adopt(tmp);
+    this.ckpts.promote({ sha256: sha, round: -1, manifestId: null });
+    this.d.log.info({ sha256: sha, preset: this.opts.preset, seed: this.opts.seed }, 'round-0 base checkpoint created');
+  }
+
+  private eligible(): string[] {
+    return eligibleTrainers(this.d.self, this.d.network.livePeers());
+  }
+
+  private failedFor(r: number): Set<string> {
+    let s = this.failed.get(r);
+    if (!s) this.failed.set(r, (s = new Set()));
+    return s;
+  }
+
+  private async beforeAnnouncement(r: number): Promise<void> {
+    if (Date.now() - this.startedAt < this.opts.startDelaySec * 1000) return; // let peers appear first
+    const eligible = this.eligible();
+    const leader = successorOf(r, eligible, this.failedFor(r));
+    if (leader === this.me) return this.lead(r, eligible);
+    const since = this.waitingSince.get(r) ?? Date.now();
+    this.waitingSince.set(r, since);
+    if (leader && Date.now() - since > this.opts.announceGraceSec * 1000 && this.d.network.isStale(leader)) {
+      await this.takeOver(r, leader, eligible, 'no announcement and the leader stopped heartbeating');
+    }
+  }
+
+  // ------------------------------------------------------------------ leader side
+
+  /** Creates the collection state first, then announces: a fast peer's gradient always finds its round. */
+  private async lead(r: number, eligible: string[], failedLeaders: string[] = []): Promise<void> {
+    const latest = this.ckpts.latest();
+    if (!latest) return;
+    const row: RoundRow = {
+      round: r,
+      leader: this.me,
+      state: 'collecting',
+      baseSha256: latest.sha256,
+      baseManifest: latest.manifestId,
+      innerSteps: this.opts.innerSteps,
+      deadlineMs: Date.now() + this.opts.roundTimeoutSec * 1000,
+      eligible,
+      needed: [this.me],
+      failedLeaders,
+      mergedSha256: null,
+      mergedManifest: null,
+      note: null,
+    };
+    this.rounds.put(row);
+    const a: RoundAnnouncement = { round: r, leader: this.me, innerSteps: row.innerSteps, deadlineMs: row.deadlineMs, baseSha256: row.baseSha256, baseManifest: row.baseManifest, eligible };
+    this.d.log.info({ round: r, eligible, base: row.baseSha256 }, 'leading round: announcing');
+    const others = eligible.filter((id) => id !== this.me);
+    const acks = await Promise.all(others.map((id) => this.d.network.announce(id, a).catch((err: unknown) => no(`unreachable: ${errorMessage(err)}`))));
+    const needed = [this.me, ...others.filter((_, i) => acks[i]?.accepted)];
+    others.forEach((id, i) => {
+      if (!acks[i]?.accepted) this.d.log.info({ round: r, peer: id, reason: acks[i]?.reason }, 'peer declined the round');
+    });
+    this.rounds.update(r, { needed });
+    this.startTraining(r);
+  }
+
+  private async driveLeader(row: RoundRow): Promise<void> {
+    if (row.state !== 'collecting') return;
+    if (!this.training && !this.grads.get(row.round, this.me)) this.startTraining(row.round); // resumed after a restart
+    await this.verifier.verifyPending(row, (g) => this.blobFile(g.sha256), this.ckpts.path(row.baseSha256), (c) => this.recordVerdict(row, c));
+    const judged = this.grads.forRound(row.round).filter((g) => g.status !== 'received' && row.needed.includes(g.nodeId));
+    const accepted = judged.filter((g) => g.status === 'accepted');
+    const quorum = Math.max(1, Math.ceil(this.opts.quorum * row.needed.length));
+    const complete = judged.length === row.needed.length;
+    const late = Date.now() > row.deadlineMs;
+    if (complete || (late && accepted.length >= quorum)) {
+      if (accepted.length === 0) return this.abandon(row, 'every gradient was refused');
+      return this.mergeRound(row, accepted.map((g) => g.nodeId));
+    }
+    if (late) return this.abandon(row, `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`);
+  }
+
+  private recordVerdict(row: RoundRow, c: { nodeId: string; verdict: 'accepted' | 'refused'; reason: string; lossDelta: number }): void {
+    this.d.metrics.gradients.inc({ verdict: c.verdict, reason: c.verdict === 'accepted' ? 'ok' : c.reason.split(':')[0] ?? 'refused' });
+    const g = this.grads.get(row.round, c.nodeId);
+    if (c.verdict === 'refused') {
+      this.d.log.warn({ round: row.round, sender: c.nodeId, reason: c.reason }, 'gradient refused');
+      return;
+    }
+    if (g) this.d.contributions.record({ round: row.round, nodeId: c.nodeId, tokens: g.tokens, steps: g.steps, lossDelta: c.lossDelta, verified: true, gradientSha256: g.sha256 });
+  }
+
+  private async mergeRound(row: RoundRow, contributors: string[]): Promise<void> {
+    const r = row.round;
+    const t0 = Date.now();
+    this.rounds.update(r, { state: 'merging' });
+    const grads = contributors.map((id) => this.grads.get(r, id)).filter((g) => g !== undefined);
+    const totalTokens = grads.reduce((s, g) => s + g.tokens, 0) || 1;
+    const tmp = join(this.ckpts.dir, `merge-${r}-${process.pid}.tmp.safetensors`);
+    try {
+      // Weights from tokens; every gradient of a round starts from the same base, so staleness is 0 here.
+      const inputs = grads.map((g) => ({ file: this.blobFile(g.sha256) as string, weight: g.tokens / totalTokens }));
+      await this.d.jobs.merge({ base: this.ckpts.path(row.baseSha256), grads: inputs, out: tmp });
+      const sha = await this.ckpts.adopt(tmp);
+      const { manifestId } = await this.d.storage.put(this.ckpts.path(sha));
+      this.ckpts.promote({ sha256: sha, round: r, manifestId });
+      this.rounds.update(r, { state: 'merged', mergedSha256: sha, mergedManifest: manifestId });
+      this.d.metrics.phaseSeconds.observe({ phase: 'merge' }, (Date.now() - t0) / 1000);
+      this.d.metrics.rounds.inc({ outcome: 'merged', role: 'leader' });
+      this.d.log.info({ round: r, sha256: sha, contributors }, 'round merged; latest promoted');
+      this.d.onLatest?.(this.ckpts.path(sha), sha, r);
+      await this.publish({ round: r, leader: this.me, merged: true, sha256: sha, manifestId, contributors }, row.eligible);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      const n = (this.mergeAttempts.get(r) ?? 0) + 1;
+      this.mergeAttempts.set(r, n);
+      this.d.log.error({ round: r, attempt: n, err: errorMessage(err) }, 'merge failed; latest unchanged');
+      if (n >= 3) return this.abandon(row, `merge failed ${n} times: ${errorMessage(err)}`);
+      this.rounds.update(r, { state: 'collecting', note: `merge attempt ${n} failed: ${errorMessage(err)}` });
+    }
+  }
+
+  private async abandon(row: RoundRow, why: string): Promise<void> {
+    this.rounds.update(row.round, { state: 'abandoned', note: why });
+    this.d.metrics.rounds.inc({ outcome: 'abandoned', role: 'leader' });
+    this.d.log.warn({ round: row.round, why }, 'round abandoned; the next one starts from the last good base');
+    const latest = this.ckpts.latest();
+    await this.publish({ round: row.round, leader: this.me, merged: false, sha256: latest?.sha256 ?? '', manifestId: latest?.manifestId ?? null, contributors: [] }, row.eligible);
+  }
+
+  private async publish(o: RoundOutcome, to: string[]): Promise<void> {
+    await Promise.all(
+      to.filter((id) => id !== this.me).map((id) => this.d.network.publishOutcome(id, o).catch((err: unknown) => this.d.log.info({ peer: id, err: errorMessage(err) }, 'outcome not delivered'))),
+    );
+  }
+
+  // ------------------------------------------------------------------ follower side
+
+  private async driveFollower(row: RoundRow): Promise<void> {
+    const mine = this.grads.get(row.round, this.me);
+    if (row.state === 'training' && !this.training && !mine) this.startTraining(row.round);
+    if (mine && row.state === 'training') await this.submit(row);
+    const grace = this.opts.announceGraceSec * 1000;
+    if ((row.state === 'submitted' || row.state === 'training') && Date.now() > row.deadlineMs + grace) {
+      await this.takeOver(row.round, row.leader, row.eligible, 'the leader missed its deadline');
+    } else if (row.state === 'submitted' && this.d.network.isStale(row.leader) && Date.now() - this.waitStart(row.round) > grace) {
+      await this.takeOver(row.round, row.leader, row.eligible, 'the leader stopped heartbeating');
+    }
+  }
+
+  private waitStart(r: number): number {
+    const s = this.waitingSince.get(r) ?? Date.now();
+    this.waitingSince.set(r, s);
+    return s;
+  }
+
+  /** Marks `old` failed for round r; if this node is next in order, proposes itself and leads the same round. */
+  private async takeOver(r: number, old: string, eligible: string[], reason: string): Promise<void> {
+    const failed = this.failedFor(r);
+    failed.add(old);
+    const next = successorOf(r, eligible, failed);
+    this.d.log.warn({ round: r, old, next, reason }, 'leader failed');
+    this.d.metrics.failovers.inc();
+    this.waitingSince.set(r, Date.now());
+    if (next !== this.me) return;
+    const p: LeaderProposal = { round: r, oldLeader: old, newLeader: this.me, reason };
+    await Promise.all(eligible.filter((id) => id !== this.me && !failed.has(id)).map((id) => this.d.network.proposeLeader(id, p).catch(() => no('unreachable'))));
+    const existing = this.rounds.get(r);
+    await this.lead(r, eligible.filter((id) => !failed.has(id) || id === this.me), [...failed]);
+    if (existing) this.d.log.info({ round: r }, 'took the round over; peers re-send their gradients from storage');
+  }
+
+  /** Trains this node's gradient for round r in the background (one job at a time). */
+  private startTraining(r: number): void {
+    if (this.training) return;
+    const row = this.rounds.get(r);
+    if (!row) return;
+    const t0 = Date.now();
+    const out = join(this.gradDir, `${r}.tmp.safetensors`);
+    const done = (async () => {
+      await this.ensureBase(row);
+      const res = await this.d.jobs.train({ base: this.ckpts.path(row.baseSha256), state: join(this.d.home, 'trainer-local.safetensors'), out, nodeId: this.me, signal: this.abort.signal });
+      const file = join(this.gradDir, `${res.sha256}.safetensors`);
+      const { renameSync } = await import('node:fs');
+      renameSync(out, file);
+      this.d.metrics.phaseSeconds.observe({ phase: 'train' }, (Date.now() - t0) / 1000);
+      const { manifestId } = await this.d.storage.put(file).catch((err: unknown) => {
+        this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
+        return { manifestId: null as string | null };
+      });
+      this.grads.add({ round: r, nodeId: this.me, sha256: res.sha256, manifestId, size: res.bytes, lossBefore: res.lossFirst, lossAfter: res.lossLast, tokens: res.tokens, steps: res.steps, status: 'received', reason: null, path: file });
+      this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
+    })()
+      .catch((err: unknown) => {
+        rmSync(out, { force: true });
+        if (!this.abort.signal.aborted) this.d.log.error({ round: r, err: errorMessage(err) }, 'local training failed');
+      })
+      .finally(() => {
+        this.training = undefined;
+      });
+    this.training = { round: r, done };
+  }
+
+  /** Sends our stored gradient to the round's current leader (push, then signal). */
+  private async submit(row: RoundRow): Promise<void> {
+    const g = this.grads.get(row.round, this.me);
+    if (!g?.path || !existsSync(g.path)) return;
+    const msg: GradientReady = {
+      round: row.round, nodeId: this.me, baseSha256: row.baseSha256, sha256: g.sha256, manifestId: g.manifestId, size: g.size,
+      lossBefore: g.lossBefore ?? NaN, lossAfter: g.lossAfter ?? NaN, tokens: g.tokens, steps: g.steps, compression: this.opts.compression,
+    };
+    const t0 = Date.now();
+    await this.d.network.pushBlob(row.leader, g.path, g.sha256);
+    const ack = await this.d.network.gradientReady(row.leader, msg);
+    this.d.metrics.phaseSeconds.observe({ phase: 'transfer' }, (Date.now() - t0) / 1000);
+    if (!ack.accepted) {
+      this.d.log.warn({ round: row.round, leader: row.leader, reason: ack.reason }, 'the leader refused our gradient');
+    }
+    this.rounds.update(row.round, { state: 'submitted' });
+    this.waitingSince.set(row.round, Date.now());
+  }
+
+  private async ensureBase(row: RoundRow): Promise<void> {
+    if (this.ckpts.has(row.baseSha256)) return;
+    const tmp = join(this.ckpts.dir, `fetch-${row.baseSha256}.tmp`);
+    if (row.baseManifest) await this.d.storage.get(row.baseManifest, tmp);
+    else await this.d.network.fetchBlob(row.leader, row.baseSha256, tmp);
+    await this.ckpts.adopt(tmp, row.baseSha256);
+  }
+
+  /** A gradient file we hold: our own, or one pushed to us through the data plane. */
+  private blobFile(sha256: string): string | undefined {
+    const own = join(this.gradDir, `${sha256}.safetensors`);
+    if (existsSync(own)) return own;
+    return this.d.storage.localPath?.(sha256);
+  }
+
+  // ------------------------------------------------------------------ RPC handlers (called by the net part)
+
+  onAnnouncement(from: string, a: RoundAnnouncement): Ack {
+    if (!this.opts.enabled || !this.d.self.roles.includes('trainer')) return no('this node does not train');
+    if (from !== a.leader) return no(`announcement for leader ${a.leader} sent by ${from}`);
+    if (!a.eligible.includes(this.me)) return no('this node is not in the eligible list');
+    const r = this.currentRound();
+    if (a.round < r) return no(`round ${a.round} already ended here (now at ${r})`);
+    const expected = successorOf(a.round, a.eligible, this.failedFor(a.round));
+    if (expected !== a.leader && !this.d.network.isStale(expected ?? '')) return no(`leader of round ${a.round} is ${expected} in this node's view`);
+    const disagree = viewDisagreement(this.eligible(), a.eligible);
+    if (disagree) {
+      this.lastDisagreement = `round ${a.round}: ${disagree}`;
+      this.d.log.warn({ round: a.round, leader: from }, this.lastDisagreement);
+    }
+    const prev = this.rounds.get(a.round);
+    const mine = this.grads.get(a.round, this.me);
+    const sameBase = mine !== undefined && prev?.baseSha256 === a.baseSha256;
+    this.rounds.put({
+      round: a.round, leader: a.leader, state: 'training', baseSha256: a.baseSha256, baseManifest: a.baseManifest, innerSteps: a.innerSteps,
+      deadlineMs: a.deadlineMs, eligible: a.eligible, needed: [], failedLeaders: [...this.failedFor(a.round)], mergedSha256: null, mergedManifest: null, note: null,
+    });
+    if (mine && !sameBase) this.grads.setVerdict(a.round, this.me, 'refused', 'base changed; retraining');
+    this.waitingSince.set(a.round, Date.now());
+    return ok;
+  }
+
+  onGradientReady(from: string, g: GradientReady): Ack {
+    const row = this.rounds.get(g.round);
+    if (!row || row.leader !== this.me) return no(`this node does not lead round ${g.round}`);
+    if (from !== g.nodeId) return no(`gradient of ${g.nodeId} signalled by ${from}`);
+    if (row.state !== 'collecting') return no(`round ${g.round} is ${row.state}`);
+    if (!row.needed.includes(from)) return this.refuse(row, from, 'not_accepted', 'the sender did not accept the announcement');
+    if (g.baseSha256 !== row.baseSha256) return this.refuse(row, from, 'base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
+    const added = this.grads.add({ round: g.round, nodeId: from, sha256: g.sha256, manifestId: g.manifestId, size: g.size, lossBefore: g.lossBefore, lossAfter: g.lossAfter, tokens: g.tokens, steps: g.steps, status: 'received', reason: null, path: null });
+    if (added === 'duplicate') return { accepted: true, reason: 'already received' };
+    if (added === 'conflict') return this.refuse(row, from, 'duplicate', 'a different gradient was already received from this node for this round');
+    return ok;
+  }
+
+  private refuse(row: RoundRow, from: string, reason: string, detail: string): Ack {
+    this.d.metrics.gradients.inc({ verdict: 'refused', reason });
+    this.d.log.warn({ round: row.round, sender: from, reason, detail }, 'gradient refused');
+    return no(`${reason}: ${detail}`);
+  }
+
+  onLeaderProposal(from: string, p: LeaderProposal): Ack {
+    if (from !== p.newLeader) return no(`proposal for ${p.newLeader} sent by ${from}`);
+    const row = this.rounds.get(p.round);
+    const pastDeadline = row !== undefined && Date.now() > row.deadlineMs;
+    if (!this.d.network.isStale(p.oldLeader) && !pastDeadline && row?.leader !== from) {
+      return no(`leader ${p.oldLeader} is not stale in this node's view`);
+    }
+    this.failedFor(p.round).add(p.oldLeader);
+    this.d.metrics.failovers.inc();
+    this.d.log.warn({ round: p.round, old: p.oldLeader, next: from, reason: p.reason }, 'accepted a new leader');
+    return ok;
+  }
+
+  onOutcome(from: string, o: RoundOutcome): Ack {
+    if (from !== o.leader) return no(`outcome for leader ${o.leader} sent by ${from}`);
+    const row = this.rounds.get(o.round);
+    if (row && row.leader !== from && !this.failedFor(o.round).has(row.leader)) return no(`round ${o.round} is led by ${row.leader} here`);
+    void this.applyOutcome(o).catch((err: unknown) => this.d.log.error({ round: o.round, err: errorMessage(err) }, 'cannot apply the round outcome'));
+    return ok;
+  }
+
+  private async applyOutcome(o: RoundOutcome): Promise<void> {
+    const base = this.rounds.get(o.round);
+    if (!o.merged) {
+      if (base) this.rounds.update(o.round, { state: 'abandoned', note: 'abandoned by the leader' });
+      this.d.metrics.rounds.inc({ outcome: 'abandoned', role: 'follower' });
+      return;
+    }
+    const t0 = Date.now();
+    if (!this.ckpts.has(o.sha256)) {
+      const tmp = join(this.ckpts.dir, `fetch-${o.sha256}.tmp`);
+      if (o.manifestId) await this.d.storage.get(o.manifestId, tmp).catch(() => this.d.network.fetchBlob(o.leader, o.sha256, tmp));
+      else await this.d.network.fetchBlob(o.leader, o.sha256, tmp);
+      await this.ckpts.adopt(tmp, o.sha256); // verifies the hash
+    }
+    this.ckpts.promote({ sha256: o.sha256, round: o.round, manifestId: o.manifestId });
+    if (base) this.rounds.update(o.round, { state: 'merged', mergedSha256: o.sha256, mergedManifest: o.manifestId });
+    this.d.metrics.phaseSeconds.observe({ phase: 'distribute' }, (Date.now() - t0) / 1000);
+    this.d.metrics.rounds.inc({ outcome: 'merged', role: 'follower' });
+    this.d.log.info({ round: o.round, sha256: o.sha256 }, 'merged checkpoint fetched, verified and promoted');
+    this.d.onLatest?.(this.ckpts.path(o.sha256), o.sha256, o.round);
+  }
+
+  status(): Record<string, unknown> {
+    const r = this.currentRound();
+    const row = this.rounds.get(r);
+    const prev = this.rounds.get(r - 1);
+    return {
+      enabled: this.opts.enabled && this.d.self.roles.includes('trainer'),
+      round: r,
+      leader: row?.leader ?? successorOf(r, this.eligible(), this.failedFor(r)) ?? null,
+      state: row?.state ?? 'waiting',
+      deadline: row ? new Date(row.deadlineMs).toISOString() : null,
+      needed: row?.needed ?? [],
+      gradients: row ? this.grads.forRound(r).map((g) => ({ node: g.nodeId, status: g.status, reason: g.reason, tokens: g.tokens })) : [],
+      training: this.training ? { round: this.training.round } : null,
+      latest: this.ckpts.latest() ?? null,
+      previous: prev ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note } : null,
+      viewDisagreement: this.lastDisagreement ?? null,
+      lastError: this.lastError ?? null,
+    };
+  }
+}
