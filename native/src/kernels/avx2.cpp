@@ -128,10 +128,18 @@ int32_t dot_i8_avx2(const int8_t* a, const int8_t* b, int n) {
   return s;
 }
 
+void axpy_f16_avx2(float a, const uint16_t* v, float* out, int n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(v + i))), _mm256_loadu_ps(out + i)));
+  for (; i < n; i++) out[i] += a * fp16_to_fp32(v[i]);
+}
+
 }  // namespace
 
 const KernelTable* kernels_avx2() {
-  static const KernelTable t = {"avx2", quantize_i8_avx2, ternary_gemm_avx2, dot_f16_avx2, dot_i8_avx2};
+  static const KernelTable t = {"avx2", quantize_i8_avx2, ternary_gemm_avx2, dot_f16_avx2, dot_i8_avx2, axpy_f16_avx2};
   return &t;
 }
 

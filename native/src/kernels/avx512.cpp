@@ -115,10 +115,19 @@ int32_t dot_i8_avx512(const int8_t* a, const int8_t* b, int n) {
   return s;
 }
 
+void axpy_f16_avx512(float a, const uint16_t* v, float* out, int n) {
+  const __m512 va = _mm512_set1_ps(a);
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(out + i, _mm512_fmadd_ps(va, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(v + i))), _mm512_loadu_ps(out + i)));
+  for (; i < n; i++) out[i] += a * fp16_to_fp32(v[i]);
+}
+
 }  // namespace
 
 const KernelTable* kernels_avx512() {
-  static const KernelTable t = {"avx512vnni", quantize_i8_avx512, ternary_gemm_avx512, dot_f16_avx512, dot_i8_avx512};
+  static const KernelTable t = {"avx512vnni", quantize_i8_avx512, ternary_gemm_avx512, dot_f16_avx512, dot_i8_avx512,
+                                axpy_f16_avx512};
   return &t;
 }
 

@@ -80,6 +80,8 @@ struct KernelTable {
   float (*dot_f16)(const uint16_t* w, const float* x, int n);
   // Exact int32 dot of two int8 vectors (int8-quantized LM head).
   int32_t (*dot_i8)(const int8_t* a, const int8_t* b, int n);
+  // out[i] += a * v[i] for an fp16 vector v (attention over the f16 V cache).
+  void (*axpy_f16)(float a, const uint16_t* v, float* out, int n);
 };
 
 const KernelTable& kernels_generic();

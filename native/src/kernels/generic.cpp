@@ -51,10 +51,15 @@ int32_t dot_i8_generic(const int8_t* a, const int8_t* b, int n) {
   return acc;
 }
 
+void axpy_f16_generic(float a, const uint16_t* v, float* out, int n) {
+  for (int i = 0; i < n; i++) out[i] += a * fp16_to_fp32(v[i]);
+}
+
 }  // namespace
 
 const KernelTable& kernels_generic() {
-  static const KernelTable t = {"scalar", quantize_i8_generic, ternary_gemm_generic, dot_f16_generic, dot_i8_generic};
+  static const KernelTable t = {"scalar", quantize_i8_generic, ternary_gemm_generic, dot_f16_generic, dot_i8_generic,
+                                axpy_f16_generic};
   return t;
 }
 

@@ -1,0 +1,200 @@
+#include "gguf.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace magnet {
+
+const char* ggml_type_name(uint32_t type) {
+  switch (type) {
+    case GGML_F32: return "F32";
+    case GGML_F16: return "F16";
+    case GGML_TQ1_0: return "TQ1_0";
+    case GGML_TQ2_0: return "TQ2_0";
+    case 36: return "I2_S (bitnet.cpp) / IQ4_NL_4_4";
+    default: return "unsupported";
+  }
+}
+
+size_t ggml_nbytes(uint32_t type, uint64_t n, uint64_t ne0, const std::string& tensor) {
+  switch (type) {
+    case GGML_F32: return n * 4;
+    case GGML_F16: return n * 2;
+    case GGML_TQ1_0:
+    case GGML_TQ2_0:
+      if (ne0 % 256 != 0)
+        throw GgufError("tensor '" + tensor + "': row length " + std::to_string(ne0) + " is not a multiple of 256 (" +
+                        ggml_type_name(type) + ")");
+      return n / 256 * (type == GGML_TQ2_0 ? 66 : 54);
+    default:
+      throw GgufError("tensor '" + tensor + "': unsupported tensor type " + std::to_string(type) + " (" +
+                      ggml_type_name(type) + "); supported: F32, F16, TQ1_0, TQ2_0");
+  }
+}
+
+namespace {
+
+// Bounds-checked cursor over the mapped header.
+struct Reader {
+  const uint8_t* p;
+  size_t size, pos = 0;
+  std::string path;
+  void need(size_t n, const std::string& what) {
+    if (n > size - pos) throw GgufError("gguf " + path + ": file truncated while reading " + what);
+  }
+  template <class T>
+  T get(const std::string& what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, p + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+  std::string str(const std::string& what) {
+    uint64_t n = get<uint64_t>(what);
+    if (n > (1u << 24)) throw GgufError("gguf " + path + ": string length " + std::to_string(n) + " too large in " + what);
+    need(n, what);
+    std::string s((const char*)p + pos, n);
+    pos += n;
+    return s;
+  }
+  double scalar(uint32_t t, const std::string& what) {
+    switch (t) {
+      case GV_U8: return get<uint8_t>(what);
+      case GV_I8: return get<int8_t>(what);
+      case GV_U16: return get<uint16_t>(what);
+      case GV_I16: return get<int16_t>(what);
+      case GV_U32: return get<uint32_t>(what);
+      case GV_I32: return get<int32_t>(what);
+      case GV_F32: return get<float>(what);
+      case GV_BOOL: return get<uint8_t>(what);
+      case GV_U64: return (double)get<uint64_t>(what);
+      case GV_I64: return (double)get<int64_t>(what);
+      case GV_F64: return get<double>(what);
+      default: throw GgufError("gguf " + path + ": unknown value type " + std::to_string(t) + " in " + what);
+    }
+  }
+};
+
+}  // namespace
+
+GgufFile::GgufFile(const std::string& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw GgufError("cannot open model file " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < 24) {
+    ::close(fd);
+    throw GgufError("gguf " + path + ": file truncated (" + std::to_string((long long)st.st_size) + " bytes)");
+  }
+  size_ = (size_t)st.st_size;
+  void* m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) throw GgufError("cannot mmap model file " + path + ": " + std::strerror(errno));
+  base_ = (uint8_t*)m;
+  try {
+    Reader r{base_, size_, 0, path};
+    if (std::memcmp(base_, "GGUF", 4) != 0) throw GgufError("gguf " + path + ": not a GGUF file (bad magic)");
+    r.pos = 4;
+    uint32_t version = r.get<uint32_t>("version");
+    if (version != 3 && version != 2)
+      throw GgufError("gguf " + path + ": unsupported GGUF version " + std::to_string(version) + " (need 3)");
+    uint64_t n_tensors = r.get<uint64_t>("tensor count"), n_kv = r.get<uint64_t>("kv count");
+    if (n_tensors > 100000 || n_kv > 100000) throw GgufError("gguf " + path + ": implausible tensor/kv counts");
+    for (uint64_t i = 0; i < n_kv; i++) {
+      std::string key = r.str("key #" + std::to_string(i));
+      GgufValue v;
+      v.type = r.get<uint32_t>("type of key '" + key + "'");
+      const std::string what = "value of key '" + key + "'";
+      if (v.type == GV_STRING) {
+        v.str = r.str(what);
+      } else if (v.type == GV_ARRAY) {
+        v.arr_type = r.get<uint32_t>(what);
+        v.arr_len = r.get<uint64_t>(what);
+        if (v.arr_len > size_) throw GgufError("gguf " + path + ": array too long in " + what);
+        for (uint64_t j = 0; j < v.arr_len; j++) {
+          if (v.arr_type == GV_STRING) v.arr_str.push_back(r.str(what));
+          else if (v.arr_type == GV_ARRAY) throw GgufError("gguf " + path + ": nested arrays not supported in " + what);
+          else v.arr_num.push_back(r.scalar(v.arr_type, what));
+        }
+      } else {
+        v.num = r.scalar(v.type, what);
+      }
+      kv_[key] = std::move(v);
+    }
+    for (uint64_t i = 0; i < n_tensors; i++) {
+      GgufTensor t;
+      t.name = r.str("tensor info #" + std::to_string(i));
+      const std::string what = "tensor info '" + t.name + "'";
+      uint32_t nd = r.get<uint32_t>(what);
+      if (nd == 0 || nd > 4) throw GgufError("tensor '" + t.name + "': bad dimension count " + std::to_string(nd));
+      for (uint32_t d = 0; d < nd; d++) t.ne.push_back(r.get<uint64_t>(what));
+      t.type = r.get<uint32_t>(what);
+      t.offset = r.get<uint64_t>(what);
+      if (index_.count(t.name)) throw GgufError("tensor '" + t.name + "' appears twice");
+      index_[t.name] = tensors_.size();
+      tensors_.push_back(std::move(t));
+    }
+    uint64_t align = (uint64_t)get_num_or("general.alignment", 32);
+    if (align == 0 || (align & (align - 1))) throw GgufError("gguf " + path + ": key 'general.alignment' is not a power of two");
+    const size_t data_start = (r.pos + align - 1) / align * align;
+    for (auto& t : tensors_) {
+      for (auto d : t.ne)
+        if (d == 0 || d > (1ull << 32)) throw GgufError("tensor '" + t.name + "': bad dimension " + std::to_string(d));
+      t.nbytes = ggml_nbytes(t.type, t.nelements(), t.ne[0], t.name);
+      if (t.offset % align) throw GgufError("tensor '" + t.name + "': data offset not aligned");
+      if (data_start > size_ || t.offset > size_ - data_start || t.nbytes > size_ - data_start - t.offset)
+        throw GgufError("gguf " + path + ": file truncated: data of tensor '" + t.name + "' runs past the end (" +
+                        std::to_string(size_) + " bytes)");
+      t.data = base_ + data_start + t.offset;
+    }
+  } catch (...) {
+    munmap(base_, size_);
+    base_ = nullptr;
+    throw;
+  }
+}
+
+GgufFile::~GgufFile() {
+  if (base_) munmap(base_, size_);
+}
+
+const GgufTensor* GgufFile::find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+const GgufValue* GgufFile::find_kv(const std::string& key) const {
+  auto it = kv_.find(key);
+  return it == kv_.end() ? nullptr : &it->second;
+}
+
+std::string GgufFile::get_str(const std::string& key) const {
+  const GgufValue* v = find_kv(key);
+  if (!v) throw GgufError("gguf " + path_ + ": missing key '" + key + "'");
+  if (v->type != GV_STRING) throw GgufError("gguf " + path_ + ": key '" + key + "' is not a string");
+  return v->str;
+}
+
+double GgufFile::get_num(const std::string& key) const {
+  const GgufValue* v = find_kv(key);
+  if (!v) throw GgufError("gguf " + path_ + ": missing key '" + key + "'");
+  if (v->type == GV_STRING || v->type == GV_ARRAY) throw GgufError("gguf " + path_ + ": key '" + key + "' is not a number");
+  return v->num;
+}
+
+double GgufFile::get_num_or(const std::string& key, double def) const {
+  return find_kv(key) ? get_num(key) : def;
+}
+
+void GgufFile::drop_pages(const uint8_t* p, size_t n) const {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + n) & ~(page - 1);
+  if (e > a) madvise((void*)a, e - a, MADV_DONTNEED);
+}
+
+}  // namespace magnet

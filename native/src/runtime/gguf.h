@@ -1,0 +1,78 @@
+// GGUF v3 reader over a read-only memory map. Every structural problem is a GgufError naming the key or tensor.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace magnet {
+
+struct GgufError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum GgmlType : uint32_t { GGML_F32 = 0, GGML_F16 = 1, GGML_TQ1_0 = 34, GGML_TQ2_0 = 35 };
+enum GgufValueType : uint32_t {
+  GV_U8 = 0, GV_I8, GV_U16, GV_I16, GV_U32, GV_I32, GV_F32, GV_BOOL, GV_STRING, GV_ARRAY, GV_U64, GV_I64, GV_F64
+};
+
+struct GgufValue {
+  uint32_t type = 0;
+  double num = 0;          // any numeric / bool scalar
+  std::string str;         // GV_STRING
+  uint32_t arr_type = 0;   // GV_ARRAY element type
+  uint64_t arr_len = 0;
+  std::vector<std::string> arr_str;
+  std::vector<double> arr_num;
+};
+
+struct GgufTensor {
+  std::string name;
+  std::vector<uint64_t> ne;  // ne[0] is the row length (fastest dimension)
+  uint32_t type = 0;
+  uint64_t offset = 0;
+  const uint8_t* data = nullptr;
+  size_t nbytes = 0;
+  uint64_t nelements() const {
+    uint64_t n = 1;
+    for (auto d : ne) n *= d;
+    return n;
+  }
+};
+
+// Bytes of `n` elements of `type` (row length `ne0`); throws GgufError for unknown types or bad row lengths.
+size_t ggml_nbytes(uint32_t type, uint64_t n, uint64_t ne0, const std::string& tensor);
+const char* ggml_type_name(uint32_t type);
+
+class GgufFile {
+ public:
+  explicit GgufFile(const std::string& path);
+  ~GgufFile();
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  size_t size() const { return size_; }
+  const uint8_t* base() const { return base_; }
+  const std::map<std::string, GgufValue>& kv() const { return kv_; }
+  const std::vector<GgufTensor>& tensors() const { return tensors_; }
+  const GgufTensor* find(const std::string& name) const;
+  const GgufValue* find_kv(const std::string& key) const;
+  // Typed accessors: missing or mistyped keys throw, naming the key; the *_or forms fall back to a default.
+  std::string get_str(const std::string& key) const;
+  double get_num(const std::string& key) const;
+  double get_num_or(const std::string& key, double def) const;
+  // Releases the pages of [p, p+n) from this process (they stay in the page cache): used after repacking.
+  void drop_pages(const uint8_t* p, size_t n) const;
+
+ private:
+  std::string path_;
+  uint8_t* base_ = nullptr;
+  size_t size_ = 0;
+  std::map<std::string, GgufValue> kv_;
+  std::vector<GgufTensor> tensors_;
+  std::map<std::string, size_t> index_;
+};
+
+}  // namespace magnet

@@ -1,0 +1,213 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "ternary_format.h"
+
+namespace magnet {
+
+namespace {
+
+std::runtime_error err(const std::string& path, const std::string& msg) {
+  return std::runtime_error("model " + path + ": " + msg);
+}
+
+std::string shape_str(const std::vector<uint64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); i++) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::string Model::meta(const std::string& key) const {
+  const GgufValue* v = file_->find_kv(key);
+  if (!v) return "";
+  if (v->type == GV_STRING) return v->str;
+  if (v->type == GV_ARRAY) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v->num);
+  return buf;
+}
+
+Model::Model(const std::string& path, const LoadOptions& opts) : opts_(opts) {
+  file_ = std::make_unique<GgufFile>(path);
+  const GgufFile& f = *file_;
+  const std::string arch = f.get_str("general.architecture");
+  if (arch != "llama")
+    throw err(path, "key 'general.architecture' is \"" + arch + "\"; this runtime runs \"llama\" (the magnet export)");
+  auto need_int = [&](const std::string& key, int lo) {
+    double v = f.get_num(key);
+    if (v < lo || v > (1 << 30) || v != std::floor(v)) throw err(path, "key '" + key + "' has bad value " + std::to_string(v));
+    return (int)v;
+  };
+  cfg_.dim = need_int("llama.embedding_length", 1);
+  cfg_.n_layer = need_int("llama.block_count", 1);
+  cfg_.ffn = need_int("llama.feed_forward_length", 1);
+  cfg_.n_head = need_int("llama.attention.head_count", 1);
+  cfg_.n_kv = f.find_kv("llama.attention.head_count_kv") ? need_int("llama.attention.head_count_kv", 1) : cfg_.n_head;
+  cfg_.n_ctx = need_int("llama.context_length", 1);
+  cfg_.rope_base = (float)f.get_num_or("llama.rope.freq_base", 10000.0);
+  cfg_.eps = (float)f.get_num_or("llama.attention.layer_norm_rms_epsilon", 1e-5);
+  cfg_.bos = (int)f.get_num_or("tokenizer.ggml.bos_token_id", 256);
+  cfg_.eos = (int)f.get_num_or("tokenizer.ggml.eos_token_id", 257);
+  if (cfg_.dim % cfg_.n_head) throw err(path, "llama.embedding_length is not a multiple of llama.attention.head_count");
+  if (cfg_.n_head % cfg_.n_kv) throw err(path, "llama.attention.head_count is not a multiple of head_count_kv");
+  cfg_.head_dim = cfg_.dim / cfg_.n_head;
+  if (cfg_.head_dim % 2) throw err(path, "head dimension " + std::to_string(cfg_.head_dim) + " is odd (RoPE needs pairs)");
+  if (cfg_.dim % QK || cfg_.ffn % QK)
+    throw err(path, "embedding_length and feed_forward_length must be multiples of 256 (BitLinear input blocks)");
+  if (opts.n_ctx > 0) cfg_.n_ctx = std::min(cfg_.n_ctx, opts.n_ctx);
+
+  const GgufTensor* te = f.find("token_embd.weight");
+  if (!te) throw err(path, "missing tensor 'token_embd.weight'");
+  if (te->ne.size() != 2) throw err(path, "tensor 'token_embd.weight' must be 2-D, is " + shape_str(te->ne));
+  cfg_.vocab = (int)te->ne[1];
+  if (f.find_kv("llama.vocab_size") && (int)f.get_num("llama.vocab_size") != cfg_.vocab)
+    throw err(path, "key 'llama.vocab_size' (" + meta("llama.vocab_size") + ") disagrees with tensor 'token_embd.weight' " +
+                        shape_str(te->ne));
+  if (cfg_.eos < 0 || cfg_.eos >= cfg_.vocab || cfg_.bos < 0 || cfg_.bos >= cfg_.vocab)
+    throw err(path, "BOS/EOS token ids outside the vocabulary");
+  embd_ = load_float("token_embd.weight", cfg_.dim, cfg_.vocab, true);
+  head_ = load_float("output.weight", cfg_.dim, cfg_.vocab, false);
+  tied_ = head_.data == nullptr;
+  if (tied_) head_ = embd_;
+  out_norm_ = load_norm("output_norm.weight", cfg_.dim);
+
+  const int kvd = cfg_.n_kv * cfg_.head_dim;
+  layers_.resize(cfg_.n_layer);
+  for (int i = 0; i < cfg_.n_layer; i++) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    auto tern = [&](const std::string& n, int in, int out) {
+      const GgufTensor* t = f.find(p + n + ".weight");
+      if (!t) throw err(path, "missing tensor '" + p + n + ".weight'");
+      if (t->ne.size() != 2 || (int)t->ne[0] != in || (int)t->ne[1] != out)
+        throw err(path, "tensor '" + t->name + "' has shape " + shape_str(t->ne) + ", expected [" + std::to_string(in) +
+                            ", " + std::to_string(out) + "]");
+      return t;
+    };
+    Layer& L = layers_[i];
+    L.attn_norm = load_norm(p + "attn_norm.weight", cfg_.dim);
+    L.ffn_norm = load_norm(p + "ffn_norm.weight", cfg_.dim);
+    load_ternary(L.qkv, {tern("attn_q", cfg_.dim, cfg_.dim), tern("attn_k", cfg_.dim, kvd), tern("attn_v", cfg_.dim, kvd)}, cfg_.dim);
+    load_ternary(L.wo, {tern("attn_output", cfg_.dim, cfg_.dim)}, cfg_.dim);
+    load_ternary(L.gate_up, {tern("ffn_gate", cfg_.dim, cfg_.ffn), tern("ffn_up", cfg_.dim, cfg_.ffn)}, cfg_.dim);
+    load_ternary(L.down, {tern("ffn_down", cfg_.ffn, cfg_.dim)}, cfg_.ffn);
+  }
+
+  if (opts.head_int8) {
+    // Per-row absmax int8: logit = dot_i8(row, xq) * (amax/127) / s_x.
+    head_i8_.resize((size_t)cfg_.vocab * cfg_.dim);
+    head_i8_scale_.resize(cfg_.vocab);
+    std::vector<float> row(cfg_.dim);
+    for (int r = 0; r < cfg_.vocab; r++) {
+      float amax = 0;
+      for (int c = 0; c < cfg_.dim; c++) amax = std::fmax(amax, std::fabs(row[c] = head_.at((size_t)r * cfg_.dim + c)));
+      const float s = amax > 0 ? 127.0f / amax : 0.0f;
+      for (int c = 0; c < cfg_.dim; c++) head_i8_[(size_t)r * cfg_.dim + c] = (int8_t)std::nearbyint(row[c] * s);
+      head_i8_scale_[r] = amax / 127.0f;
+    }
+    if (!tied_) file_->drop_pages((const uint8_t*)head_.data, (size_t)cfg_.vocab * cfg_.dim * (head_.f16 ? 2 : 4));
+  }
+}
+
+Model::~Model() {
+  for (void* p : allocations_) std::free(p);
+}
+
+std::vector<float> Model::load_norm(const std::string& name, int n) {
+  FloatTensor t = load_float(name, n, 1, true);
+  std::vector<float> v(n);
+  for (int i = 0; i < n; i++) v[i] = t.at(i);
+  return v;
+}
+
+FloatTensor Model::load_float(const std::string& name, int cols, int rows, bool required) {
+  FloatTensor out;
+  const GgufTensor* t = file_->find(name);
+  if (!t) {
+    if (required) throw err(file_->path(), "missing tensor '" + name + "'");
+    return out;
+  }
+  const bool shape_ok = rows == 1 ? (t->ne.size() == 1 && (int)t->ne[0] == cols)
+                                  : (t->ne.size() == 2 && (int)t->ne[0] == cols && (int)t->ne[1] == rows);
+  if (!shape_ok)
+    throw err(file_->path(), "tensor '" + name + "' has shape " + shape_str(t->ne) + ", expected [" + std::to_string(cols) +
+                                 (rows == 1 ? "" : ", " + std::to_string(rows)) + "]");
+  if (t->type != GGML_F32 && t->type != GGML_F16)
+    throw err(file_->path(), "tensor '" + name + "' has type " + ggml_type_name(t->type) + ", expected F32 or F16");
+  out.data = t->data;
+  out.f16 = t->type == GGML_F16;
+  out.rows = rows;
+  out.cols = cols;
+  return out;
+}
+
+void Model::load_ternary(TernaryMatrix& m, const std::vector<const GgufTensor*>& parts, int K) {
+  int rows = 0;
+  for (auto* t : parts) rows += (int)t->ne[1];
+  m.rows = rows;
+  m.K = K;
+  m.row_bytes = (size_t)K / 4;
+  void* mem = nullptr;
+  if (posix_memalign(&mem, 64, m.row_bytes * rows + 64) != 0) throw std::runtime_error("out of memory repacking weights");
+  allocations_.push_back(mem);
+  m.data = (uint8_t*)mem;
+  m.row_scale.resize(rows);
+  ternary_bytes_ += m.row_bytes * rows;
+  int r0 = 0;
+  int8_t w[QK];
+  for (auto* t : parts) {
+    if (t->type != GGML_TQ2_0 && t->type != GGML_TQ1_0)
+      throw err(file_->path(), "tensor '" + t->name + "' has type " + ggml_type_name(t->type) +
+                                   "; BitLinear weights must be ternary TQ2_0 or TQ1_0");
+    if (ternary_type_.empty()) ternary_type_ = ggml_type_name(t->type);
+    const int nb = K / QK, n = (int)t->ne[1];
+    const size_t bsz = t->type == GGML_TQ2_0 ? sizeof(block_tq2_0) : sizeof(block_tq1_0);
+    uint16_t d0 = 0;
+    for (int r = 0; r < n; r++) {
+      for (int b = 0; b < nb; b++) {
+        const uint8_t* src = t->data + ((size_t)r * nb + b) * bsz;
+        bool ok;
+        uint16_t d;
+        if (t->type == GGML_TQ2_0) {
+          block_tq2_0 blk;
+          std::memcpy(&blk, src, sizeof blk);
+          ok = unpack_tq2_0(blk, w);
+          d = blk.d;
+        } else {
+          block_tq1_0 blk;
+          std::memcpy(&blk, src, sizeof blk);
+          ok = unpack_tq1_0(blk, w);
+          d = blk.d;
+        }
+        if (!ok)
+          throw err(file_->path(), "tensor '" + t->name + "' holds a non-ternary value in row " + std::to_string(r) +
+                                       ", block " + std::to_string(b));
+        if (r == 0 && b == 0) d0 = d;
+        if (d != d0)
+          throw err(file_->path(), "tensor '" + t->name + "': block scales differ (row " + std::to_string(r) + ", block " +
+                                       std::to_string(b) + "); the contract stores one absmean scale per tensor");
+        pack_kernel_block(w, m.data + (size_t)(r0 + r) * m.row_bytes + (size_t)b * QK_BYTES);
+      }
+    }
+    const float scale = fp16_to_fp32(d0);
+    if (!std::isfinite(scale)) throw err(file_->path(), "tensor '" + t->name + "' has a non-finite scale");
+    for (int r = 0; r < n; r++) m.row_scale[r0 + r] = scale;
+    r0 += n;
+    file_->drop_pages(t->data, t->nbytes);  // repacked: the mapped copy is no longer needed in memory
+  }
+}
+
+size_t Model::head_bytes() const {
+  if (!head_i8_.empty()) return head_i8_.size() + head_i8_scale_.size() * 4;
+  return (size_t)cfg_.vocab * cfg_.dim * (head_.f16 ? 2 : 4);
+}
+
+size_t Model::bytes_per_token() const {
+  return ternary_bytes_ + head_bytes() + (size_t)cfg_.n_layer * cfg_.dim * 2 * 4;
+}
+
+}  // namespace magnet
