@@ -1,0 +1,264 @@
+// N-API binding: loads a model off the event loop, streams generated text through a thread-safe function per
+// request, and reports the kernel path. Weights stay in native memory (mmap + repacked buffers).
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../kernels/dispatch.h"
+#include "../runtime/engine.h"
+
+using namespace magnet;
+
+namespace {
+
+Napi::Object kernel_info(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", available_kernels());
+  const CpuFeatures f = detect_cpu();
+  Napi::Object feat = Napi::Object::New(env);
+  feat.Set("avx2", f.avx2 && f.os_avx);
+  feat.Set("fma", f.fma);
+  feat.Set("f16c", f.f16c);
+  feat.Set("avx512f", f.avx512f && f.os_avx512);
+  feat.Set("avx512bw", f.avx512bw && f.os_avx512);
+  feat.Set("avx512vl", f.avx512vl && f.os_avx512);
+  feat.Set("avx512vnni", f.avx512vnni && f.os_avx512);
+  feat.Set("neon", f.neon);
+  o.Set("features", feat);
+  try {
+    o.Set("kernel", kernels().name);
+  } catch (const std::exception& e) {
+    o.Set("kernel", env.Null());
+    o.Set("error", e.what());
+  }
+  return o;
+}
+
+Napi::Value KernelInfo(const Napi::CallbackInfo& info) { return kernel_info(info.Env()); }
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::FunctionReference ctor;
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "NativeModel",
+                                   {InstanceMethod("info", &NativeModel::Info), InstanceMethod("submit", &NativeModel::Submit),
+                                    InstanceMethod("cancel", &NativeModel::Cancel), InstanceMethod("logits", &NativeModel::Logits),
+                                    InstanceMethod("active", &NativeModel::Active), InstanceMethod("close", &NativeModel::Close)});
+    ctor = Napi::Persistent(f);
+    exports.Set("NativeModel", f);
+  }
+  explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "NativeModel is created by loadModel(path, options)");
+    engine_ = *info[0].As<Napi::External<std::shared_ptr<Engine>>>().Data();
+  }
+
+ private:
+  Engine& engine(Napi::Env env) {
+    if (!engine_) throw Napi::Error::New(env, "model is closed");
+    return *engine_;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Engine& e = engine(info.Env());
+    const Model& m = e.model();
+    const ModelConfig& c = m.config();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("path", m.path());
+    o.Set("arch", "llama");
+    o.Set("contextLength", c.n_ctx);
+    o.Set("embeddingLength", c.dim);
+    o.Set("blockCount", c.n_layer);
+    o.Set("feedForwardLength", c.ffn);
+    o.Set("headCount", c.n_head);
+    o.Set("headCountKv", c.n_kv);
+    o.Set("vocabSize", c.vocab);
+    o.Set("bosTokenId", c.bos);
+    o.Set("eosTokenId", c.eos);
+    o.Set("ternaryFormat", m.source_format());
+    o.Set("tiedEmbeddings", m.tied());
+    o.Set("headInt8", m.head_i8() != nullptr);
+    o.Set("ternaryBytes", (double)m.ternary_bytes());
+    o.Set("headBytes", (double)m.head_bytes());
+    o.Set("bytesPerToken", (double)m.bytes_per_token());
+    o.Set("round", m.meta("magnet.round"));
+    o.Set("checkpointSha256", m.meta("magnet.checkpoint_sha256"));
+    o.Set("kernel", e.kernel());
+    o.Set("threads", e.threads());
+    return o;
+  }
+
+  // submit(tokens: Int32Array, opts, onEvent(kind, a, b, c)) -> id. Events: ('text', Buffer, tokens),
+  // ('done', finishReason, promptTokens, completionTokens).
+  Napi::Value Submit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Engine& e = engine(env);
+    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsObject() || !info[2].IsFunction())
+      throw Napi::TypeError::New(env, "submit(tokens: Int32Array, options: object, onEvent: function)");
+    Napi::Int32Array toks = info[0].As<Napi::Int32Array>();
+    Napi::Object o = info[1].As<Napi::Object>();
+    GenRequest r;
+    r.prompt.assign(toks.Data(), toks.Data() + toks.ElementLength());
+    auto num = [&](const char* k, double def) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : def; };
+    r.max_tokens = (int)num("maxTokens", 16);
+    r.sampling.temperature = (float)num("temperature", 1.0);
+    r.sampling.top_k = (int)num("topK", 0);
+    r.sampling.top_p = (float)num("topP", 1.0);
+    r.sampling.seed = (uint64_t)num("seed", 0);
+    if (o.Has("stop") && o.Get("stop").IsArray()) {
+      Napi::Array a = o.Get("stop").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) r.stop.push_back(a.Get(i).ToString().Utf8Value());
+    }
+    struct Event {
+      bool done;
+      std::string text;
+      int a, b;
+    };
+    auto tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "magnet-generate", 0, 1);
+    auto deliver = [](Napi::Env env, Napi::Function cb, Event* ev) {
+      if (env != nullptr && cb != nullptr) {
+        if (ev->done)
+          cb.Call({Napi::String::New(env, "done"), Napi::String::New(env, ev->text), Napi::Number::New(env, ev->a),
+                   Napi::Number::New(env, ev->b)});
+        else
+          cb.Call({Napi::String::New(env, "text"), Napi::Buffer<char>::Copy(env, ev->text.data(), ev->text.size()),
+                   Napi::Number::New(env, ev->a)});
+      }
+      delete ev;
+    };
+    r.on_text = [tsfn, deliver](const std::string& t, int n) mutable {
+      tsfn.NonBlockingCall(new Event{false, t, n, 0}, deliver);
+    };
+    r.on_done = [tsfn, deliver](const std::string& f, int p, int c) mutable {
+      tsfn.NonBlockingCall(new Event{true, f, p, c}, deliver);
+      tsfn.Release();
+    };
+    try {
+      return Napi::Number::New(env, (double)e.submit(std::move(r)));
+    } catch (const std::exception& ex) {
+      tsfn.Release();
+      throw Napi::Error::New(env, ex.what());
+    }
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    engine(info.Env()).cancel((uint64_t)info[0].As<Napi::Number>().Int64Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Active(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), engine_ ? engine_->active() : 0);
+  }
+
+  // logits(tokens: Int32Array) -> Promise<Float32Array> (positions x vocab), computed off the event loop.
+  Napi::Value Logits(const Napi::CallbackInfo& info);
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    engine_.reset();  // joins the engine thread; requests still queued end with finish reason "cancelled"
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Engine> engine_;
+};
+
+Napi::FunctionReference NativeModel::ctor;
+
+class LogitsWorker : public Napi::AsyncWorker {
+ public:
+  LogitsWorker(Napi::Env env, std::shared_ptr<Engine> e, std::vector<int> toks)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), engine_(std::move(e)), toks_(std::move(toks)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      out_ = engine_->logits(toks_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Float32Array a = Napi::Float32Array::New(Env(), out_.size());
+    std::copy(out_.begin(), out_.end(), a.Data());
+    deferred_.Resolve(a);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Engine> engine_;
+  std::vector<int> toks_;
+  std::vector<float> out_;
+};
+
+Napi::Value NativeModel::Logits(const Napi::CallbackInfo& info) {
+  Engine& e = engine(info.Env());
+  (void)e;
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "logits(tokens: Int32Array)");
+  Napi::Int32Array t = info[0].As<Napi::Int32Array>();
+  auto* w = new LogitsWorker(info.Env(), engine_, std::vector<int>(t.Data(), t.Data() + t.ElementLength()));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// loadModel(path, {threads, maxBatch, headInt8, kvInt8, kvF32, contextLength}) -> Promise<NativeModel>
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string path, LoadOptions lo, EngineOptions eo)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), lo_(lo), eo_(eo) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      kernels();  // the self-test runs first: a failing kernel never serves
+      engine_ = std::make_shared<Engine>(std::make_shared<const Model>(path_, lo_), eo_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    auto ext = Napi::External<std::shared_ptr<Engine>>::New(Env(), &engine_);
+    deferred_.Resolve(NativeModel::ctor.New({ext}));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  LoadOptions lo_;
+  EngineOptions eo_;
+  std::shared_ptr<Engine> engine_;
+};
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "loadModel(path: string, options?: object)");
+  LoadOptions lo;
+  EngineOptions eo;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    auto num = [&](const char* k, double def) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : def; };
+    auto flag = [&](const char* k) { return o.Has(k) && o.Get(k).ToBoolean().Value(); };
+    eo.n_threads = (int)num("threads", 0);
+    eo.max_batch = std::max(1, (int)num("maxBatch", 8));
+    lo.n_ctx = (int)num("contextLength", 0);
+    lo.head_int8 = flag("headInt8");
+    lo.kv_int8 = flag("kvInt8");
+    lo.kv_f32 = flag("kvF32");
+  }
+  auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), lo, eo);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  NativeModel::Init(env, exports);
+  exports.Set("kernelInfo", Napi::Function::New(env, KernelInfo));
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(magnet_native, Init)
