@@ -180,7 +180,14 @@ def dispatch(args) -> dict:
         from . import experiment
 
         emit("start", command="experiment", name=args.name)
-        return experiment.run(args)
+        result = experiment.run(args)
+        if args.out:
+            import json
+
+            from .files import write_text_atomic
+
+            write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
+        return result
     raise TrainerError("bad_args", f"unknown command {c}")
 
 

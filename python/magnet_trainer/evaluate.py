@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
@@ -59,8 +60,6 @@ def run_logits(args) -> dict:
     logits = ternary_logits(ck.model, toks)
     doc = {"tokens": toks, "logits": [[float(v) for v in row] for row in logits], "checkpoint_sha256": ck.sha256,
            "mode": "ternary"}
-    import json
-
-    files.write_atomic(args.out, lambda tmp: open(tmp, "w").write(json.dumps(doc)))
+    files.write_text_atomic(args.out, json.dumps(doc))
     return {"out": str(args.out), "positions": len(toks), "vocab": ck.cfg.vocab_size, "checkpoint_sha256": ck.sha256,
             "max_abs_logit": float(logits.abs().max())}

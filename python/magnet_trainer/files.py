@@ -96,3 +96,11 @@ def load(path, kind: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
             f"{what} {path}: format version {meta.get('format_version')}, this trainer reads {FORMAT_VERSION}",
         )
     return tensors, meta
+
+
+def write_text_atomic(final: str | os.PathLike, text: str) -> None:
+    def writer(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    write_atomic(final, writer)

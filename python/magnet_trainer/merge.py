@@ -66,13 +66,14 @@ def outer_step(base: ckpt.Checkpoint, delta: dict[str, torch.Tensor], lr: float,
     """Applies one Nesterov SGD step to base.model in place and updates base.momentum."""
     params = dict(base.model.named_parameters())
     names = sorted(params)
-    opt = torch.optim.SGD([params[n] for n in names], lr=lr, momentum=momentum, nesterov=True)
+    # momentum 0 is plain SGD (FedAvg with lr 1): torch refuses nesterov without momentum, and no buffer is kept
+    opt = torch.optim.SGD([params[n] for n in names], lr=lr, momentum=momentum, nesterov=momentum > 0)
     for n in names:
         params[n].grad = delta[n].clone()
         if n in base.momentum:
             opt.state[params[n]]["momentum_buffer"] = base.momentum[n].clone()
     opt.step()
-    base.momentum = {n: opt.state[params[n]]["momentum_buffer"].detach().clone() for n in names}
+    base.momentum = {n: opt.state[params[n]]["momentum_buffer"].detach().clone() for n in names} if momentum > 0 else {}
     for n in names:
         params[n].grad = None
 
@@ -82,6 +83,8 @@ def run(args) -> dict:
         raise TrainerError("bad_args", f"{len(args.grad)} --grad but {len(args.weight)} --weight; give one weight per grad")
     if not args.grad:
         raise TrainerError("bad_args", "merge needs at least one --grad")
+    if not (args.outer_lr > 0 and 0 <= args.momentum < 1):
+        raise TrainerError("bad_args", f"--outer-lr {args.outer_lr} must be > 0 and --momentum {args.momentum} in [0, 1)")
     for w in args.weight:
         if not (math.isfinite(w) and w > 0):
             raise TrainerError("bad_args", f"--weight {w}: weights must be finite and > 0")
@@ -107,7 +110,7 @@ def run(args) -> dict:
                      "loss": (m.get("losses") or {}).get("last")} for p, m, w in zip(args.grad, metas, weights)]
     parent = base.sha256
     base.meta = {**base.meta, "round": base.round + 1, "parent_sha256": parent, "contributors": contributors,
-                 "outer": {"lr": args.outer_lr, "momentum": args.momentum, "nesterov": True},
+                 "outer": {"lr": args.outer_lr, "momentum": args.momentum, "nesterov": args.momentum > 0},
                  "steps": int(base.meta.get("steps", 0)) + max(int(m.get("steps") or 0) for m in metas),
                  "tokens": int(base.meta.get("tokens", 0)) + sum(int(m.get("tokens") or 0) for m in metas)}
     sha = ckpt.save(args.out, base)

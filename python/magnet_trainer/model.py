@@ -110,7 +110,9 @@ def f16_scale(scale: torch.Tensor) -> torch.Tensor:
 def act_quant(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row absmax int8: (xq as integer-valued float32, s) with x ~= xq / s."""
     x = x.float()
-    s = 127.0 / x.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)
+    amax = x.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)
+    # tensor / tensor: torch computes `127.0 / t` as reciprocal(t) * 127, which is 1 ulp off the C division
+    s = torch.full_like(amax, 127.0) / amax
     return (x * s).round().clamp(-128, 127), s
 
 
