@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -15,6 +16,7 @@ registerStartCommand(program);
 registerStatusCommand(program);
 registerProfileCommand(program);
 registerKeysCommands(program);
+registerPeersCommands(program);
 program
   .command('version')
   .description('print the version')

@@ -1,4 +1,8 @@
 import type { NodeConfig } from '../config/node-config.js';
+import { NetPart } from '../net/net-part.js';
+import { netRoutes } from '../net/routes.js';
+import { formatHostPort } from '../util/host-port.js';
+import { VERSION } from '../version.js';
 import { MagnetNode, type NodeDeps } from './node.js';
 
 /**
@@ -9,6 +13,25 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
   const node = await MagnetNode.create(config, deps);
   try {
     // Parts are wired here (net, then storage, then diloco, serve and chain), each taking only the collaborators it uses.
+
+    // net first: every other part talks to peers through it (node.net: peers(), client(nodeId), events).
+    const net = new NetPart({
+      config: config.net,
+      home: node.home,
+      log: node.log.child({ part: 'net' }),
+      metrics: node.metrics,
+      db: node.db,
+      identity: node.identity,
+      self: { tier: node.tier.tier, roles: node.roles, version: VERSION },
+    });
+    node.addPart('net', net, () => net.status());
+    // Adds the libp2p multiaddrs and the gRPC address beside the HTTP address in /status "listen".
+    node.addPart('listen', { start: async () => undefined, stop: async () => undefined }, () => ({
+      http: node.ready() ? formatHostPort(node.http.address) : null,
+      p2p: net.multiaddrs(),
+      grpc: net.grpcListen || null,
+    }));
+    node.http.add(...netRoutes(net));
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

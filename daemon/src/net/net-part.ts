@@ -1,0 +1,471 @@
+import { X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { networkInterfaces } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import type { PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { Libp2p } from 'libp2p';
+import type { NodeConfig } from '../config/node-config.js';
+import type { StateDb } from '../db/database.js';
+import type { NodeIdentity } from '../identity/identity.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { HomeDir } from '../node/home.js';
+import { ConfigError, MagnetError, errorMessage, isMagnetError } from '../util/errors.js';
+import { formatHostPort, parseHostPort } from '../util/host-port.js';
+import type { Startable } from '../util/lifecycle.js';
+import type { BlobBackend } from './blob-backend.js';
+import { type CertBinding, signBinding, verifyBinding } from './binding.js';
+import { type ClientOptions, PeerClient, RpcError } from './client.js';
+import { type ControlHost, controlImplementation, type RoundHandlers } from './control-service.js';
+import { dataImplementation } from './data-service.js';
+import { DirBlobBackend } from './dir-blob-backend.js';
+import { type EnvelopeSigner, EnvelopeVerifier, hmacSigner, NonceCache, walletSigner } from './envelope.js';
+import { type CallCtx, decodeOr, RpcGuard } from './guard.js';
+import { createHost, nodeIdOfPeer } from './host.js';
+import { fetchHello, HELLO_PROTOCOL, serveHello } from './libp2p-hello.js';
+import { netMetrics, type NetMetrics } from './metrics.js';
+import { CertPinError, PeerBook } from './peer-book.js';
+import { codecs, controlService, dataService, type HeartbeatRequestMsg, type HelloMsg, type PeerInfoMsg } from './proto.js';
+import { Refusal, type RefusalReason } from './refusal.js';
+import { certFingerprint, loadOrCreateTls, type TlsMaterial } from './tls.js';
+
+/** A peer as other parts see it. */
+export interface NetPeer {
+  nodeId: string;
+  address: string;
+  peerId: string;
+  grpcAddress: string;
+  multiaddrs: string[];
+  tier: string;
+  roles: string[];
+  state: 'live' | 'stale';
+  lastHeartbeat: number;
+}
+
+export interface NetEvents {
+  'peer:new': [NetPeer];
+  'peer:back': [NetPeer];
+  'peer:stale': [NetPeer];
+}
+
+export interface NetDeps {
+  config: NodeConfig['net'];
+  home: HomeDir;
+  log: Logger;
+  metrics: Metrics;
+  db: StateDb;
+  identity: NodeIdentity;
+  self: { tier: string; roles: string[]; version: string };
+}
+
+interface Live {
+  info: PeerInfoMsg;
+  certPem: string;
+  certSha256: Buffer;
+  client: PeerClient;
+  state: 'live' | 'stale';
+  lastHeartbeat: number;
+  failures: number;
+  nextTry: number;
+}
+
+const MAX_FIELD = 256;
+
+/**
+ * The net part: TLS gRPC server (Control + Data), libp2p host for discovery, peer book, heartbeats, and the
+ * typed client other parts use (`peers()`, `client(nodeId)`, events 'peer:new' | 'peer:back' | 'peer:stale').
+ */
+export class NetPart extends EventEmitter<NetEvents> implements Startable, ControlHost {
+  readonly book: PeerBook;
+  /** Round handlers, set by the DiLoCo part before start; unset ones answer UNIMPLEMENTED. */
+  readonly rounds: RoundHandlers = {};
+  private backend: BlobBackend;
+  private readonly m: NetMetrics;
+  private readonly log: Logger;
+  private readonly live = new Map<string, Live>();
+  private readonly pending = new Set<string>();
+  private tls: TlsMaterial | undefined;
+  private binding: CertBinding | undefined;
+  private signer!: EnvelopeSigner;
+  private answerVerifier!: EnvelopeVerifier;
+  private server: grpc.Server | undefined;
+  private host: Libp2p | undefined;
+  private grpcAddress = '';
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private seq = 0;
+
+  constructor(private readonly deps: NetDeps) {
+    super();
+    this.log = deps.log;
+    this.m = netMetrics(deps.metrics);
+    this.book = new PeerBook(deps.db);
+    this.backend = new DirBlobBackend(deps.home.sub('blobs'));
+  }
+
+  /** The storage part replaces the stand-in directory backend here (before start). */
+  setBlobBackend(backend: BlobBackend): void {
+    this.backend = backend;
+  }
+
+  private get cfg(): NodeConfig['net'] {
+    return this.deps.config;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const c = this.cfg;
+    const { nodeId, signingKey } = this.deps.identity;
+    const tls = await loadOrCreateTls({ dir: this.deps.home.sub('tls'), nodeId, certFile: c.tlsCert, keyFile: c.tlsKey, caFile: c.tlsCa });
+    if (tls.created) this.log.info({ certSha256: tls.fingerprint.toString('hex') }, 'created a self-signed TLS certificate');
+    this.tls = tls;
+    this.binding = signBinding(signingKey, nodeId, tls.fingerprint);
+    const windowMs = c.windowSeconds * 1000;
+    let secret: Buffer | undefined;
+    if (c.authMode === 'hmac') {
+      secret = Buffer.from(c.clusterSecret, 'utf8');
+      if (secret.length < 16) throw new ConfigError('net.clusterSecret (MAGNET_CLUSTER_SECRET) must be at least 16 bytes when MAGNET_AUTH_MODE=hmac', { key: 'net.clusterSecret' });
+      this.signer = hmacSigner(secret, nodeId);
+    } else this.signer = walletSigner(signingKey, nodeId);
+    const vopts = { mode: c.authMode, windowMs, ...(secret ? { secret } : {}) };
+    const verifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(c.nonceCacheMax) });
+    this.answerVerifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(1000) });
+    const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m);
+
+    const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.max_concurrent_streams': 256 });
+    server.addService(controlService, controlImplementation(guard, this, this.rounds, 64));
+    server.addService(dataService, dataImplementation(guard, { stat: (s) => this.backend.stat(s), read: (s, o) => this.backend.read(s, o), accept: (s, f) => this.backend.accept(s, f) }, {
+      incomingDir: this.deps.home.sub('incoming'),
+      chunkBytes: c.chunkBytes,
+      maxBlobBytes: c.maxBlobBytes,
+      maxConcurrentStreams: c.maxConcurrentStreams,
+    }));
+    const listen = parseHostPort(c.grpc, 'net.grpc');
+    const creds = grpc.ServerCredentials.createSsl(tls.caPem ? Buffer.from(tls.caPem) : null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false);
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(formatHostPort(listen), creds, (err, p) => (err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p))));
+    this.server = server;
+    try {
+      this.host = await createHost({
+        privateKey: this.deps.identity.wallet.privateKey,
+        listen: c.p2p,
+        bootstrap: c.bootstrap,
+        mdns: c.mdns,
+        dht: c.dht,
+        userAgent: `magnet-node/${this.deps.self.version}`,
+      });
+    } catch (err) {
+      server.forceShutdown();
+      this.server = undefined;
+      throw isMagnetError(err) ? err : new MagnetError('ERR_LISTEN', `cannot start libp2p on ${c.p2p}: ${errorMessage(err)}`);
+    }
+    this.grpcAddress = c.grpcAdvertise || formatHostPort({ host: advertiseHost(listen.host), port });
+    await serveHello(this.host, () => codecs.HelloResponse.encode(this.selfHello()));
+    this.host.addEventListener('peer:identify', (e) => {
+      if (e.detail.protocols.includes(HELLO_PROTOCOL)) void this.discover(e.detail.peerId);
+    });
+    this.host.addEventListener('peer:discovery', (e) => {
+      if (!this.host || this.host.getConnections(e.detail.id).length > 0) return;
+      this.host.dial(e.detail.id, { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => this.log.debug({ peer: e.detail.id.toString(), err: errorMessage(err) }, 'dial failed'));
+    });
+    for (const rec of this.book.all()) this.restore(rec);
+    for (const a of c.bootstrap) {
+      this.host.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => this.log.warn({ bootstrap: a, err: errorMessage(err) }, 'bootstrap peer did not answer (will retry through discovery)'));
+    }
+    this.timer = setInterval(() => void this.tick(), Math.min(c.heartbeatSeconds * 1000, 5000));
+    this.timer.unref();
+    this.log.info({ grpc: this.grpcAddress, p2p: this.multiaddrs(), authMode: c.authMode, tls: tls.mode, certSha256: tls.fingerprint.toString('hex') }, 'net started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const l of this.live.values()) l.client.close();
+    this.live.clear();
+    const host = this.host;
+    this.host = undefined;
+    await Promise.resolve(host?.stop()).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'libp2p stop failed'));
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 3000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  // ---- API for other parts ----
+
+  /** Live peers (heartbeat within the stale limit). */
+  peers(): NetPeer[] {
+    return [...this.live.values()].filter((l) => l.state === 'live').map(toNetPeer);
+  }
+
+  /** Typed, signed calls to a known peer. */
+  client(nodeId: string): PeerClient {
+    const l = this.live.get(nodeId);
+    if (!l) throw new MagnetError('ERR_UNKNOWN_PEER', `${nodeId} is not a known peer (known: ${[...this.live.keys()].join(', ') || 'none'})`, { nodeId });
+    return l.client;
+  }
+
+  multiaddrs(): string[] {
+    return this.host ? this.host.getMultiaddrs().map((a) => a.toString()) : [];
+  }
+
+  get grpcListen(): string {
+    return this.grpcAddress;
+  }
+
+  status(): Record<string, unknown> {
+    const now = Date.now();
+    return {
+      peerId: this.host?.peerId.toString() ?? null,
+      grpc: this.grpcAddress || null,
+      p2p: this.multiaddrs(),
+      authMode: this.cfg.authMode,
+      tls: this.tls ? { mode: this.tls.mode, certSha256: this.tls.fingerprint.toString('hex') } : null,
+      mdns: this.cfg.mdns,
+      peers: [...this.live.values()].map((l) => ({ ...toNetPeer(l), lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null, failures: l.failures })),
+    };
+  }
+
+  forget(nodeId: string): boolean {
+    const l = this.live.get(nodeId);
+    l?.client.close();
+    this.live.delete(nodeId);
+    const known = this.book.forget(nodeId);
+    this.log.info({ nodeId, known }, 'peer forgotten (its certificate pin is gone)');
+    return known || l !== undefined;
+  }
+
+  // ---- ControlHost (called by the gRPC handlers) ----
+
+  selfInfo(): PeerInfoMsg {
+    const { nodeId, address } = this.deps.identity;
+    return { nodeId, address, peerId: this.host?.peerId.toString() ?? '', multiaddrs: this.multiaddrs(), grpcAddress: this.grpcAddress, tier: this.deps.self.tier, roles: this.deps.self.roles, version: this.deps.self.version };
+  }
+
+  selfHello(): HelloMsg {
+    return { self: this.selfInfo(), certPem: (this.tls as TlsMaterial).certPem, binding: this.binding ?? null };
+  }
+
+  acceptHello(ctx: CallCtx, msg: HelloMsg): void {
+    this.record(this.checkHello(ctx.nodeId, msg), true);
+  }
+
+  acceptHeartbeat(ctx: CallCtx, msg: HeartbeatRequestMsg): void {
+    const l = this.live.get(ctx.nodeId);
+    if (!l) throw new Refusal('unknown_peer', 'say Hello first', ctx.nodeId);
+    if (msg.tier.length > MAX_FIELD || msg.roles.length > 16) throw new Refusal('bad_field', 'heartbeat tier/roles too long', ctx.nodeId);
+    l.info = { ...l.info, tier: msg.tier, roles: msg.roles };
+    this.alive(l);
+  }
+
+  livePeers(limit: number, except: string): PeerInfoMsg[] {
+    return [...this.live.values()].filter((l) => l.state === 'live' && l.info.nodeId !== except).slice(0, limit).map((l) => l.info);
+  }
+
+  // ---- peers ----
+
+  /** Checks a peer's Hello: fields, certificate, wallet binding, pin. Throws Refusal. */
+  private checkHello(nodeId: string, msg: HelloMsg): { info: PeerInfoMsg; certPem: string; certSha256: Buffer } {
+    const info = msg.self;
+    if (!info || info.nodeId !== nodeId) throw new Refusal('bad_field', `Hello describes ${info?.nodeId ?? 'nobody'}, but it is signed by ${nodeId}`, nodeId);
+    const tooLong = [info.address, info.peerId, info.grpcAddress, info.tier, info.version, ...info.roles, ...info.multiaddrs].some((s) => s.length > MAX_FIELD);
+    if (tooLong || info.roles.length > 16 || info.multiaddrs.length > 32) throw new Refusal('bad_field', 'Hello fields are too long or too many', nodeId);
+    try {
+      parseHostPort(info.grpcAddress, 'grpcAddress');
+    } catch {
+      throw new Refusal('bad_field', `Hello grpcAddress "${info.grpcAddress}" is not HOST:PORT`, nodeId);
+    }
+    let certSha256: Buffer;
+    try {
+      certSha256 = certFingerprint(msg.certPem);
+    } catch {
+      throw new Refusal('bad_field', 'Hello carries no valid PEM certificate', nodeId);
+    }
+    try {
+      const b = msg.binding;
+      verifyBinding(b ? { nodeId: b.nodeId, certSha256: Buffer.from(b.certSha256), signature: Buffer.from(b.signature) } : null, nodeId, certSha256);
+    } catch (err) {
+      throw new Refusal('bad_binding', errorMessage(err), nodeId);
+    }
+    if (this.tls?.mode === 'ca') {
+      const ca = new X509Certificate(this.tls.caPem as string);
+      const cert = new X509Certificate(msg.certPem);
+      if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new Refusal('bad_binding', `the certificate of ${nodeId} is not signed by the configured CA`, nodeId);
+    } else {
+      try {
+        this.book.checkPin(nodeId, certSha256);
+      } catch (err) {
+        if (err instanceof CertPinError) throw new Refusal('cert_pin_mismatch', err.message, nodeId);
+        throw err;
+      }
+    }
+    return { info, certPem: msg.certPem, certSha256 };
+  }
+
+  private clientOptions(): ClientOptions {
+    const c = this.cfg;
+    return { chunkBytes: c.chunkBytes, callDeadlineMs: c.callDeadlineSeconds * 1000, blobDeadlineMs: c.blobDeadlineSeconds * 1000, ...(this.tls?.caPem ? { caPem: this.tls.caPem } : {}) };
+  }
+
+  private newClient(nodeId: string, grpcAddress: string, certPem: string, certSha256: Buffer): PeerClient {
+    return new PeerClient({ nodeId, grpcAddress, certPem, certSha256 }, { signer: this.signer, verifier: this.answerVerifier, opts: this.clientOptions() });
+  }
+
+  /** Records a verified peer (pin on first contact) and marks it alive. */
+  private record(v: { info: PeerInfoMsg; certPem: string; certSha256: Buffer }, heard: boolean): Live {
+    const { info } = v;
+    this.book.upsert({ nodeId: info.nodeId, address: info.address, peerId: info.peerId, grpcAddress: info.grpcAddress, multiaddrs: info.multiaddrs, tier: info.tier, roles: info.roles, certSha256: this.tls?.mode === 'pinned' ? v.certSha256.toString('hex') : null, certPem: this.tls?.mode === 'pinned' ? v.certPem : null }, Date.now());
+    let l = this.live.get(info.nodeId);
+    if (!l && this.live.size >= this.cfg.maxPeers) throw new Refusal('rate_limited', `peer limit of ${this.cfg.maxPeers} reached`, info.nodeId);
+    if (!l || l.info.grpcAddress !== info.grpcAddress || !l.certSha256.equals(v.certSha256)) {
+      l?.client.close();
+      const fresh: Live = { info, certPem: v.certPem, certSha256: v.certSha256, client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256), state: 'stale', lastHeartbeat: l?.lastHeartbeat ?? 0, failures: 0, nextTry: 0 };
+      const isNew = !l;
+      this.live.set(info.nodeId, fresh);
+      l = fresh;
+      if (isNew && !heard) return l;
+    } else l.info = info;
+    if (heard) this.alive(l);
+    return l;
+  }
+
+  private alive(l: Live): void {
+    const wasNew = l.lastHeartbeat === 0;
+    const was = l.state;
+    l.lastHeartbeat = Date.now();
+    l.failures = 0;
+    l.state = 'live';
+    this.book.heartbeat(l.info.nodeId, l.info.tier, l.info.roles, l.lastHeartbeat);
+    this.updateGauge();
+    if (was === 'stale') {
+      this.log.info({ peer: l.info.nodeId, grpc: l.info.grpcAddress }, wasNew ? 'new peer' : 'peer is back');
+      this.emit(wasNew ? 'peer:new' : 'peer:back', toNetPeer(l));
+    }
+  }
+
+  /** A peer from the book after a restart: known, pinned, not yet heard from. */
+  private restore(rec: ReturnType<PeerBook['all']>[number]): void {
+    if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId)) return;
+    const info: PeerInfoMsg = { nodeId: rec.nodeId, address: rec.address, peerId: rec.peerId, multiaddrs: rec.multiaddrs, grpcAddress: rec.grpcAddress, tier: rec.tier, roles: rec.roles, version: '' };
+    const sha = Buffer.from(rec.certSha256, 'hex');
+    this.live.set(rec.nodeId, { info, certPem: rec.certPem, certSha256: sha, client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha), state: 'stale', lastHeartbeat: 0, failures: 0, nextTry: 0 });
+  }
+
+  /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
+  private async discover(peerId: PeerId): Promise<void> {
+    const nodeId = nodeIdOfPeer(peerId);
+    if (!nodeId || nodeId === this.deps.identity.nodeId || this.pending.has(nodeId) || !this.host) return;
+    this.pending.add(nodeId);
+    try {
+      const bytes = await fetchHello(this.host, peerId, this.cfg.maxControlBytes, 5000);
+      const v = this.checkHello(nodeId, decodeOr(codecs.HelloResponse.decode, bytes, 'libp2p hello', nodeId));
+      const l = this.record(v, false);
+      await this.greet(l);
+    } catch (err) {
+      this.peerFailed(nodeId, 'libp2p:hello', err);
+    } finally {
+      this.pending.delete(nodeId);
+    }
+  }
+
+  /** gRPC Hello to a peer (re-checking its answer against what we know), then peer exchange. */
+  private async greet(l: Live): Promise<void> {
+    const answer = await l.client.hello(this.selfHello());
+    const v = this.checkHello(l.info.nodeId, answer);
+    if (!v.certSha256.equals(l.certSha256)) throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
+    this.record(v, true);
+    const { peers } = await l.client.getPeers(32);
+    for (const p of peers) {
+      if (p.nodeId === this.deps.identity.nodeId || this.live.get(p.nodeId)?.state === 'live') continue;
+      const addr = p.multiaddrs.find((a) => a.includes('/p2p/'));
+      if (addr && this.host) this.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    }
+  }
+
+  private peerFailed(nodeId: string, method: string, err: unknown): void {
+    const l = this.live.get(nodeId);
+    if (l) {
+      l.failures += 1;
+      l.nextTry = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(l.failures, 6));
+      this.book.failure(nodeId);
+    }
+    if (err instanceof Refusal) this.refused(method, nodeId, err.reason, err.message);
+    else if (isMagnetError(err, 'ERR_CERT_PIN')) this.refused(method, nodeId, 'cert_pin_mismatch', err.message);
+    else this.log.debug({ peer: nodeId, method, err: errorMessage(err) }, 'peer call failed');
+  }
+
+  private refused(method: string, nodeId: string, reason: RefusalReason, message: string): void {
+    this.m.refused.inc({ method, reason });
+    this.log.warn({ sender: nodeId, method, reason }, `refused ${nodeId} (${method}): ${message}`);
+  }
+
+  /** Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. */
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      const due = [...this.live.values()].filter((l) => !this.pending.has(l.info.nodeId) && l.nextTry <= now && now - l.lastHeartbeat >= this.cfg.heartbeatSeconds * 1000 - 500);
+      await Promise.all(
+        due.map(async (l) => {
+          this.pending.add(l.info.nodeId);
+          try {
+            if (l.state === 'stale') await this.greet(l);
+            else {
+              await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
+              this.alive(l);
+            }
+            this.m.heartbeats.inc({ outcome: 'ok' });
+          } catch (err) {
+            this.m.heartbeats.inc({ outcome: 'failed' });
+            if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
+            this.peerFailed(l.info.nodeId, 'heartbeat', err);
+          } finally {
+            this.pending.delete(l.info.nodeId);
+          }
+        }),
+      );
+      const staleMs = this.cfg.staleSeconds * 1000;
+      for (const l of this.live.values()) {
+        if (l.state === 'live' && Date.now() - l.lastHeartbeat > staleMs) {
+          l.state = 'stale';
+          this.log.warn({ peer: l.info.nodeId, lastHeartbeat: new Date(l.lastHeartbeat).toISOString() }, 'peer is stale');
+          this.emit('peer:stale', toNetPeer(l));
+        }
+      }
+      this.updateGauge();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private updateGauge(): void {
+    let live = 0;
+    for (const l of this.live.values()) if (l.state === 'live') live++;
+    this.m.peers.set({ state: 'live' }, live);
+    this.m.peers.set({ state: 'stale' }, this.live.size - live);
+  }
+}
+
+function toNetPeer(l: Live): NetPeer {
+  const i = l.info;
+  return { nodeId: i.nodeId, address: i.address, peerId: i.peerId, grpcAddress: i.grpcAddress, multiaddrs: i.multiaddrs, tier: i.tier, roles: i.roles, state: l.state, lastHeartbeat: l.lastHeartbeat };
+}
+
+/** The host peers should dial: the listen host, or for a wildcard the first external IPv4 (else loopback). */
+function advertiseHost(host: string): string {
+  if (host !== '0.0.0.0' && host !== '::') return host;
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}
