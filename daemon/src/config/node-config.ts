@@ -1,6 +1,7 @@
 import { netOptions } from '../net/options.js';
 import { apiOptions, nodeOptions } from '../node/options.js';
 import { profileOptions } from '../profile/options.js';
+import { storageOptions } from '../storage/options.js';
 import type { ConfigOf } from './schema.js';
 
 /** Every part's option group. A part adds its group here once; the loader, docs and CLI read it. */
@@ -9,6 +10,7 @@ export const nodeSchema = {
   api: apiOptions,
   net: netOptions,
   profile: profileOptions,
+  storage: storageOptions,
 };
 
 export type NodeConfig = ConfigOf<typeof nodeSchema>;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobBackend } from '../../net/blob-backend.js';
 import { MagnetError, errorMessage } from '../../util/errors.js';
@@ -84,6 +84,14 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
 
   async available(): Promise<boolean> {
     return true;
+  }
+
+  /** sha256 names of every complete file, in name order. */
+  async list(): Promise<string[]> {
+    const out: string[] = [];
+    const tops = (await readdir(this.dir).catch(() => [] as string[])).filter((d) => /^[0-9a-f]{2}$/.test(d)).sort();
+    for (const top of tops) for (const f of (await readdir(join(this.dir, top))).sort()) if (HEX64.test(f)) out.push(f);
+    return out;
   }
 
   // BlobBackend: the data plane reads and delivers blobs straight from and to this store.

@@ -1,0 +1,32 @@
+/** Repair priorities, most urgent first. `lost`: fewer than K shards reachable now (kept, retried each round). */
+export const PRIORITIES = ['lost', 'critical', 'high', 'normal', 'healthy'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export interface ShardHealth {
+  idx: number;
+  liveHolders: string[];
+}
+
+export interface BlobHealth {
+  priority: Priority;
+  /** Shards with at least one live copy. */
+  liveShards: number;
+  /** Copies each shard should have now: the replica target, capped by the holders there are. */
+  target: number;
+}
+
+/**
+ * critical: only K shards live (one more loss and the blob is gone); high: below K+M; normal: every shard
+ * present but some below the replica target; healthy otherwise.
+ */
+export function classify(shards: ShardHealth[], k: number, m: number, replicas: number, candidates: number): BlobHealth {
+  const liveShards = shards.filter((s) => s.liveHolders.length > 0).length;
+  const target = Math.max(1, Math.min(replicas, candidates));
+  let priority: Priority;
+  if (liveShards < k) priority = 'lost';
+  else if (liveShards === k) priority = 'critical';
+  else if (liveShards < k + m) priority = 'high';
+  else if (shards.some((s) => s.liveHolders.length < target)) priority = 'normal';
+  else priority = 'healthy';
+  return { priority, liveShards, target };
+}

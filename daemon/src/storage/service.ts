@@ -1,0 +1,194 @@
+import type { NodeIdentity } from '../identity/identity.js';
+import type { Logger } from '../log/logger.js';
+import { MagnetError, errorMessage } from '../util/errors.js';
+import { contentCid, sha256Hex } from './cid.js';
+import { ReedSolomon } from './erasure/reed-solomon.js';
+import { type Manifest, type SignedManifest, signManifest, verifyManifest } from './manifest.js';
+import type { ShardAccess } from './shard-access.js';
+import type { StorageRepository } from './storage-repo.js';
+import type { ContentRef } from './stores/content-store.js';
+import type { KuboStore } from './stores/kubo-store.js';
+import { type PeerDirectory, livePeers } from './transport.js';
+
+export interface BlobServiceOptions {
+  k: number;
+  m: number;
+  replicas: number;
+  staleAfterMs: number;
+  maxBlobBytes: number;
+}
+
+export interface PutResult {
+  id: string;
+  manifest: Manifest;
+  kubo: 'pinned' | 'queued' | 'none';
+}
+
+/**
+ * Blob put and get: Reed-Solomon shards placed on distinct holders (this node and live storage peers), pinned in
+ * kubo when there is one, described by a signed manifest stored like any other content; get fetches any K
+ * verified shards in parallel from the fastest holders and checks the blob hash.
+ */
+export class BlobService {
+  constructor(
+    private readonly identity: NodeIdentity,
+    private readonly access: ShardAccess,
+    private readonly peers: PeerDirectory,
+    private readonly repo: StorageRepository,
+    private readonly opts: BlobServiceOptions,
+    private readonly log: Logger,
+    private readonly kubo: () => { store: KuboStore; up: boolean } | undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get self(): string {
+    return this.identity.nodeId;
+  }
+
+  /** This node first, then live storage peers by nodeId. */
+  candidates(): string[] {
+    const peers = livePeers(this.peers, this.now(), this.opts.staleAfterMs).map((p) => p.nodeId).filter((id) => id !== this.self);
+    return [this.self, ...peers.sort()];
+  }
+
+  async put(blob: Uint8Array, kind = 'blob', round = 0): Promise<PutResult> {
+    if (blob.length > this.opts.maxBlobBytes) throw new MagnetError('ERR_BLOB_TOO_LARGE', `blob of ${blob.length} bytes exceeds storage.maxBlobBytes (${this.opts.maxBlobBytes})`);
+    const { k, m } = this.opts;
+    const rs = new ReedSolomon(k, m);
+    const data = rs.split(blob);
+    const shards = [...data, ...(await rs.encode(data))];
+    const refs: ContentRef[] = shards.map((s) => ({ sha256: sha256Hex(s), cid: contentCid(s) }));
+    const candidates = this.candidates();
+    const want = Math.min(this.opts.replicas, candidates.length);
+    const start = parseInt(sha256Hex(blob).slice(0, 8), 16) % candidates.length; // spreads blobs over holders
+    const holders = await Promise.all(
+      shards.map((bytes, i) => this.placeCopies(refs[i]!, bytes, want, rotate(candidates, (start + i) % candidates.length))),
+    );
+    holders.forEach((h, i) => {
+      if (h.length === 0) throw new MagnetError('ERR_STORAGE_PLACE', `no holder accepted shard ${i} of the blob`, { shard: i });
+    });
+    const manifest: Manifest = {
+      version: 1,
+      kind,
+      blob: { sha256: sha256Hex(blob), size: blob.length },
+      k,
+      m,
+      shardSize: shards[0]!.length,
+      shards: refs.map((r, i) => ({ index: i, sha256: r.sha256, cid: r.cid, holders: holders[i]! })),
+      createdAt: this.now(),
+      creator: { nodeId: this.identity.nodeId, address: this.identity.address, publicKey: this.identity.publicKey },
+    };
+    const { bytes: mBytes, id } = signManifest(manifest, this.identity);
+    const mRef = await this.access.local.put(mBytes);
+    await Promise.all(candidates.filter((c) => c !== this.self).map((c) => this.access.place(c, mRef, mBytes).catch(() => undefined)));
+    this.repo.addBlob(id, manifest, round, this.self);
+    const kuboState = await this.pinInKubo(id, [...shards.map((s, i) => ({ ref: refs[i]!, bytes: s })), { ref: mRef, bytes: mBytes }]);
+    this.log.info({ id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState }, 'blob stored');
+    return { id, manifest, kubo: kuboState };
+  }
+
+  private async placeCopies(ref: ContentRef, bytes: Uint8Array, want: number, order: string[]): Promise<string[]> {
+    const placed: string[] = [];
+    for (const holder of order) {
+      if (placed.length >= want) break;
+      try {
+        await this.access.place(holder, ref, bytes);
+        placed.push(holder);
+      } catch (err) {
+        this.log.warn({ holder, sha256: ref.sha256, err: errorMessage(err) }, 'shard placement failed; trying another holder');
+      }
+    }
+    return placed;
+  }
+
+  /** Pins now when kubo answers, else queues for the repair loop's catch-up. */
+  async pinInKubo(manifestId: string, items: { ref: ContentRef; bytes: Uint8Array }[]): Promise<'pinned' | 'queued' | 'none'> {
+    const kubo = this.kubo();
+    if (!kubo) return 'none';
+    if (kubo.up) {
+      try {
+        for (const it of items) await kubo.store.put(it.bytes);
+        return 'pinned';
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'kubo pin failed; queued for catch-up');
+      }
+    }
+    for (const it of items) this.repo.queueKubo(it.ref.sha256, it.ref.cid, manifestId, this.now());
+    return 'queued';
+  }
+
+  /** The manifest named `id`, from this node, kubo or any live peer; refused unless its hash and signature hold. */
+  async manifest(id: string): Promise<SignedManifest> {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new MagnetError('ERR_BAD_ID', `not a manifest id (64 lowercase hex): ${id}`);
+    const ref = { sha256: id, cid: '' };
+    let lastError: unknown;
+    for (const holder of this.candidates()) {
+      const got = await this.access.fetch(holder, ref);
+      if (!('bytes' in got)) continue;
+      try {
+        return verifyManifest(got.bytes, id);
+      } catch (err) {
+        lastError = err;
+        this.log.warn({ holder, id, err: errorMessage(err) }, 'manifest refused');
+      }
+    }
+    if (lastError) throw lastError;
+    throw new MagnetError('ERR_BLOB_NOT_FOUND', `no reachable holder has manifest ${id}`, { id });
+  }
+
+  /** Rebuilds the blob: any K verified shards, fetched in parallel from the fastest holders. */
+  async get(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
+    const { manifest: m } = await this.manifest(id);
+    const shards = await this.fetchShards(id, m, m.k);
+    const rs = new ReedSolomon(m.k, m.m);
+    const full = shards.slice(0, m.k).every((s) => s !== undefined) ? (shards as Uint8Array[]) : await rs.reconstruct(shards);
+    const bytes = rs.join(full, m.blob.size);
+    const actual = sha256Hex(bytes);
+    if (actual !== m.blob.sha256) throw new MagnetError('ERR_BLOB_HASH', `rebuilt blob ${id} hashes to ${actual}, expected ${m.blob.sha256}`, { id });
+    return { bytes, manifest: m };
+  }
+
+  /**
+   * Fetches `need` distinct verified shards (data shards first: no decoding when they all arrive), `need` at a
+   * time in parallel; a shard no holder can give is replaced by the next index. Undefined slots are missing.
+   */
+  async fetchShards(id: string, m: Manifest, need: number, skip: ReadonlySet<number> = new Set()): Promise<(Uint8Array | undefined)[]> {
+    const out: (Uint8Array | undefined)[] = new Array(m.k + m.m).fill(undefined);
+    const queue = m.shards.map((s) => s.index).filter((i) => !skip.has(i));
+    let got = 0;
+    const worker = async (): Promise<void> => {
+      while (got < need && queue.length > 0) {
+        const idx = queue.shift()!;
+        const bytes = await this.fetchShard(id, m, idx);
+        if (bytes) {
+          out[idx] = bytes;
+          got++;
+          return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: need }, worker));
+    if (got < need) throw new MagnetError('ERR_BLOB_UNAVAILABLE', `only ${got} of the ${need} shards needed for ${id} could be fetched`, { id, got, need });
+    return out;
+  }
+
+  /** One shard, trying its holders fastest first, then every other live peer; corrupt copies are recorded. */
+  async fetchShard(id: string, m: Manifest, idx: number): Promise<Uint8Array | undefined> {
+    const s = m.shards[idx]!;
+    const known = this.repo.shards(id).find((r) => r.idx === idx)?.holders ?? [];
+    const order = [...this.access.rank([this.self, ...known, ...s.holders]), ...this.access.rank(this.candidates())];
+    const tried = new Set<string>();
+    for (const holder of order) {
+      if (tried.has(holder)) continue;
+      tried.add(holder);
+      const r = await this.access.fetch(holder, s);
+      if ('bytes' in r) return r.bytes;
+      if ('corrupt' in r && this.repo.blob(id)) this.repo.setHolder(id, idx, holder, 'corrupt', this.now());
+    }
+    return undefined;
+  }
+}
+
+function rotate<T>(xs: T[], by: number): T[] {
+  return [...xs.slice(by), ...xs.slice(0, by)];
+}

@@ -1,0 +1,81 @@
+import type { Logger } from '../log/logger.js';
+import { errorMessage, isMagnetError } from '../util/errors.js';
+import { sha256Hex } from './cid.js';
+import type { ContentRef } from './stores/content-store.js';
+import type { EmbeddedStore } from './stores/embedded-store.js';
+import type { KuboStore } from './stores/kubo-store.js';
+import type { ShardTransport } from './transport.js';
+
+export type FetchOutcome = { bytes: Uint8Array } | { missing: true } | { corrupt: true } | { failed: string };
+
+/**
+ * Reads and writes one shard at one holder: this node (embedded store, then kubo) or a peer (data plane).
+ * Every read is hash-checked here, whatever the source; a source's speed is remembered to rank holders.
+ */
+export class ShardAccess {
+  /** Smoothed ms per MiB per holder, to ask the fastest first. */
+  private readonly speed = new Map<string, number>();
+
+  constructor(
+    readonly self: string,
+    readonly local: EmbeddedStore,
+    private readonly transport: ShardTransport,
+    private readonly log: Logger,
+    private kubo?: KuboStore,
+  ) {}
+
+  setKubo(kubo: KuboStore | undefined): void {
+    this.kubo = kubo;
+  }
+
+  async fetch(holder: string, ref: ContentRef): Promise<FetchOutcome> {
+    const t0 = performance.now();
+    try {
+      let bytes: Uint8Array | undefined;
+      if (holder === this.self) {
+        try {
+          bytes = await this.local.get(ref);
+        } catch (err) {
+          if (isMagnetError(err, 'ERR_CONTENT_CORRUPT')) return { corrupt: true };
+          throw err;
+        }
+        if (!bytes && this.kubo) bytes = await this.kubo.get(ref).catch(() => undefined);
+      } else {
+        bytes = await this.transport.get(holder, ref.sha256);
+      }
+      if (!bytes) return { missing: true };
+      if (sha256Hex(bytes) !== ref.sha256) {
+        this.log.warn({ holder, sha256: ref.sha256 }, 'shard failed its hash check; ignoring that copy');
+        return { corrupt: true };
+      }
+      this.note(holder, bytes.length, performance.now() - t0);
+      return { bytes };
+    } catch (err) {
+      this.note(holder, 1 << 20, 10_000); // a failing holder drops in the ranking
+      return { failed: errorMessage(err) };
+    }
+  }
+
+  async place(holder: string, ref: ContentRef, bytes: Uint8Array): Promise<void> {
+    if (holder === this.self) await this.local.put(bytes);
+    else await this.transport.put(holder, ref.sha256, bytes);
+  }
+
+  async has(holder: string, ref: ContentRef): Promise<boolean> {
+    if (holder === this.self) return this.local.has(ref);
+    return this.transport.has(holder, ref.sha256);
+  }
+
+  /** Holders ordered fastest first (this node first: no network), unknown ones before slow ones. */
+  rank(holders: Iterable<string>): string[] {
+    const unique = [...new Set(holders)];
+    const cost = (h: string) => (h === this.self ? -1 : (this.speed.get(h) ?? 0));
+    return unique.sort((a, b) => cost(a) - cost(b));
+  }
+
+  private note(holder: string, bytes: number, ms: number): void {
+    const perMiB = ms / Math.max(bytes / (1 << 20), 1 / 64);
+    const old = this.speed.get(holder);
+    this.speed.set(holder, old === undefined ? perMiB : old * 0.7 + perMiB * 0.3);
+  }
+}
