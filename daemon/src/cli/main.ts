@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerBlobCommands } from './commands/blob.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
@@ -17,6 +18,7 @@ registerStatusCommand(program);
 registerProfileCommand(program);
 registerKeysCommands(program);
 registerPeersCommands(program);
+registerBlobCommands(program);
 program
   .command('version')
   .description('print the version')

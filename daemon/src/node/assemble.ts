@@ -1,6 +1,9 @@
 import type { NodeConfig } from '../config/node-config.js';
 import { NetPart } from '../net/net-part.js';
 import { netRoutes } from '../net/routes.js';
+import { NetShardTransport, netPeerDirectory } from '../storage/net-transport.js';
+import { StoragePart } from '../storage/part.js';
+import { storageRoutes } from '../storage/routes.js';
 import { formatHostPort } from '../util/host-port.js';
 import { VERSION } from '../version.js';
 import { MagnetNode, type NodeDeps } from './node.js';
@@ -32,6 +35,22 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       grpc: net.grpcListen || null,
     }));
     node.http.add(...netRoutes(net));
+
+    // storage after net: shards travel over net's data plane, and net serves and receives them through the
+    // storage part's embedded store (its BlobBackend).
+    const storage = new StoragePart({
+      options: config.storage,
+      dir: node.home.sub('shards'),
+      identity: node.identity,
+      db: node.db,
+      log: node.log.child({ part: 'storage' }),
+      metrics: node.metrics,
+      transport: new NetShardTransport(net),
+      peers: netPeerDirectory(net),
+    });
+    net.setBlobBackend(storage.local);
+    node.addPart('storage', storage, () => storage.status());
+    node.http.add(...storageRoutes(storage));
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

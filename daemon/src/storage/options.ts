@@ -10,7 +10,7 @@ export const storageOptions = {
   repairBytesPerSec: int(64 * 1024 * 1024, 'bandwidth cap of repairs (bytes fetched plus bytes placed per second)', { env: 'MAGNET_REPAIR_BYTES_PER_SEC', min: 1024 }),
   scrubBytesPerRound: int(256 * 1024 * 1024, 'local shard bytes re-hashed per repair round (scrub)', { env: 'MAGNET_SCRUB_BYTES_PER_ROUND', min: 0 }),
   gcKeepRounds: int(10, 'blobs older than this many rounds are unpinned (except latest and claimed ones)', { env: 'MAGNET_GC_KEEP_ROUNDS', min: 1 }),
-  maxBlobBytes: int(4 * 1024 * 1024 * 1024, 'largest blob accepted by blob put (held in memory while coded)', { env: 'MAGNET_MAX_BLOB_BYTES', min: 1 }),
+  maxBlobBytes: int(4 * 1024 * 1024 * 1024, 'largest blob accepted by blob put (held in memory while coded)', { env: 'MAGNET_STORAGE_MAX_BLOB_BYTES', min: 1 }),
 };
 
 /** The defaults as a config group value (for tests and tools that build a storage part without the loader). */

@@ -5,7 +5,6 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Startable } from '../util/lifecycle.js';
 import { errorMessage } from '../util/errors.js';
-import { classify } from './health.js';
 import { type RetentionSource, Scrubber, collectGarbage, kuboCatchUp, noRetention } from './maintenance.js';
 import { type StorageMetrics, storageMetrics } from './metrics.js';
 import { type RoundReport, Repairer } from './repair.js';
@@ -151,7 +150,6 @@ export class StoragePart implements Startable {
     const row = this.repo.blob(id);
     if (!row) return { id, owned: false, manifest };
     const { health, shards } = await this.repairer.assess(row);
-    const again = classify(shards, row.k, row.m, this.options.replicas, this.service.candidates().length);
-    return { id, owned: true, state: row.state, priority: again.priority, liveShards: health.liveShards, target: health.target, shards: shards.map((s) => ({ index: s.idx, holders: s.liveHolders })), manifest };
+    return { id, owned: true, state: row.state, priority: health.priority, liveShards: health.liveShards, target: health.target, shards: shards.map((s) => ({ index: s.idx, holders: s.liveHolders })), manifest };
   }
 }

@@ -15,6 +15,7 @@ interface StartFlags {
   logLevel?: string;
   mdns?: boolean;
   ssdTest?: boolean;
+  ipfsApi?: string;
 }
 
 /** Maps `start` flags onto config keys; undefined flags leave lower layers in charge. */
@@ -29,6 +30,7 @@ export function startFlagsToLayer(f: StartFlags): Record<string, unknown> {
     'net.bootstrap': f.bootstrap,
     'net.mdns': f.mdns === false ? false : undefined,
     'profile.ssdTest': f.ssdTest === false ? false : undefined,
+    'storage.ipfsApi': f.ipfsApi,
   };
 }
 
@@ -46,6 +48,7 @@ export function registerStartCommand(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent')
     .option('--no-mdns', 'do not use mDNS LAN discovery')
     .option('--no-ssd-test', 'skip the SSD test (the node then cannot take a storage tier)')
+    .option('--ipfs-api <url>', 'kubo RPC API (http://HOST:PORT or multiaddr) to pin shards in (env MAGNET_IPFS_API)')
     .action(async (flags: StartFlags) => {
       let config;
       try {
