@@ -177,7 +177,7 @@ export class RoundCoordinator implements Startable {
       if (!acks[i]?.accepted) this.d.log.info({ round: r, peer: id, reason: acks[i]?.reason }, 'peer declined the round');
     });
     this.rounds.update(r, { needed });
-    this.startTraining(r);
+    if (!this.grads.get(r, this.me)) this.startTraining(r); // after a takeover our gradient may already exist
   }
 
   private async driveLeader(row: RoundRow): Promise<void> {

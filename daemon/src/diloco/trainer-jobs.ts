@@ -74,8 +74,7 @@ export class TrainerJobs {
   /** Held-out loss of a checkpoint (the QAT model the network trains) on a few windows. */
   async heldOutLoss(ckpt: string, windows = this.opts.verifyWindows): Promise<number> {
     const r = await this.run(['eval', '--ckpt', ckpt, '--data', this.opts.data, '--seq', String(this.opts.seq), '--max-windows', String(windows), '--modes', 'qat']);
-    const qat = (r['qat'] ?? (r['modes'] as Record<string, unknown> | undefined)?.['qat']) as { loss?: number } | number | undefined;
-    return typeof qat === 'number' ? qat : Number(qat?.loss);
+    return Number(r['loss_qat']);
   }
 
   /**

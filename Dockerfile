@@ -1,0 +1,15 @@
+# magnet-node image for the local testnet (docker-compose.yml). Builds the TypeScript daemon, the native addon
+# and the Python trainer venv (PyTorch from PyPI, CPU) inside the image; nothing is downloaded at run time.
+FROM node:20-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip build-essential \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY . .
+RUN npm ci --no-audit --no-fund && bash python/install.sh
+ENV MAGNET_HOME=/data MAGNET_MDNS=false NODE_ENV=production
+VOLUME ["/data"]
+EXPOSE 7600 7601 7680
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s CMD node -e "fetch('http://127.0.0.1:7680/readyz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+ENTRYPOINT ["node", "/app/dist/daemon/src/cli/main.js"]
+CMD ["start", "--http", "0.0.0.0:7680"]

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { GradientReady } from '../../daemon/src/diloco/messages.js';
+import { sha256File } from '../../daemon/src/diloco/checkpoint-store.js';
+import { runTrainer } from '../../daemon/src/diloco/trainer-runner.js';
+import { TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
+import { REPO_ROOT } from '../../daemon/src/version.js';
+import { makeCluster, testDilocoOptions } from '../helpers/coordinators.js';
+import { waitFor } from '../helpers/daemon.js';
+
+type Status = { round: number; state: string; leader: string; latest: { sha256: string; round: number } | null; gradients: { node: string; status: string; reason: string | null }[] };
+const st = (c: { status(): Record<string, unknown> }) => c.status() as unknown as Status;
+
+/** Rewrites a safetensors gradient with numpy: 'nan' puts a NaN in the first tensor, 'huge' scales every tensor. */
+function tamper(src: string, dest: string, how: 'nan' | 'huge'): void {
+  const py = `
+import sys, numpy as np
+from safetensors.numpy import load_file, save_file
+from safetensors import safe_open
+src, dest, how = sys.argv[1:4]
+with safe_open(src, "np") as f: meta = f.metadata()
+t = load_file(src)
+k = sorted(t)[0]
+if how == "nan":
+    a = t[k].astype(t[k].dtype).copy(); a.flat[0] = np.nan; t[k] = a
+else:
+    t = {n: (v * 1e9).astype(v.dtype) if v.dtype.kind == "f" else v for n, v in t.items()}
+save_file(t, dest, metadata=meta)
+`;
+  execFileSync(join(REPO_ROOT, '.venv', 'bin', 'python'), ['-c', py, src, dest, how]);
+}
+
+test('a leader refuses bad gradients by name and keeps the round going', { timeout: 600_000 }, async () => {
+  const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, startDelaySec: 0 }));
+  const [a, b] = coordinators as [NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>];
+  const [ida, idb, idc] = ids as [string, string, string];
+  try {
+    await a.tick(); // genesis + announcement: a leads round 0 (it sorts first)
+    const s0 = st(a);
+    assert.equal(s0.leader, ida);
+    assert.equal(s0.state, 'collecting');
+    const base = (s0.latest as { sha256: string }).sha256;
+    const msg = (over: Partial<GradientReady> = {}): GradientReady => ({
+      round: 0, nodeId: idb, baseSha256: base, sha256: 'ab'.repeat(32), manifestId: null, size: 10, lossBefore: 5, lossAfter: 4, tokens: 100, steps: 8, compression: 'none', ...over,
+    });
+    // refused at the door, each with its reason
+    assert.match(a.onGradientReady('node-zzzzzzzzzzzzzzzz', msg({ nodeId: 'node-zzzzzzzzzzzzzzzz' })).reason, /^not_accepted/);
+    assert.match(a.onGradientReady(idc, msg()).reason, /signalled by/);
+    assert.match(a.onGradientReady(idb, msg({ round: 5 })).reason, /does not lead round 5/);
+    assert.match(a.onGradientReady(idb, msg({ baseSha256: 'cd'.repeat(32) })).reason, /^base_mismatch/);
+
+    // wait for a's own gradient, then forge NaN and huge versions of it as b's and c's
+    const own = await waitFor(() => readdirSync(join(cluster.nodes.get(ida)?.home as string, 'gradients')).find((f) => /^[0-9a-f]{64}\.safetensors$/.test(f)), 300_000, 'own gradient');
+    const ownPath = join(cluster.nodes.get(ida)?.home as string, 'gradients', own);
+    const forge = async (id: string, how: 'nan' | 'huge') => {
+      const tmp = join(cluster.inbox(ida), `${id}.tmp`);
+      tamper(ownPath, tmp, how);
+      const sha = await sha256File(tmp);
+      copyFileSync(tmp, join(cluster.inbox(ida), sha));
+      return { sha, size: statSync(tmp).size };
+    };
+    const nan = await forge(idb, 'nan');
+    const huge = await forge(idc, 'huge');
+    assert.equal(a.onGradientReady(idb, msg({ sha256: nan.sha, size: nan.size })).accepted, true);
+    assert.equal(a.onGradientReady(idb, msg({ sha256: nan.sha, size: nan.size })).reason, 'already received'); // sent twice: idempotent
+    assert.match(a.onGradientReady(idb, msg({ sha256: 'ef'.repeat(32) })).reason, /^duplicate/); // another one: refused
+    assert.equal(a.onGradientReady(idc, msg({ nodeId: idc, sha256: huge.sha, size: huge.size })).accepted, true);
+    await b.stop(); // b and c do not train in this test: their slots hold the forged gradients
+    await coordinators[2]?.stop();
+    await waitFor(async () => {
+      await a.tick();
+      const g = st(a).gradients;
+      return g.filter((x) => x.status !== 'received').length >= 3 ? g : undefined;
+    }, 400_000, 'verdicts on all three gradients');
+    const verdicts = Object.fromEntries(st(a).gradients.map((g) => [g.node, g]));
+    assert.equal(verdicts[ida]?.status, 'accepted');
+    assert.equal(verdicts[idb]?.status, 'refused');
+    assert.match(verdicts[idb]?.reason ?? '', /^grad_nonfinite/);
+    assert.equal(verdicts[idc]?.status, 'refused');
+    assert.match(verdicts[idc]?.reason ?? '', /^grad_outlier/);
+    // all needed judged: the round merges with the one good gradient
+    await waitFor(async () => {
+      await a.tick();
+      return st(a).latest?.round === 0;
+    }, 300_000, 'merge of round 0');
+    assert.deepEqual(cluster.contributions.map((c) => c.nodeId), [ida]);
+  } finally {
+    await Promise.all(coordinators.map((c) => c.stop()));
+  }
+});
+
+test('a merge subprocess that keeps failing leaves latest untouched and abandons the round cleanly', { timeout: 600_000 }, async () => {
+  const opts = testDilocoOptions({ maxRounds: 1 });
+  const { cluster, ids, coordinators } = makeCluster(1, opts);
+  const a = coordinators[0] as NonNullable<(typeof coordinators)[0]>;
+  // The real trainer, asked to merge a gradient file that does not exist: it fails as a crash would, every time.
+  const jobs = (a as unknown as { d: { jobs: TrainerJobs } }).d.jobs;
+  jobs.merge = async (p) => {
+    await runTrainer(['merge', '--base', p.base, '--grad', '/nonexistent/grad.safetensors', '--weight', '1', '--out', p.out]);
+    throw new Error('unreachable');
+  };
+  try {
+    await a.tick();
+    const genesis = st(a).latest?.sha256;
+    await waitFor(async () => {
+      await a.tick();
+      return st(a).round === 1 ? true : undefined;
+    }, 400_000, 'the round to be abandoned');
+    const home = cluster.nodes.get(ids[0] as string)?.home as string;
+    assert.equal(st(a).latest?.sha256, genesis, 'latest did not move');
+    assert.equal((a.status()['previous'] as { state: string }).state, 'abandoned');
+    assert.deepEqual(readdirSync(join(home, 'checkpoints')).filter((f) => f.includes('.tmp')), [], 'no half-written checkpoint');
+  } finally {
+    await a.stop();
+  }
+});
+
+test('the leader dies after collecting a gradient: the next node takes the round over and completes it', { timeout: 900_000 }, async () => {
+  const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: 3 }));
+  const [ida, idb] = ids as [string, string];
+  const [a, b, c] = coordinators as [NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>];
+  try {
+    await Promise.all(coordinators.map((x) => x.start()));
+    // a leads round 0; wait until it holds at least one peer's gradient, then kill it before the merge
+    await waitFor(() => st(a).gradients.some((g) => g.node !== ida), 400_000, 'a gradient at the leader');
+    cluster.dead.add(ida);
+    await a.stop();
+    await waitFor(() => st(b).latest?.round === 0 && st(c).latest?.round === 0, 600_000, 'round 0 merged under the next leader');
+    assert.equal(st(b).latest?.sha256, st(c).latest?.sha256);
+    const merged = cluster.contributions.filter((x) => x.round === 0).map((x) => x.nodeId).sort();
+    assert.ok(merged.includes(idb), `b's gradient counted: ${merged.join(', ')}`);
+    assert.ok(!merged.includes(ida), 'the dead leader is not in the merge');
+  } finally {
+    await Promise.all(coordinators.map((x) => x.stop()));
+  }
+});

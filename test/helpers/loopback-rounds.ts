@@ -1,0 +1,82 @@
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RoundCoordinator } from '../../daemon/src/diloco/coordinator.js';
+import type { Ack, GradientReady, LeaderProposal, RoundAnnouncement, RoundOutcome } from '../../daemon/src/diloco/messages.js';
+import type { ContributionSink, RoundNetwork, RoundStorage } from '../../daemon/src/diloco/ports.js';
+
+/**
+ * Stands in for the network and storage parts so that several round coordinators can run in one test process
+ * with the real trainer subprocess: the state machine's faults (a dead leader, a crashing merge, a forged
+ * gradient) are injected precisely here. The multi-daemon tests run the same coordinator over real gRPC.
+ */
+export class LoopbackCluster {
+  readonly nodes = new Map<string, { coordinator: RoundCoordinator; home: string; roles: string[] }>();
+  readonly dead = new Set<string>();
+  readonly sharedDir: string;
+  readonly contributions: Parameters<ContributionSink['record']>[0][] = [];
+
+  constructor(root: string) {
+    this.sharedDir = join(root, 'shared-storage');
+    mkdirSync(this.sharedDir, { recursive: true });
+  }
+
+  add(nodeId: string, home: string, coordinator: RoundCoordinator, roles = ['trainer']): void {
+    this.nodes.set(nodeId, { coordinator, home, roles });
+  }
+
+  private target(id: string): RoundCoordinator {
+    const n = this.nodes.get(id);
+    if (!n || this.dead.has(id)) throw new Error(`peer ${id} unreachable`);
+    return n.coordinator;
+  }
+
+  inbox(id: string): string {
+    const dir = join(this.nodes.get(id)?.home ?? '/nonexistent', 'inbox');
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  network(self: string): RoundNetwork {
+    return {
+      livePeers: () => [...this.nodes.entries()].filter(([id]) => id !== self && !this.dead.has(id)).map(([nodeId, n]) => ({ nodeId, roles: n.roles })),
+      isStale: (id) => this.dead.has(id),
+      announce: async (to, a: RoundAnnouncement): Promise<Ack> => this.target(to).onAnnouncement(self, a),
+      gradientReady: async (to, g: GradientReady): Promise<Ack> => this.target(to).onGradientReady(self, g),
+      proposeLeader: async (to, p: LeaderProposal): Promise<Ack> => this.target(to).onLeaderProposal(self, p),
+      publishOutcome: async (to, o: RoundOutcome): Promise<Ack> => this.target(to).onOutcome(self, o),
+      pushBlob: async (to, file, sha256) => {
+        this.target(to);
+        copyFileSync(file, join(this.inbox(to), sha256));
+      },
+      fetchBlob: async (from, sha256, dest) => {
+        this.target(from);
+        const home = this.nodes.get(from)?.home as string;
+        for (const f of [join(home, 'checkpoints', `${sha256}.safetensors`), join(home, 'gradients', `${sha256}.safetensors`), join(home, 'inbox', sha256)]) {
+          if (existsSync(f)) return copyFileSync(f, dest);
+        }
+        throw new Error(`${from} does not hold ${sha256}`);
+      },
+    };
+  }
+
+  storage(self: string): RoundStorage {
+    return {
+      put: async (file) => {
+        const { createHash } = await import('node:crypto');
+        const { readFileSync } = await import('node:fs');
+        const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+        copyFileSync(file, join(this.sharedDir, sha));
+        return { manifestId: sha };
+      },
+      get: async (manifestId, dest) => copyFileSync(join(this.sharedDir, manifestId), dest),
+      localPath: (sha256) => {
+        const f = join(this.inbox(self), sha256);
+        return existsSync(f) ? f : undefined;
+      },
+    };
+  }
+
+  sink(): ContributionSink {
+    return { record: (c) => void this.contributions.push(c) };
+  }
+}
