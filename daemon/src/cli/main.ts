@@ -7,6 +7,7 @@ import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerTestnetCommand } from './commands/testnet.js';
 
 const program = new Command('magnet-node')
   .description('node daemon of a decentralized network that trains ternary (BitNet b1.58) models with DiLoCo and serves them on CPUs')
@@ -19,6 +20,7 @@ registerProfileCommand(program);
 registerKeysCommands(program);
 registerPeersCommands(program);
 registerBlobCommands(program);
+registerTestnetCommand(program);
 program
   .command('version')
   .description('print the version')

@@ -1,0 +1,111 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MagnetError } from '../util/errors.js';
+
+export interface TestnetOptions {
+  nodes: number;
+  dir: string;
+  preset: string;
+  rounds: number;
+  innerSteps: number;
+  /** Extra environment for every node (kubo, chain). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra `start` flags for every node. */
+  args?: string[];
+  print: (line: string) => void;
+}
+
+export interface TestnetNode {
+  index: number;
+  home: string;
+  proc: ChildProcess;
+  url: string;
+}
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/**
+ * A local testnet of N daemons on loopback: distinct homes and free ports, all bootstrapped to the first,
+ * mDNS off, CPU training on (these are laptops and CI machines), the SSD floor off.
+ */
+export class ProcessTestnet {
+  readonly nodes: TestnetNode[] = [];
+
+  constructor(private readonly o: TestnetOptions) {}
+
+  env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      MAGNET_PASSPHRASE: process.env['MAGNET_PASSPHRASE'] || 'testnet-only',
+      MAGNET_MDNS: 'false',
+      MAGNET_CPU_TRAINING: 'true',
+      MAGNET_SSD_MIN_READ_MBPS: '0',
+      MAGNET_SSD_MIN_WRITE_MBPS: '0',
+      MAGNET_PRESET: this.o.preset,
+      MAGNET_INNER_STEPS: String(this.o.innerSteps),
+      MAGNET_MAX_ROUNDS: String(this.o.rounds),
+      ...this.o.env,
+    };
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.o.dir, { recursive: true });
+    const first = await this.startNode(1, []);
+    const status = (await (await fetch(`${first.url}/status`)).json()) as { listen?: { p2p?: string[] } };
+    const bootstrap = (status.listen?.p2p ?? []).filter((a) => a.includes('/ip4/127.0.0.1/'));
+    if (bootstrap.length === 0) throw new MagnetError('ERR_TESTNET', 'the first node shows no loopback libp2p address in /status');
+    for (let i = 2; i <= this.o.nodes; i++) await this.startNode(i, ['--bootstrap', bootstrap.join(',')]);
+  }
+
+  private async startNode(index: number, extra: string[]): Promise<TestnetNode> {
+    const home = resolve(join(this.o.dir, `node-${index}`));
+    mkdirSync(home, { recursive: true });
+    const log = createWriteStream(join(home, 'daemon.log'), { flags: 'a' });
+    const args = [CLI, 'start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...(this.o.args ?? []), ...extra];
+    const proc = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    const url = await waitReady(home, proc, 120_000);
+    const node = { index, home, proc, url };
+    this.nodes.push(node);
+    this.o.print(`node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})`);
+    return node;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(
+        (n) =>
+          new Promise<void>((res) => {
+            if (n.proc.exitCode !== null) return res();
+            const timer = setTimeout(() => n.proc.kill('SIGKILL'), 20_000);
+            n.proc.once('exit', () => {
+              clearTimeout(timer);
+              res();
+            });
+            n.proc.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
+async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  const apiFile = join(home, 'api.json');
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new MagnetError('ERR_TESTNET', `a node exited with ${proc.exitCode} before it was ready; see ${join(home, 'daemon.log')}`);
+    if (existsSync(apiFile)) {
+      try {
+        const info = JSON.parse(readFileSync(apiFile, 'utf8')) as { http: string; pid: number };
+        if (info.pid === proc.pid && (await fetch(`${info.http}/readyz`)).ok) return info.http;
+      } catch {
+        // not yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new MagnetError('ERR_TESTNET', `a node was not ready within ${timeoutMs / 1000}s; see ${join(home, 'daemon.log')}`);
+}
