@@ -19,6 +19,7 @@ import {
   type PutBlobResponseMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
+  type RoundOutcomeMsg,
   type StatBlobResponseMsg,
 } from './proto.js';
 
@@ -116,6 +117,9 @@ export class PeerClient {
   }
   proposeLeader(msg: LeaderProposalMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.proposeLeader, codecs.LeaderProposal.encode(msg), codecs.RoundAck.decode);
+  }
+  publishOutcome(msg: RoundOutcomeMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.publishOutcome, codecs.RoundOutcome.encode(msg), codecs.RoundAck.decode);
   }
   statBlob(sha256: string): Promise<StatBlobResponseMsg> {
     return this.unary(METHODS.statBlob, codecs.StatBlobRequest.encode({ sha256 }), codecs.StatBlobResponse.decode);

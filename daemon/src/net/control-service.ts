@@ -10,6 +10,7 @@ import {
   type PeerInfoMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
+  type RoundOutcomeMsg,
 } from './proto.js';
 import { Refusal, RpcStatus } from './refusal.js';
 
@@ -29,6 +30,7 @@ export interface RoundHandlers {
   announceRound?: (from: string, msg: RoundAnnouncementMsg) => Promise<RoundAckMsg>;
   signalGradientReady?: (from: string, msg: GradientReadyMsg) => Promise<RoundAckMsg>;
   proposeLeader?: (from: string, msg: LeaderProposalMsg) => Promise<RoundAckMsg>;
+  publishOutcome?: (from: string, msg: RoundOutcomeMsg) => Promise<RoundAckMsg>;
 }
 
 export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds: RoundHandlers, maxPeersAnswer: number): grpc.UntypedServiceImplementation {
@@ -57,6 +59,7 @@ export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds
     AnnounceRound: round(METHODS.announceRound, codecs.RoundAnnouncement, () => rounds.announceRound),
     SignalGradientReady: round(METHODS.signalGradientReady, codecs.GradientReady, () => rounds.signalGradientReady),
     ProposeLeader: round(METHODS.proposeLeader, codecs.LeaderProposal, () => rounds.proposeLeader),
+    PublishOutcome: round(METHODS.publishOutcome, codecs.RoundOutcome, () => rounds.publishOutcome),
   };
 }
 

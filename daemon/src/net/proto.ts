@@ -54,6 +54,7 @@ export interface RoundAnnouncementMsg {
   baseCheckpointSha256: string;
   leader: string;
   eligible: string[];
+  baseManifest: string;
 }
 export interface GradientReadyMsg {
   round: number;
@@ -63,11 +64,23 @@ export interface GradientReadyMsg {
   tokens: number;
   steps: number;
   size: number;
+  baseCheckpointSha256: string;
+  lossBefore: number;
+  compression: string;
 }
 export interface LeaderProposalMsg {
   round: number;
   leader: string;
   reason: string;
+  oldLeader: string;
+}
+export interface RoundOutcomeMsg {
+  round: number;
+  leader: string;
+  merged: boolean;
+  sha256: string;
+  manifestId: string;
+  contributors: string[];
 }
 export interface RoundAckMsg {
   accepted: boolean;
@@ -174,6 +187,7 @@ export const codecs = {
   RoundAnnouncement: codec<RoundAnnouncementMsg>('RoundAnnouncement'),
   GradientReady: codec<GradientReadyMsg>('GradientReady'),
   LeaderProposal: codec<LeaderProposalMsg>('LeaderProposal'),
+  RoundOutcome: codec<RoundOutcomeMsg>('RoundOutcome'),
   RoundAck: codec<RoundAckMsg>('RoundAck'),
   PutBlobHeader: codec<BlobHeaderMsg>('PutBlobHeader'),
   GetBlobHeader: codec<BlobHeaderMsg>('GetBlobHeader'),
@@ -219,6 +233,7 @@ export const METHODS = {
   announceRound: '/magnet.v1.Control/AnnounceRound',
   signalGradientReady: '/magnet.v1.Control/SignalGradientReady',
   proposeLeader: '/magnet.v1.Control/ProposeLeader',
+  publishOutcome: '/magnet.v1.Control/PublishOutcome',
   putBlob: '/magnet.v1.Data/PutBlob',
   getBlob: '/magnet.v1.Data/GetBlob',
   statBlob: '/magnet.v1.Data/StatBlob',
