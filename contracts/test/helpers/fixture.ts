@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Interface, Wallet, hexlify, parseEther, type Contract, type InterfaceAbi, type JsonRpcProvider } from 'ethers';
+import { CONTRACT_NAMES, loadArtifact } from '../../../daemon/src/chain/artifacts.js';
+import { deployAll, attach, type ChainContracts, type Deployment } from '../../../daemon/src/chain/deploy.js';
+import { loadChainParams, type ChainParams } from '../../../daemon/src/chain/chain-params.js';
+import { commitment, receiptTuple, signReceipt, type Receipt } from '../../../daemon/src/chain/receipt.js';
+import { connectWallet } from '../../../daemon/src/chain/provider.js';
+import { REPO_ROOT } from '../../../daemon/src/version.js';
+import { mineAt, now, type Anvil } from './anvil.js';
+
+/** The repository's parameters with a smaller pool and cap so tests hit the cap quickly. */
+export function testParams(over: Partial<ChainParams> = {}): ChainParams {
+  const p = loadChainParams(join(REPO_ROOT, 'config', 'reward-config.json'));
+  return { ...p, epochPool: parseEther('1000'), dailyCap: parseEther('2500'), ...over };
+}
+
+export interface Fixture {
+  anvil: Anvil;
+  provider: JsonRpcProvider;
+  deployment: Deployment;
+  chainId: bigint;
+  p: ChainParams;
+  /** Contracts as the deployer (governor). */
+  c: ChainContracts;
+  wallets: Wallet[];
+  /** Contracts connected as wallets[i]. */
+  as(i: number): ChainContracts;
+}
+
+export async function deployFixture(anvil: Anvil, over: Partial<ChainParams> = {}): Promise<Fixture> {
+  const p = testParams(over);
+  const deployer = connectWallet(anvil.keys[0]!, anvil.provider);
+  const deployment = await deployAll(deployer, p);
+  const wallets = anvil.keys.map((k) => new Wallet(k, anvil.provider));
+  const cache = new Map<number, ChainContracts>();
+  return {
+    anvil,
+    provider: anvil.provider,
+    deployment,
+    chainId: BigInt(deployment.chainId),
+    p,
+    c: attach(deployment, deployer),
+    wallets,
+    as(i: number) {
+      let hit = cache.get(i);
+      if (!hit) cache.set(i, (hit = attach(deployment, connectWallet(anvil.keys[i]!, anvil.provider))));
+      return hit;
+    },
+  };
+}
+
+/** 64-byte uncompressed public key (x || y) and the 8-byte nodeId the registry expects. */
+export function keyAndNodeId(w: Wallet): { publicKey: string; nodeId: string } {
+  const publicKey = '0x' + w.signingKey.publicKey.slice(4);
+  const compressed = Buffer.from(w.signingKey.compressedPublicKey.slice(2), 'hex');
+  const nodeId = '0x' + createHash('sha256').update(compressed).digest('hex').slice(0, 16);
+  return { publicKey, nodeId };
+}
+
+export async function send(c: Contract, fn: string, ...args: unknown[]): Promise<void> {
+  const tx = await c.getFunction(fn)(...args);
+  const r = await tx.wait();
+  assert.equal(r.status, 1);
+}
+
+export async function register(f: Fixture, i: number, tier = 1, bond = f.p.minNodeBond): Promise<void> {
+  const { publicKey, nodeId } = keyAndNodeId(f.wallets[i]!);
+  await send(f.as(i).registry, 'register', publicKey, nodeId, tier, { value: bond });
+}
+
+export async function joinNotary(f: Fixture, i: number, bond = f.p.minNotaryBond): Promise<void> {
+  await send(f.as(i).panel, 'join', { value: bond });
+}
+
+export async function windowsOf(f: Fixture, epoch: bigint): Promise<{ commit: bigint; reveal: bigint; challenge: bigint; settle: bigint }> {
+  const [a, b, c, d] = (await f.c.ledger.getFunction('windows')(epoch)) as bigint[];
+  return { commit: a!, reveal: b!, challenge: c!, settle: d! };
+}
+
+/** Mines a block at the start of the next epoch whose commit window is open, returns that epoch. */
+export async function nextEpoch(f: Fixture): Promise<bigint> {
+  const e = ((await f.c.params.getFunction('currentEpoch')()) as bigint) + 1n;
+  const w = await windowsOf(f, e);
+  await mineAt(f.provider, w.commit);
+  return e;
+}
+
+/** Moves chain time to `t` if it is still ahead. */
+export async function timeTo(f: Fixture, t: bigint): Promise<void> {
+  if ((await now(f.provider)) < t) await mineAt(f.provider, t);
+}
+
+export function makeReceipt(f: Fixture, node: number, leader: number, epoch: bigint, over: Partial<Receipt> = {}): Receipt {
+  return {
+    node: f.wallets[node]!.address,
+    epoch,
+    round: 1n,
+    checkpointHash: hexlify(randomBytes(32)),
+    gradientHash: hexlify(randomBytes(32)),
+    tokens: 1000n,
+    score: 500_000n,
+    leader: f.wallets[leader]!.address,
+    ...over,
+  };
+}
+
+export interface Signed {
+  r: Receipt;
+  nonce: string;
+  nodeSig: string;
+  leaderSig: string;
+}
+
+export async function signed(f: Fixture, r: Receipt, node: number, leader: number): Promise<Signed> {
+  const ledger = f.deployment.addresses.ledger;
+  return {
+    r,
+    nonce: hexlify(randomBytes(32)),
+    nodeSig: await signReceipt(f.wallets[node]!, r, f.chainId, ledger),
+    leaderSig: await signReceipt(f.wallets[leader]!, r, f.chainId, ledger),
+  };
+}
+
+export async function commitClaim(f: Fixture, node: number, s: Signed): Promise<void> {
+  await send(f.as(node).ledger, 'commit', s.r.epoch, commitment(s.r, s.nonce, f.wallets[node]!.address, f.chainId, f.deployment.addresses.ledger));
+}
+
+export async function revealClaim(f: Fixture, node: number, s: Signed): Promise<void> {
+  await send(f.as(node).ledger, 'reveal', receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig);
+}
+
+let allErrors: Interface | undefined;
+/** One interface with the custom errors of every contract (a revert can come from a nested call). */
+function errorInterface(): Interface {
+  if (!allErrors) {
+    const seen = new Map<string, unknown>();
+    for (const n of CONTRACT_NAMES) {
+      for (const frag of loadArtifact(n).abi as { type: string; name: string; inputs: { type: string }[] }[]) {
+        if (frag.type === 'error') seen.set(`${frag.name}(${frag.inputs.map((i) => i.type).join(',')})`, frag);
+      }
+    }
+    allErrors = new Interface([...seen.values()] as InterfaceAbi);
+  }
+  return allErrors;
+}
+
+/** Name of the custom error in a rejected call or transaction; ethers v6 decodes them only for static calls. */
+export function revertName(err: unknown): string | undefined {
+  const e = err as { revert?: { name?: string }; data?: string };
+  if (e.revert?.name) return e.revert.name;
+  if (typeof e.data === 'string' && e.data.length >= 10) return errorInterface().parseError(e.data)?.name;
+  return undefined;
+}
+
+/** Asserts that `p` reverts with the custom error `name` (decoded from the contract ABIs). */
+export async function rejectsWith(p: Promise<unknown>, name: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    const e = err as { shortMessage?: string; message?: string };
+    const got = revertName(err);
+    assert.equal(got, name, `expected ${name}, got ${got ?? e.shortMessage ?? e.message}`);
+    return true;
+  });
+}

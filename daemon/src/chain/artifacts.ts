@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InterfaceAbi } from 'ethers';
+import { REPO_ROOT } from '../version.js';
+import { MagnetError, errorMessage } from '../util/errors.js';
+
+export const CONTRACT_NAMES = ['Params', 'NodeRegistry', 'ContributionLedger', 'NotaryPanel', 'MagnetToken'] as const;
+export type ContractName = (typeof CONTRACT_NAMES)[number];
+
+export interface Artifact {
+  contractName: ContractName;
+  abi: InterfaceAbi;
+  bytecode: string;
+}
+
+/** Where `npm run contracts:build` writes ABI and bytecode (git-ignored). */
+export const DEFAULT_BUILD_DIR = join(REPO_ROOT, 'contracts', 'build');
+
+const cache = new Map<string, Artifact>();
+
+/** Loads one compiled contract; a missing build names the command that makes it. */
+export function loadArtifact(name: ContractName, dir = DEFAULT_BUILD_DIR): Artifact {
+  const file = join(dir, `${name}.json`);
+  const hit = cache.get(file);
+  if (hit) return hit;
+  let a: Artifact;
+  try {
+    a = JSON.parse(readFileSync(file, 'utf8')) as Artifact;
+  } catch (err) {
+    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `cannot read contract artifact ${file} (run \`npm run contracts:build\`): ${errorMessage(err)}`, { file });
+  }
+  if (a.contractName !== name || !Array.isArray(a.abi) || !/^0x[0-9a-f]+$/i.test(a.bytecode)) {
+    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `contract artifact ${file} is malformed (rebuild with \`npm run contracts:build\`)`, { file });
+  }
+  cache.set(file, a);
+  return a;
+}
