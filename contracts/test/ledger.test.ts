@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { Wallet, hexlify, randomBytes } from 'ethers';
+import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
+import { commitment, receiptDigest, receiptStructHash, receiptTuple, signReceipt } from '../../daemon/src/chain/receipt.js';
+import { increaseTime, revert, snapshot, startAnvil, type Anvil } from './helpers/anvil.js';
+import {
+  commitClaim,
+  deployFixture,
+  joinNotary,
+  makeReceipt,
+  nextEpoch,
+  register,
+  rejectsWith,
+  revealClaim,
+  send,
+  signed,
+  timeTo,
+  windowsOf,
+  type Fixture,
+} from './helpers/fixture.js';
+
+const LEADER = 9;
+
+describe('ContributionLedger and NotaryPanel', () => {
+  let anvil: Anvil;
+  let f: Fixture;
+  let snap: string;
+  before(async () => {
+    anvil = await startAnvil();
+    f = await deployFixture(anvil);
+    for (const i of [1, 2, 3, 4, LEADER]) await register(f, i, i % 5);
+    for (const i of [10, 11, 12, 13]) await joinNotary(f, i);
+    snap = await snapshot(f.provider);
+  });
+  after(async () => anvil?.stop());
+  beforeEach(async () => {
+    await revert(f.provider, snap);
+    snap = await snapshot(f.provider);
+  });
+
+  const owed = async (i: number) => (await f.c.ledger.getFunction('owed')(f.wallets[i]!.address)) as bigint;
+
+  it('computes the same EIP-712 digest and commitment as the daemon', async () => {
+    const r = makeReceipt(f, 1, LEADER, 7n);
+    const nonce = hexlify(randomBytes(32));
+    const ledger = f.deployment.addresses.ledger;
+    assert.equal(await f.c.ledger.getFunction('hashReceipt')(receiptTuple(r)), receiptStructHash(r));
+    assert.equal(await f.c.ledger.getFunction('receiptDigest')(receiptTuple(r)), receiptDigest(r, f.chainId, ledger));
+    const onChain = await f.c.ledger.getFunction('commitmentOf')(receiptStructHash(r), nonce, f.wallets[1]!.address, 7n);
+    assert.equal(onChain, commitment(r, nonce, f.wallets[1]!.address, f.chainId, ledger));
+  });
+
+  it('commits, reveals, settles like the off-chain calculator, pays once and refuses a second settlement', async () => {
+    const e = await nextEpoch(f);
+    const nodes = [1, 2, 3];
+    const claims = await Promise.all(nodes.map((i) => signed(f, makeReceipt(f, i, LEADER, e, { tokens: BigInt(1000 * i), score: BigInt(100_000 * i) }), i, LEADER)));
+    for (const [k, i] of nodes.entries()) await commitClaim(f, i, claims[k]!);
+    const w = await windowsOf(f, e);
+    await timeTo(f, w.reveal);
+    for (const [k, i] of nodes.entries()) await revealClaim(f, i, claims[k]!);
+    await rejectsWith(f.c.ledger.getFunction('settle')(e, 10), 'LedgerChallengeWindowOpen');
+    await timeTo(f, w.settle);
+    await send(f.c.ledger, 'settle', e, 2); // two batches: 2 + 1
+    await send(f.c.ledger, 'settle', e, 2);
+    await rejectsWith(f.c.ledger.getFunction('settle')(e, 10), 'LedgerEpochAlreadySettled');
+    const expected = computeEpochRewards({
+      epochPool: f.p.epochPool,
+      dailyCap: f.p.dailyCap,
+      emittedOnDay: 0n,
+      claims: claims.map((c, k) => ({ node: c.r.node, tierMultiplierBps: f.p.tierMultiplierBps[nodes[k]! % 5]!, tokens: c.r.tokens, score: c.r.score })),
+    });
+    for (const [k, i] of nodes.entries()) assert.equal(await owed(i), expected.rewards[k]);
+    const info = await f.c.ledger.getFunction('epochInfo')(e);
+    assert.equal(info.paid, expected.paid);
+    assert.ok(expected.paid <= f.p.epochPool && f.p.epochPool - expected.paid < 3n);
+    assert.equal(await f.c.token.getFunction('totalSupply')(), expected.paid, 'dust is never minted');
+    await send(f.as(1).ledger, 'withdraw');
+    assert.equal(await f.c.token.getFunction('balanceOf')(f.wallets[1]!.address), expected.rewards[0]);
+    await rejectsWith(f.as(1).ledger.getFunction('withdraw')(), 'LedgerNothingToWithdraw');
+  });
+
+  it('refuses signatures by another key, for another chain id, for another contract, and a leader that is the node', async () => {
+    const e = await nextEpoch(f);
+    const ledger = f.deployment.addresses.ledger;
+    const r = makeReceipt(f, 1, LEADER, e);
+    const nonce = hexlify(randomBytes(32));
+    await send(f.as(1).ledger, 'commit', e, commitment(r, nonce, f.wallets[1]!.address, f.chainId, ledger));
+    await timeTo(f, (await windowsOf(f, e)).reveal);
+    const good = await signReceipt(f.wallets[1]!, r, f.chainId, ledger);
+    const leaderSig = await signReceipt(f.wallets[LEADER]!, r, f.chainId, ledger);
+    const reveal = f.as(1).ledger.getFunction('reveal');
+    const stranger = Wallet.createRandom();
+    await rejectsWith(reveal(receiptTuple(r), nonce, await signReceipt(stranger, r, f.chainId, ledger), leaderSig), 'LedgerInvalidNodeSignature');
+    await rejectsWith(reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, 1n, ledger), leaderSig), 'LedgerInvalidNodeSignature');
+    await rejectsWith(reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, f.chainId, f.deployment.addresses.panel), leaderSig), 'LedgerInvalidNodeSignature');
+    await rejectsWith(reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[2]!, r, f.chainId, ledger)), 'LedgerInvalidLeaderSignature');
+    await rejectsWith(reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[LEADER]!, r, 5n, ledger)), 'LedgerInvalidLeaderSignature');
+    await rejectsWith(f.as(2).ledger.getFunction('reveal')(receiptTuple(r), nonce, good, leaderSig), 'LedgerNotClaimant');
+    await send(f.as(1).ledger, 'reveal', receiptTuple(r), nonce, good, leaderSig);
+    // Replay of the same signed receipt: the commitment is spent.
+    await rejectsWith(reveal(receiptTuple(r), nonce, good, leaderSig), 'LedgerNoCommitment');
+  });
+
+  it('refuses an unregistered leader, an unregistered or unbonding node, and a score over the cap', async () => {
+    const e = await nextEpoch(f);
+    const ledger = f.deployment.addresses.ledger;
+    await rejectsWith(f.as(5).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerNodeNotActive');
+    await send(f.as(4).registry, 'requestUnbond');
+    await rejectsWith(f.as(4).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerNodeNotActive');
+    const bad = [await signed(f, makeReceipt(f, 1, 6, e), 1, 6), await signed(f, makeReceipt(f, 2, LEADER, e, { score: 1_000_001n }), 2, LEADER)];
+    await commitClaim(f, 1, bad[0]!);
+    await commitClaim(f, 2, bad[1]!);
+    await timeTo(f, (await windowsOf(f, e)).reveal);
+    await rejectsWith(f.as(1).ledger.getFunction('reveal')(receiptTuple(bad[0]!.r), bad[0]!.nonce, bad[0]!.nodeSig, bad[0]!.leaderSig), 'LedgerLeaderNotRegistered');
+    await rejectsWith(f.as(2).ledger.getFunction('reveal')(receiptTuple(bad[1]!.r), bad[1]!.nonce, bad[1]!.nodeSig, bad[1]!.leaderSig), 'LedgerScoreOverCap');
+    void ledger;
+  });
+
+  it('refuses a commit or a reveal outside its window, a second commit, and a reveal that does not match', async () => {
+    const e = await nextEpoch(f);
+    const s = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
+    const commit = f.as(1).ledger.getFunction('commit');
+    await rejectsWith(commit(e + 1n, hexlify(randomBytes(32))), 'LedgerCommitOutsideWindow'); // too early
+    await commitClaim(f, 1, s);
+    await rejectsWith(commit(e, hexlify(randomBytes(32))), 'LedgerAlreadyCommitted');
+    const reveal = f.as(1).ledger.getFunction('reveal');
+    await rejectsWith(reveal(receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too early
+    const w = await windowsOf(f, e);
+    await timeTo(f, w.reveal);
+    await rejectsWith(f.as(2).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerCommitOutsideWindow'); // too late
+    await rejectsWith(reveal(receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig), 'LedgerRevealMismatch');
+    const changed = { ...s.r, tokens: s.r.tokens + 1n };
+    await rejectsWith(reveal(receiptTuple(changed), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealMismatch');
+    await timeTo(f, w.challenge);
+    await rejectsWith(reveal(receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too late
+    // Never revealed: a no-show, slashed once at the no-reveal rate with the reporter's share.
+    await send(f.as(7).ledger, 'reportNoShow', e, f.wallets[1]!.address);
+    await rejectsWith(f.as(7).ledger.getFunction('reportNoShow')(e, f.wallets[1]!.address), 'LedgerNotNoShow');
+    const n = await f.c.registry.getFunction('nodeOf')(f.wallets[1]!.address);
+    assert.equal(n.bond, f.p.minNodeBond - (f.p.minNodeBond * BigInt(f.p.slashRateBps[3]!)) / 10_000n);
+  });
+
+  it('keeps every day under the daily cap (the third full epoch of a day gets only the rest)', async () => {
+    const byDay = new Map<bigint, bigint[]>();
+    for (let k = 0; k < 4; k++) {
+      const e = await nextEpoch(f);
+      const s = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
+      await commitClaim(f, 1, s);
+      const w = await windowsOf(f, e);
+      await timeTo(f, w.reveal);
+      await revealClaim(f, 1, s);
+      await timeTo(f, w.settle);
+      await send(f.c.ledger, 'settle', e, 10);
+      const day = w.commit / 86_400n;
+      byDay.set(day, [...(byDay.get(day) ?? []), (await f.c.ledger.getFunction('epochInfo')(e)).paid as bigint]);
+    }
+    let sawCap = false;
+    for (const [day, paid] of byDay) {
+      const sum = paid.reduce((x, y) => x + y, 0n);
+      assert.ok(sum <= f.p.dailyCap, `day ${day}: ${sum} over the cap`);
+      assert.equal(await f.c.ledger.getFunction('emittedOnDay')(day), sum);
+      if (paid.length >= 3) {
+        assert.equal(paid[2], f.p.dailyCap - 2n * f.p.epochPool);
+        sawCap = true;
+      }
+    }
+    // Four consecutive epochs span at most two days, so one day holds three of them unless the split is 2 + 2.
+    if (!sawCap) assert.deepEqual([...byDay.values()].map((v) => v.length), [2, 2]);
+  });
+
+  it('pays nothing and mints nothing when every score is zero', async () => {
+    const e = await nextEpoch(f);
+    const s = await signed(f, makeReceipt(f, 1, LEADER, e, { score: 0n }), 1, LEADER);
+    await commitClaim(f, 1, s);
+    const w = await windowsOf(f, e);
+    await timeTo(f, w.reveal);
+    await revealClaim(f, 1, s);
+    await timeTo(f, w.settle);
+    await send(f.c.ledger, 'settle', e, 10);
+    assert.equal(await owed(1), 0n);
+    assert.equal(await f.c.token.getFunction('totalSupply')(), 0n);
+  });
+
+  it('upholds a challenge by quorum: claim voided, node slashed, challenger paid, every wei accounted for', async () => {
+    const e = await nextEpoch(f);
+    const a = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
+    const b = await signed(f, makeReceipt(f, 2, LEADER, e), 2, LEADER);
+    await commitClaim(f, 1, a);
+    await commitClaim(f, 2, b);
+    const w = await windowsOf(f, e);
+    await timeTo(f, w.reveal);
+    await revealClaim(f, 1, a);
+    await revealClaim(f, 2, b);
+    // Bad input: a challenge by a wallet without a notary bond, a ruling by a non-notary, a direct ledger hook call.
+    await rejectsWith(f.as(5).panel.getFunction('challenge')(0, f.wallets[1]!.address, e), 'PanelNotBondedNotary');
+    await timeTo(f, w.challenge);
+    await send(f.as(10).panel, 'challenge', 0, f.wallets[1]!.address, e);
+    await rejectsWith(f.as(11).panel.getFunction('challenge')(0, f.wallets[1]!.address, e), 'PanelChallengeExists');
+    await rejectsWith(f.as(5).panel.getFunction('vote')(0, true), 'PanelNotBondedNotary');
+    await rejectsWith(f.as(10).panel.getFunction('vote')(0, true), 'PanelConflictOfInterest');
+    await rejectsWith(f.as(5).ledger.getFunction('closeChallenge')(e, f.wallets[1]!.address, true), 'AccessControlUnauthorizedAccount');
+    await send(f.as(11).panel, 'vote', 0, true);
+    await rejectsWith(f.as(11).panel.getFunction('vote')(0, true), 'PanelAlreadyVoted');
+    await timeTo(f, w.settle);
+    await rejectsWith(f.c.ledger.getFunction('settle')(e, 10), 'LedgerChallengesPending');
+    await send(f.as(12).panel, 'vote', 0, true); // quorum 2 reached: upheld
+    await rejectsWith(f.as(13).panel.getFunction('vote')(0, true), 'PanelChallengeNotOpen');
+    await send(f.c.ledger, 'settle', e, 10);
+    assert.equal(await owed(1), 0n, 'voided claim earns nothing');
+    assert.equal(await owed(2), f.p.epochPool, 'the other claim takes the whole pool');
+    const slashed = (f.p.minNodeBond * BigInt(f.p.slashRateBps[0]!)) / 10_000n;
+    assert.equal((await f.c.registry.getFunction('nodeOf')(f.wallets[1]!.address)).bond, f.p.minNodeBond - slashed);
+    const toChallenger = (slashed * BigInt(f.p.challengerShareBps)) / 10_000n;
+    assert.equal(await f.c.registry.getFunction('payouts')(f.wallets[10]!.address), toChallenger);
+    const g = (k: string) => f.c.registry.getFunction(k)() as Promise<bigint>;
+    assert.equal(await g('totalSlashed'), await g('totalBurned') + (await g('totalPayouts')));
+    assert.equal(await f.provider.getBalance(f.deployment.addresses.registry), (await g('totalBonded')) + (await g('totalPayouts')) + (await g('totalBurned')));
+  });
+
+  it('slashes a frivolous challenger when the panel rejects, and slashes nobody when no quorum is reached', async () => {
+    const e = await nextEpoch(f);
+    const a = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
+    await commitClaim(f, 1, a);
+    const w = await windowsOf(f, e);
+    await timeTo(f, w.reveal);
+    await revealClaim(f, 1, a);
+    await timeTo(f, w.challenge);
+    await send(f.as(10).panel, 'challenge', 0, f.wallets[1]!.address, e);
+    await send(f.as(11).panel, 'vote', 0, false);
+    await send(f.as(12).panel, 'vote', 0, false);
+    const notary = await f.c.panel.getFunction('notaryOf')(f.wallets[10]!.address);
+    const frivolous = (f.p.minNotaryBond * BigInt(f.p.slashRateBps[4]!)) / 10_000n;
+    assert.equal(notary.bond, f.p.minNotaryBond - frivolous);
+    assert.equal(await f.c.panel.getFunction('totalNotarySlashed')(), frivolous);
+    assert.equal(await f.provider.getBalance(f.deployment.addresses.panel), ((await f.c.panel.getFunction('totalNotaryBonds')()) as bigint) + frivolous);
+    // A registration challenge that reaches no quorum expires; the node's bond is untouched and unlocked.
+    await send(f.as(11).panel, 'challenge', 2, f.wallets[2]!.address, 0);
+    await rejectsWith(f.as(11).panel.getFunction('expire')(1), 'PanelVotingOpen');
+    await increaseTime(f.provider, f.p.adjudicationTimeout);
+    await send(f.as(7).panel, 'expire', 1);
+    const n2 = await f.c.registry.getFunction('nodeOf')(f.wallets[2]!.address);
+    assert.equal(n2.bond, f.p.minNodeBond);
+    assert.equal(n2.openChallenges, 0n);
+    await timeTo(f, w.settle);
+    await send(f.c.ledger, 'settle', e, 10);
+    assert.equal(await owed(1), f.p.epochPool);
+  });
+
+  it('lets only the ledger mint', async () => {
+    await rejectsWith(f.as(1).token.getFunction('mint')(f.wallets[1]!.address, 1n), 'MagnetTokenUnauthorizedMinter');
+  });
+});
