@@ -5,6 +5,7 @@ import { registerBlobCommands } from './commands/blob.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
+import { registerServeCommands } from './commands/serve.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTestnetCommand } from './commands/testnet.js';
@@ -20,6 +21,7 @@ registerProfileCommand(program);
 registerKeysCommands(program);
 registerPeersCommands(program);
 registerBlobCommands(program);
+registerServeCommands(program);
 registerTestnetCommand(program);
 program
   .command('version')

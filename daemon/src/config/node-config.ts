@@ -1,6 +1,7 @@
 import { netOptions } from '../net/options.js';
 import { apiOptions, nodeOptions } from '../node/options.js';
 import { profileOptions } from '../profile/options.js';
+import { serveOptions } from '../serve/options.js';
 import { storageOptions } from '../storage/options.js';
 import type { ConfigOf } from './schema.js';
 
@@ -11,6 +12,7 @@ export const nodeSchema = {
   net: netOptions,
   profile: profileOptions,
   storage: storageOptions,
+  serve: serveOptions,
 };
 
 export type NodeConfig = ConfigOf<typeof nodeSchema>;

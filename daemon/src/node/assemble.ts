@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/node-config.js';
 import { NetPart } from '../net/net-part.js';
 import { netRoutes } from '../net/routes.js';
+import { ServePart } from '../serve/part.js';
 import { NetShardTransport, netPeerDirectory } from '../storage/net-transport.js';
 import { StoragePart } from '../storage/part.js';
 import { storageRoutes } from '../storage/routes.js';
@@ -51,6 +52,12 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     net.setBlobBackend(storage.local);
     node.addPart('storage', storage, () => storage.status());
     node.http.add(...storageRoutes(storage));
+
+    // serve after storage (issue 5): the OpenAI-compatible /v1 routes and the ternary model they answer with. It
+    // needs none of the parts above; it comes before diloco, which hands it each merged model (serve.swapModel).
+    const serve = new ServePart({ options: config.serve, roles: node.roles, log: node.log.child({ part: 'serve' }) });
+    node.addPart('serve', serve, () => serve.status());
+    node.http.add(...serve.routes());
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

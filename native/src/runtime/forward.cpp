@@ -86,6 +86,14 @@ Scratch::Scratch(const ModelConfig& c, int mb, int n_threads) : max_batch(mb) {
 
 namespace {
 
+// Runs f on the pool only when the work is big enough to repay a wake-up and a barrier (a few microseconds,
+// far more when the cores are shared); small models and short rows stay on the calling thread.
+template <class F>
+void par(ThreadPool& pool, size_t work, F&& f) {
+  if (work < ((size_t)1 << 18) || pool.size() == 1) f(0, 1);
+  else pool.run(f);
+}
+
 void rmsnorm(const float* x, const float* w, int n, float eps, float* out) {
   double ss = 0;
   for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
@@ -95,7 +103,7 @@ void rmsnorm(const float* x, const float* w, int n, float eps, float* out) {
 
 // Quantizes n rows of length K (row stride K) for the next BitLinear, in parallel over rows.
 void quantize_rows(const KernelTable& k, ThreadPool& pool, Scratch& sc, const float* in, int n, int K) {
-  pool.run([&](int ith, int nth) {
+  par(pool, (size_t)n * K * 4, [&](int ith, int nth) {
     int b, e;
     split_range(n, ith, nth, 1, &b, &e);
     for (int t = b; t < e; t++) sc.s[t] = k.quantize_i8(in + (size_t)t * K, K, sc.xq.data() + (size_t)t * K, &sc.xsum[t]);
@@ -104,7 +112,7 @@ void quantize_rows(const KernelTable& k, ThreadPool& pool, Scratch& sc, const fl
 
 // out[t][r] (+)= (int32 dot) * row_scale[r] / s[t]: the one float epilogue of the contract.
 void bitlinear(const KernelTable& k, ThreadPool& pool, Scratch& sc, const TernaryMatrix& W, int n, float* out, bool add) {
-  pool.run([&](int ith, int nth) {
+  par(pool, (size_t)W.rows * W.K / 4 * n, [&](int ith, int nth) {
     int r0, r1;
     split_range(W.rows, ith, nth, 16, &r0, &r1);
     if (r1 <= r0) return;
@@ -153,7 +161,9 @@ void forward(const Model& m, const KernelTable& k, ThreadPool& pool, Scratch& sc
       rope(q + D, c.n_kv, hd, items[t].pos, sc.inv_freq.data());
       items[t].cache->put(l, items[t].pos, q + D, q + D + kvd);
     }
-    pool.run([&](int ith, int nth) {  // attention, parallel over (item, head)
+    size_t att_work = 0;
+    for (int t = 0; t < n; t++) att_work += (size_t)(items[t].pos + 1) * kvd * 4;
+    par(pool, att_work, [&](int ith, int nth) {  // attention, parallel over (item, head)
       int b, e;
       split_range(n * c.n_head, ith, nth, 1, &b, &e);
       float* scores = sc.per_thread[ith].data();
@@ -214,7 +224,7 @@ void forward(const Model& m, const KernelTable& k, ThreadPool& pool, Scratch& sc
   if (hq)
     for (size_t j = 0; j < want.size(); j++) sc.s[j] = k.quantize_i8(&sc.xn[j * D], D, &sc.xq[j * D], &sc.xsum[j]);
   const FloatTensor& H = m.head();
-  pool.run([&](int ith, int nth) {
+  par(pool, (size_t)c.vocab * D * want.size(), [&](int ith, int nth) {
     int r0, r1;
     split_range(c.vocab, ith, nth, 16, &r0, &r1);
     for (size_t j = 0; j < want.size(); j++) {

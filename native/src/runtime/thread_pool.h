@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace magnet {
@@ -27,7 +28,8 @@ class ThreadPool {
       f(0, 1);
       return;
     }
-    run_raw([](void* c, int i, int n) { (*static_cast<F*>(c))(i, n); }, &f);
+    using Fn = std::remove_reference_t<F>;
+    run_raw([](void* c, int i, int n) { (*static_cast<Fn*>(c))(i, n); }, (void*)&f);
   }
 
  private:

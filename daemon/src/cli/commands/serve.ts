@@ -1,0 +1,150 @@
+import type { Command } from 'commander';
+import { HttpApi } from '../../api/http-server.js';
+import { sendJson } from '../../api/routes.js';
+import { type LogLevel, createLogger } from '../../log/logger.js';
+import { DEFAULT_SERVE_OPTIONS, ServeService } from '../../serve/service.js';
+import { loadNativeModel, runGeneration } from '../../serve/native.js';
+import { Utf8Stream, encodePrompt } from '../../serve/tokenizer.js';
+import { ConfigError } from '../../util/errors.js';
+import { formatHostPort, parseHostPort } from '../../util/host-port.js';
+import { fail } from '../output.js';
+
+interface ServeFlags {
+  model: string;
+  http: string;
+  id?: string;
+  threads?: string;
+  maxConcurrent: string;
+  maxQueue: string;
+  headInt8?: boolean;
+  kvInt8?: boolean;
+  ctx?: string;
+  logLevel: string;
+}
+
+interface GenerateFlags {
+  model: string;
+  prompt: string;
+  maxTokens: string;
+  temperature: string;
+  topP: string;
+  topK: string;
+  seed: string;
+  stop?: string[];
+  threads?: string;
+  headInt8?: boolean;
+}
+
+function int(value: string | undefined, key: string, lo: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < lo) throw new ConfigError(`${key}: "${value}" must be an integer >= ${lo}`, { key, value });
+  return n;
+}
+
+function float(value: string, key: string, lo: number, hi: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < lo || n > hi) throw new ConfigError(`${key}: "${value}" must be a number in [${lo}, ${hi}]`, { key, value });
+  return n;
+}
+
+/** `magnet-node serve` (an OpenAI-compatible server without joining a network) and `magnet-node generate`. */
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a ternary GGUF with the OpenAI-compatible API, without joining a network')
+    .requiredOption('--model <file>', 'GGUF model file (the trainer export, TQ2_0/TQ1_0)')
+    .option('--http <host:port>', 'listen address', '127.0.0.1:8080')
+    .option('--id <name>', 'model id in /v1/models (default: file name)')
+    .option('--threads <n>', 'kernel threads (default: all cores)')
+    .option('--max-concurrent <n>', 'requests decoded together', String(DEFAULT_SERVE_OPTIONS.maxConcurrent))
+    .option('--max-queue <n>', 'requests allowed to wait before 429', String(DEFAULT_SERVE_OPTIONS.maxQueue))
+    .option('--head-int8', 'quantize the LM head to int8 (fewer bytes per token, approximate logits)')
+    .option('--kv-int8', 'int8 KV cache')
+    .option('--ctx <n>', 'cap the context length')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent', 'info')
+    .action(async (f: ServeFlags) => {
+      const log = createLogger(f.logLevel as LogLevel);
+      let svc: ServeService | undefined;
+      let api: HttpApi | undefined;
+      try {
+        const threads = int(f.threads, '--threads', 1);
+        const ctx = int(f.ctx, '--ctx', 2);
+        svc = new ServeService(
+          {
+            modelPath: f.model,
+            ...(f.id ? { modelId: f.id } : {}),
+            ...(threads ? { threads } : {}),
+            ...(ctx ? { contextLength: ctx } : {}),
+            maxConcurrent: int(f.maxConcurrent, '--max-concurrent', 1) ?? 4,
+            maxQueue: int(f.maxQueue, '--max-queue', 0) ?? 16,
+            headInt8: f.headInt8 === true,
+            kvInt8: f.kvInt8 === true,
+          },
+          log.child({ part: 'serve' }),
+        );
+        await svc.start();
+        api = new HttpApi({ listen: parseHostPort(f.http, '--http') }, log.child({ part: 'api' }));
+        const s = svc;
+        api.add(...svc.routes(), { method: 'GET', path: '/status', handle: async (_q, res) => sendJson(res, 200, s.status()) });
+        await api.start();
+        process.stdout.write(`serving ${svc.model()?.id} on http://${formatHostPort(api.address)}/v1\n`);
+      } catch (err) {
+        await api?.stop().catch(() => undefined);
+        await svc?.stop().catch(() => undefined);
+        fail(err);
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await api.stop();
+      await svc.stop();
+      process.exit(0);
+    });
+
+  program
+    .command('generate')
+    .description('generate text from a ternary GGUF (a quick look; streams to stdout)')
+    .requiredOption('--model <file>', 'GGUF model file')
+    .requiredOption('--prompt <text>', 'prompt text')
+    .option('--max-tokens <n>', 'tokens to generate', '64')
+    .option('--temperature <t>', '0 = greedy', '0.8')
+    .option('--top-p <p>', 'nucleus sampling', '0.95')
+    .option('--top-k <k>', '0 = off', '0')
+    .option('--seed <n>', 'sampling seed', '0')
+    .option('--stop <text...>', 'stop sequences')
+    .option('--threads <n>', 'kernel threads (default: all cores)')
+    .option('--head-int8', 'quantize the LM head to int8')
+    .action(async (f: GenerateFlags) => {
+      try {
+        const threads = int(f.threads, '--threads', 1);
+        const model = await loadNativeModel(f.model, { ...(threads ? { threads } : {}), maxBatch: 1, headInt8: f.headInt8 === true });
+        const info = model.info();
+        const utf8 = new Utf8Stream();
+        const t0 = process.hrtime.bigint();
+        const g = runGeneration(
+          model,
+          encodePrompt(f.prompt, info.bosTokenId),
+          {
+            maxTokens: int(f.maxTokens, '--max-tokens', 1) ?? 64,
+            temperature: float(f.temperature, '--temperature', 0, 2),
+            topP: float(f.topP, '--top-p', 0, 1),
+            topK: int(f.topK, '--top-k', 0) ?? 0,
+            seed: int(f.seed, '--seed', 0) ?? 0,
+            stop: f.stop ?? [],
+          },
+          (bytes) => process.stdout.write(utf8.push(bytes)),
+        );
+        const done = await g.done;
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        process.stdout.write(`${utf8.end()}\n`);
+        process.stderr.write(
+          `[${done.finishReason}; ${done.promptTokens} prompt + ${done.completionTokens} generated tokens in ${ms.toFixed(0)} ms; kernel ${info.kernel}, ${info.threads} threads]\n`,
+        );
+        model.close();
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
