@@ -85,7 +85,9 @@ test('a flipped bit in a shard is detected, ignored by get, scrubbed and repaire
     const bytes = readFileSync(file);
     bytes[1234]! ^= 0x10;
     writeFileSync(file, bytes);
-    assert.ok(same((await c.nodes[3]!.service.get(put.id)).bytes, blob));
+    // The reader is neither owner nor holder: a holder reading its own copy would move it aside before the scrub.
+    const reader = c.nodes.find((n) => n !== owner && n !== holder)!;
+    assert.ok(same((await reader.service.get(put.id)).bytes, blob));
     const scrub = await holder['scrubber'].round(1 << 30);
     assert.deepEqual(scrub.corrupt, [shard.sha256]);
     const report = await owner.repairer.round();
