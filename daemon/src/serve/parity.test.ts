@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { kernelInfo, loadNativeModel } from './native.js';
+import { nativeMissing, repoRoot } from './test-helpers.js';
+
+// Largest |native - trainer| allowed on a logit. Both sides compute the same integer dot products; what differs is
+// float summation order in RMSNorm, attention and the f32 head (about 1e-6 relative), far below this bound.
+const TOLERANCE = 1e-4;
+
+function trainerMissing(): string | undefined {
+  const py = join(repoRoot(), '.venv', 'bin', 'python');
+  if (existsSync(py)) return undefined;
+  const why = `the trainer venv is missing (${py}; run bash python/install.sh)`;
+  if (process.env['MAGNET_REQUIRE_NATIVE'] === '1') throw new Error(why);
+  return why;
+}
+
+const skip = nativeMissing() ?? trainerMissing();
+
+test('logits of the trainer export match the PyTorch ternary forward (golden file)', { skip, timeout: 180_000 }, async () => {
+  const root = repoRoot();
+  const golden = JSON.parse(readFileSync(join(root, 'python', 'tests', 'golden', 'tiny_seed1_logits.json'), 'utf8')) as {
+    tokens: number[];
+    logits: number[][];
+    checkpoint_sha256: string;
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'magnet-parity-'));
+  try {
+    const ck = join(dir, 'tiny.safetensors');
+    const gguf = join(dir, 'tiny.gguf');
+    const py = join(root, '.venv', 'bin', 'python');
+    const run = (...args: string[]): void => void execFileSync(py, ['-m', 'magnet_trainer', ...args], { cwd: join(root, 'python'), stdio: 'pipe' });
+    run('init', '--preset', 'tiny', '--seed', '1', '--out', ck);
+    run('export', '--ckpt', ck, '--out', gguf);
+    // kvF32: the KV cache holds exactly what the trainer's attention sees (f16 would round it).
+    const model = await loadNativeModel(gguf, { threads: 1, kvF32: true });
+    try {
+      const info = model.info();
+      assert.equal(info.checkpointSha256, golden.checkpoint_sha256, 'the re-created checkpoint is the golden one');
+      const out = await model.logits(Int32Array.from(golden.tokens));
+      const vocab = info.vocabSize;
+      assert.equal(out.length, golden.tokens.length * vocab);
+      let maxDiff = 0;
+      let maxAbs = 0;
+      golden.logits.forEach((row, t) =>
+        row.forEach((v, i) => {
+          maxDiff = Math.max(maxDiff, Math.abs((out[t * vocab + i] as number) - v));
+          maxAbs = Math.max(maxAbs, Math.abs(v));
+        }),
+      );
+      process.stdout.write(`# parity (kernel ${kernelInfo().kernel}): max |native - trainer| = ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)})\n`);
+      assert.ok(maxDiff <= TOLERANCE, `max |native - trainer| logit difference ${maxDiff} exceeds ${TOLERANCE}`);
+    } finally {
+      model.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Native tests (`npm run test:native`): builds the C++ tests with CMake (native/build/cmake), runs them with the
+# best kernel path and again with MAGNET_KERNEL=scalar, then runs the daemon's serve tests (real addon, trainer
+# parity golden file, openai client) the same two ways. Here a missing addon, generator or venv is a failure.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+B=native/build/cmake
+
+[ -f native/build/Release/magnet_native.node ] || bash native/build.sh
+cmake -S native -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$B" -j "${JOBS:-2}" >/dev/null
+[ -f dist/daemon/src/serve/serve.test.js ] || npm run --silent build
+
+best=$(MAGNET_KERNEL= "$B/test_kernels" | sed -n 's/^chosen path: //p')
+for kernel in "" scalar; do
+  label=${kernel:-best ($best)}
+  echo "== native tests, kernel: $label"
+  for t in test_kernels test_gguf test_model; do
+    MAGNET_KERNEL=$kernel "$B/$t" | tail -n 1
+  done
+  echo "== serve tests (addon), kernel: $label"
+  MAGNET_KERNEL=$kernel MAGNET_REQUIRE_NATIVE=1 node --test --test-concurrency=1 --test-reporter=dot dist/daemon/src/serve/
+done
