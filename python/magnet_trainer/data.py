@@ -114,6 +114,9 @@ class Dataset:
             raise TrainerError("config_mismatch", f"{what}: token id {int(tokens.max())} >= model vocab {vocab_size}")
         self.seq, self.seed, self.node, self.nodes = seq, seed, node, nodes
         n_chunks = (len(tokens) + CHUNK - 1) // CHUNK
+        if n_chunks < 2:
+            raise TrainerError("data_empty", f"{what}: {len(tokens)} tokens; at least {CHUNK + 1} are needed "
+                               f"(one {CHUNK}-token chunk is held out)")
         chunks = [tokens[i * CHUNK:(i + 1) * CHUNK] for i in range(n_chunks)]
         held = [i for i in range(n_chunks) if i % HOLDOUT_EVERY == HOLDOUT_EVERY // 2] or [n_chunks - 1]
         held_set = set(held)
