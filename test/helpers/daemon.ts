@@ -11,7 +11,10 @@ export function tempHome(prefix = 'magnet-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Environment for test daemons: a fixed passphrase, loopback only, quick SSD test, thresholds low enough for CI disks. */
+/**
+ * Environment for test daemons: a fixed passphrase, loopback only, quick SSD test, thresholds low enough for CI disks,
+ * and no DiLoCo rounds (they start trainer subprocesses; the round tests turn them on).
+ */
 export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
@@ -19,6 +22,7 @@ export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     MAGNET_MDNS: 'false',
     MAGNET_SSD_MIN_READ_MBPS: '0',
     MAGNET_SSD_MIN_WRITE_MBPS: '0',
+    MAGNET_DILOCO: 'false',
     ...extra,
   };
 }

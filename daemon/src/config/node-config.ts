@@ -1,3 +1,4 @@
+import { dilocoOptions } from '../diloco/options.js';
 import { netOptions } from '../net/options.js';
 import { apiOptions, nodeOptions } from '../node/options.js';
 import { profileOptions } from '../profile/options.js';
@@ -13,6 +14,7 @@ export const nodeSchema = {
   profile: profileOptions,
   storage: storageOptions,
   serve: serveOptions,
+  diloco: dilocoOptions,
 };
 
 export type NodeConfig = ConfigOf<typeof nodeSchema>;

@@ -50,6 +50,9 @@ export class RoundCoordinator implements Startable {
   private readonly mergeAttempts = new Map<number, number>();
   private startedAt = 0;
   private lastDisagreement: string | undefined;
+  private lastTrain: { round: number; lossFirst: number; lossLast: number; tokens: number; seconds: number } | undefined;
+  /** Seconds of the last occurrence of each round phase (train, transfer, verify, merge, distribute). */
+  private readonly lastPhase: Record<string, number> = {};
   private lastError: string | undefined;
 
   constructor(
@@ -80,6 +83,11 @@ export class RoundCoordinator implements Startable {
     this.timer = undefined;
     this.abort.abort(); // stops the trainer subprocess
     await this.training?.done.catch(() => undefined);
+  }
+
+  private phase(name: string, seconds: number): void {
+    this.d.metrics.phaseSeconds.observe({ phase: name }, seconds);
+    this.lastPhase[name] = Math.round(seconds * 1000) / 1000;
   }
 
   // ------------------------------------------------------------------ the loop
@@ -114,7 +122,21 @@ export class RoundCoordinator implements Startable {
     return r;
   }
 
-  /** Round -1's checkpoint: every node makes the same bytes from the same preset and seed. */
+  /** A checkpoint or own gradient file this node holds, by hash (served to peers on the data plane). */
+  fileOf(sha256: string): string | undefined {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) return undefined;
+    const ckpt = this.ckpts.path(sha256);
+    if (existsSync(ckpt)) return ckpt;
+    const own = join(this.gradDir, `${sha256}.safetensors`);
+    return existsSync(own) ? own : undefined;
+  }
+
+  /** Storage manifest of the latest checkpoint (storage GC never collects it). */
+  latestManifest(): string | undefined {
+    return this.ckpts.latest()?.manifestId ?? undefined;
+  }
+
+    /** Round -1's checkpoint: every node makes the same bytes from the same preset and seed. */
   private async ensureGenesis(): Promise<void> {
     if (this.ckpts.latest()) return;
     const tmp = join(this.ckpts.dir, `genesis-${process.pid}.tmp.safetensors`);
@@ -183,7 +205,10 @@ export class RoundCoordinator implements Startable {
   private async driveLeader(row: RoundRow): Promise<void> {
     if (row.state !== 'collecting') return;
     if (!this.training && !this.grads.get(row.round, this.me)) this.startTraining(row.round); // resumed after a restart
+    const tv = Date.now();
+    const judgedBefore = this.grads.forRound(row.round).filter((g) => g.status !== 'received').length;
     await this.verifier.verifyPending(row, (g) => this.blobFile(g.sha256), this.ckpts.path(row.baseSha256), (c) => this.recordVerdict(row, c));
+    if (this.grads.forRound(row.round).filter((g) => g.status !== 'received').length > judgedBefore) this.phase('verify', (Date.now() - tv) / 1000);
     const judged = this.grads.forRound(row.round).filter((g) => g.status !== 'received' && row.needed.includes(g.nodeId));
     const accepted = judged.filter((g) => g.status === 'accepted');
     const quorum = Math.max(1, Math.ceil(this.opts.quorum * row.needed.length));
@@ -218,10 +243,16 @@ export class RoundCoordinator implements Startable {
       const inputs = grads.map((g) => ({ file: this.blobFile(g.sha256) as string, weight: g.tokens / totalTokens }));
       await this.d.jobs.merge({ base: this.ckpts.path(row.baseSha256), grads: inputs, out: tmp });
       const sha = await this.ckpts.adopt(tmp);
-      const { manifestId } = await this.d.storage.put(this.ckpts.path(sha));
+      // Followers fetch the merge from storage, or from this node's data plane when storage could not take it.
+      const { manifestId } = await this.d.storage.put(this.ckpts.path(sha), { kind: 'checkpoint', round: r }).catch((err: unknown) => {
+        this.d.log.warn({ round: r, err: errorMessage(err) }, 'merged checkpoint not stored in shared storage; peers fetch it from this node');
+        return { manifestId: null as string | null };
+      });
       this.ckpts.promote({ sha256: sha, round: r, manifestId });
       this.rounds.update(r, { state: 'merged', mergedSha256: sha, mergedManifest: manifestId });
-      this.d.metrics.phaseSeconds.observe({ phase: 'merge' }, (Date.now() - t0) / 1000);
+      this.phase('merge', (Date.now() - t0) / 1000);
+      // Announcement to merge, on the leader's clock (the deadline was set roundTimeoutSec after the announcement).
+      this.phase('round', (Date.now() - (row.deadlineMs - this.opts.roundTimeoutSec * 1000)) / 1000);
       this.d.metrics.rounds.inc({ outcome: 'merged', role: 'leader' });
       this.d.log.info({ round: r, sha256: sha, contributors }, 'round merged; latest promoted');
       this.d.onLatest?.(this.ckpts.path(sha), sha, r);
@@ -299,12 +330,13 @@ export class RoundCoordinator implements Startable {
       const file = join(this.gradDir, `${res.sha256}.safetensors`);
       const { renameSync } = await import('node:fs');
       renameSync(out, file);
-      this.d.metrics.phaseSeconds.observe({ phase: 'train' }, (Date.now() - t0) / 1000);
-      const { manifestId } = await this.d.storage.put(file).catch((err: unknown) => {
+      this.phase('train', (Date.now() - t0) / 1000);
+      const { manifestId } = await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
         this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
         return { manifestId: null as string | null };
       });
       this.grads.add({ round: r, nodeId: this.me, sha256: res.sha256, manifestId, size: res.bytes, lossBefore: res.lossFirst, lossAfter: res.lossLast, tokens: res.tokens, steps: res.steps, status: 'received', reason: null, path: file });
+      this.lastTrain = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
       this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
     })()
       .catch((err: unknown) => {
@@ -328,7 +360,7 @@ export class RoundCoordinator implements Startable {
     const t0 = Date.now();
     await this.d.network.pushBlob(row.leader, g.path, g.sha256);
     const ack = await this.d.network.gradientReady(row.leader, msg);
-    this.d.metrics.phaseSeconds.observe({ phase: 'transfer' }, (Date.now() - t0) / 1000);
+    this.phase('transfer', (Date.now() - t0) / 1000);
     if (!ack.accepted) {
       this.d.log.warn({ round: row.round, leader: row.leader, reason: ack.reason }, 'the leader refused our gradient');
     }
@@ -434,7 +466,7 @@ export class RoundCoordinator implements Startable {
     }
     this.ckpts.promote({ sha256: o.sha256, round: o.round, manifestId: o.manifestId });
     if (base) this.rounds.update(o.round, { state: 'merged', mergedSha256: o.sha256, mergedManifest: o.manifestId });
-    this.d.metrics.phaseSeconds.observe({ phase: 'distribute' }, (Date.now() - t0) / 1000);
+    this.phase('distribute', (Date.now() - t0) / 1000);
     this.d.metrics.rounds.inc({ outcome: 'merged', role: 'follower' });
     this.d.log.info({ round: o.round, sha256: o.sha256 }, 'merged checkpoint fetched, verified and promoted');
     this.d.onLatest?.(this.ckpts.path(o.sha256), o.sha256, o.round);
@@ -456,6 +488,8 @@ export class RoundCoordinator implements Startable {
       latest: this.ckpts.latest() ?? null,
       previous: prev ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note } : null,
       viewDisagreement: this.lastDisagreement ?? null,
+      lastTrain: this.lastTrain ?? null,
+      phaseSeconds: this.lastPhase,
       lastError: this.lastError ?? null,
     };
   }

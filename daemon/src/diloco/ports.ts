@@ -18,7 +18,7 @@ export interface RoundNetwork {
 
 /** Sharded, replicated storage (the storage part): returns a manifest id that any node can fetch from. */
 export interface RoundStorage {
-  put(file: string): Promise<{ manifestId: string }>;
+  put(file: string, meta?: { kind: string; round: number }): Promise<{ manifestId: string }>;
   get(manifestId: string, dest: string): Promise<void>;
   /** The file of a blob this node holds whole (e.g. pushed to it through the data plane), if any. */
   localPath?(sha256: string): string | undefined;

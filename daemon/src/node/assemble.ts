@@ -1,8 +1,14 @@
 import type { NodeConfig } from '../config/node-config.js';
+import { BlobBackendWithFiles } from '../diloco/blob-files.js';
+import type { RoundCoordinator } from '../diloco/coordinator.js';
+import { NetRoundNetwork, installRoundHandlers } from '../diloco/net-adapter.js';
+import { DilocoPart } from '../diloco/part.js';
+import { PartRoundStorage } from '../diloco/storage-adapter.js';
 import { NetPart } from '../net/net-part.js';
 import { netRoutes } from '../net/routes.js';
 import { ServePart } from '../serve/part.js';
 import { NetShardTransport, netPeerDirectory } from '../storage/net-transport.js';
+import type { RetentionSource } from '../storage/maintenance.js';
 import { StoragePart } from '../storage/part.js';
 import { storageRoutes } from '../storage/routes.js';
 import { formatHostPort } from '../util/host-port.js';
@@ -39,7 +45,11 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
 
     // storage after net: shards travel over net's data plane, and net serves and receives them through the
     // storage part's embedded store (its BlobBackend).
+    // GC keeps what rounds still need: the round window and the latest checkpoint (the diloco part, made below).
+    let rounds: RoundCoordinator | undefined;
+    const retention: RetentionSource = { currentRound: () => rounds?.currentRound() ?? 0, latest: () => rounds?.latestManifest(), claimed: () => [] };
     const storage = new StoragePart({
+      retention,
       options: config.storage,
       dir: node.home.sub('shards'),
       identity: node.identity,
@@ -58,6 +68,24 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     const serve = new ServePart({ options: config.serve, roles: node.roles, log: node.log.child({ part: 'serve' }) });
     node.addPart('serve', serve, () => serve.status());
     node.http.add(...serve.routes());
+
+    // diloco after storage: rounds move checkpoints and gradients through storage and signal over net. Its round
+    // handlers are installed before net starts answering, so no announcement meets UNIMPLEMENTED.
+    const diloco = new DilocoPart({
+      options: config.diloco,
+      self: { nodeId: node.identity.nodeId, roles: node.roles },
+      home: node.home.sub('diloco'),
+      db: node.db,
+      log: node.log.child({ part: 'diloco' }),
+      metrics: node.metrics,
+      network: new NetRoundNetwork(net, config.net.staleSeconds * 1000),
+      storage: new PartRoundStorage(storage),
+      contributions: { record: (c) => node.log.info({ part: 'diloco', contribution: c }, 'contribution recorded') },
+    });
+    installRoundHandlers(net, diloco.coordinator);
+    net.setBlobBackend(new BlobBackendWithFiles(storage.local, (sha) => diloco.coordinator.fileOf(sha)));
+    rounds = diloco.coordinator;
+    node.addPart('diloco', diloco, () => diloco.status());
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { dilocoOptions } from '../../daemon/src/diloco/options.js';
+import { type DilocoOptions, TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
+import { type RunningDaemon, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+
+/**
+ * Three real daemons (separate processes, signed gRPC over pinned TLS, the real trainer subprocess, erasure-coded
+ * storage on their peers) run two DiLoCo rounds from `magnet-node start`: every node ends on the same merged
+ * checkpoint, each round merged all three gradients, and the merged model's held-out loss is below round 0's.
+ */
+const diloco = { preset: 'tiny', innerSteps: 8, batch: 4, seq: 64, innerLr: 2e-3, warmup: 0, verifyWindows: 2, startDelaySec: 10, roundTimeoutSec: 600, announceGraceSec: 20, threads: 1, maxRounds: 2 };
+const configFile = join(tempHome('magnet-diloco-cfg-'), 'config.json');
+writeFileSync(configFile, JSON.stringify({ diloco, net: { heartbeatSeconds: 1, staleSeconds: 8 } }));
+const env = testEnv({ MAGNET_DILOCO: 'true', MAGNET_CPU_TRAINING: 'true' });
+
+interface Status {
+  nodeId: string;
+  roles: string[];
+  listen: { p2p: string[] };
+  diloco: {
+    round: number;
+    state: string;
+    latest: { sha256: string; round: number; manifestId: string | null } | null;
+    lastTrain: { round: number; lossFirst: number; lossLast: number } | null;
+    phaseSeconds: Record<string, number>;
+    lastError: string | null;
+  };
+}
+
+const daemons: RunningDaemon[] = [];
+after(async () => {
+  for (const d of daemons) await d.kill();
+});
+
+async function accepted(d: RunningDaemon): Promise<number> {
+  const text = await (await fetch(`${d.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('magnet_diloco_gradients_total{') && l.includes('verdict="accepted"'))
+    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+}
+
+test('three daemons run two DiLoCo rounds over gRPC: same merged checkpoint everywhere, loss falls', { timeout: 1_200_000 }, async () => {
+  const args = ['--config', configFile]; // the SSD test runs (thresholds 0): a node that skips it is mobile_light, which never trains
+  const d1 = await startDaemon({ env, args });
+  daemons.push(d1);
+  const boot = (await d1.get<Status>('/status')).listen.p2p[0] as string;
+  daemons.push(...(await Promise.all([startDaemon({ env, args: [...args, '--bootstrap', boot] }), startDaemon({ env, args: [...args, '--bootstrap', boot] })])));
+  for (const d of daemons) assert.ok((await d.get<Status>('/status')).roles.includes('trainer'), 'every test node has the trainer role');
+
+  const genesis = await waitFor(async () => (await d1.get<Status>('/status')).diloco.latest?.sha256, 120_000, 'the round-0 base checkpoint');
+  const statuses = await waitFor(
+    async () => {
+      const all = await Promise.all(daemons.map((d) => d.get<Status>('/status')));
+      return all.every((s) => (s.diloco.latest?.round ?? -1) >= 1) && all;
+    },
+    1_100_000,
+    'two merged rounds on every node',
+  );
+  const latest = statuses.map((s) => s.diloco.latest);
+  assert.equal(new Set(latest.map((l) => l?.sha256)).size, 1, `same latest everywhere: ${JSON.stringify(latest)}`);
+  assert.equal(latest[0]?.round, 1);
+  assert.ok(latest[0]?.manifestId, 'the merged checkpoint was stored in shared storage');
+  for (const s of statuses) assert.ok(s.diloco.lastTrain && s.diloco.lastTrain.round === 1, `${s.nodeId} trained round 1`);
+
+  // Each leader judged and accepted all three gradients of its round: 2 rounds x 3 nodes.
+  const acceptedTotal = (await Promise.all(daemons.map(accepted))).reduce((a, b) => a + b, 0);
+  assert.equal(acceptedTotal, 6, 'accepted gradients over both rounds');
+
+  const leaderPhases = statuses.map((s) => s.diloco.phaseSeconds).find((p) => p['round'] !== undefined);
+  assert.ok(leaderPhases && leaderPhases['train'] !== undefined && leaderPhases['merge'] !== undefined, `phase timings: ${JSON.stringify(statuses.map((s) => s.diloco.phaseSeconds))}`);
+  console.log(`# round phases (s), leader of the last round: ${JSON.stringify(leaderPhases)}`);
+
+  const defaults = Object.fromEntries(Object.entries(dilocoOptions).map(([k, f]) => [k, f.default])) as DilocoOptions;
+  const jobs = new TrainerJobs({ ...defaults, ...diloco } as DilocoOptions, pino({ level: 'silent' }), process.env);
+  const ckpt = (sha: string) => join(d1.home, 'diloco', 'checkpoints', `${sha}.safetensors`);
+  const before = await jobs.heldOutLoss(ckpt(genesis), 8);
+  const afterLoss = await jobs.heldOutLoss(ckpt(latest[0]?.sha256 as string), 8);
+  console.log(`# held-out loss: round 0 base ${before.toFixed(4)} -> after 2 rounds ${afterLoss.toFixed(4)}`);
+  assert.ok(afterLoss < before, `held-out loss after two rounds (${afterLoss}) is below the base's (${before})`);
+
+  for (const d of daemons) assert.equal(await d.stop(), 0);
+});
