@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
@@ -10,7 +10,8 @@ import { type RunningDaemon, startDaemon, tempHome, testEnv, waitFor } from '../
 /**
  * Three real daemons (separate processes, signed gRPC over pinned TLS, the real trainer subprocess, erasure-coded
  * storage on their peers) run two DiLoCo rounds from `magnet-node start`: every node ends on the same merged
- * checkpoint, each round merged all three gradients, and the merged model's held-out loss is below round 0's.
+ * checkpoint, each round merged all three gradients, the merged model's held-out loss is below round 0's, and the
+ * native server answers completions with the merged model (exported to GGUF and hot-swapped after the merge).
  */
 const diloco = { preset: 'tiny', innerSteps: 8, batch: 4, seq: 64, innerLr: 2e-3, warmup: 0, verifyWindows: 2, startDelaySec: 10, roundTimeoutSec: 600, announceGraceSec: 20, threads: 1, maxRounds: 2 };
 const configFile = join(tempHome('magnet-diloco-cfg-'), 'config.json');
@@ -36,13 +37,16 @@ after(async () => {
   for (const d of daemons) await d.kill();
 });
 
-async function accepted(d: RunningDaemon): Promise<number> {
+/** Sum of the samples of a labelled metric whose labels include `label`. */
+async function metricSum(d: RunningDaemon, prefix: string, label: string): Promise<number> {
   const text = await (await fetch(`${d.url}/metrics`)).text();
   return text
     .split('\n')
-    .filter((l) => l.startsWith('magnet_diloco_gradients_total{') && l.includes('verdict="accepted"'))
+    .filter((l) => l.startsWith(prefix) && l.includes(label))
     .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
 }
+
+const accepted = (d: RunningDaemon) => metricSum(d, 'magnet_diloco_gradients_total{', 'verdict="accepted"');
 
 test('three daemons run two DiLoCo rounds over gRPC: same merged checkpoint everywhere, loss falls', { timeout: 1_200_000 }, async () => {
   const args = ['--config', configFile]; // the SSD test runs (thresholds 0): a node that skips it is mobile_light, which never trains
@@ -75,6 +79,17 @@ test('three daemons run two DiLoCo rounds over gRPC: same merged checkpoint ever
   assert.ok(leaderPhases && leaderPhases['train'] !== undefined && leaderPhases['merge'] !== undefined, `phase timings: ${JSON.stringify(statuses.map((s) => s.diloco.phaseSeconds))}`);
   console.log(`# round phases (s), leader of the last round: ${JSON.stringify(leaderPhases)}`);
 
+  // Traffic: data-plane bytes (gradient pushes, storage shards, checkpoint fetches; each transfer counted once, by
+  // the serving side: PutBlob in, GetBlob out) against what
+  // synchronous data parallelism would send for the same steps: a ring all-reduce of fp32 gradients every step,
+  // 2(n-1)/n of the gradient per node per step. The gradient size is the checkpoint's, measured here.
+  const sent = await Promise.all(daemons.map(async (d) => metricSum(d, 'magnet_net_blob_bytes_total{', 'direction=')));
+  const gradBytes = statSync(join(d1.home, 'diloco', 'checkpoints', `${latest[0]?.sha256}.safetensors`)).size;
+  const perNodePerRound = sent.reduce((a, b) => a + b, 0) / daemons.length / 2;
+  const syncDp = diloco.innerSteps * 2 * ((daemons.length - 1) / daemons.length) * gradBytes;
+  console.log(`# data-plane bytes per node per round: ${(perNodePerRound / 1e6).toFixed(2)} MB (all data-plane traffic, storage included); sync DP reference for H=${diloco.innerSteps}: ${(syncDp / 1e6).toFixed(2)} MB; ratio sync/diloco ${(syncDp / perNodePerRound).toFixed(2)}x`);
+  assert.ok(perNodePerRound > 0, 'gradients and checkpoints travelled over the data plane');
+
   const defaults = Object.fromEntries(Object.entries(dilocoOptions).map(([k, f]) => [k, f.default])) as DilocoOptions;
   const jobs = new TrainerJobs({ ...defaults, ...diloco } as DilocoOptions, pino({ level: 'silent' }), process.env);
   const ckpt = (sha: string) => join(d1.home, 'diloco', 'checkpoints', `${sha}.safetensors`);
@@ -82,6 +97,23 @@ test('three daemons run two DiLoCo rounds over gRPC: same merged checkpoint ever
   const afterLoss = await jobs.heldOutLoss(ckpt(latest[0]?.sha256 as string), 8);
   console.log(`# held-out loss: round 0 base ${before.toFixed(4)} -> after 2 rounds ${afterLoss.toFixed(4)}`);
   assert.ok(afterLoss < before, `held-out loss after two rounds (${afterLoss}) is below the base's (${before})`);
+
+  // The serving hook: each node exported the merged model to GGUF and its native server now answers with it.
+  const swap = await waitFor(
+    async () => {
+      const st = await d1.get<{ serve: { serving: boolean; lastSwap: { round: number } | null; lastSwapError: { error: string } | null } }>('/status');
+      assert.equal(st.serve.lastSwapError, null, 'no failed model swap');
+      return st.serve.lastSwap?.round === 1 && st.serve;
+    },
+    120_000,
+    'the round-1 model to be served',
+  );
+  assert.ok(swap.serving);
+  const model = (await d1.get<{ data: { id: string }[] }>('/v1/models')).data[0]?.id as string;
+  const res = await fetch(`${d1.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, prompt: 'def ', max_tokens: 8, temperature: 0 }) });
+  assert.equal(res.status, 200, await res.clone().text());
+  const body = (await res.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
+  assert.ok(body.usage.completion_tokens > 0, `the merged model generated tokens: ${JSON.stringify(body)}`);
 
   for (const d of daemons) assert.equal(await d.stop(), 0);
 });

@@ -12,6 +12,8 @@ import { type DilocoOptions, TrainerJobs } from './trainer-jobs.js';
 
 /** Whoever serves the model (the serve part): gets each new merged model as a ternary GGUF file. */
 export interface ModelSink {
+  /** False while this node does not serve (role, native kernels missing): nothing is exported then. */
+  readonly serving: boolean;
   swapModel(ggufPath: string, meta: { round: number; sha256?: string }): Promise<void>;
 }
 
@@ -74,7 +76,7 @@ export class DilocoPart implements Startable {
     await this.coordinator.start();
     const latest = this.coordinator.status()['latest'] as { sha256: string; round: number } | null;
     // A restarted serving node serves its latest checkpoint again.
-    if (this.d.models && latest && latest.round >= 0) this.exportLatest({ path: join(this.d.home, 'checkpoints', `${latest.sha256}.safetensors`), ...latest });
+    if (latest && latest.round >= 0) this.exportLatest({ path: join(this.d.home, 'checkpoints', `${latest.sha256}.safetensors`), ...latest });
     this.log.info({ enabled: this.d.options.enabled, roles: this.d.self.roles, preset: this.d.options.preset, innerSteps: this.d.options.innerSteps }, 'diloco started');
   }
 
@@ -89,6 +91,7 @@ export class DilocoPart implements Startable {
   }
 
   private exportLatest(c: { path: string; sha256: string; round: number }): void {
+    if (!this.d.models?.serving) return;
     this.queued = c;
     if (!this.exporting) this.exporting = this.drainExports().finally(() => (this.exporting = undefined));
   }

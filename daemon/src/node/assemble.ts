@@ -1,3 +1,5 @@
+import { ChainPart } from '../chain/chain-part.js';
+import { chainRoutes } from '../chain/routes.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { BlobBackendWithFiles } from '../diloco/blob-files.js';
 import type { RoundCoordinator } from '../diloco/coordinator.js';
@@ -63,6 +65,13 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     node.addPart('storage', storage, () => storage.status());
     node.http.add(...storageRoutes(storage));
 
+    // chain (issue 8) before diloco: diloco records accepted gradients into chain.contributions (SQLite, always,
+    // even with no chain configured); with MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT set, the claim loop signs,
+    // commits, reveals and settles them. It needs only the database and the wallet.
+    const chain = new ChainPart({ options: config.chain, db: node.db, identity: node.identity, log: node.log.child({ part: 'chain' }) });
+    node.addPart('chain', chain, () => chain.status());
+    node.http.add(...chainRoutes(chain));
+
     // serve after storage (issue 5): the OpenAI-compatible /v1 routes and the ternary model they answer with. It
     // needs none of the parts above; it comes before diloco, which hands it each merged model (serve.swapModel).
     const serve = new ServePart({ options: config.serve, roles: node.roles, log: node.log.child({ part: 'serve' }) });
@@ -80,7 +89,10 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       metrics: node.metrics,
       network: new NetRoundNetwork(net, config.net.staleSeconds * 1000),
       storage: new PartRoundStorage(storage),
-      contributions: { record: (c) => node.log.info({ part: 'diloco', contribution: c }, 'contribution recorded') },
+      // Accepted gradients become contribution records the chain part claims (kept in SQLite with no chain too).
+      contributions: chain.contributions,
+      // Each merged model is exported to GGUF and hot-swapped in, when this node serves.
+      models: serve,
     });
     installRoundHandlers(net, diloco.coordinator);
     net.setBlobBackend(new BlobBackendWithFiles(storage.local, (sha) => diloco.coordinator.fileOf(sha)));
