@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBlobCommands } from './commands/blob.js';
+import { registerChainCommands } from './commands/chain.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
@@ -23,6 +24,7 @@ registerPeersCommands(program);
 registerBlobCommands(program);
 registerServeCommands(program);
 registerTestnetCommand(program);
+registerChainCommands(program);
 program
   .command('version')
   .description('print the version')

@@ -4,6 +4,7 @@ import { apiOptions, nodeOptions } from '../node/options.js';
 import { profileOptions } from '../profile/options.js';
 import { serveOptions } from '../serve/options.js';
 import { storageOptions } from '../storage/options.js';
+import { chainOptions } from '../chain/options.js';
 import type { ConfigOf } from './schema.js';
 
 /** Every part's option group. A part adds its group here once; the loader, docs and CLI read it. */
@@ -13,6 +14,7 @@ export const nodeSchema = {
   net: netOptions,
   profile: profileOptions,
   storage: storageOptions,
+  chain: chainOptions,
   serve: serveOptions,
   diloco: dilocoOptions,
 };

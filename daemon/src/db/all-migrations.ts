@@ -2,8 +2,9 @@ import { profileMigrations } from '../profile/profile-repo.js';
 import { dilocoMigrations } from '../diloco/round-repo.js';
 import { storageMigrations } from '../storage/storage-repo.js';
 import { netMigrations } from '../net/peer-book.js';
+import { chainMigrations } from '../chain/claim-store.js';
 import type { Migration } from './migrations.js';
 import { metaMigrations } from './repos/meta-repo.js';
 
 /** Every part's migrations. Each part appends to its own list; add a part's list here once. */
-export const allMigrations: readonly Migration[] = [...metaMigrations, ...profileMigrations, ...netMigrations, ...dilocoMigrations, ...storageMigrations];
+export const allMigrations: readonly Migration[] = [...metaMigrations, ...profileMigrations, ...netMigrations, ...dilocoMigrations, ...storageMigrations, ...chainMigrations];

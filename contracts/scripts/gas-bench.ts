@@ -1,0 +1,99 @@
+/**
+ * Gas per register, commit, reveal, settle (10 and 100 claims in one epoch) and withdraw, measured on a real anvil
+ * in one run, beside two reference calls measured in the same run (a plain ETH transfer and an ERC-20 transfer of
+ * the reward token), and the number of claims one settle call fits in a 30M block gas limit.
+ * Usage: npm run contracts:build && node dist/contracts/scripts/gas-bench.js [--json]
+ */
+import type { TransactionReceipt } from 'ethers';
+import { startAnvil } from '../test/helpers/anvil.js';
+import { commitClaim, deployFixture, makeReceipt, nextEpoch, register, revealClaim, signed, timeTo, windowsOf, type Fixture } from '../test/helpers/fixture.js';
+
+const BLOCK_GAS_LIMIT = 30_000_000n;
+
+async function gasOf(p: Promise<{ wait(): Promise<TransactionReceipt | null> }>): Promise<bigint> {
+  const r = await (await p).wait();
+  return r!.gasUsed;
+}
+
+/** Runs one epoch with `n` claims (nodes 1..n, leader = last account) and returns per-step gas. */
+async function epochWith(f: Fixture, n: number, leader: number): Promise<{ commit: bigint; reveal: bigint; settleAll: bigint }> {
+  const e = await nextEpoch(f);
+  const claims = [];
+  for (let i = 1; i <= n; i++) claims.push(await signed(f, makeReceipt(f, i, leader, e), i, leader));
+  let commitGas = 0n;
+  for (let i = 1; i <= n; i++) {
+    const before = await f.provider.getBlockNumber();
+    await commitClaim(f, i, claims[i - 1]!);
+    const blk = await f.provider.getBlock(before + 1, true);
+    if (i === 1) commitGas = (await f.provider.getTransactionReceipt(blk!.transactions[0]!))!.gasUsed;
+  }
+  const w = await windowsOf(f, e);
+  await timeTo(f, w.reveal);
+  let revealGas = 0n;
+  for (let i = 1; i <= n; i++) {
+    const before = await f.provider.getBlockNumber();
+    await revealClaim(f, i, claims[i - 1]!);
+    if (i === 2) {
+      const blk = await f.provider.getBlock(before + 1, true);
+      revealGas = (await f.provider.getTransactionReceipt(blk!.transactions[0]!))!.gasUsed;
+    }
+  }
+  await timeTo(f, w.settle);
+  const settleAll = await gasOf(f.c.ledger.getFunction('settle')(e, n, { gasLimit: BLOCK_GAS_LIMIT }));
+  return { commit: commitGas, reveal: revealGas, settleAll };
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const N = 100;
+  const anvil = await startAnvil({ accounts: N + 3, blockGasLimit: BLOCK_GAS_LIMIT });
+  try {
+    const f = await deployFixture(anvil);
+    const leader = N + 1;
+    const reg: bigint[] = [];
+    for (let i = 1; i <= leader; i++) {
+      const before = await f.provider.getBlockNumber();
+      await register(f, i, i % 5);
+      if (i <= 3) {
+        const blk = await f.provider.getBlock(before + 1, true);
+        reg.push((await f.provider.getTransactionReceipt(blk!.transactions[0]!))!.gasUsed);
+      }
+    }
+    const e10 = await epochWith(f, 10, leader);
+    const e100 = await epochWith(f, 100, leader);
+    const withdrawFirst = await gasOf(f.as(1).ledger.getFunction('withdraw')());
+    const withdrawAgain = await epochWith(f, 1, leader).then(() => gasOf(f.as(1).ledger.getFunction('withdraw')()));
+    const ethTransfer = await gasOf(f.wallets[2]!.sendTransaction({ to: f.wallets[3]!.address, value: 1n }));
+    await f.as(2).ledger.getFunction('withdraw')().then((t: { wait(): Promise<unknown> }) => t.wait());
+    const erc20Transfer = await gasOf(f.as(2).token.getFunction('transfer')(f.wallets[3]!.address, 1n));
+    const perClaim = (e100.settleAll - e10.settleAll) / 90n;
+    const fixed = e10.settleAll - 10n * perClaim;
+    const maxClaims = (BLOCK_GAS_LIMIT - fixed) / perClaim;
+    const rows: [string, bigint][] = [
+      ['register (first node)', reg[0]!],
+      ['register (later node)', reg[2]!],
+      ['commit', e100.commit],
+      ['reveal (2 EIP-712 signatures)', e100.reveal],
+      ['settle, 10 claims (one call)', e10.settleAll],
+      ['settle, 100 claims (one call)', e100.settleAll],
+      ['settle, marginal gas per claim', perClaim],
+      ['withdraw (first ever, cold balance)', withdrawFirst],
+      ['withdraw (again)', withdrawAgain],
+      ['reference: ETH transfer', ethTransfer],
+      ['reference: ERC-20 transfer (MAG)', erc20Transfer],
+    ];
+    const perNodeClaim = e100.commit + e100.reveal + perClaim;
+    if (json) {
+      process.stdout.write(JSON.stringify({ rows: Object.fromEntries(rows.map(([k, v]) => [k, Number(v)])), perNodeClaim: Number(perNodeClaim), maxClaimsPerSettleIn30M: Number(maxClaims) }, null, 2) + '\n');
+      return;
+    }
+    process.stdout.write('| operation | gas | x ERC-20 transfer |\n|---|---:|---:|\n');
+    for (const [k, v] of rows) process.stdout.write(`| ${k} | ${v} | ${(Number(v) / Number(erc20Transfer)).toFixed(2)} |\n`);
+    process.stdout.write(`\ncommit + reveal + settle share per claim: ${perNodeClaim} gas (${(Number(perNodeClaim) / Number(erc20Transfer)).toFixed(2)} x ERC-20 transfer)\n`);
+    process.stdout.write(`settle fixed part ~${fixed} gas; one settle call fits ${maxClaims} claims in a ${BLOCK_GAS_LIMIT} gas block\n`);
+  } finally {
+    await anvil.stop();
+  }
+}
+
+await main();

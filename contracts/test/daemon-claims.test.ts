@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Wallet } from 'ethers';
+import { createLogger } from '../../daemon/src/log/logger.js';
+import { ChainPart } from '../../daemon/src/chain/chain-part.js';
+import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
+import { writeDeployment } from '../../daemon/src/chain/deploy.js';
+import { chainSchemaDefaults } from '../../daemon/src/chain/options.js';
+import { allMigrations } from '../../daemon/src/db/all-migrations.js';
+import { openStateDb, type StateDb } from '../../daemon/src/db/database.js';
+import { identityFromWallet } from '../../daemon/src/identity/identity.js';
+import { startAnvil, type Anvil } from './helpers/anvil.js';
+import { deployFixture, register, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
+
+/**
+ * The daemon's claim loop against a real anvil: a leader's ChainPart turns a recorded contribution into a
+ * leader-signed receipt, the contributor's ChainPart queues it, commits, survives a restart, an RPC outage and an
+ * RPC that dies after a transaction was sent (nothing doubled), reveals, settles and records the reward.
+ */
+
+/** A loopback JSON-RPC proxy in front of anvil that can refuse every request or drop answers to sent transactions. */
+class RpcProxy {
+  mode: 'up' | 'down' | 'drop-after-send' = 'up';
+  sent = 0;
+  private server: Server | undefined;
+  private sockets = new Set<Socket>();
+  url = '';
+  constructor(private readonly target: string) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        if (this.mode === 'down') return void req.socket.destroy();
+        const body = Buffer.concat(chunks).toString('utf8');
+        const isSend = body.includes('eth_sendRawTransaction');
+        const upstream = await fetch(this.target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const text = await upstream.text();
+        if (isSend) this.sent++;
+        if (isSend && this.mode === 'drop-after-send') {
+          this.mode = 'down'; // the transaction reached the chain; the node never hears back and the RPC stays down
+          return void req.socket.destroy();
+        }
+        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(text);
+      });
+    });
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    const a = this.server.address() as { port: number };
+    this.url = `http://127.0.0.1:${a.port}`;
+  }
+
+  setMode(m: RpcProxy['mode']): void {
+    this.mode = m;
+    if (m === 'down') for (const s of this.sockets) s.destroy();
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+  }
+}
+
+describe('daemon claim loop on anvil', () => {
+  let anvil: Anvil;
+  let f: Fixture;
+  let dir: string;
+  let proxy: RpcProxy;
+  const dbs: StateDb[] = [];
+  const parts: ChainPart[] = [];
+  const LEADER = 5;
+  const NODE = 6;
+  const log = createLogger('silent');
+
+  const makePart = (key: string, db: StateDb, rpc: string, over: Partial<ReturnType<typeof chainSchemaDefaults>> = {}) => {
+    const p = new ChainPart({
+      options: { ...chainSchemaDefaults(), rpc, deployment: join(dir, 'deployment.json'), pollMs: 3_600_000, retryBaseMs: 10, retryMaxMs: 20, ...over },
+      db,
+      identity: identityFromWallet(new Wallet(key)),
+      log,
+    });
+    parts.push(p);
+    return p;
+  };
+  const openDb = (name: string) => {
+    const { db } = openStateDb(join(dir, name), allMigrations);
+    dbs.push(db);
+    return db;
+  };
+  const settleRetry = () => new Promise((r) => setTimeout(r, 30)); // past retryMaxMs
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'magnet-chain-'));
+    anvil = await startAnvil();
+    f = await deployFixture(anvil);
+    writeDeployment(join(dir, 'deployment.json'), f.deployment);
+    await register(f, LEADER, 3);
+    await register(f, NODE, 1);
+    proxy = new RpcProxy(anvil.url);
+    await proxy.start();
+  });
+  after(async () => {
+    for (const p of parts) await p.stop();
+    for (const db of dbs) db.close();
+    await proxy?.stop();
+    await anvil?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records contributions with no chain configured; claims wait and the status says so', async () => {
+    const db = openDb('idle.db');
+    const p = new ChainPart({ options: chainSchemaDefaults(), db, identity: identityFromWallet(new Wallet(f.anvil.keys[7]!)), log });
+    parts.push(p);
+    await p.start();
+    const c = { round: 3, nodeId: 'node-0123456789abcdef', tokens: 100, steps: 5, lossDelta: 0.2, verified: true, gradientSha256: 'ab'.repeat(32) };
+    p.contributions.record(c);
+    p.contributions.record(c); // idempotent per (round, nodeId)
+    assert.equal(p.contributions.count(), 1);
+    assert.match(String(p.status().state), /not configured/);
+    await assert.rejects(p.acceptReceipt(1, { node: f.wallets[7]!.address, epoch: 1n, round: 1n, checkpointHash: '0x' + '00'.repeat(32), gradientHash: '0x' + '00'.repeat(32), tokens: 1n, score: 1n, leader: f.wallets[LEADER]!.address }, '0x'), /no chain configured/);
+    assert.throws(() => p.contributions.record({ ...c, round: -1 }), /whole numbers/);
+  });
+
+  it('signs as leader, queues, commits, survives restart and outages without doubling, reveals, settles and pays', async () => {
+    const leaderDb = openDb('leader.db');
+    const nodeDb = openDb('node.db');
+    const leader = makePart(f.anvil.keys[LEADER]!, leaderDb, anvil.url);
+    let node = makePart(f.anvil.keys[NODE]!, nodeDb, proxy.url);
+    await leader.start();
+    await node.start();
+    const nodeIdentity = identityFromWallet(new Wallet(f.anvil.keys[NODE]!));
+    const leaderIdentity = identityFromWallet(new Wallet(f.anvil.keys[LEADER]!));
+
+    // Leader side: DiLoCo's sink records the accepted gradients (one of them its own, which it cannot sign).
+    leader.contributions.record({ round: 1, nodeId: nodeIdentity.nodeId, tokens: 4096, steps: 50, lossDelta: 0.25, verified: true, gradientSha256: 'cd'.repeat(32) });
+    leader.contributions.record({ round: 1, nodeId: leaderIdentity.nodeId, tokens: 4096, steps: 50, lossDelta: 0.25, verified: true, gradientSha256: 'ef'.repeat(32) });
+    leader.contributions.record({ round: 1, nodeId: 'node-00000000000000ff', tokens: 1, steps: 1, lossDelta: 0.1, verified: true, gradientSha256: '11'.repeat(32) });
+    await leader.tick();
+    const states = Object.fromEntries(leader.contributions.all().map((c) => [c.nodeId, c.state]));
+    assert.deepEqual(states, { [nodeIdentity.nodeId]: 'signed', [leaderIdentity.nodeId]: 'self', 'node-00000000000000ff': 'unregistered' });
+    const [rec] = leader.contributions.receiptsFor(nodeIdentity.nodeId);
+    assert.ok(rec);
+    assert.equal(rec.receipt.score, 250_000n);
+
+    // Contributor side: a forged leader signature is refused; the real one queues once.
+    await assert.rejects(node.acceptReceipt(rec.round, rec.receipt, await Wallet.createRandom().signMessage('x')), /leader signature/);
+    await assert.rejects(node.acceptReceipt(rec.round, { ...rec.receipt, tokens: 1n }, rec.leaderSignature), /leader signature is by/);
+    assert.equal((await node.acceptReceipt(rec.round, rec.receipt, rec.leaderSignature)).queued, true);
+    assert.equal((await node.acceptReceipt(rec.round, rec.receipt, rec.leaderSignature)).queued, false);
+    const epoch = rec.receipt.epoch;
+    const w = await windowsOf(f, epoch);
+    await timeTo(f, w.commit);
+    const txCount0 = await f.provider.getTransactionCount(nodeIdentity.address);
+
+    // The RPC dies right after the commit transaction was sent: the claim stays queued with the error.
+    proxy.setMode('drop-after-send');
+    await node.tick();
+    let [claim] = node.claims.all();
+    assert.equal(claim!.state, 'queued');
+    assert.ok(claim!.attempts >= 1 && claim!.lastError, 'failure recorded');
+    assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 1, 'the commit did reach the chain');
+
+    // Restart the node part over the same database while the RPC is still down: nothing lost.
+    await node.stop();
+    node = makePart(f.anvil.keys[NODE]!, nodeDb, proxy.url);
+    await node.start();
+    await settleRetry();
+    await node.tick();
+    assert.equal(node.claims.all()[0]!.state, 'queued');
+
+    // RPC back: the loop sees the commitment on chain and moves on without committing again.
+    proxy.setMode('up');
+    await settleRetry();
+    await node.tick();
+    [claim] = node.claims.all();
+    assert.equal(claim!.state, 'committed');
+    assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 1, 'no second commit');
+    const sentBefore = proxy.sent;
+    await node.tick(); // still in the commit window: nothing to send
+    assert.equal(proxy.sent, sentBefore);
+
+    // Reveal window: an outage first, then the reveal.
+    await timeTo(f, w.reveal);
+    proxy.setMode('down');
+    await settleRetry();
+    await node.tick();
+    assert.equal(node.claims.all()[0]!.state, 'committed');
+    proxy.setMode('up');
+    await settleRetry();
+    await node.tick();
+    assert.equal(node.claims.all()[0]!.state, 'revealed');
+    const estimate = (await node.rewards()).claims[0]!.estimate;
+    assert.ok(estimate !== null);
+
+    // After the challenge window the node settles the epoch and records the reward, equal to the calculator's.
+    await timeTo(f, w.settle);
+    await settleRetry();
+    await node.tick();
+    [claim] = node.claims.all();
+    assert.equal(claim!.state, 'paid');
+    const expected = computeEpochRewards({
+      epochPool: f.p.epochPool,
+      dailyCap: f.p.dailyCap,
+      emittedOnDay: 0n,
+      claims: [{ node: nodeIdentity.address, tierMultiplierBps: f.p.tierMultiplierBps[1]!, tokens: 4096n, score: 250_000n }],
+    });
+    assert.equal(claim!.reward, expected.rewards[0]);
+    assert.equal(BigInt(estimate), expected.rewards[0], 'the estimate shown before settlement equals the settled reward');
+    const r = await node.rewards();
+    assert.equal(r.owed, expected.rewards[0]!.toString());
+    assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 3, 'commit, reveal, settle: each once');
+    await node.tick();
+    assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 3, 'a paid claim sends nothing');
+  });
+});

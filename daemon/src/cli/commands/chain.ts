@@ -1,0 +1,210 @@
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Wallet, formatEther, parseEther, type Contract } from 'ethers';
+import { allMigrations } from '../../db/all-migrations.js';
+import { openStateDb } from '../../db/database.js';
+import { createLogger } from '../../log/logger.js';
+import { HomeDir } from '../../node/home.js';
+import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
+import { TIERS, type Tier } from '../../profile/reward-config.js';
+import { ClaimQueue } from '../../chain/claim-store.js';
+import { loadChainParams, tierIndex, type ChainParams } from '../../chain/chain-params.js';
+import { attach, deployAll, readDeployment, writeDeployment } from '../../chain/deploy.js';
+import { makeProvider } from '../../chain/provider.js';
+import { MagnetError, isMagnetError } from '../../util/errors.js';
+import { REPO_ROOT } from '../../version.js';
+import { callDaemon } from '../daemon-client.js';
+import { resolveHome } from '../home-option.js';
+import { fail, printJson } from '../output.js';
+
+const HOME_HELP = 'data directory of the node (default ~/.magnet, env MAGNET_HOME)';
+
+interface ChainFlags {
+  home?: string;
+  rpc?: string;
+  deployment?: string;
+}
+
+function rpcOf(flags: ChainFlags): string {
+  const rpc = flags.rpc ?? process.env.MAGNET_CHAIN_RPC ?? '';
+  if (!/^https?:\/\/.+/.test(rpc)) throw new MagnetError('ERR_CHAIN_NOT_CONFIGURED', `chain RPC ${JSON.stringify(rpc)} is not an http(s) URL: pass --rpc URL or set MAGNET_CHAIN_RPC`);
+  return rpc;
+}
+
+function deploymentOf(flags: ChainFlags): string {
+  const d = flags.deployment ?? process.env.MAGNET_CHAIN_DEPLOYMENT ?? '';
+  if (!d) throw new MagnetError('ERR_CHAIN_NOT_CONFIGURED', 'no deployment file: pass --deployment FILE or set MAGNET_CHAIN_DEPLOYMENT (written by `magnet-node chain deploy --out FILE`)');
+  return d;
+}
+
+/** The node's wallet on the configured chain, with the deployed contracts. */
+async function nodeChain(flags: ChainFlags): Promise<{ wallet: Wallet; c: ReturnType<typeof attach>; nodeId: string }> {
+  const home = new HomeDir(resolveHome(flags.home));
+  const d = readDeployment(deploymentOf(flags));
+  const provider = makeProvider(rpcOf(flags), BigInt(d.chainId));
+  const identity = await unlockOrCreateIdentity(home, process.env, createLogger('warn'));
+  const wallet = identity.wallet.connect(provider) as Wallet;
+  return { wallet, c: attach(d, wallet), nodeId: identity.nodeId };
+}
+
+async function sendTx(c: Contract, fn: string, ...args: unknown[]): Promise<string> {
+  const tx = await c.getFunction(fn)(...args);
+  const r = await tx.wait();
+  return `${tx.hash as string} (block ${r.blockNumber}, gas ${r.gasUsed})`;
+}
+
+/** Short windows for local testnets: 60 s epochs, a claim settles about 2 minutes after its epoch starts. */
+function fastParams(p: ChainParams): ChainParams {
+  return { ...p, epochLength: 60n, commitWindow: 60n, revealWindow: 30n, challengeWindow: 30n, adjudicationTimeout: 60n, unbondingDelay: 240n };
+}
+
+export function registerChainCommands(program: Command): void {
+  const chain = program.command('chain').description('on-chain contribution claims: deploy the contracts, register this node, withdraw rewards');
+
+  chain
+    .command('deploy')
+    .description('deploy Params, NodeRegistry, ContributionLedger (+ MagnetToken) and NotaryPanel and write a deployment file')
+    .option('--rpc <url>', 'JSON-RPC URL of the chain (env MAGNET_CHAIN_RPC)')
+    .option('--out <file>', 'deployment file to write (env MAGNET_CHAIN_DEPLOYMENT)')
+    .option('--key <hex>', 'funded deployer private key (env MAGNET_DEPLOYER_KEY; default: the node wallet of --home)')
+    .option('--home <dir>', HOME_HELP)
+    .option('--params <file>', 'reward config with the "chain" section', join(REPO_ROOT, 'config', 'reward-config.json'))
+    .option('--fast', 'testnet windows: 60 s epochs, 30 s reveal and challenge windows')
+    .action(async (flags: ChainFlags & { out?: string; key?: string; params: string; fast?: boolean }) => {
+      try {
+        const out = resolve(flags.out ?? process.env.MAGNET_CHAIN_DEPLOYMENT ?? 'deployment.json');
+        const provider = makeProvider(rpcOf(flags));
+        const key = flags.key ?? process.env.MAGNET_DEPLOYER_KEY;
+        const signer = key
+          ? new Wallet(key, provider)
+          : ((await unlockOrCreateIdentity(new HomeDir(resolveHome(flags.home)), process.env, createLogger('warn'))).wallet.connect(provider) as Wallet);
+        let p = loadChainParams(flags.params);
+        if (flags.fast) p = fastParams(p);
+        const d = await deployAll(signer, p);
+        writeDeployment(out, d);
+        process.stdout.write(`deployed on chain ${d.chainId} at block ${d.block}: ledger ${d.addresses.ledger}, registry ${d.addresses.registry}, panel ${d.addresses.panel}, token ${d.addresses.token}\nwrote ${out}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  chain
+    .command('register')
+    .description('register this node (wallet, nodeId, public key, tier) with a bond in the native coin')
+    .requiredOption('--bond <amount>', 'bond in whole native coin (e.g. 1)')
+    .option('--tier <tier>', `declared tier: ${TIERS.join('|')} (default: the running daemon's tier)`)
+    .option('--rpc <url>', 'JSON-RPC URL (env MAGNET_CHAIN_RPC)')
+    .option('--deployment <file>', 'deployment file (env MAGNET_CHAIN_DEPLOYMENT)')
+    .option('--home <dir>', HOME_HELP)
+    .action(async (flags: ChainFlags & { bond: string; tier?: string }) => {
+      try {
+        let bond: bigint;
+        try {
+          bond = parseEther(flags.bond);
+        } catch {
+          throw new MagnetError('ERR_BAD_AMOUNT', `--bond ${JSON.stringify(flags.bond)} is not an amount (a decimal number of whole coins, e.g. 1 or 0.5)`);
+        }
+        let tier = flags.tier as Tier | undefined;
+        if (!tier) {
+          try {
+            tier = (await callDaemon<{ tier?: { tier?: Tier } | Tier }>(resolveHome(flags.home), '/status').then((s) => (typeof s.tier === 'string' ? s.tier : s.tier?.tier))) as Tier;
+          } catch (err) {
+            if (!isMagnetError(err, 'ERR_NO_DAEMON')) throw err;
+          }
+        }
+        if (!tier || !TIERS.includes(tier)) throw new MagnetError('ERR_BAD_TIER', `tier ${JSON.stringify(tier ?? null)}: pass --tier ${TIERS.join('|')} (or start the daemon so its tier is used)`);
+        const { wallet, c, nodeId } = await nodeChain(flags);
+        if (await c.registry.getFunction('isRegistered')(wallet.address)) {
+          process.stdout.write(`${nodeId} (${wallet.address}) is already registered\n`);
+          return;
+        }
+        const publicKey = '0x' + wallet.signingKey.publicKey.slice(4);
+        const nodeIdBytes = '0x' + nodeId.slice('node-'.length);
+        const tx = await sendTx(c.registry, 'register', publicKey, nodeIdBytes, tierIndex(tier), { value: bond });
+        process.stdout.write(`registered ${nodeId} (${wallet.address}) as ${tier} with a bond of ${flags.bond}: tx ${tx}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  chain
+    .command('withdraw')
+    .description('withdraw every settled reward owed to this node (MAG tokens to the node wallet)')
+    .option('--rpc <url>', 'JSON-RPC URL (env MAGNET_CHAIN_RPC)')
+    .option('--deployment <file>', 'deployment file (env MAGNET_CHAIN_DEPLOYMENT)')
+    .option('--home <dir>', HOME_HELP)
+    .action(async (flags: ChainFlags) => {
+      try {
+        const { wallet, c } = await nodeChain(flags);
+        const owed = (await c.ledger.getFunction('owed')(wallet.address)) as bigint;
+        if (owed === 0n) throw new MagnetError('ERR_NOTHING_OWED', `nothing to withdraw: ${wallet.address} is owed 0 MAG (claims settle after their challenge window)`);
+        const tx = await sendTx(c.ledger, 'withdraw');
+        process.stdout.write(`withdrew ${formatEther(owed)} MAG to ${wallet.address}: tx ${tx}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('claims')
+    .description("this node's contribution claims (queued, committed, revealed, paid, ...)")
+    .option('--home <dir>', HOME_HELP)
+    .option('--json', 'print JSON')
+    .action(async (flags: { home?: string; json?: boolean }) => {
+      try {
+        const home = resolveHome(flags.home);
+        let rows: { epoch: string; round: number; state: string; reward: string | null; attempts: number; lastError: string | null }[];
+        let status: Record<string, unknown> | undefined;
+        try {
+          const r = await callDaemon<{ claims: typeof rows; status: Record<string, unknown> }>(home, '/chain/claims');
+          rows = r.claims;
+          status = r.status;
+        } catch (err) {
+          if (!isMagnetError(err, 'ERR_NO_DAEMON')) throw err;
+          const { db } = openStateDb(new HomeDir(home).database, allMigrations);
+          try {
+            rows = new ClaimQueue(db).all().map((c) => ({ ...c, epoch: c.epoch.toString(), reward: c.reward?.toString() ?? null }));
+          } finally {
+            db.close();
+          }
+        }
+        if (flags.json) return printJson({ status: status ?? null, claims: rows });
+        if (status && status.configured === false) process.stdout.write('chain not configured: claims wait in the queue\n');
+        if (rows.length === 0) return void process.stdout.write('no claims\n');
+        for (const r of rows) {
+          const reward = r.reward ? `${formatEther(BigInt(r.reward))} MAG` : '-';
+          process.stdout.write(`epoch ${r.epoch.padStart(8)}  round ${String(r.round).padStart(5)}  ${r.state.padEnd(9)}  reward ${reward}${r.lastError ? `  (${r.attempts} failed attempts: ${r.lastError})` : ''}\n`);
+        }
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('rewards')
+    .description('rewards of this node: owed on chain, withdrawn token balance, per-claim rewards and estimates')
+    .option('--home <dir>', HOME_HELP)
+    .option('--json', 'print JSON')
+    .action(async (flags: { home?: string; json?: boolean }) => {
+      try {
+        const r = await callDaemon<{
+          configured: boolean;
+          address: string;
+          owed: string | null;
+          tokenBalance: string | null;
+          claims: { epoch: string; round: number; state: string; reward: string | null; estimate: string | null }[];
+        }>(resolveHome(flags.home), '/chain/rewards');
+        if (flags.json) return printJson(r);
+        const mag = (x: string | null) => (x === null ? '-' : `${formatEther(BigInt(x))} MAG`);
+        if (!r.configured) process.stdout.write('chain not configured: claims wait in the queue\n');
+        else process.stdout.write(`${r.address}: owed ${mag(r.owed)} (withdraw with \`magnet-node chain withdraw\`), balance ${mag(r.tokenBalance)}\n`);
+        const settled = r.claims.filter((c) => c.reward !== null).reduce((s, c) => s + BigInt(c.reward!), 0n);
+        for (const c of r.claims) {
+          process.stdout.write(`epoch ${c.epoch.padStart(8)}  round ${String(c.round).padStart(5)}  ${c.state.padEnd(9)}  ${c.reward !== null ? `reward ${mag(c.reward)}` : c.estimate !== null ? `estimate ${mag(c.estimate)}` : ''}\n`);
+        }
+        process.stdout.write(`settled rewards: ${formatEther(settled)} MAG over ${r.claims.filter((c) => c.reward !== null).length} claims\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
