@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InterfaceAbi } from 'ethers';
 import { REPO_ROOT } from '../version.js';
@@ -34,4 +34,21 @@ export function loadArtifact(name: ContractName, dir = DEFAULT_BUILD_DIR): Artif
   }
   cache.set(file, a);
   return a;
+}
+
+/**
+ * Makes sure the compiled contracts exist, compiling them with the pinned solc-js when the build folder lacks
+ * them (a fresh checkout or container where only `npm run build` ran). Needs the `solc` package.
+ */
+export async function ensureArtifacts(dir = DEFAULT_BUILD_DIR): Promise<void> {
+  if (CONTRACT_NAMES.every((n) => existsSync(join(dir, `${n}.json`)))) return;
+  let build: (outDir?: string) => string[];
+  try {
+    // dist/daemon/src/chain -> dist/contracts/scripts/build.js (compiled from contracts/scripts/build.ts)
+    const modPath = '../../../contracts/scripts/build.js';
+    ({ build } = (await import(modPath)) as { build: (outDir?: string) => string[] });
+  } catch (err) {
+    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `contract artifacts are missing in ${dir} and cannot be compiled here (run \`npm run contracts:build\`): ${errorMessage(err)}`, { dir });
+  }
+  build(dir);
 }

@@ -1,10 +1,10 @@
-import { ZeroHash, getAddress, hexlify, randomBytes, type JsonRpcProvider, type Wallet } from 'ethers';
+import { ZeroHash, getAddress, hexlify, parseEther, randomBytes, type JsonRpcProvider, type Wallet } from 'ethers';
 import type { StateDb } from '../db/database.js';
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
-import { DEFAULT_BUILD_DIR } from './artifacts.js';
+import { DEFAULT_BUILD_DIR, ensureArtifacts } from './artifacts.js';
 import { estimateReward } from './calculator.js';
 import { ClaimQueue, ContributionStore, type ClaimRow } from './claim-store.js';
 import { attach, readDeployment, type ChainContracts, type Deployment } from './deploy.js';
@@ -20,6 +20,8 @@ export interface ChainPartDeps {
   db: StateDb;
   identity: NodeIdentity;
   log: Logger;
+  /** Tier index declared at self-registration (TIERS order); needed only with options.registerBond. */
+  tierIndex?: number;
   buildDir?: string;
 }
 
@@ -72,11 +74,13 @@ export class ChainPart implements Startable {
       return;
     }
     const d = readDeployment(o.deployment);
+    await ensureArtifacts(this.deps.buildDir ?? DEFAULT_BUILD_DIR);
     const chainId = BigInt(d.chainId);
     const provider = makeProvider(o.rpc, chainId);
     const wallet = this.deps.identity.wallet.connect(provider) as Wallet;
     this.chain = { provider, wallet, c: attach(d, wallet, this.deps.buildDir ?? DEFAULT_BUILD_DIR), d, chainId };
     this.deps.log.info({ rpc: o.rpc, chainId: d.chainId, ledger: d.addresses.ledger, address: wallet.address }, 'chain part started');
+    if (o.registerBond) await this.selfRegister(o.registerBond).catch((err) => this.deps.log.warn({ err: errorMessage(err) }, 'chain: self-registration failed; register with `magnet-node chain register`'));
     const loop = () => {
       this.ticking = this.tick().finally(() => {
         this.ticking = undefined;
@@ -93,6 +97,18 @@ export class ChainPart implements Startable {
     this.chain = undefined;
     await this.ticking?.catch(() => undefined);
     chain?.provider.destroy();
+  }
+
+  /** Registers this node (wallet, nodeId, key, tier) with `bond` unless it already is. */
+  private async selfRegister(bond: string): Promise<void> {
+    const chain = this.chain;
+    if (!chain) return;
+    if (await chain.c.registry.getFunction('isRegistered')(chain.wallet.address)) return;
+    const value = parseEther(bond);
+    const tier = this.deps.tierIndex ?? 3;
+    const tx = await chain.c.registry.getFunction('register')('0x' + chain.wallet.signingKey.publicKey.slice(4), nodeIdBytes8(this.deps.identity.nodeId), tier, { value });
+    await tx.wait();
+    this.deps.log.info({ nodeId: this.deps.identity.nodeId, tier, bond, tx: tx.hash }, 'chain: node registered');
   }
 
   /** One pass: sign receipts as leader, then drive every due claim one step. Errors never escape; passes never overlap. */

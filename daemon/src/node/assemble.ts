@@ -1,5 +1,6 @@
 import { ChainPart } from '../chain/chain-part.js';
 import { chainRoutes } from '../chain/routes.js';
+import { tierIndex } from '../chain/chain-params.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { BlobBackendWithFiles } from '../diloco/blob-files.js';
 import type { RoundCoordinator } from '../diloco/coordinator.js';
@@ -68,7 +69,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     // chain (issue 8) before diloco: diloco records accepted gradients into chain.contributions (SQLite, always,
     // even with no chain configured); with MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT set, the claim loop signs,
     // commits, reveals and settles them. It needs only the database and the wallet.
-    const chain = new ChainPart({ options: config.chain, db: node.db, identity: node.identity, log: node.log.child({ part: 'chain' }) });
+    const chain = new ChainPart({ options: config.chain, db: node.db, identity: node.identity, log: node.log.child({ part: 'chain' }), tierIndex: tierIndex(node.tier.tier) });
     node.addPart('chain', chain, () => chain.status());
     node.http.add(...chainRoutes(chain));
 

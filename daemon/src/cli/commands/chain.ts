@@ -7,6 +7,7 @@ import { createLogger } from '../../log/logger.js';
 import { HomeDir } from '../../node/home.js';
 import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
 import { TIERS, type Tier } from '../../profile/reward-config.js';
+import { ensureArtifacts } from '../../chain/artifacts.js';
 import { ClaimQueue } from '../../chain/claim-store.js';
 import { loadChainParams, tierIndex, type ChainParams } from '../../chain/chain-params.js';
 import { attach, deployAll, readDeployment, writeDeployment } from '../../chain/deploy.js';
@@ -41,6 +42,7 @@ function deploymentOf(flags: ChainFlags): string {
 async function nodeChain(flags: ChainFlags): Promise<{ wallet: Wallet; c: ReturnType<typeof attach>; nodeId: string }> {
   const home = new HomeDir(resolveHome(flags.home));
   const d = readDeployment(deploymentOf(flags));
+  await ensureArtifacts();
   const provider = makeProvider(rpcOf(flags), BigInt(d.chainId));
   const identity = await unlockOrCreateIdentity(home, process.env, createLogger('warn'));
   const wallet = identity.wallet.connect(provider) as Wallet;
@@ -80,6 +82,7 @@ export function registerChainCommands(program: Command): void {
           : ((await unlockOrCreateIdentity(new HomeDir(resolveHome(flags.home)), process.env, createLogger('warn'))).wallet.connect(provider) as Wallet);
         let p = loadChainParams(flags.params);
         if (flags.fast) p = fastParams(p);
+        await ensureArtifacts();
         const d = await deployAll(signer, p);
         writeDeployment(out, d);
         process.stdout.write(`deployed on chain ${d.chainId} at block ${d.block}: ledger ${d.addresses.ledger}, registry ${d.addresses.registry}, panel ${d.addresses.panel}, token ${d.addresses.token}\nwrote ${out}\n`);
