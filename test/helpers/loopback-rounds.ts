@@ -44,6 +44,7 @@ export class LoopbackCluster {
       gradientReady: async (to, g: GradientReady): Promise<Ack> => this.target(to).onGradientReady(self, g),
       proposeLeader: async (to, p: LeaderProposal): Promise<Ack> => this.target(to).onLeaderProposal(self, p),
       publishOutcome: async (to, o: RoundOutcome): Promise<Ack> => this.target(to).onOutcome(self, o),
+      latestOf: async (peer, round): Promise<Ack> => this.target(peer).onLatestRequest(self, round),
       pushBlob: async (to, file, sha256) => {
         this.target(to);
         copyFileSync(file, join(this.inbox(to), sha256));

@@ -50,6 +50,7 @@ export class RoundCoordinator implements Startable {
   private readonly mergeAttempts = new Map<number, number>();
   private startedAt = 0;
   private lastDisagreement: string | undefined;
+  private lastProbe = 0;
   private lastTrain: { round: number; lossFirst: number; lossLast: number; tokens: number; seconds: number } | undefined;
   /** Seconds of the last occurrence of each round phase (train, transfer, verify, merge, distribute). */
   private readonly lastPhase: Record<string, number> = {};
@@ -71,8 +72,13 @@ export class RoundCoordinator implements Startable {
     return this.d.self.nodeId;
   }
 
+  private get trains(): boolean {
+    return this.d.self.roles.includes('trainer');
+  }
+
+  /** Trainers run rounds; other nodes (serving, storage) follow: they take merged checkpoints and catch up. */
   async start(): Promise<void> {
-    if (this.timer || !this.opts.enabled || !this.d.self.roles.includes('trainer')) return;
+    if (this.timer || !this.opts.enabled) return;
     this.abort = new AbortController();
     this.startedAt = Date.now();
     this.timer = setInterval(() => void this.tick(), 1000);
@@ -97,6 +103,10 @@ export class RoundCoordinator implements Startable {
     if (this.ticking) return;
     this.ticking = true;
     try {
+      if (!this.trains) {
+        await this.caughtUp(this.currentRound());
+        return;
+      }
       await this.ensureGenesis();
       const r = this.currentRound();
       if (this.opts.maxRounds > 0 && r >= this.opts.maxRounds) return;
@@ -158,6 +168,7 @@ export class RoundCoordinator implements Startable {
 
   private async beforeAnnouncement(r: number): Promise<void> {
     if (Date.now() - this.startedAt < this.opts.startDelaySec * 1000) return; // let peers appear first
+    if (await this.caughtUp(r)) return;
     const eligible = this.eligible();
     const leader = successorOf(r, eligible, this.failedFor(r));
     if (leader === this.me) return this.lead(r, eligible);
@@ -198,8 +209,52 @@ export class RoundCoordinator implements Startable {
     others.forEach((id, i) => {
       if (!acks[i]?.accepted) this.d.log.info({ round: r, peer: id, reason: acks[i]?.reason }, 'peer declined the round');
     });
+    const ahead = acks.map((a, i) => ({ a, from: others[i] as string })).filter(({ a }) => a.latest && a.latest.round >= r);
+    ahead.sort((x, y) => (y.a.latest?.round ?? 0) - (x.a.latest?.round ?? 0));
+    if (ahead[0]?.a.latest) return this.catchUp(r, ahead[0].a.latest, ahead[0].from);
     this.rounds.update(r, { needed });
     if (!this.grads.get(r, this.me)) this.startTraining(r); // after a takeover our gradient may already exist
+  }
+
+  /**
+   * Before leading or waiting for round r (at the first chance after start, then once per grace period while no
+   * announcement comes), asks the live trainers for their latest checkpoint; if one is ahead, catches up to it.
+   */
+  private async caughtUp(r: number): Promise<boolean> {
+    if (Date.now() - this.lastProbe < this.opts.announceGraceSec * 1000) return false;
+    const peers = this.eligible().filter((id) => id !== this.me);
+    if (peers.length === 0) return false;
+    this.lastProbe = Date.now();
+    const answers = await Promise.all(peers.map((id) => this.d.network.latestOf(id, r).then((a) => ({ a, from: id }), () => undefined)));
+    const ahead = answers.filter((x) => x?.a.latest && x.a.latest.round >= r).sort((x, y) => (y?.a.latest?.round ?? 0) - (x?.a.latest?.round ?? 0))[0];
+    if (!ahead?.a.latest) return false;
+    await this.catchUp(r, ahead.a.latest, ahead.from);
+    return true;
+  }
+
+  /**
+   * Peers already finished round r (this node joined mid-run, or was away): drop our announcement, fetch their
+   * latest checkpoint (storage manifest, else their data plane), verify its hash and continue from there.
+   */
+  private async catchUp(r: number, latest: { round: number; sha256: string; manifestId: string | null }, from: string): Promise<void> {
+    this.d.log.info({ round: r, peer: from, latest }, 'the network is ahead of this node: catching up to its latest checkpoint');
+    if (this.rounds.get(r)) this.rounds.update(r, { state: 'abandoned', note: `the network had already finished this round; caught up to round ${latest.round} from ${from}` });
+    await this.fetchCheckpoint(latest.sha256, latest.manifestId, from);
+    this.ckpts.promote({ sha256: latest.sha256, round: latest.round, manifestId: latest.manifestId });
+    this.d.onLatest?.(this.ckpts.path(latest.sha256), latest.sha256, latest.round);
+  }
+
+  /** Makes checkpoint `sha256` local: from shared storage when it has a manifest, else from `from`'s data plane. */
+  private async fetchCheckpoint(sha256: string, manifestId: string | null, from: string): Promise<void> {
+    if (this.ckpts.has(sha256)) return;
+    const tmp = join(this.ckpts.dir, `fetch-${sha256}.tmp`);
+    try {
+      if (manifestId) await this.d.storage.get(manifestId, tmp).catch(() => this.d.network.fetchBlob(from, sha256, tmp));
+      else await this.d.network.fetchBlob(from, sha256, tmp);
+      await this.ckpts.adopt(tmp, sha256); // verifies the hash
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
 
   private async driveLeader(row: RoundRow): Promise<void> {
@@ -275,9 +330,11 @@ export class RoundCoordinator implements Startable {
     await this.publish({ round: row.round, leader: this.me, merged: false, sha256: latest?.sha256 ?? '', manifestId: latest?.manifestId ?? null, contributors: [] }, row.eligible);
   }
 
-  private async publish(o: RoundOutcome, to: string[]): Promise<void> {
+  /** Tells the round's trainers and every other live peer (serving nodes load the merged model). */
+  private async publish(o: RoundOutcome, eligible: string[]): Promise<void> {
+    const to = new Set([...eligible, ...this.d.network.livePeers().map((p) => p.nodeId)]);
     await Promise.all(
-      to.filter((id) => id !== this.me).map((id) => this.d.network.publishOutcome(id, o).catch((err: unknown) => this.d.log.info({ peer: id, err: errorMessage(err) }, 'outcome not delivered'))),
+      [...to].filter((id) => id !== this.me).map((id) => this.d.network.publishOutcome(id, o).catch((err: unknown) => this.d.log.info({ peer: id, err: errorMessage(err) }, 'outcome not delivered'))),
     );
   }
 
@@ -368,12 +425,8 @@ export class RoundCoordinator implements Startable {
     this.waitingSince.set(row.round, Date.now());
   }
 
-  private async ensureBase(row: RoundRow): Promise<void> {
-    if (this.ckpts.has(row.baseSha256)) return;
-    const tmp = join(this.ckpts.dir, `fetch-${row.baseSha256}.tmp`);
-    if (row.baseManifest) await this.d.storage.get(row.baseManifest, tmp);
-    else await this.d.network.fetchBlob(row.leader, row.baseSha256, tmp);
-    await this.ckpts.adopt(tmp, row.baseSha256);
+  private ensureBase(row: RoundRow): Promise<void> {
+    return this.fetchCheckpoint(row.baseSha256, row.baseManifest, row.leader);
   }
 
   /** A gradient file we hold: our own, or one pushed to us through the data plane. */
@@ -386,11 +439,11 @@ export class RoundCoordinator implements Startable {
   // ------------------------------------------------------------------ RPC handlers (called by the net part)
 
   onAnnouncement(from: string, a: RoundAnnouncement): Ack {
-    if (!this.opts.enabled || !this.d.self.roles.includes('trainer')) return no('this node does not train');
+    if (!this.opts.enabled || !this.trains) return no('this node does not train');
     if (from !== a.leader) return no(`announcement for leader ${a.leader} sent by ${from}`);
     if (!a.eligible.includes(this.me)) return no('this node is not in the eligible list');
     const r = this.currentRound();
-    if (a.round < r) return no(`round ${a.round} already ended here (now at ${r})`);
+    if (a.round < r) return this.ahead(`round ${a.round} already ended here (now at ${r})`);
     const expected = successorOf(a.round, a.eligible, this.failedFor(a.round));
     if (expected !== a.leader && !this.d.network.isStale(expected ?? '')) return no(`leader of round ${a.round} is ${expected} in this node's view`);
     const disagree = viewDisagreement(this.eligible(), a.eligible);
@@ -408,6 +461,16 @@ export class RoundCoordinator implements Startable {
     if (mine && !sameBase) this.grads.setVerdict(a.round, this.me, 'refused', 'base changed; retraining');
     this.waitingSince.set(a.round, Date.now());
     return ok;
+  }
+
+  onLatestRequest(_from: string, _round: number): Ack {
+    return { ...this.ahead(''), accepted: true };
+  }
+
+  /** A refusal that carries our latest checkpoint, for a caller that is behind. */
+  private ahead(reason: string): Ack {
+    const l = this.ckpts.latest();
+    return l && l.round >= 0 ? { accepted: false, reason, latest: { round: l.round, sha256: l.sha256, manifestId: l.manifestId } } : no(reason);
   }
 
   onGradientReady(from: string, g: GradientReady): Ack {
@@ -443,7 +506,9 @@ export class RoundCoordinator implements Startable {
   }
 
   onOutcome(from: string, o: RoundOutcome): Ack {
+    if (!this.opts.enabled) return no('this node does not follow rounds');
     if (from !== o.leader) return no(`outcome for leader ${o.leader} sent by ${from}`);
+    if (o.round < this.currentRound()) return no(`round ${o.round} already ended here`);
     const row = this.rounds.get(o.round);
     if (row && row.leader !== from && !this.failedFor(o.round).has(row.leader)) return no(`round ${o.round} is led by ${row.leader} here`);
     void this.applyOutcome(o).catch((err: unknown) => this.d.log.error({ round: o.round, err: errorMessage(err) }, 'cannot apply the round outcome'));
@@ -458,12 +523,7 @@ export class RoundCoordinator implements Startable {
       return;
     }
     const t0 = Date.now();
-    if (!this.ckpts.has(o.sha256)) {
-      const tmp = join(this.ckpts.dir, `fetch-${o.sha256}.tmp`);
-      if (o.manifestId) await this.d.storage.get(o.manifestId, tmp).catch(() => this.d.network.fetchBlob(o.leader, o.sha256, tmp));
-      else await this.d.network.fetchBlob(o.leader, o.sha256, tmp);
-      await this.ckpts.adopt(tmp, o.sha256); // verifies the hash
-    }
+    await this.fetchCheckpoint(o.sha256, o.manifestId, o.leader);
     this.ckpts.promote({ sha256: o.sha256, round: o.round, manifestId: o.manifestId });
     if (base) this.rounds.update(o.round, { state: 'merged', mergedSha256: o.sha256, mergedManifest: o.manifestId });
     this.phase('distribute', (Date.now() - t0) / 1000);
@@ -477,7 +537,8 @@ export class RoundCoordinator implements Startable {
     const row = this.rounds.get(r);
     const prev = this.rounds.get(r - 1);
     return {
-      enabled: this.opts.enabled && this.d.self.roles.includes('trainer'),
+      enabled: this.opts.enabled,
+      trains: this.opts.enabled && this.trains,
       round: r,
       leader: row?.leader ?? successorOf(r, this.eligible(), this.failedFor(r)) ?? null,
       state: row?.state ?? 'waiting',

@@ -44,4 +44,6 @@ export interface RoundOutcome {
 export interface Ack {
   accepted: boolean;
   reason: string;
+  /** With a refusal from a node that is ahead: its latest checkpoint, so the caller can catch up. */
+  latest?: { round: number; sha256: string; manifestId: string | null };
 }

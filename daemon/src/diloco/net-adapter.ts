@@ -9,6 +9,7 @@ export interface RoundMessageHandlers {
   onGradientReady(from: string, g: GradientReady): Ack;
   onLeaderProposal(from: string, p: LeaderProposal): Ack;
   onOutcome(from: string, o: RoundOutcome): Ack;
+  onLatestRequest(from: string, round: number): Ack;
 }
 
 /**
@@ -30,20 +31,24 @@ export class NetRoundNetwork implements RoundNetwork {
     return !p || p.state !== 'live' || Date.now() - p.lastHeartbeat > this.staleMs;
   }
 
-  announce(to: string, a: RoundAnnouncement): Promise<Ack> {
-    return this.net.client(to).announceRound(toAnnouncementMsg(a));
+  async announce(to: string, a: RoundAnnouncement): Promise<Ack> {
+    return fromAckMsg(await this.net.client(to).announceRound(toAnnouncementMsg(a)));
   }
 
-  gradientReady(to: string, g: GradientReady): Promise<Ack> {
-    return this.net.client(to).signalGradientReady(toGradientMsg(g));
+  async gradientReady(to: string, g: GradientReady): Promise<Ack> {
+    return fromAckMsg(await this.net.client(to).signalGradientReady(toGradientMsg(g)));
   }
 
-  proposeLeader(to: string, p: LeaderProposal): Promise<Ack> {
-    return this.net.client(to).proposeLeader({ round: p.round, leader: p.newLeader, oldLeader: p.oldLeader, reason: p.reason });
+  async proposeLeader(to: string, p: LeaderProposal): Promise<Ack> {
+    return fromAckMsg(await this.net.client(to).proposeLeader({ round: p.round, leader: p.newLeader, oldLeader: p.oldLeader, reason: p.reason }));
   }
 
-  publishOutcome(to: string, o: RoundOutcome): Promise<Ack> {
-    return this.net.client(to).publishOutcome({ ...o, manifestId: o.manifestId ?? '' });
+  async publishOutcome(to: string, o: RoundOutcome): Promise<Ack> {
+    return fromAckMsg(await this.net.client(to).publishOutcome({ ...o, manifestId: o.manifestId ?? '' }));
+  }
+
+  async latestOf(peer: string, round: number): Promise<Ack> {
+    return fromAckMsg(await this.net.client(peer).getLatest({ round }));
   }
 
   async pushBlob(to: string, file: string, sha256: string): Promise<void> {
@@ -58,11 +63,22 @@ export class NetRoundNetwork implements RoundNetwork {
 
 /** Routes the net part's round RPCs to the coordinator, converting the wire messages. */
 export function installRoundHandlers(net: NetPart, h: RoundMessageHandlers): void {
-  const ack = async (a: Ack): Promise<RoundAckMsg> => a;
+  const ack = async (a: Ack): Promise<RoundAckMsg> => toAckMsg(a);
   net.rounds.announceRound = (from, m) => ack(h.onAnnouncement(from, fromAnnouncementMsg(m)));
   net.rounds.signalGradientReady = (from, m) => ack(h.onGradientReady(from, fromGradientMsg(from, m)));
   net.rounds.proposeLeader = (from, m: LeaderProposalMsg) => ack(h.onLeaderProposal(from, { round: m.round, newLeader: m.leader, oldLeader: m.oldLeader, reason: m.reason }));
   net.rounds.publishOutcome = (from, m: RoundOutcomeMsg) => ack(h.onOutcome(from, { ...m, manifestId: m.manifestId || null }));
+  net.rounds.getLatest = (from, m) => ack(h.onLatestRequest(from, Number(m.round)));
+}
+
+function toAckMsg(a: Ack): RoundAckMsg {
+  const l = a.latest;
+  return { accepted: a.accepted, reason: a.reason, ...(l ? { hasLatest: true, latestRound: l.round, latestSha256: l.sha256, latestManifest: l.manifestId ?? '' } : {}) };
+}
+
+function fromAckMsg(m: RoundAckMsg): Ack {
+  const latest = m.hasLatest && m.latestSha256 ? { round: Number(m.latestRound), sha256: m.latestSha256, manifestId: m.latestManifest || null } : undefined;
+  return { accepted: m.accepted, reason: m.reason, ...(latest ? { latest } : {}) };
 }
 
 function toAnnouncementMsg(a: RoundAnnouncement): RoundAnnouncementMsg {

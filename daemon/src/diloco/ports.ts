@@ -10,6 +10,8 @@ export interface RoundNetwork {
   gradientReady(to: string, g: GradientReady): Promise<Ack>;
   proposeLeader(to: string, p: LeaderProposal): Promise<Ack>;
   publishOutcome(to: string, o: RoundOutcome): Promise<Ack>;
+  /** The peer's latest checkpoint (Ack.latest), asked with the round this node is at. */
+  latestOf(peer: string, round: number): Promise<Ack>;
   /** Pushes a whole file to the peer's data plane (verified there by sha256). */
   pushBlob(to: string, file: string, sha256: string): Promise<void>;
   /** Fetches a blob by sha256 from the peer into `dest` (verified). */

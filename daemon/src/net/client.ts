@@ -15,6 +15,7 @@ import {
   type HeartbeatRequestMsg,
   type HeartbeatResponseMsg,
   type HelloMsg,
+  type LatestRequestMsg,
   type LeaderProposalMsg,
   type PutBlobResponseMsg,
   type RoundAckMsg,
@@ -120,6 +121,9 @@ export class PeerClient {
   }
   publishOutcome(msg: RoundOutcomeMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.publishOutcome, codecs.RoundOutcome.encode(msg), codecs.RoundAck.decode);
+  }
+  getLatest(msg: LatestRequestMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.getLatest, codecs.LatestRequest.encode(msg), codecs.RoundAck.decode);
   }
   statBlob(sha256: string): Promise<StatBlobResponseMsg> {
     return this.unary(METHODS.statBlob, codecs.StatBlobRequest.encode({ sha256 }), codecs.StatBlobResponse.decode);

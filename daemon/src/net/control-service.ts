@@ -6,6 +6,7 @@ import {
   type GradientReadyMsg,
   type HeartbeatRequestMsg,
   type HelloMsg,
+  type LatestRequestMsg,
   type LeaderProposalMsg,
   type PeerInfoMsg,
   type RoundAckMsg,
@@ -31,6 +32,7 @@ export interface RoundHandlers {
   signalGradientReady?: (from: string, msg: GradientReadyMsg) => Promise<RoundAckMsg>;
   proposeLeader?: (from: string, msg: LeaderProposalMsg) => Promise<RoundAckMsg>;
   publishOutcome?: (from: string, msg: RoundOutcomeMsg) => Promise<RoundAckMsg>;
+  getLatest?: (from: string, msg: LatestRequestMsg) => Promise<RoundAckMsg>;
 }
 
 export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds: RoundHandlers, maxPeersAnswer: number): grpc.UntypedServiceImplementation {
@@ -60,6 +62,7 @@ export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds
     SignalGradientReady: round(METHODS.signalGradientReady, codecs.GradientReady, () => rounds.signalGradientReady),
     ProposeLeader: round(METHODS.proposeLeader, codecs.LeaderProposal, () => rounds.proposeLeader),
     PublishOutcome: round(METHODS.publishOutcome, codecs.RoundOutcome, () => rounds.publishOutcome),
+    GetLatest: round(METHODS.getLatest, codecs.LatestRequest, () => rounds.getLatest),
   };
 }
 

@@ -74,6 +74,9 @@ export interface LeaderProposalMsg {
   reason: string;
   oldLeader: string;
 }
+export interface LatestRequestMsg {
+  round: number;
+}
 export interface RoundOutcomeMsg {
   round: number;
   leader: string;
@@ -85,6 +88,10 @@ export interface RoundOutcomeMsg {
 export interface RoundAckMsg {
   accepted: boolean;
   reason: string;
+  hasLatest?: boolean;
+  latestRound?: number;
+  latestSha256?: string;
+  latestManifest?: string;
 }
 export interface BlobHeaderMsg {
   sha256: string;
@@ -188,6 +195,7 @@ export const codecs = {
   GradientReady: codec<GradientReadyMsg>('GradientReady'),
   LeaderProposal: codec<LeaderProposalMsg>('LeaderProposal'),
   RoundOutcome: codec<RoundOutcomeMsg>('RoundOutcome'),
+  LatestRequest: codec<LatestRequestMsg>('LatestRequest'),
   RoundAck: codec<RoundAckMsg>('RoundAck'),
   PutBlobHeader: codec<BlobHeaderMsg>('PutBlobHeader'),
   GetBlobHeader: codec<BlobHeaderMsg>('GetBlobHeader'),
@@ -234,6 +242,7 @@ export const METHODS = {
   signalGradientReady: '/magnet.v1.Control/SignalGradientReady',
   proposeLeader: '/magnet.v1.Control/ProposeLeader',
   publishOutcome: '/magnet.v1.Control/PublishOutcome',
+  getLatest: '/magnet.v1.Control/GetLatest',
   putBlob: '/magnet.v1.Data/PutBlob',
   getBlob: '/magnet.v1.Data/GetBlob',
   statBlob: '/magnet.v1.Data/StatBlob',
