@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { computeEpochRewards, estimateReward, type CalcClaim } from './calculator.js';
+
+const claimArb = fc.record({
+  node: fc.string({ minLength: 1, maxLength: 4 }),
+  tierMultiplierBps: fc.constantFrom(30_000, 10_000, 3_000, 1_000),
+  tokens: fc.bigInt({ min: 0n, max: 2n ** 40n }),
+  score: fc.bigInt({ min: 0n, max: 1_000_000n }),
+  voided: fc.boolean(),
+}) as fc.Arbitrary<CalcClaim>;
+const amount = fc.bigInt({ min: 0n, max: 10n ** 27n });
+
+describe('off-chain reward calculator', () => {
+  it('never pays more than the pool, leaves less than one wei per claim, and respects the daily cap', () => {
+    fc.assert(
+      fc.property(fc.array(claimArb, { maxLength: 50 }), amount, amount, amount, (claims, epochPool, dailyCap, emittedOnDay) => {
+        const r = computeEpochRewards({ epochPool, dailyCap, emittedOnDay, claims });
+        assert.ok(r.pool <= epochPool);
+        assert.ok(emittedOnDay + r.pool <= (dailyCap > emittedOnDay ? dailyCap : emittedOnDay));
+        assert.ok(r.paid <= r.pool);
+        assert.equal(r.unminted, r.pool - r.paid);
+        if (r.totalWeight > 0n) assert.ok(r.unminted < BigInt(claims.length), 'rounding dust under one wei per claim');
+        claims.forEach((c, i) => {
+          if (c.voided || c.tokens === 0n || c.score === 0n) assert.equal(r.rewards[i], 0n);
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('pays nothing when every weight is zero, and is monotone in weight', () => {
+    const zero = computeEpochRewards({ epochPool: 1000n, dailyCap: 5000n, emittedOnDay: 0n, claims: [{ node: 'a', tierMultiplierBps: 10_000, tokens: 5n, score: 0n }] });
+    assert.deepEqual([zero.pool, zero.paid, zero.rewards[0]], [0n, 0n, 0n]);
+    fc.assert(
+      fc.property(fc.array(claimArb, { minLength: 2, maxLength: 20 }), amount, (claims, pool) => {
+        const r = computeEpochRewards({ epochPool: pool, dailyCap: pool, emittedOnDay: 0n, claims });
+        const w = claims.map((c) => (c.voided ? 0n : BigInt(c.tierMultiplierBps) * c.tokens * c.score));
+        for (let i = 0; i < claims.length; i++) for (let k = 0; k < claims.length; k++) if (w[i]! >= w[k]!) assert.ok(r.rewards[i]! >= r.rewards[k]!);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('estimates one claim exactly as the full calculation credits it', () => {
+    fc.assert(
+      fc.property(fc.array(claimArb, { minLength: 1, maxLength: 20 }), amount, amount, amount, (claims, epochPool, dailyCap, emittedOnDay) => {
+        const full = computeEpochRewards({ epochPool, dailyCap, emittedOnDay, claims });
+        const weight = claims[0]!.voided ? 0n : BigInt(claims[0]!.tierMultiplierBps) * claims[0]!.tokens * claims[0]!.score;
+        assert.equal(estimateReward({ epochPool, dailyCap, emittedOnDay, weight, totalWeight: full.totalWeight }), full.rewards[0]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { allMigrations } from '../db/all-migrations.js';
+import { openStateDb } from '../db/database.js';
+import { ClaimQueue, ContributionStore } from './claim-store.js';
+import type { Receipt } from './receipt.js';
+
+const receipt: Receipt = {
+  node: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+  epoch: 12n,
+  round: 3n,
+  checkpointHash: '0x' + '00'.repeat(32),
+  gradientHash: '0x' + 'ab'.repeat(32),
+  tokens: 4096n,
+  score: 250_000n,
+  leader: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
+};
+
+describe('chain claim store', () => {
+  it('records contributions once per (round, nodeId) and keeps queue and retries across a reopen', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'magnet-claims-'));
+    try {
+      const file = join(dir, 'state.db');
+      let { db } = openStateDb(file, allMigrations);
+      const store = new ContributionStore(db);
+      const c = { round: 3, nodeId: 'node-0123456789abcdef', tokens: 4096, steps: 50, lossDelta: 0.25, verified: true, gradientSha256: 'ab'.repeat(32) };
+      store.record(c);
+      store.record({ ...c, tokens: 1 }); // a replayed record never overwrites the first
+      assert.equal(store.count(), 1);
+      assert.equal(store.all()[0]!.tokens, 4096);
+      assert.throws(() => store.record({ ...c, tokens: 1.5 }), /whole numbers/);
+      const q = new ClaimQueue(db);
+      const entry = { digest: '0x' + '11'.repeat(32), round: 3, receipt, nonce: '0x' + '22'.repeat(32), nodeSignature: '0xaa', leaderSignature: '0xbb' };
+      assert.equal(q.add(entry), true);
+      assert.equal(q.add(entry), false);
+      q.retryLater(entry.digest, 'connect ECONNREFUSED', 60_000);
+      assert.equal(q.due().length, 0, 'not due before its retry time');
+      db.close();
+      ({ db } = openStateDb(file, allMigrations));
+      const q2 = new ClaimQueue(db);
+      const [row] = q2.all();
+      assert.equal(row!.state, 'queued');
+      assert.equal(row!.attempts, 1);
+      assert.deepEqual(row!.receipt, receipt);
+      assert.equal(q2.due(Date.now() + 61_000).length, 1);
+      q2.advance(entry.digest, 'paid', { reward: 123n });
+      assert.equal(q2.get(entry.digest)!.reward, 123n);
+      assert.equal(q2.due(Date.now() + 61_000).length, 0, 'a paid claim is never driven again');
+      assert.equal(new ContributionStore(db).count(), 1);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
