@@ -14,6 +14,7 @@ import { chainSchemaDefaults } from '../../daemon/src/chain/options.js';
 import { allMigrations } from '../../daemon/src/db/all-migrations.js';
 import { openStateDb, type StateDb } from '../../daemon/src/db/database.js';
 import { identityFromWallet } from '../../daemon/src/identity/identity.js';
+import { startLocalChain } from '../../daemon/src/chain/local-chain.js';
 import { startAnvil, type Anvil } from './helpers/anvil.js';
 import { deployFixture, register, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
 
@@ -149,13 +150,16 @@ describe('daemon claim loop on anvil', () => {
     assert.deepEqual(states, { [nodeIdentity.nodeId]: 'signed', [leaderIdentity.nodeId]: 'self', 'node-00000000000000ff': 'unregistered' });
     const [rec] = leader.contributions.receiptsFor(nodeIdentity.nodeId);
     assert.ok(rec);
+    const outcome = await leader.leaderReceipts(1); // what DiLoCo carries in the round outcome
+    assert.deepEqual(outcome.map((o) => o.nodeId), [nodeIdentity.nodeId]);
+    assert.equal(await leader.acceptLeaderReceipts(outcome), 0, 'the leader skips receipts addressed to others');
     assert.equal(rec.receipt.score, 250_000n);
 
     // Contributor side: a forged leader signature is refused; the real one queues once.
     await assert.rejects(node.acceptReceipt(rec.round, rec.receipt, await Wallet.createRandom().signMessage('x')), /leader signature/);
     await assert.rejects(node.acceptReceipt(rec.round, { ...rec.receipt, tokens: 1n }, rec.leaderSignature), /leader signature is by/);
-    assert.equal((await node.acceptReceipt(rec.round, rec.receipt, rec.leaderSignature)).queued, true);
-    assert.equal((await node.acceptReceipt(rec.round, rec.receipt, rec.leaderSignature)).queued, false);
+    assert.equal(await node.acceptLeaderReceipts(outcome), 1);
+    assert.equal((await node.acceptReceipt(rec.round, rec.receipt, rec.leaderSignature)).queued, false, 'a receipt queues once');
     const epoch = rec.receipt.epoch;
     const w = await windowsOf(f, epoch);
     await timeTo(f, w.commit);
@@ -220,5 +224,35 @@ describe('daemon claim loop on anvil', () => {
     assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 3, 'commit, reveal, settle: each once');
     await node.tick();
     assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 3, 'a paid claim sends nothing');
+  });
+
+  it('starts a local testnet chain: anvil on loopback, fast windows, funded node wallets register themselves', async () => {
+    const local = await startLocalChain(dir);
+    try {
+      assert.match(local.rpc, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const w = Wallet.createRandom();
+      const db = openDb('testnet-node.db');
+      const p = new ChainPart({
+        options: { ...chainSchemaDefaults(), rpc: local.rpc, deployment: local.deploymentFile, registerBond: local.env.MAGNET_CHAIN_REGISTER_BOND!, pollMs: 3_600_000 },
+        db,
+        identity: identityFromWallet(new Wallet(w.privateKey)),
+        log,
+        tierIndex: 2,
+      });
+      parts.push(p);
+      await p.start();
+      await p.tick();
+      assert.match(String(p.status().selfRegistration), /^pending: .*funds/i, 'an unfunded wallet cannot register yet');
+      await local.fund([w.address]);
+      await p.tick();
+      assert.equal(p.status().selfRegistration, 'registered');
+      const reg = p.contracts()!.registry;
+      assert.equal(await reg.getFunction('isRegistered')(w.address), true);
+      assert.equal(await reg.getFunction('tierOf')(w.address), 2n);
+      assert.equal(await p.contracts()!.params.getFunction('epochLength')(), 60n);
+      await p.stop();
+    } finally {
+      await local.stop();
+    }
   });
 });

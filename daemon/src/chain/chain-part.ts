@@ -6,7 +6,7 @@ import { MagnetError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { DEFAULT_BUILD_DIR, ensureArtifacts } from './artifacts.js';
 import { estimateReward } from './calculator.js';
-import { ClaimQueue, ContributionStore, type ClaimRow } from './claim-store.js';
+import { ClaimQueue, ContributionStore, receiptFromJson, receiptToJson, type ClaimRow } from './claim-store.js';
 import { attach, readDeployment, type ChainContracts, type Deployment } from './deploy.js';
 import type { ChainOptions } from './options.js';
 import { makeProvider } from './provider.js';
@@ -53,6 +53,8 @@ export class ChainPart implements Startable {
   private pass: Promise<void> | undefined;
   private lastError: string | undefined;
   private lastTickAt = 0;
+  private registered = false;
+  private registrationError: string | undefined;
 
   constructor(private readonly deps: ChainPartDeps) {
     this.contributions = new ContributionStore(deps.db);
@@ -80,7 +82,6 @@ export class ChainPart implements Startable {
     const wallet = this.deps.identity.wallet.connect(provider) as Wallet;
     this.chain = { provider, wallet, c: attach(d, wallet, this.deps.buildDir ?? DEFAULT_BUILD_DIR), d, chainId };
     this.deps.log.info({ rpc: o.rpc, chainId: d.chainId, ledger: d.addresses.ledger, address: wallet.address }, 'chain part started');
-    if (o.registerBond) await this.selfRegister(o.registerBond).catch((err) => this.deps.log.warn({ err: errorMessage(err) }, 'chain: self-registration failed; register with `magnet-node chain register`'));
     const loop = () => {
       this.ticking = this.tick().finally(() => {
         this.ticking = undefined;
@@ -100,15 +101,16 @@ export class ChainPart implements Startable {
   }
 
   /** Registers this node (wallet, nodeId, key, tier) with `bond` unless it already is. */
-  private async selfRegister(bond: string): Promise<void> {
+  private async selfRegister(bond: string): Promise<boolean> {
     const chain = this.chain;
-    if (!chain) return;
-    if (await chain.c.registry.getFunction('isRegistered')(chain.wallet.address)) return;
+    if (!chain) return false;
+    if (await chain.c.registry.getFunction('isRegistered')(chain.wallet.address)) return true;
     const value = parseEther(bond);
     const tier = this.deps.tierIndex ?? 3;
     const tx = await chain.c.registry.getFunction('register')('0x' + chain.wallet.signingKey.publicKey.slice(4), nodeIdBytes8(this.deps.identity.nodeId), tier, { value });
     await tx.wait();
     this.deps.log.info({ nodeId: this.deps.identity.nodeId, tier, bond, tx: tx.hash }, 'chain: node registered');
+    return true;
   }
 
   /** One pass: sign receipts as leader, then drive every due claim one step. Errors never escape; passes never overlap. */
@@ -122,6 +124,13 @@ export class ChainPart implements Startable {
     const chain = this.chain;
     if (!chain) return;
     this.lastTickAt = Date.now();
+    if (this.deps.options.registerBond && !this.registered) {
+      // Retried every pass: a testnet funds node wallets only after the nodes started.
+      this.registered = await this.selfRegister(this.deps.options.registerBond).catch((err) => {
+        this.registrationError = errorMessage(err);
+        return false;
+      });
+    }
     try {
       await this.signAsLeader(chain);
       this.lastError = undefined;
@@ -164,6 +173,37 @@ export class ChainPart implements Startable {
     const queued = this.claims.add({ digest, round, receipt, nonce: hexlify(randomBytes(32)), nodeSignature, leaderSignature });
     if (queued) this.deps.log.info({ round, epoch: receipt.epoch.toString(), digest }, 'chain: claim queued');
     return { queued, digest };
+  }
+
+  /**
+   * Leader side, for the round outcome: signs what is pending now, then returns the leader-signed receipts of
+   * `round` in a JSON-safe form. Empty with no chain configured. DiLoCo sends these to the contributors.
+   */
+  async leaderReceipts(round: number): Promise<{ nodeId: string; round: number; receipt: Record<string, string>; leaderSignature: string }[]> {
+    const chain = this.chain;
+    if (!chain) return [];
+    await this.signAsLeader(chain).catch((err) => this.deps.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'));
+    const out = [];
+    for (const c of this.contributions.all().filter((x) => x.round === round && x.state === 'signed')) {
+      for (const r of this.contributions.receiptsFor(c.nodeId).filter((x) => x.round === round)) {
+        out.push({ nodeId: c.nodeId, round, receipt: JSON.parse(receiptToJson(r.receipt)) as Record<string, string>, leaderSignature: r.leaderSignature });
+      }
+    }
+    return out;
+  }
+
+  /** Contributor side, from a round outcome: queues the receipts addressed to this node; bad ones are logged and skipped. */
+  async acceptLeaderReceipts(list: readonly { nodeId: string; round: number; receipt: Record<string, string>; leaderSignature: string }[]): Promise<number> {
+    let queued = 0;
+    for (const r of list) {
+      if (r.nodeId !== this.deps.identity.nodeId) continue;
+      try {
+        if ((await this.acceptReceipt(r.round, receiptFromJson(JSON.stringify(r.receipt)), r.leaderSignature)).queued) queued++;
+      } catch (err) {
+        this.deps.log.warn({ round: r.round, err: errorMessage(err) }, 'chain: refused a receipt from the round outcome');
+      }
+    }
+    return queued;
   }
 
   /** Leader side: a signed receipt for each recorded contribution of a registered node other than this one. */
@@ -310,6 +350,7 @@ export class ChainPart implements Startable {
       waiting: (claims.queued ?? 0) + (claims.committed ?? 0) + (claims.revealed ?? 0),
       lastTickAt: this.lastTickAt || null,
       lastError: this.lastError ?? null,
+      selfRegistration: !this.deps.options.registerBond ? 'off' : this.registered ? 'registered' : `pending: ${this.registrationError ?? 'not tried yet'}`,
     };
   }
 

@@ -9,8 +9,9 @@ import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
 import { TIERS, type Tier } from '../../profile/reward-config.js';
 import { ensureArtifacts } from '../../chain/artifacts.js';
 import { ClaimQueue } from '../../chain/claim-store.js';
-import { loadChainParams, tierIndex, type ChainParams } from '../../chain/chain-params.js';
+import { loadChainParams, tierIndex } from '../../chain/chain-params.js';
 import { attach, deployAll, readDeployment, writeDeployment } from '../../chain/deploy.js';
+import { fastParams } from '../../chain/local-chain.js';
 import { makeProvider } from '../../chain/provider.js';
 import { MagnetError, isMagnetError } from '../../util/errors.js';
 import { REPO_ROOT } from '../../version.js';
@@ -53,11 +54,6 @@ async function sendTx(c: Contract, fn: string, ...args: unknown[]): Promise<stri
   const tx = await c.getFunction(fn)(...args);
   const r = await tx.wait();
   return `${tx.hash as string} (block ${r.blockNumber}, gas ${r.gasUsed})`;
-}
-
-/** Short windows for local testnets: 60 s epochs, a claim settles about 2 minutes after its epoch starts. */
-function fastParams(p: ChainParams): ChainParams {
-  return { ...p, epochLength: 60n, commitWindow: 60n, revealWindow: 30n, challengeWindow: 30n, adjudicationTimeout: 60n, unbondingDelay: 240n };
 }
 
 export function registerChainCommands(program: Command): void {
