@@ -11,7 +11,13 @@ import { REPO_ROOT } from '../../daemon/src/version.js';
 import { makeCluster, testDilocoOptions } from '../helpers/coordinators.js';
 import { waitFor } from '../helpers/daemon.js';
 
-type Status = { round: number; state: string; leader: string; latest: { sha256: string; round: number } | null; gradients: { node: string; status: string; reason: string | null }[] };
+type Status = {
+  round: number;
+  state: string;
+  leader: string;
+  latest: { sha256: string; round: number } | null;
+  gradients: { node: string; status: string; reason: string | null }[];
+};
 const st = (c: { status(): Record<string, unknown> }) => c.status() as unknown as Status;
 
 /** Rewrites a safetensors gradient with numpy: 'nan' puts a NaN in the first tensor, 'huge' scales every tensor. */
@@ -44,7 +50,18 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     assert.equal(s0.state, 'collecting');
     const base = (s0.latest as { sha256: string }).sha256;
     const msg = (over: Partial<GradientReady> = {}): GradientReady => ({
-      round: 0, nodeId: idb, baseSha256: base, sha256: 'ab'.repeat(32), manifestId: null, size: 10, lossBefore: 5, lossAfter: 4, tokens: 100, steps: 8, compression: 'none', ...over,
+      round: 0,
+      nodeId: idb,
+      baseSha256: base,
+      sha256: 'ab'.repeat(32),
+      manifestId: null,
+      size: 10,
+      lossBefore: 5,
+      lossAfter: 4,
+      tokens: 100,
+      steps: 8,
+      compression: 'none',
+      ...over,
     });
     // refused at the door, each with its reason
     assert.match(a.onGradientReady('node-zzzzzzzzzzzzzzzz', msg({ nodeId: 'node-zzzzzzzzzzzzzzzz' })).reason, /^not_accepted/);
@@ -53,7 +70,11 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     assert.match(a.onGradientReady(idb, msg({ baseSha256: 'cd'.repeat(32) })).reason, /^base_mismatch/);
 
     // wait for a's own gradient, then forge NaN and huge versions of it as b's and c's
-    const own = await waitFor(() => readdirSync(join(cluster.nodes.get(ida)?.home as string, 'gradients')).find((f) => /^[0-9a-f]{64}\.safetensors$/.test(f)), 300_000, 'own gradient');
+    const own = await waitFor(
+      () => readdirSync(join(cluster.nodes.get(ida)?.home as string, 'gradients')).find((f) => /^[0-9a-f]{64}\.safetensors$/.test(f)),
+      300_000,
+      'own gradient',
+    );
     const ownPath = join(cluster.nodes.get(ida)?.home as string, 'gradients', own);
     const forge = async (id: string, how: 'nan' | 'huge') => {
       const tmp = join(cluster.inbox(ida), `${id}.tmp`);
@@ -70,11 +91,15 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     assert.equal(a.onGradientReady(idc, msg({ nodeId: idc, sha256: huge.sha, size: huge.size })).accepted, true);
     await b.stop(); // b and c do not train in this test: their slots hold the forged gradients
     await coordinators[2]?.stop();
-    await waitFor(async () => {
-      await a.tick();
-      const g = st(a).gradients;
-      return g.filter((x) => x.status !== 'received').length >= 3 ? g : undefined;
-    }, 400_000, 'verdicts on all three gradients');
+    await waitFor(
+      async () => {
+        await a.tick();
+        const g = st(a).gradients;
+        return g.filter((x) => x.status !== 'received').length >= 3 ? g : undefined;
+      },
+      400_000,
+      'verdicts on all three gradients',
+    );
     const verdicts = Object.fromEntries(st(a).gradients.map((g) => [g.node, g]));
     assert.equal(verdicts[ida]?.status, 'accepted');
     assert.equal(verdicts[idb]?.status, 'refused');
@@ -82,11 +107,18 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     assert.equal(verdicts[idc]?.status, 'refused');
     assert.match(verdicts[idc]?.reason ?? '', /^grad_outlier/);
     // all needed judged: the round merges with the one good gradient
-    await waitFor(async () => {
-      await a.tick();
-      return st(a).latest?.round === 0;
-    }, 300_000, 'merge of round 0');
-    assert.deepEqual(cluster.contributions.map((c) => c.nodeId), [ida]);
+    await waitFor(
+      async () => {
+        await a.tick();
+        return st(a).latest?.round === 0;
+      },
+      300_000,
+      'merge of round 0',
+    );
+    assert.deepEqual(
+      cluster.contributions.map((c) => c.nodeId),
+      [ida],
+    );
   } finally {
     await Promise.all(coordinators.map((c) => c.stop()));
   }
@@ -105,14 +137,22 @@ test('a merge subprocess that keeps failing leaves latest untouched and abandons
   try {
     await a.tick();
     const genesis = st(a).latest?.sha256;
-    await waitFor(async () => {
-      await a.tick();
-      return st(a).round === 1 ? true : undefined;
-    }, 400_000, 'the round to be abandoned');
+    await waitFor(
+      async () => {
+        await a.tick();
+        return st(a).round === 1 ? true : undefined;
+      },
+      400_000,
+      'the round to be abandoned',
+    );
     const home = cluster.nodes.get(ids[0] as string)?.home as string;
     assert.equal(st(a).latest?.sha256, genesis, 'latest did not move');
     assert.equal((a.status()['previous'] as { state: string }).state, 'abandoned');
-    assert.deepEqual(readdirSync(join(home, 'checkpoints')).filter((f) => f.includes('.tmp')), [], 'no half-written checkpoint');
+    assert.deepEqual(
+      readdirSync(join(home, 'checkpoints')).filter((f) => f.includes('.tmp')),
+      [],
+      'no half-written checkpoint',
+    );
   } finally {
     await a.stop();
   }
@@ -121,7 +161,11 @@ test('a merge subprocess that keeps failing leaves latest untouched and abandons
 test('the leader dies after collecting a gradient: the next node takes the round over and completes it', { timeout: 900_000 }, async () => {
   const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: 3 }));
   const [ida, idb] = ids as [string, string];
-  const [a, b, c] = coordinators as [NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>];
+  const [a, b, c] = coordinators as [
+    NonNullable<(typeof coordinators)[0]>,
+    NonNullable<(typeof coordinators)[0]>,
+    NonNullable<(typeof coordinators)[0]>,
+  ];
   try {
     await Promise.all(coordinators.map((x) => x.start()));
     // a leads round 0; wait until it holds at least one peer's gradient, then kill it before the merge
@@ -130,10 +174,55 @@ test('the leader dies after collecting a gradient: the next node takes the round
     await a.stop();
     await waitFor(() => st(b).latest?.round === 0 && st(c).latest?.round === 0, 600_000, 'round 0 merged under the next leader');
     assert.equal(st(b).latest?.sha256, st(c).latest?.sha256);
-    const merged = cluster.contributions.filter((x) => x.round === 0).map((x) => x.nodeId).sort();
+    const merged = cluster.contributions
+      .filter((x) => x.round === 0)
+      .map((x) => x.nodeId)
+      .sort();
     assert.ok(merged.includes(idb), `b's gradient counted: ${merged.join(', ')}`);
     assert.ok(!merged.includes(ida), 'the dead leader is not in the merge');
   } finally {
     await Promise.all(coordinators.map((x) => x.stop()));
   }
 });
+
+test(
+  'a node restarted mid-training resumes its round, and a node that joins after the round catches up',
+  { timeout: 900_000 },
+  async () => {
+    const { cluster, ids, coordinators, spawn } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: 3 }));
+    const [ida, idb, idc] = ids as [string, string, string];
+    const [a, b, c] = coordinators as [
+      NonNullable<(typeof coordinators)[0]>,
+      NonNullable<(typeof coordinators)[0]>,
+      NonNullable<(typeof coordinators)[0]>,
+    ];
+    cluster.dead.add(idc); // c is not there yet
+    let b2 = b;
+    try {
+      await Promise.all([a.start(), b.start()]);
+      // b is killed while its trainer subprocess runs, then restarted on the same home and database
+      await waitFor(() => (b.status()['training'] !== null && st(b).state === 'training') || undefined, 300_000, 'b training round 0');
+      await b.stop();
+      b2 = spawn(idb);
+      await b2.start();
+      await waitFor(() => st(a).latest?.round === 0 && st(b2).latest?.round === 0, 600_000, 'round 0 merged with the restarted b');
+      assert.equal(st(a).latest?.sha256, st(b2).latest?.sha256);
+      assert.deepEqual(
+        cluster.contributions
+          .filter((x) => x.round === 0)
+          .map((x) => x.nodeId)
+          .sort(),
+        [ida, idb],
+        'the restarted node still contributed',
+      );
+
+      // c joins after the round: it finds the network ahead and fetches the latest checkpoint instead of leading round 0
+      cluster.dead.delete(idc);
+      await c.start();
+      await waitFor(() => st(c).latest?.sha256 === st(a).latest?.sha256 || undefined, 120_000, 'the late node to catch up');
+      assert.equal(st(c).latest?.round, 0);
+    } finally {
+      await Promise.all([a, b, b2, c].map((x) => x.stop()));
+    }
+  },
+);

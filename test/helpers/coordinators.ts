@@ -15,8 +15,19 @@ import { LoopbackCluster } from './loopback-rounds.js';
 export function testDilocoOptions(extra: Partial<DilocoOptions> = {}): DilocoOptions {
   const defaults = Object.fromEntries(Object.entries(dilocoOptions).map(([k, f]) => [k, f.default])) as DilocoOptions;
   return {
-    ...defaults, preset: 'tiny', innerSteps: 8, batch: 4, seq: 64, innerLr: 2e-3, warmup: 0, verifyWindows: 2,
-    startDelaySec: 0, roundTimeoutSec: 600, announceGraceSec: 5, threads: 1, ...extra,
+    ...defaults,
+    preset: 'tiny',
+    innerSteps: 8,
+    batch: 4,
+    seq: 64,
+    innerLr: 2e-3,
+    warmup: 0,
+    verifyWindows: 2,
+    startDelaySec: 0,
+    roundTimeoutSec: 600,
+    announceGraceSec: 5,
+    threads: 1,
+    ...extra,
   };
 }
 
@@ -26,10 +37,13 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
   const cluster = new LoopbackCluster(root);
   const log = pino({ level: 'debug' }, pino.destination({ dest: logFile ?? join(root, 'rounds.log'), sync: true }));
   const ids = Array.from({ length: n }, (_, i) => `node-${String.fromCharCode(97 + i).repeat(16)}`);
-  const coordinators = ids.map((nodeId) => {
+  const dbs = new Map<string, ReturnType<typeof openStateDb>['db']>();
+  /** A coordinator on `nodeId`'s home and database (a second call is that node restarted). */
+  const spawn = (nodeId: string): RoundCoordinator => {
     const home = join(root, nodeId);
     mkdirSync(home, { recursive: true });
-    const { db } = openStateDb(join(home, 'state.db'), allMigrations);
+    let db = dbs.get(nodeId);
+    if (!db) dbs.set(nodeId, (db = openStateDb(join(home, 'state.db'), allMigrations).db));
     const nlog = log.child({ node: nodeId });
     const c = new RoundCoordinator(opts, {
       self: { nodeId, roles: ['trainer'] },
@@ -44,6 +58,7 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
     });
     cluster.add(nodeId, home, c);
     return c;
-  });
-  return { root, cluster, ids, coordinators, logFile: logFile ?? join(root, 'rounds.log') };
+  };
+  const coordinators = ids.map(spawn);
+  return { root, cluster, ids, coordinators, spawn, logFile: logFile ?? join(root, 'rounds.log') };
 }

@@ -38,7 +38,8 @@ export class LoopbackCluster {
 
   network(self: string): RoundNetwork {
     return {
-      livePeers: () => [...this.nodes.entries()].filter(([id]) => id !== self && !this.dead.has(id)).map(([nodeId, n]) => ({ nodeId, roles: n.roles })),
+      livePeers: () =>
+        [...this.nodes.entries()].filter(([id]) => id !== self && !this.dead.has(id)).map(([nodeId, n]) => ({ nodeId, roles: n.roles })),
       isStale: (id) => this.dead.has(id),
       announce: async (to, a: RoundAnnouncement): Promise<Ack> => this.target(to).onAnnouncement(self, a),
       gradientReady: async (to, g: GradientReady): Promise<Ack> => this.target(to).onGradientReady(self, g),
@@ -52,7 +53,11 @@ export class LoopbackCluster {
       fetchBlob: async (from, sha256, dest) => {
         this.target(from);
         const home = this.nodes.get(from)?.home as string;
-        for (const f of [join(home, 'checkpoints', `${sha256}.safetensors`), join(home, 'gradients', `${sha256}.safetensors`), join(home, 'inbox', sha256)]) {
+        for (const f of [
+          join(home, 'checkpoints', `${sha256}.safetensors`),
+          join(home, 'gradients', `${sha256}.safetensors`),
+          join(home, 'inbox', sha256),
+        ]) {
           if (existsSync(f)) return copyFileSync(f, dest);
         }
         throw new Error(`${from} does not hold ${sha256}`);

@@ -146,7 +146,7 @@ export class RoundCoordinator implements Startable {
     return this.ckpts.latest()?.manifestId ?? undefined;
   }
 
-    /** Round -1's checkpoint: every node makes the same bytes from the same preset and seed. */
+  /** Round -1's checkpoint: every node makes the same bytes from the same preset and seed. */
   private async ensureGenesis(): Promise<void> {
     if (this.ckpts.latest()) return;
     const tmp = join(this.ckpts.dir, `genesis-${process.pid}.tmp.safetensors`);
@@ -201,10 +201,20 @@ export class RoundCoordinator implements Startable {
       note: null,
     };
     this.rounds.put(row);
-    const a: RoundAnnouncement = { round: r, leader: this.me, innerSteps: row.innerSteps, deadlineMs: row.deadlineMs, baseSha256: row.baseSha256, baseManifest: row.baseManifest, eligible };
+    const a: RoundAnnouncement = {
+      round: r,
+      leader: this.me,
+      innerSteps: row.innerSteps,
+      deadlineMs: row.deadlineMs,
+      baseSha256: row.baseSha256,
+      baseManifest: row.baseManifest,
+      eligible,
+    };
     this.d.log.info({ round: r, eligible, base: row.baseSha256 }, 'leading round: announcing');
     const others = eligible.filter((id) => id !== this.me);
-    const acks = await Promise.all(others.map((id) => this.d.network.announce(id, a).catch((err: unknown) => no(`unreachable: ${errorMessage(err)}`))));
+    const acks = await Promise.all(
+      others.map((id) => this.d.network.announce(id, a).catch((err: unknown) => no(`unreachable: ${errorMessage(err)}`))),
+    );
     const needed = [this.me, ...others.filter((_, i) => acks[i]?.accepted)];
     others.forEach((id, i) => {
       if (!acks[i]?.accepted) this.d.log.info({ round: r, peer: id, reason: acks[i]?.reason }, 'peer declined the round');
@@ -225,8 +235,17 @@ export class RoundCoordinator implements Startable {
     const peers = this.eligible().filter((id) => id !== this.me);
     if (peers.length === 0) return false;
     this.lastProbe = Date.now();
-    const answers = await Promise.all(peers.map((id) => this.d.network.latestOf(id, r).then((a) => ({ a, from: id }), () => undefined)));
-    const ahead = answers.filter((x) => x?.a.latest && x.a.latest.round >= r).sort((x, y) => (y?.a.latest?.round ?? 0) - (x?.a.latest?.round ?? 0))[0];
+    const answers = await Promise.all(
+      peers.map((id) =>
+        this.d.network.latestOf(id, r).then(
+          (a) => ({ a, from: id }),
+          () => undefined,
+        ),
+      ),
+    );
+    const ahead = answers
+      .filter((x) => x?.a.latest && x.a.latest.round >= r)
+      .sort((x, y) => (y?.a.latest?.round ?? 0) - (x?.a.latest?.round ?? 0))[0];
     if (!ahead?.a.latest) return false;
     await this.catchUp(r, ahead.a.latest, ahead.from);
     return true;
@@ -238,7 +257,11 @@ export class RoundCoordinator implements Startable {
    */
   private async catchUp(r: number, latest: { round: number; sha256: string; manifestId: string | null }, from: string): Promise<void> {
     this.d.log.info({ round: r, peer: from, latest }, 'the network is ahead of this node: catching up to its latest checkpoint');
-    if (this.rounds.get(r)) this.rounds.update(r, { state: 'abandoned', note: `the network had already finished this round; caught up to round ${latest.round} from ${from}` });
+    if (this.rounds.get(r))
+      this.rounds.update(r, {
+        state: 'abandoned',
+        note: `the network had already finished this round; caught up to round ${latest.round} from ${from}`,
+      });
     await this.fetchCheckpoint(latest.sha256, latest.manifestId, from);
     this.ckpts.promote({ sha256: latest.sha256, round: latest.round, manifestId: latest.manifestId });
     this.d.onLatest?.(this.ckpts.path(latest.sha256), latest.sha256, latest.round);
@@ -262,8 +285,14 @@ export class RoundCoordinator implements Startable {
     if (!this.training && !this.grads.get(row.round, this.me)) this.startTraining(row.round); // resumed after a restart
     const tv = Date.now();
     const judgedBefore = this.grads.forRound(row.round).filter((g) => g.status !== 'received').length;
-    await this.verifier.verifyPending(row, (g) => this.blobFile(g.sha256), this.ckpts.path(row.baseSha256), (c) => this.recordVerdict(row, c));
-    if (this.grads.forRound(row.round).filter((g) => g.status !== 'received').length > judgedBefore) this.phase('verify', (Date.now() - tv) / 1000);
+    await this.verifier.verifyPending(
+      row,
+      (g) => this.blobFile(g.sha256),
+      this.ckpts.path(row.baseSha256),
+      (c) => this.recordVerdict(row, c),
+    );
+    if (this.grads.forRound(row.round).filter((g) => g.status !== 'received').length > judgedBefore)
+      this.phase('verify', (Date.now() - tv) / 1000);
     const judged = this.grads.forRound(row.round).filter((g) => g.status !== 'received' && row.needed.includes(g.nodeId));
     const accepted = judged.filter((g) => g.status === 'accepted');
     const quorum = Math.max(1, Math.ceil(this.opts.quorum * row.needed.length));
@@ -271,19 +300,31 @@ export class RoundCoordinator implements Startable {
     const late = Date.now() > row.deadlineMs;
     if (complete || (late && accepted.length >= quorum)) {
       if (accepted.length === 0) return this.abandon(row, 'every gradient was refused');
-      return this.mergeRound(row, accepted.map((g) => g.nodeId));
+      return this.mergeRound(
+        row,
+        accepted.map((g) => g.nodeId),
+      );
     }
     if (late) return this.abandon(row, `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`);
   }
 
   private recordVerdict(row: RoundRow, c: { nodeId: string; verdict: 'accepted' | 'refused'; reason: string; lossDelta: number }): void {
-    this.d.metrics.gradients.inc({ verdict: c.verdict, reason: c.verdict === 'accepted' ? 'ok' : c.reason.split(':')[0] ?? 'refused' });
+    this.d.metrics.gradients.inc({ verdict: c.verdict, reason: c.verdict === 'accepted' ? 'ok' : (c.reason.split(':')[0] ?? 'refused') });
     const g = this.grads.get(row.round, c.nodeId);
     if (c.verdict === 'refused') {
       this.d.log.warn({ round: row.round, sender: c.nodeId, reason: c.reason }, 'gradient refused');
       return;
     }
-    if (g) this.d.contributions.record({ round: row.round, nodeId: c.nodeId, tokens: g.tokens, steps: g.steps, lossDelta: c.lossDelta, verified: true, gradientSha256: g.sha256 });
+    if (g)
+      this.d.contributions.record({
+        round: row.round,
+        nodeId: c.nodeId,
+        tokens: g.tokens,
+        steps: g.steps,
+        lossDelta: c.lossDelta,
+        verified: true,
+        gradientSha256: g.sha256,
+      });
   }
 
   private async mergeRound(row: RoundRow, contributors: string[]): Promise<void> {
@@ -300,7 +341,10 @@ export class RoundCoordinator implements Startable {
       const sha = await this.ckpts.adopt(tmp);
       // Followers fetch the merge from storage, or from this node's data plane when storage could not take it.
       const { manifestId } = await this.d.storage.put(this.ckpts.path(sha), { kind: 'checkpoint', round: r }).catch((err: unknown) => {
-        this.d.log.warn({ round: r, err: errorMessage(err) }, 'merged checkpoint not stored in shared storage; peers fetch it from this node');
+        this.d.log.warn(
+          { round: r, err: errorMessage(err) },
+          'merged checkpoint not stored in shared storage; peers fetch it from this node',
+        );
         return { manifestId: null as string | null };
       });
       this.ckpts.promote({ sha256: sha, round: r, manifestId });
@@ -327,14 +371,30 @@ export class RoundCoordinator implements Startable {
     this.d.metrics.rounds.inc({ outcome: 'abandoned', role: 'leader' });
     this.d.log.warn({ round: row.round, why }, 'round abandoned; the next one starts from the last good base');
     const latest = this.ckpts.latest();
-    await this.publish({ round: row.round, leader: this.me, merged: false, sha256: latest?.sha256 ?? '', manifestId: latest?.manifestId ?? null, contributors: [] }, row.eligible);
+    await this.publish(
+      {
+        round: row.round,
+        leader: this.me,
+        merged: false,
+        sha256: latest?.sha256 ?? '',
+        manifestId: latest?.manifestId ?? null,
+        contributors: [],
+      },
+      row.eligible,
+    );
   }
 
   /** Tells the round's trainers and every other live peer (serving nodes load the merged model). */
   private async publish(o: RoundOutcome, eligible: string[]): Promise<void> {
     const to = new Set([...eligible, ...this.d.network.livePeers().map((p) => p.nodeId)]);
     await Promise.all(
-      [...to].filter((id) => id !== this.me).map((id) => this.d.network.publishOutcome(id, o).catch((err: unknown) => this.d.log.info({ peer: id, err: errorMessage(err) }, 'outcome not delivered'))),
+      [...to]
+        .filter((id) => id !== this.me)
+        .map((id) =>
+          this.d.network
+            .publishOutcome(id, o)
+            .catch((err: unknown) => this.d.log.info({ peer: id, err: errorMessage(err) }, 'outcome not delivered')),
+        ),
     );
   }
 
@@ -368,9 +428,17 @@ export class RoundCoordinator implements Startable {
     this.waitingSince.set(r, Date.now());
     if (next !== this.me) return;
     const p: LeaderProposal = { round: r, oldLeader: old, newLeader: this.me, reason };
-    await Promise.all(eligible.filter((id) => id !== this.me && !failed.has(id)).map((id) => this.d.network.proposeLeader(id, p).catch(() => no('unreachable'))));
+    await Promise.all(
+      eligible
+        .filter((id) => id !== this.me && !failed.has(id))
+        .map((id) => this.d.network.proposeLeader(id, p).catch(() => no('unreachable'))),
+    );
     const existing = this.rounds.get(r);
-    await this.lead(r, eligible.filter((id) => !failed.has(id) || id === this.me), [...failed]);
+    await this.lead(
+      r,
+      eligible.filter((id) => !failed.has(id) || id === this.me),
+      [...failed],
+    );
     if (existing) this.d.log.info({ round: r }, 'took the round over; peers re-send their gradients from storage');
   }
 
@@ -383,7 +451,13 @@ export class RoundCoordinator implements Startable {
     const out = join(this.gradDir, `${r}.tmp.safetensors`);
     const done = (async () => {
       await this.ensureBase(row);
-      const res = await this.d.jobs.train({ base: this.ckpts.path(row.baseSha256), state: join(this.d.home, 'trainer-local.safetensors'), out, nodeId: this.me, signal: this.abort.signal });
+      const res = await this.d.jobs.train({
+        base: this.ckpts.path(row.baseSha256),
+        state: join(this.d.home, 'trainer-local.safetensors'),
+        out,
+        nodeId: this.me,
+        signal: this.abort.signal,
+      });
       const file = join(this.gradDir, `${res.sha256}.safetensors`);
       const { renameSync } = await import('node:fs');
       renameSync(out, file);
@@ -392,7 +466,20 @@ export class RoundCoordinator implements Startable {
         this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
         return { manifestId: null as string | null };
       });
-      this.grads.add({ round: r, nodeId: this.me, sha256: res.sha256, manifestId, size: res.bytes, lossBefore: res.lossFirst, lossAfter: res.lossLast, tokens: res.tokens, steps: res.steps, status: 'received', reason: null, path: file });
+      this.grads.add({
+        round: r,
+        nodeId: this.me,
+        sha256: res.sha256,
+        manifestId,
+        size: res.bytes,
+        lossBefore: res.lossFirst,
+        lossAfter: res.lossLast,
+        tokens: res.tokens,
+        steps: res.steps,
+        status: 'received',
+        reason: null,
+        path: file,
+      });
       this.lastTrain = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
       this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
     })()
@@ -411,8 +498,17 @@ export class RoundCoordinator implements Startable {
     const g = this.grads.get(row.round, this.me);
     if (!g?.path || !existsSync(g.path)) return;
     const msg: GradientReady = {
-      round: row.round, nodeId: this.me, baseSha256: row.baseSha256, sha256: g.sha256, manifestId: g.manifestId, size: g.size,
-      lossBefore: g.lossBefore ?? NaN, lossAfter: g.lossAfter ?? NaN, tokens: g.tokens, steps: g.steps, compression: this.opts.compression,
+      round: row.round,
+      nodeId: this.me,
+      baseSha256: row.baseSha256,
+      sha256: g.sha256,
+      manifestId: g.manifestId,
+      size: g.size,
+      lossBefore: g.lossBefore ?? NaN,
+      lossAfter: g.lossAfter ?? NaN,
+      tokens: g.tokens,
+      steps: g.steps,
+      compression: this.opts.compression,
     };
     const t0 = Date.now();
     await this.d.network.pushBlob(row.leader, g.path, g.sha256);
@@ -445,7 +541,8 @@ export class RoundCoordinator implements Startable {
     const r = this.currentRound();
     if (a.round < r) return this.ahead(`round ${a.round} already ended here (now at ${r})`);
     const expected = successorOf(a.round, a.eligible, this.failedFor(a.round));
-    if (expected !== a.leader && !this.d.network.isStale(expected ?? '')) return no(`leader of round ${a.round} is ${expected} in this node's view`);
+    if (expected !== a.leader && !this.d.network.isStale(expected ?? ''))
+      return no(`leader of round ${a.round} is ${expected} in this node's view`);
     const disagree = viewDisagreement(this.eligible(), a.eligible);
     if (disagree) {
       this.lastDisagreement = `round ${a.round}: ${disagree}`;
@@ -455,8 +552,19 @@ export class RoundCoordinator implements Startable {
     const mine = this.grads.get(a.round, this.me);
     const sameBase = mine !== undefined && prev?.baseSha256 === a.baseSha256;
     this.rounds.put({
-      round: a.round, leader: a.leader, state: 'training', baseSha256: a.baseSha256, baseManifest: a.baseManifest, innerSteps: a.innerSteps,
-      deadlineMs: a.deadlineMs, eligible: a.eligible, needed: [], failedLeaders: [...this.failedFor(a.round)], mergedSha256: null, mergedManifest: null, note: null,
+      round: a.round,
+      leader: a.leader,
+      state: 'training',
+      baseSha256: a.baseSha256,
+      baseManifest: a.baseManifest,
+      innerSteps: a.innerSteps,
+      deadlineMs: a.deadlineMs,
+      eligible: a.eligible,
+      needed: [],
+      failedLeaders: [...this.failedFor(a.round)],
+      mergedSha256: null,
+      mergedManifest: null,
+      note: null,
     });
     if (mine && !sameBase) this.grads.setVerdict(a.round, this.me, 'refused', 'base changed; retraining');
     this.waitingSince.set(a.round, Date.now());
@@ -470,7 +578,9 @@ export class RoundCoordinator implements Startable {
   /** A refusal that carries our latest checkpoint, for a caller that is behind. */
   private ahead(reason: string): Ack {
     const l = this.ckpts.latest();
-    return l && l.round >= 0 ? { accepted: false, reason, latest: { round: l.round, sha256: l.sha256, manifestId: l.manifestId } } : no(reason);
+    return l && l.round >= 0
+      ? { accepted: false, reason, latest: { round: l.round, sha256: l.sha256, manifestId: l.manifestId } }
+      : no(reason);
   }
 
   onGradientReady(from: string, g: GradientReady): Ack {
@@ -479,10 +589,25 @@ export class RoundCoordinator implements Startable {
     if (from !== g.nodeId) return no(`gradient of ${g.nodeId} signalled by ${from}`);
     if (row.state !== 'collecting') return no(`round ${g.round} is ${row.state}`);
     if (!row.needed.includes(from)) return this.refuse(row, from, 'not_accepted', 'the sender did not accept the announcement');
-    if (g.baseSha256 !== row.baseSha256) return this.refuse(row, from, 'base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
-    const added = this.grads.add({ round: g.round, nodeId: from, sha256: g.sha256, manifestId: g.manifestId, size: g.size, lossBefore: g.lossBefore, lossAfter: g.lossAfter, tokens: g.tokens, steps: g.steps, status: 'received', reason: null, path: null });
+    if (g.baseSha256 !== row.baseSha256)
+      return this.refuse(row, from, 'base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
+    const added = this.grads.add({
+      round: g.round,
+      nodeId: from,
+      sha256: g.sha256,
+      manifestId: g.manifestId,
+      size: g.size,
+      lossBefore: g.lossBefore,
+      lossAfter: g.lossAfter,
+      tokens: g.tokens,
+      steps: g.steps,
+      status: 'received',
+      reason: null,
+      path: null,
+    });
     if (added === 'duplicate') return { accepted: true, reason: 'already received' };
-    if (added === 'conflict') return this.refuse(row, from, 'duplicate', 'a different gradient was already received from this node for this round');
+    if (added === 'conflict')
+      return this.refuse(row, from, 'duplicate', 'a different gradient was already received from this node for this round');
     return ok;
   }
 
@@ -511,7 +636,9 @@ export class RoundCoordinator implements Startable {
     if (o.round < this.currentRound()) return no(`round ${o.round} already ended here`);
     const row = this.rounds.get(o.round);
     if (row && row.leader !== from && !this.failedFor(o.round).has(row.leader)) return no(`round ${o.round} is led by ${row.leader} here`);
-    void this.applyOutcome(o).catch((err: unknown) => this.d.log.error({ round: o.round, err: errorMessage(err) }, 'cannot apply the round outcome'));
+    void this.applyOutcome(o).catch((err: unknown) =>
+      this.d.log.error({ round: o.round, err: errorMessage(err) }, 'cannot apply the round outcome'),
+    );
     return ok;
   }
 

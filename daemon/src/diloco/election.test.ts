@@ -17,7 +17,10 @@ test('eligible = trainers among live peers plus self, sorted by nodeId, without 
 
 test('leader = eligible[round mod N]; every view with the same members agrees', () => {
   const e = eligibleTrainers(self, peers);
-  assert.deepEqual([0, 1, 2, 3, 4].map((r) => leaderOf(r, e)), [e[0], e[1], e[2], e[0], e[1]]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((r) => leaderOf(r, e)),
+    [e[0], e[1], e[2], e[0], e[1]],
+  );
   const otherView = eligibleTrainers(peers[1] as typeof self, [self, peers[0] as typeof self]);
   assert.equal(leaderOf(7, otherView), leaderOf(7, e));
   assert.throws(() => leaderOf(0, []), /no eligible trainer/);
@@ -33,5 +36,5 @@ test('successor skips failed leaders in order and gives up when all failed', () 
 
 test('view disagreement names the differing members', () => {
   assert.equal(viewDisagreement(['a', 'b'], ['b', 'a']), undefined);
-  assert.equal(viewDisagreement(['a', 'b'], ['a', 'c']), 'eligible views differ: only ours [b], only the leader\'s [c]');
+  assert.equal(viewDisagreement(['a', 'b'], ['a', 'c']), "eligible views differ: only ours [b], only the leader's [c]");
 });

@@ -40,7 +40,9 @@ export class NetRoundNetwork implements RoundNetwork {
   }
 
   async proposeLeader(to: string, p: LeaderProposal): Promise<Ack> {
-    return fromAckMsg(await this.net.client(to).proposeLeader({ round: p.round, leader: p.newLeader, oldLeader: p.oldLeader, reason: p.reason }));
+    return fromAckMsg(
+      await this.net.client(to).proposeLeader({ round: p.round, leader: p.newLeader, oldLeader: p.oldLeader, reason: p.reason }),
+    );
   }
 
   async publishOutcome(to: string, o: RoundOutcome): Promise<Ack> {
@@ -66,40 +68,81 @@ export function installRoundHandlers(net: NetPart, h: RoundMessageHandlers): voi
   const ack = async (a: Ack): Promise<RoundAckMsg> => toAckMsg(a);
   net.rounds.announceRound = (from, m) => ack(h.onAnnouncement(from, fromAnnouncementMsg(m)));
   net.rounds.signalGradientReady = (from, m) => ack(h.onGradientReady(from, fromGradientMsg(from, m)));
-  net.rounds.proposeLeader = (from, m: LeaderProposalMsg) => ack(h.onLeaderProposal(from, { round: m.round, newLeader: m.leader, oldLeader: m.oldLeader, reason: m.reason }));
+  net.rounds.proposeLeader = (from, m: LeaderProposalMsg) =>
+    ack(h.onLeaderProposal(from, { round: m.round, newLeader: m.leader, oldLeader: m.oldLeader, reason: m.reason }));
   net.rounds.publishOutcome = (from, m: RoundOutcomeMsg) => ack(h.onOutcome(from, { ...m, manifestId: m.manifestId || null }));
   net.rounds.getLatest = (from, m) => ack(h.onLatestRequest(from, Number(m.round)));
 }
 
 function toAckMsg(a: Ack): RoundAckMsg {
   const l = a.latest;
-  return { accepted: a.accepted, reason: a.reason, ...(l ? { hasLatest: true, latestRound: l.round, latestSha256: l.sha256, latestManifest: l.manifestId ?? '' } : {}) };
+  return {
+    accepted: a.accepted,
+    reason: a.reason,
+    ...(l ? { hasLatest: true, latestRound: l.round, latestSha256: l.sha256, latestManifest: l.manifestId ?? '' } : {}),
+  };
 }
 
 function fromAckMsg(m: RoundAckMsg): Ack {
-  const latest = m.hasLatest && m.latestSha256 ? { round: Number(m.latestRound), sha256: m.latestSha256, manifestId: m.latestManifest || null } : undefined;
+  const latest =
+    m.hasLatest && m.latestSha256
+      ? { round: Number(m.latestRound), sha256: m.latestSha256, manifestId: m.latestManifest || null }
+      : undefined;
   return { accepted: m.accepted, reason: m.reason, ...(latest ? { latest } : {}) };
 }
 
 function toAnnouncementMsg(a: RoundAnnouncement): RoundAnnouncementMsg {
-  return { round: a.round, innerSteps: a.innerSteps, deadlineMs: a.deadlineMs, baseCheckpointSha256: a.baseSha256, leader: a.leader, eligible: a.eligible, baseManifest: a.baseManifest ?? '' };
+  return {
+    round: a.round,
+    innerSteps: a.innerSteps,
+    deadlineMs: a.deadlineMs,
+    baseCheckpointSha256: a.baseSha256,
+    leader: a.leader,
+    eligible: a.eligible,
+    baseManifest: a.baseManifest ?? '',
+  };
 }
 
 function fromAnnouncementMsg(m: RoundAnnouncementMsg): RoundAnnouncement {
-  return { round: m.round, leader: m.leader, innerSteps: m.innerSteps, deadlineMs: m.deadlineMs, baseSha256: m.baseCheckpointSha256, baseManifest: m.baseManifest || null, eligible: m.eligible };
+  return {
+    round: m.round,
+    leader: m.leader,
+    innerSteps: m.innerSteps,
+    deadlineMs: m.deadlineMs,
+    baseSha256: m.baseCheckpointSha256,
+    baseManifest: m.baseManifest || null,
+    eligible: m.eligible,
+  };
 }
 
 function toGradientMsg(g: GradientReady): GradientReadyMsg {
   return {
-    round: g.round, sha256: g.sha256, cid: g.manifestId ?? '', localLoss: g.lossAfter, tokens: g.tokens, steps: g.steps, size: g.size,
-    baseCheckpointSha256: g.baseSha256, lossBefore: g.lossBefore, compression: g.compression,
+    round: g.round,
+    sha256: g.sha256,
+    cid: g.manifestId ?? '',
+    localLoss: g.lossAfter,
+    tokens: g.tokens,
+    steps: g.steps,
+    size: g.size,
+    baseCheckpointSha256: g.baseSha256,
+    lossBefore: g.lossBefore,
+    compression: g.compression,
   };
 }
 
 /** The sender is the envelope's signer: a gradient can only be signalled for oneself. */
 function fromGradientMsg(from: string, m: GradientReadyMsg): GradientReady {
   return {
-    round: m.round, nodeId: from, baseSha256: m.baseCheckpointSha256, sha256: m.sha256, manifestId: m.cid || null, size: m.size,
-    lossBefore: m.lossBefore, lossAfter: m.localLoss, tokens: m.tokens, steps: m.steps, compression: m.compression,
+    round: m.round,
+    nodeId: from,
+    baseSha256: m.baseCheckpointSha256,
+    sha256: m.sha256,
+    manifestId: m.cid || null,
+    size: m.size,
+    lossBefore: m.lossBefore,
+    lossAfter: m.localLoss,
+    tokens: m.tokens,
+    steps: m.steps,
+    compression: m.compression,
   };
 }

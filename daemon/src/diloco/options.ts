@@ -2,7 +2,9 @@ import { bool, choice, int, num, str } from '../config/schema.js';
 
 export const dilocoOptions = {
   enabled: bool(true, 'Take part in DiLoCo rounds when this node has the trainer role', { env: 'MAGNET_DILOCO' }),
-  preset: choice('tiny', ['tiny', 'small', 'genkidama'], 'Model preset of the round-0 checkpoint (every node must agree)', { env: 'MAGNET_PRESET' }),
+  preset: choice('tiny', ['tiny', 'small', 'genkidama'], 'Model preset of the round-0 checkpoint (every node must agree)', {
+    env: 'MAGNET_PRESET',
+  }),
   seed: int(0, 'Seed of the round-0 checkpoint and of the data order (every node must agree)', { env: 'MAGNET_SEED' }),
   data: str('stdlib', "Training data: text file, directory, uint16 token file, or 'stdlib' / 'generated'", { env: 'MAGNET_DATA' }),
   innerSteps: int(100, 'Inner steps H per round', { min: 1, max: 1_000_000, env: 'MAGNET_INNER_STEPS' }),
@@ -15,11 +17,17 @@ export const dilocoOptions = {
   compression: choice('none', ['none', 'fp16', 'int8'], 'Pseudo-gradient compression', { env: 'MAGNET_COMPRESSION' }),
   roundTimeoutSec: int(900, 'Seconds from announcement to the round deadline', { min: 5 }),
   quorum: num(0.5, 'Fraction of the accepted trainers whose gradients a merge at the deadline needs', { min: 0, max: 1 }),
-  announceGraceSec: int(30, 'Seconds a follower waits for the leader (announcement or merge) past due before proposing a takeover', { min: 1 }),
+  announceGraceSec: int(30, 'Seconds a follower waits for the leader (announcement or merge) past due before proposing a takeover', {
+    min: 1,
+  }),
   startDelaySec: int(5, 'Seconds to wait for peers before the first round', { min: 0 }),
   maxRounds: int(0, 'Stop after this many merged rounds (0 = run forever)', { min: 0, env: 'MAGNET_MAX_ROUNDS' }),
   maxGradNorm: num(1e6, 'Refuse pseudo-gradients whose L2 norm exceeds this', { min: 0 }),
-  verifyLossTolerance: num(0.5, "How much worse (nats of held-out loss) than the base a sender's local model may be before its gradient is refused", { min: 0 }),
+  verifyLossTolerance: num(
+    0.5,
+    "How much worse (nats of held-out loss) than the base a sender's local model may be before its gradient is refused",
+    { min: 0 },
+  ),
   verifyWindows: int(4, 'Held-out windows the leader scores to spot-check a gradient', { min: 1, max: 1024 }),
   threads: int(0, 'Torch CPU threads for the trainer (0 = torch default)', { min: 0, max: 1024 }),
 };

@@ -76,8 +76,12 @@ export class DilocoPart implements Startable {
     await this.coordinator.start();
     const latest = this.coordinator.status()['latest'] as { sha256: string; round: number } | null;
     // A restarted serving node serves its latest checkpoint again.
-    if (latest && latest.round >= 0) this.exportLatest({ path: join(this.d.home, 'checkpoints', `${latest.sha256}.safetensors`), ...latest });
-    this.log.info({ enabled: this.d.options.enabled, roles: this.d.self.roles, preset: this.d.options.preset, innerSteps: this.d.options.innerSteps }, 'diloco started');
+    if (latest && latest.round >= 0)
+      this.exportLatest({ path: join(this.d.home, 'checkpoints', `${latest.sha256}.safetensors`), ...latest });
+    this.log.info(
+      { enabled: this.d.options.enabled, roles: this.d.self.roles, preset: this.d.options.preset, innerSteps: this.d.options.innerSteps },
+      'diloco started',
+    );
   }
 
   async stop(): Promise<void> {
@@ -113,7 +117,10 @@ export class DilocoPart implements Startable {
       } catch (err) {
         rmSync(tmp, { force: true });
         this.lastExport = { round: c.round, error: errorMessage(err) };
-        this.log.error({ round: c.round, err: errorMessage(err) }, 'exporting the merged model for serving failed; the previous model keeps serving');
+        this.log.error(
+          { round: c.round, err: errorMessage(err) },
+          'exporting the merged model for serving failed; the previous model keeps serving',
+        );
       }
     }
   }

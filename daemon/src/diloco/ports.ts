@@ -28,5 +28,13 @@ export interface RoundStorage {
 
 /** Where accepted gradients become contribution records (the claims part reads them). */
 export interface ContributionSink {
-  record(c: { round: number; nodeId: string; tokens: number; steps: number; lossDelta: number; verified: boolean; gradientSha256: string }): void;
+  record(c: {
+    round: number;
+    nodeId: string;
+    tokens: number;
+    steps: number;
+    lossDelta: number;
+    verified: boolean;
+    gradientSha256: string;
+  }): void;
 }

@@ -184,12 +184,15 @@ export class GradientRepository {
   }
 
   get(round: number, nodeId: string): GradientRow | undefined {
-    const r = this.db.prepare('SELECT * FROM round_gradients WHERE round = ? AND node_id = ?').get(round, nodeId) as Record<string, unknown> | undefined;
+    const r = this.db.prepare('SELECT * FROM round_gradients WHERE round = ? AND node_id = ?').get(round, nodeId) as
+      Record<string, unknown> | undefined;
     return r && rowToGradient(r);
   }
 
   forRound(round: number): GradientRow[] {
-    return (this.db.prepare('SELECT * FROM round_gradients WHERE round = ? ORDER BY node_id').all(round) as Record<string, unknown>[]).map(rowToGradient);
+    return (this.db.prepare('SELECT * FROM round_gradients WHERE round = ? ORDER BY node_id').all(round) as Record<string, unknown>[]).map(
+      rowToGradient,
+    );
   }
 }
 

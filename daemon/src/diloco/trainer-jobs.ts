@@ -51,10 +51,35 @@ export class TrainerJobs {
     const o = this.opts;
     const r = await this.run(
       [
-        'train', '--base', p.base, '--steps', String(o.innerSteps), '--data', o.data, '--state', p.state, '--out', p.out,
-        '--node', String(dataSliceOf(p.nodeId)), '--nodes', String(DATA_SLICES), '--node-id', p.nodeId, '--seed', String(o.seed),
-        '--batch', String(o.batch), '--seq', String(o.seq), '--lr', String(o.innerLr), '--warmup', String(o.warmup),
-        '--compression', o.compression,
+        'train',
+        '--base',
+        p.base,
+        '--steps',
+        String(o.innerSteps),
+        '--data',
+        o.data,
+        '--state',
+        p.state,
+        '--out',
+        p.out,
+        '--node',
+        String(dataSliceOf(p.nodeId)),
+        '--nodes',
+        String(DATA_SLICES),
+        '--node-id',
+        p.nodeId,
+        '--seed',
+        String(o.seed),
+        '--batch',
+        String(o.batch),
+        '--seq',
+        String(o.seq),
+        '--lr',
+        String(o.innerLr),
+        '--warmup',
+        String(o.warmup),
+        '--compression',
+        o.compression,
       ],
       p.signal,
     );
@@ -73,7 +98,19 @@ export class TrainerJobs {
 
   /** Held-out loss of a checkpoint (the QAT model the network trains) on a few windows. */
   async heldOutLoss(ckpt: string, windows = this.opts.verifyWindows): Promise<number> {
-    const r = await this.run(['eval', '--ckpt', ckpt, '--data', this.opts.data, '--seq', String(this.opts.seq), '--max-windows', String(windows), '--modes', 'qat']);
+    const r = await this.run([
+      'eval',
+      '--ckpt',
+      ckpt,
+      '--data',
+      this.opts.data,
+      '--seq',
+      String(this.opts.seq),
+      '--max-windows',
+      String(windows),
+      '--modes',
+      'qat',
+    ]);
     return Number(r['loss_qat']);
   }
 
@@ -83,15 +120,45 @@ export class TrainerJobs {
    */
   async lossAfterApplying(base: string, grad: string, tmpOut: string): Promise<number> {
     try {
-      await this.run(['merge', '--base', base, '--grad', grad, '--weight', '1', '--outer-lr', '1', '--momentum', '0', '--max-norm', String(this.opts.maxGradNorm), '--out', tmpOut]);
+      await this.run([
+        'merge',
+        '--base',
+        base,
+        '--grad',
+        grad,
+        '--weight',
+        '1',
+        '--outer-lr',
+        '1',
+        '--momentum',
+        '0',
+        '--max-norm',
+        String(this.opts.maxGradNorm),
+        '--out',
+        tmpOut,
+      ]);
       return await this.heldOutLoss(tmpOut);
     } finally {
       rmSync(tmpOut, { force: true });
     }
   }
 
-  async merge(p: { base: string; grads: { file: string; weight: number }[]; out: string }): Promise<{ sha256: string; contributors: unknown }> {
-    const args = ['merge', '--base', p.base, '--outer-lr', String(this.opts.outerLr), '--momentum', String(this.opts.momentum), '--out', p.out];
+  async merge(p: {
+    base: string;
+    grads: { file: string; weight: number }[];
+    out: string;
+  }): Promise<{ sha256: string; contributors: unknown }> {
+    const args = [
+      'merge',
+      '--base',
+      p.base,
+      '--outer-lr',
+      String(this.opts.outerLr),
+      '--momentum',
+      String(this.opts.momentum),
+      '--out',
+      p.out,
+    ];
     for (const g of p.grads) args.push('--grad', g.file, '--weight', String(g.weight));
     const r = await this.run(args);
     return { sha256: String(r['sha256']), contributors: r['contributors'] };

@@ -26,7 +26,10 @@ export function trainerPython(env: NodeJS.ProcessEnv = process.env): string {
   if (env['MAGNET_PYTHON']) return env['MAGNET_PYTHON'];
   const venv = join(REPO_ROOT, '.venv', 'bin', 'python');
   if (existsSync(venv)) return venv;
-  throw new MagnetError('ERR_TRAINER_MISSING', `no Python trainer: ${venv} does not exist; run "bash python/install.sh" or set MAGNET_PYTHON`);
+  throw new MagnetError(
+    'ERR_TRAINER_MISSING',
+    `no Python trainer: ${venv} does not exist; run "bash python/install.sh" or set MAGNET_PYTHON`,
+  );
 }
 
 /**
@@ -65,12 +68,22 @@ export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promis
     child.once('close', (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
       if (code === 0 && result) return resolve(result);
-      if (opts.signal?.aborted) return reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
+      if (opts.signal?.aborted)
+        return reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
       if (error) {
         const code = String(error['code'] ?? 'internal').toUpperCase();
-        return reject(new MagnetError(`ERR_TRAINER_${code}`, `trainer ${args[0]} failed: ${String(error['message'] ?? 'no message')}`, { trainer: error }));
+        return reject(
+          new MagnetError(`ERR_TRAINER_${code}`, `trainer ${args[0]} failed: ${String(error['message'] ?? 'no message')}`, {
+            trainer: error,
+          }),
+        );
       }
-      reject(new MagnetError('ERR_TRAINER_CRASHED', `trainer ${args[0]} exited with ${sig ?? code} and no result; stderr: ${stderrTail.trim().split('\n').slice(-5).join(' | ')}`));
+      reject(
+        new MagnetError(
+          'ERR_TRAINER_CRASHED',
+          `trainer ${args[0]} exited with ${sig ?? code} and no result; stderr: ${stderrTail.trim().split('\n').slice(-5).join(' | ')}`,
+        ),
+      );
     });
   });
 }

@@ -28,7 +28,12 @@ export class Verifier {
     private readonly log: Logger,
   ) {}
 
-  async verifyPending(row: RoundRow, fileOf: (g: GradientRow) => string | undefined, basePath: string, onVerdict: (v: Verdict) => void): Promise<void> {
+  async verifyPending(
+    row: RoundRow,
+    fileOf: (g: GradientRow) => string | undefined,
+    basePath: string,
+    onVerdict: (v: Verdict) => void,
+  ): Promise<void> {
     for (const g of this.grads.forRound(row.round)) {
       if (g.status !== 'received') continue;
       const file = fileOf(g);
@@ -50,12 +55,17 @@ export class Verifier {
     try {
       const before = await this.baseLossOf(basePath);
       const after = await this.jobs.lossAfterApplying(basePath, file, join(dirname(file), `verify-${g.sha256}.tmp.safetensors`));
-      if (!Number.isFinite(after)) return refuse('spot_check: the sender\'s model gives a non-finite loss');
-      if (after > before + this.opts.verifyLossTolerance) return refuse(`spot_check: held-out loss ${after.toFixed(4)} is worse than the base's ${before.toFixed(4)}`);
+      if (!Number.isFinite(after)) return refuse("spot_check: the sender's model gives a non-finite loss");
+      if (after > before + this.opts.verifyLossTolerance)
+        return refuse(`spot_check: held-out loss ${after.toFixed(4)} is worse than the base's ${before.toFixed(4)}`);
       return { nodeId: g.nodeId, verdict: 'accepted', reason: 'ok', lossDelta: before - after };
     } catch (err) {
-      if (isMagnetError(err) && err.code.startsWith('ERR_TRAINER_GRAD')) return refuse(`${err.code.slice('ERR_TRAINER_'.length).toLowerCase()}: ${errorMessage(err)}`);
-      if (isMagnetError(err) && (err.code === 'ERR_TRAINER_FILE_CORRUPT' || err.code === 'ERR_TRAINER_FORMAT_VERSION' || err.code === 'ERR_TRAINER_CONFIG_MISMATCH')) {
+      if (isMagnetError(err) && err.code.startsWith('ERR_TRAINER_GRAD'))
+        return refuse(`${err.code.slice('ERR_TRAINER_'.length).toLowerCase()}: ${errorMessage(err)}`);
+      if (
+        isMagnetError(err) &&
+        (err.code === 'ERR_TRAINER_FILE_CORRUPT' || err.code === 'ERR_TRAINER_FORMAT_VERSION' || err.code === 'ERR_TRAINER_CONFIG_MISMATCH')
+      ) {
         return refuse(`format: ${errorMessage(err)}`);
       }
       this.log.error({ round: row.round, sender: g.nodeId, err: errorMessage(err) }, 'cannot verify a gradient; will retry');

@@ -18,14 +18,22 @@ export interface TestnetSummary {
  * Polls every node's /status and prints one line per change (a round starting, a node's training loss, a merge),
  * until every node's latest checkpoint is the merge of round `rounds - 1` (or forever when rounds is 0).
  */
-export async function watchTestnet(nodes: TestnetNode[], rounds: number, print: (l: string) => void, signal: AbortSignal): Promise<TestnetSummary> {
+export async function watchTestnet(
+  nodes: TestnetNode[],
+  rounds: number,
+  print: (l: string) => void,
+  signal: AbortSignal,
+): Promise<TestnetSummary> {
   const seen = new Map<string, string>();
   for (;;) {
     if (signal.aborted) throw new Error('stopped');
     const statuses = await Promise.all(
       nodes.map(async (n) => {
         try {
-          const s = (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(5000) })).json()) as { nodeId: string; diloco?: DilocoStatus };
+          const s = (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(5000) })).json()) as {
+            nodeId: string;
+            diloco?: DilocoStatus;
+          };
           return { n, s };
         } catch {
           return { n, s: undefined };
@@ -42,7 +50,11 @@ export async function watchTestnet(nodes: TestnetNode[], rounds: number, print: 
         }
       };
       say('round', `round ${d.round}: ${d.state}, leader ${d.leader ?? '?'}`);
-      if (d.lastTrain) say('train', `trained round ${d.lastTrain.round}: loss ${d.lastTrain.lossFirst.toFixed(4)} -> ${d.lastTrain.lossLast.toFixed(4)} in ${d.lastTrain.seconds.toFixed(1)}s`);
+      if (d.lastTrain)
+        say(
+          'train',
+          `trained round ${d.lastTrain.round}: loss ${d.lastTrain.lossFirst.toFixed(4)} -> ${d.lastTrain.lossLast.toFixed(4)} in ${d.lastTrain.seconds.toFixed(1)}s`,
+        );
       if (d.latest) say('latest', `latest = round ${d.latest.round} ${d.latest.sha256.slice(0, 16)}`);
       if (d.lastError) say('error', `error: ${d.lastError}`);
     }

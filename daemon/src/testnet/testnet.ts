@@ -63,7 +63,21 @@ export class ProcessTestnet {
     const home = resolve(join(this.o.dir, `node-${index}`));
     mkdirSync(home, { recursive: true });
     const log = createWriteStream(join(home, 'daemon.log'), { flags: 'a' });
-    const args = [CLI, 'start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...(this.o.args ?? []), ...extra];
+    const args = [
+      CLI,
+      'start',
+      '--home',
+      home,
+      '--http',
+      '127.0.0.1:0',
+      '--grpc',
+      '127.0.0.1:0',
+      '--p2p',
+      '/ip4/127.0.0.1/tcp/0',
+      '--no-mdns',
+      ...(this.o.args ?? []),
+      ...extra,
+    ];
     const proc = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
@@ -96,7 +110,8 @@ async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): P
   const deadline = Date.now() + timeoutMs;
   const apiFile = join(home, 'api.json');
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new MagnetError('ERR_TESTNET', `a node exited with ${proc.exitCode} before it was ready; see ${join(home, 'daemon.log')}`);
+    if (proc.exitCode !== null)
+      throw new MagnetError('ERR_TESTNET', `a node exited with ${proc.exitCode} before it was ready; see ${join(home, 'daemon.log')}`);
     if (existsSync(apiFile)) {
       try {
         const info = JSON.parse(readFileSync(apiFile, 'utf8')) as { http: string; pid: number };

@@ -24,7 +24,7 @@ export function registerTestnetCommand(program: Command): void {
     .option('--preset <name>', 'model preset: tiny, small or genkidama', 'tiny')
     .option('--rounds <r>', 'stop after this many merged rounds (0 = run until Ctrl-C)', '3')
     .option('--H <steps>', 'inner steps per round', '20')
-    .option('--ipfs-api <url>', 'kubo RPC API every node pins shards to (default: each node\'s embedded store)')
+    .option('--ipfs-api <url>', "kubo RPC API every node pins shards to (default: each node's embedded store)")
     .action(async (f: Flags) => {
       const nodes = Number(f.nodes);
       const rounds = Number(f.rounds);
@@ -34,7 +34,15 @@ export function registerTestnetCommand(program: Command): void {
       if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.h}: allowed an integer >= 1`));
       const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'magnet-testnet-'));
       const print = (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
-      const net = new ProcessTestnet({ nodes, dir, preset: f.preset, rounds, innerSteps, print, ...(f.ipfsApi ? { env: { MAGNET_IPFS_API: f.ipfsApi } } : {}) });
+      const net = new ProcessTestnet({
+        nodes,
+        dir,
+        preset: f.preset,
+        rounds,
+        innerSteps,
+        print,
+        ...(f.ipfsApi ? { env: { MAGNET_IPFS_API: f.ipfsApi } } : {}),
+      });
       const stopper = new AbortController();
       let stopping = false;
       const onSignal = () => {
@@ -51,7 +59,9 @@ export function registerTestnetCommand(program: Command): void {
         await net.start();
         const summary = await watchTestnet(net.nodes, rounds, print, stopper.signal);
         const same = new Set(summary.finalHashes).size === 1;
-        print(`${rounds} rounds done; final checkpoint ${same ? `identical on every node: ${summary.finalHashes[0]}` : `DIFFERS: ${summary.finalHashes.join(' ')}`}`);
+        print(
+          `${rounds} rounds done; final checkpoint ${same ? `identical on every node: ${summary.finalHashes[0]}` : `DIFFERS: ${summary.finalHashes.join(' ')}`}`,
+        );
         code = same ? 0 : 1;
       } catch (err) {
         if (!stopper.signal.aborted) {
