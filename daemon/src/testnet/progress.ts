@@ -6,6 +6,8 @@ interface DilocoStatus {
   leader: string | null;
   latest: { sha256: string; round: number } | null;
   lastTrain?: { round: number; lossFirst: number; lossLast: number; seconds: number } | null;
+  /** Seconds of the last round this node led, by phase (train, transfer, verify, merge, distribute, round). */
+  phaseSeconds?: Record<string, number>;
   lastError?: string | null;
 }
 
@@ -56,6 +58,14 @@ export async function watchTestnet(
           `trained round ${d.lastTrain.round}: loss ${d.lastTrain.lossFirst.toFixed(4)} -> ${d.lastTrain.lossLast.toFixed(4)} in ${d.lastTrain.seconds.toFixed(1)}s`,
         );
       if (d.latest) say('latest', `latest = round ${d.latest.round} ${d.latest.sha256.slice(0, 16)}`);
+      const p = d.phaseSeconds ?? {};
+      if (p['round'] !== undefined) {
+        const split = ['train', 'transfer', 'verify', 'merge', 'distribute'].map((k) => `${k} ${p[k]?.toFixed(1) ?? '-'}`).join(', ');
+        say(
+          'phases',
+          `led a round in ${p['round'].toFixed(1)}s (${split}; not training ${((1 - (p['train'] ?? 0) / p['round']) * 100).toFixed(0)}%)`,
+        );
+      }
       if (d.lastError) say('error', `error: ${d.lastError}`);
     }
     const latest = statuses.map(({ s }) => s?.diloco?.latest);

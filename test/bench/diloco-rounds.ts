@@ -1,0 +1,73 @@
+/**
+ * DiLoCo rounds on a local process testnet: wall time per round split into phases, the share of a round that is
+ * not training, and data-plane bytes per node per round against what synchronous data-parallel training would
+ * send for the same steps (a ring all-reduce of fp32 gradients every step: 2(n-1)/n of the gradient per node),
+ * with the gradient size measured in the same run.
+ *
+ * Env: MAGNET_BENCH_PRESET (tiny), MAGNET_BENCH_H (100), MAGNET_BENCH_NODES (3). It runs one round per node, so
+ * every node leads one and reports that round's phases.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { watchTestnet } from '../../daemon/src/testnet/progress.js';
+import { ProcessTestnet } from '../../daemon/src/testnet/testnet.js';
+
+interface DilocoStatus {
+  latest: { sha256: string; round: number } | null;
+  phaseSeconds: Record<string, number>;
+}
+
+async function blobBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('magnet_net_blob_bytes_total{'))
+    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+}
+
+export async function run(): Promise<void> {
+  const preset = process.env['MAGNET_BENCH_PRESET'] ?? 'tiny';
+  const H = Number(process.env['MAGNET_BENCH_H'] ?? 100);
+  const nodes = Number(process.env['MAGNET_BENCH_NODES'] ?? 3);
+  const rounds = nodes;
+  const dir = mkdtempSync(join(tmpdir(), 'magnet-bench-diloco-'));
+  const net = new ProcessTestnet({ nodes, dir, preset, rounds, innerSteps: H, print: () => undefined });
+  const t0 = Date.now();
+  try {
+    await net.start();
+    const summary = await watchTestnet(net.nodes, rounds, () => undefined, AbortSignal.timeout(6 * 3600_000));
+    const wall = (Date.now() - t0) / 1000;
+    const statuses = await Promise.all(
+      net.nodes.map(async (n) => ((await (await fetch(`${n.url}/status`)).json()) as { diloco: DilocoStatus }).diloco),
+    );
+    const bytes = (await Promise.all(net.nodes.map((n) => blobBytes(n.url)))).reduce((a, b) => a + b, 0);
+    const gradBytes = statSync(join(net.nodes[0]?.home as string, 'diloco', 'checkpoints', `${summary.finalHashes[0]}.safetensors`)).size;
+
+    console.log(
+      `preset ${preset}, ${nodes} nodes, H=${H}, ${rounds} rounds, ${wall.toFixed(0)} s wall; identical final checkpoint: ${new Set(summary.finalHashes).size === 1}`,
+    );
+    console.log('leader of round | round s | train | transfer | verify | merge | distribute | not training');
+    const shares: number[] = [];
+    for (const [i, s] of statuses.entries()) {
+      const p = s.phaseSeconds;
+      if (p['round'] === undefined) continue;
+      const share = 1 - (p['train'] ?? 0) / p['round'];
+      shares.push(share);
+      const f = (k: string) => (p[k] === undefined ? '-' : (p[k] as number).toFixed(2));
+      console.log(
+        `node ${i + 1} | ${f('round')} | ${f('train')} | ${f('transfer')} | ${f('verify')} | ${f('merge')} | ${f('distribute')} | ${(share * 100).toFixed(1)}%`,
+      );
+    }
+    const mean = shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length);
+    console.log(`non-training share of a round (mean over leaders): ${(mean * 100).toFixed(1)}% (goal <= 10% at H=100)`);
+    const perNodeRound = bytes / nodes / rounds;
+    const syncDp = H * 2 * ((nodes - 1) / nodes) * gradBytes;
+    console.log(
+      `data-plane bytes per node per round: ${(perNodeRound / 1e6).toFixed(2)} MB; synchronous DP for the same ${H} steps: ${(syncDp / 1e6).toFixed(2)} MB; ratio sync/diloco ${(syncDp / perNodeRound).toFixed(1)}x`,
+    );
+  } finally {
+    await net.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
