@@ -4,8 +4,8 @@
  * send for the same steps (a ring all-reduce of fp32 gradients every step: 2(n-1)/n of the gradient per node),
  * with the gradient size measured in the same run.
  *
- * Env: MAGNET_BENCH_PRESET (tiny), MAGNET_BENCH_H (100), MAGNET_BENCH_NODES (3). It runs one round per node, so
- * every node leads one and reports that round's phases.
+ * Env: MAGNET_BENCH_PRESET (tiny), MAGNET_BENCH_H (100), MAGNET_BENCH_NODES (3), MAGNET_BENCH_ROUNDS (= nodes, so
+ * every node leads one round and reports its phases).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,7 @@ export async function run(): Promise<void> {
   const preset = process.env['MAGNET_BENCH_PRESET'] ?? 'tiny';
   const H = Number(process.env['MAGNET_BENCH_H'] ?? 100);
   const nodes = Number(process.env['MAGNET_BENCH_NODES'] ?? 3);
-  const rounds = nodes;
+  const rounds = Number(process.env['MAGNET_BENCH_ROUNDS'] ?? nodes);
   const dir = mkdtempSync(join(tmpdir(), 'magnet-bench-diloco-'));
   const net = new ProcessTestnet({ nodes, dir, preset, rounds, innerSteps: H, print: () => undefined });
   const t0 = Date.now();
