@@ -31,9 +31,9 @@ type Action =
 
 const pickOf = (n: number) => fc.integer({ min: 0, max: n - 1 });
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('advance' as const), s: fc.integer({ min: 30, max: 900 }) }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('advance' as const), s: fc.integer({ min: 30, max: 450 }) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('commit' as const), node: fc.constantFrom(...NODES), tokens: fc.integer({ min: 0, max: 100_000 }), score: fc.integer({ min: 0, max: 1_000_000 }) }) },
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('reveal' as const), node: fc.constantFrom(...NODES), bad: fc.boolean() }) },
+  { weight: 7, arbitrary: fc.record({ t: fc.constant('reveal' as const), node: fc.constantFrom(...NODES), bad: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('settle' as const), pick: pickOf(1000), batch: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('withdraw' as const), node: fc.constantFrom(...NODES) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('challenge' as const), notary: fc.constantFrom(...NOTARIES), node: fc.constantFrom(...NODES), kind: fc.integer({ min: 0, max: 2 }) }) },
@@ -73,6 +73,7 @@ describe('contract invariants under random action sequences', () => {
         await revert(f.provider, base);
         base = await snapshot(f.provider);
         const pending = new Map<string, Signed>(); // `${epoch}:${node}` -> signed receipt committed
+        const starts = new Map<string, bigint>();
         const epochs = new Set<bigint>();
         const credited = new Set<string>();
         const challenges: number[] = [];
@@ -114,17 +115,25 @@ describe('contract invariants under random action sequences', () => {
               await run(async () => {
                 await commitClaim(f, a.node, s);
                 pending.set(`${epochNow}:${a.node}`, s);
+                starts.set(`${epochNow}:${a.node}`, (await c.params.getFunction('epochStart')(epochNow)) as bigint);
                 epochs.add(epochNow);
               });
               break;
             }
             case 'reveal': {
-              const key = [...pending.keys()].find((k) => k.endsWith(`:${a.node}`));
+              // Prefer the node's commit whose reveal window is open now, else its latest (then the reveal is refused).
+              const t = BigInt((await f.provider.getBlock('latest'))!.timestamp);
+              const openNow = [...pending.keys()].filter((k) => {
+                const opens = starts.get(k)! + f.p.commitWindow;
+                return t >= opens && t < opens + f.p.revealWindow;
+              });
+              const key = pick(openNow, a.node) ?? [...pending.keys()].reverse().find((k) => k.endsWith(`:${a.node}`));
+              const who = key ? Number(key.split(':')[1]) : a.node;
               const s = key ? pending.get(key) : undefined;
               if (!s) break;
               await run(async () => {
-                if (a.bad) return tx('ledger', a.node, 'reveal', receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig);
-                await revealClaim(f, a.node, s);
+                if (a.bad) return tx('ledger', who, 'reveal', receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig);
+                await revealClaim(f, who, s);
                 pending.delete(key!);
               });
               break;
@@ -199,8 +208,15 @@ describe('contract invariants under random action sequences', () => {
           assert.ok(bond >= 0n && bond <= bondsAtStart.get(i)!, 'slashing never exceeds a bond');
         }
       }),
-      { numRuns: RUNS, endOnFailure: true },
-    );
+      {
+        numRuns: RUNS,
+        endOnFailure: true,
+        // Replay a reported failure: MAGNET_INVARIANT_SEED=<seed> MAGNET_INVARIANT_PATH=<path>
+        ...(process.env.MAGNET_INVARIANT_SEED ? { seed: Number(process.env.MAGNET_INVARIANT_SEED), path: process.env.MAGNET_INVARIANT_PATH } : {}),
+      },
+    ).catch((err: Error & { cause?: unknown }) => {
+      throw new Error(`${err.message}\ncaused by: ${err.cause instanceof Error ? err.cause.stack : String(err.cause)}`);
+    });
     assert.ok(actionsRun >= RUNS * ACTIONS);
   });
 });
