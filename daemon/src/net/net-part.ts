@@ -68,6 +68,9 @@ interface Live {
   lastHeartbeat: number;
   failures: number;
   nextTry: number;
+  lastExchange: number;
+  /** Our last successful heartbeat to it (lastHeartbeat also counts the ones we receive). */
+  lastSent: number;
 }
 
 const MAX_FIELD = 256;
@@ -95,6 +98,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private seq = 0;
+  private startedAt = 0;
 
   constructor(private readonly deps: NetDeps) {
     super();
@@ -173,7 +177,8 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     for (const a of c.bootstrap) {
       this.host.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => this.log.warn({ bootstrap: a, err: errorMessage(err) }, 'bootstrap peer did not answer (will retry through discovery)'));
     }
-    this.timer = setInterval(() => void this.tick(), Math.min(c.heartbeatSeconds * 1000, 5000));
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => void this.tick(), Math.min(c.heartbeatSeconds * 1000, 1000));
     this.timer.unref();
     this.log.info({ grpc: this.grpcAddress, p2p: this.multiaddrs(), authMode: c.authMode, tls: tls.mode, certSha256: tls.fingerprint.toString('hex') }, 'net started');
   }
@@ -330,7 +335,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     if (!l && this.live.size >= this.cfg.maxPeers) throw new Refusal('rate_limited', `peer limit of ${this.cfg.maxPeers} reached`, info.nodeId);
     if (!l || l.info.grpcAddress !== info.grpcAddress || !l.certSha256.equals(v.certSha256)) {
       l?.client.close();
-      const fresh: Live = { info, certPem: v.certPem, certSha256: v.certSha256, client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256), state: 'stale', lastHeartbeat: l?.lastHeartbeat ?? 0, failures: 0, nextTry: 0 };
+      const fresh: Live = { info, certPem: v.certPem, certSha256: v.certSha256, client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256), state: 'stale', lastHeartbeat: l?.lastHeartbeat ?? 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0 };
       const isNew = !l;
       this.live.set(info.nodeId, fresh);
       l = fresh;
@@ -359,7 +364,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId)) return;
     const info: PeerInfoMsg = { nodeId: rec.nodeId, address: rec.address, peerId: rec.peerId, multiaddrs: rec.multiaddrs, grpcAddress: rec.grpcAddress, tier: rec.tier, roles: rec.roles, version: '' };
     const sha = Buffer.from(rec.certSha256, 'hex');
-    this.live.set(rec.nodeId, { info, certPem: rec.certPem, certSha256: sha, client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha), state: 'stale', lastHeartbeat: 0, failures: 0, nextTry: 0 });
+    this.live.set(rec.nodeId, { info, certPem: rec.certPem, certSha256: sha, client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha), state: 'stale', lastHeartbeat: 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0 });
   }
 
   /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
@@ -385,6 +390,12 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const v = this.checkHello(l.info.nodeId, answer);
     if (!v.certSha256.equals(l.certSha256)) throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
     this.record(v, true);
+    await this.exchange(l);
+  }
+
+  /** Peer exchange: dial (over libp2p) the live peers a peer knows and we do not. */
+  private async exchange(l: Live): Promise<void> {
+    l.lastExchange = Date.now();
     const { peers } = await l.client.getPeers(32);
     for (const p of peers) {
       if (p.nodeId === this.deps.identity.nodeId || this.live.get(p.nodeId)?.state === 'live') continue;
@@ -416,17 +427,26 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     this.ticking = true;
     try {
       const now = Date.now();
-      const due = [...this.live.values()].filter((l) => !this.pending.has(l.info.nodeId) && l.nextTry <= now && now - l.lastHeartbeat >= this.cfg.heartbeatSeconds * 1000 - 500);
+      const hbMs = this.cfg.heartbeatSeconds * 1000;
+      // Exchange peers often while the network forms (first minute), then once per heartbeat.
+      const exMs = now - this.startedAt < 60_000 ? 2000 : hbMs;
+      const due = [...this.live.values()].filter(
+        (l) => !this.pending.has(l.info.nodeId) && l.nextTry <= now && (now - l.lastSent >= hbMs - 500 || (l.state === 'live' && now - l.lastExchange >= exMs)),
+      );
       await Promise.all(
         due.map(async (l) => {
           this.pending.add(l.info.nodeId);
           try {
             if (l.state === 'stale') await this.greet(l);
             else {
-              await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
-              this.alive(l);
+              if (now - l.lastSent >= hbMs - 500) {
+                await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
+                l.lastSent = Date.now();
+                this.alive(l);
+                this.m.heartbeats.inc({ outcome: 'ok' });
+              }
+              if (now - l.lastExchange >= exMs) await this.exchange(l);
             }
-            this.m.heartbeats.inc({ outcome: 'ok' });
           } catch (err) {
             this.m.heartbeats.inc({ outcome: 'failed' });
             if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
