@@ -84,3 +84,30 @@ def test_subprocess_exit_codes(workdir, base_ckpt):
     assert r.rc == 1 and r.error["code"] == "file_missing"
     assert all(json.loads(line)["event"] in ("start", "error") for line in r.lines)
     assert "file_missing" in r.err  # the human log line on stderr
+
+
+def test_merge_export_experiment_lines(trainer, workdir, base_ckpt, grads, text_file):
+    m = workdir / "proto_merge.safetensors"
+    r = trainer("merge", "--base", base_ckpt, "--grad", grads[0], "--weight", 1, "--grad", grads[1], "--weight", 1,
+                "--out", m, "--threads", 2)
+    assert r.rc == 0, r.err
+    assert [e["event"] for e in r.events] == ["start", "result"]
+    # fields the daemon reads (daemon/src/diloco/trainer-jobs.ts): sha256, contributors
+    assert r.result["sha256"] == files.sha256_file(m) and len(r.result["contributors"]) == 2
+    assert r.result["contributors"][0]["sha256"] == files.sha256_file(grads[0])
+    g = workdir / "proto.gguf"
+    r = trainer("export", "--ckpt", m, "--out", g)
+    assert [e["event"] for e in r.events] == ["start", "result"] and r.result["bytes"] == g.stat().st_size
+    out = workdir / "experiment.json"
+    r = trainer("experiment", "diloco", "--workers", 2, "--H", 2, "--rounds", 2, "--batch", 2, "--seq", 32,
+                "--eval-windows", 2, "--data", text_file, "--warmup", 1, "--out", out, "--threads", 2)
+    assert r.rc == 0, r.err
+    phases = [e.get("phase") for e in r.events if e["event"] == "progress"]
+    assert phases == ["diloco", "diloco", "sync", "single"]
+    res = r.result
+    assert json.loads(out.read_text())["heldout_loss"] == res["heldout_loss"]
+    assert set(res["heldout_loss"]) == {"diloco", "sync", "single"}
+    assert res["tokens"]["diloco"] == res["tokens"]["sync"] == 2 * res["tokens"]["single"] == 2 * 2 * 32 * 2 * 2
+    # uncompressed DiLoCo sends one fp32 delta per H steps: exactly H times fewer bytes than per-step gradients
+    assert res["bytes_ratio"]["sync_over_diloco_none"] == 2
+    assert res["bytes"]["diloco_int8"] < res["bytes"]["diloco_fp16"] < res["bytes"]["diloco_none"]
