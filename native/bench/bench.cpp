@@ -94,8 +94,41 @@ static void bench_gemv() {
         });
         best = std::max(best, n / secs(t0, Clock::now()) / 1e9);
       }
-      std::printf("{\"bench\":\"gemv\",\"kernel\":\"%s\",\"threads\":%d,\"rows\":%d,\"K\":%d,\"gbs\":%.2f}\n", name, t, rows, K, best);
+      std::printf("{\"bench\":\"gemv\",\"kernel\":\"%s\",\"format\":\"ternary2\",\"threads\":%d,\"rows\":%d,\"K\":%d,\"gbs\":%.2f,\"gweights_s\":%.2f}\n",
+                  name, t, rows, K, best, best * 4);
     }
+  }
+  // References on the same bytes with the chosen path's kernels: an int8 (W8A8) GEMV and an f16-weight GEMV, the
+  // dense formats a ternary model replaces. Weights per second is the figure to compare with the ternary GEMV.
+  const KernelTable& k = kernels();
+  std::vector<int8_t> xq(K);
+  int32_t sum;
+  k.quantize_i8(x.data(), K, xq.data(), &sum);
+  const int rows8 = (int)(n / K), rows16 = (int)(n / (2 * K));
+  std::vector<float> outf(rows8);
+  for (int t : {1, 2}) {
+    ThreadPool pool(t);
+    double b8 = 0, b16 = 0;
+    for (int r = 0; r < 4; r++) {
+      auto t0 = Clock::now();
+      pool.run([&](int ith, int nth) {
+        int b, e;
+        split_range(rows8, ith, nth, 16, &b, &e);
+        for (int i = b; i < e; i++) outf[i] = (float)k.dot_i8((const int8_t*)w + (size_t)i * K, xq.data(), K);
+      });
+      b8 = std::max(b8, (double)rows8 * K / secs(t0, Clock::now()) / 1e9);
+      t0 = Clock::now();
+      pool.run([&](int ith, int nth) {
+        int b, e;
+        split_range(rows16, ith, nth, 16, &b, &e);
+        for (int i = b; i < e; i++) outf[i] = k.dot_f16((const uint16_t*)w + (size_t)i * K, x.data(), K);
+      });
+      b16 = std::max(b16, (double)rows16 * K * 2 / secs(t0, Clock::now()) / 1e9);
+    }
+    std::printf("{\"bench\":\"gemv\",\"kernel\":\"%s\",\"format\":\"int8\",\"threads\":%d,\"rows\":%d,\"K\":%d,\"gbs\":%.2f,\"gweights_s\":%.2f}\n",
+                k.name, t, rows8, K, b8, b8);
+    std::printf("{\"bench\":\"gemv\",\"kernel\":\"%s\",\"format\":\"f16\",\"threads\":%d,\"rows\":%d,\"K\":%d,\"gbs\":%.2f,\"gweights_s\":%.2f}\n",
+                k.name, t, rows16, K, b16, b16 / 2);
   }
   std::free(w);
 }
