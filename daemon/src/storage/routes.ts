@@ -59,8 +59,11 @@ export function storageRoutes(part: StoragePart): Route[] {
         const file = absolutePath(body['path'], 'path');
         const kind = typeof body['kind'] === 'string' ? body['kind'] : 'blob';
         const round = typeof body['round'] === 'number' ? body['round'] : 0;
-        const size = (await stat(file).catch(() => undefined))?.size;
-        if (size === undefined) throw badRequest(`cannot read ${file}`);
+        const info = await stat(file).catch((err: unknown) => {
+          throw badRequest(`cannot read ${file}: ${errorMessage(err)}`);
+        });
+        if (!info.isFile()) throw badRequest(`cannot read ${file}: not a regular file`);
+        const size = info.size;
         if (size > part.options.maxBlobBytes) throw badRequest(`${file} is ${size} bytes, over storage.maxBlobBytes (${part.options.maxBlobBytes})`);
         const put = await part.service.put(await readFile(file), kind, round);
         sendJson(res, 200, { id: put.id, size: put.manifest.blob.size, sha256: put.manifest.blob.sha256, kubo: put.kubo, holders: put.manifest.shards.map((s) => s.holders) });
