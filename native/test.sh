@@ -12,7 +12,7 @@ cmake -S native -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j "${JOBS:-2}" >/dev/null
 [ -f dist/daemon/src/serve/serve.test.js ] || npm run --silent build
 
-best=$(MAGNET_KERNEL= "$B/test_kernels" | sed -n 's/^chosen path: //p')
+best=$(MAGNET_KERNEL= "$B/test_kernels" | sed -n "s/^chosen path: //p")
 for kernel in "" scalar; do
   label=${kernel:-best ($best)}
   echo "== native tests, kernel: $label"

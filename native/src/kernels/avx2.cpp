@@ -89,12 +89,14 @@ inline void rows_dot(const uint8_t* w, size_t rb, int K, const int8_t* x, int32_
 void ternary_gemm_avx2(const uint8_t* w, size_t rb, int nrows, int K, const int8_t* xq, const int32_t* xsum, int ntok,
                        int32_t* out, int os) {
   int r = 0;
-  for (; r + 4 <= nrows; r += 4)
+  for (; r + 4 <= nrows; r += 4) {
+    prefetch_rows(w, rb, r, nrows, PREFETCH_AHEAD_ROWS, 4);
     for (int t = 0; t < ntok; t++) {
       int32_t res[4];
       rows_dot<4>(w + r * rb, rb, K, xq + (size_t)t * K, res);
       for (int k = 0; k < 4; k++) out[(size_t)t * os + r + k] = res[k] - xsum[t];
     }
+  }
   for (; r < nrows; r++)
     for (int t = 0; t < ntok; t++) {
       int32_t res;

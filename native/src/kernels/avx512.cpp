@@ -86,7 +86,10 @@ inline void row_group(const uint8_t* w, size_t rb, int r, int K, const int8_t* x
 void ternary_gemm_avx512(const uint8_t* w, size_t rb, int nrows, int K, const int8_t* xq, const int32_t* xsum,
                          int ntok, int32_t* out, int os) {
   int r = 0;
-  for (; r + 4 <= nrows; r += 4) row_group<4>(w, rb, r, K, xq, xsum, ntok, out, os);
+  for (; r + 4 <= nrows; r += 4) {
+    prefetch_rows(w, rb, r, nrows, PREFETCH_AHEAD_ROWS, 4);
+    row_group<4>(w, rb, r, K, xq, xsum, ntok, out, os);
+  }
   for (; r < nrows; r++) row_group<1>(w, rb, r, K, xq, xsum, ntok, out, os);
 }
 
