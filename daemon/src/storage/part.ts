@@ -4,7 +4,8 @@ import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Startable } from '../util/lifecycle.js';
-import { errorMessage } from '../util/errors.js';
+import { MagnetError, errorMessage } from '../util/errors.js';
+import { sha256Hex } from './cid.js';
 import { type RetentionSource, Scrubber, collectGarbage, kuboCatchUp, noRetention } from './maintenance.js';
 import { type StorageMetrics, storageMetrics } from './metrics.js';
 import { type RoundReport, Repairer } from './repair.js';
@@ -142,6 +143,27 @@ export class StoragePart implements Startable {
       repair: { intervalMs: this.options.repairIntervalMs, rounds: this.rounds, last: this.lastRound ?? null },
       scrub: { filesChecked: this.scrubber.filesChecked, corruptFound: this.scrubber.corruptFound },
     };
+  }
+
+  /**
+   * The benchmark's reference: the same bytes sent whole to `peers` over the data plane (no coding, one copy
+   * each, in parallel), then read back from the first. The copies are not tracked (nothing repairs or collects them).
+   */
+  async plainCopy(bytes: Uint8Array, peers: string[]): Promise<{ putMs: number; getMs: number }> {
+    if (peers.length === 0) throw new MagnetError('ERR_BAD_REQUEST', 'plain copy needs at least one live storage peer');
+    const sha256 = sha256Hex(bytes);
+    const t0 = performance.now();
+    await Promise.all(peers.map((p) => this.deps.transport.put(p, sha256, bytes)));
+    const t1 = performance.now();
+    const back = await this.deps.transport.get(peers[0]!, sha256);
+    const getMs = performance.now() - t1;
+    if (!back || sha256Hex(back) !== sha256) throw new MagnetError('ERR_BLOB_HASH', `${peers[0]} gave back different bytes for ${sha256}`);
+    return { putMs: t1 - t0, getMs };
+  }
+
+  /** Live storage peers other than this node. */
+  livePeerIds(): string[] {
+    return this.service.candidates().filter((c) => c !== this.service.self);
   }
 
   /** `blob status`: the manifest and, for blobs this node owns, live holders and priority now. */

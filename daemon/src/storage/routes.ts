@@ -90,6 +90,20 @@ export function storageRoutes(part: StoragePart): Route[] {
       },
     },
     {
+      // Benchmark reference (test/bench/storage-cluster): the file sent whole, uncoded, to `copies` live peers.
+      method: 'POST',
+      path: '/storage/plain-copy',
+      handle: async (req, res) => {
+        const body = await jsonBody(req);
+        const file = absolutePath(body['path'], 'path');
+        const copies = typeof body['copies'] === 'number' && body['copies'] >= 1 ? body['copies'] : 1;
+        const peers = part.livePeerIds().slice(0, copies);
+        if (peers.length < copies) throw badRequest(`${copies} copies asked, ${peers.length} live storage peers`);
+        const bytes = await readFile(file);
+        sendJson(res, 200, { size: bytes.length, peers, ...(await part.plainCopy(bytes, peers)) });
+      },
+    },
+    {
       method: 'GET',
       path: '/storage/blob',
       handle: async (req, res) => {

@@ -87,17 +87,29 @@ export class BlobService {
     return { id, manifest, kubo: kuboState };
   }
 
+  /**
+   * `want` copies on distinct holders taken in `order`, sent in parallel: a failed transfer hands its slot to the
+   * next holder in the order, so there are never more than `want` copies in flight or placed.
+   */
   private async placeCopies(ref: ContentRef, bytes: Uint8Array, want: number, order: string[]): Promise<string[]> {
     const placed: string[] = [];
-    for (const holder of order) {
-      if (placed.length >= want) break;
-      try {
-        await this.access.place(holder, ref, bytes);
-        placed.push(holder);
-      } catch (err) {
-        this.log.warn({ holder, sha256: ref.sha256, err: errorMessage(err) }, 'shard placement failed; trying another holder');
+    let next = 0;
+    let inFlight = 0;
+    const slot = async (): Promise<void> => {
+      while (next < order.length && placed.length + inFlight < want) {
+        const holder = order[next++]!;
+        inFlight++;
+        try {
+          await this.access.place(holder, ref, bytes);
+          placed.push(holder);
+        } catch (err) {
+          this.log.warn({ holder, sha256: ref.sha256, err: errorMessage(err) }, 'shard placement failed; trying another holder');
+        } finally {
+          inFlight--;
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: want }, slot));
     return placed;
   }
 
