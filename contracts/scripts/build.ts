@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../daemon/src/util/fs.js';
 
 const require = createRequire(import.meta.url);
-const solc = require('solc') as { version(): string; compile(input: string, opts: { import: (p: string) => { contents: string } | { error: string } }): string };
+const solc = require('solc') as {
+  version(): string;
+  compile(input: string, opts: { import: (p: string) => { contents: string } | { error: string } }): string;
+};
 
 export const SOLC_VERSION = '0.8.30';
 export const EVM_VERSION = 'cancun';
@@ -22,7 +25,10 @@ export const CONTRACTS = ['Params', 'NodeRegistry', 'ContributionLedger', 'Notar
 
 interface SolcOutput {
   errors?: { severity: string; formattedMessage: string }[];
-  contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>>;
+  contracts: Record<
+    string,
+    Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>
+  >;
 }
 
 export function compile(): SolcOutput {
@@ -30,7 +36,9 @@ export function compile(): SolcOutput {
   if (!version.startsWith(SOLC_VERSION + '+')) throw new Error(`solc ${SOLC_VERSION} is required, node_modules has ${version}`);
   const srcDir = join(REPO_ROOT, 'contracts', 'src');
   const sources: Record<string, { content: string }> = {};
-  for (const f of readdirSync(srcDir).filter((f) => f.endsWith('.sol')).sort()) {
+  for (const f of readdirSync(srcDir)
+    .filter((f) => f.endsWith('.sol'))
+    .sort()) {
     sources[`contracts/src/${f}`] = { content: readFileSync(join(srcDir, f), 'utf8') };
   }
   const input = {
@@ -62,7 +70,12 @@ export function build(outDir = BUILD_DIR): string[] {
   for (const name of CONTRACTS) {
     const c = out.contracts[`contracts/src/${name}.sol`]?.[name];
     if (!c) throw new Error(`solc output lacks ${name}`);
-    const artifact = { contractName: name, abi: c.abi, bytecode: '0x' + c.evm.bytecode.object, deployedBytecode: '0x' + c.evm.deployedBytecode.object };
+    const artifact = {
+      contractName: name,
+      abi: c.abi,
+      bytecode: '0x' + c.evm.bytecode.object,
+      deployedBytecode: '0x' + c.evm.deployedBytecode.object,
+    };
     writeFileAtomic(join(outDir, `${name}.json`), JSON.stringify(artifact) + '\n');
     written.push(name);
   }
@@ -76,5 +89,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const dir = i >= 0 && process.argv[i + 1] ? resolve(process.argv[i + 1]!) : BUILD_DIR;
   const t0 = Date.now();
   const names = build(dir);
-  process.stdout.write(`compiled ${names.join(', ')} with solc ${solc.version()} (evm ${EVM_VERSION}) into ${dir} in ${Date.now() - t0} ms\n`);
+  process.stdout.write(
+    `compiled ${names.join(', ')} with solc ${solc.version()} (evm ${EVM_VERSION}) into ${dir} in ${Date.now() - t0} ms\n`,
+  );
 }

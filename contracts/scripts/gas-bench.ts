@@ -6,7 +6,18 @@
  */
 import type { TransactionReceipt } from 'ethers';
 import { startAnvil } from '../test/helpers/anvil.js';
-import { commitClaim, deployFixture, makeReceipt, nextEpoch, register, revealClaim, signed, timeTo, windowsOf, type Fixture } from '../test/helpers/fixture.js';
+import {
+  commitClaim,
+  deployFixture,
+  makeReceipt,
+  nextEpoch,
+  register,
+  revealClaim,
+  signed,
+  timeTo,
+  windowsOf,
+  type Fixture,
+} from '../test/helpers/fixture.js';
 
 const BLOCK_GAS_LIMIT = 30_000_000n;
 
@@ -64,7 +75,10 @@ async function main(): Promise<void> {
     const withdrawFirst = await gasOf(f.as(1).ledger.getFunction('withdraw')());
     const withdrawAgain = await epochWith(f, 1, leader).then(() => gasOf(f.as(1).ledger.getFunction('withdraw')()));
     const ethTransfer = await gasOf(f.wallets[2]!.sendTransaction({ to: f.wallets[3]!.address, value: 1n }));
-    await f.as(2).ledger.getFunction('withdraw')().then((t: { wait(): Promise<unknown> }) => t.wait());
+    await f
+      .as(2)
+      .ledger.getFunction('withdraw')()
+      .then((t: { wait(): Promise<unknown> }) => t.wait());
     const erc20Transfer = await gasOf(f.as(2).token.getFunction('transfer')(f.wallets[3]!.address, 1n));
     const perClaim = (e100.settleAll - e10.settleAll) / 90n;
     const fixed = e10.settleAll - 10n * perClaim;
@@ -84,12 +98,24 @@ async function main(): Promise<void> {
     ];
     const perNodeClaim = e100.commit + e100.reveal + perClaim;
     if (json) {
-      process.stdout.write(JSON.stringify({ rows: Object.fromEntries(rows.map(([k, v]) => [k, Number(v)])), perNodeClaim: Number(perNodeClaim), maxClaimsPerSettleIn30M: Number(maxClaims) }, null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify(
+          {
+            rows: Object.fromEntries(rows.map(([k, v]) => [k, Number(v)])),
+            perNodeClaim: Number(perNodeClaim),
+            maxClaimsPerSettleIn30M: Number(maxClaims),
+          },
+          null,
+          2,
+        ) + '\n',
+      );
       return;
     }
     process.stdout.write('| operation | gas | x ERC-20 transfer |\n|---|---:|---:|\n');
     for (const [k, v] of rows) process.stdout.write(`| ${k} | ${v} | ${(Number(v) / Number(erc20Transfer)).toFixed(2)} |\n`);
-    process.stdout.write(`\ncommit + reveal + settle share per claim: ${perNodeClaim} gas (${(Number(perNodeClaim) / Number(erc20Transfer)).toFixed(2)} x ERC-20 transfer)\n`);
+    process.stdout.write(
+      `\ncommit + reveal + settle share per claim: ${perNodeClaim} gas (${(Number(perNodeClaim) / Number(erc20Transfer)).toFixed(2)} x ERC-20 transfer)\n`,
+    );
     process.stdout.write(`settle fixed part ~${fixed} gas; one settle call fits ${maxClaims} claims in a ${BLOCK_GAS_LIMIT} gas block\n`);
   } finally {
     await anvil.stop();

@@ -84,7 +84,15 @@ describe('daemon claim loop on anvil', () => {
 
   const makePart = (key: string, db: StateDb, rpc: string, over: Partial<ReturnType<typeof chainSchemaDefaults>> = {}) => {
     const p = new ChainPart({
-      options: { ...chainSchemaDefaults(), rpc, deployment: join(dir, 'deployment.json'), pollMs: 3_600_000, retryBaseMs: 10, retryMaxMs: 20, ...over },
+      options: {
+        ...chainSchemaDefaults(),
+        rpc,
+        deployment: join(dir, 'deployment.json'),
+        pollMs: 3_600_000,
+        retryBaseMs: 10,
+        retryMaxMs: 20,
+        ...over,
+      },
       db,
       identity: identityFromWallet(new Wallet(key)),
       log,
@@ -122,12 +130,36 @@ describe('daemon claim loop on anvil', () => {
     const p = new ChainPart({ options: chainSchemaDefaults(), db, identity: identityFromWallet(new Wallet(f.anvil.keys[7]!)), log });
     parts.push(p);
     await p.start();
-    const c = { round: 3, nodeId: 'node-0123456789abcdef', tokens: 100, steps: 5, lossDelta: 0.2, verified: true, gradientSha256: 'ab'.repeat(32) };
+    const c = {
+      round: 3,
+      nodeId: 'node-0123456789abcdef',
+      tokens: 100,
+      steps: 5,
+      lossDelta: 0.2,
+      verified: true,
+      gradientSha256: 'ab'.repeat(32),
+    };
     p.contributions.record(c);
     p.contributions.record(c); // idempotent per (round, nodeId)
     assert.equal(p.contributions.count(), 1);
     assert.match(String(p.status().state), /not configured/);
-    await assert.rejects(p.acceptReceipt(1, { node: f.wallets[7]!.address, epoch: 1n, round: 1n, checkpointHash: '0x' + '00'.repeat(32), gradientHash: '0x' + '00'.repeat(32), tokens: 1n, score: 1n, leader: f.wallets[LEADER]!.address }, '0x'), /no chain configured/);
+    await assert.rejects(
+      p.acceptReceipt(
+        1,
+        {
+          node: f.wallets[7]!.address,
+          epoch: 1n,
+          round: 1n,
+          checkpointHash: '0x' + '00'.repeat(32),
+          gradientHash: '0x' + '00'.repeat(32),
+          tokens: 1n,
+          score: 1n,
+          leader: f.wallets[LEADER]!.address,
+        },
+        '0x',
+      ),
+      /no chain configured/,
+    );
     assert.throws(() => p.contributions.record({ ...c, round: -1 }), /whole numbers/);
   });
 
@@ -142,16 +174,43 @@ describe('daemon claim loop on anvil', () => {
     const leaderIdentity = identityFromWallet(new Wallet(f.anvil.keys[LEADER]!));
 
     // Leader side: DiLoCo's sink records the accepted gradients (one of them its own, which it cannot sign).
-    leader.contributions.record({ round: 1, nodeId: nodeIdentity.nodeId, tokens: 4096, steps: 50, lossDelta: 0.25, verified: true, gradientSha256: 'cd'.repeat(32) });
-    leader.contributions.record({ round: 1, nodeId: leaderIdentity.nodeId, tokens: 4096, steps: 50, lossDelta: 0.25, verified: true, gradientSha256: 'ef'.repeat(32) });
-    leader.contributions.record({ round: 1, nodeId: 'node-00000000000000ff', tokens: 1, steps: 1, lossDelta: 0.1, verified: true, gradientSha256: '11'.repeat(32) });
+    leader.contributions.record({
+      round: 1,
+      nodeId: nodeIdentity.nodeId,
+      tokens: 4096,
+      steps: 50,
+      lossDelta: 0.25,
+      verified: true,
+      gradientSha256: 'cd'.repeat(32),
+    });
+    leader.contributions.record({
+      round: 1,
+      nodeId: leaderIdentity.nodeId,
+      tokens: 4096,
+      steps: 50,
+      lossDelta: 0.25,
+      verified: true,
+      gradientSha256: 'ef'.repeat(32),
+    });
+    leader.contributions.record({
+      round: 1,
+      nodeId: 'node-00000000000000ff',
+      tokens: 1,
+      steps: 1,
+      lossDelta: 0.1,
+      verified: true,
+      gradientSha256: '11'.repeat(32),
+    });
     await leader.tick();
     const states = Object.fromEntries(leader.contributions.all().map((c) => [c.nodeId, c.state]));
     assert.deepEqual(states, { [nodeIdentity.nodeId]: 'signed', [leaderIdentity.nodeId]: 'self', 'node-00000000000000ff': 'unregistered' });
     const [rec] = leader.contributions.receiptsFor(nodeIdentity.nodeId);
     assert.ok(rec);
     const outcome = await leader.leaderReceipts(1); // what DiLoCo carries in the round outcome
-    assert.deepEqual(outcome.map((o) => o.nodeId), [nodeIdentity.nodeId]);
+    assert.deepEqual(
+      outcome.map((o) => o.nodeId),
+      [nodeIdentity.nodeId],
+    );
     assert.equal(await leader.acceptLeaderReceipts(outcome), 0, 'the leader skips receipts addressed to others');
     assert.equal(rec.receipt.score, 250_000n);
 
@@ -233,7 +292,13 @@ describe('daemon claim loop on anvil', () => {
       const w = Wallet.createRandom();
       const db = openDb('testnet-node.db');
       const p = new ChainPart({
-        options: { ...chainSchemaDefaults(), rpc: local.rpc, deployment: local.deploymentFile, registerBond: local.env.MAGNET_CHAIN_REGISTER_BOND!, pollMs: 3_600_000 },
+        options: {
+          ...chainSchemaDefaults(),
+          rpc: local.rpc,
+          deployment: local.deploymentFile,
+          registerBond: local.env.MAGNET_CHAIN_REGISTER_BOND!,
+          pollMs: 3_600_000,
+        },
         db,
         identity: identityFromWallet(new Wallet(w.privateKey)),
         log,

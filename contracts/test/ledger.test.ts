@@ -54,7 +54,9 @@ describe('ContributionLedger and NotaryPanel', () => {
   it('commits, reveals, settles like the off-chain calculator, pays once and refuses a second settlement', async () => {
     const e = await nextEpoch(f);
     const nodes = [1, 2, 3];
-    const claims = await Promise.all(nodes.map((i) => signed(f, makeReceipt(f, i, LEADER, e, { tokens: BigInt(1000 * i), score: BigInt(100_000 * i) }), i, LEADER)));
+    const claims = await Promise.all(
+      nodes.map((i) => signed(f, makeReceipt(f, i, LEADER, e, { tokens: BigInt(1000 * i), score: BigInt(100_000 * i) }), i, LEADER)),
+    );
     for (const [k, i] of nodes.entries()) await commitClaim(f, i, claims[k]!);
     const w = await windowsOf(f, e);
     await timeTo(f, w.reveal);
@@ -68,7 +70,12 @@ describe('ContributionLedger and NotaryPanel', () => {
       epochPool: f.p.epochPool,
       dailyCap: f.p.dailyCap,
       emittedOnDay: 0n,
-      claims: claims.map((c, k) => ({ node: c.r.node, tierMultiplierBps: f.p.tierMultiplierBps[nodes[k]! % 5]!, tokens: c.r.tokens, score: c.r.score })),
+      claims: claims.map((c, k) => ({
+        node: c.r.node,
+        tierMultiplierBps: f.p.tierMultiplierBps[nodes[k]! % 5]!,
+        tokens: c.r.tokens,
+        score: c.r.score,
+      })),
     });
     for (const [k, i] of nodes.entries()) assert.equal(await owed(i), expected.rewards[k]);
     const info = await f.c.ledger.getFunction('epochInfo')(e);
@@ -91,11 +98,26 @@ describe('ContributionLedger and NotaryPanel', () => {
     const leaderSig = await signReceipt(f.wallets[LEADER]!, r, f.chainId, ledger);
     const reveal = f.as(1).ledger.getFunction('reveal');
     const stranger = Wallet.createRandom();
-    await rejectsWith(reveal(receiptTuple(r), nonce, await signReceipt(stranger, r, f.chainId, ledger), leaderSig), 'LedgerInvalidNodeSignature');
-    await rejectsWith(reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, 1n, ledger), leaderSig), 'LedgerInvalidNodeSignature');
-    await rejectsWith(reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, f.chainId, f.deployment.addresses.panel), leaderSig), 'LedgerInvalidNodeSignature');
-    await rejectsWith(reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[2]!, r, f.chainId, ledger)), 'LedgerInvalidLeaderSignature');
-    await rejectsWith(reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[LEADER]!, r, 5n, ledger)), 'LedgerInvalidLeaderSignature');
+    await rejectsWith(
+      reveal(receiptTuple(r), nonce, await signReceipt(stranger, r, f.chainId, ledger), leaderSig),
+      'LedgerInvalidNodeSignature',
+    );
+    await rejectsWith(
+      reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, 1n, ledger), leaderSig),
+      'LedgerInvalidNodeSignature',
+    );
+    await rejectsWith(
+      reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, f.chainId, f.deployment.addresses.panel), leaderSig),
+      'LedgerInvalidNodeSignature',
+    );
+    await rejectsWith(
+      reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[2]!, r, f.chainId, ledger)),
+      'LedgerInvalidLeaderSignature',
+    );
+    await rejectsWith(
+      reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[LEADER]!, r, 5n, ledger)),
+      'LedgerInvalidLeaderSignature',
+    );
     await rejectsWith(f.as(2).ledger.getFunction('reveal')(receiptTuple(r), nonce, good, leaderSig), 'LedgerNotClaimant');
     await send(f.as(1).ledger, 'reveal', receiptTuple(r), nonce, good, leaderSig);
     // Replay of the same signed receipt: the commitment is spent.
@@ -108,12 +130,21 @@ describe('ContributionLedger and NotaryPanel', () => {
     await rejectsWith(f.as(5).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerNodeNotActive');
     await send(f.as(4).registry, 'requestUnbond');
     await rejectsWith(f.as(4).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerNodeNotActive');
-    const bad = [await signed(f, makeReceipt(f, 1, 6, e), 1, 6), await signed(f, makeReceipt(f, 2, LEADER, e, { score: 1_000_001n }), 2, LEADER)];
+    const bad = [
+      await signed(f, makeReceipt(f, 1, 6, e), 1, 6),
+      await signed(f, makeReceipt(f, 2, LEADER, e, { score: 1_000_001n }), 2, LEADER),
+    ];
     await commitClaim(f, 1, bad[0]!);
     await commitClaim(f, 2, bad[1]!);
     await timeTo(f, (await windowsOf(f, e)).reveal);
-    await rejectsWith(f.as(1).ledger.getFunction('reveal')(receiptTuple(bad[0]!.r), bad[0]!.nonce, bad[0]!.nodeSig, bad[0]!.leaderSig), 'LedgerLeaderNotRegistered');
-    await rejectsWith(f.as(2).ledger.getFunction('reveal')(receiptTuple(bad[1]!.r), bad[1]!.nonce, bad[1]!.nodeSig, bad[1]!.leaderSig), 'LedgerScoreOverCap');
+    await rejectsWith(
+      f.as(1).ledger.getFunction('reveal')(receiptTuple(bad[0]!.r), bad[0]!.nonce, bad[0]!.nodeSig, bad[0]!.leaderSig),
+      'LedgerLeaderNotRegistered',
+    );
+    await rejectsWith(
+      f.as(2).ledger.getFunction('reveal')(receiptTuple(bad[1]!.r), bad[1]!.nonce, bad[1]!.nodeSig, bad[1]!.leaderSig),
+      'LedgerScoreOverCap',
+    );
     void ledger;
   });
 
@@ -166,7 +197,11 @@ describe('ContributionLedger and NotaryPanel', () => {
       }
     }
     // Four consecutive epochs span at most two days, so one day holds three of them unless the split is 2 + 2.
-    if (!sawCap) assert.deepEqual([...byDay.values()].map((v) => v.length), [2, 2]);
+    if (!sawCap)
+      assert.deepEqual(
+        [...byDay.values()].map((v) => v.length),
+        [2, 2],
+      );
   });
 
   it('pays nothing and mints nothing when every score is zero', async () => {
@@ -214,8 +249,11 @@ describe('ContributionLedger and NotaryPanel', () => {
     const toChallenger = (slashed * BigInt(f.p.challengerShareBps)) / 10_000n;
     assert.equal(await f.c.registry.getFunction('payouts')(f.wallets[10]!.address), toChallenger);
     const g = (k: string) => f.c.registry.getFunction(k)() as Promise<bigint>;
-    assert.equal(await g('totalSlashed'), await g('totalBurned') + (await g('totalPayouts')));
-    assert.equal(await f.provider.getBalance(f.deployment.addresses.registry), (await g('totalBonded')) + (await g('totalPayouts')) + (await g('totalBurned')));
+    assert.equal(await g('totalSlashed'), (await g('totalBurned')) + (await g('totalPayouts')));
+    assert.equal(
+      await f.provider.getBalance(f.deployment.addresses.registry),
+      (await g('totalBonded')) + (await g('totalPayouts')) + (await g('totalBurned')),
+    );
   });
 
   it('slashes a frivolous challenger when the panel rejects, and slashes nobody when no quorum is reached', async () => {
@@ -233,7 +271,10 @@ describe('ContributionLedger and NotaryPanel', () => {
     const frivolous = (f.p.minNotaryBond * BigInt(f.p.slashRateBps[4]!)) / 10_000n;
     assert.equal(notary.bond, f.p.minNotaryBond - frivolous);
     assert.equal(await f.c.panel.getFunction('totalNotarySlashed')(), frivolous);
-    assert.equal(await f.provider.getBalance(f.deployment.addresses.panel), ((await f.c.panel.getFunction('totalNotaryBonds')()) as bigint) + frivolous);
+    assert.equal(
+      await f.provider.getBalance(f.deployment.addresses.panel),
+      ((await f.c.panel.getFunction('totalNotaryBonds')()) as bigint) + frivolous,
+    );
     // A registration challenge that reaches no quorum expires; the node's bond is untouched and unlocked.
     await send(f.as(11).panel, 'challenge', 2, f.wallets[2]!.address, 0);
     await rejectsWith(f.as(11).panel.getFunction('expire')(1), 'PanelVotingOpen');

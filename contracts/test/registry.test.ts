@@ -72,7 +72,10 @@ describe('NodeRegistry', () => {
 
   it('lets only the slasher role slash, never more than the bond, with every wei accounted for', async () => {
     await register(f, 1);
-    await rejectsWith(f.as(2).registry.getFunction('slash')(f.wallets[1]!.address, 5000, f.wallets[2]!.address), 'AccessControlUnauthorizedAccount');
+    await rejectsWith(
+      f.as(2).registry.getFunction('slash')(f.wallets[1]!.address, 5000, f.wallets[2]!.address),
+      'AccessControlUnauthorizedAccount',
+    );
     await rejectsWith(f.as(2).registry.getFunction('lock')(f.wallets[1]!.address), 'AccessControlUnauthorizedAccount');
     // The deployer grants itself the role here to drive slash directly; production grants it only to panel and ledger.
     await send(f.c.registry, 'grantRole', await f.c.registry.getFunction('SLASHER_ROLE')(), f.wallets[0]!.address);
@@ -81,7 +84,12 @@ describe('NodeRegistry', () => {
     const n = await f.c.registry.getFunction('nodeOf')(f.wallets[1]!.address);
     assert.equal(n.bond, 0n);
     const g = (k: string) => f.c.registry.getFunction(k)() as Promise<bigint>;
-    const [slashed, burned, payouts, bonded] = await Promise.all([g('totalSlashed'), g('totalBurned'), g('totalPayouts'), g('totalBonded')]);
+    const [slashed, burned, payouts, bonded] = await Promise.all([
+      g('totalSlashed'),
+      g('totalBurned'),
+      g('totalPayouts'),
+      g('totalBonded'),
+    ]);
     assert.equal(slashed, f.p.minNodeBond);
     assert.equal(slashed, burned + payouts);
     assert.equal(await f.provider.getBalance(f.deployment.addresses.registry), bonded + payouts + burned);

@@ -3,7 +3,19 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
 import { startAnvil, type Anvil } from './helpers/anvil.js';
-import { commitClaim, deployFixture, makeReceipt, nextEpoch, register, revealClaim, send, signed, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
+import {
+  commitClaim,
+  deployFixture,
+  makeReceipt,
+  nextEpoch,
+  register,
+  revealClaim,
+  send,
+  signed,
+  timeTo,
+  windowsOf,
+  type Fixture,
+} from './helpers/fixture.js';
 
 /** The daemon's off-chain calculator equals on-chain settlement to the wei, on random epochs (incl. zero scores and the cap). */
 describe('off-chain calculator vs on-chain settlement', () => {
@@ -23,7 +35,13 @@ describe('off-chain calculator vs on-chain settlement', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.uniqueArray(fc.constantFrom(...NODES), { minLength: 1, maxLength: NODES.length }),
-        fc.array(fc.record({ tokens: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }), score: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 1_000_000n })) }), { minLength: 8, maxLength: 8 }),
+        fc.array(
+          fc.record({
+            tokens: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
+            score: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 1_000_000n })),
+          }),
+          { minLength: 8, maxLength: 8 },
+        ),
         fc.integer({ min: 1, max: 8 }),
         async (nodes, values, batch) => {
           const e = await nextEpoch(f);
@@ -37,7 +55,7 @@ describe('off-chain calculator vs on-chain settlement', () => {
           const day = w.commit / 86_400n;
           const emittedOnDay = (await f.c.ledger.getFunction('emittedOnDay')(day)) as bigint;
           const owedBefore = await Promise.all(nodes.map((i) => f.c.ledger.getFunction('owed')(f.wallets[i]!.address) as Promise<bigint>));
-          for (let done = false; !done; ) {
+          for (let done = false; !done;) {
             await send(f.c.ledger, 'settle', e, batch);
             done = (await f.c.ledger.getFunction('epochInfo')(e)).settled as boolean;
           }
@@ -45,7 +63,12 @@ describe('off-chain calculator vs on-chain settlement', () => {
             epochPool: f.p.epochPool,
             dailyCap: f.p.dailyCap,
             emittedOnDay,
-            claims: nodes.map((i, k) => ({ node: String(i), tierMultiplierBps: f.p.tierMultiplierBps[i % 5]!, tokens: values[k]!.tokens, score: values[k]!.score })),
+            claims: nodes.map((i, k) => ({
+              node: String(i),
+              tierMultiplierBps: f.p.tierMultiplierBps[i % 5]!,
+              tokens: values[k]!.tokens,
+              score: values[k]!.score,
+            })),
           });
           for (const [k, i] of nodes.entries()) {
             const owed = (await f.c.ledger.getFunction('owed')(f.wallets[i]!.address)) as bigint;

@@ -26,7 +26,20 @@ export interface Anvil {
 /** Starts anvil on 127.0.0.1 with a port the OS picks (read from its "Listening on" line); cancun pinned. */
 export async function startAnvil(opts: { accounts?: number; blockGasLimit?: bigint } = {}): Promise<Anvil> {
   const accounts = opts.accounts ?? 20;
-  const args = ['--host', '127.0.0.1', '--port', '0', '--hardfork', 'cancun', '--accounts', String(accounts), '--balance', '1000000', '--mnemonic', DEV_MNEMONIC];
+  const args = [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--hardfork',
+    'cancun',
+    '--accounts',
+    String(accounts),
+    '--balance',
+    '1000000',
+    '--mnemonic',
+    DEV_MNEMONIC,
+  ];
   if (opts.blockGasLimit) args.push('--gas-limit', opts.blockGasLimit.toString());
   const child: ChildProcess = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {

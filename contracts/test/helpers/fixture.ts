@@ -124,7 +124,12 @@ export async function signed(f: Fixture, r: Receipt, node: number, leader: numbe
 }
 
 export async function commitClaim(f: Fixture, node: number, s: Signed): Promise<void> {
-  await send(f.as(node).ledger, 'commit', s.r.epoch, commitment(s.r, s.nonce, f.wallets[node]!.address, f.chainId, f.deployment.addresses.ledger));
+  await send(
+    f.as(node).ledger,
+    'commit',
+    s.r.epoch,
+    commitment(s.r, s.nonce, f.wallets[node]!.address, f.chainId, f.deployment.addresses.ledger),
+  );
 }
 
 export async function revealClaim(f: Fixture, node: number, s: Signed): Promise<void> {

@@ -27,10 +27,16 @@ export function loadArtifact(name: ContractName, dir = DEFAULT_BUILD_DIR): Artif
   try {
     a = JSON.parse(readFileSync(file, 'utf8')) as Artifact;
   } catch (err) {
-    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `cannot read contract artifact ${file} (run \`npm run contracts:build\`): ${errorMessage(err)}`, { file });
+    throw new MagnetError(
+      'ERR_CHAIN_ARTIFACTS',
+      `cannot read contract artifact ${file} (run \`npm run contracts:build\`): ${errorMessage(err)}`,
+      { file },
+    );
   }
   if (a.contractName !== name || !Array.isArray(a.abi) || !/^0x[0-9a-f]+$/i.test(a.bytecode)) {
-    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `contract artifact ${file} is malformed (rebuild with \`npm run contracts:build\`)`, { file });
+    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `contract artifact ${file} is malformed (rebuild with \`npm run contracts:build\`)`, {
+      file,
+    });
   }
   cache.set(file, a);
   return a;
@@ -48,7 +54,11 @@ export async function ensureArtifacts(dir = DEFAULT_BUILD_DIR): Promise<void> {
     const modPath = '../../../contracts/scripts/build.js';
     ({ build } = (await import(modPath)) as { build: (outDir?: string) => string[] });
   } catch (err) {
-    throw new MagnetError('ERR_CHAIN_ARTIFACTS', `contract artifacts are missing in ${dir} and cannot be compiled here (run \`npm run contracts:build\`): ${errorMessage(err)}`, { dir });
+    throw new MagnetError(
+      'ERR_CHAIN_ARTIFACTS',
+      `contract artifacts are missing in ${dir} and cannot be compiled here (run \`npm run contracts:build\`): ${errorMessage(err)}`,
+      { dir },
+    );
   }
   build(dir);
 }

@@ -31,13 +31,19 @@ describe('off-chain reward calculator', () => {
   });
 
   it('pays nothing when every weight is zero, and is monotone in weight', () => {
-    const zero = computeEpochRewards({ epochPool: 1000n, dailyCap: 5000n, emittedOnDay: 0n, claims: [{ node: 'a', tierMultiplierBps: 10_000, tokens: 5n, score: 0n }] });
+    const zero = computeEpochRewards({
+      epochPool: 1000n,
+      dailyCap: 5000n,
+      emittedOnDay: 0n,
+      claims: [{ node: 'a', tierMultiplierBps: 10_000, tokens: 5n, score: 0n }],
+    });
     assert.deepEqual([zero.pool, zero.paid, zero.rewards[0]], [0n, 0n, 0n]);
     fc.assert(
       fc.property(fc.array(claimArb, { minLength: 2, maxLength: 20 }), amount, (claims, pool) => {
         const r = computeEpochRewards({ epochPool: pool, dailyCap: pool, emittedOnDay: 0n, claims });
         const w = claims.map((c) => (c.voided ? 0n : BigInt(c.tierMultiplierBps) * c.tokens * c.score));
-        for (let i = 0; i < claims.length; i++) for (let k = 0; k < claims.length; k++) if (w[i]! >= w[k]!) assert.ok(r.rewards[i]! >= r.rewards[k]!);
+        for (let i = 0; i < claims.length; i++)
+          for (let k = 0; k < claims.length; k++) if (w[i]! >= w[k]!) assert.ok(r.rewards[i]! >= r.rewards[k]!);
       }),
       { numRuns: 300 },
     );
@@ -45,11 +51,17 @@ describe('off-chain reward calculator', () => {
 
   it('estimates one claim exactly as the full calculation credits it', () => {
     fc.assert(
-      fc.property(fc.array(claimArb, { minLength: 1, maxLength: 20 }), amount, amount, amount, (claims, epochPool, dailyCap, emittedOnDay) => {
-        const full = computeEpochRewards({ epochPool, dailyCap, emittedOnDay, claims });
-        const weight = claims[0]!.voided ? 0n : BigInt(claims[0]!.tierMultiplierBps) * claims[0]!.tokens * claims[0]!.score;
-        assert.equal(estimateReward({ epochPool, dailyCap, emittedOnDay, weight, totalWeight: full.totalWeight }), full.rewards[0]);
-      }),
+      fc.property(
+        fc.array(claimArb, { minLength: 1, maxLength: 20 }),
+        amount,
+        amount,
+        amount,
+        (claims, epochPool, dailyCap, emittedOnDay) => {
+          const full = computeEpochRewards({ epochPool, dailyCap, emittedOnDay, claims });
+          const weight = claims[0]!.voided ? 0n : BigInt(claims[0]!.tierMultiplierBps) * claims[0]!.tokens * claims[0]!.score;
+          assert.equal(estimateReward({ epochPool, dailyCap, emittedOnDay, weight, totalWeight: full.totalWeight }), full.rewards[0]);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -48,7 +48,13 @@ export function computeEpochRewards(input: CalcInput): CalcResult {
  * settlement will fix it from the cap room left on the epoch's day now. It can only fall if more epochs of the
  * day settle first or the claim's epoch gains claims.
  */
-export function estimateReward(i: { epochPool: bigint; dailyCap: bigint; emittedOnDay: bigint; weight: bigint; totalWeight: bigint }): bigint {
+export function estimateReward(i: {
+  epochPool: bigint;
+  dailyCap: bigint;
+  emittedOnDay: bigint;
+  weight: bigint;
+  totalWeight: bigint;
+}): bigint {
   if (i.totalWeight === 0n) return 0n;
   const room = i.dailyCap > i.emittedOnDay ? i.dailyCap - i.emittedOnDay : 0n;
   const pool = i.epochPool < room ? i.epochPool : room;

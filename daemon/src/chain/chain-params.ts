@@ -38,7 +38,8 @@ const bps = (x: number, key: string, min: number, max: number): number => {
 };
 
 const seconds = (x: unknown, key: string): bigint => {
-  if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0) throw new ConfigError(`reward config ${key} = ${JSON.stringify(x)}; allowed: a whole number of seconds > 0`, { key });
+  if (typeof x !== 'number' || !Number.isInteger(x) || x <= 0)
+    throw new ConfigError(`reward config ${key} = ${JSON.stringify(x)}; allowed: a whole number of seconds > 0`, { key });
   return BigInt(x);
 };
 
@@ -47,7 +48,10 @@ const amount = (x: unknown, key: string): bigint => {
     if (typeof x !== 'string') throw new Error('not a string');
     return parseEther(x);
   } catch (err) {
-    throw new ConfigError(`reward config ${key} = ${JSON.stringify(x)}; allowed: a decimal string of whole tokens ("1000"): ${errorMessage(err)}`, { key });
+    throw new ConfigError(
+      `reward config ${key} = ${JSON.stringify(x)}; allowed: a decimal string of whole tokens ("1000"): ${errorMessage(err)}`,
+      { key },
+    );
   }
 };
 

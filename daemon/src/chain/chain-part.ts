@@ -107,7 +107,12 @@ export class ChainPart implements Startable {
     if (await chain.c.registry.getFunction('isRegistered')(chain.wallet.address)) return true;
     const value = parseEther(bond);
     const tier = this.deps.tierIndex ?? 3;
-    const tx = await chain.c.registry.getFunction('register')('0x' + chain.wallet.signingKey.publicKey.slice(4), nodeIdBytes8(this.deps.identity.nodeId), tier, { value });
+    const tx = await chain.c.registry.getFunction('register')(
+      '0x' + chain.wallet.signingKey.publicKey.slice(4),
+      nodeIdBytes8(this.deps.identity.nodeId),
+      tier,
+      { value },
+    );
     await tx.wait();
     this.deps.log.info({ nodeId: this.deps.identity.nodeId, tier, bond, tx: tx.hash }, 'chain: node registered');
     return true;
@@ -146,7 +151,10 @@ export class ChainPart implements Startable {
         const delay = Math.min(this.deps.options.retryMaxMs, this.deps.options.retryBaseMs * 2 ** Math.min(claim.attempts, 20));
         this.claims.retryLater(claim.digest, errorMessage(err), delay);
         this.lastError = `claim ${claim.digest.slice(0, 10)}: ${errorMessage(err)}`;
-        this.deps.log.warn({ epoch: claim.epoch.toString(), round: claim.round, state: claim.state, retryInMs: delay, err: errorMessage(err) }, 'chain: claim step failed; it stays queued');
+        this.deps.log.warn(
+          { epoch: claim.epoch.toString(), round: claim.round, state: claim.state, retryInMs: delay, err: errorMessage(err) },
+          'chain: claim step failed; it stays queued',
+        );
       }
     }
   }
@@ -155,19 +163,30 @@ export class ChainPart implements Startable {
    * Contributor side: queues a claim from a receipt its round leader signed. Refuses a receipt for another node,
    * a leader signature that does not match, or a score over the cap. Idempotent per receipt.
    */
-  async acceptReceipt(round: number, receipt: Receipt, leaderSignature: string, target?: { chainId: bigint; ledger: string }): Promise<{ queued: boolean; digest: string }> {
+  async acceptReceipt(
+    round: number,
+    receipt: Receipt,
+    leaderSignature: string,
+    target?: { chainId: bigint; ledger: string },
+  ): Promise<{ queued: boolean; digest: string }> {
     const t = target ?? (this.chain ? { chainId: this.chain.chainId, ledger: this.chain.d.addresses.ledger } : undefined);
-    if (!t) throw new MagnetError('ERR_CHAIN_NOT_CONFIGURED', 'no chain configured: cannot check a receipt against a ledger (set MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT)');
+    if (!t)
+      throw new MagnetError(
+        'ERR_CHAIN_NOT_CONFIGURED',
+        'no chain configured: cannot check a receipt against a ledger (set MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT)',
+      );
     const me = this.deps.identity.address;
     if (getAddress(receipt.node) !== me) throw new MagnetError('ERR_CHAIN_RECEIPT', `receipt is for ${receipt.node}, this node is ${me}`);
-    if (receipt.score > MAX_SCORE) throw new MagnetError('ERR_CHAIN_RECEIPT', `receipt score ${receipt.score} is over the cap ${MAX_SCORE}`);
+    if (receipt.score > MAX_SCORE)
+      throw new MagnetError('ERR_CHAIN_RECEIPT', `receipt score ${receipt.score} is over the cap ${MAX_SCORE}`);
     let signer: string;
     try {
       signer = receiptSigner(receipt, leaderSignature, t.chainId, t.ledger);
     } catch (err) {
       throw new MagnetError('ERR_CHAIN_RECEIPT', `leader signature is malformed: ${errorMessage(err)}`);
     }
-    if (signer !== getAddress(receipt.leader)) throw new MagnetError('ERR_CHAIN_RECEIPT', `leader signature is by ${signer}, not by the receipt's leader ${receipt.leader}`);
+    if (signer !== getAddress(receipt.leader))
+      throw new MagnetError('ERR_CHAIN_RECEIPT', `leader signature is by ${signer}, not by the receipt's leader ${receipt.leader}`);
     const digest = receiptDigest(receipt, t.chainId, t.ledger);
     const nodeSignature = await signReceipt(this.deps.identity.wallet, receipt, t.chainId, t.ledger);
     const queued = this.claims.add({ digest, round, receipt, nonce: hexlify(randomBytes(32)), nodeSignature, leaderSignature });
@@ -179,21 +198,32 @@ export class ChainPart implements Startable {
    * Leader side, for the round outcome: signs what is pending now, then returns the leader-signed receipts of
    * `round` in a JSON-safe form. Empty with no chain configured. DiLoCo sends these to the contributors.
    */
-  async leaderReceipts(round: number): Promise<{ nodeId: string; round: number; receipt: Record<string, string>; leaderSignature: string }[]> {
+  async leaderReceipts(
+    round: number,
+  ): Promise<{ nodeId: string; round: number; receipt: Record<string, string>; leaderSignature: string }[]> {
     const chain = this.chain;
     if (!chain) return [];
-    await this.signAsLeader(chain).catch((err) => this.deps.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'));
+    await this.signAsLeader(chain).catch((err) =>
+      this.deps.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'),
+    );
     const out = [];
     for (const c of this.contributions.all().filter((x) => x.round === round && x.state === 'signed')) {
       for (const r of this.contributions.receiptsFor(c.nodeId).filter((x) => x.round === round)) {
-        out.push({ nodeId: c.nodeId, round, receipt: JSON.parse(receiptToJson(r.receipt)) as Record<string, string>, leaderSignature: r.leaderSignature });
+        out.push({
+          nodeId: c.nodeId,
+          round,
+          receipt: JSON.parse(receiptToJson(r.receipt)) as Record<string, string>,
+          leaderSignature: r.leaderSignature,
+        });
       }
     }
     return out;
   }
 
   /** Contributor side, from a round outcome: queues the receipts addressed to this node; bad ones are logged and skipped. */
-  async acceptLeaderReceipts(list: readonly { nodeId: string; round: number; receipt: Record<string, string>; leaderSignature: string }[]): Promise<number> {
+  async acceptLeaderReceipts(
+    list: readonly { nodeId: string; round: number; receipt: Record<string, string>; leaderSignature: string }[],
+  ): Promise<number> {
     let queued = 0;
     for (const r of list) {
       if (r.nodeId !== this.deps.identity.nodeId) continue;
@@ -211,7 +241,9 @@ export class ChainPart implements Startable {
     const pending = this.contributions.unsigned();
     if (pending.length === 0) return;
     if (!(await chain.c.registry.getFunction('isRegistered')(chain.wallet.address))) {
-      for (const p of pending) if (p.state !== 'unregistered') this.contributions.mark(p.round, p.nodeId, 'unregistered', 'this leader is not registered on chain');
+      for (const p of pending)
+        if (p.state !== 'unregistered')
+          this.contributions.mark(p.round, p.nodeId, 'unregistered', 'this leader is not registered on chain');
       return;
     }
     const epoch = await this.signingEpoch(chain);
@@ -263,14 +295,19 @@ export class ChainPart implements Startable {
     const [, revealOpens, revealCloses, challengeCloses] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
     const now = await this.chainNow(chain);
     if (status !== 'none' && on.commitment !== mine) {
-      return this.claims.advance(claim.digest, 'failed', { lastError: `epoch ${claim.epoch} already holds another commitment of this node` });
+      return this.claims.advance(claim.digest, 'failed', {
+        lastError: `epoch ${claim.epoch} already holds another commitment of this node`,
+      });
     }
     if (status === 'paid') return this.claims.advance(claim.digest, 'paid', { reward: on.reward as bigint });
     if (status === 'voided') return this.claims.advance(claim.digest, 'voided', { lastError: 'claim voided by an upheld challenge' });
     if (status === 'noshow') return this.claims.advance(claim.digest, 'failed', { lastError: 'reported as a no-show (reveal missed)' });
 
     if (status === 'none') {
-      if (now >= revealOpens!) return this.claims.advance(claim.digest, 'expired', { lastError: `commit window of epoch ${claim.epoch} closed before the claim was committed` });
+      if (now >= revealOpens!)
+        return this.claims.advance(claim.digest, 'expired', {
+          lastError: `commit window of epoch ${claim.epoch} closed before the claim was committed`,
+        });
       const [commitOpens] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
       if (now < commitOpens!) return;
       const tx = await c.ledger.getFunction('commit')(claim.epoch, mine);
@@ -282,7 +319,8 @@ export class ChainPart implements Startable {
     if (status === 'committed') {
       if (claim.state !== 'committed') this.claims.advance(claim.digest, 'committed');
       if (now < revealOpens!) return;
-      if (now >= revealCloses!) return this.claims.advance(claim.digest, 'expired', { lastError: `reveal window of epoch ${claim.epoch} closed` });
+      if (now >= revealCloses!)
+        return this.claims.advance(claim.digest, 'expired', { lastError: `reveal window of epoch ${claim.epoch} closed` });
       const tx = await c.ledger.getFunction('reveal')(receiptTuple(claim.receipt), claim.nonce, claim.nodeSignature, claim.leaderSignature);
       this.claims.noteTx(claim.digest, 'reveal', tx.hash as string);
       await tx.wait();
@@ -300,17 +338,38 @@ export class ChainPart implements Startable {
     }
     const after = await c.ledger.getFunction('claimOf')(claim.epoch, wallet.address);
     if (ON_CHAIN[Number(after.status)] === 'paid') {
-      this.deps.log.info({ epoch: claim.epoch.toString(), round: claim.round, reward: after.reward.toString() }, 'chain: claim settled and credited');
+      this.deps.log.info(
+        { epoch: claim.epoch.toString(), round: claim.round, reward: after.reward.toString() },
+        'chain: claim settled and credited',
+      );
       this.claims.advance(claim.digest, 'paid', { reward: after.reward as bigint });
     }
   }
 
   /** Owed and withdrawn amounts on chain plus estimates for revealed, unsettled claims. */
-  async rewards(): Promise<{ configured: boolean; address: string; owed: string | null; tokenBalance: string | null; claims: { epoch: string; round: number; state: string; reward: string | null; estimate: string | null }[] }> {
+  async rewards(): Promise<{
+    configured: boolean;
+    address: string;
+    owed: string | null;
+    tokenBalance: string | null;
+    claims: { epoch: string; round: number; state: string; reward: string | null; estimate: string | null }[];
+  }> {
     const chain = this.chain;
     const rows = this.claims.all();
     if (!chain) {
-      return { configured: false, address: this.deps.identity.address, owed: null, tokenBalance: null, claims: rows.map((r) => ({ epoch: r.epoch.toString(), round: r.round, state: r.state, reward: r.reward?.toString() ?? null, estimate: null })) };
+      return {
+        configured: false,
+        address: this.deps.identity.address,
+        owed: null,
+        tokenBalance: null,
+        claims: rows.map((r) => ({
+          epoch: r.epoch.toString(),
+          round: r.round,
+          state: r.state,
+          reward: r.reward?.toString() ?? null,
+          estimate: null,
+        })),
+      };
     }
     const { c, wallet } = chain;
     const [owed, bal, epochPool, dailyCap] = (await Promise.all([
@@ -329,9 +388,23 @@ export class ChainPart implements Startable {
           c.params.getFunction('epochStart')(r.epoch) as Promise<bigint>,
         ]);
         const emitted = (await c.ledger.getFunction('emittedOnDay')(start / 86_400n)) as bigint;
-        estimate = info.settling ? null : estimateReward({ epochPool: epochPool!, dailyCap: dailyCap!, emittedOnDay: emitted, weight: on.weight as bigint, totalWeight: info.totalWeight as bigint });
+        estimate = info.settling
+          ? null
+          : estimateReward({
+              epochPool: epochPool!,
+              dailyCap: dailyCap!,
+              emittedOnDay: emitted,
+              weight: on.weight as bigint,
+              totalWeight: info.totalWeight as bigint,
+            });
       }
-      out.push({ epoch: r.epoch.toString(), round: r.round, state: r.state, reward: r.reward?.toString() ?? null, estimate: estimate?.toString() ?? null });
+      out.push({
+        epoch: r.epoch.toString(),
+        round: r.round,
+        state: r.state,
+        reward: r.reward?.toString() ?? null,
+        estimate: estimate?.toString() ?? null,
+      });
     }
     return { configured: true, address: wallet.address, owed: owed!.toString(), tokenBalance: bal!.toString(), claims: out };
   }
@@ -350,7 +423,11 @@ export class ChainPart implements Startable {
       waiting: (claims.queued ?? 0) + (claims.committed ?? 0) + (claims.revealed ?? 0),
       lastTickAt: this.lastTickAt || null,
       lastError: this.lastError ?? null,
-      selfRegistration: !this.deps.options.registerBond ? 'off' : this.registered ? 'registered' : `pending: ${this.registrationError ?? 'not tried yet'}`,
+      selfRegistration: !this.deps.options.registerBond
+        ? 'off'
+        : this.registered
+          ? 'registered'
+          : `pending: ${this.registrationError ?? 'not tried yet'}`,
     };
   }
 

@@ -26,14 +26,29 @@ describe('chain claim store', () => {
       const file = join(dir, 'state.db');
       let { db } = openStateDb(file, allMigrations);
       const store = new ContributionStore(db);
-      const c = { round: 3, nodeId: 'node-0123456789abcdef', tokens: 4096, steps: 50, lossDelta: 0.25, verified: true, gradientSha256: 'ab'.repeat(32) };
+      const c = {
+        round: 3,
+        nodeId: 'node-0123456789abcdef',
+        tokens: 4096,
+        steps: 50,
+        lossDelta: 0.25,
+        verified: true,
+        gradientSha256: 'ab'.repeat(32),
+      };
       store.record(c);
       store.record({ ...c, tokens: 1 }); // a replayed record never overwrites the first
       assert.equal(store.count(), 1);
       assert.equal(store.all()[0]!.tokens, 4096);
       assert.throws(() => store.record({ ...c, tokens: 1.5 }), /whole numbers/);
       const q = new ClaimQueue(db);
-      const entry = { digest: '0x' + '11'.repeat(32), round: 3, receipt, nonce: '0x' + '22'.repeat(32), nodeSignature: '0xaa', leaderSignature: '0xbb' };
+      const entry = {
+        digest: '0x' + '11'.repeat(32),
+        round: 3,
+        receipt,
+        nonce: '0x' + '22'.repeat(32),
+        nodeSignature: '0xaa',
+        leaderSignature: '0xbb',
+      };
       assert.equal(q.add(entry), true);
       assert.equal(q.add(entry), false);
       q.retryLater(entry.digest, 'connect ECONNREFUSED', 60_000);

@@ -78,19 +78,32 @@ export class ContributionStore implements ContributionSink {
           `INSERT OR IGNORE INTO chain_contributions (round, node_id, tokens, steps, loss_delta, verified, gradient_sha256, recorded_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(c.round, c.nodeId, c.tokens, c.steps, Number.isFinite(c.lossDelta) ? c.lossDelta : 0, c.verified ? 1 : 0, c.gradientSha256, Date.now());
+        .run(
+          c.round,
+          c.nodeId,
+          c.tokens,
+          c.steps,
+          Number.isFinite(c.lossDelta) ? c.lossDelta : 0,
+          c.verified ? 1 : 0,
+          c.gradientSha256,
+          Date.now(),
+        );
     })();
   }
 
   all(): ContributionRow[] {
-    return (this.db.prepare('SELECT * FROM chain_contributions ORDER BY round, node_id').all() as Record<string, unknown>[]).map(fromContribution);
+    return (this.db.prepare('SELECT * FROM chain_contributions ORDER BY round, node_id').all() as Record<string, unknown>[]).map(
+      fromContribution,
+    );
   }
 
   /** Contributions still waiting for a leader signature (recorded, or unregistered: retried as nodes register). */
   unsigned(): ContributionRow[] {
-    return (this.db.prepare("SELECT * FROM chain_contributions WHERE state IN ('recorded', 'unregistered') ORDER BY round, node_id").all() as Record<string, unknown>[]).map(
-      fromContribution,
-    );
+    return (
+      this.db
+        .prepare("SELECT * FROM chain_contributions WHERE state IN ('recorded', 'unregistered') ORDER BY round, node_id")
+        .all() as Record<string, unknown>[]
+    ).map(fromContribution);
   }
 
   mark(round: number, nodeId: string, state: ContributionRow['state'], note: string | null = null): void {
@@ -101,7 +114,9 @@ export class ContributionStore implements ContributionSink {
   saveLeaderReceipt(round: number, nodeId: string, r: Receipt, signature: string): void {
     this.db.transaction(() => {
       this.db
-        .prepare('INSERT OR IGNORE INTO chain_leader_receipts (round, node_id, receipt, leader_signature, signed_at) VALUES (?, ?, ?, ?, ?)')
+        .prepare(
+          'INSERT OR IGNORE INTO chain_leader_receipts (round, node_id, receipt, leader_signature, signed_at) VALUES (?, ?, ?, ?, ?)',
+        )
         .run(round, nodeId, receiptToJson(r), signature, Date.now());
       this.mark(round, nodeId, 'signed');
     })();
@@ -109,7 +124,9 @@ export class ContributionStore implements ContributionSink {
 
   /** Leader-signed receipts for one contributor (what the contributor needs to claim). */
   receiptsFor(nodeId: string): { round: number; receipt: Receipt; leaderSignature: string }[] {
-    const rows = this.db.prepare('SELECT round, receipt, leader_signature FROM chain_leader_receipts WHERE node_id = ? ORDER BY round').all(nodeId) as {
+    const rows = this.db
+      .prepare('SELECT round, receipt, leader_signature FROM chain_leader_receipts WHERE node_id = ? ORDER BY round')
+      .all(nodeId) as {
       round: number;
       receipt: string;
       leader_signature: string;
@@ -172,7 +189,8 @@ export class ClaimQueue {
           `INSERT OR IGNORE INTO chain_claims (digest, round, epoch, receipt, nonce, node_signature, leader_signature, state, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
         )
-        .run(c.digest, c.round, Number(c.receipt.epoch), receiptToJson(c.receipt), c.nonce, c.nodeSignature, c.leaderSignature, now, now).changes > 0
+        .run(c.digest, c.round, Number(c.receipt.epoch), receiptToJson(c.receipt), c.nonce, c.nodeSignature, c.leaderSignature, now, now)
+        .changes > 0
     );
   }
 
@@ -188,21 +206,34 @@ export class ClaimQueue {
   /** Open claims whose retry time has come. */
   due(now = Date.now()): ClaimRow[] {
     return (
-      this.db.prepare("SELECT * FROM chain_claims WHERE state IN ('queued', 'committed', 'revealed') AND next_attempt_at <= ? ORDER BY epoch, round").all(now) as Record<
-        string,
-        unknown
-      >[]
+      this.db
+        .prepare(
+          "SELECT * FROM chain_claims WHERE state IN ('queued', 'committed', 'revealed') AND next_attempt_at <= ? ORDER BY epoch, round",
+        )
+        .all(now) as Record<string, unknown>[]
     ).map(fromClaim);
   }
 
   /** Moves a claim to `state` (clearing the retry counters), with the fields that step produced. */
-  advance(digest: string, state: ClaimState, fields: { commitTx?: string; revealTx?: string; reward?: bigint; lastError?: string } = {}): void {
+  advance(
+    digest: string,
+    state: ClaimState,
+    fields: { commitTx?: string; revealTx?: string; reward?: bigint; lastError?: string } = {},
+  ): void {
     this.db
       .prepare(
         `UPDATE chain_claims SET state = ?, commit_tx = COALESCE(?, commit_tx), reveal_tx = COALESCE(?, reveal_tx), reward = COALESCE(?, reward),
            last_error = ?, attempts = 0, next_attempt_at = 0, updated_at = ? WHERE digest = ?`,
       )
-      .run(state, fields.commitTx ?? null, fields.revealTx ?? null, fields.reward?.toString() ?? null, fields.lastError ?? null, Date.now(), digest);
+      .run(
+        state,
+        fields.commitTx ?? null,
+        fields.revealTx ?? null,
+        fields.reward?.toString() ?? null,
+        fields.lastError ?? null,
+        Date.now(),
+        digest,
+      );
   }
 
   /** Records a failed attempt and when to try again (the claim stays in its state: nothing is lost). */
@@ -214,7 +245,9 @@ export class ClaimQueue {
 
   /** Records the transaction hash of a step before waiting for it, so a crash in between is recognisable. */
   noteTx(digest: string, kind: 'commit' | 'reveal', hash: string): void {
-    this.db.prepare(`UPDATE chain_claims SET ${kind === 'commit' ? 'commit_tx' : 'reveal_tx'} = ?, updated_at = ? WHERE digest = ?`).run(hash, Date.now(), digest);
+    this.db
+      .prepare(`UPDATE chain_claims SET ${kind === 'commit' ? 'commit_tx' : 'reveal_tx'} = ?, updated_at = ? WHERE digest = ?`)
+      .run(hash, Date.now(), digest);
   }
 
   counts(): Record<string, number> {
@@ -245,7 +278,13 @@ function fromClaim(r: Record<string, unknown>): ClaimRow {
 }
 
 export function receiptToJson(r: Receipt): string {
-  return JSON.stringify({ ...r, epoch: r.epoch.toString(), round: r.round.toString(), tokens: r.tokens.toString(), score: r.score.toString() });
+  return JSON.stringify({
+    ...r,
+    epoch: r.epoch.toString(),
+    round: r.round.toString(),
+    tokens: r.tokens.toString(),
+    score: r.score.toString(),
+  });
 }
 
 export function receiptFromJson(s: string): Receipt {

@@ -107,9 +107,13 @@ export function readDeployment(file: string): Deployment {
   const a = d?.addresses;
   for (const k of ['params', 'registry', 'ledger', 'panel', 'token'] as const) {
     if (!a || typeof a[k] !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a[k])) {
-      throw new MagnetError('ERR_CHAIN_DEPLOYMENT', `chain deployment file ${file}: addresses.${k} is missing or not an address`, { file, key: `addresses.${k}` });
+      throw new MagnetError('ERR_CHAIN_DEPLOYMENT', `chain deployment file ${file}: addresses.${k} is missing or not an address`, {
+        file,
+        key: `addresses.${k}`,
+      });
     }
   }
-  if (!/^\d+$/.test(String(d.chainId))) throw new MagnetError('ERR_CHAIN_DEPLOYMENT', `chain deployment file ${file}: chainId is not a number`, { file });
+  if (!/^\d+$/.test(String(d.chainId)))
+    throw new MagnetError('ERR_CHAIN_DEPLOYMENT', `chain deployment file ${file}: chainId is not a number`, { file });
   return d;
 }

@@ -16,7 +16,12 @@ export const DEV_MNEMONIC = 'test test test test test test test test test test t
 
 /** The anvil binary shipped in the npm package @foundry-rs/anvil (platform sub-package). */
 export function anvilBinary(): string {
-  for (const pkg of ['@foundry-rs/anvil-linux-amd64', '@foundry-rs/anvil-linux-arm64', '@foundry-rs/anvil-darwin-arm64', '@foundry-rs/anvil-darwin-amd64']) {
+  for (const pkg of [
+    '@foundry-rs/anvil-linux-amd64',
+    '@foundry-rs/anvil-linux-arm64',
+    '@foundry-rs/anvil-darwin-arm64',
+    '@foundry-rs/anvil-darwin-amd64',
+  ]) {
     try {
       return join(dirname(require.resolve(`${pkg}/package.json`)), 'bin', 'anvil');
     } catch {
@@ -28,7 +33,15 @@ export function anvilBinary(): string {
 
 /** Testnet windows: 60 s epochs; a claim settles about two minutes after its epoch starts. */
 export function fastParams(p: ChainParams): ChainParams {
-  return { ...p, epochLength: 60n, commitWindow: 60n, revealWindow: 30n, challengeWindow: 30n, adjudicationTimeout: 60n, unbondingDelay: 240n };
+  return {
+    ...p,
+    epochLength: 60n,
+    commitWindow: 60n,
+    revealWindow: 30n,
+    challengeWindow: 30n,
+    adjudicationTimeout: 60n,
+    unbondingDelay: 240n,
+  };
 }
 
 export interface LocalChain {
@@ -48,9 +61,13 @@ export interface LocalChain {
  */
 export async function startLocalChain(dir: string, o: { fast?: boolean } = {}): Promise<LocalChain> {
   await ensureArtifacts();
-  const child: ChildProcess = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', '0', '--hardfork', 'cancun', '--mnemonic', DEV_MNEMONIC], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    anvilBinary(),
+    ['--host', '127.0.0.1', '--port', '0', '--hardfork', 'cancun', '--mnemonic', DEV_MNEMONIC],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) => {
@@ -94,7 +111,12 @@ export async function startLocalChain(dir: string, o: { fast?: boolean } = {}): 
       rpc,
       deploymentFile,
       deployment,
-      env: { MAGNET_CHAIN_RPC: rpc, MAGNET_CHAIN_DEPLOYMENT: deploymentFile, MAGNET_CHAIN_REGISTER_BOND: '1', MAGNET_CHAIN_POLL_MS: '1000' },
+      env: {
+        MAGNET_CHAIN_RPC: rpc,
+        MAGNET_CHAIN_DEPLOYMENT: deploymentFile,
+        MAGNET_CHAIN_REGISTER_BOND: '1',
+        MAGNET_CHAIN_POLL_MS: '1000',
+      },
       async fund(addresses, eth = '10') {
         for (const a of addresses) await (await faucet.sendTransaction({ to: getAddress(a), value: parseEther(eth) })).wait();
       },

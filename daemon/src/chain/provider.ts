@@ -8,7 +8,13 @@ import { JsonRpcProvider, Network, Wallet } from 'ethers';
  */
 export function makeProvider(rpcUrl: string, chainId?: bigint): JsonRpcProvider {
   if (chainId !== undefined) {
-    return new JsonRpcProvider(rpcUrl, Network.from(chainId), { cacheTimeout: -1, staticNetwork: true, pollingInterval: 250, batchStallTime: 0, batchMaxCount: 1 });
+    return new JsonRpcProvider(rpcUrl, Network.from(chainId), {
+      cacheTimeout: -1,
+      staticNetwork: true,
+      pollingInterval: 250,
+      batchStallTime: 0,
+      batchMaxCount: 1,
+    });
   }
   return new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1, pollingInterval: 250, batchStallTime: 0, batchMaxCount: 1 });
 }

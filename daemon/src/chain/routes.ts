@@ -17,7 +17,14 @@ export function chainRoutes(chain: ChainPart): Route[] {
       async handle(_req, res) {
         sendJson(res, 200, {
           status: chain.status(),
-          claims: chain.claims.all().map((c) => ({ ...c, epoch: c.epoch.toString(), reward: c.reward?.toString() ?? null, receipt: JSON.parse(receiptToJson(c.receipt)) })),
+          claims: chain.claims
+            .all()
+            .map((c) => ({
+              ...c,
+              epoch: c.epoch.toString(),
+              reward: c.reward?.toString() ?? null,
+              receipt: JSON.parse(receiptToJson(c.receipt)),
+            })),
         });
       },
     },
@@ -48,7 +55,9 @@ export function chainRoutes(chain: ChainPart): Route[] {
           sendJson(res, 400, { error: { code: 'ERR_BAD_NODE_ID', message: 'query must be ?nodeId=node-<16 hex>' } });
           return;
         }
-        sendJson(res, 200, { receipts: chain.contributions.receiptsFor(nodeId).map((r) => ({ ...r, receipt: JSON.parse(receiptToJson(r.receipt)) })) });
+        sendJson(res, 200, {
+          receipts: chain.contributions.receiptsFor(nodeId).map((r) => ({ ...r, receipt: JSON.parse(receiptToJson(r.receipt)) })),
+        });
       },
     },
     {
@@ -56,8 +65,17 @@ export function chainRoutes(chain: ChainPart): Route[] {
       path: '/chain/receipts',
       async handle(req, res) {
         try {
-          const body = JSON.parse((await readBody(req, 16_384)).toString('utf8')) as { round?: unknown; receipt?: unknown; leaderSignature?: unknown };
-          if (typeof body.round !== 'number' || typeof body.leaderSignature !== 'string' || typeof body.receipt !== 'object' || body.receipt === null) {
+          const body = JSON.parse((await readBody(req, 16_384)).toString('utf8')) as {
+            round?: unknown;
+            receipt?: unknown;
+            leaderSignature?: unknown;
+          };
+          if (
+            typeof body.round !== 'number' ||
+            typeof body.leaderSignature !== 'string' ||
+            typeof body.receipt !== 'object' ||
+            body.receipt === null
+          ) {
             throw new Error('body must be {"round": N, "receipt": {...}, "leaderSignature": "0x..."}');
           }
           const out = await chain.acceptReceipt(body.round, receiptFromJson(JSON.stringify(body.receipt)), body.leaderSignature);

@@ -29,13 +29,21 @@ interface ChainFlags {
 
 function rpcOf(flags: ChainFlags): string {
   const rpc = flags.rpc ?? process.env.MAGNET_CHAIN_RPC ?? '';
-  if (!/^https?:\/\/.+/.test(rpc)) throw new MagnetError('ERR_CHAIN_NOT_CONFIGURED', `chain RPC ${JSON.stringify(rpc)} is not an http(s) URL: pass --rpc URL or set MAGNET_CHAIN_RPC`);
+  if (!/^https?:\/\/.+/.test(rpc))
+    throw new MagnetError(
+      'ERR_CHAIN_NOT_CONFIGURED',
+      `chain RPC ${JSON.stringify(rpc)} is not an http(s) URL: pass --rpc URL or set MAGNET_CHAIN_RPC`,
+    );
   return rpc;
 }
 
 function deploymentOf(flags: ChainFlags): string {
   const d = flags.deployment ?? process.env.MAGNET_CHAIN_DEPLOYMENT ?? '';
-  if (!d) throw new MagnetError('ERR_CHAIN_NOT_CONFIGURED', 'no deployment file: pass --deployment FILE or set MAGNET_CHAIN_DEPLOYMENT (written by `magnet-node chain deploy --out FILE`)');
+  if (!d)
+    throw new MagnetError(
+      'ERR_CHAIN_NOT_CONFIGURED',
+      'no deployment file: pass --deployment FILE or set MAGNET_CHAIN_DEPLOYMENT (written by `magnet-node chain deploy --out FILE`)',
+    );
   return d;
 }
 
@@ -57,7 +65,9 @@ async function sendTx(c: Contract, fn: string, ...args: unknown[]): Promise<stri
 }
 
 export function registerChainCommands(program: Command): void {
-  const chain = program.command('chain').description('on-chain contribution claims: deploy the contracts, register this node, withdraw rewards');
+  const chain = program
+    .command('chain')
+    .description('on-chain contribution claims: deploy the contracts, register this node, withdraw rewards');
 
   chain
     .command('deploy')
@@ -75,13 +85,17 @@ export function registerChainCommands(program: Command): void {
         const key = flags.key ?? process.env.MAGNET_DEPLOYER_KEY;
         const signer = key
           ? new Wallet(key, provider)
-          : ((await unlockOrCreateIdentity(new HomeDir(resolveHome(flags.home)), process.env, createLogger('warn'))).wallet.connect(provider) as Wallet);
+          : ((await unlockOrCreateIdentity(new HomeDir(resolveHome(flags.home)), process.env, createLogger('warn'))).wallet.connect(
+              provider,
+            ) as Wallet);
         let p = loadChainParams(flags.params);
         if (flags.fast) p = fastParams(p);
         await ensureArtifacts();
         const d = await deployAll(signer, p);
         writeDeployment(out, d);
-        process.stdout.write(`deployed on chain ${d.chainId} at block ${d.block}: ledger ${d.addresses.ledger}, registry ${d.addresses.registry}, panel ${d.addresses.panel}, token ${d.addresses.token}\nwrote ${out}\n`);
+        process.stdout.write(
+          `deployed on chain ${d.chainId} at block ${d.block}: ledger ${d.addresses.ledger}, registry ${d.addresses.registry}, panel ${d.addresses.panel}, token ${d.addresses.token}\nwrote ${out}\n`,
+        );
       } catch (err) {
         fail(err);
       }
@@ -101,17 +115,26 @@ export function registerChainCommands(program: Command): void {
         try {
           bond = parseEther(flags.bond);
         } catch {
-          throw new MagnetError('ERR_BAD_AMOUNT', `--bond ${JSON.stringify(flags.bond)} is not an amount (a decimal number of whole coins, e.g. 1 or 0.5)`);
+          throw new MagnetError(
+            'ERR_BAD_AMOUNT',
+            `--bond ${JSON.stringify(flags.bond)} is not an amount (a decimal number of whole coins, e.g. 1 or 0.5)`,
+          );
         }
         let tier = flags.tier as Tier | undefined;
         if (!tier) {
           try {
-            tier = (await callDaemon<{ tier?: { tier?: Tier } | Tier }>(resolveHome(flags.home), '/status').then((s) => (typeof s.tier === 'string' ? s.tier : s.tier?.tier))) as Tier;
+            tier = (await callDaemon<{ tier?: { tier?: Tier } | Tier }>(resolveHome(flags.home), '/status').then((s) =>
+              typeof s.tier === 'string' ? s.tier : s.tier?.tier,
+            )) as Tier;
           } catch (err) {
             if (!isMagnetError(err, 'ERR_NO_DAEMON')) throw err;
           }
         }
-        if (!tier || !TIERS.includes(tier)) throw new MagnetError('ERR_BAD_TIER', `tier ${JSON.stringify(tier ?? null)}: pass --tier ${TIERS.join('|')} (or start the daemon so its tier is used)`);
+        if (!tier || !TIERS.includes(tier))
+          throw new MagnetError(
+            'ERR_BAD_TIER',
+            `tier ${JSON.stringify(tier ?? null)}: pass --tier ${TIERS.join('|')} (or start the daemon so its tier is used)`,
+          );
         const { wallet, c, nodeId } = await nodeChain(flags);
         if (await c.registry.getFunction('isRegistered')(wallet.address)) {
           process.stdout.write(`${nodeId} (${wallet.address}) is already registered\n`);
@@ -136,7 +159,11 @@ export function registerChainCommands(program: Command): void {
       try {
         const { wallet, c } = await nodeChain(flags);
         const owed = (await c.ledger.getFunction('owed')(wallet.address)) as bigint;
-        if (owed === 0n) throw new MagnetError('ERR_NOTHING_OWED', `nothing to withdraw: ${wallet.address} is owed 0 MAG (claims settle after their challenge window)`);
+        if (owed === 0n)
+          throw new MagnetError(
+            'ERR_NOTHING_OWED',
+            `nothing to withdraw: ${wallet.address} is owed 0 MAG (claims settle after their challenge window)`,
+          );
         const tx = await sendTx(c.ledger, 'withdraw');
         process.stdout.write(`withdrew ${formatEther(owed)} MAG to ${wallet.address}: tx ${tx}\n`);
       } catch (err) {
@@ -172,7 +199,9 @@ export function registerChainCommands(program: Command): void {
         if (rows.length === 0) return void process.stdout.write('no claims\n');
         for (const r of rows) {
           const reward = r.reward ? `${formatEther(BigInt(r.reward))} MAG` : '-';
-          process.stdout.write(`epoch ${r.epoch.padStart(8)}  round ${String(r.round).padStart(5)}  ${r.state.padEnd(9)}  reward ${reward}${r.lastError ? `  (${r.attempts} failed attempts: ${r.lastError})` : ''}\n`);
+          process.stdout.write(
+            `epoch ${r.epoch.padStart(8)}  round ${String(r.round).padStart(5)}  ${r.state.padEnd(9)}  reward ${reward}${r.lastError ? `  (${r.attempts} failed attempts: ${r.lastError})` : ''}\n`,
+          );
         }
       } catch (err) {
         fail(err);
@@ -196,12 +225,19 @@ export function registerChainCommands(program: Command): void {
         if (flags.json) return printJson(r);
         const mag = (x: string | null) => (x === null ? '-' : `${formatEther(BigInt(x))} MAG`);
         if (!r.configured) process.stdout.write('chain not configured: claims wait in the queue\n');
-        else process.stdout.write(`${r.address}: owed ${mag(r.owed)} (withdraw with \`magnet-node chain withdraw\`), balance ${mag(r.tokenBalance)}\n`);
+        else
+          process.stdout.write(
+            `${r.address}: owed ${mag(r.owed)} (withdraw with \`magnet-node chain withdraw\`), balance ${mag(r.tokenBalance)}\n`,
+          );
         const settled = r.claims.filter((c) => c.reward !== null).reduce((s, c) => s + BigInt(c.reward!), 0n);
         for (const c of r.claims) {
-          process.stdout.write(`epoch ${c.epoch.padStart(8)}  round ${String(c.round).padStart(5)}  ${c.state.padEnd(9)}  ${c.reward !== null ? `reward ${mag(c.reward)}` : c.estimate !== null ? `estimate ${mag(c.estimate)}` : ''}\n`);
+          process.stdout.write(
+            `epoch ${c.epoch.padStart(8)}  round ${String(c.round).padStart(5)}  ${c.state.padEnd(9)}  ${c.reward !== null ? `reward ${mag(c.reward)}` : c.estimate !== null ? `estimate ${mag(c.estimate)}` : ''}\n`,
+          );
         }
-        process.stdout.write(`settled rewards: ${formatEther(settled)} MAG over ${r.claims.filter((c) => c.reward !== null).length} claims\n`);
+        process.stdout.write(
+          `settled rewards: ${formatEther(settled)} MAG over ${r.claims.filter((c) => c.reward !== null).length} claims\n`,
+        );
       } catch (err) {
         fail(err);
       }
