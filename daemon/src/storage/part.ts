@@ -65,6 +65,14 @@ export class StoragePart implements Startable {
     this.repairer = new Repairer(this.service, this.access, deps.peers, this.repo, { replicas: o.replicas, staleAfterMs: o.staleAfterMs, repairBytesPerSec: o.repairBytesPerSec }, this.log);
     this.scrubber = new Scrubber(this.local, this.log);
     this.metrics = storageMetrics(deps.metrics);
+    const metrics = this.metrics;
+    this.service.observer = {
+      put: (seconds) => {
+        metrics.puts.inc();
+        metrics.putSeconds.observe(seconds);
+      },
+      got: (ok) => metrics.gets.inc({ result: ok ? 'ok' : 'failed' }),
+    };
   }
 
   async start(): Promise<void> {

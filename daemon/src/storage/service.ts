@@ -30,6 +30,9 @@ export interface PutResult {
  * verified shards in parallel from the fastest holders and checks the blob hash.
  */
 export class BlobService {
+  /** Told of every put (seconds taken) and get (whether it succeeded): the part turns these into metrics. */
+  observer: { put(seconds: number): void; got(ok: boolean): void } | undefined;
+
   constructor(
     private readonly identity: NodeIdentity,
     private readonly access: ShardAccess,
@@ -52,6 +55,13 @@ export class BlobService {
   }
 
   async put(blob: Uint8Array, kind = 'blob', round = 0): Promise<PutResult> {
+    const t0 = performance.now();
+    const result = await this.putBlob(blob, kind, round);
+    this.observer?.put((performance.now() - t0) / 1000);
+    return result;
+  }
+
+  private async putBlob(blob: Uint8Array, kind: string, round: number): Promise<PutResult> {
     if (blob.length > this.opts.maxBlobBytes) throw new MagnetError('ERR_BLOB_TOO_LARGE', `blob of ${blob.length} bytes exceeds storage.maxBlobBytes (${this.opts.maxBlobBytes})`);
     const { k, m } = this.opts;
     const rs = new ReedSolomon(k, m);
@@ -150,6 +160,17 @@ export class BlobService {
 
   /** Rebuilds the blob: any K verified shards, fetched in parallel from the fastest holders. */
   async get(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
+    try {
+      const got = await this.rebuild(id);
+      this.observer?.got(true);
+      return got;
+    } catch (err) {
+      this.observer?.got(false);
+      throw err;
+    }
+  }
+
+  private async rebuild(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
     const { manifest: m } = await this.manifest(id);
     const shards = await this.fetchShards(id, m, m.k);
     const rs = new ReedSolomon(m.k, m.m);
