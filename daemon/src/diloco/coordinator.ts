@@ -659,6 +659,10 @@ export class RoundCoordinator implements Startable {
     this.d.onLatest?.(this.ckpts.path(o.sha256), o.sha256, o.round);
   }
 
+  private gradientSummary(round: number): { node: string; status: string; reason: string | null; tokens: number }[] {
+    return this.grads.forRound(round).map((g) => ({ node: g.nodeId, status: g.status, reason: g.reason, tokens: g.tokens }));
+  }
+
   status(): Record<string, unknown> {
     const r = this.currentRound();
     const row = this.rounds.get(r);
@@ -671,10 +675,12 @@ export class RoundCoordinator implements Startable {
       state: row?.state ?? 'waiting',
       deadline: row ? new Date(row.deadlineMs).toISOString() : null,
       needed: row?.needed ?? [],
-      gradients: row ? this.grads.forRound(r).map((g) => ({ node: g.nodeId, status: g.status, reason: g.reason, tokens: g.tokens })) : [],
+      gradients: row ? this.gradientSummary(r) : [],
       training: this.training ? { round: this.training.round } : null,
       latest: this.ckpts.latest() ?? null,
-      previous: prev ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note } : null,
+      previous: prev
+        ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note, gradients: this.gradientSummary(prev.round) }
+        : null,
       viewDisagreement: this.lastDisagreement ?? null,
       lastTrain: this.lastTrain ?? null,
       phaseSeconds: this.lastPhase,
