@@ -188,3 +188,24 @@ test('a truncated protobuf is refused by the codec', () => {
   assert.throws(() => codecs.HelloRequest.decode(full.subarray(0, full.length - 50)));
   assert.equal(codecs.HelloRequest.decode(full).self?.nodeId, golden.nodeId);
 });
+
+test('known-key fast path: later requests of a signer verify against its cached key with the same outcomes', () => {
+  const v = verifier();
+  const now = Date.now();
+  const other = new SigningKey(Wallet.createRandom().privateKey);
+  for (let i = 0; i < 3; i++) {
+    const body = codecs.GetPeersRequest.encode({ limit: i + 1 });
+    const env = signEnvelope(me, 'request', method, body, { now });
+    assert.equal(v.verify('request', method, env, body, now).nodeId, golden.nodeId);
+    // Tampered body, another key claiming this nodeId, high s: refused exactly as on the first call.
+    const env2 = signEnvelope(me, 'request', method, body, { now });
+    assert.equal(reason(() => v.verify('request', method, env2, codecs.GetPeersRequest.encode({ limit: 99 }), now)), 'signer_mismatch');
+    const forged = signEnvelope(walletSigner(other, golden.nodeId), 'request', method, body, { now });
+    assert.equal(reason(() => v.verify('request', method, forged, body, now)), 'signer_mismatch');
+    const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const s = BigInt(`0x${env2.signature.subarray(32, 64).toString('hex')}`);
+    const high = Buffer.concat([env2.signature.subarray(0, 32), Buffer.from((N - s).toString(16).padStart(64, '0'), 'hex'), Buffer.from([1 - (env2.signature[64] as number)])]);
+    assert.equal(reason(() => v.verify('request', method, { ...env2, signature: high }, body, now)), 'high_s');
+    assert.equal(reason(() => v.verify('request', method, env, body, now)), 'replayed_nonce');
+  }
+});

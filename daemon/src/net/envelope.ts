@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, type KeyObject, randomBytes, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
 import { Signature, SigningKey } from 'ethers';
 import { nodeIdFromPublicKey, NODE_ID_PATTERN } from '../identity/node-id.js';
 
@@ -74,8 +74,13 @@ export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-/** The 32-byte digest both modes sign. */
+/** The 32-byte digest both modes sign: sha256 of the preimage below. */
 export function envelopeDigest(direction: Direction, method: string, nodeId: string, timestamp: number, nonce: Uint8Array, body: Uint8Array): Buffer {
+  return sha256(envelopePreimage(direction, method, nodeId, timestamp, nonce, body));
+}
+
+/** The bytes whose sha256 is signed (OpenSSL's verify hashes them itself, see EnvelopeVerifier's fast path). */
+export function envelopePreimage(direction: Direction, method: string, nodeId: string, timestamp: number, nonce: Uint8Array, body: Uint8Array): Buffer {
   if (nonce.length !== NONCE_BYTES) throw new RangeError(`nonce must be ${NONCE_BYTES} bytes, got ${nonce.length}`);
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new RangeError(`timestamp must be a non-negative integer, got ${timestamp}`);
   const m = Buffer.from(method, 'utf8');
@@ -87,7 +92,7 @@ export function envelopeDigest(direction: Direction, method: string, nodeId: str
   nLen.writeUInt16BE(n.length, 0);
   const ts = Buffer.alloc(8);
   ts.writeBigUInt64BE(BigInt(timestamp), 0);
-  return createHash('sha256').update(DOMAIN).update(head).update(m).update(nLen).update(n).update(ts).update(nonce).update(sha256(body)).digest();
+  return Buffer.concat([DOMAIN, head, m, nLen, n, ts, nonce, sha256(body)]);
 }
 
 /** Something that signs envelope digests for one nodeId. */
@@ -164,14 +169,20 @@ export function envelopeFromPairs(get: (key: string) => string | undefined): Env
   return { version, mode, nodeId, timestamp: Number(tsText), nonce: Buffer.from(nonceHex, 'hex'), signature: Buffer.from(sigHex, 'hex') };
 }
 
-/** Recovers the signer of a wallet-mode signature; refuses malformed and high-s signatures. */
-export function recoverSigner(digest: Buffer, signature: Buffer, claimed?: string): { publicKey: string; nodeId: string } {
+/** Refuses malformed and high-s wallet signatures (65 bytes r ‖ s ‖ recovery id). */
+export function checkSignatureShape(signature: Buffer, claimed?: string): void {
   if (signature.length !== 65) throw new EnvelopeError('bad_signature', `wallet signature must be 65 bytes (r, s, recovery id), got ${signature.length}`, claimed);
   const r = BigInt(`0x${signature.subarray(0, 32).toString('hex')}`);
   const s = BigInt(`0x${signature.subarray(32, 64).toString('hex')}`);
   const v = signature[64] as number;
   if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N || v > 1) throw new EnvelopeError('bad_signature', 'wallet signature has r, s or recovery id out of range', claimed);
   if (s > HALF_N) throw new EnvelopeError('high_s', 'wallet signature has a high s value (malleated); only low-s signatures are accepted', claimed);
+}
+
+/** Recovers the signer of a wallet-mode signature; refuses malformed and high-s signatures. */
+export function recoverSigner(digest: Buffer, signature: Buffer, claimed?: string): { publicKey: string; nodeId: string } {
+  checkSignatureShape(signature, claimed);
+  const v = signature[64] as number;
   let publicKey: string;
   try {
     const sig = Signature.from({ r: `0x${signature.subarray(0, 32).toString('hex')}`, s: `0x${signature.subarray(32, 64).toString('hex')}`, yParity: v as 0 | 1 });
@@ -220,6 +231,15 @@ export interface VerifierOptions {
 
 /** Checks request envelopes (and, with `expect`, response envelopes). */
 export class EnvelopeVerifier {
+  /**
+   * Public keys of signers already recovered once (nodeId -> key), bounded. Recovery in JS costs ~2 ms; OpenSSL's
+   * ECDSA verify against a known key ~0.3 ms. Same acceptance: the key hashes to the nodeId and (r, s) is a valid
+   * low-s signature under it. Only the recovery id is not re-checked on this path (it is a hint for recovery, and
+   * replays are caught by the nonce, not by the signature bytes).
+   */
+  private readonly keys = new Map<string, KeyObject>();
+  private static readonly MAX_KEYS = 10_000;
+
   constructor(private readonly opts: VerifierOptions) {
     if (opts.mode === 'hmac' && (!opts.secret || opts.secret.length < 16)) throw new RangeError('hmac mode needs a cluster secret of at least 16 bytes');
   }
@@ -241,12 +261,19 @@ export class EnvelopeVerifier {
       if (id !== expect.nodeId) throw new EnvelopeError('unexpected_signer', `the answer is signed as ${id}, expected ${expect.nodeId}`, id);
       if (!env.nonce.equals(expect.nonce)) throw new EnvelopeError('nonce_mismatch', 'the answer does not echo the request nonce', id);
     }
-    const digest = envelopeDigest(direction, method, id, env.timestamp, env.nonce, body);
+    const preimage = envelopePreimage(direction, method, id, env.timestamp, env.nonce, body);
+    const digest = sha256(preimage);
     let publicKey: string | undefined;
     if (this.opts.mode === 'wallet') {
-      const signer = recoverSigner(digest, env.signature, id);
-      if (signer.nodeId !== id) throw new EnvelopeError('signer_mismatch', `the signature was made by ${signer.nodeId}, not by the claimed ${id} (wrong key, or the message was changed after signing)`, id);
-      publicKey = signer.publicKey;
+      checkSignatureShape(env.signature, id);
+      const known = this.keys.get(id);
+      if (!known || !cryptoVerify('sha256', preimage, { key: known, dsaEncoding: 'ieee-p1363' }, env.signature.subarray(0, 64))) {
+        // First call from this signer, or a signature the known key rejects: recover, for the precise error.
+        const signer = recoverSigner(digest, env.signature, id);
+        if (signer.nodeId !== id) throw new EnvelopeError('signer_mismatch', `the signature was made by ${signer.nodeId}, not by the claimed ${id} (wrong key, or the message was changed after signing)`, id);
+        publicKey = signer.publicKey;
+        this.remember(id, signer.publicKey);
+      }
     } else {
       const want = createHmac('sha256', this.opts.secret as Buffer).update(digest).digest();
       if (env.signature.length !== want.length || !timingSafeEqual(env.signature, want)) throw new EnvelopeError('bad_hmac', 'the cluster HMAC does not match (wrong secret, or the message was changed after signing)', id);
@@ -255,5 +282,12 @@ export class EnvelopeVerifier {
       throw new EnvelopeError('replayed_nonce', `nonce ${env.nonce.toString('hex')} was already used (replayed request)`, id);
     }
     return publicKey ? { nodeId: id, publicKey } : { nodeId: id };
+  }
+
+  private remember(nodeId: string, compressedPublicKey: string): void {
+    const pub = Buffer.from(SigningKey.computePublicKey(compressedPublicKey, false).slice(4), 'hex'); // x ‖ y
+    const key = createPublicKey({ key: { kty: 'EC', crv: 'secp256k1', x: pub.subarray(0, 32).toString('base64url'), y: pub.subarray(32).toString('base64url') }, format: 'jwk' });
+    if (this.keys.size >= EnvelopeVerifier.MAX_KEYS) this.keys.delete(this.keys.keys().next().value as string);
+    this.keys.set(nodeId, key);
   }
 }

@@ -248,6 +248,14 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     this.live.delete(nodeId);
     const known = this.book.forget(nodeId);
     this.log.info({ nodeId, known }, 'peer forgotten (its certificate pin is gone)');
+    // Still connected over libp2p (e.g. it was refused for a new certificate): greet it again now, so the
+    // certificate it presents now is pinned without waiting for a reconnect.
+    for (const conn of this.host?.getConnections() ?? []) {
+      if (nodeIdOfPeer(conn.remotePeer) === nodeId) {
+        void this.discover(conn.remotePeer);
+        break;
+      }
+    }
     return known || l !== undefined;
   }
 
