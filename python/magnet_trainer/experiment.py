@@ -5,6 +5,8 @@ All three start from the same init and see the same number of tokens per worker-
           step on the mean pseudo-gradient (the `train` + `merge` code paths, in memory)
   sync    one model, batch N*B (the average of N workers' gradients every step), H*R steps: same total tokens
   single  one worker, batch B, H*R steps: the same steps per worker as DiLoCo, N times fewer tokens
+Held-out losses are measured after every round (baselines: after the same number of steps), so one run shows how
+the DiLoCo/sync gap moves with the budget.
 Bytes communicated (upload per worker, summed over workers): sync sends an fp32 gradient every step; DiLoCo sends
 one pseudo-gradient per round, measured as the encoded payload for none, fp16 and int8.
 """
@@ -52,6 +54,8 @@ def run(args) -> dict:
         workers.append({"model": m, "opt": make_optimizer(m, hp), "cursor": 0,
                         "data": Dataset(tokens, args.seq, seed=args.seed, node=i, nodes=n)})
     payload = {}
+    # held-out loss after every round (DiLoCo) and after the same number of steps (baselines): the gap's trend
+    curves = {"diloco": [], "sync": [], "single": []}
     for r in range(R):
         gw = {k: v.detach().clone() for k, v in glob.model.state_dict().items()}
         deltas, losses = [], []
@@ -67,8 +71,10 @@ def run(args) -> dict:
                 payload[kind] = compress.payload_bytes(enc)
         mean = {k: sum(d[k] for d in deltas) / n for k in deltas[0]}
         outer_step(glob, mean, args.outer_lr, args.momentum)
-        emit("progress", phase="diloco", round=r + 1, rounds=R, worker_loss=sum(losses) / n)
-    diloco_loss = _eval(glob.model, eval_data, args, device)
+        curves["diloco"].append(_eval(glob.model, eval_data, args, device))
+        emit("progress", phase="diloco", round=r + 1, rounds=R, worker_loss=sum(losses) / n,
+             heldout_loss=curves["diloco"][-1])
+    diloco_loss = curves["diloco"][-1]
     t_diloco = time.perf_counter() - t0
     log(f"diloco: held-out loss {diloco_loss:.4f} ({t_diloco:.0f}s)")
 
@@ -78,8 +84,12 @@ def run(args) -> dict:
         m = copy.deepcopy(init).to(device)
         bhp = InnerHParams(lr=args.lr, warmup=args.warmup, batch=batch, seq=args.seq)
         data = Dataset(tokens, args.seq, seed=args.seed, node=0, nodes=1 if phase == "sync" else n)
-        out = inner_steps(m, make_optimizer(m, bhp), data, bhp, 0, 0, H * R, device)
-        loss = _eval(m, eval_data, args, device)
+        opt, cursor = make_optimizer(m, bhp), 0
+        for r in range(R):  # R chunks of H steps: one optimizer, one schedule, evaluated where DiLoCo merges
+            out = inner_steps(m, opt, data, bhp, r * H, cursor, H, device)
+            cursor = out["cursor"]
+            curves[phase].append(_eval(m, eval_data, args, device))
+        loss = curves[phase][-1]
         emit("progress", phase=phase, steps=H * R, train_loss=out["losses"][-1], heldout_loss=loss)
         return loss, time.perf_counter() - t
 
@@ -98,6 +108,8 @@ def run(args) -> dict:
         "heldout_loss": {"diloco": diloco_loss, "sync": sync_loss, "single": single_loss},
         "diloco_vs_sync": diloco_loss / sync_loss - 1,
         "diloco_vs_single": diloco_loss / single_loss - 1,
+        "heldout_curve": curves,
+        "diloco_vs_sync_curve": [d / s - 1 for d, s in zip(curves["diloco"], curves["sync"])],
         "bytes": {"sync_fp32": sync_bytes, **{f"diloco_{k}": v for k, v in diloco_bytes.items()}},
         "bytes_ratio": {f"sync_over_diloco_{k}": sync_bytes / v for k, v in diloco_bytes.items()},
         "seconds": {"diloco": t_diloco, "sync": t_sync, "single": t_single},

@@ -107,6 +107,8 @@ def test_merge_export_experiment_lines(trainer, workdir, base_ckpt, grads, text_
     res = r.result
     assert json.loads(out.read_text())["heldout_loss"] == res["heldout_loss"]
     assert set(res["heldout_loss"]) == {"diloco", "sync", "single"}
+    for k, curve in res["heldout_curve"].items():  # one held-out loss per round, the last one is the final loss
+        assert len(curve) == 2 and curve[-1] == res["heldout_loss"][k]
     assert res["tokens"]["diloco"] == res["tokens"]["sync"] == 2 * res["tokens"]["single"] == 2 * 2 * 32 * 2 * 2
     # uncompressed DiLoCo sends one fp32 delta per H steps: exactly H times fewer bytes than per-step gradients
     assert res["bytes_ratio"]["sync_over_diloco_none"] == 2

@@ -105,3 +105,22 @@ def test_rejects_bad_gradients(trainer, workdir, base_ckpt, grads):
     assert r.rc == 1 and r.error["code"] == "bad_args"
     assert not out.exists()
     assert not [p for p in workdir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_daemon_verification_merge(trainer, workdir, base_ckpt, grads):
+    """The daemon checks a sender's gradient with `merge --outer-lr 1 --momentum 0 --max-norm X` (trainer-jobs.ts):
+    the result is exactly base - delta (the sender's local model) and carries no momentum buffer."""
+    out = workdir / "verify.safetensors"
+    r = trainer("merge", "--base", base_ckpt, "--grad", grads[0], "--weight", 1, "--outer-lr", 1, "--momentum", 0,
+                "--max-norm", 1e6, "--out", out)
+    assert r.rc == 0, r.err
+    merged, base = ckpt.load(out), ckpt.load(base_ckpt)
+    delta, _ = files.load(grads[0], GRAD_KIND, "g")
+    assert merged.momentum == {} and merged.meta["outer"] == {"lr": 1.0, "momentum": 0.0, "nesterov": False}
+    for n, v in merged.model.state_dict().items():
+        assert torch.equal(v, base.model.state_dict()[n] - delta[n]), n
+    norm = r.result["grad_norms"][0]
+    r = trainer("merge", "--base", base_ckpt, "--grad", grads[0], "--weight", 1, "--outer-lr", 1, "--momentum", 0,
+                "--max-norm", norm / 2, "--out", workdir / "verify2.safetensors")
+    assert r.rc == 1 and r.error["code"] == "grad_outlier" and "--max-norm" in r.error["message"]
+    assert not (workdir / "verify2.safetensors").exists()
