@@ -143,3 +143,20 @@ def test_logits_command_writes_parity_file(trainer, workdir, base_ckpt):
     assert doc["checkpoint_sha256"] == ckpt.load(base_ckpt).sha256
     bad = trainer("logits", "--ckpt", base_ckpt, "--tokens", "256,999", "--out", workdir / "nope.json")
     assert bad.rc == 1 and bad.error["code"] == "bad_args" and not (workdir / "nope.json").exists()
+
+
+def test_tied_embeddings_export(trainer, workdir):
+    """With --tie-embeddings the GGUF has no output.weight; llama.cpp and the native runtime reuse token_embd."""
+    ck_path, out = workdir / "tied.safetensors", workdir / "tied.gguf"
+    assert trainer("init", "--preset", "tiny", "--seed", 2, "--tie-embeddings", "--out", ck_path).rc == 0
+    r = trainer("export", "--ckpt", ck_path, "--out", out)
+    assert r.rc == 0 and r.result["tensors_tq2_0"] == 28 and r.result["tensors_f32"] == 10
+    reader, w = read_model(str(out))
+    assert "output.weight" not in w and field(reader, "magnet.round") == 0
+    ck = ckpt.load(ck_path)
+    tokens = [256, *b"tied"]
+    meta = {"dim": 256, "layers": 4, "heads": 4, "kv": 2, "eps": 1e-5, "rope_base": 10000.0}
+    with torch.no_grad():
+        got = ck.model(torch.tensor([tokens]), mode="ternary")[0].numpy()
+    ref = reference_logits(w, meta, tokens)
+    assert np.abs(ref - got).max() <= 1e-3 * np.abs(got).max()
