@@ -178,7 +178,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       this.host.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => this.log.warn({ bootstrap: a, err: errorMessage(err) }, 'bootstrap peer did not answer (will retry through discovery)'));
     }
     this.startedAt = Date.now();
-    this.timer = setInterval(() => void this.tick(), Math.min(c.heartbeatSeconds * 1000, 1000));
+    this.timer = setInterval(() => this.tick(), Math.min(c.heartbeatSeconds * 1000, 1000));
     this.timer.unref();
     this.log.info({ grpc: this.grpcAddress, p2p: this.multiaddrs(), authMode: c.authMode, tls: tls.mode, certSha256: tls.fingerprint.toString('hex') }, 'net started');
   }
@@ -429,41 +429,27 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     this.log.warn({ sender: nodeId, method, reason }, `refused ${nodeId} (${method}): ${message}`);
   }
 
-  /** Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. */
-  private async tick(): Promise<void> {
-    if (this.ticking) return;
+  /**
+   * Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. Calls run in the
+   * background (one at a time per peer, through `pending`): a peer that does not answer (partitioned, frozen) holds
+   * only its own call until the deadline, never the heartbeats of the others or the stale check.
+   */
+  private tick(): void {
+    if (this.ticking || !this.timer) return;
     this.ticking = true;
     try {
       const now = Date.now();
       const hbMs = this.cfg.heartbeatSeconds * 1000;
       // Exchange peers often while the network forms (first minute), then once per heartbeat.
       const exMs = now - this.startedAt < 60_000 ? 2000 : hbMs;
-      const due = [...this.live.values()].filter(
-        (l) => !this.pending.has(l.info.nodeId) && l.nextTry <= now && (now - l.lastSent >= hbMs - 500 || (l.state === 'live' && now - l.lastExchange >= exMs)),
-      );
-      await Promise.all(
-        due.map(async (l) => {
-          this.pending.add(l.info.nodeId);
-          try {
-            if (l.state === 'stale') await this.greet(l);
-            else {
-              if (now - l.lastSent >= hbMs - 500) {
-                await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
-                l.lastSent = Date.now();
-                this.alive(l);
-                this.m.heartbeats.inc({ outcome: 'ok' });
-              }
-              if (now - l.lastExchange >= exMs) await this.exchange(l);
-            }
-          } catch (err) {
-            this.m.heartbeats.inc({ outcome: 'failed' });
-            if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
-            this.peerFailed(l.info.nodeId, 'heartbeat', err);
-          } finally {
-            this.pending.delete(l.info.nodeId);
-          }
-        }),
-      );
+      for (const l of this.live.values()) {
+        if (this.pending.has(l.info.nodeId) || l.nextTry > now) continue;
+        const beat = now - l.lastSent >= hbMs - 500;
+        const exchange = l.state === 'live' && now - l.lastExchange >= exMs;
+        if (!beat && !exchange) continue;
+        this.pending.add(l.info.nodeId);
+        void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));
+      }
       const staleMs = this.cfg.staleSeconds * 1000;
       for (const l of this.live.values()) {
         if (l.state === 'live' && Date.now() - l.lastHeartbeat > staleMs) {
@@ -475,6 +461,32 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       this.updateGauge();
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** One peer's turn: greet it when stale, else heartbeat and/or exchange peers. Never throws. */
+  private async contact(l: Live, beat: boolean, exchange: boolean): Promise<void> {
+    try {
+      if (l.state === 'stale') await this.greet(l);
+      else {
+        if (beat) {
+          await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
+          if (!this.timer) return; // stopped meanwhile
+          l.lastSent = Date.now();
+          this.alive(l);
+          this.m.heartbeats.inc({ outcome: 'ok' });
+        }
+        if (exchange) await this.exchange(l);
+      }
+    } catch (err) {
+      if (!this.timer) return;
+      try {
+        this.m.heartbeats.inc({ outcome: 'failed' });
+        if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
+        this.peerFailed(l.info.nodeId, 'heartbeat', err);
+      } catch (e) {
+        this.log.warn({ peer: l.info.nodeId, err: errorMessage(e) }, 'recording a failed heartbeat failed');
+      }
     }
   }
 
