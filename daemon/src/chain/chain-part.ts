@@ -310,6 +310,7 @@ export class ChainPart implements Startable {
         });
       const [commitOpens] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
       if (now < commitOpens!) return;
+      if (await this.stillPending(chain, claim.commitTx)) return; // sent before a failure and not mined yet: never send twice
       const tx = await c.ledger.getFunction('commit')(claim.epoch, mine);
       this.claims.noteTx(claim.digest, 'commit', tx.hash as string);
       await tx.wait();
@@ -321,6 +322,7 @@ export class ChainPart implements Startable {
       if (now < revealOpens!) return;
       if (now >= revealCloses!)
         return this.claims.advance(claim.digest, 'expired', { lastError: `reveal window of epoch ${claim.epoch} closed` });
+      if (await this.stillPending(chain, claim.revealTx)) return;
       const tx = await c.ledger.getFunction('reveal')(receiptTuple(claim.receipt), claim.nonce, claim.nodeSignature, claim.leaderSignature);
       this.claims.noteTx(claim.digest, 'reveal', tx.hash as string);
       await tx.wait();
@@ -344,6 +346,13 @@ export class ChainPart implements Startable {
       );
       this.claims.advance(claim.digest, 'paid', { reward: after.reward as bigint });
     }
+  }
+
+  /** True when `hash` is a transaction the node still holds unmined (a slow chain after an RPC failure). */
+  private async stillPending(chain: NonNullable<ChainPart['chain']>, hash: string | null): Promise<boolean> {
+    if (!hash) return false;
+    const tx = await chain.provider.getTransaction(hash);
+    return tx !== null && tx.blockNumber === null;
   }
 
   /** Owed and withdrawn amounts on chain plus estimates for revealed, unsettled claims. */
