@@ -18,7 +18,9 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
 
   before(async () => {
     model = randomModel('e2e', ['--seed', '5']);
-    daemon = await startDaemon({ env: testEnv({ MAGNET_SERVE: 'on', MAGNET_SERVE_MODEL: model, MAGNET_SERVE_MODEL_ID: 'magnet-e2e', MAGNET_SERVE_THREADS: '1' }) });
+    daemon = await startDaemon({
+      env: testEnv({ MAGNET_SERVE: 'on', MAGNET_SERVE_MODEL: model, MAGNET_SERVE_MODEL_ID: 'magnet-e2e', MAGNET_SERVE_THREADS: '1' }),
+    });
     client = new OpenAI({ baseURL: `${daemon.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
 
@@ -30,7 +32,10 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
 
   it('lists the model and reports the kernel path in /status', async () => {
     const list = await client.models.list();
-    assert.deepEqual(list.data.map((m) => m.id), ['magnet-e2e']);
+    assert.deepEqual(
+      list.data.map((m) => m.id),
+      ['magnet-e2e'],
+    );
     const st = await daemon.get<{ serve?: { serving: boolean; kernel: string; model: { path: string } } }>('/status');
     const serve = st.serve;
     assert.ok(serve, 'a serve part in /status');
@@ -43,7 +48,14 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
     const c = await client.completions.create({ model: 'magnet-e2e', prompt: 'The node', max_tokens: 8, temperature: 0 });
     assert.equal(c.object, 'text_completion');
     assert.equal(c.usage?.prompt_tokens, 9);
-    const stream = await client.chat.completions.create({ model: 'magnet-e2e', messages: [{ role: 'user', content: 'hello' }], max_tokens: 8, stream: true, stream_options: { include_usage: true }, seed: 3 });
+    const stream = await client.chat.completions.create({
+      model: 'magnet-e2e',
+      messages: [{ role: 'user', content: 'hello' }],
+      max_tokens: 8,
+      stream: true,
+      stream_options: { include_usage: true },
+      seed: 3,
+    });
     let chunks = 0;
     let usage;
     for await (const ch of stream) {
@@ -55,12 +67,19 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
   });
 
   it('answers OpenAI-style errors for bad requests', async () => {
-    const r = await fetch(`${daemon.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'magnet-e2e', messages: [], max_tokens: 2 }) });
+    const r = await fetch(`${daemon.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'magnet-e2e', messages: [], max_tokens: 2 }),
+    });
     assert.equal(r.status, 400);
     const body = (await r.json()) as { error: { param: string; type: string } };
     assert.equal(body.error.type, 'invalid_request_error');
     assert.equal(body.error.param, 'messages');
-    await assert.rejects(client.completions.create({ model: 'magnet-e2e', prompt: 'x', top_p: 3 }), (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'top_p');
+    await assert.rejects(
+      client.completions.create({ model: 'magnet-e2e', prompt: 'x', top_p: 3 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'top_p',
+    );
   });
 });
 
@@ -77,7 +96,10 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
   });
 
   it('serve --model answers the openai client and exits cleanly on SIGTERM', async () => {
-    const p = spawn(process.execPath, [CLI, 'serve', '--model', model, '--http', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, 'serve', '--model', model, '--http', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], {
+      env: testEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     proc = p;
     let out = '';
     p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -92,7 +114,11 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
   });
 
   it('generate prints text and a summary line naming the kernel', async () => {
-    const { stdout, stderr } = await run(process.execPath, [CLI, 'generate', '--model', model, '--prompt', 'hi', '--max-tokens', '6', '--temperature', '0', '--threads', '1'], { env: testEnv() });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [CLI, 'generate', '--model', model, '--prompt', 'hi', '--max-tokens', '6', '--temperature', '0', '--threads', '1'],
+      { env: testEnv() },
+    );
     assert.ok(stdout.length >= 1);
     assert.match(stderr, /1?\d generated tokens .*kernel \w+/);
   });
@@ -100,9 +126,12 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
   it('refuses a truncated GGUF with an error naming the problem', async () => {
     const bad = join(dirname(model), 'truncated.gguf');
     writeFileSync(bad, Buffer.from('GGUF\x03\x00\x00\x00'));
-    await assert.rejects(run(process.execPath, [CLI, 'serve', '--model', bad, '--http', '127.0.0.1:0'], { env: testEnv() }), (e: unknown) => {
-      const err = e as { code: number; stderr: string };
-      return err.code !== 0 && /truncated|ERR_MODEL_LOAD|too short|end of file/i.test(err.stderr);
-    });
+    await assert.rejects(
+      run(process.execPath, [CLI, 'serve', '--model', bad, '--http', '127.0.0.1:0'], { env: testEnv() }),
+      (e: unknown) => {
+        const err = e as { code: number; stderr: string };
+        return err.code !== 0 && /truncated|ERR_MODEL_LOAD|too short|end of file/i.test(err.stderr);
+      },
+    );
   });
 });

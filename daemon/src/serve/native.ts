@@ -85,7 +85,10 @@ export function addonPath(): string {
     if (existsSync(p)) return p;
     dir = dirname(dir);
   }
-  throw new MagnetError('ERR_NATIVE_MISSING', 'the native addon is not built: run `npm run build:native` (native/build/Release/magnet_native.node)');
+  throw new MagnetError(
+    'ERR_NATIVE_MISSING',
+    'the native addon is not built: run `npm run build:native` (native/build/Release/magnet_native.node)',
+  );
 }
 
 export function loadAddon(): Addon {
@@ -118,7 +121,13 @@ export function runGeneration(
   const done = new Promise<Extract<NativeEvent, { kind: 'done' }>>((r) => (resolveDone = r));
   const id = model.submit(tokens, opts, (kind, a, b, c) => {
     if (kind === 'text') onText(a as Buffer, b as number);
-    else resolveDone({ kind: 'done', finishReason: a as 'stop' | 'length' | 'cancelled', promptTokens: b as number, completionTokens: c as number });
+    else
+      resolveDone({
+        kind: 'done',
+        finishReason: a as 'stop' | 'length' | 'cancelled',
+        promptTokens: b as number,
+        completionTokens: c as number,
+      });
   });
   return { id, done };
 }

@@ -2,11 +2,17 @@ import { bool, choice, int, str } from '../config/schema.js';
 
 /** The `serve` config group: OpenAI-compatible serving of the merged ternary model on this node's CPU. */
 export const serveOptions = {
-  enabled: choice('auto', ['auto', 'on', 'off'], "serve the model over the HTTP API: auto = when the node's roles include server", { env: 'MAGNET_SERVE' }),
+  enabled: choice('auto', ['auto', 'on', 'off'], "serve the model over the HTTP API: auto = when the node's roles include server", {
+    env: 'MAGNET_SERVE',
+  }),
   model: str('', 'GGUF served from start (empty: the first merged round the DiLoCo part hands over)', { env: 'MAGNET_SERVE_MODEL' }),
   modelId: str('magnet', 'model name answered in /v1/models; it stays the same across hot swaps', { env: 'MAGNET_SERVE_MODEL_ID' }),
   threads: int(0, 'kernel threads (0 = all cores)', { env: 'MAGNET_SERVE_THREADS', min: 0, max: 1024 }),
-  maxConcurrent: int(4, 'requests decoded together as one batch; more wait in the queue', { env: 'MAGNET_SERVE_MAX_CONCURRENT', min: 1, max: 64 }),
+  maxConcurrent: int(4, 'requests decoded together as one batch; more wait in the queue', {
+    env: 'MAGNET_SERVE_MAX_CONCURRENT',
+    min: 1,
+    max: 64,
+  }),
   maxQueue: int(16, 'requests allowed to wait before the API answers 429', { env: 'MAGNET_SERVE_MAX_QUEUE', min: 0, max: 10_000 }),
   headInt8: bool(false, 'int8 LM head (about half the bytes per token of F16; logits approximate)', { env: 'MAGNET_SERVE_HEAD_INT8' }),
   kvInt8: bool(false, 'int8 KV cache instead of f16', { env: 'MAGNET_SERVE_KV_INT8' }),

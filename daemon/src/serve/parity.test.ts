@@ -33,7 +33,8 @@ test('logits of the trainer export match the PyTorch ternary forward (golden fil
     const ck = join(dir, 'tiny.safetensors');
     const gguf = join(dir, 'tiny.gguf');
     const py = join(root, '.venv', 'bin', 'python');
-    const run = (...args: string[]): void => void execFileSync(py, ['-m', 'magnet_trainer', ...args], { cwd: join(root, 'python'), stdio: 'pipe' });
+    const run = (...args: string[]): void =>
+      void execFileSync(py, ['-m', 'magnet_trainer', ...args], { cwd: join(root, 'python'), stdio: 'pipe' });
     run('init', '--preset', 'tiny', '--seed', '1', '--out', ck);
     run('export', '--ckpt', ck, '--out', gguf);
     // kvF32: the KV cache holds exactly what the trainer's attention sees (f16 would round it).
@@ -52,7 +53,9 @@ test('logits of the trainer export match the PyTorch ternary forward (golden fil
           maxAbs = Math.max(maxAbs, Math.abs(v));
         }),
       );
-      process.stdout.write(`# parity (kernel ${kernelInfo().kernel}): max |native - trainer| = ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)})\n`);
+      process.stdout.write(
+        `# parity (kernel ${kernelInfo().kernel}): max |native - trainer| = ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)})\n`,
+      );
       assert.ok(maxDiff <= TOLERANCE, `max |native - trainer| logit difference ${maxDiff} exceeds ${TOLERANCE}`);
     } finally {
       model.close();

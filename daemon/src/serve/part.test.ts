@@ -9,7 +9,17 @@ import { ServePart } from './part.js';
 import { nativeMissing, randomModel } from './test-helpers.js';
 
 const skip = nativeMissing();
-const options = { enabled: 'on' as const, model: '', modelId: 'magnet', threads: 1, maxConcurrent: 2, maxQueue: 64, headInt8: false, kvInt8: false, contextLength: 0 };
+const options = {
+  enabled: 'on' as const,
+  model: '',
+  modelId: 'magnet',
+  threads: 1,
+  maxConcurrent: 2,
+  maxQueue: 64,
+  headInt8: false,
+  kvInt8: false,
+  contextLength: 0,
+};
 
 describe('ServePart.swapModel (the DiLoCo hand-over)', { skip }, () => {
   const log = createLogger('silent');
@@ -39,7 +49,10 @@ describe('ServePart.swapModel (the DiLoCo hand-over)', { skip }, () => {
 
   it('serves nothing (503) before the first merged model, then the swapped-in one under the configured id', async () => {
     assert.equal(part.serving, true);
-    await assert.rejects(client.completions.create({ model: 'magnet', prompt: 'x', max_tokens: 2 }), (e: unknown) => e instanceof OpenAI.InternalServerError && e.status === 503);
+    await assert.rejects(
+      client.completions.create({ model: 'magnet', prompt: 'x', max_tokens: 2 }),
+      (e: unknown) => e instanceof OpenAI.InternalServerError && e.status === 503,
+    );
     await part.swapModel(files['r1'] as string, { round: 1, sha256: 'random-seed-11' });
     const st = part.status() as { lastSwap: { round: number }; model: { path: string } };
     assert.equal(st.lastSwap.round, 1);
@@ -51,14 +64,23 @@ describe('ServePart.swapModel (the DiLoCo hand-over)', { skip }, () => {
   it('refuses a file of another checkpoint and a non-ternary file; the old model keeps answering', async () => {
     await assert.rejects(part.swapModel(files['r2'] as string, { round: 2, sha256: 'something-else' }), (e: unknown) => {
       const m = (e as Error).message;
-      return (e as { code?: string }).code === 'ERR_MODEL_MISMATCH' && m.includes('magnet.checkpoint_sha256') && m.includes('something-else');
+      return (
+        (e as { code?: string }).code === 'ERR_MODEL_MISMATCH' && m.includes('magnet.checkpoint_sha256') && m.includes('something-else')
+      );
     });
-    await assert.rejects(part.swapModel(files['bad'] as string, { round: 2 }), (e: unknown) => (e as { code?: string }).code === 'ERR_MODEL_LOAD' && /blk\.0\.ffn_up/.test((e as Error).message));
+    await assert.rejects(
+      part.swapModel(files['bad'] as string, { round: 2 }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_MODEL_LOAD' && /blk\.0\.ffn_up/.test((e as Error).message),
+    );
     const st = part.status() as { lastSwap: { round: number }; lastSwapError: { error: string }; model: { path: string } };
     assert.equal(st.model.path, files['r1']);
     assert.equal(st.lastSwap.round, 1);
     assert.match(st.lastSwapError.error, /ffn_up/);
-    const r = await client.chat.completions.create({ model: 'magnet', messages: [{ role: 'user', content: 'still there?' }], max_tokens: 3 });
+    const r = await client.chat.completions.create({
+      model: 'magnet',
+      messages: [{ role: 'user', content: 'still there?' }],
+      max_tokens: 3,
+    });
     assert.ok(r.choices[0]);
   });
 

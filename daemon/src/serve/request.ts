@@ -40,7 +40,8 @@ function num(b: Json, key: string, lo: number, hi: number, def: number, integer 
   if (v === undefined || v === null) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)))
     throw new ApiError(400, `'${key}' must be ${integer ? 'an integer' : 'a number'}`, 'invalid_request_error', key, 'invalid_type');
-  if (v < lo || v > hi) throw new ApiError(400, `'${key}' is ${v}; it must be between ${lo} and ${hi}`, 'invalid_request_error', key, 'invalid_value');
+  if (v < lo || v > hi)
+    throw new ApiError(400, `'${key}' is ${v}; it must be between ${lo} and ${hi}`, 'invalid_request_error', key, 'invalid_value');
   return v;
 }
 
@@ -52,7 +53,8 @@ function params(b: Json, defaultMaxTokens: number | undefined): GenerationParams
   const s = b['stop'];
   if (typeof s === 'string') stop = [s];
   else if (Array.isArray(s) && s.every((x) => typeof x === 'string')) stop = s as string[];
-  else if (s !== undefined && s !== null) throw new ApiError(400, "'stop' must be a string or an array of strings", 'invalid_request_error', 'stop');
+  else if (s !== undefined && s !== null)
+    throw new ApiError(400, "'stop' must be a string or an array of strings", 'invalid_request_error', 'stop');
   if (stop.length > 4) throw new ApiError(400, "'stop' takes at most 4 sequences", 'invalid_request_error', 'stop');
   stop = stop.filter((x) => x.length > 0);
   const stream = b['stream'] === true;
@@ -83,7 +85,8 @@ export function parseCompletion(b: Json): CompletionRequest {
 
 export function parseChat(b: Json): ChatRequest {
   const m = b['messages'];
-  if (!Array.isArray(m) || m.length === 0) throw new ApiError(400, "'messages' must be a non-empty array", 'invalid_request_error', 'messages');
+  if (!Array.isArray(m) || m.length === 0)
+    throw new ApiError(400, "'messages' must be a non-empty array", 'invalid_request_error', 'messages');
   const messages: ChatMessage[] = m.map((x: unknown, i) => {
     const o = x as Json;
     const role = o?.['role'];
@@ -93,7 +96,12 @@ export function parseChat(b: Json): ChatRequest {
       content = content.map((p: Json) => (p?.['type'] === 'text' && typeof p['text'] === 'string' ? p['text'] : '')).join('');
     }
     if ((role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'developer') || typeof content !== 'string')
-      throw new ApiError(400, `messages[${i}] needs a role (system, user, assistant) and string content`, 'invalid_request_error', `messages[${i}]`);
+      throw new ApiError(
+        400,
+        `messages[${i}] needs a role (system, user, assistant) and string content`,
+        'invalid_request_error',
+        `messages[${i}]`,
+      );
     return { role: role === 'developer' ? 'system' : role, content };
   });
   return { ...params(b, undefined), messages };

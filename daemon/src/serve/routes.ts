@@ -17,7 +17,7 @@ export function serveRoutes(svc: ServeService): Route[] {
       if (err instanceof ApiError) return sendApiError(res, err);
       const status = (err as { status?: number }).status;
       if (status === 413) return sendApiError(res, new ApiError(413, (err as Error).message));
-      throw err;  // the HTTP server answers 500 and logs it
+      throw err; // the HTTP server answers 500 and logs it
     }
   };
   return [
@@ -46,7 +46,16 @@ export function serveRoutes(svc: ServeService): Route[] {
 function modelList(svc: ServeService): unknown[] {
   const m = svc.model();
   if (!m) return [];
-  return [{ id: m.id, object: 'model', created: Math.floor(m.loadedAt / 1000), owned_by: 'magnet-node', round: m.info.round, context_length: m.info.contextLength }];
+  return [
+    {
+      id: m.id,
+      object: 'model',
+      created: Math.floor(m.loadedAt / 1000),
+      owned_by: 'magnet-node',
+      round: m.info.round,
+      context_length: m.info.contextLength,
+    },
+  ];
 }
 
 async function respond(
@@ -62,14 +71,22 @@ async function respond(
   const object = kind === 'chat' ? (p.stream ? 'chat.completion.chunk' : 'chat.completion') : 'text_completion';
   const abort = new AbortController();
   res.on('close', () => {
-    if (!res.writableFinished) abort.abort();  // client went away: stop decoding for it
+    if (!res.writableFinished) abort.abort(); // client went away: stop decoding for it
   });
   const utf8 = new Utf8Stream();
   let text = '';
   let first = true;
   const chunk = (piece: string, finish: string | null): unknown =>
     kind === 'chat'
-      ? { id, object, created, model: m.id, choices: [{ index: 0, delta: first ? { role: 'assistant', content: piece } : { content: piece }, finish_reason: finish, logprobs: null }] }
+      ? {
+          id,
+          object,
+          created,
+          model: m.id,
+          choices: [
+            { index: 0, delta: first ? { role: 'assistant', content: piece } : { content: piece }, finish_reason: finish, logprobs: null },
+          ],
+        }
       : { id, object, created, model: m.id, choices: [{ index: 0, text: piece, finish_reason: finish, logprobs: null }] };
   const send = (obj: unknown): void => {
     res.write(`data: ${JSON.stringify(obj)}\n\n`);
@@ -81,12 +98,23 @@ async function respond(
       text += piece;
       return;
     }
-    if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (!res.headersSent)
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     send(chunk(piece, null));
     first = false;
   };
   const r = await svc.generate(
-    { tokens, maxTokens: p.maxTokens ?? Number.MAX_SAFE_INTEGER, temperature: p.temperature, topP: p.topP, topK: p.topK, seed: p.seed, stop: p.stop, signal: abort.signal, onText },
+    {
+      tokens,
+      maxTokens: p.maxTokens ?? Number.MAX_SAFE_INTEGER,
+      temperature: p.temperature,
+      topP: p.topP,
+      topK: p.topK,
+      seed: p.seed,
+      stop: p.stop,
+      signal: abort.signal,
+      onText,
+    },
     m,
   );
   const tail = utf8.end();
@@ -94,7 +122,8 @@ async function respond(
   const usage = { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
   if (r.finishReason === 'cancelled' && abort.signal.aborted) return;
   if (p.stream) {
-    if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (!res.headersSent)
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     send(chunk(tail, finish));
     if (p.includeUsage) send({ id, object, created, model: m.id, choices: [], usage });
     res.end('data: [DONE]\n\n');

@@ -83,7 +83,7 @@ export class ServeService implements Startable {
     this.started = false;
     const m = this.current;
     this.current = undefined;
-    for (const w of this.waiters.splice(0)) w();  // they see !started and fail with 503
+    for (const w of this.waiters.splice(0)) w(); // they see !started and fail with 503
     if (m) {
       m.retired = true;
       for (let i = 0; i < 100 && m.inflight > 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -137,7 +137,8 @@ export class ServeService implements Startable {
   resolveModel(name: string): LoadedModel {
     const m = this.current;
     if (!m) throw new ApiError(503, 'no model is loaded yet', 'server_error', null, 'model_not_loaded');
-    if (name !== m.id && name !== basename(m.info.path)) throw new ApiError(404, `The model '${name}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
+    if (name !== m.id && name !== basename(m.info.path))
+      throw new ApiError(404, `The model '${name}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
     return m;
   }
 
@@ -146,9 +147,15 @@ export class ServeService implements Startable {
     if (this.running >= this.opts.maxConcurrent) {
       if (this.waiters.length >= this.opts.maxQueue) {
         this.stats.rejected++;
-        throw new ApiError(429, `server busy: ${this.running} requests running and ${this.waiters.length} waiting`, 'rate_limit_exceeded', null, 'queue_full');
+        throw new ApiError(
+          429,
+          `server busy: ${this.running} requests running and ${this.waiters.length} waiting`,
+          'rate_limit_exceeded',
+          null,
+          'queue_full',
+        );
       }
-      await new Promise<void>((r) => this.waiters.push(r));  // the slot is handed over by release()
+      await new Promise<void>((r) => this.waiters.push(r)); // the slot is handed over by release()
       if (!this.started) {
         this.release();
         throw new ApiError(503, 'server is stopping', 'server_error');
@@ -163,11 +170,24 @@ export class ServeService implements Startable {
     try {
       const ctx = m.info.contextLength;
       if (args.tokens.length >= ctx)
-        throw new ApiError(400, `This model's maximum context length is ${ctx} tokens; the prompt has ${args.tokens.length}`, 'invalid_request_error', 'messages', 'context_length_exceeded');
+        throw new ApiError(
+          400,
+          `This model's maximum context length is ${ctx} tokens; the prompt has ${args.tokens.length}`,
+          'invalid_request_error',
+          'messages',
+          'context_length_exceeded',
+        );
       const g = runGeneration(
         m.native,
         args.tokens,
-        { maxTokens: Math.min(args.maxTokens, ctx - args.tokens.length), temperature: args.temperature, topP: args.topP, topK: args.topK, seed: args.seed >>> 0, stop: args.stop },
+        {
+          maxTokens: Math.min(args.maxTokens, ctx - args.tokens.length),
+          temperature: args.temperature,
+          topP: args.topP,
+          topK: args.topK,
+          seed: args.seed >>> 0,
+          stop: args.stop,
+        },
         (bytes) => args.onText(bytes),
       );
       const abort = (): void => m.native.cancel(g.id);
@@ -198,7 +218,20 @@ export class ServeService implements Startable {
     const k: KernelInfo | undefined = this.started || m ? kernelInfo() : undefined;
     return {
       kernel: k?.kernel ?? null,
-      model: m ? { id: m.id, path: m.info.path, round: m.info.round, checkpointSha256: m.info.checkpointSha256, loadedAt: new Date(m.loadedAt).toISOString(), inflight: m.inflight, contextLength: m.info.contextLength, vocabSize: m.info.vocabSize, bytesPerToken: m.info.bytesPerToken, threads: m.info.threads } : null,
+      model: m
+        ? {
+            id: m.id,
+            path: m.info.path,
+            round: m.info.round,
+            checkpointSha256: m.info.checkpointSha256,
+            loadedAt: new Date(m.loadedAt).toISOString(),
+            inflight: m.inflight,
+            contextLength: m.info.contextLength,
+            vocabSize: m.info.vocabSize,
+            bytesPerToken: m.info.bytesPerToken,
+            threads: m.info.threads,
+          }
+        : null,
       running: this.running,
       queued: this.waiters.length,
       limits: { maxConcurrent: this.opts.maxConcurrent, maxQueue: this.opts.maxQueue },

@@ -44,7 +44,8 @@ function int(value: string | undefined, key: string, lo: number): number | undef
 
 function float(value: string, key: string, lo: number, hi: number): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new ConfigError(`${key}: "${value}" must be a number in [${lo}, ${hi}]`, { key, value });
+  if (!Number.isFinite(n) || n < lo || n > hi)
+    throw new ConfigError(`${key}: "${value}" must be a number in [${lo}, ${hi}]`, { key, value });
   return n;
 }
 
