@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { HDNodeWallet, Mnemonic, Wallet, hexlify, randomBytes } from 'ethers';
+import { attach } from '../../daemon/src/chain/deploy.js';
+import { DEV_MNEMONIC, startLocalChain, type LocalChain } from '../../daemon/src/chain/local-chain.js';
+import { makeProvider } from '../../daemon/src/chain/provider.js';
+import { receiptToJson } from '../../daemon/src/chain/claim-store.js';
+import { signReceipt, type Receipt } from '../../daemon/src/chain/receipt.js';
+import { CLI, startDaemon, tempHome, testEnv, waitFor, type RunningDaemon } from '../helpers/daemon.js';
+
+const run = promisify(execFile);
+const devKey = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(DEV_MNEMONIC), `m/44'/60'/0'/0/${i}`).privateKey;
+
+interface ChainStatus {
+  state: string;
+  selfRegistration: string;
+  claims: Record<string, number>;
+}
+
+/**
+ * Real daemons against a real anvil: with no chain the node starts and says claims wait; with a chain the node
+ * registers itself, takes a leader-signed receipt over HTTP, commits, reveals, settles on its own, and the CLI
+ * shows and withdraws the reward.
+ */
+describe('chain claims through a running daemon', () => {
+  let local: LocalChain;
+  let dir: string;
+  const daemons: RunningDaemon[] = [];
+  before(async () => {
+    dir = tempHome('magnet-chain-e2e-');
+    local = await startLocalChain(dir);
+  });
+  after(async () => {
+    for (const d of daemons) await d.stop();
+    await local?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts with no chain configured: claims wait and /status says so', async () => {
+    const d = await startDaemon();
+    daemons.push(d);
+    const st = await d.get<{ chain: ChainStatus }>('/status');
+    assert.match(st.chain.state, /not configured/);
+    assert.match(d.output(), /chain not configured/);
+    const { stdout } = await run(process.execPath, [CLI, 'claims', '--home', d.home], { env: testEnv() });
+    assert.match(stdout, /chain not configured: claims wait in the queue/);
+  });
+
+  it('registers, claims, settles and withdraws through the daemon and the CLI', { timeout: 180_000 }, async () => {
+    const nodeKey = devKey(4);
+    const leader = new Wallet(devKey(5), makeProvider(local.rpc, 31337n));
+    const home = tempHome('magnet-chain-node-');
+    const env = testEnv({ ...local.env, MAGNET_CHAIN_POLL_MS: '200', MAGNET_CHAIN_RETRY_BASE_MS: '100', MAGNET_CHAIN_RETRY_MAX_MS: '500' });
+    await run(process.execPath, [CLI, 'keys', 'import', '--home', home], { env: { ...env, MAGNET_IMPORT_KEY: nodeKey } });
+    const c = attach(local.deployment, leader);
+    const leaderPub = '0x' + leader.signingKey.publicKey.slice(4);
+    const leaderId = (await c.registry.getFunction('nodeIdOf')(leaderPub)) as string;
+    await (await c.registry.getFunction('register')(leaderPub, leaderId, 1, { value: 10n ** 18n })).wait();
+
+    const d = await startDaemon({ home, env });
+    daemons.push(d);
+    const address = (await d.get<{ address: string }>('/status')).address;
+    await waitFor(
+      async () => (await d.get<{ chain: ChainStatus }>('/status')).chain.selfRegistration === 'registered',
+      30_000,
+      'self-registration',
+    );
+    assert.equal(await c.registry.getFunction('isActive')(address), true);
+
+    // The round leader's receipt for this node, for the next epoch (so the test controls the windows).
+    const epoch = ((await c.params.getFunction('currentEpoch')()) as bigint) + 1n;
+    const r: Receipt = {
+      node: address,
+      epoch,
+      round: 1n,
+      checkpointHash: hexlify(randomBytes(32)),
+      gradientHash: hexlify(randomBytes(32)),
+      tokens: 4096n,
+      score: 500_000n,
+      leader: leader.address,
+    };
+    const leaderSignature = await signReceipt(leader, r, 31337n, local.deployment.addresses.ledger);
+    const post = (body: unknown) =>
+      fetch(`${d.url}/chain/receipts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const bad = await post({ round: 1, receipt: JSON.parse(receiptToJson({ ...r, tokens: 1n })), leaderSignature });
+    assert.equal(bad.status, 400, 'a receipt the leader did not sign is refused');
+    const ok = await post({ round: 1, receipt: JSON.parse(receiptToJson(r)), leaderSignature });
+    assert.equal(ok.status, 200);
+
+    const [commitOpens, revealOpens, , challengeCloses] = (await c.ledger.getFunction('windows')(epoch)) as bigint[];
+    const mineAt = async (t: bigint) => {
+      const latest = BigInt((await leader.provider!.getBlock('latest'))!.timestamp);
+      if (latest < t) await (leader.provider as ReturnType<typeof makeProvider>).send('evm_mine', [Number(t)]);
+    };
+    const claimState = async () => (await d.get<{ claims: { state: string; reward: string | null }[] }>('/chain/claims')).claims[0];
+    await mineAt(commitOpens!);
+    await waitFor(async () => (await claimState())?.state === 'committed', 30_000, 'commit');
+    await mineAt(revealOpens!);
+    await waitFor(async () => (await claimState())?.state === 'revealed', 30_000, 'reveal');
+    const est = await d.get<{ claims: { estimate: string | null }[] }>('/chain/rewards');
+    await mineAt(challengeCloses!);
+    const paid = await waitFor(
+      async () => {
+        const s = await claimState();
+        return s?.state === 'paid' ? s : undefined;
+      },
+      30_000,
+      'settlement',
+    );
+    assert.ok(BigInt(paid.reward!) > 0n);
+    assert.equal(est.claims[0]!.estimate, paid.reward, 'the estimate before settlement equals the settled reward');
+
+    const { stdout: rewardsOut } = await run(process.execPath, [CLI, 'rewards', '--home', home], { env });
+    assert.match(rewardsOut, /settled rewards: [\d.]+ MAG over 1 claims/);
+    const { stdout: claimsJson } = await run(process.execPath, [CLI, 'claims', '--home', home, '--json'], { env });
+    assert.equal((JSON.parse(claimsJson) as { claims: { state: string }[] }).claims[0]!.state, 'paid');
+    const { stdout: w } = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home], { env });
+    assert.match(w, /withdrew [\d.]+ MAG/);
+    assert.equal(await c.token.getFunction('balanceOf')(address), BigInt(paid.reward!));
+    const again = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home], { env }).catch((err: { stderr: string }) => err);
+    assert.match((again as { stderr: string }).stderr, /nothing to withdraw/);
+  });
+});
