@@ -403,11 +403,22 @@ export class RoundCoordinator implements Startable {
   private async driveFollower(row: RoundRow): Promise<void> {
     const mine = this.grads.get(row.round, this.me);
     if (row.state === 'training' && !this.training && !mine) this.startTraining(row.round);
-    if (mine && row.state === 'training') await this.submit(row);
+    if (mine && row.state === 'training') {
+      // A leader that cannot take our gradient is handled below (takeover), not by failing the whole tick.
+      await this.submit(row).catch((err: unknown) =>
+        this.d.log.warn({ round: row.round, leader: row.leader, err: errorMessage(err) }, 'cannot submit our gradient to the leader yet'),
+      );
+    }
     const grace = this.opts.announceGraceSec * 1000;
-    if ((row.state === 'submitted' || row.state === 'training') && Date.now() > row.deadlineMs + grace) {
+    const waiting = row.state === 'submitted' || row.state === 'training';
+    if (waiting && Date.now() > row.deadlineMs + grace) {
       await this.takeOver(row.round, row.leader, row.eligible, 'the leader missed its deadline');
-    } else if (row.state === 'submitted' && this.d.network.isStale(row.leader) && Date.now() - this.waitStart(row.round) > grace) {
+    } else if (
+      (row.state === 'submitted' || mine) &&
+      waiting &&
+      this.d.network.isStale(row.leader) &&
+      Date.now() - this.waitStart(row.round) > grace
+    ) {
       await this.takeOver(row.round, row.leader, row.eligible, 'the leader stopped heartbeating');
     }
   }
@@ -418,13 +429,23 @@ export class RoundCoordinator implements Startable {
     return s;
   }
 
-  /** Marks `old` failed for round r; if this node is next in order, proposes itself and leads the same round. */
+  /**
+   * Marks `old` failed for round r (and any stale node next in line after it); if this node is then next in order,
+   * it proposes itself and leads the same round. Called again while we wait for the successor to act.
+   */
   private async takeOver(r: number, old: string, eligible: string[], reason: string): Promise<void> {
     const failed = this.failedFor(r);
+    const fresh = !failed.has(old);
     failed.add(old);
-    const next = successorOf(r, eligible, failed);
-    this.d.log.warn({ round: r, old, next, reason }, 'leader failed');
-    this.d.metrics.failovers.inc();
+    let next = successorOf(r, eligible, failed);
+    while (next && next !== this.me && this.d.network.isStale(next)) {
+      failed.add(next);
+      next = successorOf(r, eligible, failed);
+    }
+    if (fresh) {
+      this.d.log.warn({ round: r, old, next, reason }, 'leader failed');
+      this.d.metrics.failovers.inc();
+    }
     this.waitingSince.set(r, Date.now());
     if (next !== this.me) return;
     const p: LeaderProposal = { round: r, oldLeader: old, newLeader: this.me, reason };
