@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { HDNodeWallet, Mnemonic, Wallet, hexlify, randomBytes } from 'ethers';
@@ -122,5 +122,35 @@ describe('chain claims through a running daemon', () => {
     assert.equal(await c.token.getFunction('balanceOf')(address), BigInt(paid.reward!));
     const again = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home], { env }).catch((err: { stderr: string }) => err);
     assert.match((again as { stderr: string }).stderr, /nothing to withdraw/);
+  });
+
+  it('deploys with the CLI and registers a node with `chain register`', { timeout: 120_000 }, async () => {
+    const out = `${dir}/cli-deployment.json`;
+    const env = testEnv({ MAGNET_DEPLOYER_KEY: devKey(0) });
+    const { stdout: dep } = await run(process.execPath, [CLI, 'chain', 'deploy', '--rpc', local.rpc, '--out', out, '--fast'], { env });
+    assert.match(dep, /deployed on chain 31337 at block \d+: ledger 0x[0-9a-fA-F]{40}/);
+    const d = JSON.parse(readFileSync(out, 'utf8')) as { chainId: string; addresses: Record<string, string> };
+    assert.equal(d.chainId, '31337');
+    const home = tempHome('magnet-chain-cli-');
+    await run(process.execPath, [CLI, 'keys', 'import', '--home', home], { env: { ...env, MAGNET_IMPORT_KEY: devKey(6) } });
+    const args = ['chain', 'register', '--home', home, '--rpc', local.rpc, '--deployment', out];
+    const bad = await run(process.execPath, [CLI, ...args, '--bond', 'lots', '--tier', 'storage_node'], { env }).catch(
+      (err: { stderr: string }) => err,
+    );
+    assert.match((bad as { stderr: string }).stderr, /--bond "lots" is not an amount/);
+    const noTier = await run(process.execPath, [CLI, ...args, '--bond', '1'], { env }).catch((err: { stderr: string }) => err);
+    assert.match((noTier as { stderr: string }).stderr, /pass --tier/);
+    const { stdout: reg } = await run(process.execPath, [CLI, ...args, '--bond', '2', '--tier', 'storage_node'], { env });
+    assert.match(reg, /registered node-[0-9a-f]{16} \(0x[0-9a-fA-F]{40}\) as storage_node with a bond of 2/);
+    const c = attach({ ...local.deployment, chainId: d.chainId, addresses: d.addresses as never }, makeProvider(local.rpc, 31337n));
+    const addr = new Wallet(devKey(6)).address;
+    assert.equal(await c.registry.getFunction('tierOf')(addr), 2n);
+    assert.equal((await c.registry.getFunction('nodeOf')(addr)).bond, 2n * 10n ** 18n);
+    const { stdout: again } = await run(process.execPath, [CLI, ...args, '--bond', '2', '--tier', 'storage_node'], { env });
+    assert.match(again, /already registered/);
+    const noRpc = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home, '--deployment', out], {
+      env: testEnv({ MAGNET_CHAIN_RPC: '' }),
+    }).catch((err: { stderr: string }) => err);
+    assert.match((noRpc as { stderr: string }).stderr, /pass --rpc URL or set MAGNET_CHAIN_RPC/);
   });
 });
