@@ -11,7 +11,7 @@ interface Flags {
   dir?: string;
   preset: string;
   rounds: string;
-  h: string;
+  H: string;
   ipfsApi?: string;
 }
 
@@ -28,10 +28,10 @@ export function registerTestnetCommand(program: Command): void {
     .action(async (f: Flags) => {
       const nodes = Number(f.nodes);
       const rounds = Number(f.rounds);
-      const innerSteps = Number(f.h);
+      const innerSteps = Number(f.H);
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 32) fail(new Error(`--nodes ${f.nodes}: allowed an integer in 1..32`));
       if (!Number.isInteger(rounds) || rounds < 0) fail(new Error(`--rounds ${f.rounds}: allowed an integer >= 0`));
-      if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.h}: allowed an integer >= 1`));
+      if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.H}: allowed an integer >= 1`));
       const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'magnet-testnet-'));
       const print = (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
       const net = new ProcessTestnet({
