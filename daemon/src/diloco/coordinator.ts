@@ -52,8 +52,8 @@ export class RoundCoordinator implements Startable {
   private lastDisagreement: string | undefined;
   private lastProbe = 0;
   private lastTrain: { round: number; lossFirst: number; lossLast: number; tokens: number; seconds: number } | undefined;
-  /** Seconds of the last occurrence of each round phase (train, transfer, verify, merge, distribute). */
-  private readonly lastPhase: Record<string, number> = {};
+  /** Seconds per phase (train, transfer, verify, merge, distribute, round) of the last few rounds, by round. */
+  private readonly phases = new Map<number, Record<string, number>>();
   private lastError: string | undefined;
 
   constructor(
@@ -91,9 +91,20 @@ export class RoundCoordinator implements Startable {
     await this.training?.done.catch(() => undefined);
   }
 
-  private phase(name: string, seconds: number): void {
+  /** Records a phase's seconds for a round; `verify` adds up (one gradient per tick). */
+  private phase(round: number, name: string, seconds: number): void {
     this.d.metrics.phaseSeconds.observe({ phase: name }, seconds);
-    this.lastPhase[name] = Math.round(seconds * 1000) / 1000;
+    const p = this.phases.get(round) ?? {};
+    p[name] = Math.round(((name === 'verify' ? (p[name] ?? 0) : 0) + seconds) * 1000) / 1000;
+    this.phases.set(round, p);
+    for (const r of this.phases.keys()) if (r < round - 8) this.phases.delete(r);
+  }
+
+  /** The phases of the last round this node led (it saw them all), else of its last round. */
+  private lastPhases(): Record<string, number> & { ofRound?: number } {
+    const rounds = [...this.phases.keys()].sort((a, b) => b - a);
+    const r = rounds.find((x) => this.phases.get(x)?.['round'] !== undefined) ?? rounds[0];
+    return r === undefined ? {} : { ...this.phases.get(r), ofRound: r };
   }
 
   // ------------------------------------------------------------------ the loop
@@ -292,7 +303,7 @@ export class RoundCoordinator implements Startable {
       (c) => this.recordVerdict(row, c),
     );
     if (this.grads.forRound(row.round).filter((g) => g.status !== 'received').length > judgedBefore)
-      this.phase('verify', (Date.now() - tv) / 1000);
+      this.phase(row.round, 'verify', (Date.now() - tv) / 1000);
     const judged = this.grads.forRound(row.round).filter((g) => g.status !== 'received' && row.needed.includes(g.nodeId));
     const accepted = judged.filter((g) => g.status === 'accepted');
     const quorum = Math.max(1, Math.ceil(this.opts.quorum * row.needed.length));
@@ -349,9 +360,9 @@ export class RoundCoordinator implements Startable {
       });
       this.ckpts.promote({ sha256: sha, round: r, manifestId });
       this.rounds.update(r, { state: 'merged', mergedSha256: sha, mergedManifest: manifestId });
-      this.phase('merge', (Date.now() - t0) / 1000);
+      this.phase(r, 'merge', (Date.now() - t0) / 1000);
       // Announcement to merge, on the leader's clock (the deadline was set roundTimeoutSec after the announcement).
-      this.phase('round', (Date.now() - (row.deadlineMs - this.opts.roundTimeoutSec * 1000)) / 1000);
+      this.phase(r, 'round', (Date.now() - (row.deadlineMs - this.opts.roundTimeoutSec * 1000)) / 1000);
       this.d.metrics.rounds.inc({ outcome: 'merged', role: 'leader' });
       this.d.log.info({ round: r, sha256: sha, contributors }, 'round merged; latest promoted');
       this.d.onLatest?.(this.ckpts.path(sha), sha, r);
@@ -482,7 +493,7 @@ export class RoundCoordinator implements Startable {
       const file = join(this.gradDir, `${res.sha256}.safetensors`);
       const { renameSync } = await import('node:fs');
       renameSync(out, file);
-      this.phase('train', (Date.now() - t0) / 1000);
+      this.phase(r, 'train', (Date.now() - t0) / 1000);
       const { manifestId } = await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
         this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
         return { manifestId: null as string | null };
@@ -534,7 +545,7 @@ export class RoundCoordinator implements Startable {
     const t0 = Date.now();
     await this.d.network.pushBlob(row.leader, g.path, g.sha256);
     const ack = await this.d.network.gradientReady(row.leader, msg);
-    this.phase('transfer', (Date.now() - t0) / 1000);
+    this.phase(row.round, 'transfer', (Date.now() - t0) / 1000);
     if (!ack.accepted) {
       this.d.log.warn({ round: row.round, leader: row.leader, reason: ack.reason }, 'the leader refused our gradient');
     }
@@ -674,7 +685,7 @@ export class RoundCoordinator implements Startable {
     await this.fetchCheckpoint(o.sha256, o.manifestId, o.leader);
     this.ckpts.promote({ sha256: o.sha256, round: o.round, manifestId: o.manifestId });
     if (base) this.rounds.update(o.round, { state: 'merged', mergedSha256: o.sha256, mergedManifest: o.manifestId });
-    this.phase('distribute', (Date.now() - t0) / 1000);
+    this.phase(o.round, 'distribute', (Date.now() - t0) / 1000);
     this.d.metrics.rounds.inc({ outcome: 'merged', role: 'follower' });
     this.d.log.info({ round: o.round, sha256: o.sha256 }, 'merged checkpoint fetched, verified and promoted');
     this.d.onLatest?.(this.ckpts.path(o.sha256), o.sha256, o.round);
@@ -704,7 +715,8 @@ export class RoundCoordinator implements Startable {
         : null,
       viewDisagreement: this.lastDisagreement ?? null,
       lastTrain: this.lastTrain ?? null,
-      phaseSeconds: this.lastPhase,
+      phaseSeconds: this.lastPhases(),
+      phasesByRound: Object.fromEntries(this.phases),
       lastError: this.lastError ?? null,
     };
   }
