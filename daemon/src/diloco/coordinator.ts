@@ -308,7 +308,11 @@ export class RoundCoordinator implements Startable {
     const accepted = judged.filter((g) => g.status === 'accepted');
     const quorum = Math.max(1, Math.ceil(this.opts.quorum * row.needed.length));
     const complete = judged.length === row.needed.length;
-    const late = Date.now() > row.deadlineMs;
+    // Gradients that arrived in time are judged before the deadline counts: verification takes one per tick.
+    const unjudged = this.grads
+      .forRound(row.round)
+      .some((g) => g.status === 'received' && row.needed.includes(g.nodeId) && this.blobFile(g.sha256) !== undefined);
+    const late = Date.now() > row.deadlineMs && !unjudged;
     if (complete || (late && accepted.length >= quorum)) {
       if (accepted.length === 0) return this.abandon(row, 'every gradient was refused');
       return this.mergeRound(

@@ -15,7 +15,7 @@ export const dilocoOptions = {
   outerLr: num(0.7, 'Outer Nesterov learning rate', { min: 0, max: 10 }),
   momentum: num(0.9, 'Outer Nesterov momentum', { min: 0, max: 1 }),
   compression: choice('none', ['none', 'fp16', 'int8'], 'Pseudo-gradient compression', { env: 'MAGNET_COMPRESSION' }),
-  roundTimeoutSec: int(900, 'Seconds from announcement to the round deadline', { min: 5 }),
+  roundTimeoutSec: int(900, 'Seconds from announcement to the round deadline', { min: 5, env: 'MAGNET_ROUND_TIMEOUT' }),
   quorum: num(0.5, 'Fraction of the accepted trainers whose gradients a merge at the deadline needs', { min: 0, max: 1 }),
   announceGraceSec: int(30, 'Seconds a follower waits for the leader (announcement or merge) past due before proposing a takeover', {
     min: 1,

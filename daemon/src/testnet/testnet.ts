@@ -46,6 +46,8 @@ export class ProcessTestnet {
       MAGNET_PRESET: this.o.preset,
       MAGNET_INNER_STEPS: String(this.o.innerSteps),
       MAGNET_MAX_ROUNDS: String(this.o.rounds),
+      // CPU rounds of the larger presets take far longer than a GPU's: a generous deadline unless one is given.
+      MAGNET_ROUND_TIMEOUT: process.env['MAGNET_ROUND_TIMEOUT'] ?? '7200',
       ...this.o.env,
     };
   }
