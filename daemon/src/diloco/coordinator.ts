@@ -11,7 +11,7 @@ import type { DilocoMetrics } from './metrics.js';
 import type { ContributionSink, RoundNetwork, RoundStorage } from './ports.js';
 import { GradientRepository, type RoundRow, RoundRepository } from './round-repo.js';
 import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
-import { Verifier } from './verifier.js';
+import { type Verdict, Verifier } from './verifier.js';
 
 export interface CoordinatorDeps {
   self: { nodeId: string; roles: string[] };
@@ -323,7 +323,7 @@ export class RoundCoordinator implements Startable {
     if (late) return this.abandon(row, `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`);
   }
 
-  private recordVerdict(row: RoundRow, c: { nodeId: string; verdict: 'accepted' | 'refused'; reason: string; lossDelta: number }): void {
+  private recordVerdict(row: RoundRow, c: Verdict): void {
     this.d.metrics.gradients.inc({ verdict: c.verdict, reason: c.verdict === 'accepted' ? 'ok' : (c.reason.split(':')[0] ?? 'refused') });
     const g = this.grads.get(row.round, c.nodeId);
     if (c.verdict === 'refused') {
@@ -337,7 +337,7 @@ export class RoundCoordinator implements Startable {
         tokens: g.tokens,
         steps: g.steps,
         lossDelta: c.lossDelta,
-        verified: true,
+        verified: c.spotChecked,
         gradientSha256: g.sha256,
       });
   }

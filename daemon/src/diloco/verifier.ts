@@ -11,6 +11,8 @@ export interface Verdict {
   reason: string;
   /** Held-out loss of the base minus that of base - delta (positive: the gradient helps). */
   lossDelta: number;
+  /** False for the leader's own gradient: it is not spot-checked (a leader cannot gain by checking itself). */
+  spotChecked: boolean;
 }
 
 /**
@@ -45,20 +47,31 @@ export class Verifier {
   }
 
   private async check(row: RoundRow, g: GradientRow, file: string, basePath: string): Promise<Verdict> {
-    const refuse = (reason: string): Verdict => ({ nodeId: g.nodeId, verdict: 'refused', reason, lossDelta: 0 });
+    const refuse = (reason: string): Verdict => ({ nodeId: g.nodeId, verdict: 'refused', reason, lossDelta: 0, spotChecked: true });
     const size = statSync(file).size;
     const baseSize = statSync(basePath).size;
     // A pseudo-gradient holds at most one fp32 value per parameter, like the checkpoint's weights.
     if (size !== g.size) return refuse(`size: announced ${g.size} bytes, received ${size}`);
     if (size > baseSize * 2) return refuse(`size: ${size} bytes for a ${baseSize}-byte checkpoint`);
     if (![g.lossBefore, g.lossAfter].every((x) => x === null || Number.isFinite(x))) return refuse('claims: non-finite losses claimed');
+    // The leader's own gradient skips the spot check (two trainer runs, a third of a round's verification time);
+    // the merge still refuses non-finite values and out-of-bound norms, and the chain part never lets a leader
+    // claim its own receipt.
+    if (g.nodeId === row.leader)
+      return {
+        nodeId: g.nodeId,
+        verdict: 'accepted',
+        reason: 'own',
+        lossDelta: (g.lossBefore ?? 0) - (g.lossAfter ?? 0),
+        spotChecked: false,
+      };
     try {
       const before = await this.baseLossOf(basePath);
       const after = await this.jobs.lossAfterApplying(basePath, file, join(dirname(file), `verify-${g.sha256}.tmp.safetensors`));
       if (!Number.isFinite(after)) return refuse("spot_check: the sender's model gives a non-finite loss");
       if (after > before + this.opts.verifyLossTolerance)
         return refuse(`spot_check: held-out loss ${after.toFixed(4)} is worse than the base's ${before.toFixed(4)}`);
-      return { nodeId: g.nodeId, verdict: 'accepted', reason: 'ok', lossDelta: before - after };
+      return { nodeId: g.nodeId, verdict: 'accepted', reason: 'ok', lossDelta: before - after, spotChecked: true };
     } catch (err) {
       if (isMagnetError(err) && err.code.startsWith('ERR_TRAINER_GRAD'))
         return refuse(`${err.code.slice('ERR_TRAINER_'.length).toLowerCase()}: ${errorMessage(err)}`);
