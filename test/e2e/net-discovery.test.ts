@@ -24,11 +24,17 @@ after(async () => {
 });
 
 const livePeers = async (d: RunningDaemon): Promise<string[]> =>
-  (await d.get<NetStatus>('/status')).net.peers.filter((p) => p.state === 'live').map((p) => p.nodeId).sort();
+  (await d.get<NetStatus>('/status')).net.peers
+    .filter((p) => p.state === 'live')
+    .map((p) => p.nodeId)
+    .sort();
 
 async function metric(d: RunningDaemon, name: string): Promise<string> {
   const text = await (await fetch(`${d.url}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .join('\n');
 }
 
 test('three daemons find each other through a bootstrap peer, heartbeat, and survive a restart', { timeout: 120_000 }, async () => {
@@ -40,7 +46,10 @@ test('three daemons find each other through a bootstrap peer, heartbeat, and sur
   assert.equal(s1.net.peerId, boot.split('/p2p/')[1]);
   assert.match(s1.listen.grpc, /^127\.0\.0\.1:\d+$/);
 
-  const [d2, d3] = await Promise.all([startDaemon({ env, args: ['--no-ssd-test', '--bootstrap', boot] }), startDaemon({ env, args: ['--no-ssd-test', '--bootstrap', boot] })]);
+  const [d2, d3] = await Promise.all([
+    startDaemon({ env, args: ['--no-ssd-test', '--bootstrap', boot] }),
+    startDaemon({ env, args: ['--no-ssd-test', '--bootstrap', boot] }),
+  ]);
   daemons.push(d2, d3);
   const t0 = Date.now();
   const ids = await Promise.all([d1, d2, d3].map(async (d) => (await d.get<NetStatus>('/status')).nodeId));
@@ -53,14 +62,21 @@ test('three daemons find each other through a bootstrap peer, heartbeat, and sur
   assert.ok(seenMs < 10_000, `all three saw each other after ${seenMs} ms`);
 
   // Heartbeats flow both ways: counters grow and last heartbeats are recent.
-  await waitFor(async () => /magnet_net_heartbeats_total\{outcome="ok"\} ([3-9]|\d\d+)/.test(await metric(d2, 'magnet_net_heartbeats_total')), 10_000, 'heartbeats from d2');
+  await waitFor(
+    async () => /magnet_net_heartbeats_total\{outcome="ok"\} ([3-9]|\d\d+)/.test(await metric(d2, 'magnet_net_heartbeats_total')),
+    10_000,
+    'heartbeats from d2',
+  );
   const st2 = await d2.get<NetStatus>('/status');
   for (const p of st2.net.peers) assert.ok(Date.now() - p.lastHeartbeat < 5000, `recent heartbeat from ${p.nodeId}`);
 
   // The CLI lists the peer book.
   const { stdout } = await run(process.execPath, [CLI, 'peers', '--json', '--home', d1.home], { env });
   const book = JSON.parse(stdout) as { peers: { nodeId: string; state: string; certSha256: string }[] };
-  assert.deepEqual(book.peers.map((p) => p.nodeId).sort(), all.filter((x) => x !== ids[0]));
+  assert.deepEqual(
+    book.peers.map((p) => p.nodeId).sort(),
+    all.filter((x) => x !== ids[0]),
+  );
   const s3 = await d3.get<NetStatus>('/status');
   assert.equal(book.peers.find((p) => p.nodeId === ids[2])?.certSha256, s3.net.tls.certSha256, 'd1 pinned the certificate d3 presents');
 

@@ -71,7 +71,11 @@ export function pinnedCredentials(target: PeerTarget, caPem?: string): grpc.Chan
     checkServerIdentity: (_host, cert) => {
       const got = createHash('sha256').update(cert.raw).digest();
       if (got.equals(want)) return undefined;
-      return new MagnetError('ERR_CERT_PIN', `certificate of ${target.nodeId} changed: pinned ${fingerprintText(want)}, presented ${fingerprintText(got)}; refusing it`, { nodeId: target.nodeId });
+      return new MagnetError(
+        'ERR_CERT_PIN',
+        `certificate of ${target.nodeId} changed: pinned ${fingerprintText(want)}, presented ${fingerprintText(got)}; refusing it`,
+        { nodeId: target.nodeId },
+      );
     },
   });
 }
@@ -88,8 +92,10 @@ export class PeerClient {
     private readonly deps: ClientDeps,
   ) {
     const max = deps.opts.chunkBytes + 64 * 1024;
+    // The peer streams GetBlob in its own chunk size, which may exceed ours: accept up to 16 MiB per message.
+    const maxReceive = Math.max(deps.opts.chunkBytes, 16 * 1024 * 1024) + 64 * 1024;
     this.client = new grpc.Client(target.grpcAddress, pinnedCredentials(target, deps.opts.caPem), {
-      'grpc.max_receive_message_length': max,
+      'grpc.max_receive_message_length': maxReceive,
       'grpc.max_send_message_length': max,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.initial_reconnect_backoff_ms': 500,
@@ -133,13 +139,26 @@ export class PeerClient {
    * Sends raw request bytes with the given metadata and returns the raw answer and its metadata, unchecked.
    * For tests and tools that need to send what an honest client never would.
    */
-  rawUnary(method: string, body: Buffer, md: grpc.Metadata, deadlineMs = this.deps.opts.callDeadlineMs): Promise<{ body: Buffer; md: grpc.Metadata }> {
+  rawUnary(
+    method: string,
+    body: Buffer,
+    md: grpc.Metadata,
+    deadlineMs = this.deps.opts.callDeadlineMs,
+  ): Promise<{ body: Buffer; md: grpc.Metadata }> {
     return new Promise((resolve, reject) => {
       let answerMd = new grpc.Metadata();
-      const call = this.client.makeUnaryRequest<Buffer, Buffer>(method, (b) => b, (b) => b, body, md, { deadline: Date.now() + deadlineMs }, (err, value) => {
-        if (err) reject(new RpcError(method, err.code, err.details, this.target.nodeId));
-        else resolve({ body: value as Buffer, md: answerMd });
-      });
+      const call = this.client.makeUnaryRequest<Buffer, Buffer>(
+        method,
+        (b) => b,
+        (b) => b,
+        body,
+        md,
+        { deadline: Date.now() + deadlineMs },
+        (err, value) => {
+          if (err) reject(new RpcError(method, err.code, err.details, this.target.nodeId));
+          else resolve({ body: value as Buffer, md: answerMd });
+        },
+      );
       call.on('metadata', (m: grpc.Metadata) => (answerMd = m));
     });
   }
@@ -160,7 +179,11 @@ export class PeerClient {
       };
       this.deps.verifier.verify('response', method, envelopeFromPairs(get), body, Date.now(), { nodeId: this.target.nodeId, nonce });
     } catch (err) {
-      throw new MagnetError('ERR_RESPONSE_AUTH', `the answer to ${method} from ${this.target.nodeId} is not properly signed: ${errorMessage(err)}`, { nodeId: this.target.nodeId });
+      throw new MagnetError(
+        'ERR_RESPONSE_AUTH',
+        `the answer to ${method} from ${this.target.nodeId} is not properly signed: ${errorMessage(err)}`,
+        { nodeId: this.target.nodeId },
+      );
     }
   }
 
@@ -199,17 +222,26 @@ export class PeerClient {
     const method = METHODS.putBlob;
     let answerMd = new grpc.Metadata();
     const result = new Promise<Buffer>((resolve, reject) => {
-      const call = this.client.makeClientStreamRequest<Buffer, Buffer>(method, (b) => b, (b) => b, md, { deadline: Date.now() + this.deps.opts.blobDeadlineMs }, (err, value) => {
-        if (err) reject(new RpcError(method, err.code, err.details, this.target.nodeId));
-        else resolve(value as Buffer);
-      });
+      const call = this.client.makeClientStreamRequest<Buffer, Buffer>(
+        method,
+        (b) => b,
+        (b) => b,
+        md,
+        { deadline: Date.now() + this.deps.opts.blobDeadlineMs },
+        (err, value) => {
+          if (err) reject(new RpcError(method, err.code, err.details, this.target.nodeId));
+          else resolve(value as Buffer);
+        },
+      );
       call.on('metadata', (m: grpc.Metadata) => (answerMd = m));
       void (async () => {
         let pos = offset;
         for await (const piece of open_(offset)) {
           for (let i = 0; i < piece.length; i += this.deps.opts.chunkBytes) {
             const data = piece.subarray(i, Math.min(piece.length, i + this.deps.opts.chunkBytes));
-            const ok = call.write(codecs.BlobChunk.encode({ offset: pos, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }));
+            const ok = call.write(
+              codecs.BlobChunk.encode({ offset: pos, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }),
+            );
             pos += data.length;
             if (!ok) await new Promise((r) => call.once('drain', r));
           }
@@ -233,7 +265,14 @@ export class PeerClient {
     const method = METHODS.getBlob;
     const body = codecs.GetBlobRequest.encode({ sha256, offset });
     const { md, nonce } = this.sign(method, body);
-    const call = this.client.makeServerStreamRequest<Buffer, Buffer>(method, (b) => b, (b) => b, body, md, { deadline: Date.now() + this.deps.opts.blobDeadlineMs });
+    const call = this.client.makeServerStreamRequest<Buffer, Buffer>(
+      method,
+      (b) => b,
+      (b) => b,
+      body,
+      md,
+      { deadline: Date.now() + this.deps.opts.blobDeadlineMs },
+    );
     const header = new Promise<BlobHeaderMsg>((resolve, reject) => {
       call.once('metadata', (m: grpc.Metadata) => {
         try {
@@ -303,7 +342,9 @@ export class PeerClient {
     const got = hash.digest('hex');
     if (got !== sha256) {
       await rm(part, { force: true });
-      throw new MagnetError('ERR_BLOB_HASH', `blob from ${this.target.nodeId} hashes to ${got}, not ${sha256}; discarded`, { nodeId: this.target.nodeId });
+      throw new MagnetError('ERR_BLOB_HASH', `blob from ${this.target.nodeId} hashes to ${got}, not ${sha256}; discarded`, {
+        nodeId: this.target.nodeId,
+      });
     }
     await rename(part, file);
     return { size };
