@@ -212,6 +212,11 @@ test(
       await waitFor(() => st(a).latest?.round === 0 && st(b2).latest?.round === 0, 600_000, 'round 0 merged with the restarted b');
       assert.equal(st(a).latest?.sha256, st(b2).latest?.sha256);
       assert.deepEqual(
+        cluster.receiptsTaken.map((x) => [x.node, JSON.parse(x.json)]),
+        [[idb, [{ round: 0, leader: ida }]]],
+        "the leader's receipts reached the contributor with the outcome",
+      );
+      assert.deepEqual(
         cluster.contributions
           .filter((x) => x.round === 0)
           .map((x) => x.nodeId)

@@ -54,6 +54,7 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
       network: cluster.network(nodeId),
       storage: cluster.storage(nodeId),
       contributions: cluster.sink(),
+      receipts: cluster.receipts(nodeId),
       jobs: new TrainerJobs(opts, nlog, process.env),
     });
     cluster.add(nodeId, home, c);

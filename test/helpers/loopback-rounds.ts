@@ -14,6 +14,8 @@ export class LoopbackCluster {
   readonly dead = new Set<string>();
   readonly sharedDir: string;
   readonly contributions: Parameters<ContributionSink['record']>[0][] = [];
+  /** Receipts each node took from a round outcome (the leader's are a JSON list naming the round and the leader). */
+  readonly receiptsTaken: { node: string; json: string }[] = [];
 
   constructor(root: string) {
     this.sharedDir = join(root, 'shared-storage');
@@ -79,6 +81,13 @@ export class LoopbackCluster {
         const f = join(this.inbox(self), sha256);
         return existsSync(f) ? f : undefined;
       },
+    };
+  }
+
+  receipts(self: string): { forRound(round: number): Promise<string>; accept(json: string): Promise<void> } {
+    return {
+      forRound: async (round) => JSON.stringify([{ round, leader: self }]),
+      accept: async (json) => void this.receiptsTaken.push({ node: self, json }),
     };
   }
 

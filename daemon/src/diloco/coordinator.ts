@@ -23,6 +23,8 @@ export interface CoordinatorDeps {
   storage: RoundStorage;
   contributions: ContributionSink;
   jobs: TrainerJobs;
+  /** The chain part's receipts: signed by a leader for its round, picked up by the contributors from the outcome. */
+  receipts?: { forRound(round: number): Promise<string>; accept(json: string): Promise<void> };
   /** Called after a merged checkpoint became `latest` (the serving hook). */
   onLatest?: (path: string, sha256: string, round: number) => void;
 }
@@ -370,7 +372,11 @@ export class RoundCoordinator implements Startable {
       this.d.metrics.rounds.inc({ outcome: 'merged', role: 'leader' });
       this.d.log.info({ round: r, sha256: sha, contributors }, 'round merged; latest promoted');
       this.d.onLatest?.(this.ckpts.path(sha), sha, r);
-      await this.publish({ round: r, leader: this.me, merged: true, sha256: sha, manifestId, contributors }, row.eligible);
+      const receipts = await this.receiptsFor(r);
+      await this.publish(
+        { round: r, leader: this.me, merged: true, sha256: sha, manifestId, contributors, ...(receipts ? { receipts } : {}) },
+        row.eligible,
+      );
     } catch (err) {
       rmSync(tmp, { force: true });
       const n = (this.mergeAttempts.get(r) ?? 0) + 1;
@@ -397,6 +403,19 @@ export class RoundCoordinator implements Startable {
       },
       row.eligible,
     );
+  }
+
+  /** The chain part's signed receipts for round r; never fails the round (a slow or absent chain gives none). */
+  private async receiptsFor(r: number): Promise<string | undefined> {
+    if (!this.d.receipts) return undefined;
+    const timeout = new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000).unref());
+    const json = await Promise.race([
+      this.d.receipts
+        .forRound(r)
+        .catch((err: unknown) => void this.d.log.warn({ round: r, err: errorMessage(err) }, 'no contribution receipts for the outcome')),
+      timeout,
+    ]);
+    return json && json !== '[]' ? json : undefined;
   }
 
   /** Tells the round's trainers and every other live peer (serving nodes load the merged model). */
@@ -692,6 +711,13 @@ export class RoundCoordinator implements Startable {
     this.phase(o.round, 'distribute', (Date.now() - t0) / 1000);
     this.d.metrics.rounds.inc({ outcome: 'merged', role: 'follower' });
     this.d.log.info({ round: o.round, sha256: o.sha256 }, 'merged checkpoint fetched, verified and promoted');
+    if (o.receipts) {
+      await this.d.receipts
+        ?.accept(o.receipts)
+        .catch((err: unknown) =>
+          this.d.log.warn({ round: o.round, err: errorMessage(err) }, 'contribution receipts from the outcome refused'),
+        );
+    }
     this.d.onLatest?.(this.ckpts.path(o.sha256), o.sha256, o.round);
   }
 

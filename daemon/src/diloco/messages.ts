@@ -39,6 +39,8 @@ export interface RoundOutcome {
   sha256: string;
   manifestId: string | null;
   contributors: string[];
+  /** The leader's signed contribution receipts (opaque JSON from the chain part), when it has any. */
+  receipts?: string;
 }
 
 export interface Ack {

@@ -46,7 +46,19 @@ export class NetRoundNetwork implements RoundNetwork {
   }
 
   async publishOutcome(to: string, o: RoundOutcome): Promise<Ack> {
-    return fromAckMsg(await this.net.client(to).publishOutcome({ ...o, manifestId: o.manifestId ?? '' }));
+    return fromAckMsg(
+      await this.net
+        .client(to)
+        .publishOutcome({
+          round: o.round,
+          leader: o.leader,
+          merged: o.merged,
+          sha256: o.sha256,
+          manifestId: o.manifestId ?? '',
+          contributors: o.contributors,
+          receiptsJson: o.receipts ?? '',
+        }),
+    );
   }
 
   async latestOf(peer: string, round: number): Promise<Ack> {
@@ -70,7 +82,18 @@ export function installRoundHandlers(net: NetPart, h: RoundMessageHandlers): voi
   net.rounds.signalGradientReady = (from, m) => ack(h.onGradientReady(from, fromGradientMsg(from, m)));
   net.rounds.proposeLeader = (from, m: LeaderProposalMsg) =>
     ack(h.onLeaderProposal(from, { round: m.round, newLeader: m.leader, oldLeader: m.oldLeader, reason: m.reason }));
-  net.rounds.publishOutcome = (from, m: RoundOutcomeMsg) => ack(h.onOutcome(from, { ...m, manifestId: m.manifestId || null }));
+  net.rounds.publishOutcome = (from, m: RoundOutcomeMsg) =>
+    ack(
+      h.onOutcome(from, {
+        round: m.round,
+        leader: m.leader,
+        merged: m.merged,
+        sha256: m.sha256,
+        manifestId: m.manifestId || null,
+        contributors: m.contributors,
+        ...(m.receiptsJson ? { receipts: m.receiptsJson } : {}),
+      }),
+    );
   net.rounds.getLatest = (from, m) => ack(h.onLatestRequest(from, Number(m.round)));
 }
 

@@ -27,6 +27,8 @@ export interface DilocoPartDeps {
   network: RoundNetwork;
   storage: RoundStorage;
   contributions: ContributionSink;
+  /** Leader-signed contribution receipts carried in round outcomes (the chain part). */
+  receipts?: { forRound(round: number): Promise<string>; accept(json: string): Promise<void> };
   /** Set when this node serves: every merged checkpoint is exported to GGUF and handed over. */
   models?: ModelSink;
   env?: NodeJS.ProcessEnv;
@@ -67,6 +69,7 @@ export class DilocoPart implements Startable {
       network: d.network,
       storage: d.storage,
       contributions: d.contributions,
+      ...(d.receipts ? { receipts: d.receipts } : {}),
       jobs: this.jobs,
       ...(d.models ? { onLatest: (path: string, sha256: string, round: number) => this.exportLatest({ path, sha256, round }) } : {}),
     });

@@ -84,6 +84,7 @@ export interface RoundOutcomeMsg {
   sha256: string;
   manifestId: string;
   contributors: string[];
+  receiptsJson: string;
 }
 export interface RoundAckMsg {
   accepted: boolean;

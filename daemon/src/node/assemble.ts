@@ -50,7 +50,11 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     // storage part's embedded store (its BlobBackend).
     // GC keeps what rounds still need: the round window and the latest checkpoint (the diloco part, made below).
     let rounds: RoundCoordinator | undefined;
-    const retention: RetentionSource = { currentRound: () => rounds?.currentRound() ?? 0, latest: () => rounds?.latestManifest(), claimed: () => [] };
+    const retention: RetentionSource = {
+      currentRound: () => rounds?.currentRound() ?? 0,
+      latest: () => rounds?.latestManifest(),
+      claimed: () => [],
+    };
     const storage = new StoragePart({
       retention,
       options: config.storage,
@@ -69,7 +73,13 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     // chain (issue 8) before diloco: diloco records accepted gradients into chain.contributions (SQLite, always,
     // even with no chain configured); with MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT set, the claim loop signs,
     // commits, reveals and settles them. It needs only the database and the wallet.
-    const chain = new ChainPart({ options: config.chain, db: node.db, identity: node.identity, log: node.log.child({ part: 'chain' }), tierIndex: tierIndex(node.tier.tier) });
+    const chain = new ChainPart({
+      options: config.chain,
+      db: node.db,
+      identity: node.identity,
+      log: node.log.child({ part: 'chain' }),
+      tierIndex: tierIndex(node.tier.tier),
+    });
     node.addPart('chain', chain, () => chain.status());
     node.http.add(...chainRoutes(chain));
 
@@ -92,6 +102,12 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       storage: new PartRoundStorage(storage),
       // Accepted gradients become contribution records the chain part claims (kept in SQLite with no chain too).
       contributions: chain.contributions,
+      // The leader's signed receipts travel in the round outcome; each contributor queues its own claim.
+      receipts: {
+        forRound: async (round) => JSON.stringify(await chain.leaderReceipts(round)),
+        accept: async (json) =>
+          void (await chain.acceptLeaderReceipts(JSON.parse(json) as Parameters<typeof chain.acceptLeaderReceipts>[0])),
+      },
       // Each merged model is exported to GGUF and hot-swapped in, when this node serves.
       models: serve,
     });
