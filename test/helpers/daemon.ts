@@ -43,9 +43,26 @@ export interface RunningDaemon {
 /**
  * Starts `magnet-node start` as a child process on loopback with free ports and waits until /readyz answers.
  */
-export async function startDaemon(opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+): Promise<RunningDaemon> {
   const home = opts.home ?? tempHome();
-  const args = [CLI, 'start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--log-level', 'debug', ...(opts.args ?? [])];
+  const args = [
+    CLI,
+    'start',
+    '--home',
+    home,
+    '--http',
+    '127.0.0.1:0',
+    '--grpc',
+    '127.0.0.1:0',
+    '--p2p',
+    '/ip4/127.0.0.1/tcp/0',
+    '--no-mdns',
+    '--log-level',
+    'debug',
+    ...(opts.args ?? []),
+  ];
   const proc = spawn(process.execPath, args, { env: opts.env ?? testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -104,7 +121,11 @@ export async function startDaemon(opts: { home?: string; args?: string[]; env?: 
 }
 
 /** Polls `check` until it returns a truthy value or the timeout passes. */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

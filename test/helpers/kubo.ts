@@ -78,7 +78,10 @@ export async function startKubo(opts: { readyTimeoutMs?: number } = {}): Promise
         const addr = readFileSync(apiFile, 'utf8').trim();
         const m = /\/tcp\/(\d+)/.exec(addr);
         if (m) {
-          const ok = await fetch(`http://127.0.0.1:${m[1]}/api/v0/version`, { method: 'POST' }).then((r) => r.ok, () => false);
+          const ok = await fetch(`http://127.0.0.1:${m[1]}/api/v0/version`, { method: 'POST' }).then(
+            (r) => r.ok,
+            () => false,
+          );
           if (ok) return addr;
         }
       }

@@ -21,11 +21,25 @@ const { certPem, keyPem } = await generateSelfSigned('node-0000000000000000');
 const id = (b: Buffer): Buffer => b;
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 << 20, 'grpc.max_send_message_length': 4 << 20 });
 server.addService(
-  { Echo: { path: ECHO_METHOD, requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } },
+  {
+    Echo: {
+      path: ECHO_METHOD,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: id,
+      requestDeserialize: id,
+      responseSerialize: id,
+      responseDeserialize: id,
+    },
+  },
   { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) },
 );
 const grpcPort = await new Promise<number>((resolve, reject) =>
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(keyPem), cert_chain: Buffer.from(certPem) }], false), (err, port) => (err ? reject(err) : resolve(port))),
+  server.bindAsync(
+    '127.0.0.1:0',
+    grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(keyPem), cert_chain: Buffer.from(certPem) }], false),
+    (err, port) => (err ? reject(err) : resolve(port)),
+  ),
 );
 
 const tls = createServer({ key: keyPem, cert: certPem }, (sock) => {
@@ -41,4 +55,6 @@ const tls = createServer({ key: keyPem, cert: certPem }, (sock) => {
 });
 await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
 const addr = tls.address();
-process.stdout.write(`${JSON.stringify({ grpc: `127.0.0.1:${grpcPort}`, tls: typeof addr === 'object' && addr ? addr.port : 0, certPem })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ grpc: `127.0.0.1:${grpcPort}`, tls: typeof addr === 'object' && addr ? addr.port : 0, certPem })}\n`,
+);
