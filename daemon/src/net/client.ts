@@ -316,7 +316,7 @@ export class PeerClient {
    */
   async getBlobToFile(sha256: string, file: string): Promise<{ size: number }> {
     const part = `${file}.part`;
-    let offset = 0;
+    let offset: number;
     try {
       offset = (await stat(part)).size;
     } catch {

@@ -49,10 +49,10 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     // storage after net: shards travel over net's data plane, and net serves and receives them through the
     // storage part's embedded store (its BlobBackend).
     // GC keeps what rounds still need: the round window and the latest checkpoint (the diloco part, made below).
-    let rounds: RoundCoordinator | undefined;
+    const late: { rounds?: RoundCoordinator } = {};
     const retention: RetentionSource = {
-      currentRound: () => rounds?.currentRound() ?? 0,
-      latest: () => rounds?.latestManifest(),
+      currentRound: () => late.rounds?.currentRound() ?? 0,
+      latest: () => late.rounds?.latestManifest(),
       claimed: () => [],
     };
     const storage = new StoragePart({
@@ -113,7 +113,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     });
     installRoundHandlers(net, diloco.coordinator);
     net.setBlobBackend(new BlobBackendWithFiles(storage.local, (sha) => diloco.coordinator.fileOf(sha)));
-    rounds = diloco.coordinator;
+    late.rounds = diloco.coordinator;
     node.addPart('diloco', diloco, () => diloco.status());
     return node;
   } catch (err) {
