@@ -53,6 +53,8 @@ export class RoundCoordinator implements Startable {
   private startedAt = 0;
   private lastDisagreement: string | undefined;
   private lastProbe = 0;
+  /** Accepted verdicts of the round being collected, by `round:nodeId`, until the merge records them. */
+  private readonly verdicts = new Map<string, Verdict>();
   private lastTrain: { round: number; lossFirst: number; lossLast: number; tokens: number; seconds: number } | undefined;
   /** Seconds per phase (train, transfer, verify, merge, distribute, round) of the last few rounds, by round. */
   private readonly phases = new Map<number, Record<string, number>>();
@@ -327,21 +329,34 @@ export class RoundCoordinator implements Startable {
 
   private recordVerdict(row: RoundRow, c: Verdict): void {
     this.d.metrics.gradients.inc({ verdict: c.verdict, reason: c.verdict === 'accepted' ? 'ok' : (c.reason.split(':')[0] ?? 'refused') });
-    const g = this.grads.get(row.round, c.nodeId);
     if (c.verdict === 'refused') {
       this.d.log.warn({ round: row.round, sender: c.nodeId, reason: c.reason }, 'gradient refused');
       return;
     }
-    if (g)
+    this.verdicts.set(`${row.round}:${c.nodeId}`, c);
+  }
+
+  /**
+   * Contribution records for the gradients a merge used, written once the merge is `latest`: a leader that dies
+   * before merging records nothing, and the one that completes the round records what it merged.
+   */
+  private recordContributions(r: number, contributors: string[]): void {
+    for (const id of contributors) {
+      const g = this.grads.get(r, id);
+      if (!g) continue;
+      // After a restart the verdict's held-out delta is gone: the sender's own training delta, marked unverified.
+      const v = this.verdicts.get(`${r}:${id}`);
       this.d.contributions.record({
-        round: row.round,
-        nodeId: c.nodeId,
+        round: r,
+        nodeId: id,
         tokens: g.tokens,
         steps: g.steps,
-        lossDelta: c.lossDelta,
-        verified: c.spotChecked,
+        lossDelta: v?.lossDelta ?? (g.lossBefore ?? 0) - (g.lossAfter ?? 0),
+        verified: v?.spotChecked ?? false,
         gradientSha256: g.sha256,
       });
+      this.verdicts.delete(`${r}:${id}`);
+    }
   }
 
   private async mergeRound(row: RoundRow, contributors: string[]): Promise<void> {
@@ -365,6 +380,7 @@ export class RoundCoordinator implements Startable {
         return { manifestId: null as string | null };
       });
       this.ckpts.promote({ sha256: sha, round: r, manifestId });
+      this.recordContributions(r, contributors);
       this.rounds.update(r, { state: 'merged', mergedSha256: sha, mergedManifest: manifestId });
       this.phase(r, 'merge', (Date.now() - t0) / 1000);
       // Announcement to merge, on the leader's clock (the deadline was set roundTimeoutSec after the announcement).
