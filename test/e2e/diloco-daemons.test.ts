@@ -3,8 +3,8 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
-import { dilocoOptions } from '../../daemon/src/diloco/options.js';
 import { type DilocoOptions, TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
+import { testDilocoOptions } from '../helpers/coordinators.js';
 import { type RunningDaemon, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
 
 /**
@@ -121,8 +121,7 @@ test(
     );
     assert.ok(perNodePerRound > 0, 'gradients and checkpoints travelled over the data plane');
 
-    const defaults = Object.fromEntries(Object.entries(dilocoOptions).map(([k, f]) => [k, f.default])) as DilocoOptions;
-    const jobs = new TrainerJobs({ ...defaults, ...diloco } as DilocoOptions, pino({ level: 'silent' }), process.env);
+    const jobs = new TrainerJobs(testDilocoOptions(diloco as Partial<DilocoOptions>), pino({ level: 'silent' }), process.env);
     const ckpt = (sha: string) => join(d1.home, 'diloco', 'checkpoints', `${sha}.safetensors`);
     const before = await jobs.heldOutLoss(ckpt(genesis), 8);
     const afterLoss = await jobs.heldOutLoss(ckpt(latest[0]?.sha256 as string), 8);
