@@ -27,6 +27,10 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     );
     bytes32 public constant COMMIT_TAG = keccak256("MAGNET_CONTRIBUTION_COMMIT_V1");
     uint32 public constant MAX_SCORE = 1_000_000;
+    /// @notice A receipt earned in epoch e may be claimed in any epoch from e to e + MAX_CLAIM_DELAY_EPOCHS: a node
+    /// holds one claim per epoch, and rounds from several leaders (or a receipt that arrives after its commit
+    /// window) must not be lost. The bound keeps old receipts from being hoarded indefinitely.
+    uint64 public constant MAX_CLAIM_DELAY_EPOCHS = 144;
 
     struct Claim {
         ClaimStatus status;
@@ -119,34 +123,40 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         emit ContributionCommitted(epoch, msg.sender, commitment);
     }
 
-    /// @notice Reveals the receipt behind the sender's commitment, signed by the node wallet and the round leader.
-    /// Requirements: sender is the receipt's node and active; inside the reveal window; the commitment matches;
-    /// receipt unused; both signatures valid; leader registered and not the node; score <= MAX_SCORE.
-    /// Emits {ClaimRevealed}.
-    function reveal(Receipt calldata r, bytes32 nonce, bytes calldata nodeSignature, bytes calldata leaderSignature) external {
-        bytes32 digest = _checkReveal(r, nonce);
+    /// @notice Reveals, for the sender's claim of `epoch`, the receipt behind its commitment, signed by the node
+    /// wallet and the round leader. Requirements: sender is the receipt's node and active; the receipt's epoch is
+    /// at most `epoch` and at most MAX_CLAIM_DELAY_EPOCHS before it; inside the reveal window of `epoch`; the
+    /// commitment matches; receipt unused; both signatures valid; leader registered and not the node; score <=
+    /// MAX_SCORE. Emits {ClaimRevealed}.
+    function reveal(uint64 epoch, Receipt calldata r, bytes32 nonce, bytes calldata nodeSignature, bytes calldata leaderSignature)
+        external
+    {
+        bytes32 digest = _checkReveal(epoch, r, nonce);
         _checkSignatures(r, digest, nodeSignature, leaderSignature);
         uint256 weight = uint256(params.tierMultiplierBps(registry.tierOf(msg.sender))) * r.tokens * r.score;
         usedReceipts[digest] = true;
-        Claim storage c = _claims[r.epoch][msg.sender];
+        Claim storage c = _claims[epoch][msg.sender];
         c.status = ClaimStatus.Revealed;
         c.weight = weight;
-        EpochState storage s = _epochs[r.epoch];
+        EpochState storage s = _epochs[epoch];
         s.claimants.push(msg.sender);
         s.totalWeight += weight;
-        emit ClaimRevealed(r.epoch, msg.sender, digest, r.round, weight);
+        emit ClaimRevealed(epoch, msg.sender, digest, r.epoch, r.round, weight);
     }
 
-    /// @dev Sender, window, commitment and replay checks; returns the EIP-712 digest.
-    function _checkReveal(Receipt calldata r, bytes32 nonce) private view returns (bytes32) {
+    /// @dev Sender, epoch range, window, commitment and replay checks; returns the EIP-712 digest.
+    function _checkReveal(uint64 epoch, Receipt calldata r, bytes32 nonce) private view returns (bytes32) {
         if (r.node != msg.sender) revert LedgerNotClaimant(msg.sender, r.node);
         if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
-        (, uint256 opens, uint256 closes,) = windows(r.epoch);
-        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerRevealOutsideWindow(r.epoch, block.timestamp, opens, closes);
-        Claim storage c = _claims[r.epoch][msg.sender];
-        if (c.status != ClaimStatus.Committed) revert LedgerNoCommitment(r.epoch, msg.sender);
+        if (r.epoch > epoch || epoch - r.epoch > MAX_CLAIM_DELAY_EPOCHS) {
+            revert LedgerReceiptEpochOutOfRange(epoch, r.epoch, MAX_CLAIM_DELAY_EPOCHS);
+        }
+        (, uint256 opens, uint256 closes,) = windows(epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerRevealOutsideWindow(epoch, block.timestamp, opens, closes);
+        Claim storage c = _claims[epoch][msg.sender];
+        if (c.status != ClaimStatus.Committed) revert LedgerNoCommitment(epoch, msg.sender);
         bytes32 structHash = hashReceipt(r);
-        bytes32 computed = commitmentOf(structHash, nonce, msg.sender, r.epoch);
+        bytes32 computed = commitmentOf(structHash, nonce, msg.sender, epoch);
         if (computed != c.commitment) revert LedgerRevealMismatch(c.commitment, computed);
         bytes32 digest = _hashTypedDataV4(structHash);
         if (usedReceipts[digest]) revert LedgerReceiptReplayed(digest);

@@ -33,6 +33,7 @@ interface IContributionLedger {
     error LedgerNoCommitment(uint64 epoch, address node);
     error LedgerRevealMismatch(bytes32 committed, bytes32 computed);
     error LedgerReceiptReplayed(bytes32 digest);
+    error LedgerReceiptEpochOutOfRange(uint64 claimEpoch, uint64 receiptEpoch, uint64 maxDelay);
     error LedgerInvalidNodeSignature(address recovered, address node);
     error LedgerInvalidLeaderSignature(address recovered, address leader);
     error LedgerLeaderNotRegistered(address leader);
@@ -47,7 +48,7 @@ interface IContributionLedger {
     error LedgerZeroBatch();
 
     event ContributionCommitted(uint64 indexed epoch, address indexed node, bytes32 commitment);
-    event ClaimRevealed(uint64 indexed epoch, address indexed node, bytes32 digest, uint64 round, uint256 weight);
+    event ClaimRevealed(uint64 indexed epoch, address indexed node, bytes32 digest, uint64 receiptEpoch, uint64 round, uint256 weight);
     event ClaimChallenged(uint64 indexed epoch, address indexed node, uint32 openChallenges);
     event ClaimChallengeClosed(uint64 indexed epoch, address indexed node, bool upheld);
     event ClaimVoided(uint64 indexed epoch, address indexed node, uint256 weight);

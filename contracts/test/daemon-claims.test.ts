@@ -285,6 +285,61 @@ describe('daemon claim loop on anvil', () => {
     assert.equal(await f.provider.getTransactionCount(nodeIdentity.address), txCount0 + 3, 'a paid claim sends nothing');
   });
 
+  it('claims two receipts of one epoch in consecutive epochs and moves a receipt that came after its commit window', async () => {
+    const leader = makePart(f.anvil.keys[LEADER]!, openDb('leader-slots.db'), anvil.url);
+    const node = makePart(f.anvil.keys[NODE]!, openDb('node-slots.db'), anvil.url);
+    await leader.start();
+    await node.start();
+    const nodeId = identityFromWallet(new Wallet(f.anvil.keys[NODE]!)).nodeId;
+    const contribute = async (round: number) => {
+      leader.contributions.record({ round, nodeId, tokens: 1000, steps: 10, lossDelta: 0.1, verified: true, gradientSha256: 'aa'.repeat(32) });
+      await leader.tick();
+      return leader.leaderReceipts(round);
+    };
+    // Two rounds led within one epoch: both receipts name the same epoch, where the node holds one claim.
+    for (const round of [11, 12]) assert.equal(await node.acceptLeaderReceipts(await contribute(round)), 1);
+    const [a, b] = node.claims.all();
+    assert.equal(a!.epoch, b!.epoch, 'both receipts are for one epoch');
+    const e = a!.epoch;
+    await timeTo(f, (await windowsOf(f, e)).commit);
+    await node.tick();
+    const byRound = () => Object.fromEntries(node.claims.all().map((c) => [c.round, c]));
+    assert.equal(byRound()[11]!.state, 'committed');
+    assert.equal(byRound()[12]!.state, 'queued');
+    assert.equal(byRound()[12]!.epoch, e + 1n, 'the second receipt moves to the next epoch');
+    assert.match(byRound()[12]!.lastError ?? '', /moved to epoch/);
+
+    // A receipt that reaches the node after its epoch's commit window closed is moved too, not expired.
+    const late = await contribute(13);
+    const lateEpoch = late[0]!.receipt['epoch']!;
+    await timeTo(f, (await windowsOf(f, BigInt(lateEpoch))).reveal);
+    assert.equal(await node.acceptLeaderReceipts(late), 1);
+    await node.tick();
+    assert.ok(byRound()[13]!.epoch > BigInt(lateEpoch), `moved from epoch ${lateEpoch} to ${byRound()[13]!.epoch}`);
+    assert.equal(byRound()[13]!.state === 'queued' || byRound()[13]!.state === 'committed', true);
+
+    // Walk chain time through every window of every claim: all three are paid, each in its own epoch.
+    for (let i = 0; i < 20 && node.claims.all().some((c) => c.state !== 'paid'); i++) {
+      const times = [];
+      for (const c of node.claims.all().filter((x) => x.state !== 'paid')) {
+        const w = await windowsOf(f, c.epoch);
+        times.push(w.commit, w.reveal, w.settle);
+      }
+      const t = (await f.provider.getBlock('latest'))!.timestamp;
+      const next = times.filter((x) => x > BigInt(t)).sort((x, y) => (x < y ? -1 : 1))[0];
+      if (next !== undefined) await timeTo(f, next);
+      await settleRetry();
+      await node.tick();
+    }
+    const claims = node.claims.all();
+    assert.deepEqual(
+      claims.map((c) => c.state),
+      ['paid', 'paid', 'paid'],
+      JSON.stringify(claims.map((c) => [c.round, c.epoch.toString(), c.state, c.lastError])),
+    );
+    assert.equal(new Set(claims.map((c) => c.epoch)).size, 3, 'one claim per epoch');
+  });
+
   it('starts a local testnet chain: anvil on loopback, fast windows, funded node wallets register themselves', async () => {
     const local = await startLocalChain(dir);
     try {

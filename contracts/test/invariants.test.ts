@@ -177,7 +177,7 @@ describe('contract invariants under random action sequences', () => {
                 const s = key ? pending.get(key) : undefined;
                 if (!s) break;
                 await run(async () => {
-                  if (a.bad) return tx('ledger', who, 'reveal', receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig);
+                  if (a.bad) return tx('ledger', who, 'reveal', s.r.epoch, receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig);
                   await revealClaim(f, who, s);
                   pending.delete(key!);
                 });

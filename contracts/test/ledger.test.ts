@@ -99,29 +99,65 @@ describe('ContributionLedger and NotaryPanel', () => {
     const reveal = f.as(1).ledger.getFunction('reveal');
     const stranger = Wallet.createRandom();
     await rejectsWith(
-      reveal(receiptTuple(r), nonce, await signReceipt(stranger, r, f.chainId, ledger), leaderSig),
+      reveal(e, receiptTuple(r), nonce, await signReceipt(stranger, r, f.chainId, ledger), leaderSig),
       'LedgerInvalidNodeSignature',
     );
     await rejectsWith(
-      reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, 1n, ledger), leaderSig),
+      reveal(e, receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, 1n, ledger), leaderSig),
       'LedgerInvalidNodeSignature',
     );
     await rejectsWith(
-      reveal(receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, f.chainId, f.deployment.addresses.panel), leaderSig),
+      reveal(e, receiptTuple(r), nonce, await signReceipt(f.wallets[1]!, r, f.chainId, f.deployment.addresses.panel), leaderSig),
       'LedgerInvalidNodeSignature',
     );
     await rejectsWith(
-      reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[2]!, r, f.chainId, ledger)),
+      reveal(e, receiptTuple(r), nonce, good, await signReceipt(f.wallets[2]!, r, f.chainId, ledger)),
       'LedgerInvalidLeaderSignature',
     );
     await rejectsWith(
-      reveal(receiptTuple(r), nonce, good, await signReceipt(f.wallets[LEADER]!, r, 5n, ledger)),
+      reveal(e, receiptTuple(r), nonce, good, await signReceipt(f.wallets[LEADER]!, r, 5n, ledger)),
       'LedgerInvalidLeaderSignature',
     );
-    await rejectsWith(f.as(2).ledger.getFunction('reveal')(receiptTuple(r), nonce, good, leaderSig), 'LedgerNotClaimant');
-    await send(f.as(1).ledger, 'reveal', receiptTuple(r), nonce, good, leaderSig);
+    await rejectsWith(f.as(2).ledger.getFunction('reveal')(e, receiptTuple(r), nonce, good, leaderSig), 'LedgerNotClaimant');
+    await send(f.as(1).ledger, 'reveal', e, receiptTuple(r), nonce, good, leaderSig);
     // Replay of the same signed receipt: the commitment is spent.
-    await rejectsWith(reveal(receiptTuple(r), nonce, good, leaderSig), 'LedgerNoCommitment');
+    await rejectsWith(reveal(e, receiptTuple(r), nonce, good, leaderSig), 'LedgerNoCommitment');
+  });
+
+  it('takes a receipt in a later epoch within the delay bound, never before its own epoch, and only once', async () => {
+    const e = await nextEpoch(f);
+    const first = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
+    const second = await signed(f, makeReceipt(f, 1, LEADER, e, { round: 2n }), 1, LEADER);
+    await commitClaim(f, 1, first);
+    await rejectsWith(f.as(1).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerAlreadyCommitted');
+    await timeTo(f, (await windowsOf(f, e)).reveal);
+    await revealClaim(f, 1, first);
+    // The second receipt of epoch e goes into the node's claim of epoch e + 1.
+    const moved = { ...second, epoch: e + 1n };
+    await timeTo(f, (await windowsOf(f, e + 1n)).commit);
+    await commitClaim(f, 1, moved);
+    const reveal = f.as(1).ledger.getFunction('reveal');
+    const maxDelay = (await f.c.ledger.getFunction('MAX_CLAIM_DELAY_EPOCHS')()) as bigint;
+    // Range checks come first: a receipt claimed before its own epoch, or too late.
+    const early = await signed(f, makeReceipt(f, 1, LEADER, e + 2n), 1, LEADER);
+    await rejectsWith(reveal(e + 1n, receiptTuple(early.r), early.nonce, early.nodeSig, early.leaderSig), 'LedgerReceiptEpochOutOfRange');
+    await rejectsWith(
+      reveal(e + maxDelay + 1n, receiptTuple(second.r), second.nonce, second.nodeSig, second.leaderSig),
+      'LedgerReceiptEpochOutOfRange',
+    );
+    await timeTo(f, (await windowsOf(f, e + 1n)).reveal);
+    await revealClaim(f, 1, moved);
+    // The first receipt once more, in epoch e + 2: the receipt is spent.
+    const again = { ...first, nonce: hexlify(randomBytes(32)), epoch: e + 2n };
+    await timeTo(f, (await windowsOf(f, e + 2n)).commit);
+    await commitClaim(f, 1, again);
+    await timeTo(f, (await windowsOf(f, e + 2n)).reveal);
+    await rejectsWith(reveal(e + 2n, receiptTuple(again.r), again.nonce, again.nodeSig, again.leaderSig), 'LedgerReceiptReplayed');
+    await timeTo(f, (await windowsOf(f, e + 1n)).settle);
+    await send(f.c.ledger, 'settle', e, 10);
+    await send(f.c.ledger, 'settle', e + 1n, 10);
+    assert.equal((await f.c.ledger.getFunction('claimOf')(e, f.wallets[1]!.address)).status, 5n, 'paid');
+    assert.equal((await f.c.ledger.getFunction('claimOf')(e + 1n, f.wallets[1]!.address)).status, 5n, 'paid');
   });
 
   it('refuses an unregistered leader, an unregistered or unbonding node, and a score over the cap', async () => {
@@ -138,11 +174,11 @@ describe('ContributionLedger and NotaryPanel', () => {
     await commitClaim(f, 2, bad[1]!);
     await timeTo(f, (await windowsOf(f, e)).reveal);
     await rejectsWith(
-      f.as(1).ledger.getFunction('reveal')(receiptTuple(bad[0]!.r), bad[0]!.nonce, bad[0]!.nodeSig, bad[0]!.leaderSig),
+      f.as(1).ledger.getFunction('reveal')(e, receiptTuple(bad[0]!.r), bad[0]!.nonce, bad[0]!.nodeSig, bad[0]!.leaderSig),
       'LedgerLeaderNotRegistered',
     );
     await rejectsWith(
-      f.as(2).ledger.getFunction('reveal')(receiptTuple(bad[1]!.r), bad[1]!.nonce, bad[1]!.nodeSig, bad[1]!.leaderSig),
+      f.as(2).ledger.getFunction('reveal')(e, receiptTuple(bad[1]!.r), bad[1]!.nonce, bad[1]!.nodeSig, bad[1]!.leaderSig),
       'LedgerScoreOverCap',
     );
     void ledger;
@@ -156,15 +192,15 @@ describe('ContributionLedger and NotaryPanel', () => {
     await commitClaim(f, 1, s);
     await rejectsWith(commit(e, hexlify(randomBytes(32))), 'LedgerAlreadyCommitted');
     const reveal = f.as(1).ledger.getFunction('reveal');
-    await rejectsWith(reveal(receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too early
+    await rejectsWith(reveal(e, receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too early
     const w = await windowsOf(f, e);
     await timeTo(f, w.reveal);
     await rejectsWith(f.as(2).ledger.getFunction('commit')(e, hexlify(randomBytes(32))), 'LedgerCommitOutsideWindow'); // too late
-    await rejectsWith(reveal(receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig), 'LedgerRevealMismatch');
+    await rejectsWith(reveal(e, receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig), 'LedgerRevealMismatch');
     const changed = { ...s.r, tokens: s.r.tokens + 1n };
-    await rejectsWith(reveal(receiptTuple(changed), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealMismatch');
+    await rejectsWith(reveal(e, receiptTuple(changed), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealMismatch');
     await timeTo(f, w.challenge);
-    await rejectsWith(reveal(receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too late
+    await rejectsWith(reveal(e, receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too late
     // Never revealed: a no-show, slashed once at the no-reveal rate with the reporter's share.
     await send(f.as(7).ledger, 'reportNoShow', e, f.wallets[1]!.address);
     await rejectsWith(f.as(7).ledger.getFunction('reportNoShow')(e, f.wallets[1]!.address), 'LedgerNotNoShow');

@@ -108,6 +108,8 @@ export function makeReceipt(f: Fixture, node: number, leader: number, epoch: big
 
 export interface Signed {
   r: Receipt;
+  /** Epoch the claim is made in (default: the receipt's). */
+  epoch?: bigint;
   nonce: string;
   nodeSig: string;
   leaderSig: string;
@@ -127,13 +129,13 @@ export async function commitClaim(f: Fixture, node: number, s: Signed): Promise<
   await send(
     f.as(node).ledger,
     'commit',
-    s.r.epoch,
-    commitment(s.r, s.nonce, f.wallets[node]!.address, f.chainId, f.deployment.addresses.ledger),
+    s.epoch ?? s.r.epoch,
+    commitment(s.r, s.nonce, f.wallets[node]!.address, f.chainId, f.deployment.addresses.ledger, s.epoch ?? s.r.epoch),
   );
 }
 
 export async function revealClaim(f: Fixture, node: number, s: Signed): Promise<void> {
-  await send(f.as(node).ledger, 'reveal', receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig);
+  await send(f.as(node).ledger, 'reveal', s.epoch ?? s.r.epoch, receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig);
 }
 
 let allErrors: Interface | undefined;

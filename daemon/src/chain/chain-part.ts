@@ -291,10 +291,12 @@ export class ChainPart implements Startable {
     const { c, wallet } = chain;
     const on = await c.ledger.getFunction('claimOf')(claim.epoch, wallet.address);
     const status = ON_CHAIN[Number(on.status)] ?? 'none';
-    const mine = commitment(claim.receipt, claim.nonce, wallet.address, chain.chainId, chain.d.addresses.ledger);
+    const mine = commitment(claim.receipt, claim.nonce, wallet.address, chain.chainId, chain.d.addresses.ledger, claim.epoch);
     const [, revealOpens, revealCloses, challengeCloses] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
     const now = await this.chainNow(chain);
     if (status !== 'none' && on.commitment !== mine) {
+      // Another receipt of this node holds the epoch (two leaders signed for the same epoch): claim it later.
+      if (claim.state === 'queued') return this.reslot(chain, claim, now, `epoch ${claim.epoch} holds another claim of this node`);
       return this.claims.advance(claim.digest, 'failed', {
         lastError: `epoch ${claim.epoch} already holds another commitment of this node`,
       });
@@ -304,10 +306,7 @@ export class ChainPart implements Startable {
     if (status === 'noshow') return this.claims.advance(claim.digest, 'failed', { lastError: 'reported as a no-show (reveal missed)' });
 
     if (status === 'none') {
-      if (now >= revealOpens!)
-        return this.claims.advance(claim.digest, 'expired', {
-          lastError: `commit window of epoch ${claim.epoch} closed before the claim was committed`,
-        });
+      if (now >= revealOpens!) return this.reslot(chain, claim, now, `commit window of epoch ${claim.epoch} closed before the claim was committed`);
       const [commitOpens] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
       if (now < commitOpens!) return;
       if (await this.stillPending(chain, claim.commitTx)) return; // sent before a failure and not mined yet: never send twice
@@ -323,7 +322,7 @@ export class ChainPart implements Startable {
       if (now >= revealCloses!)
         return this.claims.advance(claim.digest, 'expired', { lastError: `reveal window of epoch ${claim.epoch} closed` });
       if (await this.stillPending(chain, claim.revealTx)) return;
-      const tx = await c.ledger.getFunction('reveal')(receiptTuple(claim.receipt), claim.nonce, claim.nodeSignature, claim.leaderSignature);
+      const tx = await c.ledger.getFunction('reveal')(claim.epoch, receiptTuple(claim.receipt), claim.nonce, claim.nodeSignature, claim.leaderSignature);
       this.claims.noteTx(claim.digest, 'reveal', tx.hash as string);
       await tx.wait();
       this.deps.log.info({ epoch: claim.epoch.toString(), round: claim.round, tx: tx.hash }, 'chain: claim revealed');
@@ -346,6 +345,26 @@ export class ChainPart implements Startable {
       );
       this.claims.advance(claim.digest, 'paid', { reward: after.reward as bigint });
     }
+  }
+
+  /**
+   * Moves an uncommitted claim to the first later epoch whose commit window is still open; the ledger accepts a
+   * receipt up to MAX_CLAIM_DELAY_EPOCHS after its own epoch, beyond that the claim expires.
+   */
+  private async reslot(chain: NonNullable<ChainPart['chain']>, claim: ClaimRow, now: bigint, why: string): Promise<void> {
+    const { ledger, params } = chain.c;
+    let next = (await params.getFunction('epochAt')(now)) as bigint;
+    if (next <= claim.epoch) next = claim.epoch + 1n;
+    const [, revealOpens] = (await ledger.getFunction('windows')(next)) as bigint[];
+    if (now >= revealOpens!) next += 1n;
+    const maxDelay = (await ledger.getFunction('MAX_CLAIM_DELAY_EPOCHS')()) as bigint;
+    if (next - claim.receipt.epoch > maxDelay) {
+      return this.claims.advance(claim.digest, 'expired', {
+        lastError: `${why}; epoch ${next} is more than ${maxDelay} epochs after the receipt's epoch ${claim.receipt.epoch}`,
+      });
+    }
+    this.claims.reslot(claim.digest, next, `${why}: moved to epoch ${next}`);
+    this.deps.log.info({ round: claim.round, from: claim.epoch.toString(), to: next.toString(), why }, 'chain: claim moved to a later epoch');
   }
 
   /** True when `hash` is a transaction the node still holds unmined (a slow chain after an RPC failure). */

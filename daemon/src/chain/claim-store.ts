@@ -236,6 +236,19 @@ export class ClaimQueue {
       );
   }
 
+  /**
+   * Moves a not-yet-committed claim to a later epoch (its slot there is free): the receipt stays, the commitment
+   * is made afresh for the new epoch.
+   */
+  reslot(digest: string, epoch: bigint, why: string): void {
+    this.db
+      .prepare(
+        `UPDATE chain_claims SET epoch = ?, state = 'queued', commit_tx = NULL, last_error = ?, attempts = 0, next_attempt_at = 0, updated_at = ?
+           WHERE digest = ?`,
+      )
+      .run(Number(epoch), why.slice(0, 500), Date.now(), digest);
+  }
+
   /** Records a failed attempt and when to try again (the claim stays in its state: nothing is lost). */
   retryLater(digest: string, error: string, delayMs: number): void {
     this.db

@@ -54,11 +54,14 @@ export function receiptSigner(r: Receipt, signature: string, chainId: bigint, le
   return verifyTypedData(ledgerDomain(chainId, ledger), RECEIPT_TYPES, r, signature);
 }
 
-/** hash(result, nonce, sender, epoch, chainid, contract): equal to ContributionLedger.commitmentOf. */
-export function commitment(r: Receipt, nonce: string, sender: string, chainId: bigint, ledger: string): string {
+/**
+ * hash(result, nonce, sender, epoch, chainid, contract): equal to ContributionLedger.commitmentOf. `epoch` is the
+ * epoch the claim is made in (default: the receipt's own; a later one when that epoch's slot is taken).
+ */
+export function commitment(r: Receipt, nonce: string, sender: string, chainId: bigint, ledger: string, epoch = r.epoch): string {
   const enc = AbiCoder.defaultAbiCoder().encode(
     ['bytes32', 'bytes32', 'bytes32', 'address', 'uint64', 'uint256', 'address'],
-    [COMMIT_TAG, receiptStructHash(r), nonce, sender, r.epoch, chainId, ledger],
+    [COMMIT_TAG, receiptStructHash(r), nonce, sender, epoch, chainId, ledger],
   );
   return keccak256(enc);
 }
