@@ -40,12 +40,15 @@ contract Params is AccessControl, IParams {
     /// @param governor receives GOVERNOR_ROLE and DEFAULT_ADMIN_ROLE.
     /// @param multipliersBps the five tier multipliers in basis points (3.0 = 30_000), in the order
     /// claude_session, gpu_compute, storage_node, cpu_only, mobile_light.
-    constructor(address governor, uint32[TIER_COUNT] memory multipliersBps) {
+    /// @param epochLength_ length of the first epochs (seconds, dividing a day): epoch 0 starts at deployment, so a
+    /// testnet with short epochs does not wait out a long first epoch.
+    constructor(address governor, uint32[TIER_COUNT] memory multipliersBps, uint64 epochLength_) {
+        if (epochLength_ == 0 || 1 days % epochLength_ != 0) revert ParamsInvalidEpochLength(epochLength_);
         _grantRole(DEFAULT_ADMIN_ROLE, governor);
         _grantRole(GOVERNOR_ROLE, governor);
         for (uint256 t = 0; t < TIER_COUNT; ++t) _setTierMultiplier(t, multipliersBps[t]);
-        _segments.push(Segment({firstEpoch: 0, startTime: uint64(block.timestamp), length: 600}));
-        emit EpochLengthChanged(0, uint64(block.timestamp), 600);
+        _segments.push(Segment({firstEpoch: 0, startTime: uint64(block.timestamp), length: epochLength_}));
+        emit EpochLengthChanged(0, uint64(block.timestamp), epochLength_);
         _slashRateBps = [uint16(5_000), 5_000, 10_000, 1_000, 1_000];
     }
 

@@ -15,6 +15,7 @@ import { allMigrations } from '../../daemon/src/db/all-migrations.js';
 import { openStateDb, type StateDb } from '../../daemon/src/db/database.js';
 import { identityFromWallet } from '../../daemon/src/identity/identity.js';
 import { startLocalChain } from '../../daemon/src/chain/local-chain.js';
+import { makeProvider } from '../../daemon/src/chain/provider.js';
 import { startAnvil, type Anvil } from './helpers/anvil.js';
 import { deployFixture, register, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
 
@@ -292,7 +293,15 @@ describe('daemon claim loop on anvil', () => {
     await node.start();
     const nodeId = identityFromWallet(new Wallet(f.anvil.keys[NODE]!)).nodeId;
     const contribute = async (round: number) => {
-      leader.contributions.record({ round, nodeId, tokens: 1000, steps: 10, lossDelta: 0.1, verified: true, gradientSha256: 'aa'.repeat(32) });
+      leader.contributions.record({
+        round,
+        nodeId,
+        tokens: 1000,
+        steps: 10,
+        lossDelta: 0.1,
+        verified: true,
+        gradientSha256: 'aa'.repeat(32),
+      });
       await leader.tick();
       return leader.leaderReceipts(round);
     };
@@ -311,9 +320,14 @@ describe('daemon claim loop on anvil', () => {
 
     // A receipt that reaches the node after its epoch's commit window closed is moved too, not expired.
     const late = await contribute(13);
-    const lateEpoch = late[0]!.receipt['epoch']!;
+    assert.deepEqual(
+      late.map((r) => r.round),
+      [11, 12, 13],
+      'a leader sends its earlier receipts again with each outcome',
+    );
+    const lateEpoch = late.find((r) => r.round === 13)!.receipt['epoch']!;
     await timeTo(f, (await windowsOf(f, BigInt(lateEpoch))).reveal);
-    assert.equal(await node.acceptLeaderReceipts(late), 1);
+    assert.equal(await node.acceptLeaderReceipts(late), 1, 'resent receipts queue once');
     await node.tick();
     assert.ok(byRound()[13]!.epoch > BigInt(lateEpoch), `moved from epoch ${lateEpoch} to ${byRound()[13]!.epoch}`);
     assert.equal(byRound()[13]!.state === 'queued' || byRound()[13]!.state === 'committed', true);
@@ -370,6 +384,11 @@ describe('daemon claim loop on anvil', () => {
       assert.equal(await reg.getFunction('isRegistered')(w.address), true);
       assert.equal(await reg.getFunction('tierOf')(w.address), 2n);
       assert.equal(await p.contracts()!.params.getFunction('epochLength')(), 60n);
+      const startOf1 = (await p.contracts()!.params.getFunction('epochStart')(1n)) as bigint;
+      const provider = makeProvider(local.rpc, 31337n);
+      const deployedAt = BigInt((await provider.getBlock(local.deployment.block))!.timestamp);
+      provider.destroy();
+      assert.equal(startOf1 - deployedAt, 60n, 'epoch 0 starts at the deployment and is already a short one');
       await p.stop();
     } finally {
       await local.stop();

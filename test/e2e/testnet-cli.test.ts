@@ -29,16 +29,25 @@ function assertStoppedCleanly(dir: string, i: number): void {
   assert.match(readFileSync(join(home, 'daemon.log'), 'utf8'), /"node stopped"/, `node ${i} logged a clean stop`);
 }
 
-test('magnet-node testnet runs two daemons through a round to identical checkpoints and exits 0', { timeout: 600_000 }, async () => {
-  const dir = tempHome('magnet-testnet-');
-  const { code, out } = await testnet(['--nodes', '2', '--rounds', '1', '--H', '4', '--dir', dir]);
-  assert.equal(code, 0, out);
-  assert.match(out, /node 1 ready at http:\/\/127\.0\.0\.1:\d+/);
-  assert.match(out, /node 2 ready at/);
-  assert.match(out, /trained round 0: loss \d+\.\d+ -> \d+\.\d+/);
-  assert.match(out, /1 rounds done; final checkpoint identical on every node: [0-9a-f]{64}/);
-  for (const i of [1, 2]) assertStoppedCleanly(dir, i);
-});
+test(
+  'magnet-node testnet --chain runs two daemons through a round to identical checkpoints, settles the claim on a local chain and exits 0',
+  { timeout: 900_000 },
+  async () => {
+    const dir = tempHome('magnet-testnet-');
+    const { code, out } = await testnet(['--nodes', '2', '--rounds', '1', '--H', '4', '--dir', dir, '--chain']);
+    assert.equal(code, 0, out);
+    assert.match(out, /local chain at http:\/\/127\.0\.0\.1:\d+ \(anvil, chain id 31337\)/);
+    assert.match(out, /node 1 ready at http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(out, /node 2 registered on chain as 0x[0-9a-fA-F]{40}/);
+    assert.match(out, /trained round 0: loss \d+\.\d+ -> \d+\.\d+/);
+    assert.match(out, /1 rounds done; final checkpoint identical on every node: [0-9a-f]{64}/);
+    // The leader signs the other node's receipt; that claim is committed, revealed and paid.
+    assert.match(out, /claims: paid 1/);
+    assert.match(out, /round +0 +paid +reward \d+(\.\d+)? MAG/);
+    assert.match(out, /1 claims settled and paid on chain/);
+    for (const i of [1, 2]) assertStoppedCleanly(dir, i);
+  },
+);
 
 test('Ctrl-C stops every testnet daemon cleanly', { timeout: 120_000 }, async () => {
   const dir = tempHome('magnet-testnet-');

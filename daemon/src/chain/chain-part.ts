@@ -13,6 +13,9 @@ import { makeProvider } from './provider.js';
 import { MAX_SCORE, commitment, receiptDigest, receiptSigner, receiptTuple, signReceipt, type Receipt } from './receipt.js';
 
 /** ContributionLedger.ClaimStatus. */
+/** How many earlier rounds' receipts a leader sends again with each outcome (a few hundred bytes each). */
+const RESEND_ROUNDS = 64;
+
 const ON_CHAIN = ['none', 'committed', 'revealed', 'voided', 'noshow', 'paid'] as const;
 
 export interface ChainPartDeps {
@@ -195,8 +198,10 @@ export class ChainPart implements Startable {
   }
 
   /**
-   * Leader side, for the round outcome: signs what is pending now, then returns the leader-signed receipts of
-   * `round` in a JSON-safe form. Empty with no chain configured. DiLoCo sends these to the contributors.
+   * Leader side, for the round outcome: signs what is pending now, then returns the receipts this node signed for
+   * `round` and the RESEND_ROUNDS rounds before it, JSON-safe. A receipt signed late (the chain was down when this
+   * node led, or the contributor registered afterwards) so reaches its contributor the next time this node leads;
+   * contributors queue each receipt once. Empty with no chain configured. DiLoCo sends these to the contributors.
    */
   async leaderReceipts(
     round: number,
@@ -206,18 +211,12 @@ export class ChainPart implements Startable {
     await this.signAsLeader(chain).catch((err) =>
       this.deps.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'),
     );
-    const out = [];
-    for (const c of this.contributions.all().filter((x) => x.round === round && x.state === 'signed')) {
-      for (const r of this.contributions.receiptsFor(c.nodeId).filter((x) => x.round === round)) {
-        out.push({
-          nodeId: c.nodeId,
-          round,
-          receipt: JSON.parse(receiptToJson(r.receipt)) as Record<string, string>,
-          leaderSignature: r.leaderSignature,
-        });
-      }
-    }
-    return out;
+    return this.contributions.receiptsOfRounds(Math.max(0, round - RESEND_ROUNDS), round).map((r) => ({
+      nodeId: r.nodeId,
+      round: r.round,
+      receipt: JSON.parse(receiptToJson(r.receipt)) as Record<string, string>,
+      leaderSignature: r.leaderSignature,
+    }));
   }
 
   /** Contributor side, from a round outcome: queues the receipts addressed to this node; bad ones are logged and skipped. */
@@ -306,7 +305,8 @@ export class ChainPart implements Startable {
     if (status === 'noshow') return this.claims.advance(claim.digest, 'failed', { lastError: 'reported as a no-show (reveal missed)' });
 
     if (status === 'none') {
-      if (now >= revealOpens!) return this.reslot(chain, claim, now, `commit window of epoch ${claim.epoch} closed before the claim was committed`);
+      if (now >= revealOpens!)
+        return this.reslot(chain, claim, now, `commit window of epoch ${claim.epoch} closed before the claim was committed`);
       const [commitOpens] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
       if (now < commitOpens!) return;
       if (await this.stillPending(chain, claim.commitTx)) return; // sent before a failure and not mined yet: never send twice
@@ -322,7 +322,13 @@ export class ChainPart implements Startable {
       if (now >= revealCloses!)
         return this.claims.advance(claim.digest, 'expired', { lastError: `reveal window of epoch ${claim.epoch} closed` });
       if (await this.stillPending(chain, claim.revealTx)) return;
-      const tx = await c.ledger.getFunction('reveal')(claim.epoch, receiptTuple(claim.receipt), claim.nonce, claim.nodeSignature, claim.leaderSignature);
+      const tx = await c.ledger.getFunction('reveal')(
+        claim.epoch,
+        receiptTuple(claim.receipt),
+        claim.nonce,
+        claim.nodeSignature,
+        claim.leaderSignature,
+      );
       this.claims.noteTx(claim.digest, 'reveal', tx.hash as string);
       await tx.wait();
       this.deps.log.info({ epoch: claim.epoch.toString(), round: claim.round, tx: tx.hash }, 'chain: claim revealed');
@@ -364,7 +370,10 @@ export class ChainPart implements Startable {
       });
     }
     this.claims.reslot(claim.digest, next, `${why}: moved to epoch ${next}`);
-    this.deps.log.info({ round: claim.round, from: claim.epoch.toString(), to: next.toString(), why }, 'chain: claim moved to a later epoch');
+    this.deps.log.info(
+      { round: claim.round, from: claim.epoch.toString(), to: next.toString(), why },
+      'chain: claim moved to a later epoch',
+    );
   }
 
   /** True when `hash` is a transaction the node still holds unmined (a slow chain after an RPC failure). */

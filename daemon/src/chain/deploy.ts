@@ -52,7 +52,7 @@ export async function deployAll(deployer: Signer, p: ChainParams, buildDir = DEF
     await c.waitForDeployment();
     return c as Contract;
   };
-  const params = await deployed('Params', from, p.tierMultiplierBps);
+  const params = await deployed('Params', from, p.tierMultiplierBps, p.epochLength);
   const firstBlock = (await params.deploymentTransaction()!.wait())!.blockNumber;
   const registry = await deployed('NodeRegistry', await params.getAddress(), from);
   const ledger = await deployed('ContributionLedger', await params.getAddress(), await registry.getAddress(), from, p.maxSupply);

@@ -1,3 +1,4 @@
+import type { ChainStatus } from './chain-testnet.js';
 import type { TestnetNode } from './testnet.js';
 
 interface DilocoStatus {
@@ -18,6 +19,7 @@ export interface TestnetSummary {
 
 /**
  * Polls every node's /status and prints one line per change (a round starting, a node's training loss, a merge),
+ * and, with `onChain`, each node's chain section,
  * until every node's latest checkpoint is the merge of round `rounds - 1` (or forever when rounds is 0).
  */
 export async function watchTestnet(
@@ -25,6 +27,7 @@ export async function watchTestnet(
   rounds: number,
   print: (l: string) => void,
   signal: AbortSignal,
+  onChain?: (node: TestnetNode, chain: ChainStatus | undefined) => void,
 ): Promise<TestnetSummary> {
   const seen = new Map<string, string>();
   for (;;) {
@@ -35,6 +38,7 @@ export async function watchTestnet(
           const s = (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(5000) })).json()) as {
             nodeId: string;
             diloco?: DilocoStatus;
+            chain?: ChainStatus;
           };
           return { n, s };
         } catch {
@@ -43,6 +47,7 @@ export async function watchTestnet(
       }),
     );
     for (const { n, s } of statuses) {
+      onChain?.(n, s?.chain);
       const d = s?.diloco;
       if (!s || !d) continue;
       const say = (key: string, line: string) => {

@@ -14,6 +14,8 @@ export interface TestnetOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra `start` flags for every node. */
   args?: string[];
+  /** Runs once each node is ready, before the next one starts (the chain testnet funds and registers it here). */
+  onNodeReady?: (node: TestnetNode) => Promise<void>;
   print: (line: string) => void;
 }
 
@@ -87,6 +89,7 @@ export class ProcessTestnet {
     const node = { index, home, proc, url };
     this.nodes.push(node);
     this.o.print(`node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})`);
+    await this.o.onNodeReady?.(node);
     return node;
   }
 

@@ -9,6 +9,7 @@ import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
 import { TIERS, type Tier } from '../../profile/reward-config.js';
 import { ensureArtifacts } from '../../chain/artifacts.js';
 import { ClaimQueue } from '../../chain/claim-store.js';
+import { formatRewards, type RewardsView } from '../../chain/rewards-view.js';
 import { loadChainParams, tierIndex } from '../../chain/chain-params.js';
 import { attach, deployAll, readDeployment, writeDeployment } from '../../chain/deploy.js';
 import { fastParams } from '../../chain/local-chain.js';
@@ -215,29 +216,9 @@ export function registerChainCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: { home?: string; json?: boolean }) => {
       try {
-        const r = await callDaemon<{
-          configured: boolean;
-          address: string;
-          owed: string | null;
-          tokenBalance: string | null;
-          claims: { epoch: string; round: number; state: string; reward: string | null; estimate: string | null }[];
-        }>(resolveHome(flags.home), '/chain/rewards');
+        const r = await callDaemon<RewardsView>(resolveHome(flags.home), '/chain/rewards');
         if (flags.json) return printJson(r);
-        const mag = (x: string | null) => (x === null ? '-' : `${formatEther(BigInt(x))} MAG`);
-        if (!r.configured) process.stdout.write('chain not configured: claims wait in the queue\n');
-        else
-          process.stdout.write(
-            `${r.address}: owed ${mag(r.owed)} (withdraw with \`magnet-node chain withdraw\`), balance ${mag(r.tokenBalance)}\n`,
-          );
-        const settled = r.claims.filter((c) => c.reward !== null).reduce((s, c) => s + BigInt(c.reward!), 0n);
-        for (const c of r.claims) {
-          process.stdout.write(
-            `epoch ${c.epoch.padStart(8)}  round ${String(c.round).padStart(5)}  ${c.state.padEnd(9)}  ${c.reward !== null ? `reward ${mag(c.reward)}` : c.estimate !== null ? `estimate ${mag(c.estimate)}` : ''}\n`,
-          );
-        }
-        process.stdout.write(
-          `settled rewards: ${formatEther(settled)} MAG over ${r.claims.filter((c) => c.reward !== null).length} claims\n`,
-        );
+        process.stdout.write(formatRewards(r).join('\n') + '\n');
       } catch (err) {
         fail(err);
       }

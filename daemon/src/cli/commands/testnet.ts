@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startLocalChain, type LocalChain } from '../../chain/local-chain.js';
+import { claimPrinter, fundAndRegister, settleClaims } from '../../testnet/chain-testnet.js';
 import { watchTestnet } from '../../testnet/progress.js';
-import { ProcessTestnet } from '../../testnet/testnet.js';
+import { ProcessTestnet, type TestnetNode } from '../../testnet/testnet.js';
 import { fail } from '../output.js';
 
 interface Flags {
@@ -13,6 +15,7 @@ interface Flags {
   rounds: string;
   H: string;
   ipfsApi?: string;
+  chain?: boolean;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -25,6 +28,10 @@ export function registerTestnetCommand(program: Command): void {
     .option('--rounds <r>', 'stop after this many merged rounds (0 = run until Ctrl-C)', '3')
     .option('--H <steps>', 'inner steps per round', '20')
     .option('--ipfs-api <url>', "kubo RPC API every node pins shards to (default: each node's embedded store)")
+    .option(
+      '--chain',
+      'also start a local EVM chain (anvil on loopback), deploy the contracts with 60 s epochs, fund and register every node, and wait for the claims to settle',
+    )
     .action(async (f: Flags) => {
       const nodes = Number(f.nodes);
       const rounds = Number(f.rounds);
@@ -33,16 +40,8 @@ export function registerTestnetCommand(program: Command): void {
       if (!Number.isInteger(rounds) || rounds < 0) fail(new Error(`--rounds ${f.rounds}: allowed an integer >= 0`));
       if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.H}: allowed an integer >= 1`));
       const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'magnet-testnet-'));
+      mkdirSync(dir, { recursive: true });
       const print = (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
-      const net = new ProcessTestnet({
-        nodes,
-        dir,
-        preset: f.preset,
-        rounds,
-        innerSteps,
-        print,
-        ...(f.ipfsApi ? { env: { MAGNET_IPFS_API: f.ipfsApi } } : {}),
-      });
       const stopper = new AbortController();
       let stopping = false;
       const onSignal = () => {
@@ -54,22 +53,44 @@ export function registerTestnetCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       let code = 0;
+      let chain: LocalChain | undefined;
+      let net: ProcessTestnet | undefined;
       try {
+        if (f.chain) {
+          chain = await startLocalChain(dir);
+          print(`local chain at ${chain.rpc} (anvil, chain id ${chain.deployment.chainId}); contracts deployed, ${chain.deploymentFile}`);
+        }
+        const withChain = chain;
+        net = new ProcessTestnet({
+          nodes,
+          dir,
+          preset: f.preset,
+          rounds,
+          innerSteps,
+          print,
+          env: { ...(f.ipfsApi ? { MAGNET_IPFS_API: f.ipfsApi } : {}), ...withChain?.env },
+          ...(withChain ? { onNodeReady: (node: TestnetNode) => fundAndRegister(withChain, node, print) } : {}),
+        });
         print(`starting ${nodes} nodes in ${dir} (preset ${f.preset}, H=${innerSteps}, rounds ${rounds || 'until Ctrl-C'})`);
         await net.start();
-        const summary = await watchTestnet(net.nodes, rounds, print, stopper.signal);
+        const summary = await watchTestnet(net.nodes, rounds, print, stopper.signal, chain ? claimPrinter(print) : undefined);
         const same = new Set(summary.finalHashes).size === 1;
         print(
           `${rounds} rounds done; final checkpoint ${same ? `identical on every node: ${summary.finalHashes[0]}` : `DIFFERS: ${summary.finalHashes.join(' ')}`}`,
         );
         code = same ? 0 : 1;
+        if (chain) {
+          const paid = await settleClaims(net.nodes, print, stopper.signal);
+          print(`${paid} claims settled and paid on chain`);
+        }
       } catch (err) {
         if (!stopper.signal.aborted) {
           process.stderr.write(`magnet-node testnet: ${(err as Error).message}\n`);
           code = 1;
         }
       } finally {
-        await net.stop();
+        await net?.stop();
+        await chain?.stop();
       }
       process.exit(code);
     });
