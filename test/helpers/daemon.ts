@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { loopbackStartArgs, waitReady } from '../../daemon/src/testnet/testnet.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,51 +48,18 @@ export async function startDaemon(
   opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
 ): Promise<RunningDaemon> {
   const home = opts.home ?? tempHome();
-  const args = [
-    CLI,
-    'start',
-    '--home',
-    home,
-    '--http',
-    '127.0.0.1:0',
-    '--grpc',
-    '127.0.0.1:0',
-    '--p2p',
-    '/ip4/127.0.0.1/tcp/0',
-    '--no-mdns',
-    '--log-level',
-    'debug',
-    ...(opts.args ?? []),
-  ];
+  const args = [CLI, ...loopbackStartArgs(home), '--log-level', 'debug', ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: opts.env ?? testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const apiFile = join(home, 'api.json');
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
-  let url = '';
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode} before it was ready:\n${out}`);
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`daemon not ready within the timeout:\n${out}`);
-    }
-    if (existsSync(apiFile)) {
-      try {
-        const info = JSON.parse(readFileSync(apiFile, 'utf8')) as { http: string; pid: number };
-        if (info.pid === proc.pid) {
-          const res = await fetch(`${info.http}/readyz`);
-          if (res.ok) {
-            url = info.http;
-            break;
-          }
-        }
-      } catch {
-        // not yet
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  let url: string;
+  try {
+    url = await waitReady(home, proc, opts.readyTimeoutMs ?? 30_000);
+  } catch (err) {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${out}`, { cause: err });
   }
   return {
     home,

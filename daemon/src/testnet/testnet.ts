@@ -67,21 +67,7 @@ export class ProcessTestnet {
     const home = resolve(join(this.o.dir, `node-${index}`));
     mkdirSync(home, { recursive: true });
     const log = createWriteStream(join(home, 'daemon.log'), { flags: 'a' });
-    const args = [
-      CLI,
-      'start',
-      '--home',
-      home,
-      '--http',
-      '127.0.0.1:0',
-      '--grpc',
-      '127.0.0.1:0',
-      '--p2p',
-      '/ip4/127.0.0.1/tcp/0',
-      '--no-mdns',
-      ...(this.o.args ?? []),
-      ...extra,
-    ];
+    const args = [CLI, ...loopbackStartArgs(home), ...(this.o.args ?? []), ...extra];
     const proc = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
@@ -111,7 +97,13 @@ export class ProcessTestnet {
   }
 }
 
-async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): Promise<string> {
+/** `start` arguments for a daemon in `home` on loopback with ports the OS picks and mDNS off (testnets, tests). */
+export function loopbackStartArgs(home: string): string[] {
+  return ['start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns'];
+}
+
+/** Waits until the daemon `proc` started in `home` answers /readyz; returns its HTTP URL. */
+export async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   const apiFile = join(home, 'api.json');
   while (Date.now() < deadline) {
@@ -125,7 +117,7 @@ async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): P
         // not yet
       }
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 100));
   }
   throw new MagnetError('ERR_TESTNET', `a node was not ready within ${timeoutMs / 1000}s; see ${join(home, 'daemon.log')}`);
 }
