@@ -12,10 +12,10 @@ import type { ChainOptions } from './options.js';
 import { makeProvider } from './provider.js';
 import { MAX_SCORE, commitment, receiptDigest, receiptSigner, receiptTuple, signReceipt, type Receipt } from './receipt.js';
 
-/** ContributionLedger.ClaimStatus. */
 /** How many earlier rounds' receipts a leader sends again with each outcome (a few hundred bytes each). */
 const RESEND_ROUNDS = 64;
 
+/** ContributionLedger.ClaimStatus. */
 const ON_CHAIN = ['none', 'committed', 'revealed', 'voided', 'noshow', 'paid'] as const;
 
 export interface ChainPartDeps {
