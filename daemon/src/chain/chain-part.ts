@@ -10,6 +10,7 @@ import { ClaimQueue, ContributionStore, receiptFromJson, receiptToJson, type Cla
 import { attach, readDeployment, type ChainContracts, type Deployment } from './deploy.js';
 import type { ChainOptions } from './options.js';
 import { makeProvider } from './provider.js';
+import type { RewardsView } from './rewards-view.js';
 import { MAX_SCORE, commitment, receiptDigest, receiptSigner, receiptTuple, signReceipt, type Receipt } from './receipt.js';
 
 /** How many earlier rounds' receipts a leader sends again with each outcome (a few hundred bytes each). */
@@ -384,13 +385,7 @@ export class ChainPart implements Startable {
   }
 
   /** Owed and withdrawn amounts on chain plus estimates for revealed, unsettled claims. */
-  async rewards(): Promise<{
-    configured: boolean;
-    address: string;
-    owed: string | null;
-    tokenBalance: string | null;
-    claims: { epoch: string; round: number; state: string; reward: string | null; estimate: string | null }[];
-  }> {
+  async rewards(): Promise<RewardsView> {
     const chain = this.chain;
     const rows = this.claims.all();
     if (!chain) {
