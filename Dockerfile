@@ -1,5 +1,5 @@
 # magnet-node image for the local testnet (docker-compose.yml). Builds the TypeScript daemon, the native addon
-# (native/, node-gyp) and the Python trainer venv (PyTorch from PyPI) inside the image; nothing is downloaded at
+# (native/, node-gyp), the contracts (solc-js) and the Python trainer venv (PyTorch from PyPI) inside the image; nothing is downloaded at
 # run time.
 FROM node:20-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip build-essential \
@@ -7,7 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 python3
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY . .
-RUN npm ci --no-audit --no-fund && npm run build:native && bash python/install.sh
+RUN npm ci --no-audit --no-fund && npm run build:native && node dist/contracts/scripts/build.js && bash python/install.sh
 ENV MAGNET_HOME=/data MAGNET_MDNS=false NODE_ENV=production
 VOLUME ["/data"]
 EXPOSE 7600 7601 7680

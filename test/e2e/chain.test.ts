@@ -53,14 +53,16 @@ describe('chain claims through a running daemon', () => {
     const nodeKey = devKey(4);
     const leader = new Wallet(devKey(5), makeProvider(local.rpc, 31337n));
     const home = tempHome('magnet-chain-node-');
-    const env = testEnv({ ...local.env, MAGNET_CHAIN_POLL_MS: '200', MAGNET_CHAIN_RETRY_BASE_MS: '100', MAGNET_CHAIN_RETRY_MAX_MS: '500' });
+    // The chain comes from the start flags here (the other tests use MAGNET_CHAIN_RPC / MAGNET_CHAIN_DEPLOYMENT).
+    const { MAGNET_CHAIN_RPC: rpc, MAGNET_CHAIN_DEPLOYMENT: deploymentFile, ...chainEnv } = local.env;
+    const env = testEnv({ ...chainEnv, MAGNET_CHAIN_POLL_MS: '200', MAGNET_CHAIN_RETRY_BASE_MS: '100', MAGNET_CHAIN_RETRY_MAX_MS: '500' });
     await run(process.execPath, [CLI, 'keys', 'import', '--home', home], { env: { ...env, MAGNET_IMPORT_KEY: nodeKey } });
     const c = attach(local.deployment, leader);
     const leaderPub = '0x' + leader.signingKey.publicKey.slice(4);
     const leaderId = (await c.registry.getFunction('nodeIdOf')(leaderPub)) as string;
     await (await c.registry.getFunction('register')(leaderPub, leaderId, 1, { value: 10n ** 18n })).wait();
 
-    const d = await startDaemon({ home, env });
+    const d = await startDaemon({ home, env, args: ['--chain-rpc', rpc!, '--chain-deployment', deploymentFile!] });
     daemons.push(d);
     const address = (await d.get<{ address: string }>('/status')).address;
     await waitFor(
@@ -117,10 +119,16 @@ describe('chain claims through a running daemon', () => {
     assert.match(rewardsOut, /settled rewards: [\d.]+ MAG over 1 claims/);
     const { stdout: claimsJson } = await run(process.execPath, [CLI, 'claims', '--home', home, '--json'], { env });
     assert.equal((JSON.parse(claimsJson) as { claims: { state: string }[] }).claims[0]!.state, 'paid');
-    const { stdout: w } = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home], { env });
+    const { stdout: w } = await run(
+      process.execPath,
+      [CLI, 'chain', 'withdraw', '--home', home, '--rpc', rpc!, '--deployment', deploymentFile!],
+      { env },
+    );
     assert.match(w, /withdrew [\d.]+ MAG/);
     assert.equal(await c.token.getFunction('balanceOf')(address), BigInt(paid.reward!));
-    const again = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home], { env }).catch((err: { stderr: string }) => err);
+    const again = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home, '--rpc', rpc!, '--deployment', deploymentFile!], {
+      env,
+    }).catch((err: { stderr: string }) => err);
     assert.match((again as { stderr: string }).stderr, /nothing to withdraw/);
   });
 

@@ -16,6 +16,8 @@ interface StartFlags {
   mdns?: boolean;
   ssdTest?: boolean;
   ipfsApi?: string;
+  chainRpc?: string;
+  chainDeployment?: string;
 }
 
 /** Maps `start` flags onto config keys; undefined flags leave lower layers in charge. */
@@ -31,6 +33,8 @@ export function startFlagsToLayer(f: StartFlags): Record<string, unknown> {
     'net.mdns': f.mdns === false ? false : undefined,
     'profile.ssdTest': f.ssdTest === false ? false : undefined,
     'storage.ipfsApi': f.ipfsApi,
+    'chain.rpc': f.chainRpc,
+    'chain.deployment': f.chainDeployment,
   };
 }
 
@@ -49,6 +53,8 @@ export function registerStartCommand(program: Command): void {
     .option('--no-mdns', 'do not use mDNS LAN discovery')
     .option('--no-ssd-test', 'skip the SSD test (the node then cannot take a storage tier)')
     .option('--ipfs-api <url>', 'kubo RPC API (http://HOST:PORT or multiaddr) to pin shards in (env MAGNET_IPFS_API)')
+    .option('--chain-rpc <url>', 'JSON-RPC URL of the EVM chain for contribution claims (env MAGNET_CHAIN_RPC)')
+    .option('--chain-deployment <file>', 'deployment file from `magnet-node chain deploy` (env MAGNET_CHAIN_DEPLOYMENT)')
     .action(async (flags: StartFlags) => {
       let config;
       try {
