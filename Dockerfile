@@ -1,6 +1,6 @@
 # magnet-node image for the local testnet (docker-compose.yml). Builds the TypeScript daemon, the native addon
-# (native/, node-gyp), the contracts (solc-js) and the Python trainer venv (PyTorch from PyPI) inside the image; nothing is downloaded at
-# run time.
+# (native/, node-gyp), the contracts (solc-js) and the Python trainer venv (PyTorch from PyPI) inside the image;
+# nothing is downloaded at run time.
 FROM node:20-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip build-essential \
     && rm -rf /var/lib/apt/lists/*
