@@ -13,8 +13,8 @@ import { makeProvider } from './provider.js';
 import type { RewardsView } from './rewards-view.js';
 import { MAX_SCORE, commitment, receiptDigest, receiptSigner, receiptTuple, signReceipt, type Receipt } from './receipt.js';
 
-/** How many earlier rounds' receipts a leader sends again with each outcome (a few hundred bytes each). */
-const RESEND_ROUNDS = 64;
+/** How many earlier led rounds' receipts a leader sends again with each outcome (a few hundred bytes each). */
+const RESEND_LED_ROUNDS = 4;
 
 /** ContributionLedger.ClaimStatus. */
 const ON_CHAIN = ['none', 'committed', 'revealed', 'voided', 'noshow', 'paid'] as const;
@@ -200,8 +200,8 @@ export class ChainPart implements Startable {
 
   /**
    * Leader side, for the round outcome: signs what is pending now, then returns the receipts this node signed for
-   * `round` and the RESEND_ROUNDS rounds before it, JSON-safe. A receipt signed late (the chain was down when this
-   * node led, or the contributor registered afterwards) so reaches its contributor the next time this node leads;
+   * `round` and for the RESEND_LED_ROUNDS rounds it led before, JSON-safe. A receipt signed late (the chain was down
+   * when this node led, or the contributor registered afterwards) so reaches its contributor the next time this node leads;
    * contributors queue each receipt once. Empty with no chain configured. DiLoCo sends these to the contributors.
    */
   async leaderReceipts(
@@ -212,7 +212,7 @@ export class ChainPart implements Startable {
     await this.signAsLeader(chain).catch((err) =>
       this.deps.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'),
     );
-    return this.contributions.receiptsOfRounds(Math.max(0, round - RESEND_ROUNDS), round).map((r) => ({
+    return this.contributions.receiptsOfLedRounds(round, RESEND_LED_ROUNDS).map((r) => ({
       nodeId: r.nodeId,
       round: r.round,
       receipt: JSON.parse(receiptToJson(r.receipt)) as Record<string, string>,

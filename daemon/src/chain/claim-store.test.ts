@@ -70,4 +70,25 @@ describe('chain claim store', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('hands out the receipts of a led round plus those of the few rounds led before it (resent with each outcome)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'magnet-claims-'));
+    try {
+      const { db } = openStateDb(join(dir, 'state.db'), allMigrations);
+      const store = new ContributionStore(db);
+      for (const round of [1, 5, 9, 12, 20]) {
+        for (const nodeId of ['node-aaaaaaaaaaaaaaaa', 'node-bbbbbbbbbbbbbbbb']) {
+          store.record({ round, nodeId, tokens: 1, steps: 1, lossDelta: 0.1, verified: true, gradientSha256: 'ab'.repeat(32) });
+          store.saveLeaderReceipt(round, nodeId, { ...receipt, round: BigInt(round) }, '0x01');
+        }
+      }
+      const rounds = (r: number, earlier: number) => [...new Set(store.receiptsOfLedRounds(r, earlier).map((x) => x.round))];
+      assert.deepEqual(rounds(20, 2), [9, 12, 20]);
+      assert.deepEqual(rounds(12, 4), [1, 5, 9, 12], 'never a later round');
+      assert.deepEqual(rounds(21, 1), [20], 'a round with nothing signed yet still resends the last led one');
+      assert.equal(store.receiptsOfLedRounds(20, 0).length, 2, 'one receipt per contributor');
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -134,13 +134,15 @@ export class ContributionStore implements ContributionSink {
     return rows.map((r) => ({ round: r.round, receipt: receiptFromJson(r.receipt), leaderSignature: r.leader_signature }));
   }
 
-  /** Every leader-signed receipt of rounds `from`..`to` (for the round outcome), oldest first. */
-  receiptsOfRounds(from: number, to: number): { round: number; nodeId: string; receipt: Receipt; leaderSignature: string }[] {
+  /** The receipts this node signed for `round` and for the `earlier` rounds it led before it, oldest first. */
+  receiptsOfLedRounds(round: number, earlier: number): { round: number; nodeId: string; receipt: Receipt; leaderSignature: string }[] {
     const rows = this.db
       .prepare(
-        'SELECT round, node_id, receipt, leader_signature FROM chain_leader_receipts WHERE round BETWEEN ? AND ? ORDER BY round, node_id',
+        `SELECT round, node_id, receipt, leader_signature FROM chain_leader_receipts
+         WHERE round = ? OR round IN (SELECT DISTINCT round FROM chain_leader_receipts WHERE round < ? ORDER BY round DESC LIMIT ?)
+         ORDER BY round, node_id`,
       )
-      .all(from, to) as { round: number; node_id: string; receipt: string; leader_signature: string }[];
+      .all(round, round, earlier) as { round: number; node_id: string; receipt: string; leader_signature: string }[];
     return rows.map((r) => ({
       round: r.round,
       nodeId: r.node_id,
