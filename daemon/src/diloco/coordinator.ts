@@ -8,6 +8,8 @@ import { CheckpointStore } from './checkpoint-store.js';
 import { eligibleTrainers, successorOf, viewDisagreement } from './election.js';
 import type { Ack, GradientReady, LeaderProposal, RoundAnnouncement, RoundOutcome } from './messages.js';
 import type { DilocoMetrics } from './metrics.js';
+import { LocalTraining } from './local-training.js';
+import { PhaseClock } from './phase-clock.js';
 import type { ContributionSink, RoundNetwork, RoundStorage } from './ports.js';
 import { GradientRepository, type RoundRow, RoundRepository } from './round-repo.js';
 import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
@@ -43,10 +45,10 @@ export class RoundCoordinator implements Startable {
   private readonly ckpts: CheckpointStore;
   private readonly verifier: Verifier;
   private readonly gradDir: string;
+  private readonly phases: PhaseClock;
+  private readonly trainer: LocalTraining;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
-  private abort = new AbortController();
-  private training: { round: number; done: Promise<void> } | undefined;
   private readonly waitingSince = new Map<number, number>();
   private readonly failed = new Map<number, Set<string>>();
   private readonly mergeAttempts = new Map<number, number>();
@@ -55,9 +57,6 @@ export class RoundCoordinator implements Startable {
   private lastProbe = 0;
   /** Accepted verdicts of the round being collected, by `round:nodeId`, until the merge records them. */
   private readonly verdicts = new Map<string, Verdict>();
-  private lastTrain: { round: number; lossFirst: number; lossLast: number; tokens: number; seconds: number } | undefined;
-  /** Seconds per phase (train, transfer, verify, merge, distribute, round) of the last few rounds, by round. */
-  private readonly phases = new Map<number, Record<string, number>>();
   private lastError: string | undefined;
 
   constructor(
@@ -70,6 +69,21 @@ export class RoundCoordinator implements Startable {
     this.gradDir = join(d.home, 'gradients');
     mkdirSync(this.gradDir, { recursive: true });
     this.verifier = new Verifier(opts, d.jobs, this.grads, d.log);
+    this.phases = new PhaseClock(d.metrics);
+    this.trainer = new LocalTraining({
+      nodeId: d.self.nodeId,
+      home: d.home,
+      gradDir: this.gradDir,
+      opts,
+      jobs: d.jobs,
+      storage: d.storage,
+      network: d.network,
+      grads: this.grads,
+      ckpts: this.ckpts,
+      phases: this.phases,
+      log: d.log,
+      ensureBase: (row) => this.fetchCheckpoint(row.baseSha256, row.baseManifest, row.leader),
+    });
   }
 
   private get me(): string {
@@ -83,7 +97,7 @@ export class RoundCoordinator implements Startable {
   /** Trainers run rounds; other nodes (serving, storage) follow: they take merged checkpoints and catch up. */
   async start(): Promise<void> {
     if (this.timer || !this.opts.enabled) return;
-    this.abort = new AbortController();
+    this.trainer.reset();
     this.startedAt = Date.now();
     this.timer = setInterval(() => void this.tick(), 1000);
   }
@@ -91,24 +105,7 @@ export class RoundCoordinator implements Startable {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.abort.abort(); // stops the trainer subprocess
-    await this.training?.done.catch(() => undefined);
-  }
-
-  /** Records a phase's seconds for a round; `verify` adds up (one gradient per tick). */
-  private phase(round: number, name: string, seconds: number): void {
-    this.d.metrics.phaseSeconds.observe({ phase: name }, seconds);
-    const p = this.phases.get(round) ?? {};
-    p[name] = Math.round(((name === 'verify' ? (p[name] ?? 0) : 0) + seconds) * 1000) / 1000;
-    this.phases.set(round, p);
-    for (const r of this.phases.keys()) if (r < round - 8) this.phases.delete(r);
-  }
-
-  /** The phases of the last round this node led (it saw them all), else of its last round. */
-  private lastPhases(): Record<string, number> & { ofRound?: number } {
-    const rounds = [...this.phases.keys()].sort((a, b) => b - a);
-    const r = rounds.find((x) => this.phases.get(x)?.['round'] !== undefined) ?? rounds[0];
-    return r === undefined ? {} : { ...this.phases.get(r), ofRound: r };
+    await this.trainer.stop();
   }
 
   // ------------------------------------------------------------------ the loop
@@ -238,7 +235,7 @@ export class RoundCoordinator implements Startable {
     ahead.sort((x, y) => (y.a.latest?.round ?? 0) - (x.a.latest?.round ?? 0));
     if (ahead[0]?.a.latest) return this.catchUp(r, ahead[0].a.latest, ahead[0].from);
     this.rounds.update(r, { needed });
-    if (!this.grads.get(r, this.me)) this.startTraining(r); // after a takeover our gradient may already exist
+    if (!this.grads.get(r, this.me)) this.trainer.start({ ...row, needed }); // after a takeover our gradient may already exist
   }
 
   /**
@@ -297,7 +294,7 @@ export class RoundCoordinator implements Startable {
 
   private async driveLeader(row: RoundRow): Promise<void> {
     if (row.state !== 'collecting') return;
-    if (!this.training && !this.grads.get(row.round, this.me)) this.startTraining(row.round); // resumed after a restart
+    if (!this.trainer.running && !this.grads.get(row.round, this.me)) this.trainer.start(row); // resumed after a restart
     const tv = Date.now();
     const judgedBefore = this.grads.forRound(row.round).filter((g) => g.status !== 'received').length;
     await this.verifier.verifyPending(
@@ -307,7 +304,7 @@ export class RoundCoordinator implements Startable {
       (c) => this.recordVerdict(row, c),
     );
     if (this.grads.forRound(row.round).filter((g) => g.status !== 'received').length > judgedBefore)
-      this.phase(row.round, 'verify', (Date.now() - tv) / 1000);
+      this.phases.record(row.round, 'verify', (Date.now() - tv) / 1000);
     const judged = this.grads.forRound(row.round).filter((g) => g.status !== 'received' && row.needed.includes(g.nodeId));
     const accepted = judged.filter((g) => g.status === 'accepted');
     const quorum = Math.max(1, Math.ceil(this.opts.quorum * row.needed.length));
@@ -382,9 +379,9 @@ export class RoundCoordinator implements Startable {
       this.ckpts.promote({ sha256: sha, round: r, manifestId });
       this.recordContributions(r, contributors);
       this.rounds.update(r, { state: 'merged', mergedSha256: sha, mergedManifest: manifestId });
-      this.phase(r, 'merge', (Date.now() - t0) / 1000);
+      this.phases.record(r, 'merge', (Date.now() - t0) / 1000);
       // Announcement to merge, on the leader's clock (the deadline was set roundTimeoutSec after the announcement).
-      this.phase(r, 'round', (Date.now() - (row.deadlineMs - this.opts.roundTimeoutSec * 1000)) / 1000);
+      this.phases.record(r, 'round', (Date.now() - (row.deadlineMs - this.opts.roundTimeoutSec * 1000)) / 1000);
       this.d.metrics.rounds.inc({ outcome: 'merged', role: 'leader' });
       this.d.log.info({ round: r, sha256: sha, contributors }, 'round merged; latest promoted');
       this.d.onLatest?.(this.ckpts.path(sha), sha, r);
@@ -452,7 +449,7 @@ export class RoundCoordinator implements Startable {
 
   private async driveFollower(row: RoundRow): Promise<void> {
     const mine = this.grads.get(row.round, this.me);
-    if (row.state === 'training' && !this.training && !mine) this.startTraining(row.round);
+    if (row.state === 'training' && !this.trainer.running && !mine) this.trainer.start(row);
     if (mine && row.state === 'training') {
       // A leader that cannot take our gradient is handled below (takeover), not by failing the whole tick.
       await this.submit(row).catch((err: unknown) =>
@@ -513,87 +510,11 @@ export class RoundCoordinator implements Startable {
     if (existing) this.d.log.info({ round: r }, 'took the round over; peers re-send their gradients from storage');
   }
 
-  /** Trains this node's gradient for round r in the background (one job at a time). */
-  private startTraining(r: number): void {
-    if (this.training) return;
-    const row = this.rounds.get(r);
-    if (!row) return;
-    const t0 = Date.now();
-    const out = join(this.gradDir, `${r}.tmp.safetensors`);
-    const done = (async () => {
-      await this.ensureBase(row);
-      const res = await this.d.jobs.train({
-        base: this.ckpts.path(row.baseSha256),
-        state: join(this.d.home, 'trainer-local.safetensors'),
-        out,
-        nodeId: this.me,
-        signal: this.abort.signal,
-      });
-      const file = join(this.gradDir, `${res.sha256}.safetensors`);
-      const { renameSync } = await import('node:fs');
-      renameSync(out, file);
-      this.phase(r, 'train', (Date.now() - t0) / 1000);
-      const { manifestId } = await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
-        this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
-        return { manifestId: null as string | null };
-      });
-      this.grads.add({
-        round: r,
-        nodeId: this.me,
-        sha256: res.sha256,
-        manifestId,
-        size: res.bytes,
-        lossBefore: res.lossFirst,
-        lossAfter: res.lossLast,
-        tokens: res.tokens,
-        steps: res.steps,
-        status: 'received',
-        reason: null,
-        path: file,
-      });
-      this.lastTrain = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
-      this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
-    })()
-      .catch((err: unknown) => {
-        rmSync(out, { force: true });
-        if (!this.abort.signal.aborted) this.d.log.error({ round: r, err: errorMessage(err) }, 'local training failed');
-      })
-      .finally(() => {
-        this.training = undefined;
-      });
-    this.training = { round: r, done };
-  }
-
-  /** Sends our stored gradient to the round's current leader (push, then signal). */
+  /** Sends our gradient to the round's leader; the round then waits for the outcome. */
   private async submit(row: RoundRow): Promise<void> {
-    const g = this.grads.get(row.round, this.me);
-    if (!g?.path || !existsSync(g.path)) return;
-    const msg: GradientReady = {
-      round: row.round,
-      nodeId: this.me,
-      baseSha256: row.baseSha256,
-      sha256: g.sha256,
-      manifestId: g.manifestId,
-      size: g.size,
-      lossBefore: g.lossBefore ?? NaN,
-      lossAfter: g.lossAfter ?? NaN,
-      tokens: g.tokens,
-      steps: g.steps,
-      compression: this.opts.compression,
-    };
-    const t0 = Date.now();
-    await this.d.network.pushBlob(row.leader, g.path, g.sha256);
-    const ack = await this.d.network.gradientReady(row.leader, msg);
-    this.phase(row.round, 'transfer', (Date.now() - t0) / 1000);
-    if (!ack.accepted) {
-      this.d.log.warn({ round: row.round, leader: row.leader, reason: ack.reason }, 'the leader refused our gradient');
-    }
+    if (!(await this.trainer.submit(row))) return;
     this.rounds.update(row.round, { state: 'submitted' });
     this.waitingSince.set(row.round, Date.now());
-  }
-
-  private ensureBase(row: RoundRow): Promise<void> {
-    return this.fetchCheckpoint(row.baseSha256, row.baseManifest, row.leader);
   }
 
   /** A gradient file we hold: our own, or one pushed to us through the data plane. */
@@ -724,7 +645,7 @@ export class RoundCoordinator implements Startable {
     await this.fetchCheckpoint(o.sha256, o.manifestId, o.leader);
     this.ckpts.promote({ sha256: o.sha256, round: o.round, manifestId: o.manifestId });
     if (base) this.rounds.update(o.round, { state: 'merged', mergedSha256: o.sha256, mergedManifest: o.manifestId });
-    this.phase(o.round, 'distribute', (Date.now() - t0) / 1000);
+    this.phases.record(o.round, 'distribute', (Date.now() - t0) / 1000);
     this.d.metrics.rounds.inc({ outcome: 'merged', role: 'follower' });
     this.d.log.info({ round: o.round, sha256: o.sha256 }, 'merged checkpoint fetched, verified and promoted');
     if (o.receipts) {
@@ -754,15 +675,15 @@ export class RoundCoordinator implements Startable {
       deadline: row ? new Date(row.deadlineMs).toISOString() : null,
       needed: row?.needed ?? [],
       gradients: row ? this.gradientSummary(r) : [],
-      training: this.training ? { round: this.training.round } : null,
+      training: this.trainer.running ?? null,
       latest: this.ckpts.latest() ?? null,
       previous: prev
         ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note, gradients: this.gradientSummary(prev.round) }
         : null,
       viewDisagreement: this.lastDisagreement ?? null,
-      lastTrain: this.lastTrain ?? null,
-      phaseSeconds: this.lastPhases(),
-      phasesByRound: Object.fromEntries(this.phases),
+      lastTrain: this.trainer.last ?? null,
+      phaseSeconds: this.phases.last(),
+      phasesByRound: this.phases.all(),
       lastError: this.lastError ?? null,
     };
   }

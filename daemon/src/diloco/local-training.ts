@@ -1,0 +1,137 @@
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../util/errors.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import type { GradientReady } from './messages.js';
+import type { PhaseClock } from './phase-clock.js';
+import type { RoundNetwork, RoundStorage } from './ports.js';
+import type { GradientRepository, RoundRow } from './round-repo.js';
+import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
+
+export interface LocalTrainingDeps {
+  nodeId: string;
+  home: string;
+  /** Where this node's own gradient files live, named by their hash. */
+  gradDir: string;
+  opts: DilocoOptions;
+  jobs: TrainerJobs;
+  storage: RoundStorage;
+  network: RoundNetwork;
+  grads: GradientRepository;
+  ckpts: CheckpointStore;
+  phases: PhaseClock;
+  log: Logger;
+  /** Makes the round's base checkpoint local before training starts. */
+  ensureBase: (row: RoundRow) => Promise<void>;
+}
+
+export interface TrainSummary {
+  round: number;
+  lossFirst: number;
+  lossLast: number;
+  tokens: number;
+  seconds: number;
+}
+
+/**
+ * This node's own part of a round: trains its pseudo-gradient on the round's base in the trainer subprocess (one job
+ * at a time, in the background), stores it, and pushes it to the round's leader.
+ */
+export class LocalTraining {
+  private job: { round: number; done: Promise<void> } | undefined;
+  private abort = new AbortController();
+  last: TrainSummary | undefined;
+
+  constructor(private readonly d: LocalTrainingDeps) {}
+
+  /** The round being trained now, if any. */
+  get running(): { round: number } | undefined {
+    return this.job ? { round: this.job.round } : undefined;
+  }
+
+  /** Allows training again after a stop. */
+  reset(): void {
+    this.abort = new AbortController();
+  }
+
+  /** Kills the trainer subprocess and waits for the job to end. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.job?.done.catch(() => undefined);
+  }
+
+  /** Starts training this node's gradient for `row` unless a job is running; the gradient is recorded when done. */
+  start(row: RoundRow): void {
+    if (this.job) return;
+    const r = row.round;
+    const t0 = Date.now();
+    const out = join(this.d.gradDir, `${r}.tmp.safetensors`);
+    const done = (async () => {
+      await this.d.ensureBase(row);
+      const res = await this.d.jobs.train({
+        base: this.d.ckpts.path(row.baseSha256),
+        state: join(this.d.home, 'trainer-local.safetensors'),
+        out,
+        nodeId: this.d.nodeId,
+        signal: this.abort.signal,
+      });
+      const file = join(this.d.gradDir, `${res.sha256}.safetensors`);
+      renameSync(out, file);
+      this.d.phases.record(r, 'train', (Date.now() - t0) / 1000);
+      const { manifestId } = await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
+        this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
+        return { manifestId: null as string | null };
+      });
+      this.d.grads.add({
+        round: r,
+        nodeId: this.d.nodeId,
+        sha256: res.sha256,
+        manifestId,
+        size: res.bytes,
+        lossBefore: res.lossFirst,
+        lossAfter: res.lossLast,
+        tokens: res.tokens,
+        steps: res.steps,
+        status: 'received',
+        reason: null,
+        path: file,
+      });
+      this.last = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
+      this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
+    })()
+      .catch((err: unknown) => {
+        rmSync(out, { force: true });
+        if (!this.abort.signal.aborted) this.d.log.error({ round: r, err: errorMessage(err) }, 'local training failed');
+      })
+      .finally(() => {
+        this.job = undefined;
+      });
+    this.job = { round: r, done };
+  }
+
+  /** Sends our stored gradient of `row` to the round's current leader (push, then signal); false when there is none. */
+  async submit(row: RoundRow): Promise<boolean> {
+    const g = this.d.grads.get(row.round, this.d.nodeId);
+    if (!g?.path || !existsSync(g.path)) return false;
+    const msg: GradientReady = {
+      round: row.round,
+      nodeId: this.d.nodeId,
+      baseSha256: row.baseSha256,
+      sha256: g.sha256,
+      manifestId: g.manifestId,
+      size: g.size,
+      lossBefore: g.lossBefore ?? NaN,
+      lossAfter: g.lossAfter ?? NaN,
+      tokens: g.tokens,
+      steps: g.steps,
+      compression: this.d.opts.compression,
+    };
+    const t0 = Date.now();
+    await this.d.network.pushBlob(row.leader, g.path, g.sha256);
+    const ack = await this.d.network.gradientReady(row.leader, msg);
+    this.d.phases.record(row.round, 'transfer', (Date.now() - t0) / 1000);
+    if (!ack.accepted) this.d.log.warn({ round: row.round, leader: row.leader, reason: ack.reason }, 'the leader refused our gradient');
+    return true;
+  }
+}
