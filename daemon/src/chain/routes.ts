@@ -17,14 +17,12 @@ export function chainRoutes(chain: ChainPart): Route[] {
       async handle(_req, res) {
         sendJson(res, 200, {
           status: chain.status(),
-          claims: chain.claims
-            .all()
-            .map((c) => ({
-              ...c,
-              epoch: c.epoch.toString(),
-              reward: c.reward?.toString() ?? null,
-              receipt: JSON.parse(receiptToJson(c.receipt)),
-            })),
+          claims: chain.claims.all().map((c) => ({
+            ...c,
+            epoch: c.epoch.toString(),
+            reward: c.reward?.toString() ?? null,
+            receipt: JSON.parse(receiptToJson(c.receipt)),
+          })),
         });
       },
     },

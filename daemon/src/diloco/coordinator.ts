@@ -235,7 +235,7 @@ export class RoundCoordinator implements Startable {
     ahead.sort((x, y) => (y.a.latest?.round ?? 0) - (x.a.latest?.round ?? 0));
     if (ahead[0]?.a.latest) return this.catchUp(r, ahead[0].a.latest, ahead[0].from);
     this.rounds.update(r, { needed });
-    if (!this.grads.get(r, this.me)) this.trainer.start({ ...row, needed }); // after a takeover our gradient may already exist
+    if (!this.grads.get(r, this.me)) this.trainer.start(row); // after a takeover our gradient may already exist
   }
 
   /**

@@ -47,17 +47,15 @@ export class NetRoundNetwork implements RoundNetwork {
 
   async publishOutcome(to: string, o: RoundOutcome): Promise<Ack> {
     return fromAckMsg(
-      await this.net
-        .client(to)
-        .publishOutcome({
-          round: o.round,
-          leader: o.leader,
-          merged: o.merged,
-          sha256: o.sha256,
-          manifestId: o.manifestId ?? '',
-          contributors: o.contributors,
-          receiptsJson: o.receipts ?? '',
-        }),
+      await this.net.client(to).publishOutcome({
+        round: o.round,
+        leader: o.leader,
+        merged: o.merged,
+        sha256: o.sha256,
+        manifestId: o.manifestId ?? '',
+        contributors: o.contributors,
+        receiptsJson: o.receipts ?? '',
+      }),
     );
   }
 
