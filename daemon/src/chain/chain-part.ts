@@ -306,11 +306,13 @@ export class ChainPart implements Startable {
     if (status === 'noshow') return this.claims.advance(claim.digest, 'failed', { lastError: 'reported as a no-show (reveal missed)' });
 
     if (status === 'none') {
+      // A commit sent before a failure and not mined yet: never send twice, and never move the claim while that
+      // commit could still land in this epoch (it would be left unrevealed and reported as a no-show).
+      if (await this.stillPending(chain, claim.commitTx)) return;
       if (now >= revealOpens!)
         return this.reslot(chain, claim, now, `commit window of epoch ${claim.epoch} closed before the claim was committed`);
       const [commitOpens] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
       if (now < commitOpens!) return;
-      if (await this.stillPending(chain, claim.commitTx)) return; // sent before a failure and not mined yet: never send twice
       const tx = await c.ledger.getFunction('commit')(claim.epoch, mine);
       this.claims.noteTx(claim.digest, 'commit', tx.hash as string);
       await tx.wait();
