@@ -114,7 +114,9 @@ async function refused(p: Promise<unknown>, code: grpc.status, reason: string): 
   assert.fail(`expected a ${reason} refusal, the call succeeded`);
 }
 
-function helloOf(nodeId: string, certPem: string, binding: { nodeId: string; certSha256: Buffer; signature: Buffer }): HelloMsg {
+/** A Hello describing `nodeId` with `certPem`, the certificate binding signed by `bindingKey` (its own key or another's). */
+function helloOf(nodeId: string, certPem: string, bindingKey: SigningKey): HelloMsg {
+  const binding = signBinding(bindingKey, nodeId, certFingerprint(certPem));
   return {
     self: {
       nodeId,
@@ -299,7 +301,7 @@ test('every kind of bad input is refused with its own status, logged with the se
   {
     const a = peer(t);
     const cert = await generateSelfSigned(a.nodeId);
-    const full = codecs.HelloRequest.encode(helloOf(a.nodeId, cert.certPem, signBinding(a.key, a.nodeId, certFingerprint(cert.certPem))));
+    const full = codecs.HelloRequest.encode(helloOf(a.nodeId, cert.certPem, a.key));
     const cut = full.subarray(0, full.length - 7);
     await expectRefusal(
       'truncated',
@@ -317,7 +319,7 @@ test('every kind of bad input is refused with its own status, logged with the se
     await expectRefusal(
       'binding by other key',
       a.nodeId,
-      a.client.hello(helloOf(a.nodeId, cert.certPem, signBinding(b.key, a.nodeId, certFingerprint(cert.certPem)))),
+      a.client.hello(helloOf(a.nodeId, cert.certPem, b.key)),
       grpc.status.PERMISSION_DENIED,
       'bad_binding',
     );
@@ -327,12 +329,8 @@ test('every kind of bad input is refused with its own status, logged with the se
     const a = peer(t);
     const c1 = await generateSelfSigned(a.nodeId);
     const c2 = await generateSelfSigned(a.nodeId);
-    await a.client.hello(helloOf(a.nodeId, c1.certPem, signBinding(a.key, a.nodeId, certFingerprint(c1.certPem))));
-    const err = await refused(
-      a.client.hello(helloOf(a.nodeId, c2.certPem, signBinding(a.key, a.nodeId, certFingerprint(c2.certPem)))),
-      grpc.status.PERMISSION_DENIED,
-      'cert_pin_mismatch',
-    );
+    await a.client.hello(helloOf(a.nodeId, c1.certPem, a.key));
+    const err = await refused(a.client.hello(helloOf(a.nodeId, c2.certPem, a.key)), grpc.status.PERMISSION_DENIED, 'cert_pin_mismatch');
     assert.ok(
       err.message.includes(certFingerprint(c1.certPem).toString('hex')) &&
         err.message.includes(certFingerprint(c2.certPem).toString('hex')),
@@ -349,7 +347,7 @@ test('every kind of bad input is refused with its own status, logged with the se
     await expectRefusal(
       'hello for another node',
       a.nodeId,
-      a.client.hello(helloOf(b.nodeId, cert.certPem, signBinding(b.key, b.nodeId, certFingerprint(cert.certPem)))),
+      a.client.hello(helloOf(b.nodeId, cert.certPem, b.key)),
       grpc.status.INVALID_ARGUMENT,
       'bad_field',
     );

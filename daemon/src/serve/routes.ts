@@ -43,6 +43,9 @@ export function serveRoutes(svc: ServeService): Route[] {
   ];
 }
 
+/** Response headers of a streamed (server-sent events) completion. */
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
+
 function modelList(svc: ServeService): unknown[] {
   const m = svc.model();
   if (!m) return [];
@@ -98,8 +101,7 @@ async function respond(
       text += piece;
       return;
     }
-    if (!res.headersSent)
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (!res.headersSent) res.writeHead(200, SSE_HEADERS);
     send(chunk(piece, null));
     first = false;
   };
@@ -122,8 +124,7 @@ async function respond(
   const usage = { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
   if (r.finishReason === 'cancelled' && abort.signal.aborted) return;
   if (p.stream) {
-    if (!res.headersSent)
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (!res.headersSent) res.writeHead(200, SSE_HEADERS);
     send(chunk(tail, finish));
     if (p.includeUsage) send({ id, object, created, model: m.id, choices: [], usage });
     res.end('data: [DONE]\n\n');

@@ -75,7 +75,7 @@ export async function settleClaims(
 ): Promise<number> {
   const show = claimPrinter(print);
   const deadline = Date.now() + timeoutMs;
-  print('waiting for the claims to settle (60 s epochs: commit, reveal, challenge, settle; a few minutes)…');
+  print('waiting for the claims to settle (60 s epochs: commit, reveal, challenge, settle; about 2 minutes)…');
   for (;;) {
     if (signal.aborted) throw new Error('stopped');
     const all = await Promise.all(nodes.map(chainStatus));
