@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { allMigrations } from '../../daemon/src/db/all-migrations.js';
@@ -9,6 +8,7 @@ import { dilocoMetrics } from '../../daemon/src/diloco/metrics.js';
 import { dilocoOptions } from '../../daemon/src/diloco/options.js';
 import { type DilocoOptions, TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
 import { Metrics } from '../../daemon/src/metrics/metrics.js';
+import { tempHome } from './daemon.js';
 import { LoopbackCluster } from './loopback-rounds.js';
 
 /** Fast round settings for tests: a tiny model, a few steps, no warmup so the loss moves at once. */
@@ -33,7 +33,7 @@ export function testDilocoOptions(extra: Partial<DilocoOptions> = {}): DilocoOpt
 
 /** n coordinators with sorted ids node-a…, each with its own home and SQLite, joined by a LoopbackCluster. */
 export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
-  const root = mkdtempSync(join(tmpdir(), 'magnet-rounds-'));
+  const root = tempHome('magnet-rounds-');
   const cluster = new LoopbackCluster(root);
   const log = pino({ level: 'debug' }, pino.destination({ dest: logFile ?? join(root, 'rounds.log'), sync: true }));
   const ids = Array.from({ length: n }, (_, i) => `node-${String.fromCharCode(97 + i).repeat(16)}`);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loopbackStartArgs, waitReady } from '../../daemon/src/testnet/testnet.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +8,25 @@ import { fileURLToPath } from 'node:url';
 /** The compiled CLI (tests run from dist/test/...). */
 export const CLI = fileURLToPath(new URL('../../daemon/src/cli/main.js', import.meta.url));
 
+const homes: string[] = [];
+// Daemon homes hold checkpoints and shards (GBs over a suite): removed when the test process exits, unless
+// MAGNET_KEEP_TEST_HOMES=1 keeps them for a post-mortem.
+process.once('exit', () => {
+  if (process.env['MAGNET_KEEP_TEST_HOMES'] === '1') return;
+  for (const dir of homes) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // a child still writing there; the OS temp cleaner gets it
+    }
+  }
+});
+
+/** A fresh directory under the OS temp dir, removed when the test process exits. */
 export function tempHome(prefix = 'magnet-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  homes.push(dir);
+  return dir;
 }
 
 /**
