@@ -11,6 +11,7 @@ import {
   register,
   revealClaim,
   revertName,
+  sendAndWait,
   signed,
   type Fixture,
   type Signed,
@@ -138,8 +139,8 @@ describe('contract invariants under random action sequences', () => {
               );
             }
           };
-          const tx = async (ct: 'ledger' | 'registry' | 'panel', who: number, fn: string, ...args: unknown[]) =>
-            (await (await f.as(who)[ct].getFunction(fn)(...args)).wait()) as TransactionReceipt;
+          const tx = (ct: 'ledger' | 'registry' | 'panel', who: number, fn: string, ...args: unknown[]) =>
+            sendAndWait(f.as(who)[ct], fn, ...args);
           const pick = <T>(xs: T[], k: number): T | undefined => (xs.length === 0 ? undefined : xs[k % xs.length]);
 
           for (const a of actions) {
@@ -177,7 +178,8 @@ describe('contract invariants under random action sequences', () => {
                 const s = key ? pending.get(key) : undefined;
                 if (!s) break;
                 await run(async () => {
-                  if (a.bad) return tx('ledger', who, 'reveal', s.r.epoch, receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig);
+                  if (a.bad)
+                    return tx('ledger', who, 'reveal', s.r.epoch, receiptTuple(s.r), hexlify(randomBytes(32)), s.nodeSig, s.leaderSig);
                   await revealClaim(f, who, s);
                   pending.delete(key!);
                 });

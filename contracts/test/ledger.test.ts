@@ -14,6 +14,7 @@ import {
   rejectsWith,
   revealClaim,
   send,
+  sendAndWait,
   signed,
   timeTo,
   windowsOf,
@@ -158,6 +159,11 @@ describe('ContributionLedger and NotaryPanel', () => {
     await send(f.c.ledger, 'settle', e + 1n, 10);
     assert.equal((await f.c.ledger.getFunction('claimOf')(e, f.wallets[1]!.address)).status, 5n, 'paid');
     assert.equal((await f.c.ledger.getFunction('claimOf')(e + 1n, f.wallets[1]!.address)).status, 5n, 'paid');
+  });
+
+  it('reports a transaction that was mined and reverted with the contract error, replayed on its block (test harness)', async () => {
+    // An explicit gas limit skips the estimate, as a window closing between estimate and block effectively does.
+    await rejectsWith(sendAndWait(f.as(8).ledger, 'withdraw', { gasLimit: 200_000 }), 'LedgerNothingToWithdraw');
   });
 
   it('refuses an unregistered leader, an unregistered or unbonding node, and a score over the cap', async () => {

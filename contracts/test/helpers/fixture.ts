@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Interface, Wallet, hexlify, parseEther, type Contract, type InterfaceAbi, type JsonRpcProvider } from 'ethers';
+import {
+  Interface,
+  Wallet,
+  hexlify,
+  parseEther,
+  type Contract,
+  type ContractTransactionResponse,
+  type InterfaceAbi,
+  type JsonRpcProvider,
+  type TransactionReceipt,
+} from 'ethers';
 import { CONTRACT_NAMES, loadArtifact } from '../../../daemon/src/chain/artifacts.js';
 import { deployAll, attach, type ChainContracts, type Deployment } from '../../../daemon/src/chain/deploy.js';
 import { loadChainParams, type ChainParams } from '../../../daemon/src/chain/chain-params.js';
@@ -60,9 +70,26 @@ export function keyAndNodeId(w: Wallet): { publicKey: string; nodeId: string } {
 }
 
 export async function send(c: Contract, fn: string, ...args: unknown[]): Promise<void> {
-  const tx = await c.getFunction(fn)(...args);
-  const r = await tx.wait();
+  const r = await sendAndWait(c, fn, ...args);
   assert.equal(r.status, 1);
+}
+
+/**
+ * Sends `fn` and waits for it to be mined. ethers checks a call by estimating it first, but anvil follows the wall
+ * clock: when a window closes in the second between the estimate and the block, the transaction is mined and reverts,
+ * and a receipt carries no revert data. Replaying the call on that block recovers the contract's own error.
+ */
+export async function sendAndWait(c: Contract, fn: string, ...args: unknown[]): Promise<TransactionReceipt> {
+  const sent = (await c.getFunction(fn)(...args)) as ContractTransactionResponse;
+  try {
+    return (await sent.wait())!;
+  } catch (err) {
+    const receipt = (err as { receipt?: TransactionReceipt }).receipt;
+    if (!receipt || !c.runner?.provider) throw err;
+    // Throws the decoded revert when the replay reverts too; otherwise the original failure stands.
+    await c.runner.provider.call({ from: sent.from, to: sent.to, data: sent.data, blockTag: receipt.blockNumber });
+    throw err;
+  }
 }
 
 export async function register(f: Fixture, i: number, tier = 1, bond = f.p.minNodeBond): Promise<void> {
