@@ -64,6 +64,10 @@ def load(path, what: str = "--base") -> Checkpoint:
                                f"expected float32 {tuple(expected[k].shape)}")
     if momentum and set(momentum) != set(weights):
         raise TrainerError("file_corrupt", f"{what} {path}: momentum buffers do not cover every parameter")
+    for k, v in momentum.items():  # the outer step is float32 arithmetic: a float64 buffer would promote it
+        if v.shape != weights[k].shape or v.dtype != torch.float32:
+            raise TrainerError("file_corrupt", f"{what} {path}: momentum buffer {k} is {v.dtype} {tuple(v.shape)}, "
+                               f"expected float32 {tuple(weights[k].shape)}")
     model.load_state_dict(weights)
     return Checkpoint(model, meta, momentum, files.sha256_file(path))
 

@@ -27,6 +27,20 @@ def _positive(kind):
     return parse
 
 
+def _non_negative(s):
+    v = int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{s} is not >= 0")
+    return v
+
+
+def _seed64(s):
+    v = int(s)
+    if not 0 <= v < 1 << 64:
+        raise argparse.ArgumentTypeError(f"{s} is not an integer in [0, 2**64)")
+    return v
+
+
 def _device_args(p):
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=_positive(int), default=None, help="CPU threads for torch (default: torch's)")
@@ -83,7 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outlier-ratio", type=float, default=10.0,
                    help="reject a grad whose norm exceeds this times the median of the others (0 = off)")
     p.add_argument("--max-norm", type=float, default=0.0, help="reject a grad whose norm exceeds this (0 = off)")
+    p.add_argument("--steps-per-grad", type=_non_negative, default=None,
+                   help="inner steps each grad stands for: meta steps = base + S (not read from the grads)")
+    p.add_argument("--tokens-per-grad", type=_non_negative, default=None,
+                   help="tokens each grad stands for: meta tokens = base + T * grads (not read from the grads)")
     p.add_argument("--out", required=True)
+    p.add_argument("--eval-data", default=None,
+                   help="also score the base and the merged model (qat) on held-out windows of this (as eval's --data)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json for --eval-data; default bytes")
+    p.add_argument("--eval-seq", type=_positive(int), default=256, help="tokens per held-out window")
+    p.add_argument("--eval-batch", type=_positive(int), default=8)
+    p.add_argument("--eval-windows", type=_positive(int), default=4, help="held-out windows to score")
+    p.add_argument("--eval-seed", type=_seed64, default=None,
+                   help="draw the windows with this seed (default: the first ones)")
     _device_args(p)
 
     p = sub.add_parser("eval", help="held-out loss and perplexity")
@@ -92,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seq", type=_positive(int), default=256)
     p.add_argument("--batch", type=_positive(int), default=8)
     p.add_argument("--max-windows", type=_positive(int), default=64, help="held-out windows to score")
+    p.add_argument("--seed", type=_seed64, default=None, help="draw the windows with this seed (default: the first)")
     p.add_argument("--modes", default="qat,ternary,float", help="comma list of qat, ternary, float")
     _device_args(p)
 
@@ -124,12 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _tokens(args, ck_vocab=None):
+def _tokens(data: str, tokenizer: str | None):
     from .data import Tokenizer, load_tokens
 
-    tok = Tokenizer(args.tokenizer)
-    toks = load_tokens(args.data, tok)
-    log(f"data {args.data}: {len(toks)} tokens")
+    toks = load_tokens(data, Tokenizer(tokenizer))
+    log(f"data {data}: {len(toks)} tokens")
     return toks
 
 
@@ -148,13 +174,13 @@ def dispatch(args) -> dict:
 
         if not 0 <= args.node < args.nodes:
             raise TrainerError("bad_args", f"--node {args.node} is not in [0, --nodes {args.nodes})")
-        return train.run(args, _tokens(args))
+        return train.run(args, _tokens(args.data, args.tokenizer))
     if c == "merge":
         from . import merge
         from .train import pick_device
 
         pick_device("cpu", args.threads)  # the merge is CPU float32 so every node can reproduce it bit for bit
-        return merge.run(args)
+        return merge.run(args, _tokens(args.eval_data, args.tokenizer) if args.eval_data else None)
     if c == "eval":
         from . import evaluate
         from .train import pick_device
@@ -162,7 +188,7 @@ def dispatch(args) -> dict:
         pick_device("cpu", args.threads)
         args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         emit("start", command="eval", ckpt=args.ckpt)
-        return evaluate.run_eval(args, _tokens(args))
+        return evaluate.run_eval(args, _tokens(args.data, args.tokenizer))
     if c == "export":
         from . import ckpt, export
 

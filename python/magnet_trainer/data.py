@@ -6,6 +6,8 @@ Layout, identical on every node so that all agree on the held-out set:
   data seed and node k of n takes every n-th of them.
 Each node walks non-overlapping windows of its slice in an order that depends only on (seed, node, epoch), so
 the cursor stored in LOCAL is the whole data/RNG state: a resumed node continues exactly where it stopped.
+Held-out scoring reads non-overlapping windows of the held-out stream: the first W, or W drawn with a seed
+(Dataset.heldout_windows), so a verifier can score windows the scored party could not predict.
 """
 
 from __future__ import annotations
@@ -145,12 +147,20 @@ class Dataset:
         w = torch.stack([self._window(cursor + j) for j in range(batch_size)])
         return w[:, :-1], w[:, 1:]
 
-    def eval_batches(self, batch_size: int, max_windows: int):
-        """Non-overlapping held-out windows from the start, at most max_windows of them."""
-        n = min((len(self.heldout) - 1) // self.seq, max_windows)
-        if n < 1:
+    def heldout_windows(self, count: int, seed: int | None = None) -> list[int]:
+        """Indices of `count` non-overlapping held-out windows (all of them when there are fewer): the first ones,
+        or with a seed `count` distinct ones drawn uniformly with numpy's default_rng(seed), sorted."""
+        total = (len(self.heldout) - 1) // self.seq
+        if total < 1:
             raise TrainerError("data_empty", f"held-out split has {len(self.heldout)} tokens, "
                                f"fewer than one window of {self.seq + 1}")
-        for i in range(0, n, batch_size):
-            w = torch.stack([self.heldout[j * self.seq:(j + 1) * self.seq + 1] for j in range(i, min(n, i + batch_size))])
+        if seed is None or count >= total:
+            return list(range(min(count, total)))
+        return sorted(int(i) for i in np.random.default_rng(seed).permutation(total)[:count])
+
+    def eval_batches(self, batch_size: int, max_windows: int, seed: int | None = None):
+        """The held-out windows of heldout_windows(max_windows, seed), batch_size at a time -> (x, y)."""
+        ids = self.heldout_windows(max_windows, seed)
+        for i in range(0, len(ids), batch_size):
+            w = torch.stack([self.heldout[j * self.seq:(j + 1) * self.seq + 1] for j in ids[i:i + batch_size]])
             yield w[:, :-1], w[:, 1:]

@@ -14,11 +14,13 @@ from .protocol import TrainerError
 
 
 @torch.no_grad()
-def heldout_loss(model: BitNet, data: Dataset, batch: int, max_windows: int, mode: str, device) -> tuple[float, int]:
-    """Mean next-token cross-entropy over the held-out windows (float32 arithmetic, no autocast)."""
+def heldout_loss(model: BitNet, data: Dataset, batch: int, max_windows: int, mode: str, device,
+                 seed: int | None = None) -> tuple[float, int]:
+    """Mean next-token cross-entropy over the held-out windows data.heldout_windows(max_windows, seed) (float32
+    arithmetic, no autocast)."""
     model.eval()
     total, n = 0.0, 0
-    for x, y in data.eval_batches(batch, max_windows):
+    for x, y in data.eval_batches(batch, max_windows, seed):
         logits = model(x.to(device), mode=mode)
         total += float(torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(),
                                                          reduction="sum"))
@@ -32,11 +34,12 @@ def run_eval(args, tokens) -> dict:
         raise TrainerError("bad_args", f"--seq {args.seq} exceeds the model context {ck.cfg.context}")
     data = Dataset(tokens, args.seq, vocab_size=ck.cfg.vocab_size)
     model = ck.model
-    out = {"ckpt": str(args.ckpt), "sha256": ck.sha256, "round": ck.round}
+    out = {"ckpt": str(args.ckpt), "sha256": ck.sha256, "round": ck.round,
+           "eval_windows": data.heldout_windows(args.max_windows, args.seed)}
     for mode in args.modes:
         if mode not in MODES:
             raise TrainerError("bad_args", f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}")
-        loss, n = heldout_loss(model, data, args.batch, args.max_windows, mode, torch.device("cpu"))
+        loss, n = heldout_loss(model, data, args.batch, args.max_windows, mode, torch.device("cpu"), args.seed)
         out[f"loss_{mode}"] = loss
         out[f"ppl_{mode}"] = math.exp(min(loss, 700.0))
         out["tokens"] = n

@@ -1,8 +1,15 @@
-"""The outer step: weighted mean of pseudo-gradients, then SGD with Nesterov momentum.
+"""The outer step: weighted mean of pseudo-gradients, then SGD with Nesterov momentum, bit-exact on every machine.
 
-Exactly torch.optim.SGD(lr, momentum, nesterov=True, dampening=0, weight_decay=0) (we run that optimizer):
-    buf = mu * buf + d          (buf = d on the first merge)
-    theta = theta - lr * (d + mu * buf)
+Every member recomputes the leader's merge and compares the file's sha256, so each operation below is one
+elementwise IEEE float32 multiply, add or subtract with a single rounding, on CPU, in this fixed order (no fused
+multiply-add: no alpha=/value= forms, addcmul, lerp or foreach kernels, whose FMA use differs between CPUs):
+    w_i  = float32(W_i / sum(W))                (the division in Python floats, in --grad order)
+    g    = d_0*w_0;  g = g + d_i*w_i            for i = 1, 2, ... in --grad order
+    mu > 0 (torch.optim.SGD's math with nesterov=True, dampening 0):
+        buf   = buf*mu + g                      (no buffer yet: buf = g)
+        step  = g + buf*mu
+        theta = theta - step*lr
+    mu = 0: theta = theta - g*lr                (no buffer is kept)
 The momentum buffer is saved in the merged checkpoint, so any node can lead the next round.
 """
 
@@ -15,6 +22,8 @@ from pathlib import Path
 import torch
 
 from . import ckpt, compress, files
+from .data import Dataset
+from .evaluate import heldout_loss
 from .protocol import TrainerError, emit, log
 from .train import GRAD_KIND
 
@@ -36,9 +45,9 @@ def load_grad(path: str, base: ckpt.Checkpoint) -> tuple[dict[str, torch.Tensor]
     if set(delta) != set(expected):
         raise TrainerError("config_mismatch", f"{what}: parameter names differ from the base", file=str(path))
     for k, d in delta.items():
-        if d.shape != expected[k].shape:
-            raise TrainerError("config_mismatch", f"{what}: {k} has shape {tuple(d.shape)}, "
-                               f"expected {tuple(expected[k].shape)}", file=str(path))
+        if d.shape != expected[k].shape or d.dtype != torch.float32:
+            raise TrainerError("config_mismatch", f"{what}: {k} is {d.dtype} {tuple(d.shape)}, "
+                               f"expected float32 {tuple(expected[k].shape)}", file=str(path))
         if not torch.isfinite(d).all():
             raise TrainerError("grad_nonfinite", f"{what}: tensor {k} holds NaN or Inf", file=str(path), tensor=k)
     return delta, meta
@@ -62,23 +71,40 @@ def check_outliers(paths: list[str], norms: list[float], ratio: float, max_norm:
                                f"{med:.4g} of the others", file=str(p), norm=n, median_others=med)
 
 
-def outer_step(base: ckpt.Checkpoint, delta: dict[str, torch.Tensor], lr: float, momentum: float) -> None:
-    """Applies one Nesterov SGD step to base.model in place and updates base.momentum."""
-    params = dict(base.model.named_parameters())
-    names = sorted(params)
-    # momentum 0 is plain SGD (FedAvg with lr 1): torch refuses nesterov without momentum, and no buffer is kept
-    opt = torch.optim.SGD([params[n] for n in names], lr=lr, momentum=momentum, nesterov=momentum > 0)
-    for n in names:
-        params[n].grad = delta[n].clone()
-        if n in base.momentum:
-            opt.state[params[n]]["momentum_buffer"] = base.momentum[n].clone()
-    opt.step()
-    base.momentum = {n: opt.state[params[n]]["momentum_buffer"].detach().clone() for n in names} if momentum > 0 else {}
-    for n in names:
-        params[n].grad = None
+def _f32(x: float) -> torch.Tensor:
+    """A Python float rounded once to a float32 0-dim tensor: the scalar operand of the ops below."""
+    return torch.tensor(x, dtype=torch.float32)
 
 
-def run(args) -> dict:
+def weighted_mean(deltas: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
+    """g[k] = d_0[k]*w_0 + d_1[k]*w_1 + ..., left to right, each mul and add rounded once (float32)."""
+    ws = [_f32(w) for w in weights]
+    mean = {}
+    for k in deltas[0]:
+        acc = torch.mul(deltas[0][k], ws[0])
+        for d, w in zip(deltas[1:], ws[1:]):
+            acc = torch.add(acc, torch.mul(d[k], w))
+        mean[k] = acc
+    return mean
+
+
+@torch.no_grad()
+def outer_step(base: ckpt.Checkpoint, g: dict[str, torch.Tensor], lr: float, momentum: float) -> None:
+    """theta -= step*lr on base.model in place, step from the Nesterov buffer (module docstring); updates
+    base.momentum (empty when momentum is 0)."""
+    lr_t, mu_t = _f32(lr), _f32(momentum)
+    bufs = {}
+    for name, p in base.model.named_parameters():
+        step = g[name]
+        if momentum > 0:
+            old = base.momentum.get(name)
+            bufs[name] = g[name].clone() if old is None else torch.add(torch.mul(old, mu_t), g[name])
+            step = torch.add(g[name], torch.mul(bufs[name], mu_t))
+        p.copy_(torch.sub(p, torch.mul(step, lr_t)))
+    base.momentum = bufs
+
+
+def _check_args(args) -> None:
     if len(args.grad) != len(args.weight):
         raise TrainerError("bad_args", f"{len(args.grad)} --grad but {len(args.weight)} --weight; give one weight per grad")
     if not args.grad:
@@ -88,7 +114,48 @@ def run(args) -> dict:
     for w in args.weight:
         if not (math.isfinite(w) and w > 0):
             raise TrainerError("bad_args", f"--weight {w}: weights must be finite and > 0")
+    if (args.steps_per_grad is None) != (args.tokens_per_grad is None):
+        raise TrainerError("bad_args", "give --steps-per-grad and --tokens-per-grad together")
+    if args.eval_seed is not None and not args.eval_data:
+        raise TrainerError("bad_args", "--eval-seed needs --eval-data")
+
+
+def _eval_data(args, tokens, base: ckpt.Checkpoint) -> Dataset | None:
+    if tokens is None:
+        return None
+    if args.eval_seq > base.cfg.context:
+        raise TrainerError("bad_args", f"--eval-seq {args.eval_seq} exceeds the model context {base.cfg.context}")
+    return Dataset(tokens, args.eval_seq, vocab_size=base.cfg.vocab_size, what="--eval-data")
+
+
+def _qat_loss(model, data: Dataset, args) -> float:
+    return heldout_loss(model, data, args.eval_batch, args.eval_windows, "qat", torch.device("cpu"), args.eval_seed)[0]
+
+
+def _merged_meta(args, base: ckpt.Checkpoint, metas: list[dict], weights: list[float]) -> dict:
+    """The merged checkpoint's metadata. With --steps-per-grad/--tokens-per-grad it holds only what the leader
+    controls; without them (older callers) steps, tokens and contributor details come from the grads' metadata."""
+    shas = [files.sha256_file(p) for p in args.grad]
+    if args.steps_per_grad is not None:
+        contributors = [{"sha256": s, "weight": w} for s, w in zip(shas, weights)]
+        steps = int(base.meta.get("steps", 0)) + args.steps_per_grad
+        tokens = int(base.meta.get("tokens", 0)) + args.tokens_per_grad * len(metas)
+    else:
+        contributors = [{"sha256": s, "node": m.get("node"), "node_id": m.get("node_id"), "weight": w,
+                         "steps": m.get("steps"), "tokens": m.get("tokens"),
+                         "loss": (m.get("losses") or {}).get("last")} for s, m, w in zip(shas, metas, weights)]
+        steps = int(base.meta.get("steps", 0)) + max(int(m.get("steps") or 0) for m in metas)
+        tokens = int(base.meta.get("tokens", 0)) + sum(int(m.get("tokens") or 0) for m in metas)
+    return {**base.meta, "round": base.round + 1, "parent_sha256": base.sha256, "contributors": contributors,
+            "outer": {"lr": args.outer_lr, "momentum": args.momentum, "nesterov": args.momentum > 0},
+            "steps": steps, "tokens": tokens}
+
+
+def run(args, eval_tokens=None) -> dict:
+    """merge; eval_tokens (the --eval-data stream, or None) adds loss_base, loss_merged and eval_windows."""
+    _check_args(args)
     base = ckpt.load(args.base, "--base")
+    data = _eval_data(args, eval_tokens, base)
     emit("start", command="merge", base_sha256=base.sha256, round=base.round, grads=len(args.grad))
     deltas, metas = [], []
     for p in args.grad:
@@ -98,24 +165,24 @@ def run(args) -> dict:
     norms = [norm(d) for d in deltas]
     check_outliers(args.grad, norms, args.outlier_ratio, args.max_norm)
 
+    evals = {}
+    if data is not None:
+        evals = {"eval_windows": data.heldout_windows(args.eval_windows, args.eval_seed),
+                 "loss_base": _qat_loss(base.model, data, args)}
     total = sum(args.weight)
     weights = [w / total for w in args.weight]
-    mean = {k: sum(w * d[k] for w, d in zip(weights, deltas)) for k in deltas[0]}
+    mean = weighted_mean(deltas, weights)
     before = {k: v.detach().clone() for k, v in base.model.state_dict().items()}
     outer_step(base, mean, args.outer_lr, args.momentum)
     update = {k: before[k] - v for k, v in base.model.state_dict().items()}
+    if data is not None:
+        evals["loss_merged"] = _qat_loss(base.model, data, args)
 
-    contributors = [{"sha256": files.sha256_file(p), "node": m.get("node"), "node_id": m.get("node_id"),
-                     "weight": w, "steps": m.get("steps"), "tokens": m.get("tokens"),
-                     "loss": (m.get("losses") or {}).get("last")} for p, m, w in zip(args.grad, metas, weights)]
     parent = base.sha256
-    base.meta = {**base.meta, "round": base.round + 1, "parent_sha256": parent, "contributors": contributors,
-                 "outer": {"lr": args.outer_lr, "momentum": args.momentum, "nesterov": args.momentum > 0},
-                 "steps": int(base.meta.get("steps", 0)) + max(int(m.get("steps") or 0) for m in metas),
-                 "tokens": int(base.meta.get("tokens", 0)) + sum(int(m.get("tokens") or 0) for m in metas)}
+    base.meta = _merged_meta(args, base, metas, weights)
     sha = ckpt.save(args.out, base)
     log(f"merge: round {base.round} from {len(deltas)} pseudo-gradients -> {args.out}")
     return {"out": str(args.out), "sha256": sha, "bytes": Path(args.out).stat().st_size, "round": base.round,
             "parent_sha256": parent, "grads": len(deltas), "weights": weights, "grad_norms": norms,
             "mean_delta_norm": norm(mean), "update_norm": norm(update), "momentum_norm": norm(base.momentum),
-            "contributors": contributors}
+            "contributors": base.meta["contributors"], **evals}

@@ -5,6 +5,7 @@ import { profileOptions } from '../profile/options.js';
 import { serveOptions } from '../serve/options.js';
 import { storageOptions } from '../storage/options.js';
 import { chainOptions } from '../chain/options.js';
+import { membershipOptions } from '../membership/options.js';
 import type { ConfigOf } from './schema.js';
 
 /** Every part's option group. A part adds its group here once; the loader, docs and CLI read it. */
@@ -12,6 +13,7 @@ export const nodeSchema = {
   node: nodeOptions,
   api: apiOptions,
   net: netOptions,
+  membership: membershipOptions,
   profile: profileOptions,
   storage: storageOptions,
   chain: chainOptions,

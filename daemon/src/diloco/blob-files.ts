@@ -11,7 +11,13 @@ export class BlobBackendWithFiles implements BlobBackend {
   constructor(
     private readonly primary: BlobBackend,
     private readonly fileOf: (sha256: string) => string | undefined,
+    /** Checkpoints: public data anyone may fetch (gradients and shards are for members). */
+    private readonly publicFile: (sha256: string) => string | undefined = () => undefined,
   ) {}
+
+  isPublic(sha256: string): boolean {
+    return this.publicFile(sha256) !== undefined;
+  }
 
   async stat(sha256: string): Promise<{ size: number } | undefined> {
     const p = await this.primary.stat(sha256);

@@ -1,14 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, copyFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MagnetError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/fs.js';
-
-export interface LatestPointer {
-  sha256: string;
-  round: number;
-  manifestId: string | null;
-}
+import type { LatestPointer } from './outcome-repo.js';
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -17,8 +11,8 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /**
- * Checkpoints by content hash in HOME/checkpoints, and the `latest` pointer. A checkpoint file only appears under
- * its hash name once complete (rename), and `latest` moves by an atomic rewrite of latest.json.
+ * Checkpoints by content hash in HOME/checkpoints. A checkpoint file only appears under its hash name once complete
+ * (rename); which one is `latest` is kept in SQLite (OutcomeRepository).
  */
 export class CheckpointStore {
   readonly dir: string;
@@ -55,7 +49,8 @@ export class CheckpointStore {
     return sha;
   }
 
-  latest(): LatestPointer | undefined {
+  /** The pointer older nodes kept in latest.json (now in SQLite): read once, when the database has none. */
+  legacyLatest(): LatestPointer | undefined {
     try {
       return JSON.parse(readFileSync(join(this.dir, 'latest.json'), 'utf8')) as LatestPointer;
     } catch {
@@ -63,8 +58,15 @@ export class CheckpointStore {
     }
   }
 
-  promote(p: LatestPointer): void {
-    if (!this.has(p.sha256)) throw new MagnetError('ERR_CHECKPOINT_MISSING', `cannot promote ${p.sha256}: not in ${this.dir}`);
-    writeFileAtomic(join(this.dir, 'latest.json'), JSON.stringify(p));
+  /** Removes half-written files a crash left (temp names only; complete files are only ever named by hash). */
+  removeTemporaries(): string[] {
+    const gone: string[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (f.includes('.tmp') || f.endsWith('.part')) {
+        rmSync(join(this.dir, f), { force: true });
+        gone.push(f);
+      }
+    }
+    return gone;
   }
 }

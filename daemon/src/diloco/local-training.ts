@@ -5,7 +5,8 @@ import { errorMessage } from '../util/errors.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { GradientReady } from './messages.js';
 import type { PhaseClock } from './phase-clock.js';
-import type { RoundNetwork, RoundStorage } from './ports.js';
+import type { RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
+import { gradientDigest } from './statements.js';
 import type { GradientRepository, RoundRow } from './round-repo.js';
 import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
 
@@ -21,6 +22,7 @@ export interface LocalTrainingDeps {
   grads: GradientRepository;
   ckpts: CheckpointStore;
   phases: PhaseClock;
+  signer: RoundSigner;
   log: Logger;
   /** Makes the round's base checkpoint local before training starts. */
   ensureBase: (row: RoundRow) => Promise<void>;
@@ -96,6 +98,7 @@ export class LocalTraining {
         status: 'received',
         reason: null,
         path: file,
+        statementSig: null,
       });
       this.last = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
       this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
@@ -108,6 +111,18 @@ export class LocalTraining {
         this.job = undefined;
       });
     this.job = { round: r, done };
+  }
+
+  /** Our gradient of `row` (trained on its base), if it is on disk. */
+  own(row: RoundRow): { sha256: string; size: number; path: string; manifestId: string | null } | undefined {
+    const g = this.d.grads.get(row.round, this.d.nodeId);
+    if (!g?.path || !existsSync(g.path) || g.status === 'refused') return undefined;
+    return { sha256: g.sha256, size: g.size, path: g.path, manifestId: g.manifestId };
+  }
+
+  /** Our signed statement that we trained `sha256` on the round's base. */
+  statement(row: RoundRow, sha256: string, size: number): Buffer {
+    return this.d.signer.sign(gradientDigest(row.round, row.baseSha256, sha256, size));
   }
 
   /** Sends our stored gradient of `row` to the round's current leader (push, then signal); false when there is none. */
@@ -123,9 +138,10 @@ export class LocalTraining {
       size: g.size,
       lossBefore: g.lossBefore ?? NaN,
       lossAfter: g.lossAfter ?? NaN,
-      tokens: g.tokens,
-      steps: g.steps,
+      tokens: this.d.jobs.tokensPerGradient,
+      steps: this.d.opts.innerSteps,
       compression: this.d.opts.compression,
+      statementSignature: this.statement(row, g.sha256, g.size),
     };
     const t0 = Date.now();
     await this.d.network.pushBlob(row.leader, g.path, g.sha256);

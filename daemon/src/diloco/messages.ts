@@ -8,6 +8,8 @@ export interface RoundAnnouncement {
   baseSha256: string;
   baseManifest: string | null;
   eligible: string[];
+  /** Leaders this one replaces in this round (informative: each follower decides failures on its own clock). */
+  failedLeaders: string[];
 }
 
 export interface GradientReady {
@@ -22,23 +24,80 @@ export interface GradientReady {
   tokens: number;
   steps: number;
   compression: string;
+  /** The sender's wallet signature over (round, base, sha256, size): lets every member check the proposal. */
+  statementSignature: Buffer;
 }
 
-export interface LeaderProposal {
+/** A member's signed word that it trained `sha256` (`size` bytes) on the round's base. */
+export interface GradientStatement {
+  nodeId: string;
+  sha256: string;
+  size: number;
+  signature: Buffer;
+}
+
+/** The leader asks the next member in the order to spot-check its own gradient. */
+export interface GradientCheckRequest {
   round: number;
-  oldLeader: string;
-  newLeader: string;
-  reason: string;
+  baseSha256: string;
+  sha256: string;
+  size: number;
+  manifestId: string | null;
+  statementSignature: Buffer;
 }
 
-/** The leader's word that a round ended: merged into a new checkpoint, or abandoned. */
-export interface RoundOutcome {
+/** A checker's signed verdict on the leader's own gradient (travels in the leader's proposal). */
+export interface GradientCheck {
+  round: number;
+  baseSha256: string;
+  sha256: string;
+  /** Whose gradient (the leader). */
+  subject: string;
+  checker: string;
+  accepted: boolean;
+  reason: string;
+  signature: Buffer;
+}
+
+/**
+ * How the leader proposes the round ends: merged into `sha256` from exactly `contributions` (equal weights, in
+ * nodeId order), or abandoned (`merged` false, `sha256` = the parent). Signed by the leader; members recompute it
+ * and vote.
+ */
+export interface OutcomeProposal {
   round: number;
   leader: string;
+  parentSha256: string;
   merged: boolean;
   sha256: string;
   manifestId: string | null;
-  contributors: string[];
+  contributions: GradientStatement[];
+  leaderCheck: GradientCheck | null;
+  note: string;
+  /**
+   * Set when a new leader proposes again what an earlier leader of the round proposed (and this one voted for):
+   * that leader, its signature and its check, so every member can verify the original.
+   */
+  basis: ProposalBasis | null;
+  signature: Buffer;
+}
+
+export interface ProposalBasis {
+  leader: string;
+  leaderCheck: GradientCheck | null;
+  signature: Buffer;
+}
+
+/** A member's signature over a proposal's digest. */
+export interface Vote {
+  voter: string;
+  signature: Buffer;
+}
+
+/** A proposal with the votes of a quorum of members: the only thing that moves `latest`. */
+export interface Certificate {
+  proposal: OutcomeProposal;
+  votes: Vote[];
   /** The leader's signed contribution receipts (opaque JSON from the chain part), when it has any. */
   receipts?: string;
 }
@@ -46,6 +105,7 @@ export interface RoundOutcome {
 export interface Ack {
   accepted: boolean;
   reason: string;
-  /** With a refusal from a node that is ahead: its latest checkpoint, so the caller can catch up. */
+  /** The answering node's latest checkpoint and current round: a caller that is behind learns it from here. */
   latest?: { round: number; sha256: string; manifestId: string | null };
+  currentRound?: number;
 }

@@ -14,7 +14,14 @@ export function dilocoMetrics(m: Metrics) {
     trainStep: m.gauge('diloco_train_step', 'Inner step of the running training job'),
     trainLoss: m.gauge('diloco_train_loss', 'Last training loss reported by the trainer'),
     trainTokensPerSecond: m.gauge('diloco_train_tokens_per_second', 'Training throughput reported by the trainer'),
-    failovers: m.counter('diloco_failovers_total', 'Leader takeovers this node agreed to or made'),
+    failovers: m.counter('diloco_failovers_total', 'Leaders this node gave up on in a round, by reason', ['reason']),
+    refused: m.counter('diloco_refused_total', 'Round messages refused, by message kind and reason', ['message', 'reason']),
+    votes: m.counter('diloco_votes_total', 'Votes this node cast or withheld on outcome proposals, by result', ['result']),
+    equivocations: m.counter('diloco_equivocations_total', 'Leaders caught signing two proposals for one round'),
+    certified: m.counter('diloco_certified_total', 'Rounds this node saw certified, by outcome (merged, abandoned) and how (votes, outcome, lineage)', [
+      'outcome',
+      'via',
+    ]),
   };
 }
 

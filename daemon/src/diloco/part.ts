@@ -7,7 +7,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { RoundCoordinator } from './coordinator.js';
 import { dilocoMetrics } from './metrics.js';
-import type { ContributionSink, RoundNetwork, RoundStorage } from './ports.js';
+import type { ContributionSink, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
 import { type DilocoOptions, TrainerJobs } from './trainer-jobs.js';
 
 /** Whoever serves the model (the serve part): gets each new merged model as a ternary GGUF file. */
@@ -19,13 +19,17 @@ export interface ModelSink {
 
 export interface DilocoPartDeps {
   options: DilocoOptions;
-  self: { nodeId: string; roles: string[] };
+  self: { nodeId: string; address: string; roles: string[] };
   home: string;
   db: StateDb;
   log: Logger;
   metrics: Metrics;
   network: RoundNetwork;
   storage: RoundStorage;
+  /** Who the members are: only they train, lead and vote; their votes certify outcomes. */
+  members: RoundMembers;
+  /** This node's wallet, for its round statements. */
+  signer: RoundSigner;
   contributions: ContributionSink;
   /** Leader-signed contribution receipts carried in round outcomes (the chain part). */
   receipts?: { forRound(round: number): Promise<string>; accept(json: string): Promise<void> };
@@ -68,6 +72,8 @@ export class DilocoPart implements Startable {
       metrics: m,
       network: d.network,
       storage: d.storage,
+      members: d.members,
+      signer: d.signer,
       contributions: d.contributions,
       ...(d.receipts ? { receipts: d.receipts } : {}),
       jobs: this.jobs,

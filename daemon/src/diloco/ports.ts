@@ -1,21 +1,26 @@
-import type { Ack, GradientReady, LeaderProposal, RoundAnnouncement, RoundOutcome } from './messages.js';
+import type { Ack, Certificate, GradientCheck, GradientCheckRequest, GradientReady, OutcomeProposal, RoundAnnouncement, Vote } from './messages.js';
 
 /** What the coordinator needs from the network part; every call is a signed RPC to one peer. */
 export interface RoundNetwork {
-  /** Live peers (fresh heartbeat) with their roles. */
-  livePeers(): { nodeId: string; roles: string[] }[];
+  /** Live peers (fresh heartbeat) with their declared roles and whether this node counts them as members. */
+  livePeers(): { nodeId: string; roles: string[]; member: boolean }[];
   /** True when the peer missed heartbeats long enough to count as gone. */
   isStale(nodeId: string): boolean;
   announce(to: string, a: RoundAnnouncement): Promise<Ack>;
   gradientReady(to: string, g: GradientReady): Promise<Ack>;
-  proposeLeader(to: string, p: LeaderProposal): Promise<Ack>;
-  publishOutcome(to: string, o: RoundOutcome): Promise<Ack>;
-  /** The peer's latest checkpoint (Ack.latest), asked with the round this node is at. */
+  /** Asks `to` to spot-check our own gradient; resolves with its signed verdict (may take a trainer run). */
+  checkGradient(to: string, req: GradientCheckRequest): Promise<GradientCheck>;
+  proposeOutcome(to: string, p: OutcomeProposal): Promise<Ack>;
+  submitVotes(to: string, p: OutcomeProposal, votes: Vote[]): Promise<Ack>;
+  publishOutcome(to: string, c: Certificate): Promise<Ack>;
+  /** The peer's latest checkpoint and current round (Ack.latest, Ack.currentRound), asked with ours. */
   latestOf(peer: string, round: number): Promise<Ack>;
+  /** Certified outcomes of rounds after `afterRound`, oldest first. */
+  lineageOf(peer: string, afterRound: number, limit: number): Promise<Certificate[]>;
   /** Pushes a whole file to the peer's data plane (verified there by sha256). */
   pushBlob(to: string, file: string, sha256: string): Promise<void>;
-  /** Fetches a blob by sha256 from the peer into `dest` (verified). */
-  fetchBlob(from: string, sha256: string, dest: string): Promise<void>;
+  /** Fetches a blob by sha256 from the peer into `dest` (verified); refused beyond `maxBytes`. */
+  fetchBlob(from: string, sha256: string, dest: string, maxBytes: number): Promise<void>;
 }
 
 /** Sharded, replicated storage (the storage part): returns a manifest id that any node can fetch from. */
@@ -24,6 +29,19 @@ export interface RoundStorage {
   get(manifestId: string, dest: string): Promise<void>;
   /** The file of a blob this node holds whole (e.g. pushed to it through the data plane), if any. */
   localPath?(sha256: string): string | undefined;
+}
+
+/** Who the members are, in this node's own view (membership part). */
+export interface RoundMembers {
+  isMember(nodeId: string, address?: string): boolean;
+  /** The number of members: the denominator of the vote quorum. */
+  size(): number;
+}
+
+/** This node's wallet, to sign its statements (gradients, checks, proposals, votes). */
+export interface RoundSigner {
+  nodeId: string;
+  sign(digest: Buffer): Buffer;
 }
 
 /** Where accepted gradients become contribution records (the claims part reads them). */

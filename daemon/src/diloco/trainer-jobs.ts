@@ -114,57 +114,55 @@ export class TrainerJobs {
     return Number(r['loss_qat']);
   }
 
+  /** Tokens one pseudo-gradient stands for: fixed by the round's configuration, never by its sender. */
+  get tokensPerGradient(): number {
+    return this.opts.innerSteps * this.opts.batch * this.opts.seq;
+  }
+
   /**
-   * Applies one gradient alone (outer lr 1, no momentum: base - delta, the sender's local model) with the
-   * trainer's own checks (base hash, finite values, norm bound) and returns that model's held-out loss.
+   * The outer step (the network's lr and Nesterov momentum, equal weights, in the order given) with the trainer's
+   * checks (base hash, finite values, norm bound). Bit-exact on every machine: members recompute it and compare
+   * hashes. With `evalSeed`, also the held-out loss of the base and of the result on windows drawn by that seed.
    */
-  async lossAfterApplying(base: string, grad: string, tmpOut: string): Promise<number> {
+  async merge(p: { base: string; grads: string[]; out: string; evalSeed?: bigint; signal?: AbortSignal }): Promise<MergeResult> {
+    const o = this.opts;
+    const args = ['merge', '--base', p.base, '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum), '--out', p.out];
+    for (const g of p.grads) args.push('--grad', g, '--weight', '1');
+    args.push('--outlier-ratio', '0', '--max-norm', String(o.maxGradNorm));
+    args.push('--steps-per-grad', String(o.innerSteps), '--tokens-per-grad', String(this.tokensPerGradient));
+    if (p.evalSeed !== undefined) {
+      args.push('--eval-data', o.data, '--eval-seq', String(o.seq), '--eval-windows', String(o.verifyWindows), '--eval-seed', p.evalSeed.toString());
+    }
+    const r = await this.run(args, p.signal);
+    return {
+      sha256: String(r['sha256']),
+      norms: Array.isArray(r['grad_norms']) ? (r['grad_norms'] as unknown[]).map(Number) : [],
+      ...(p.evalSeed !== undefined ? { lossBase: Number(r['loss_base']), lossMerged: Number(r['loss_merged']) } : {}),
+    };
+  }
+
+  /**
+   * One gradient alone at the real merge scale (outer lr, momentum from the base), scored on held-out windows drawn
+   * by `evalSeed`: how much the network's model would gain or lose from it.
+   */
+  async spotCheck(base: string, grad: string, tmpOut: string, evalSeed: bigint): Promise<Required<MergeResult>> {
     try {
-      await this.run([
-        'merge',
-        '--base',
-        base,
-        '--grad',
-        grad,
-        '--weight',
-        '1',
-        '--outer-lr',
-        '1',
-        '--momentum',
-        '0',
-        '--max-norm',
-        String(this.opts.maxGradNorm),
-        '--out',
-        tmpOut,
-      ]);
-      return await this.heldOutLoss(tmpOut);
+      const r = await this.merge({ base, grads: [grad], out: tmpOut, evalSeed });
+      return { ...r, lossBase: r.lossBase ?? NaN, lossMerged: r.lossMerged ?? NaN };
     } finally {
       rmSync(tmpOut, { force: true });
     }
   }
 
-  async merge(p: {
-    base: string;
-    grads: { file: string; weight: number }[];
-    out: string;
-  }): Promise<{ sha256: string; contributors: unknown }> {
-    const args = [
-      'merge',
-      '--base',
-      p.base,
-      '--outer-lr',
-      String(this.opts.outerLr),
-      '--momentum',
-      String(this.opts.momentum),
-      '--out',
-      p.out,
-    ];
-    for (const g of p.grads) args.push('--grad', g.file, '--weight', String(g.weight));
-    const r = await this.run(args);
-    return { sha256: String(r['sha256']), contributors: r['contributors'] };
-  }
-
   async export(ckpt: string, out: string): Promise<void> {
     await this.run(['export', '--ckpt', ckpt, '--out', out]);
   }
+}
+
+export interface MergeResult {
+  sha256: string;
+  /** L2 norm of each input gradient, in the order given. */
+  norms: number[];
+  lossBase?: number;
+  lossMerged?: number;
 }

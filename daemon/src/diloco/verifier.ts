@@ -1,97 +1,81 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage, isMagnetError } from '../util/errors.js';
-import type { GradientRepository, GradientRow, RoundRow } from './round-repo.js';
 import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
 
-export interface Verdict {
-  nodeId: string;
+export interface SpotVerdict {
   verdict: 'accepted' | 'refused';
+  /** `ok`, or `<reason>: <detail>` where reason is a stable label (size, spot_check, grad_nonfinite, grad_outlier, format). */
   reason: string;
-  /** Held-out loss of the base minus that of base - delta (positive: the gradient helps). */
+  /** Held-out loss of the base minus that after the real outer step with this gradient alone (> 0: it helps). */
   lossDelta: number;
-  /** False for the leader's own gradient: it is not spot-checked (a leader cannot gain by checking itself). */
-  spotChecked: boolean;
+  norm: number;
 }
 
 /**
- * The leader's checks on a gradient before it counts: the file arrived whole (the data plane checked its
- * sha256), its size is plausible, and the trainer accepts it against the round's base (same base hash, finite
- * values, norm within bounds); then a spot check of its effect on a small held-out batch.
+ * Spot checks of one pseudo-gradient, the same for the leader (every gradient it received) and for the checker (the
+ * leader's own): the file is the announced size and plausible for the model, the trainer accepts it against the
+ * round's base (same base hash, finite values, norm bound), and the model after the real outer step with it alone
+ * (the network's outer lr and momentum) is not worse on held-out windows than the base. The windows are drawn after
+ * submission, from a seed of the round, the gradient's hash and a secret of this node, so a sender cannot tune its
+ * gradient to them.
  */
 export class Verifier {
-  private baseLoss = new Map<string, number>();
+  private readonly secret = randomBytes(16);
 
   constructor(
     private readonly opts: DilocoOptions,
     private readonly jobs: TrainerJobs,
-    private readonly grads: GradientRepository,
     private readonly log: Logger,
   ) {}
 
-  async verifyPending(
-    row: RoundRow,
-    fileOf: (g: GradientRow) => string | undefined,
-    basePath: string,
-    onVerdict: (v: Verdict) => void,
-  ): Promise<void> {
-    for (const g of this.grads.forRound(row.round)) {
-      if (g.status !== 'received') continue;
-      const file = fileOf(g);
-      if (!file) continue; // not arrived yet: the sender pushes before it signals, or storage catches up
-      const v = await this.check(row, g, file, basePath);
-      this.grads.setVerdict(row.round, g.nodeId, v.verdict, v.verdict === 'refused' ? v.reason : null);
-      onVerdict(v);
-    }
+  /** Windows seed for (round, sha256): 64 bits of sha256(secret ‖ round ‖ sha256). */
+  seed(round: number, sha256: string): bigint {
+    const h = createHash('sha256').update(this.secret).update(`${round}:${sha256}`).digest();
+    return h.readBigUInt64BE(0);
   }
 
-  private async check(row: RoundRow, g: GradientRow, file: string, basePath: string): Promise<Verdict> {
-    const refuse = (reason: string): Verdict => ({ nodeId: g.nodeId, verdict: 'refused', reason, lossDelta: 0, spotChecked: true });
+  async check(round: number, basePath: string, file: string, sha256: string, announcedSize: number): Promise<SpotVerdict> {
+    const refuse = (reason: string, norm = NaN): SpotVerdict => ({ verdict: 'refused', reason, lossDelta: 0, norm });
     const size = statSync(file).size;
     const baseSize = statSync(basePath).size;
-    // A pseudo-gradient holds at most one fp32 value per parameter, like the checkpoint's weights.
-    if (size !== g.size) return refuse(`size: announced ${g.size} bytes, received ${size}`);
+    if (size !== announcedSize) return refuse(`size: announced ${announcedSize} bytes, received ${size}`);
     if (size > baseSize * 2) return refuse(`size: ${size} bytes for a ${baseSize}-byte checkpoint`);
-    if (![g.lossBefore, g.lossAfter].every((x) => x === null || Number.isFinite(x))) return refuse('claims: non-finite losses claimed');
-    // The leader's own gradient skips the spot check (two trainer runs, a third of a round's verification time);
-    // the merge still refuses non-finite values and out-of-bound norms, and the chain part never lets a leader
-    // claim its own receipt.
-    if (g.nodeId === row.leader)
-      return {
-        nodeId: g.nodeId,
-        verdict: 'accepted',
-        reason: 'own',
-        lossDelta: (g.lossBefore ?? 0) - (g.lossAfter ?? 0),
-        spotChecked: false,
-      };
     try {
-      const before = await this.baseLossOf(basePath);
-      const after = await this.jobs.lossAfterApplying(basePath, file, join(dirname(file), `verify-${g.sha256}.tmp.safetensors`));
-      if (!Number.isFinite(after)) return refuse("spot_check: the sender's model gives a non-finite loss");
-      if (after > before + this.opts.verifyLossTolerance)
-        return refuse(`spot_check: held-out loss ${after.toFixed(4)} is worse than the base's ${before.toFixed(4)}`);
-      return { nodeId: g.nodeId, verdict: 'accepted', reason: 'ok', lossDelta: before - after, spotChecked: true };
+      const tmp = join(dirname(file), `verify-${sha256}-${process.pid}.tmp.safetensors`);
+      const r = await this.jobs.spotCheck(basePath, file, tmp, this.seed(round, sha256));
+      const norm = r.norms[0] ?? NaN;
+      if (!Number.isFinite(r.lossMerged)) return refuse("spot_check: the model after this gradient gives a non-finite loss", norm);
+      if (r.lossMerged > r.lossBase + this.opts.verifyLossTolerance)
+        return refuse(`spot_check: held-out loss after the outer step is ${r.lossMerged.toFixed(4)}, worse than the base's ${r.lossBase.toFixed(4)}`, norm);
+      return { verdict: 'accepted', reason: 'ok', lossDelta: r.lossBase - r.lossMerged, norm };
     } catch (err) {
       if (isMagnetError(err) && err.code.startsWith('ERR_TRAINER_GRAD'))
         return refuse(`${err.code.slice('ERR_TRAINER_'.length).toLowerCase()}: ${errorMessage(err)}`);
-      if (
-        isMagnetError(err) &&
-        (err.code === 'ERR_TRAINER_FILE_CORRUPT' || err.code === 'ERR_TRAINER_FORMAT_VERSION' || err.code === 'ERR_TRAINER_CONFIG_MISMATCH')
-      ) {
+      if (isMagnetError(err) && ['ERR_TRAINER_FILE_CORRUPT', 'ERR_TRAINER_FORMAT_VERSION', 'ERR_TRAINER_CONFIG_MISMATCH'].includes(err.code))
         return refuse(`format: ${errorMessage(err)}`);
-      }
-      this.log.error({ round: row.round, sender: g.nodeId, err: errorMessage(err) }, 'cannot verify a gradient; will retry');
+      this.log.error({ round, sha256, err: errorMessage(err) }, 'cannot verify a gradient; will retry');
       throw err;
     }
   }
+}
 
-  private async baseLossOf(basePath: string): Promise<number> {
-    let v = this.baseLoss.get(basePath);
-    if (v === undefined) {
-      v = await this.jobs.heldOutLoss(basePath);
-      this.baseLoss.set(basePath, v);
-    }
-    return v;
-  }
+/** The reason label of a verdict (`spot_check: held-out…` -> `spot_check`). */
+export function reasonLabel(reason: string): string {
+  return reason.split(':')[0] ?? reason;
+}
+
+/** Indices of the values more than `ratio` times the median of the others (norm outliers); none when ratio is 0. */
+export function outliers(norms: number[], ratio: number): number[] {
+  if (ratio <= 0 || norms.length < 2) return [];
+  const out: number[] = [];
+  norms.forEach((n, i) => {
+    const others = norms.filter((_, j) => j !== i).sort((a, b) => a - b);
+    const mid = others.length / 2;
+    const median = others.length % 2 ? (others[Math.floor(mid)] as number) : ((others[mid - 1] as number) + (others[mid] as number)) / 2;
+    if (median > 0 && n > ratio * median) out.push(i);
+  });
+  return out;
 }

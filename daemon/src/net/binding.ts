@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SigningKey } from 'ethers';
-import { MagnetError } from '../util/errors.js';
-import { recoverSigner, EnvelopeError } from './envelope.js';
+import { type Signer, recoverSigner, signDigest } from '../identity/signature.js';
+import { MagnetError, errorMessage } from '../util/errors.js';
 
 /**
  * Certificate binding: the wallet key signs the SHA-256 fingerprint of the node's TLS certificate, so the first
@@ -24,16 +24,15 @@ export function bindingDigest(nodeId: string, certSha256: Buffer): Buffer {
 }
 
 export function signBinding(key: SigningKey, nodeId: string, certSha256: Buffer): CertBinding {
-  const sig = key.sign(bindingDigest(nodeId, certSha256));
-  const signature = Buffer.concat([Buffer.from(sig.r.slice(2), 'hex'), Buffer.from(sig.s.slice(2), 'hex'), Buffer.from([sig.yParity])]);
-  return { nodeId, certSha256, signature };
+  return { nodeId, certSha256, signature: signDigest(key, bindingDigest(nodeId, certSha256)) };
 }
 
 /**
  * Checks that `binding` is signed by the key of `nodeId` and names the certificate with fingerprint `certSha256`.
- * Throws MagnetError ERR_CERT_BINDING naming what is wrong.
+ * Returns the signer (its key and wallet address, recovered from the signature); throws MagnetError
+ * ERR_CERT_BINDING naming what is wrong.
  */
-export function verifyBinding(binding: CertBinding | null | undefined, nodeId: string, certSha256: Buffer): void {
+export function verifyBinding(binding: CertBinding | null | undefined, nodeId: string, certSha256: Buffer): Signer {
   if (!binding || binding.certSha256.length !== 32) {
     throw new MagnetError('ERR_CERT_BINDING', `${nodeId} presented no valid certificate binding`, { nodeId });
   }
@@ -43,15 +42,16 @@ export function verifyBinding(binding: CertBinding | null | undefined, nodeId: s
   if (!binding.certSha256.equals(certSha256)) {
     throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} is for certificate ${fingerprintText(binding.certSha256)}, but it presented ${fingerprintText(certSha256)}`, { nodeId });
   }
-  let signer: string;
+  let signer: Signer;
   try {
-    signer = recoverSigner(bindingDigest(nodeId, certSha256), binding.signature, nodeId).nodeId;
+    signer = recoverSigner(bindingDigest(nodeId, certSha256), binding.signature);
   } catch (err) {
-    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} has an invalid signature (${err instanceof EnvelopeError ? err.message : String(err)})`, { nodeId });
+    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} has an invalid signature (${errorMessage(err)})`, { nodeId });
   }
-  if (signer !== nodeId) {
-    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} is signed by another key (${signer})`, { nodeId, signer });
+  if (signer.nodeId !== nodeId) {
+    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} is signed by another key (${signer.nodeId})`, { nodeId, signer: signer.nodeId });
   }
+  return signer;
 }
 
 /** "sha256:ab12…" (full hex), the form used in errors, logs and the peer book. */

@@ -10,4 +10,6 @@ export interface BlobBackend {
   read(sha256: string, offset: number): AsyncIterable<Uint8Array>;
   /** Takes ownership of a complete, hash-verified file (moved, not copied, when on the same filesystem). */
   accept(sha256: string, file: string): Promise<void>;
+  /** True for blobs anyone may fetch (certified checkpoints); everything else is for members only. */
+  isPublic?(sha256: string): boolean;
 }

@@ -11,17 +11,22 @@ import {
   METHODS,
   type BlobHeaderMsg,
   type GetPeersResponseMsg,
+  type GradientCheckMsg,
+  type GradientCheckRequestMsg,
   type GradientReadyMsg,
   type HeartbeatRequestMsg,
   type HeartbeatResponseMsg,
   type HelloMsg,
   type LatestRequestMsg,
-  type LeaderProposalMsg,
+  type LineageMsg,
+  type LineageRequestMsg,
+  type OutcomeProposalMsg,
   type PutBlobResponseMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
   type RoundOutcomeMsg,
   type StatBlobResponseMsg,
+  type VoteBundleMsg,
 } from './proto.js';
 
 /** Where and who a peer is: its gRPC address and the certificate fingerprint its wallet binding vouches for. */
@@ -40,6 +45,8 @@ export interface ClientOptions {
   blobDeadlineMs: number;
   /** Operator PKI: verify against this CA instead of the peer's own certificate. */
   caPem?: string;
+  /** Operator PKI: the certificate this node presents as a client (servers require it). */
+  clientCert?: { certPem: string; keyPem: string };
 }
 
 export interface ClientDeps {
@@ -63,11 +70,13 @@ export class RpcError extends MagnetError {
 }
 
 /** TLS credentials that accept exactly the certificate `target.certSha256` (pinned: as its own root; PKI: CA-signed). */
-export function pinnedCredentials(target: PeerTarget, caPem?: string): grpc.ChannelCredentials {
+export function pinnedCredentials(target: PeerTarget, caPem?: string, clientCert?: { certPem: string; keyPem: string }): grpc.ChannelCredentials {
   const root = caPem ?? target.certPem;
   if (!root) throw new MagnetError('ERR_CERT_PIN', `no certificate known for ${target.nodeId}`, { nodeId: target.nodeId });
   const want = target.certSha256;
-  return grpc.credentials.createSsl(Buffer.from(root), null, null, {
+  const key = clientCert ? Buffer.from(clientCert.keyPem) : null;
+  const chain = clientCert ? Buffer.from(clientCert.certPem) : null;
+  return grpc.credentials.createSsl(Buffer.from(root), key, chain, {
     checkServerIdentity: (_host, cert) => {
       const got = createHash('sha256').update(cert.raw).digest();
       if (got.equals(want)) return undefined;
@@ -94,7 +103,7 @@ export class PeerClient {
     const max = deps.opts.chunkBytes + 64 * 1024;
     // The peer streams GetBlob in its own chunk size, which may exceed ours: accept up to 16 MiB per message.
     const maxReceive = Math.max(deps.opts.chunkBytes, 16 * 1024 * 1024) + 64 * 1024;
-    this.client = new grpc.Client(target.grpcAddress, pinnedCredentials(target, deps.opts.caPem), {
+    this.client = new grpc.Client(target.grpcAddress, pinnedCredentials(target, deps.opts.caPem, deps.opts.clientCert), {
       'grpc.max_receive_message_length': maxReceive,
       'grpc.max_send_message_length': max,
       'grpc.keepalive_time_ms': 30_000,
@@ -122,14 +131,24 @@ export class PeerClient {
   signalGradientReady(msg: GradientReadyMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.signalGradientReady, codecs.GradientReady.encode(msg), codecs.RoundAck.decode);
   }
-  proposeLeader(msg: LeaderProposalMsg): Promise<RoundAckMsg> {
-    return this.unary(METHODS.proposeLeader, codecs.LeaderProposal.encode(msg), codecs.RoundAck.decode);
+  /** Runs a trainer job at the peer: the deadline is the caller's (a data-plane one by default). */
+  checkGradient(msg: GradientCheckRequestMsg, deadlineMs = this.deps.opts.blobDeadlineMs): Promise<GradientCheckMsg> {
+    return this.unary(METHODS.checkGradient, codecs.GradientCheckRequest.encode(msg), codecs.GradientCheck.decode, deadlineMs);
+  }
+  proposeOutcome(msg: OutcomeProposalMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.proposeOutcome, codecs.OutcomeProposal.encode(msg), codecs.RoundAck.decode);
+  }
+  submitVote(msg: VoteBundleMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.submitVote, codecs.VoteBundle.encode(msg), codecs.RoundAck.decode);
   }
   publishOutcome(msg: RoundOutcomeMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.publishOutcome, codecs.RoundOutcome.encode(msg), codecs.RoundAck.decode);
   }
   getLatest(msg: LatestRequestMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.getLatest, codecs.LatestRequest.encode(msg), codecs.RoundAck.decode);
+  }
+  getLineage(msg: LineageRequestMsg): Promise<LineageMsg> {
+    return this.unary(METHODS.getLineage, codecs.LineageRequest.encode(msg), codecs.Lineage.decode);
   }
   statBlob(sha256: string): Promise<StatBlobResponseMsg> {
     return this.unary(METHODS.statBlob, codecs.StatBlobRequest.encode({ sha256 }), codecs.StatBlobResponse.decode);
@@ -187,9 +206,9 @@ export class PeerClient {
     }
   }
 
-  private async unary<T>(method: string, body: Buffer, decode: (b: Uint8Array) => T): Promise<T> {
+  private async unary<T>(method: string, body: Buffer, decode: (b: Uint8Array) => T, deadlineMs?: number): Promise<T> {
     const { md, nonce } = this.sign(method, body);
-    const res = await this.rawUnary(method, body, md);
+    const res = await this.rawUnary(method, body, md, deadlineMs);
     this.checkAnswer(method, res.md, res.body, nonce);
     return decode(res.body);
   }
@@ -261,7 +280,7 @@ export class PeerClient {
    * Streams a blob from `offset`. `header` resolves with the peer's signed (sha256, size, offset) before the
    * first chunk; the caller checks the whole-blob hash (getBlobToFile does).
    */
-  getBlob(sha256: string, offset = 0): { header: Promise<BlobHeaderMsg>; chunks: AsyncIterable<Buffer> } {
+  getBlob(sha256: string, offset = 0): { header: Promise<BlobHeaderMsg>; chunks: AsyncIterable<Buffer>; cancel: () => void } {
     const method = METHODS.getBlob;
     const body = codecs.GetBlobRequest.encode({ sha256, offset });
     const { md, nonce } = this.sign(method, body);
@@ -307,14 +326,15 @@ export class PeerClient {
       }
       if (pos !== h.size) throw new MagnetError('ERR_BLOB_STREAM', `GetBlob from ${target} ended at ${pos} of ${h.size} bytes`);
     }
-    return { header, chunks: chunks() };
+    return { header, chunks: chunks(), cancel: () => call.cancel() };
   }
 
   /**
    * Downloads a blob into `file`: into `file.part` first (resuming from its size), checks the sha256 of the whole
-   * blob, then renames. A mismatch deletes the part and throws ERR_BLOB_HASH.
+   * blob, then renames. A mismatch deletes the part and throws ERR_BLOB_HASH. A peer that announces (or sends)
+   * more than `maxBytes` is cut off at once: ERR_BLOB_TOO_LARGE, nothing kept.
    */
-  async getBlobToFile(sha256: string, file: string): Promise<{ size: number }> {
+  async getBlobToFile(sha256: string, file: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<{ size: number }> {
     const part = `${file}.part`;
     let offset: number;
     try {
@@ -327,7 +347,15 @@ export class PeerClient {
     const fd = await open(part, offset > 0 ? 'r+' : 'w');
     let size: number;
     try {
-      const { header, chunks } = this.getBlob(sha256, offset);
+      const { header, chunks, cancel } = this.getBlob(sha256, offset);
+      const announced = (await header).size;
+      if (announced > maxBytes) {
+        cancel();
+        await rm(part, { force: true });
+        throw new MagnetError('ERR_BLOB_TOO_LARGE', `${this.target.nodeId} announces ${announced} bytes for ${sha256}; at most ${maxBytes} are expected`, {
+          nodeId: this.target.nodeId,
+        });
+      }
       let pos = offset;
       for await (const c of chunks) {
         await fd.write(c, 0, c.length, pos);

@@ -1,17 +1,23 @@
 import * as grpc from '@grpc/grpc-js';
-import { type CallCtx, decodeOr, type RpcGuard } from './guard.js';
+import { type Audience, type CallCtx, decodeOr, type RpcGuard } from './guard.js';
 import {
+  type Codec,
   codecs,
   METHODS,
+  type GradientCheckMsg,
+  type GradientCheckRequestMsg,
   type GradientReadyMsg,
   type HeartbeatRequestMsg,
   type HelloMsg,
   type LatestRequestMsg,
-  type LeaderProposalMsg,
+  type LineageMsg,
+  type LineageRequestMsg,
+  type OutcomeProposalMsg,
   type PeerInfoMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
   type RoundOutcomeMsg,
+  type VoteBundleMsg,
 } from './proto.js';
 import { Refusal, RpcStatus } from './refusal.js';
 
@@ -26,43 +32,74 @@ export interface ControlHost {
   livePeers(limit: number, except: string): PeerInfoMsg[];
 }
 
-/** Handlers for the round messages, set by the DiLoCo part; absent ones answer UNIMPLEMENTED. */
+/**
+ * Handlers for the round messages, set by the DiLoCo part; absent ones answer UNIMPLEMENTED. They receive the
+ * authenticated caller and may throw Refusal (a malformed field): the guard then answers INVALID_ARGUMENT.
+ */
 export interface RoundHandlers {
   announceRound?: (from: string, msg: RoundAnnouncementMsg) => Promise<RoundAckMsg>;
   signalGradientReady?: (from: string, msg: GradientReadyMsg) => Promise<RoundAckMsg>;
-  proposeLeader?: (from: string, msg: LeaderProposalMsg) => Promise<RoundAckMsg>;
+  checkGradient?: (from: string, msg: GradientCheckRequestMsg) => Promise<GradientCheckMsg>;
+  proposeOutcome?: (from: string, msg: OutcomeProposalMsg) => Promise<RoundAckMsg>;
+  submitVote?: (from: string, msg: VoteBundleMsg) => Promise<RoundAckMsg>;
   publishOutcome?: (from: string, msg: RoundOutcomeMsg) => Promise<RoundAckMsg>;
   getLatest?: (from: string, msg: LatestRequestMsg) => Promise<RoundAckMsg>;
+  getLineage?: (from: string, msg: LineageRequestMsg) => Promise<LineageMsg>;
 }
 
 export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds: RoundHandlers, maxPeersAnswer: number): grpc.UntypedServiceImplementation {
-  const round = <T>(method: string, codec: { decode(b: Uint8Array): T }, pick: () => ((from: string, m: T) => Promise<RoundAckMsg>) | undefined) =>
-    guard.unary(method, true, async (ctx, body) => {
-      const msg = decodeOr(codec.decode, body, method, ctx.nodeId);
-      const fn = pick();
-      if (!fn) throw new RpcStatus(grpc.status.UNIMPLEMENTED, `${method} is not implemented by this node yet`);
-      return codecs.RoundAck.encode(await fn(ctx.nodeId, msg));
-    });
+  /** A round RPC: members only unless `audience` opens it (public reads). */
+  const round = <T, R>(method: string, codec: Codec<T>, answer: Codec<R>, pick: () => ((from: string, m: T) => Promise<R>) | undefined, audience: Audience = 'member') =>
+    guard.unary(
+      method,
+      true,
+      async (ctx, body) => {
+        const msg = decodeOr(codec.decode, body, method, ctx.nodeId);
+        const fn = pick();
+        if (!fn) throw new RpcStatus(grpc.status.UNIMPLEMENTED, `${method} is not implemented by this node yet`);
+        return answer.encode(await fn(ctx.nodeId, msg));
+      },
+      audience,
+    );
+  const ack = codecs.RoundAck;
   return {
-    Hello: guard.unary(METHODS.hello, true, async (ctx, body) => {
-      host.acceptHello(ctx, decodeOr(codecs.HelloRequest.decode, body, 'HelloRequest', ctx.nodeId));
-      return codecs.HelloResponse.encode(host.selfHello());
-    }),
-    Heartbeat: guard.unary(METHODS.heartbeat, true, async (ctx, body) => {
-      const msg = decodeOr(codecs.HeartbeatRequest.decode, body, 'HeartbeatRequest', ctx.nodeId);
-      host.acceptHeartbeat(ctx, msg);
-      return codecs.HeartbeatResponse.encode({ seq: msg.seq, timeMs: Date.now() });
-    }),
-    GetPeers: guard.unary(METHODS.getPeers, true, async (ctx, body) => {
-      const msg = decodeOr(codecs.GetPeersRequest.decode, body, 'GetPeersRequest', ctx.nodeId);
-      const limit = msg.limit > 0 ? Math.min(msg.limit, maxPeersAnswer) : maxPeersAnswer;
-      return codecs.GetPeersResponse.encode({ peers: host.livePeers(limit, ctx.nodeId) });
-    }),
-    AnnounceRound: round(METHODS.announceRound, codecs.RoundAnnouncement, () => rounds.announceRound),
-    SignalGradientReady: round(METHODS.signalGradientReady, codecs.GradientReady, () => rounds.signalGradientReady),
-    ProposeLeader: round(METHODS.proposeLeader, codecs.LeaderProposal, () => rounds.proposeLeader),
-    PublishOutcome: round(METHODS.publishOutcome, codecs.RoundOutcome, () => rounds.publishOutcome),
-    GetLatest: round(METHODS.getLatest, codecs.LatestRequest, () => rounds.getLatest),
+    Hello: guard.unary(
+      METHODS.hello,
+      true,
+      async (ctx, body) => {
+        host.acceptHello(ctx, decodeOr(codecs.HelloRequest.decode, body, 'HelloRequest', ctx.nodeId));
+        return codecs.HelloResponse.encode(host.selfHello());
+      },
+      'anyone',
+    ),
+    Heartbeat: guard.unary(
+      METHODS.heartbeat,
+      true,
+      async (ctx, body) => {
+        const msg = decodeOr(codecs.HeartbeatRequest.decode, body, 'HeartbeatRequest', ctx.nodeId);
+        host.acceptHeartbeat(ctx, msg);
+        return codecs.HeartbeatResponse.encode({ seq: msg.seq, timeMs: Date.now() });
+      },
+      'anyone',
+    ),
+    GetPeers: guard.unary(
+      METHODS.getPeers,
+      true,
+      async (ctx, body) => {
+        const msg = decodeOr(codecs.GetPeersRequest.decode, body, 'GetPeersRequest', ctx.nodeId);
+        const limit = msg.limit > 0 ? Math.min(msg.limit, maxPeersAnswer) : maxPeersAnswer;
+        return codecs.GetPeersResponse.encode({ peers: host.livePeers(limit, ctx.nodeId) });
+      },
+      'anyone',
+    ),
+    AnnounceRound: round(METHODS.announceRound, codecs.RoundAnnouncement, ack, () => rounds.announceRound),
+    SignalGradientReady: round(METHODS.signalGradientReady, codecs.GradientReady, ack, () => rounds.signalGradientReady),
+    CheckGradient: round(METHODS.checkGradient, codecs.GradientCheckRequest, codecs.GradientCheck, () => rounds.checkGradient),
+    ProposeOutcome: round(METHODS.proposeOutcome, codecs.OutcomeProposal, ack, () => rounds.proposeOutcome),
+    SubmitVote: round(METHODS.submitVote, codecs.VoteBundle, ack, () => rounds.submitVote),
+    PublishOutcome: round(METHODS.publishOutcome, codecs.RoundOutcome, ack, () => rounds.publishOutcome),
+    GetLatest: round(METHODS.getLatest, codecs.LatestRequest, ack, () => rounds.getLatest, 'anyone'),
+    GetLineage: round(METHODS.getLineage, codecs.LineageRequest, codecs.Lineage, () => rounds.getLineage, 'anyone'),
   };
 }
 

@@ -4,7 +4,7 @@ import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BlobBackend } from './blob-backend.js';
-import { type CallCtx, decodeOr, type RpcGuard } from './guard.js';
+import { type CallCtx, clientCertOf, decodeOr, type RpcGuard } from './guard.js';
 import { codecs, METHODS, type BlobHeaderMsg } from './proto.js';
 import { ConcurrencyLimiter } from './rate-limit.js';
 import { Refusal } from './refusal.js';
@@ -42,6 +42,12 @@ function checkSha(sha256: string, sender: string): void {
   if (!SHA256_HEX.test(sha256)) throw new Refusal('bad_field', `sha256 "${sha256.slice(0, 80)}" is not 64 lowercase hex digits`, sender);
 }
 
+/** Members read any blob; everyone else only public ones (certified checkpoints), and learns nothing of the rest. */
+function readable(guard: RpcGuard, backend: BlobBackend, ctx: CallCtx, sha256: string): void {
+  if (guard.isMember(ctx.nodeId) || backend.isPublic?.(sha256)) return;
+  throw new Refusal('not_public', `blob ${sha256} is for members of this network; ${ctx.nodeId} is not one`, ctx.nodeId);
+}
+
 /** Data service: PutBlob (staged, resumable, hash-checked, handed to the BlobBackend), GetBlob, StatBlob. */
 export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: DataOptions): grpc.UntypedServiceImplementation {
   const streams = new ConcurrencyLimiter(opts.maxConcurrentStreams);
@@ -55,7 +61,8 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
     void (async () => {
       const headBytes = call.metadata.get(HEAD_KEY)[0];
       const head = Buffer.isBuffer(headBytes) ? headBytes : Buffer.alloc(0);
-      ctx = guard.authenticate(method, call.metadata, head, remote, false);
+      ctx = guard.authenticate(method, call.metadata, head, remote, false, clientCertOf(call));
+      guard.authorize(ctx, 'member');
       if (head.length === 0) throw new Refusal('bad_field', `PutBlob needs the signed header in ${HEAD_KEY}`, ctx.nodeId);
       const h: BlobHeaderMsg = decodeOr(codecs.PutBlobHeader.decode, head, 'PutBlobHeader', ctx.nodeId);
       checkSha(h.sha256, ctx.nodeId);
@@ -119,9 +126,10 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
     let ctx: CallCtx | undefined;
     let release: (() => void) | undefined;
     void (async () => {
-      ctx = guard.authenticate(method, call.metadata, call.request, remote, false);
+      ctx = guard.authenticate(method, call.metadata, call.request, remote, false, clientCertOf(call));
       const req = decodeOr(codecs.GetBlobRequest.decode, call.request, 'GetBlobRequest', ctx.nodeId);
       checkSha(req.sha256, ctx.nodeId);
+      readable(guard, backend, ctx, req.sha256);
       const have = await backend.stat(req.sha256);
       if (!have) throw new Refusal('not_found', `blob ${req.sha256} is not here`, ctx.nodeId);
       if (req.offset > have.size) throw new Refusal('bad_offset', `offset ${req.offset} is beyond the blob size ${have.size}`, ctx.nodeId);
@@ -177,12 +185,18 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
   return {
     PutBlob: putBlob,
     GetBlob: getBlob,
-    StatBlob: guard.unary(METHODS.statBlob, true, async (ctx, body) => {
-      const req = decodeOr(codecs.StatBlobRequest.decode, body, 'StatBlobRequest', ctx.nodeId);
-      checkSha(req.sha256, ctx.nodeId);
-      const have = await backend.stat(req.sha256);
-      const staged = have ? 0 : await sizeOf(stagingPath(opts.incomingDir, ctx.nodeId, req.sha256));
-      return codecs.StatBlobResponse.encode({ present: have !== undefined, size: have?.size ?? 0, staged });
-    }),
+    StatBlob: guard.unary(
+      METHODS.statBlob,
+      true,
+      async (ctx, body) => {
+        const req = decodeOr(codecs.StatBlobRequest.decode, body, 'StatBlobRequest', ctx.nodeId);
+        checkSha(req.sha256, ctx.nodeId);
+        readable(guard, backend, ctx, req.sha256);
+        const have = await backend.stat(req.sha256);
+        const staged = have ? 0 : await sizeOf(stagingPath(opts.incomingDir, ctx.nodeId, req.sha256));
+        return codecs.StatBlobResponse.encode({ present: have !== undefined, size: have?.size ?? 0, staged });
+      },
+      'anyone',
+    ),
   };
 }

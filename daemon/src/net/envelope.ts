@@ -1,6 +1,7 @@
 import { createHash, createHmac, createPublicKey, type KeyObject, randomBytes, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
-import { Signature, SigningKey } from 'ethers';
-import { nodeIdFromPublicKey, NODE_ID_PATTERN } from '../identity/node-id.js';
+import { SigningKey } from 'ethers';
+import { NODE_ID_PATTERN } from '../identity/node-id.js';
+import { SignatureError, checkSignatureBytes, recoverSigner as recoverWalletSigner, signDigest } from '../identity/signature.js';
 
 /**
  * The signed-request envelope (pure: no I/O, no clock unless given). Every RPC carries in its metadata the
@@ -67,9 +68,6 @@ export class EnvelopeError extends Error {
   }
 }
 
-const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const HALF_N = SECP256K1_N >> 1n;
-
 export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
 }
@@ -106,10 +104,7 @@ export function walletSigner(key: SigningKey, nodeId: string): EnvelopeSigner {
   return {
     mode: 'wallet',
     nodeId,
-    sign(digest: Buffer): Buffer {
-      const sig = key.sign(digest); // RFC 6979, low s (noble)
-      return Buffer.concat([Buffer.from(sig.r.slice(2), 'hex'), Buffer.from(sig.s.slice(2), 'hex'), Buffer.from([sig.yParity])]);
-    },
+    sign: (digest: Buffer): Buffer => signDigest(key, digest),
   };
 }
 
@@ -171,26 +166,25 @@ export function envelopeFromPairs(get: (key: string) => string | undefined): Env
 
 /** Refuses malformed and high-s wallet signatures (65 bytes r ‖ s ‖ recovery id). */
 export function checkSignatureShape(signature: Buffer, claimed?: string): void {
-  if (signature.length !== 65) throw new EnvelopeError('bad_signature', `wallet signature must be 65 bytes (r, s, recovery id), got ${signature.length}`, claimed);
-  const r = BigInt(`0x${signature.subarray(0, 32).toString('hex')}`);
-  const s = BigInt(`0x${signature.subarray(32, 64).toString('hex')}`);
-  const v = signature[64] as number;
-  if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N || v > 1) throw new EnvelopeError('bad_signature', 'wallet signature has r, s or recovery id out of range', claimed);
-  if (s > HALF_N) throw new EnvelopeError('high_s', 'wallet signature has a high s value (malleated); only low-s signatures are accepted', claimed);
+  try {
+    checkSignatureBytes(signature);
+  } catch (err) {
+    throw asEnvelopeError(err, claimed);
+  }
 }
 
 /** Recovers the signer of a wallet-mode signature; refuses malformed and high-s signatures. */
 export function recoverSigner(digest: Buffer, signature: Buffer, claimed?: string): { publicKey: string; nodeId: string } {
-  checkSignatureShape(signature, claimed);
-  const v = signature[64] as number;
-  let publicKey: string;
   try {
-    const sig = Signature.from({ r: `0x${signature.subarray(0, 32).toString('hex')}`, s: `0x${signature.subarray(32, 64).toString('hex')}`, yParity: v as 0 | 1 });
-    publicKey = SigningKey.computePublicKey(SigningKey.recoverPublicKey(digest, sig), true);
-  } catch {
-    throw new EnvelopeError('bad_signature', 'no public key can be recovered from the wallet signature', claimed);
+    const { publicKey, nodeId } = recoverWalletSigner(digest, signature);
+    return { publicKey, nodeId };
+  } catch (err) {
+    throw asEnvelopeError(err, claimed);
   }
-  return { publicKey, nodeId: nodeIdFromPublicKey(publicKey) };
+}
+
+function asEnvelopeError(err: unknown, claimed?: string): unknown {
+  return err instanceof SignatureError ? new EnvelopeError(err.problem, err.message, claimed) : err;
 }
 
 /** Remembers nonces for the time window, so a replay inside the window is caught. Bounded. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import { type EnvelopeSigner, EnvelopeError, type EnvelopeVerifier, envelopeFromPairs, envelopeToPairs, signEnvelope } from './envelope.js';
@@ -12,12 +13,33 @@ export interface CallCtx {
   peer: string;
   method: string;
   nonce: Buffer;
+  /** sha256 of the TLS client certificate the caller presented (operator PKI mode requires one). */
+  certSha256?: Buffer;
 }
 
 export interface GuardOptions {
   maxControlBytes: number;
   controlRatePerSecond: number;
   controlBurst: number;
+}
+
+/** Who may call a method once authenticated: any key, or only the network's members. */
+export type Audience = 'anyone' | 'member';
+
+/** The authorization the guard asks about every caller (the net part answers from the membership view). */
+export interface CallerAccess {
+  isMember(nodeId: string): boolean;
+  /**
+   * Operator PKI only: the certificate fingerprint known for `nodeId` (from its wallet-bound Hello); undefined
+   * when it never said Hello. Every call must come over a TLS channel with that client certificate.
+   */
+  certOf?(nodeId: string): Buffer | undefined;
+}
+
+/** sha256 of the TLS client certificate of a call, when it presented one. */
+export function clientCertOf(call: { getAuthContext?: () => { sslPeerCertificate?: { raw?: Buffer } } }): Buffer | undefined {
+  const raw = call.getAuthContext?.().sslPeerCertificate?.raw;
+  return raw ? createHash('sha256').update(raw).digest() : undefined;
 }
 
 /**
@@ -33,13 +55,14 @@ export class RpcGuard {
     private readonly signer: EnvelopeSigner,
     private readonly log: Logger,
     private readonly metrics: NetMetrics,
+    private readonly access: CallerAccess,
     private readonly now: () => number = Date.now,
   ) {
     this.rate = new RateLimiter(opts.controlRatePerSecond, opts.controlBurst);
   }
 
   /** Verifies the envelope of `body` (the request bytes, or the signed stream header). */
-  authenticate(method: string, md: grpc.Metadata, body: Uint8Array, peer: string, control: boolean): CallCtx {
+  authenticate(method: string, md: grpc.Metadata, body: Uint8Array, peer: string, control: boolean, certSha256?: Buffer): CallCtx {
     const get = (k: string): string | undefined => {
       const v = md.get(k);
       return v.length === 1 && typeof v[0] === 'string' ? v[0] : undefined;
@@ -54,11 +77,39 @@ export class RpcGuard {
       if (control && !this.rate.take(nodeId, this.now())) {
         throw new Refusal('rate_limited', `more than ${this.opts.controlRatePerSecond} control calls/s (burst ${this.opts.controlBurst})`, nodeId);
       }
-      return { nodeId, peer, method, nonce: env.nonce };
+      const ctx: CallCtx = { nodeId, peer, method, nonce: env.nonce, ...(certSha256 ? { certSha256 } : {}) };
+      this.checkChannel(ctx);
+      return ctx;
     } catch (err) {
       if (err instanceof EnvelopeError) throw new Refusal(err.reason, err.message, err.claimedNodeId ?? claimed);
       throw err;
     }
+  }
+
+  /**
+   * Operator PKI: the TLS client certificate must be the one the caller's wallet bound to its nodeId in its Hello
+   * (Hello itself is checked against the certificate it carries, in the net part). A member holding the cluster's
+   * HMAC secret cannot call as another member this way.
+   */
+  private checkChannel(ctx: CallCtx): void {
+    if (!this.access.certOf || ctx.method.endsWith('/Hello')) return;
+    if (!ctx.certSha256) throw new Refusal('cert_identity_mismatch', 'operator PKI mode: the call carries no client certificate', ctx.nodeId);
+    const known = this.access.certOf(ctx.nodeId);
+    if (!known) throw new Refusal('unknown_peer', 'say Hello first (operator PKI mode binds every call to a known certificate)', ctx.nodeId);
+    if (!known.equals(ctx.certSha256))
+      throw new Refusal('cert_identity_mismatch', `the call is signed as ${ctx.nodeId} over a TLS channel with another node's certificate`, ctx.nodeId);
+  }
+
+  /** Authorization after authentication: members-only methods refuse every other key. */
+  authorize(ctx: CallCtx, audience: Audience): void {
+    if (audience === 'member' && !this.access.isMember(ctx.nodeId)) {
+      throw new Refusal('not_member', `${ctx.method} is for members of this network; ${ctx.nodeId} is not one`, ctx.nodeId);
+    }
+  }
+
+  /** True when the caller is a member (for methods open to anyone that show members more). */
+  isMember(nodeId: string): boolean {
+    return this.access.isMember(nodeId);
   }
 
   /** Signs an answer: same method, our nodeId, the request's nonce. */
@@ -95,14 +146,20 @@ export class RpcGuard {
     this.metrics.rpcSeconds.observe({ method }, (performance.now() - startedAt) / 1000);
   }
 
-  /** Wraps a unary handler: authenticate, decode (in the handler), answer signed. */
-  unary(method: string, control: boolean, handler: (ctx: CallCtx, body: Buffer) => Promise<Buffer>): grpc.handleUnaryCall<Buffer, Buffer> {
+  /** Wraps a unary handler: authenticate, authorize, decode (in the handler), answer signed. */
+  unary(
+    method: string,
+    control: boolean,
+    handler: (ctx: CallCtx, body: Buffer) => Promise<Buffer>,
+    audience: Audience = 'member',
+  ): grpc.handleUnaryCall<Buffer, Buffer> {
     return (call, callback) => {
       const t0 = performance.now();
       const peer = call.getPeer();
       let ctx: CallCtx | undefined;
       void (async () => {
-        ctx = this.authenticate(method, call.metadata, call.request, peer, control);
+        ctx = this.authenticate(method, call.metadata, call.request, peer, control, clientCertOf(call));
+        this.authorize(ctx, audience);
         const out = await handler(ctx, call.request);
         call.sendMetadata(this.signResponse(ctx, out));
         callback(null, out);

@@ -14,6 +14,8 @@ import type { HomeDir } from '../node/home.js';
 import { ConfigError, MagnetError, errorMessage, isMagnetError } from '../util/errors.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import type { Startable } from '../util/lifecycle.js';
+import type { MemberView } from '../membership/membership.js';
+import { admit, ipRange } from './admission.js';
 import type { BlobBackend } from './blob-backend.js';
 import { type CertBinding, signBinding, verifyBinding } from './binding.js';
 import { type ClientOptions, PeerClient, RpcError } from './client.js';
@@ -41,6 +43,8 @@ export interface NetPeer {
   roles: string[];
   state: 'live' | 'stale';
   lastHeartbeat: number;
+  /** A member of this network in this node's view (members may train, lead, vote, hold shards, push data). */
+  member: boolean;
 }
 
 export interface NetEvents {
@@ -57,6 +61,8 @@ export interface NetDeps {
   db: StateDb;
   identity: NodeIdentity;
   self: { tier: string; roles: string[]; version: string };
+  /** Who is a member: authorization for everything but public reads. */
+  members: MemberView;
 }
 
 interface Live {
@@ -71,6 +77,8 @@ interface Live {
   lastExchange: number;
   /** Our last successful heartbeat to it (lastHeartbeat also counts the ones we receive). */
   lastSent: number;
+  /** The IP range it reached us from (peer admission caps non-members per range). */
+  range: string;
 }
 
 const MAX_FIELD = 256;
@@ -135,7 +143,8 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const vopts = { mode: c.authMode, windowMs, ...(secret ? { secret } : {}) };
     const verifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(c.nonceCacheMax) });
     this.answerVerifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(1000) });
-    const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m);
+    const certOf = (id: string) => this.live.get(id)?.certSha256;
+    const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m, { isMember: (id) => this.isMember(id), ...(tls.mode === 'ca' ? { certOf } : {}) });
 
     const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
     const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.max_concurrent_streams': 256 });
@@ -147,7 +156,10 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       maxConcurrentStreams: c.maxConcurrentStreams,
     }));
     const listen = parseHostPort(c.grpc, 'net.grpc');
-    const creds = grpc.ServerCredentials.createSsl(tls.caPem ? Buffer.from(tls.caPem) : null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false);
+    // Operator PKI: client certificates signed by the CA are required (the handshake refuses anything else). Pinned
+    // mode stays one-way: every call is wallet-signed, which names the caller better than a self-signed certificate.
+    const ca = tls.mode === 'ca' ? Buffer.from(tls.caPem as string) : null;
+    const creds = grpc.ServerCredentials.createSsl(ca, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], ca !== null);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync(formatHostPort(listen), creds, (err, p) => (err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p))));
     this.server = server;
     try {
@@ -211,7 +223,14 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
 
   /** Live peers (heartbeat within the stale limit). */
   peers(): NetPeer[] {
-    return [...this.live.values()].filter((l) => l.state === 'live').map(toNetPeer);
+    return [...this.live.values()].filter((l) => l.state === 'live').map((l) => this.toNetPeer(l));
+  }
+
+  /** Whether an authenticated nodeId is a member, with the wallet address its verified Hello showed, if any. */
+  isMember(nodeId: string): boolean {
+    if (nodeId === this.deps.identity.nodeId) return this.deps.members.isMember(nodeId, this.deps.identity.address);
+    const address = this.live.get(nodeId)?.info.address ?? this.book.get(nodeId)?.address;
+    return this.deps.members.isMember(nodeId, address);
   }
 
   /** Typed, signed calls to a known peer. */
@@ -238,7 +257,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       authMode: this.cfg.authMode,
       tls: this.tls ? { mode: this.tls.mode, certSha256: this.tls.fingerprint.toString('hex') } : null,
       mdns: this.cfg.mdns,
-      peers: [...this.live.values()].map((l) => ({ ...toNetPeer(l), lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null, failures: l.failures })),
+      peers: [...this.live.values()].map((l) => ({ ...this.toNetPeer(l), lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null, failures: l.failures })),
     };
   }
 
@@ -271,7 +290,10 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   }
 
   acceptHello(ctx: CallCtx, msg: HelloMsg): void {
-    this.record(this.checkHello(ctx.nodeId, msg), true);
+    const v = this.checkHello(ctx.nodeId, msg);
+    if (this.tls?.mode === 'ca' && !(ctx.certSha256 && ctx.certSha256.equals(v.certSha256)))
+      throw new Refusal('cert_identity_mismatch', `Hello describes certificate ${v.certSha256.toString('hex')}, but the call came with another client certificate`, ctx.nodeId);
+    this.record(v, true, ipRange(ctx.peer));
   }
 
   acceptHeartbeat(ctx: CallCtx, msg: HeartbeatRequestMsg): void {
@@ -282,8 +304,11 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     this.alive(l);
   }
 
+  /** Peer exchange: members first (they are who a newcomer needs), then the others. */
   livePeers(limit: number, except: string): PeerInfoMsg[] {
-    return [...this.live.values()].filter((l) => l.state === 'live' && l.info.nodeId !== except).slice(0, limit).map((l) => l.info);
+    const live = [...this.live.values()].filter((l) => l.state === 'live' && l.info.nodeId !== except);
+    const members = live.filter((l) => this.isMember(l.info.nodeId));
+    return [...members, ...live.filter((l) => !members.includes(l))].slice(0, limit).map((l) => l.info);
   }
 
   // ---- peers ----
@@ -305,12 +330,15 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     } catch {
       throw new Refusal('bad_field', 'Hello carries no valid PEM certificate', nodeId);
     }
+    let address: string;
     try {
       const b = msg.binding;
-      verifyBinding(b ? { nodeId: b.nodeId, certSha256: Buffer.from(b.certSha256), signature: Buffer.from(b.signature) } : null, nodeId, certSha256);
+      address = verifyBinding(b ? { nodeId: b.nodeId, certSha256: Buffer.from(b.certSha256), signature: Buffer.from(b.signature) } : null, nodeId, certSha256).address;
     } catch (err) {
       throw new Refusal('bad_binding', errorMessage(err), nodeId);
     }
+    // The address is what operator member lists name: it must be the wallet of the key, never a claim.
+    if (info.address.toLowerCase() !== address.toLowerCase()) throw new Refusal('bad_field', `Hello names wallet ${info.address.slice(0, 42)}, but the key of ${nodeId} is wallet ${address}`, nodeId);
     if (this.tls?.mode === 'ca') {
       const ca = new X509Certificate(this.tls.caPem as string);
       const cert = new X509Certificate(msg.certPem);
@@ -328,22 +356,31 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
 
   private clientOptions(): ClientOptions {
     const c = this.cfg;
-    return { chunkBytes: c.chunkBytes, callDeadlineMs: c.callDeadlineSeconds * 1000, blobDeadlineMs: c.blobDeadlineSeconds * 1000, ...(this.tls?.caPem ? { caPem: this.tls.caPem } : {}) };
+    const t = this.tls;
+    return {
+      chunkBytes: c.chunkBytes,
+      callDeadlineMs: c.callDeadlineSeconds * 1000,
+      blobDeadlineMs: c.blobDeadlineSeconds * 1000,
+      ...(t?.caPem ? { caPem: t.caPem, clientCert: { certPem: t.certPem, keyPem: t.keyPem } } : {}),
+    };
   }
 
   private newClient(nodeId: string, grpcAddress: string, certPem: string, certSha256: Buffer): PeerClient {
     return new PeerClient({ nodeId, grpcAddress, certPem, certSha256 }, { signer: this.signer, verifier: this.answerVerifier, opts: this.clientOptions() });
   }
 
-  /** Records a verified peer (pin on first contact) and marks it alive. */
-  private record(v: { info: PeerInfoMsg; certPem: string; certSha256: Buffer }, heard: boolean): Live {
+  /**
+   * Records a verified peer (pin on first contact) and marks it alive. A newcomer needs a seat: members always
+   * get one; others share a bounded pool with a cap per IP range (admission.ts).
+   */
+  private record(v: { info: PeerInfoMsg; certPem: string; certSha256: Buffer }, heard: boolean, range: string): Live {
     const { info } = v;
+    if (!this.live.has(info.nodeId)) this.seat(info, range);
     this.book.upsert({ nodeId: info.nodeId, address: info.address, peerId: info.peerId, grpcAddress: info.grpcAddress, multiaddrs: info.multiaddrs, tier: info.tier, roles: info.roles, certSha256: this.tls?.mode === 'pinned' ? v.certSha256.toString('hex') : null, certPem: this.tls?.mode === 'pinned' ? v.certPem : null }, Date.now());
     let l = this.live.get(info.nodeId);
-    if (!l && this.live.size >= this.cfg.maxPeers) throw new Refusal('rate_limited', `peer limit of ${this.cfg.maxPeers} reached`, info.nodeId);
     if (!l || l.info.grpcAddress !== info.grpcAddress || !l.certSha256.equals(v.certSha256)) {
       l?.client.close();
-      const fresh: Live = { info, certPem: v.certPem, certSha256: v.certSha256, client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256), state: 'stale', lastHeartbeat: l?.lastHeartbeat ?? 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0 };
+      const fresh: Live = { info, certPem: v.certPem, certSha256: v.certSha256, client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256), state: 'stale', lastHeartbeat: l?.lastHeartbeat ?? 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0, range: l?.range ?? range };
       const isNew = !l;
       this.live.set(info.nodeId, fresh);
       l = fresh;
@@ -351,6 +388,27 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     } else l.info = info;
     if (heard) this.alive(l);
     return l;
+  }
+
+  /** Makes room for a newcomer or refuses it (peer_table_full, ip_range_full); the peer book keeps a bounded past. */
+  private seat(info: PeerInfoMsg, range: string): void {
+    const now = Date.now();
+    const seats = [...this.live.values()].map((l) => ({ nodeId: l.info.nodeId, member: this.isMember(l.info.nodeId), range: l.range, lastSeen: Math.max(l.lastHeartbeat, l.lastSent), live: l.state === 'live' }));
+    const member = this.deps.members.isMember(info.nodeId, info.address);
+    const a = admit({ member, range }, seats, { maxStrangers: this.cfg.maxPeers, maxPerRange: this.cfg.maxPeersPerIpRange, idleMs: this.cfg.staleSeconds * 1000 }, now);
+    if (!a.ok) throw new Refusal(a.reason, a.detail, info.nodeId);
+    if (a.evict) this.drop(a.evict, 'evicted for a newcomer');
+    if (!member) this.book.prune((id) => this.isMember(id), this.cfg.maxPeers * 4);
+  }
+
+  /** Removes a non-member from the live table (its pin stays in the peer book). */
+  private drop(nodeId: string, why: string): void {
+    const l = this.live.get(nodeId);
+    if (!l) return;
+    l.client.close();
+    this.live.delete(nodeId);
+    this.log.info({ peer: nodeId, why }, 'peer dropped from the live table');
+    this.updateGauge();
   }
 
   private alive(l: Live): void {
@@ -363,16 +421,16 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     this.updateGauge();
     if (was === 'stale') {
       this.log.info({ peer: l.info.nodeId, grpc: l.info.grpcAddress }, wasNew ? 'new peer' : 'peer is back');
-      this.emit(wasNew ? 'peer:new' : 'peer:back', toNetPeer(l));
+      this.emit(wasNew ? 'peer:new' : 'peer:back', this.toNetPeer(l));
     }
   }
 
-  /** A peer from the book after a restart: known, pinned, not yet heard from. */
+  /** A member from the book after a restart: known, pinned, not yet heard from (others must greet us again). */
   private restore(rec: ReturnType<PeerBook['all']>[number]): void {
-    if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId)) return;
+    if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId) || !this.deps.members.isMember(rec.nodeId, rec.address)) return;
     const info: PeerInfoMsg = { nodeId: rec.nodeId, address: rec.address, peerId: rec.peerId, multiaddrs: rec.multiaddrs, grpcAddress: rec.grpcAddress, tier: rec.tier, roles: rec.roles, version: '' };
     const sha = Buffer.from(rec.certSha256, 'hex');
-    this.live.set(rec.nodeId, { info, certPem: rec.certPem, certSha256: sha, client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha), state: 'stale', lastHeartbeat: 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0 });
+    this.live.set(rec.nodeId, { info, certPem: rec.certPem, certSha256: sha, client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha), state: 'stale', lastHeartbeat: 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0, range: 'restored' });
   }
 
   /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
@@ -383,7 +441,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     try {
       const bytes = await fetchHello(this.host, peerId, this.cfg.maxControlBytes, 5000);
       const v = this.checkHello(nodeId, decodeOr(codecs.HelloResponse.decode, bytes, 'libp2p hello', nodeId));
-      const l = this.record(v, false);
+      const l = this.record(v, false, ipRange(remoteIp(this.host.getConnections(peerId)[0]?.remoteAddr.toString() ?? '')));
       await this.greet(l);
     } catch (err) {
       this.peerFailed(nodeId, 'libp2p:hello', err);
@@ -397,7 +455,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const answer = await l.client.hello(this.selfHello());
     const v = this.checkHello(l.info.nodeId, answer);
     if (!v.certSha256.equals(l.certSha256)) throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
-    this.record(v, true);
+    this.record(v, true, l.range);
     await this.exchange(l);
   }
 
@@ -451,12 +509,14 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
         void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));
       }
       const staleMs = this.cfg.staleSeconds * 1000;
-      for (const l of this.live.values()) {
+      for (const l of [...this.live.values()]) {
         if (l.state === 'live' && Date.now() - l.lastHeartbeat > staleMs) {
           l.state = 'stale';
           this.log.warn({ peer: l.info.nodeId, lastHeartbeat: new Date(l.lastHeartbeat).toISOString() }, 'peer is stale');
-          this.emit('peer:stale', toNetPeer(l));
+          this.emit('peer:stale', this.toNetPeer(l));
         }
+        // A non-member silent for twice the stale time leaves the table (members stay: they are few and expected back).
+        if (l.state === 'stale' && !this.isMember(l.info.nodeId) && Date.now() - Math.max(l.lastHeartbeat, l.lastSent) > 2 * staleMs) this.drop(l.info.nodeId, 'silent');
       }
       this.updateGauge();
     } finally {
@@ -490,6 +550,13 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     }
   }
 
+  private toNetPeer(l: Live): NetPeer {
+    const i = l.info;
+    // With a chain, the tier is the registry's, not the one the peer declares.
+    const tier = this.deps.members.tierOf(i.nodeId) ?? i.tier;
+    return { nodeId: i.nodeId, address: i.address, peerId: i.peerId, grpcAddress: i.grpcAddress, multiaddrs: i.multiaddrs, tier, roles: i.roles, state: l.state, lastHeartbeat: l.lastHeartbeat, member: this.isMember(i.nodeId) };
+  }
+
   private updateGauge(): void {
     let live = 0;
     for (const l of this.live.values()) if (l.state === 'live') live++;
@@ -498,9 +565,10 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   }
 }
 
-function toNetPeer(l: Live): NetPeer {
-  const i = l.info;
-  return { nodeId: i.nodeId, address: i.address, peerId: i.peerId, grpcAddress: i.grpcAddress, multiaddrs: i.multiaddrs, tier: i.tier, roles: i.roles, state: l.state, lastHeartbeat: l.lastHeartbeat };
+/** The IP of a libp2p multiaddr string (/ip4/1.2.3.4/tcp/…, /ip6/::1/tcp/…), or the string itself. */
+function remoteIp(ma: string): string {
+  const m = /^\/ip[46]\/([^/]+)/.exec(ma);
+  return m?.[1] ?? ma;
 }
 
 /** The host peers should dial: the listen host, or for a wildcard the first external IPv4 (else loopback). */

@@ -133,6 +133,18 @@ export class PeerBook {
     this.db.prepare('UPDATE net_peers SET failures = failures + 1 WHERE node_id = ?').run(nodeId);
   }
 
+  /** Keeps at most `max` rows of peers that `keep` does not protect; the least recently seen go first. */
+  prune(keep: (nodeId: string) => boolean, max: number): number {
+    const rows = this.db.prepare('SELECT node_id FROM net_peers ORDER BY last_seen DESC').all() as { node_id: string }[];
+    const gone = rows.filter((r) => !keep(r.node_id)).slice(max);
+    if (gone.length === 0) return 0;
+    const del = this.db.prepare('DELETE FROM net_peers WHERE node_id = ?');
+    this.db.transaction(() => {
+      for (const r of gone) del.run(r.node_id);
+    })();
+    return gone.length;
+  }
+
   /** Forgets a peer and its pin; true when it was known. */
   forget(nodeId: string): boolean {
     return this.db.prepare('DELETE FROM net_peers WHERE node_id = ?').run(nodeId).changes > 0;

@@ -55,6 +55,7 @@ export interface RoundAnnouncementMsg {
   leader: string;
   eligible: string[];
   baseManifest: string;
+  failedLeaders: string[];
 }
 export interface GradientReadyMsg {
   round: number;
@@ -67,24 +68,72 @@ export interface GradientReadyMsg {
   baseCheckpointSha256: string;
   lossBefore: number;
   compression: string;
+  statementSignature: Buffer;
 }
-export interface LeaderProposalMsg {
+export interface GradientStatementMsg {
+  nodeId: string;
+  sha256: string;
+  size: number;
+  signature: Buffer;
+}
+export interface GradientCheckRequestMsg {
+  round: number;
+  baseSha256: string;
+  sha256: string;
+  size: number;
+  manifestId: string;
+  statementSignature: Buffer;
+}
+export interface GradientCheckMsg {
+  round: number;
+  baseSha256: string;
+  sha256: string;
+  subject: string;
+  checker: string;
+  accepted: boolean;
+  reason: string;
+  signature: Buffer;
+}
+export interface ProposalBasisMsg {
+  leader: string;
+  leaderCheck: GradientCheckMsg | null;
+  signature: Buffer;
+}
+export interface OutcomeProposalMsg {
   round: number;
   leader: string;
-  reason: string;
-  oldLeader: string;
+  parentSha256: string;
+  merged: boolean;
+  sha256: string;
+  manifestId: string;
+  contributions: GradientStatementMsg[];
+  leaderCheck: GradientCheckMsg | null;
+  note: string;
+  basis: ProposalBasisMsg | null;
+  signature: Buffer;
+}
+export interface OutcomeVoteMsg {
+  voter: string;
+  signature: Buffer;
+}
+export interface VoteBundleMsg {
+  proposal: OutcomeProposalMsg | null;
+  votes: OutcomeVoteMsg[];
 }
 export interface LatestRequestMsg {
   round: number;
 }
 export interface RoundOutcomeMsg {
-  round: number;
-  leader: string;
-  merged: boolean;
-  sha256: string;
-  manifestId: string;
-  contributors: string[];
+  proposal: OutcomeProposalMsg | null;
+  votes: OutcomeVoteMsg[];
   receiptsJson: string;
+}
+export interface LineageRequestMsg {
+  afterRound: number;
+  limit: number;
+}
+export interface LineageMsg {
+  outcomes: RoundOutcomeMsg[];
 }
 export interface RoundAckMsg {
   accepted: boolean;
@@ -93,6 +142,7 @@ export interface RoundAckMsg {
   latestRound?: number;
   latestSha256?: string;
   latestManifest?: string;
+  currentRound?: number;
 }
 export interface BlobHeaderMsg {
   sha256: string;
@@ -194,8 +244,13 @@ export const codecs = {
   GetPeersResponse: codec<GetPeersResponseMsg>('GetPeersResponse'),
   RoundAnnouncement: codec<RoundAnnouncementMsg>('RoundAnnouncement'),
   GradientReady: codec<GradientReadyMsg>('GradientReady'),
-  LeaderProposal: codec<LeaderProposalMsg>('LeaderProposal'),
+  GradientCheckRequest: codec<GradientCheckRequestMsg>('GradientCheckRequest'),
+  GradientCheck: codec<GradientCheckMsg>('GradientCheck'),
+  OutcomeProposal: codec<OutcomeProposalMsg>('OutcomeProposal'),
+  VoteBundle: codec<VoteBundleMsg>('VoteBundle'),
   RoundOutcome: codec<RoundOutcomeMsg>('RoundOutcome'),
+  LineageRequest: codec<LineageRequestMsg>('LineageRequest'),
+  Lineage: codec<LineageMsg>('Lineage'),
   LatestRequest: codec<LatestRequestMsg>('LatestRequest'),
   RoundAck: codec<RoundAckMsg>('RoundAck'),
   PutBlobHeader: codec<BlobHeaderMsg>('PutBlobHeader'),
@@ -241,9 +296,12 @@ export const METHODS = {
   getPeers: '/magnet.v1.Control/GetPeers',
   announceRound: '/magnet.v1.Control/AnnounceRound',
   signalGradientReady: '/magnet.v1.Control/SignalGradientReady',
-  proposeLeader: '/magnet.v1.Control/ProposeLeader',
+  checkGradient: '/magnet.v1.Control/CheckGradient',
+  proposeOutcome: '/magnet.v1.Control/ProposeOutcome',
+  submitVote: '/magnet.v1.Control/SubmitVote',
   publishOutcome: '/magnet.v1.Control/PublishOutcome',
   getLatest: '/magnet.v1.Control/GetLatest',
+  getLineage: '/magnet.v1.Control/GetLineage',
   putBlob: '/magnet.v1.Data/PutBlob',
   getBlob: '/magnet.v1.Data/GetBlob',
   statBlob: '/magnet.v1.Data/StatBlob',

@@ -17,7 +17,12 @@ export type RefusalReason =
   | 'size_mismatch'
   | 'hash_mismatch'
   | 'not_found'
-  | 'unknown_peer';
+  | 'unknown_peer'
+  | 'not_member'
+  | 'not_public'
+  | 'peer_table_full'
+  | 'ip_range_full'
+  | 'cert_identity_mismatch';
 
 /** The gRPC status each refusal answers with: specific, so a client can tell them apart. */
 export const REFUSAL_STATUS: Record<RefusalReason, status> = {
@@ -49,6 +54,11 @@ export const REFUSAL_STATUS: Record<RefusalReason, status> = {
   hash_mismatch: status.DATA_LOSS,
   not_found: status.NOT_FOUND,
   unknown_peer: status.FAILED_PRECONDITION,
+  not_member: status.PERMISSION_DENIED,
+  not_public: status.PERMISSION_DENIED,
+  peer_table_full: status.RESOURCE_EXHAUSTED,
+  ip_range_full: status.RESOURCE_EXHAUSTED,
+  cert_identity_mismatch: status.PERMISSION_DENIED,
 };
 
 /** Thrown inside handlers; the server turns it into the status above, a log line and a metric. */

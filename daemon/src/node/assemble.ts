@@ -1,4 +1,7 @@
 import { ChainPart } from '../chain/chain-part.js';
+import { RegistryReader } from '../chain/registry-reader.js';
+import { signDigest } from '../identity/signature.js';
+import { Membership } from '../membership/membership.js';
 import { chainRoutes } from '../chain/routes.js';
 import { tierIndex } from '../chain/chain-params.js';
 import type { NodeConfig } from '../config/node-config.js';
@@ -25,9 +28,21 @@ import { MagnetNode, type NodeDeps } from './node.js';
 export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<MagnetNode> {
   const node = await MagnetNode.create(config, deps);
   try {
-    // Parts are wired here (net, then storage, then diloco, serve and chain), each taking only the collaborators it uses.
+    // Parts are wired here (membership, net, then storage, then diloco, serve and chain), each taking only the
+    // collaborators it uses.
 
-    // net first: every other part talks to peers through it (node.net: peers(), client(nodeId), events).
+    // membership first: net authorizes every call with it, diloco counts votes against it. With a chain it is the
+    // NodeRegistry's bonded wallets (read by the chain code), else the operator's list (or this node alone).
+    const c = config.chain;
+    const registry = c.rpc && c.deployment ? new RegistryReader(c.rpc, c.deployment) : undefined;
+    const membership = new Membership(config.membership, {
+      self: { nodeId: node.identity.nodeId, address: node.identity.address },
+      ...(registry ? { registry } : {}),
+      log: node.log.child({ part: 'membership' }),
+    });
+    node.addPart('membership', membership, () => membership.status());
+
+    // net next: every other part talks to peers through it (node.net: peers(), client(nodeId), events).
     const net = new NetPart({
       config: config.net,
       home: node.home,
@@ -36,6 +51,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       db: node.db,
       identity: node.identity,
       self: { tier: node.tier.tier, roles: node.roles, version: VERSION },
+      members: membership,
     });
     node.addPart('net', net, () => net.status());
     // Adds the libp2p multiaddrs and the gRPC address beside the HTTP address in /status "listen".
@@ -93,13 +109,15 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     // handlers are installed before net starts answering, so no announcement meets UNIMPLEMENTED.
     const diloco = new DilocoPart({
       options: config.diloco,
-      self: { nodeId: node.identity.nodeId, roles: node.roles },
+      self: { nodeId: node.identity.nodeId, address: node.identity.address, roles: node.roles },
       home: node.home.sub('diloco'),
       db: node.db,
       log: node.log.child({ part: 'diloco' }),
       metrics: node.metrics,
       network: new NetRoundNetwork(net, config.net.staleSeconds * 1000),
       storage: new PartRoundStorage(storage),
+      members: membership,
+      signer: { nodeId: node.identity.nodeId, sign: (digest) => signDigest(node.identity.signingKey, digest) },
       // Accepted gradients become contribution records the chain part claims (kept in SQLite with no chain too).
       contributions: chain.contributions,
       // The leader's signed receipts travel in the round outcome; each contributor queues its own claim.
@@ -112,7 +130,13 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       models: serve,
     });
     installRoundHandlers(net, diloco.coordinator);
-    net.setBlobBackend(new BlobBackendWithFiles(storage.local, (sha) => diloco.coordinator.fileOf(sha)));
+    net.setBlobBackend(
+      new BlobBackendWithFiles(
+        storage.local,
+        (sha) => diloco.coordinator.fileOf(sha),
+        (sha) => diloco.coordinator.publicFile(sha),
+      ),
+    );
     late.rounds = diloco.coordinator;
     node.addPart('diloco', diloco, () => diloco.status());
     return node;

@@ -1,0 +1,324 @@
+import { join } from 'node:path';
+import { errorMessage } from '../util/errors.js';
+import { type RoundContext, gradientFile, maxGradientBytes } from './context.js';
+import type { LocalTraining } from './local-training.js';
+import type { Ack, GradientCheck, GradientReady, GradientStatement, OutcomeProposal, RoundAnnouncement } from './messages.js';
+import { checkToJson, checkFromJson } from './outcome-repo.js';
+import type { RoundRefusal } from './refusals.js';
+import type { JudgedGradient, RoundRow } from './round-repo.js';
+import { checkDigest, gradientDigest, proposalDigest, signerOf } from './statements.js';
+import { type Verifier, outliers, reasonLabel } from './verifier.js';
+import type { Voting } from './voting.js';
+
+const ok: Ack = { accepted: true, reason: '' };
+/** Verdict reasons of the checker that are final; anything else (unreachable, busy, behind) is asked again. */
+const FINAL_CHECK = ['size', 'spot_check', 'grad_nonfinite', 'grad_outlier', 'grad_base_mismatch', 'format', 'bad_statement'];
+
+/**
+ * The leader's side of a round: announce (collection state first), collect signed gradients from the members that
+ * accepted, judge each (spot check at the real merge scale; the leader's own by the next member in the order),
+ * merge the accepted ones with equal weights, and propose the outcome for the members to recompute and vote on.
+ * After a takeover, a proposal this node already voted for in the round is proposed again unchanged, so a round that
+ * may already be certified can only ever certify that checkpoint.
+ */
+export class Leader {
+  private readonly lastAnnounce = new Map<number, number>();
+  private readonly checkTries = new Map<number, number>();
+
+  constructor(
+    private readonly ctx: RoundContext,
+    private readonly trainer: LocalTraining,
+    private readonly verifier: Verifier,
+    private readonly voting: Voting,
+  ) {}
+
+  /** Leads round r: the collection state first, then the announcement, so a fast peer's gradient always finds it. */
+  async lead(r: number): Promise<void> {
+    const c = this.ctx;
+    const latest = c.outcomes.latest();
+    if (!latest) return;
+    const now = Date.now();
+    const row: RoundRow = {
+      round: r,
+      leader: c.me,
+      state: 'collecting',
+      baseSha256: latest.sha256,
+      baseManifest: latest.manifestId,
+      innerSteps: c.opts.innerSteps,
+      deadlineMs: now + c.opts.roundTimeoutSec * 1000,
+      eligible: c.view.trainers(),
+      needed: [c.me],
+      failedLeaders: [...c.view.failed(r)],
+      mergedSha256: null,
+      mergedManifest: null,
+      note: null,
+      acceptedAt: now,
+    };
+    c.rounds.put(row);
+    c.log.info({ round: r, eligible: row.eligible, failed: row.failedLeaders, base: row.baseSha256 }, 'leading round: announcing');
+    const again = c.outcomes.proposals(r).find((x) => x.proposal.leader === c.me) ?? this.relock(r);
+    if (again) {
+      // Our own proposal of this round (a restart), or the one we voted for under an earlier leader: proposed again.
+      c.rounds.update(r, { state: 'proposed', mergedSha256: again.proposal.sha256 });
+      await this.announce(row);
+      await this.voting.proposeOwn(again.proposal);
+      return;
+    }
+    await this.announce(row);
+    if (!this.trainer.own(row) && !this.trainer.running) this.trainer.start(row);
+  }
+
+  /** The proposal this node is locked on in round r (from an earlier leader), re-signed with us as its leader. */
+  private relock(r: number): { proposal: OutcomeProposal } | undefined {
+    const lock = this.voting.lock(r);
+    if (!lock || lock.proposal.leader === this.ctx.me) return undefined;
+    this.ctx.log.warn({ round: r, sha256: lock.sha256, from: lock.proposal.leader }, 'taking over a round we voted in: proposing the same outcome');
+    const src = lock.proposal;
+    const basis = src.basis ?? { leader: src.leader, leaderCheck: src.leaderCheck, signature: src.signature };
+    return { proposal: this.sign({ ...src, leader: this.ctx.me, leaderCheck: null, basis }) };
+  }
+
+  /** Announces to the trainers that have not accepted yet; those that accept join `needed`. */
+  private async announce(row: RoundRow): Promise<void> {
+    const c = this.ctx;
+    this.lastAnnounce.set(row.round, Date.now());
+    const a: RoundAnnouncement = {
+      round: row.round,
+      leader: c.me,
+      innerSteps: row.innerSteps,
+      deadlineMs: row.deadlineMs,
+      baseSha256: row.baseSha256,
+      baseManifest: row.baseManifest,
+      eligible: row.eligible,
+      failedLeaders: row.failedLeaders,
+    };
+    const to = c.view.trainers().filter((id) => id !== c.me && !row.needed.includes(id));
+    const acks = await Promise.all(to.map((id) => c.network.announce(id, a).catch((err: unknown) => ({ accepted: false, reason: `unreachable: ${errorMessage(err)}` }))));
+    const joined = to.filter((_, i) => acks[i]?.accepted);
+    to.forEach((id, i) => {
+      if (!acks[i]?.accepted) c.log.debug({ round: row.round, peer: id, reason: acks[i]?.reason }, 'peer did not accept the round (yet)');
+    });
+    if (joined.length === 0) return;
+    const cur = c.rounds.get(row.round);
+    if (cur?.leader === c.me) c.rounds.update(row.round, { needed: [...new Set([...cur.needed, ...joined])] });
+  }
+
+  /** SignalGradientReady: a member's gradient for the round we lead. */
+  onGradientReady(from: string, g: GradientReady): Ack {
+    const c = this.ctx;
+    const no = (reason: RoundRefusal, detail: string) => {
+      c.metrics.gradients.inc({ verdict: 'refused', reason });
+      return c.refuser.refuse('gradient', from, reason, detail);
+    };
+    const row = c.rounds.get(g.round);
+    if (!row || row.leader !== c.me) return no('not_leader', `this node does not lead round ${g.round}`);
+    if (from !== g.nodeId) return no('not_sender', `gradient of ${g.nodeId} signalled by ${from}`);
+    if (row.state !== 'collecting') return no('round_closed', `round ${g.round} is ${row.state}`);
+    if (!row.needed.includes(from)) return no('not_accepted', 'the sender did not accept the announcement');
+    if (g.baseSha256 !== row.baseSha256) return no('base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
+    if (g.tokens !== c.jobs.tokensPerGradient || g.steps !== c.opts.innerSteps)
+      return no('tokens_mismatch', `claims ${g.tokens} tokens in ${g.steps} steps; a gradient of this network is ${c.jobs.tokensPerGradient} tokens in ${c.opts.innerSteps} steps`);
+    const max = maxGradientBytes(c, row.baseSha256);
+    if (!(g.size > 0 && g.size <= max)) return no('too_large', `announced ${g.size} bytes; a gradient of this model is at most ${max}`);
+    if (signerOf(gradientDigest(g.round, row.baseSha256, g.sha256, g.size), g.statementSignature)?.nodeId !== from)
+      return no('bad_statement', 'the gradient statement is not signed by the sender for this round, base, hash and size');
+    const added = c.grads.add({
+      round: g.round,
+      nodeId: from,
+      sha256: g.sha256,
+      manifestId: g.manifestId,
+      size: g.size,
+      lossBefore: Number.isFinite(g.lossBefore) ? g.lossBefore : null,
+      lossAfter: Number.isFinite(g.lossAfter) ? g.lossAfter : null,
+      tokens: c.jobs.tokensPerGradient,
+      steps: c.opts.innerSteps,
+      status: 'received',
+      reason: null,
+      path: null,
+      statementSig: g.statementSignature,
+    });
+    if (added === 'duplicate') return { accepted: true, reason: 'already received' };
+    if (added === 'conflict') return no('duplicate', 'a different gradient was already received from this node for this round');
+    return ok;
+  }
+
+  /** Re-drives our round from its persisted state. */
+  async drive(row: RoundRow): Promise<void> {
+    if (row.state === 'collecting') return this.collect(row);
+    if (row.state === 'merging') return this.merge(row);
+    if (row.state === 'proposed') {
+      const mine = this.ctx.outcomes.proposals(row.round).find((x) => x.proposal.leader === this.ctx.me);
+      if (mine) await this.voting.proposeOwn(mine.proposal).catch(() => undefined);
+    }
+  }
+
+  private async collect(row: RoundRow): Promise<void> {
+    const c = this.ctx;
+    if (!this.trainer.running && !this.trainer.own(row) && !c.grads.get(row.round, c.me)) this.trainer.start(row); // resumed after a restart
+    if (Date.now() - (this.lastAnnounce.get(row.round) ?? 0) > (c.opts.announceGraceSec * 1000) / 2 && Date.now() < row.deadlineMs) await this.announce(row);
+    const t0 = Date.now();
+    let judged = false;
+    for (const g of c.grads.forRound(row.round)) {
+      if (g.status !== 'received') continue;
+      if (g.nodeId === c.me) judged = (await this.checkOwn(row, g)) || judged;
+      else judged = (await this.judge(row, g)) || judged;
+    }
+    if (judged) c.phases.record(row.round, 'verify', (Date.now() - t0) / 1000);
+    const cur = c.rounds.get(row.round) as RoundRow;
+    const all = c.grads.forRound(row.round).filter((g) => cur.needed.includes(g.nodeId));
+    const done = all.filter((g) => g.status !== 'received');
+    const waiting = all.some((g) => g.status === 'received' && (g.nodeId === c.me || gradientFile(c, g.sha256) !== undefined));
+    const late = Date.now() > cur.deadlineMs && !waiting;
+    if (done.length < cur.needed.length && !late) return;
+    this.refuseOutliers(cur);
+    const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && cur.needed.includes(g.nodeId));
+    const quorum = Math.max(1, Math.ceil(c.opts.quorum * cur.needed.length));
+    if (accepted.length === 0 || (late && done.length < cur.needed.length && accepted.length < quorum)) {
+      return this.abandon(cur, accepted.length === 0 ? 'every gradient was refused or none arrived' : `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`);
+    }
+    c.rounds.update(row.round, { state: 'merging' });
+    await this.merge({ ...cur, state: 'merging' });
+  }
+
+  /** Spot-checks one member's gradient once its file arrived (pushed to us, or in shared storage). */
+  private async judge(row: RoundRow, g: JudgedGradient): Promise<boolean> {
+    const c = this.ctx;
+    const file = gradientFile(c, g.sha256);
+    if (!file) return false; // not arrived yet: the sender pushes before it signals
+    const v = await this.verifier.check(row.round, c.ckpts.path(row.baseSha256), file, g.sha256, g.size);
+    c.grads.setVerdict(row.round, g.nodeId, { status: v.verdict, reason: v.verdict === 'refused' ? v.reason : null, lossDelta: v.lossDelta, spotChecked: true, norm: v.norm });
+    c.metrics.gradients.inc({ verdict: v.verdict, reason: v.verdict === 'accepted' ? 'ok' : reasonLabel(v.reason) });
+    if (v.verdict === 'refused') c.refuser.note('gradient', g.nodeId, reasonLabel(v.reason) as RoundRefusal, v.reason);
+    return true;
+  }
+
+  /**
+   * Our own gradient, checked by the next member in the order (its signed verdict goes in the proposal). Alone in
+   * the network, nobody can check it and nobody needs to.
+   */
+  private async checkOwn(row: RoundRow, g: JudgedGradient): Promise<boolean> {
+    const c = this.ctx;
+    if (c.view.memberCount() <= 1) {
+      c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: 'own', spotChecked: false });
+      return true;
+    }
+    const checker = c.view.checkerFor(row.round, c.me);
+    const tries = this.checkTries.get(row.round) ?? 0;
+    const giveUp = (why: string) => {
+      c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: `unchecked: ${why}` });
+      c.log.warn({ round: row.round, why }, 'our own gradient is left out of the merge: no member could check it');
+      return true;
+    };
+    if (!checker) return Date.now() > row.deadlineMs ? giveUp('no other live trainer to check it') : false;
+    this.checkTries.set(row.round, tries + 1);
+    const req = {
+      round: row.round,
+      baseSha256: row.baseSha256,
+      sha256: g.sha256,
+      size: g.size,
+      manifestId: g.manifestId,
+      statementSignature: this.trainer.statement(row, g.sha256, g.size),
+    };
+    let v: GradientCheck;
+    try {
+      v = await c.network.checkGradient(checker, req);
+    } catch (err) {
+      return tries >= 5 || Date.now() > row.deadlineMs ? giveUp(`${checker}: ${errorMessage(err)}`) : false;
+    }
+    const signer = signerOf(checkDigest(v), v.signature);
+    if (signer?.nodeId !== checker || v.checker !== checker || v.subject !== c.me || v.sha256 !== g.sha256 || v.round !== row.round) {
+      return tries >= 5 ? giveUp(`${checker} answered with a verdict that is not its own on this gradient`) : false;
+    }
+    if (v.accepted) {
+      c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: null, spotChecked: true, checkJson: checkToJson(v) });
+      return true;
+    }
+    if (FINAL_CHECK.includes(reasonLabel(v.reason))) {
+      c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: v.reason });
+      c.log.warn({ round: row.round, checker, reason: v.reason }, 'the checker refused our own gradient');
+      return true;
+    }
+    return tries >= 5 || Date.now() > row.deadlineMs ? giveUp(`${checker}: ${v.reason}`) : false;
+  }
+
+  /** Refuses accepted gradients whose norm is far above the others' median (before the merge, never in it). */
+  private refuseOutliers(row: RoundRow): void {
+    const c = this.ctx;
+    const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && g.norm !== null);
+    for (const i of outliers(accepted.map((g) => g.norm as number), c.opts.outlierRatio)) {
+      const g = accepted[i] as JudgedGradient;
+      const reason = `grad_outlier: norm ${g.norm?.toPrecision(4)} is more than ${c.opts.outlierRatio}x the median of the others`;
+      c.grads.setVerdict(row.round, g.nodeId, { status: 'refused', reason, norm: g.norm ?? undefined });
+      c.metrics.gradients.inc({ verdict: 'refused', reason: 'grad_outlier' });
+      c.refuser.note('gradient', g.nodeId, 'grad_outlier', reason);
+    }
+  }
+
+  /** Merges the accepted gradients (equal weights, nodeId order) and proposes the result. Redone after a crash. */
+  private async merge(row: RoundRow): Promise<void> {
+    const c = this.ctx;
+    const t0 = Date.now();
+    const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && row.needed.includes(g.nodeId));
+    const files = accepted.map((g) => gradientFile(c, g.sha256));
+    if (accepted.length === 0 || files.some((f) => f === undefined)) return this.abandon(row, 'accepted gradients are missing on disk');
+    const tmp = join(c.ckpts.dir, `merge-${row.round}-${process.pid}.tmp.safetensors`);
+    let sha: string;
+    try {
+      await c.jobs.merge({ base: c.ckpts.path(row.baseSha256), grads: files as string[], out: tmp });
+      sha = await c.ckpts.adopt(tmp);
+    } catch (err) {
+      c.log.error({ round: row.round, err: errorMessage(err) }, 'merge failed; round abandoned');
+      return this.abandon(row, `merge failed: ${errorMessage(err)}`);
+    }
+    const { manifestId } = await c.storage.put(c.ckpts.path(sha), { kind: 'checkpoint', round: row.round }).catch((err: unknown) => {
+      c.log.warn({ round: row.round, err: errorMessage(err) }, 'merged checkpoint not stored in shared storage; members fetch it from this node');
+      return { manifestId: null as string | null };
+    });
+    const own = accepted.find((g) => g.nodeId === c.me);
+    const proposal = this.sign({
+      round: row.round,
+      leader: c.me,
+      parentSha256: row.baseSha256,
+      merged: true,
+      sha256: sha,
+      manifestId,
+      contributions: accepted.map((g) => this.statementOf(row, g)),
+      leaderCheck: own?.checkJson ? checkFromJson(own.checkJson) : null,
+      note: '',
+      basis: null,
+    });
+    c.rounds.update(row.round, { state: 'proposed', mergedSha256: sha, mergedManifest: manifestId });
+    c.phases.record(row.round, 'merge', (Date.now() - t0) / 1000);
+    c.log.info({ round: row.round, sha256: sha, contributors: accepted.map((g) => g.nodeId) }, 'merged; proposing the outcome to the members');
+    await this.voting.proposeOwn(proposal);
+  }
+
+  private statementOf(row: RoundRow, g: JudgedGradient): GradientStatement {
+    const signature = g.nodeId === this.ctx.me ? this.trainer.statement(row, g.sha256, g.size) : (g.statementSig as Buffer);
+    return { nodeId: g.nodeId, sha256: g.sha256, size: g.size, signature };
+  }
+
+  /** Proposes to end the round without a merge: the next round starts from the same base. */
+  private async abandon(row: RoundRow, why: string): Promise<void> {
+    const c = this.ctx;
+    c.log.warn({ round: row.round, why }, 'proposing to abandon the round');
+    const proposal = this.sign({
+      round: row.round,
+      leader: c.me,
+      parentSha256: row.baseSha256,
+      merged: false,
+      sha256: row.baseSha256,
+      manifestId: row.baseManifest,
+      contributions: [],
+      leaderCheck: null,
+      note: why.slice(0, 256),
+      basis: null,
+    });
+    c.rounds.update(row.round, { state: 'proposed', note: why });
+    await this.voting.proposeOwn(proposal);
+  }
+
+  private sign(p: Omit<OutcomeProposal, 'signature'>): OutcomeProposal {
+    return { ...p, signature: this.ctx.signer.sign(proposalDigest(p)) };
+  }
+}
