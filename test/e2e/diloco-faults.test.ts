@@ -8,12 +8,15 @@ import { sha256File } from '../../daemon/src/diloco/checkpoint-store.js';
 import { runTrainer } from '../../daemon/src/diloco/trainer-runner.js';
 import { TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
 import { REPO_ROOT } from '../../daemon/src/version.js';
-import { makeCluster, testDilocoOptions } from '../helpers/coordinators.js';
+import { signDigest } from '../../daemon/src/identity/signature.js';
+import { gradientDigest } from '../../daemon/src/diloco/statements.js';
+import { makeCluster, testDilocoOptions, testKey } from '../helpers/coordinators.js';
 import { waitFor } from '../helpers/daemon.js';
 
 type Gradient = { node: string; status: string; reason: string | null };
 type Status = {
   round: number;
+  needed: string[];
   previous: { gradients: Gradient[] } | null;
   state: string;
   leader: string;
@@ -42,36 +45,43 @@ save_file(t, dest, metadata=meta)
 }
 
 test('a leader refuses bad gradients by name and keeps the round going', { timeout: 600_000 }, async () => {
-  const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, startDelaySec: 0 }));
-  const [a, b] = coordinators as [NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>];
+  const opts = testDilocoOptions({ maxRounds: 1, startDelaySec: 0 });
+  const { cluster, ids, keys, coordinators } = makeCluster(3, opts);
+  const [a] = coordinators as [NonNullable<(typeof coordinators)[0]>];
   const [ida, idb, idc] = ids as [string, string, string];
+  const tokens = opts.innerSteps * opts.batch * opts.seq;
   try {
     await a.tick(); // genesis + announcement: a leads round 0 (it sorts first)
     const s0 = st(a);
     assert.equal(s0.leader, ida);
     assert.equal(s0.state, 'collecting');
     const base = (s0.latest as { sha256: string }).sha256;
-    const msg = (over: Partial<GradientReady> = {}): GradientReady => ({
-      round: 0,
-      nodeId: idb,
-      baseSha256: base,
-      sha256: 'ab'.repeat(32),
-      manifestId: null,
-      size: 10,
-      lossBefore: 5,
-      lossAfter: 4,
-      tokens: 100,
-      steps: 8,
-      compression: 'none',
-      ...over,
-    });
-    // refused at the door, each with its reason
-    assert.match(a.onGradientReady('node-zzzzzzzzzzzzzzzz', msg({ nodeId: 'node-zzzzzzzzzzzzzzzz' })).reason, /^not_accepted/);
-    assert.match(a.onGradientReady(idc, msg()).reason, /signalled by/);
-    assert.match(a.onGradientReady(idb, msg({ round: 5 })).reason, /does not lead round 5/);
-    assert.match(a.onGradientReady(idb, msg({ baseSha256: 'cd'.repeat(32) })).reason, /^base_mismatch/);
+    /** A gradient signal as `id` would send it, its statement signed with `signer`'s key (id's own by default). */
+    const msg = (id: string, over: Partial<GradientReady> = {}, signer = id): GradientReady => {
+      const m = { round: 0, nodeId: id, baseSha256: base, sha256: 'ab'.repeat(32), manifestId: null, size: 10, lossBefore: 5, lossAfter: 4, tokens, steps: opts.innerSteps, compression: 'none', ...over };
+      const key = keys.get(signer)?.key ?? testKey().key;
+      return { ...m, statementSignature: signDigest(key, gradientDigest(m.round, m.baseSha256, m.sha256, m.size)), ...over };
+    };
+    // b and c make their genesis and accept a's announcement (a announces again to those that have not accepted)
+    await Promise.all(coordinators.slice(1).map((c) => c.tick()));
+    await waitFor(
+      async () => {
+        await a.tick();
+        return st(a).needed.length === 3;
+      },
+      60_000,
+      'b and c to accept the round',
+    );
+    // every refusal at the door names its reason
+    const stranger = testKey().nodeId;
+    assert.match(a.onGradientReady(stranger, msg(stranger)).reason, /^not_accepted/);
+    assert.match(a.onGradientReady(idc, msg(idb)).reason, /^not_sender/);
+    assert.match(a.onGradientReady(idb, msg(idb, { round: 5 })).reason, /^not_leader/);
+    assert.match(a.onGradientReady(idb, msg(idb, { baseSha256: 'cd'.repeat(32) })).reason, /^base_mismatch/);
+    assert.match(a.onGradientReady(idb, msg(idb, { tokens: 2 ** 53 - 1 })).reason, /^tokens_mismatch/);
+    assert.match(a.onGradientReady(idb, msg(idb, {}, idc)).reason, /^bad_statement/);
 
-    // wait for a's own gradient, then forge NaN and huge versions of it as b's and c's
+    // wait for a's own gradient, then forge NaN and huge versions of it as b's and c's (signed by them)
     const own = await waitFor(
       () => readdirSync(join(cluster.nodes.get(ida)?.home as string, 'gradients')).find((f) => /^[0-9a-f]{64}\.safetensors$/.test(f)),
       300_000,
@@ -87,13 +97,13 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     };
     const nan = await forge(idb, 'nan');
     const huge = await forge(idc, 'huge');
-    assert.equal(a.onGradientReady(idb, msg({ sha256: nan.sha, size: nan.size })).accepted, true);
-    assert.equal(a.onGradientReady(idb, msg({ sha256: nan.sha, size: nan.size })).reason, 'already received'); // sent twice: idempotent
-    assert.match(a.onGradientReady(idb, msg({ sha256: 'ef'.repeat(32) })).reason, /^duplicate/); // another one: refused
-    assert.equal(a.onGradientReady(idc, msg({ nodeId: idc, sha256: huge.sha, size: huge.size })).accepted, true);
-    await b.stop(); // b and c do not train in this test: their slots hold the forged gradients
-    await coordinators[2]?.stop();
-    // Verification and the merge can finish within one tick, so the verdicts are read from round 0 wherever it is.
+    assert.equal(a.onGradientReady(idb, msg(idb, { sha256: nan.sha, size: nan.size })).accepted, true);
+    assert.equal(a.onGradientReady(idb, msg(idb, { sha256: nan.sha, size: nan.size })).reason, 'already received'); // sent twice: idempotent
+    assert.match(a.onGradientReady(idb, msg(idb, { sha256: 'ef'.repeat(32) })).reason, /^duplicate/); // another one: refused
+    assert.equal(a.onGradientReady(idc, msg(idc, { sha256: huge.sha, size: huge.size })).accepted, true);
+    // b and c keep running: they train (their real gradients are refused as duplicates), check a's own gradient
+    // and vote on its merge. Verdicts and the merge can finish within one tick: read round 0 wherever it is.
+    await Promise.all(coordinators.slice(1).map((c) => c.start()));
     const round0 = () => (st(a).round === 0 ? st(a).gradients : (st(a).previous?.gradients ?? []));
     const judged = await waitFor(
       async () => {
@@ -110,7 +120,7 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     assert.match(verdicts[idb]?.reason ?? '', /^grad_nonfinite/);
     assert.equal(verdicts[idc]?.status, 'refused');
     assert.match(verdicts[idc]?.reason ?? '', /^grad_outlier/);
-    // all needed judged: the round merges with the one good gradient
+    // all needed judged: the round merges with the one good gradient, and b and c certify it with their votes
     await waitFor(
       async () => {
         await a.tick();

@@ -1,6 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { type SigningKey, Wallet } from 'ethers';
 import { pino } from 'pino';
+import { nodeIdFromPublicKey } from '../../daemon/src/identity/node-id.js';
+import { signDigest } from '../../daemon/src/identity/signature.js';
 import { allMigrations } from '../../daemon/src/db/all-migrations.js';
 import { openStateDb } from '../../daemon/src/db/database.js';
 import { RoundCoordinator } from '../../daemon/src/diloco/coordinator.js';
@@ -31,12 +34,23 @@ export function testDilocoOptions(extra: Partial<DilocoOptions> = {}): DilocoOpt
   };
 }
 
-/** n coordinators with sorted ids node-a…, each with its own home and SQLite, joined by a LoopbackCluster. */
+/** A wallet key and the nodeId and address it names. */
+export function testKey(): { key: SigningKey; nodeId: string; address: string } {
+  const w = Wallet.createRandom();
+  return { key: w.signingKey, nodeId: nodeIdFromPublicKey(w.signingKey.compressedPublicKey), address: w.address };
+}
+
+/**
+ * n coordinators with real wallet keys (their statements must verify), ids sorted so that ids[0] leads round 0,
+ * each with its own home and SQLite, joined by a LoopbackCluster.
+ */
 export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
   const root = tempHome('magnet-rounds-');
   const cluster = new LoopbackCluster(root);
   const log = pino({ level: 'debug' }, pino.destination({ dest: logFile ?? join(root, 'rounds.log'), sync: true }));
-  const ids = Array.from({ length: n }, (_, i) => `node-${String.fromCharCode(97 + i).repeat(16)}`);
+  const keys = Array.from({ length: n }, testKey).sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  const byId = new Map(keys.map((k) => [k.nodeId, k]));
+  const ids = keys.map((k) => k.nodeId);
   const dbs = new Map<string, ReturnType<typeof openStateDb>['db']>();
   /** A coordinator on `nodeId`'s home and database (a second call is that node restarted). */
   const spawn = (nodeId: string): RoundCoordinator => {
@@ -45,14 +59,17 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
     let db = dbs.get(nodeId);
     if (!db) dbs.set(nodeId, (db = openStateDb(join(home, 'state.db'), allMigrations).db));
     const nlog = log.child({ node: nodeId });
+    const k = byId.get(nodeId) as ReturnType<typeof testKey>;
     const c = new RoundCoordinator(opts, {
-      self: { nodeId, roles: ['trainer'] },
+      self: { nodeId, address: k.address, roles: ['trainer'] },
       home,
       db,
       log: nlog,
       metrics: dilocoMetrics(new Metrics()),
       network: cluster.network(nodeId),
       storage: cluster.storage(nodeId),
+      members: cluster.members(),
+      signer: { nodeId, sign: (d) => signDigest(k.key, d) },
       contributions: cluster.sink(),
       receipts: cluster.receipts(nodeId),
       jobs: new TrainerJobs(opts, nlog, process.env),
@@ -61,5 +78,5 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
     return c;
   };
   const coordinators = ids.map(spawn);
-  return { root, cluster, ids, coordinators, spawn, logFile: logFile ?? join(root, 'rounds.log') };
+  return { root, cluster, ids, keys: byId, coordinators, spawn, logFile: logFile ?? join(root, 'rounds.log') };
 }

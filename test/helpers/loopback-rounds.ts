@@ -1,8 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RoundCoordinator } from '../../daemon/src/diloco/coordinator.js';
-import type { Ack, GradientReady, LeaderProposal, RoundAnnouncement, RoundOutcome } from '../../daemon/src/diloco/messages.js';
-import type { ContributionSink, RoundNetwork, RoundStorage } from '../../daemon/src/diloco/ports.js';
+import type { ContributionSink, RoundMembers, RoundNetwork, RoundStorage } from '../../daemon/src/diloco/ports.js';
 
 /**
  * Stands in for the network and storage parts so that several round coordinators can run in one test process
@@ -38,16 +37,26 @@ export class LoopbackCluster {
     return dir;
   }
 
+  /** Every node of the cluster is a member (the membership part's rules have their own tests). */
+  members(): RoundMembers {
+    return { isMember: (id) => this.nodes.has(id), size: () => this.nodes.size };
+  }
+
   network(self: string): RoundNetwork {
     return {
       livePeers: () =>
-        [...this.nodes.entries()].filter(([id]) => id !== self && !this.dead.has(id)).map(([nodeId, n]) => ({ nodeId, roles: n.roles })),
+        [...this.nodes.entries()]
+          .filter(([id]) => id !== self && !this.dead.has(id))
+          .map(([nodeId, n]) => ({ nodeId, roles: n.roles, member: true })),
       isStale: (id) => this.dead.has(id),
-      announce: async (to, a: RoundAnnouncement): Promise<Ack> => this.target(to).onAnnouncement(self, a),
-      gradientReady: async (to, g: GradientReady): Promise<Ack> => this.target(to).onGradientReady(self, g),
-      proposeLeader: async (to, p: LeaderProposal): Promise<Ack> => this.target(to).onLeaderProposal(self, p),
-      publishOutcome: async (to, o: RoundOutcome): Promise<Ack> => this.target(to).onOutcome(self, o),
-      latestOf: async (peer, round): Promise<Ack> => this.target(peer).onLatestRequest(self, round),
+      announce: async (to, a) => this.target(to).onAnnouncement(self, a),
+      gradientReady: async (to, g) => this.target(to).onGradientReady(self, g),
+      checkGradient: async (to, req) => this.target(to).onCheckRequest(self, req),
+      proposeOutcome: async (to, p) => this.target(to).onProposal(self, p),
+      submitVotes: async (to, p, votes) => this.target(to).onVotes(self, p, votes),
+      publishOutcome: async (to, c) => this.target(to).onOutcome(self, c),
+      latestOf: async (peer, round) => this.target(peer).onLatestRequest(self, round),
+      lineageOf: async (peer, after, limit) => this.target(peer).onLineageRequest(self, after, limit),
       pushBlob: async (to, file, sha256) => {
         this.target(to);
         copyFileSync(file, join(this.inbox(to), sha256));

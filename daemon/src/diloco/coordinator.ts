@@ -63,6 +63,8 @@ export class RoundCoordinator implements Startable {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private startedAt = 0;
+  /** When this process had its genesis checkpoint (ready to follow rounds). */
+  private readyAt = Number.MAX_SAFE_INTEGER;
   private lastError: string | undefined;
 
   constructor(
@@ -112,11 +114,13 @@ export class RoundCoordinator implements Startable {
       ensureBase: async () => undefined, // a round's base is always this node's latest, which it holds
     });
     this.promotion = new Promotion(this.ctx);
-    this.failover = new Failover(this.ctx, (r) => this.promotion.roundStartedAt.get(r) ?? this.startedAt + opts.startDelaySec * 1000);
+    // A round's clock starts when it began here, and never before this node was ready to take part (its genesis
+    // made, its start delay over): a slow start is not the leader's fault.
+    this.failover = new Failover(this.ctx, (r) => Math.max(this.promotion.roundStartedAt.get(r) ?? 0, this.readyAt + opts.startDelaySec * 1000));
     this.voting = new Voting(this.ctx, this.promotion, verifier, (r, leader, reason) => this.failover.fail(r, leader, reason));
-    this.leader = new Leader(this.ctx, this.trainer, verifier, this.voting);
-    this.follower = new Follower(this.ctx, this.trainer);
     this.catchUp = new CatchUp(this.ctx, this.promotion);
+    this.leader = new Leader(this.ctx, this.trainer, verifier, this.voting, () => this.catchUp.soon());
+    this.follower = new Follower(this.ctx, this.trainer);
     this.checker = new Checker(this.ctx, verifier);
   }
 
@@ -152,8 +156,10 @@ export class RoundCoordinator implements Startable {
 
   private async step(): Promise<void> {
     const c = this.ctx;
+    if (this.startedAt === 0) this.startedAt = Date.now(); // ticked without start() (tests drive ticks by hand)
     try {
       await this.ensureGenesis();
+      if (this.readyAt === Number.MAX_SAFE_INTEGER) this.readyAt = Date.now();
       if (this.opts.maxRounds > 0 && (c.outcomes.latest()?.round ?? -1) + 1 >= this.opts.maxRounds) return;
       const r = currentRound(c);
       this.d.metrics.round.set(r);
@@ -253,7 +259,10 @@ export class RoundCoordinator implements Startable {
     if (!this.opts.enabled) return c.refuser.refuse('outcome', from, 'not_participating', 'this node does not follow rounds');
     const r = currentRound(c);
     const p = cert.proposal;
-    if (p.round < r) return { accepted: true, reason: `round ${p.round} is certified here already` };
+    if (p.round < r) {
+      if (cert.receipts && this.promotion.verify(cert).ok) this.promotion.lateReceipts(cert);
+      return { accepted: true, reason: `round ${p.round} is certified here already` };
+    }
     if (p.round > r) {
       this.catchUp.soon();
       return c.refuser.refuse('outcome', from, 'wrong_round', `an outcome of round ${p.round}; this node is at round ${r} (it catches up through certified lineage)`);

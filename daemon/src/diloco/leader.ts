@@ -30,6 +30,8 @@ export class Leader {
     private readonly trainer: LocalTraining,
     private readonly verifier: Verifier,
     private readonly voting: Voting,
+    /** A peer answered that the network is past this round: catch up instead of leading it. */
+    private readonly onBehind: () => void,
   ) {}
 
   /** Leads round r: the collection state first, then the announcement, so a fast peer's gradient always finds it. */
@@ -95,6 +97,7 @@ export class Leader {
     const to = c.view.trainers().filter((id) => id !== c.me && !row.needed.includes(id));
     const acks = await Promise.all(to.map((id) => c.network.announce(id, a).catch((err: unknown) => ({ accepted: false, reason: `unreachable: ${errorMessage(err)}` }))));
     const joined = to.filter((_, i) => acks[i]?.accepted);
+    if (acks.some((a) => (a as Ack).currentRound !== undefined && ((a as Ack).currentRound as number) > row.round)) this.onBehind();
     to.forEach((id, i) => {
       if (!acks[i]?.accepted) c.log.debug({ round: row.round, peer: id, reason: acks[i]?.reason }, 'peer did not accept the round (yet)');
     });

@@ -72,6 +72,46 @@ export class Promotion {
       ctx.onLatest?.(ctx.ckpts.path(p.sha256), p.sha256, p.round);
     } else ctx.log.warn({ round: p.round, leader: p.leader, note: p.note, via }, 'certified outcome: round abandoned');
     if (c.receipts && p.leader !== ctx.me) await this.acceptReceipts(p.round, c.receipts);
+    if (p.leader === ctx.me) void this.publish(c);
+    return true;
+  }
+
+  /**
+   * The leader tells every live peer (serving and reading nodes too) with the certificate and its contribution
+   * receipts; members may have certified it already from the votes, and take the receipts.
+   */
+  private async publish(c: Certificate): Promise<void> {
+    const ctx = this.ctx;
+    const receipts = await this.receiptsFor(c.proposal.round);
+    const cert = { ...c, ...(receipts ? { receipts } : {}) };
+    await Promise.all(
+      ctx.network
+        .livePeers()
+        .filter((p) => p.nodeId !== ctx.me)
+        .map((p) =>
+          ctx.network.publishOutcome(p.nodeId, cert).catch((err: unknown) => ctx.log.debug({ peer: p.nodeId, err: errorMessage(err) }, 'outcome not delivered')),
+        ),
+    );
+  }
+
+  /** The chain part's signed receipts for round r; never holds the round up (a slow or absent chain gives none). */
+  private async receiptsFor(r: number): Promise<string | undefined> {
+    const receipts = this.ctx.receipts;
+    if (!receipts) return undefined;
+    const timeout = new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000).unref());
+    const json = await Promise.race([
+      receipts.forRound(r).catch((err: unknown) => void this.ctx.log.warn({ round: r, err: errorMessage(err) }, 'no contribution receipts for the outcome')),
+      timeout,
+    ]);
+    return json && json !== '[]' ? json : undefined;
+  }
+
+  /** Receipts that come with the certificate of a round this node certified already (from the votes). */
+  lateReceipts(c: Certificate): boolean {
+    const stored = this.ctx.outcomes.certificate(c.proposal.round);
+    if (!c.receipts || !stored || proposalDigest(stored.proposal).toString('hex') !== proposalDigest(c.proposal).toString('hex')) return false;
+    if (c.proposal.leader === this.ctx.me) return false;
+    void this.acceptReceipts(c.proposal.round, c.receipts);
     return true;
   }
 
