@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { type DilocoOptions, TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
 import { testDilocoOptions } from '../helpers/coordinators.js';
-import { type RunningDaemon, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+import { type RunningDaemon, membersArgs, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
 
 /**
  * Three real daemons (separate processes, signed gRPC over pinned TLS, the real trainer subprocess, erasure-coded
@@ -66,14 +66,16 @@ test(
   'three daemons run three DiLoCo rounds over gRPC: same merged checkpoint everywhere, loss falls, a late serving node catches up',
   { timeout: 1_200_000 },
   async () => {
-    const args = ['--config', configFile]; // the SSD test runs (thresholds 0): a node that skips it is mobile_light, which never trains
-    const d1 = await startDaemon({ env, args });
+    // The three trainers are the network's members (their wallets are made first, so they can be listed).
+    const homes = await prepareHomes(3);
+    const args = ['--config', configFile, ...membersArgs(homes)]; // the SSD test runs (thresholds 0): a node that skips it is mobile_light, which never trains
+    const d1 = await startDaemon({ home: homes[0]!.home, env, args });
     daemons.push(d1);
     const boot = (await d1.get<Status>('/status')).listen.p2p[0] as string;
     daemons.push(
       ...(await Promise.all([
-        startDaemon({ env, args: [...args, '--bootstrap', boot] }),
-        startDaemon({ env, args: [...args, '--bootstrap', boot] }),
+        startDaemon({ home: homes[1]!.home, env, args: [...args, '--bootstrap', boot] }),
+        startDaemon({ home: homes[2]!.home, env, args: [...args, '--bootstrap', boot] }),
       ])),
     );
     for (const d of daemons) assert.ok((await d.get<Status>('/status')).roles.includes('trainer'), 'every test node has the trainer role');
@@ -143,8 +145,9 @@ test(
       );
     assert.ok((await swapped(d1, 2)).serving);
 
-    // Joining mid-run: a serving-only node (no trainer role) started after the rounds fetches the latest checkpoint
-    // from its peers (manifest -> shards -> verify), exports it and answers completions with it.
+    // Joining mid-run: a serving-only node (no trainer role, and no member: it only reads public data) started after
+    // the rounds follows the certified lineage from the members, fetches the latest checkpoint, exports it and
+    // answers completions with it.
     const d4 = await startDaemon({ env, args: [...args, '--role', 'server', '--bootstrap', boot] });
     daemons.push(d4);
     await waitFor(

@@ -221,6 +221,8 @@ test(
       await b2.start();
       await waitFor(() => st(a).latest?.round === 0 && st(b2).latest?.round === 0, 600_000, 'round 0 merged with the restarted b');
       assert.equal(st(a).latest?.sha256, st(b2).latest?.sha256);
+      // The leader publishes the certificate with its receipts once certified; b certified from the votes already.
+      await waitFor(() => cluster.receiptsTaken.length > 0, 60_000, "the leader's receipts at the contributor");
       assert.deepEqual(
         cluster.receiptsTaken.map((x) => [x.node, JSON.parse(x.json)]),
         [[idb, [{ round: 0, leader: ida }]]],

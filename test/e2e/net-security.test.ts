@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { SigningKey, Wallet } from 'ethers';
+import { SigningKey, Wallet, computeAddress } from 'ethers';
 import { after, before, test } from 'node:test';
 import { nodeIdFromPublicKey } from '../../daemon/src/identity/node-id.js';
 import { signBinding } from '../../daemon/src/net/binding.js';
@@ -58,9 +58,16 @@ async function targetOf(d: RunningDaemon): Promise<PeerTarget> {
   };
 }
 
+/**
+ * Keys the wallet daemon lists as members: the data-plane cases need a caller that may push blobs (a non-member is
+ * refused before any of those checks, which case 27 shows).
+ */
+const memberKeys = Array.from({ length: 8 }, () => new SigningKey(Wallet.createRandom().privateKey));
+
 before(async () => {
+  const members = ['--members', memberKeys.map((k) => nodeIdFromPublicKey(k.compressedPublicKey)).join(',')];
   [wallet, hmac] = await Promise.all([
-    startDaemon({ env: testEnv(base), args: ['--no-ssd-test'] }),
+    startDaemon({ env: testEnv(base), args: ['--no-ssd-test', ...members] }),
     startDaemon({ env: testEnv({ ...base, MAGNET_AUTH_MODE: 'hmac', MAGNET_CLUSTER_SECRET: SECRET }), args: ['--no-ssd-test'] }),
   ]);
   daemons.push(wallet, hmac);
@@ -71,9 +78,12 @@ after(async () => {
   for (const d of daemons) await d.kill();
 });
 
-/** A fresh hostile (or honest) peer: its key, nodeId, and a client to `target` signing with `signer`. */
-function peer(target: PeerTarget, mode: 'wallet' | 'hmac' = 'wallet', secret = SECRET) {
-  const key = new SigningKey(Wallet.createRandom().privateKey);
+/**
+ * A fresh hostile (or honest) peer: its key, nodeId, and a client to `target` signing with `signer`. With `member`,
+ * its key is one the wallet daemon lists as a member (each used once).
+ */
+function peer(target: PeerTarget, mode: 'wallet' | 'hmac' = 'wallet', secret = SECRET, member = false) {
+  const key = member ? (memberKeys.shift() as SigningKey) : new SigningKey(Wallet.createRandom().privateKey);
   const nodeId = nodeIdFromPublicKey(key.compressedPublicKey);
   const signer: EnvelopeSigner = mode === 'wallet' ? walletSigner(key, nodeId) : hmacSigner(Buffer.from(secret), nodeId);
   const verifier = new EnvelopeVerifier({
@@ -115,12 +125,12 @@ async function refused(p: Promise<unknown>, code: grpc.status, reason: string): 
 }
 
 /** A Hello describing `nodeId` with `certPem`, the certificate binding signed by `bindingKey` (its own key or another's). */
-function helloOf(nodeId: string, certPem: string, bindingKey: SigningKey): HelloMsg {
+function helloOf(nodeId: string, certPem: string, bindingKey: SigningKey, address = computeAddress(bindingKey.publicKey)): HelloMsg {
   const binding = signBinding(bindingKey, nodeId, certFingerprint(certPem));
   return {
     self: {
       nodeId,
-      address: '0x0000000000000000000000000000000000000000',
+      address,
       peerId: '',
       multiaddrs: [],
       grpcAddress: '127.0.0.1:9',
@@ -380,7 +390,7 @@ test('every kind of bad input is refused with its own status, logged with the se
   }
   // 21. Blob whose final hash does not match its announced sha256.
   {
-    const a = peer(t);
+    const a = peer(t, 'wallet', SECRET, true);
     const data = Buffer.alloc(300 * 1024, 7);
     const wrong = createHash('sha256').update('something else').digest('hex');
     await expectRefusal(
@@ -393,7 +403,7 @@ test('every kind of bad input is refused with its own status, logged with the se
   }
   // 22. Blob larger than the configured limit (8 MiB).
   {
-    const a = peer(t);
+    const a = peer(t, 'wallet', SECRET, true);
     const sha = createHash('sha256').update('x').digest('hex');
     await expectRefusal(
       'blob too large',
@@ -405,7 +415,7 @@ test('every kind of bad input is refused with its own status, logged with the se
   }
   // 23. Blob upload that claims to resume at an offset nothing was staged for.
   {
-    const a = peer(t);
+    const a = peer(t, 'wallet', SECRET, true);
     const head = codecs.PutBlobHeader.encode({ sha256: createHash('sha256').update('y').digest('hex'), size: 1000, offset: 500 });
     const md = metadata(signEnvelope(a.signer, 'request', METHODS.putBlob, head));
     md.set('magnet-head-bin', head);
@@ -445,7 +455,40 @@ test('every kind of bad input is refused with its own status, logged with the se
       'bad_hmac',
     );
   }
-  assert.ok(reasons.size >= 20, `${reasons.size} kinds of bad input`);
+  // 27. A key nobody vouched for pushes a blob: authenticated, but not a member.
+  {
+    const a = peer(t);
+    const data = Buffer.alloc(1024, 3);
+    await expectRefusal(
+      'not a member',
+      a.nodeId,
+      a.client.putBlob({ data, sha256: createHash('sha256').update(data).digest('hex'), size: data.length }),
+      grpc.status.PERMISSION_DENIED,
+      'not_member',
+    );
+  }
+  // 28. A non-member asks for a blob that is not public (a member's upload): refused without saying whether it exists.
+  {
+    const m = peer(t, 'wallet', SECRET, true);
+    const data = Buffer.alloc(2048, 5);
+    const sha = createHash('sha256').update(data).digest('hex');
+    await m.client.putBlob({ data, sha256: sha, size: data.length });
+    const a = peer(t);
+    await expectRefusal('not public', a.nodeId, a.client.statBlob(sha), grpc.status.PERMISSION_DENIED, 'not_public');
+  }
+  // 29. A Hello that names a wallet address other than its key's (member lists name wallets).
+  {
+    const a = peer(t);
+    const cert = await generateSelfSigned(a.nodeId);
+    await expectRefusal(
+      'wrong wallet in hello',
+      a.nodeId,
+      a.client.hello(helloOf(a.nodeId, cert.certPem, a.key, '0x0000000000000000000000000000000000000001')),
+      grpc.status.INVALID_ARGUMENT,
+      'bad_field',
+    );
+  }
+  assert.ok(reasons.size >= 23, `${reasons.size} kinds of bad input`);
 
   // Each refusal was logged naming the sender, and counted by reason.
   const logs = wallet.output() + hmac.output();
@@ -473,6 +516,8 @@ test('every kind of bad input is refused with its own status, logged with the se
     'blob_too_large',
     'bad_offset',
     'bad_hmac',
+    'not_member',
+    'not_public',
   ]) {
     assert.match(metrics, new RegExp(`magnet_net_refused_total\\{[^}]*reason="${reason}"[^}]*\\} [1-9]`), `metric for ${reason}`);
   }
@@ -496,8 +541,8 @@ test(
       15_000,
       'the honest daemon to see the wallet one',
     );
-    // A hostile-free client round-trips a blob over the data plane, with the final hash checked.
-    const a = peer(walletTarget);
+    // A member's client round-trips a blob over the data plane, with the final hash checked.
+    const a = peer(walletTarget, 'wallet', SECRET, true);
     const data = Buffer.alloc(3 * 1024 * 1024 + 17);
     for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
     const sha = createHash('sha256').update(data).digest('hex');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { CLI, type RunningDaemon, startDaemon, testEnv, waitFor } from '../helpers/daemon.js';
+import { CLI, type RunningDaemon, membersArgs, prepareHomes, startDaemon, testEnv, waitFor } from '../helpers/daemon.js';
 import { type RunningKubo, kuboAvailable, startKubo } from '../helpers/kubo.js';
 
 /**
@@ -39,10 +39,13 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
 
 test('4 daemons: 64 MiB blob survives two killed holders, rebuilds on a third node, repair restores redundancy', { timeout: 300_000 }, async () => {
   kubo = kuboAvailable() ? await startKubo() : undefined;
-  const d1 = await startDaemon({ env, args: kubo ? ['--ipfs-api', kubo.apiUrl] : [] });
+  // Shards go only to members: the four homes are made first and listed as the network's members.
+  const homes = await prepareHomes(4);
+  const members = membersArgs(homes);
+  const d1 = await startDaemon({ home: homes[0]!.home, env, args: [...members, ...(kubo ? ['--ipfs-api', kubo.apiUrl] : [])] });
   daemons.push(d1);
   const boot = (await d1.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
-  const rest = await Promise.all([1, 2, 3].map(() => startDaemon({ env, args: ['--bootstrap', boot] })));
+  const rest = await Promise.all(homes.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...members, '--bootstrap', boot] })));
   daemons.push(...rest);
   const ids = await Promise.all(daemons.map(async (d) => (await d.get<{ nodeId: string }>('/status')).nodeId));
   for (const d of daemons) {

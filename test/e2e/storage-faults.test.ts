@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { KuboStore } from '../../daemon/src/storage/stores/kubo-store.js';
-import { CLI, type RunningDaemon, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+import { CLI, type RunningDaemon, membersArgs, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
 import { type RunningKubo, startKubo } from '../helpers/kubo.js';
 
 /**
@@ -45,10 +45,13 @@ let kubo: RunningKubo;
 
 before(async () => {
   kubo = await startKubo();
-  const d1 = await startDaemon({ env, args: ['--ipfs-api', kubo.apiUrl] });
+  // Shards go only to members: the four homes are made first and listed as the network's members.
+  const homes = await prepareHomes(4);
+  const members = membersArgs(homes);
+  const d1 = await startDaemon({ home: homes[0]!.home, env, args: [...members, '--ipfs-api', kubo.apiUrl] });
   daemons.push(d1);
   const boot = (await d1.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
-  daemons.push(...(await Promise.all([1, 2, 3].map(() => startDaemon({ env, args: ['--bootstrap', boot] })))));
+  daemons.push(...(await Promise.all(homes.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...members, '--bootstrap', boot] })))));
   for (const d of daemons) ids.push((await d.get<{ nodeId: string }>('/status')).nodeId);
   for (const d of daemons) await waitFor(async () => (await storageStatus(d)).holders.live === 4, 30_000, 'every daemon to see 3 live storage peers');
 });

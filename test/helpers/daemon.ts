@@ -4,6 +4,10 @@ import { loopbackStartArgs, waitReady } from '../../daemon/src/testnet/testnet.j
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Keystore } from '../../daemon/src/identity/keystore.js';
+import { HomeDir } from '../../daemon/src/node/home.js';
+
+const TEST_PASSPHRASE = 'test-passphrase';
 
 /** The compiled CLI (tests run from dist/test/...). */
 export const CLI = fileURLToPath(new URL('../../daemon/src/cli/main.js', import.meta.url));
@@ -22,6 +26,29 @@ process.once('exit', () => {
   }
 });
 
+/** A node home whose wallet exists before the daemon starts: tests know its nodeId and list it as a member. */
+export interface PreparedHome {
+  home: string;
+  nodeId: string;
+  address: string;
+}
+
+/** `n` homes with their keystores made (passphrase of testEnv), so the members can be listed before any start. */
+export async function prepareHomes(n: number, prefix = 'magnet-test-'): Promise<PreparedHome[]> {
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const home = tempHome(prefix);
+      const id = await new Keystore(new HomeDir(home).keystore).create(TEST_PASSPHRASE);
+      return { home, nodeId: id.nodeId, address: id.address };
+    }),
+  );
+}
+
+/** The `start` flag that makes these homes the network's members. */
+export function membersArgs(homes: readonly { nodeId: string }[]): string[] {
+  return ['--members', homes.map((h) => h.nodeId).join(',')];
+}
+
 /** A fresh directory under the OS temp dir, removed when the test process exits. */
 export function tempHome(prefix = 'magnet-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -36,7 +63,7 @@ export function tempHome(prefix = 'magnet-test-'): string {
 export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    MAGNET_PASSPHRASE: 'test-passphrase',
+    MAGNET_PASSPHRASE: TEST_PASSPHRASE,
     MAGNET_MDNS: 'false',
     MAGNET_SSD_MIN_READ_MBPS: '0',
     MAGNET_SSD_MIN_WRITE_MBPS: '0',

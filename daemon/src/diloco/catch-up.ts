@@ -67,18 +67,12 @@ export class CatchUp {
       c.log.debug({ peer, err: errorMessage(err) }, 'lineage request failed');
       return 0;
     }
-    let n = 0;
-    for (const cert of certs) {
-      if (cert.proposal.round < currentRound(c)) continue;
-      try {
-        if (!(await this.promotion.apply(cert, 'lineage', peer))) break;
-        n++;
-      } catch (err) {
-        if (err instanceof CertificateRefused) c.refuser.note('lineage', peer, err.reason, err.detail);
-        else c.log.warn({ peer, err: errorMessage(err) }, 'cannot apply an outcome from the lineage');
-        break;
-      }
+    try {
+      return await this.promotion.applyChain(certs, 'lineage', peer);
+    } catch (err) {
+      if (err instanceof CertificateRefused) c.refuser.note('lineage', peer, err.reason, err.detail);
+      else c.log.warn({ peer, err: errorMessage(err) }, 'cannot apply the certified lineage');
+      return 0;
     }
-    return n;
   }
 }

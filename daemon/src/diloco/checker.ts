@@ -4,7 +4,8 @@ import { errorMessage } from '../util/errors.js';
 import { type RoundContext, currentRound, maxGradientBytes } from './context.js';
 import type { GradientCheck, GradientCheckRequest } from './messages.js';
 import { checkDigest, gradientDigest, signerOf } from './statements.js';
-import type { Verifier } from './verifier.js';
+import type { RoundRefusal } from './refusals.js';
+import { type Verifier, reasonLabel } from './verifier.js';
 
 /**
  * The checker's side: the leader of the round this node is at asks it to spot-check the leader's own gradient
@@ -35,7 +36,7 @@ export class Checker {
     const verdict = (accepted: boolean, reason: string): GradientCheck => {
       const unsigned = { round: req.round, baseSha256: req.baseSha256, sha256: req.sha256, subject: from, checker: c.me, accepted, reason };
       const v = { ...unsigned, signature: c.signer.sign(checkDigest(unsigned)) };
-      if (!accepted) c.refuser.note('check', from, 'spot_check', `its own gradient ${req.sha256}: ${reason}`);
+      if (!accepted) c.refuser.note('check', from, reasonLabel(reason) as RoundRefusal, `its own gradient ${req.sha256}: ${reason}`);
       return v;
     };
     const r = currentRound(c);

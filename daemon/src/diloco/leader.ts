@@ -203,12 +203,14 @@ export class Leader {
     const c = this.ctx;
     if (c.view.memberCount() <= 1) {
       c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: 'own', spotChecked: false });
+      c.metrics.gradients.inc({ verdict: 'accepted', reason: 'own' });
       return true;
     }
     const checker = c.view.checkerFor(row.round, c.me);
     const tries = this.checkTries.get(row.round) ?? 0;
     const giveUp = (why: string) => {
       c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: `unchecked: ${why}` });
+      c.metrics.gradients.inc({ verdict: 'refused', reason: 'unchecked' });
       c.log.warn({ round: row.round, why }, 'our own gradient is left out of the merge: no member could check it');
       return true;
     };
@@ -234,10 +236,12 @@ export class Leader {
     }
     if (v.accepted) {
       c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: null, spotChecked: true, checkJson: checkToJson(v) });
+      c.metrics.gradients.inc({ verdict: 'accepted', reason: 'ok' });
       return true;
     }
     if (FINAL_CHECK.includes(reasonLabel(v.reason))) {
       c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: v.reason });
+      c.metrics.gradients.inc({ verdict: 'refused', reason: reasonLabel(v.reason) });
       c.log.warn({ round: row.round, checker, reason: v.reason }, 'the checker refused our own gradient');
       return true;
     }

@@ -1,6 +1,9 @@
 import type { StateDb } from '../db/database.js';
 import type { Certificate, GradientCheck, OutcomeProposal, Vote } from './messages.js';
 
+/** Thrown inside a transaction to undo it (caught by certifyChain's caller wrapper). */
+class Rollback extends Error {}
+
 /** JSON forms of proposals and certificates (signatures as hex), as they are kept in SQLite. */
 export function proposalToJson(p: OutcomeProposal): string {
   return JSON.stringify({
@@ -212,24 +215,39 @@ export class OutcomeRepository {
 
   /**
    * Stores a certificate and, for a merge, moves `latest` by compare-and-swap, in one transaction: only when the
-   * certificate's round is after every certified round and, for a merge, its parent is the current latest.
-   * Returns false (nothing written) otherwise.
+   * certificate's round is after every certified round and its parent is the current latest. Returns false
+   * (nothing written) otherwise.
    */
   certify(digest: string, c: Certificate): boolean {
-    const p = c.proposal;
-    return this.db.transaction(() => {
-      if (p.round <= this.lastCertifiedRound()) return false;
-      const latest = this.latest();
-      if (!latest || latest.sha256 !== p.parentSha256 || p.round <= latest.round) return false;
-      this.db
-        .prepare('INSERT INTO round_certificates (round, digest, merged, sha256, parent_sha256, body, certified_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(p.round, digest, p.merged ? 1 : 0, p.sha256, p.parentSha256, certificateToJson(c), Date.now());
-      if (p.merged) {
+    return this.certifyChain([{ digest, cert: c }]);
+  }
+
+  /**
+   * Certificates of consecutive certified rounds (a lineage), all or nothing: each one's round after the last
+   * certified, each one's parent the checkpoint the previous one left as latest.
+   */
+  certifyChain(chain: { digest: string; cert: Certificate }[]): boolean {
+    const write = this.db.transaction(() => {
+      for (const { digest, cert } of chain) {
+        const p = cert.proposal;
+        const latest = this.latest();
+        if (p.round <= this.lastCertifiedRound() || !latest || latest.sha256 !== p.parentSha256 || p.round <= latest.round) {
+          throw new Rollback();
+        }
         this.db
-          .prepare('UPDATE diloco_latest SET sha256 = ?, round = ?, manifest_id = ?, updated_at = ? WHERE id = 1')
-          .run(p.sha256, p.round, p.manifestId, Date.now());
+          .prepare('INSERT INTO round_certificates (round, digest, merged, sha256, parent_sha256, body, certified_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(p.round, digest, p.merged ? 1 : 0, p.sha256, p.parentSha256, certificateToJson(cert), Date.now());
+        if (p.merged) {
+          this.db.prepare('UPDATE diloco_latest SET sha256 = ?, round = ?, manifest_id = ?, updated_at = ? WHERE id = 1').run(p.sha256, p.round, p.manifestId, Date.now());
+        }
       }
+    });
+    try {
+      write();
       return true;
-    })();
+    } catch (err) {
+      if (err instanceof Rollback) return false;
+      throw err;
+    }
   }
 }

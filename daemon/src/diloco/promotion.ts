@@ -41,39 +41,83 @@ export class Promotion {
   }
 
   /**
-   * Verifies and applies a certificate; false when it does not move this node (another round, another parent,
-   * or already applied). One at a time: a slow checkpoint fetch never lets an older certificate land after a newer.
+   * Verifies and applies a certificate; false when it does not move this node (another round, or already applied).
+   * One at a time: a slow checkpoint fetch never lets an older certificate land after a newer one.
    */
   apply(c: Certificate, via: 'votes' | 'outcome' | 'lineage', from: string): Promise<boolean> {
-    const run = this.applying.then(() => this.applyNow(c, via, from));
+    return this.applyChain([c], via, from).then((n) => n > 0);
+  }
+
+  /**
+   * Applies consecutive certified outcomes (a lineage): every certificate is verified and linked to the one before
+   * (the first to this node's latest), only the last merged checkpoint is fetched, and all of them land in one
+   * transaction. Returns how many moved this node; throws CertificateRefused for the first that does not hold.
+   */
+  applyChain(certs: Certificate[], via: 'votes' | 'outcome' | 'lineage', from: string): Promise<number> {
+    const run = this.applying.then(() => this.applyNow(certs, via, from));
     this.applying = run.catch(() => undefined);
     return run;
   }
 
-  private async applyNow(c: Certificate, via: 'votes' | 'outcome' | 'lineage', from: string): Promise<boolean> {
+  private async applyNow(certs: Certificate[], via: 'votes' | 'outcome' | 'lineage', from: string): Promise<number> {
+    const ctx = this.ctx;
+    const chain: { digest: string; cert: Certificate }[] = [];
+    let round = currentRound(ctx);
+    let sha = ctx.outcomes.latest()?.sha256;
+    let refused: CertificateRefused | undefined;
+    for (const c of certs) {
+      const p = c.proposal;
+      if (p.round < round) {
+        if (c.receipts && this.verify(c).ok) this.lateReceipts(c); // certified here already, from the votes
+        continue;
+      }
+      const v = this.verify(c);
+      if (!v.ok) refused = new CertificateRefused(v.reason, v.detail);
+      else if (p.round !== round && chain.length === 0) break; // not the round this node is at
+      else if (sha !== p.parentSha256) refused = new CertificateRefused('parent_mismatch', `its parent is ${p.parentSha256}, this node's latest is ${sha}`);
+      if (refused) break;
+      chain.push({ digest: v.ok ? v.digest : '', cert: c });
+      round = p.round + 1;
+      sha = p.sha256;
+    }
+    if (chain.length === 0) {
+      if (refused) throw refused;
+      return 0;
+    }
+    const t0 = Date.now();
+    const last = [...chain].reverse().find((x) => x.cert.proposal.merged)?.cert;
+    if (last) await this.ensureCheckpoint(last.proposal, last, from);
+    if (!ctx.outcomes.certifyChain(chain)) return 0;
+    for (const { cert } of chain) this.landed(cert, via, t0);
+    if (last) ctx.onLatest?.(ctx.ckpts.path(last.proposal.sha256), last.proposal.sha256, last.proposal.round);
+    const single = chain.length === 1 ? chain[0]?.cert : undefined;
+    if (single?.receipts && single.proposal.leader !== ctx.me) await this.acceptReceipts(single.proposal.round, single.receipts);
+    if (refused) ctx.refuser.note(via === 'lineage' ? 'lineage' : 'outcome', from, refused.reason, refused.detail);
+    return chain.length;
+  }
+
+  /** A certified round: its row, metrics and log line; the leader records its contributions and tells everyone. */
+  private landed(c: Certificate, via: 'votes' | 'outcome' | 'lineage', t0: number): void {
     const ctx = this.ctx;
     const p = c.proposal;
-    const v = this.verify(c);
-    if (!v.ok) throw new CertificateRefused(v.reason, v.detail);
-    if (p.round !== currentRound(ctx)) return false;
-    const latest = ctx.outcomes.latest();
-    if (!latest || latest.sha256 !== p.parentSha256) throw new CertificateRefused('parent_mismatch', `its parent is ${p.parentSha256}, this node's latest is ${latest?.sha256}`);
-    const t0 = Date.now();
-    if (p.merged) await this.ensureCheckpoint(p, c, from);
-    if (!ctx.outcomes.certify(v.digest, c)) return false;
-    if (ctx.rounds.get(p.round)) ctx.rounds.update(p.round, { state: p.merged ? 'merged' : 'abandoned', mergedSha256: p.merged ? p.sha256 : null, mergedManifest: p.manifestId, note: p.merged ? null : p.note });
+    if (ctx.rounds.get(p.round))
+      ctx.rounds.update(p.round, {
+        state: p.merged ? 'merged' : 'abandoned',
+        mergedSha256: p.merged ? p.sha256 : null,
+        mergedManifest: p.manifestId,
+        note: p.merged ? null : p.note,
+      });
     this.roundStartedAt.set(p.round + 1, Date.now());
     ctx.metrics.certified.inc({ outcome: p.merged ? 'merged' : 'abandoned', via });
     ctx.metrics.rounds.inc({ outcome: p.merged ? 'merged' : 'abandoned', role: p.leader === ctx.me ? 'leader' : 'follower' });
-    if (p.leader === ctx.me) this.recordContributions(p);
     if (p.merged) {
       if (p.leader !== ctx.me) ctx.phases.record(p.round, 'distribute', (Date.now() - t0) / 1000);
       ctx.log.info({ round: p.round, sha256: p.sha256, leader: p.leader, votes: c.votes.length, via }, 'certified outcome: latest promoted');
-      ctx.onLatest?.(ctx.ckpts.path(p.sha256), p.sha256, p.round);
     } else ctx.log.warn({ round: p.round, leader: p.leader, note: p.note, via }, 'certified outcome: round abandoned');
-    if (c.receipts && p.leader !== ctx.me) await this.acceptReceipts(p.round, c.receipts);
-    if (p.leader === ctx.me) void this.publish(c);
-    return true;
+    if (p.leader === ctx.me) {
+      this.recordContributions(p);
+      void this.publish(c);
+    }
   }
 
   /**
@@ -109,8 +153,8 @@ export class Promotion {
   /** Receipts that come with the certificate of a round this node certified already (from the votes). */
   lateReceipts(c: Certificate): boolean {
     const stored = this.ctx.outcomes.certificate(c.proposal.round);
-    if (!c.receipts || !stored || proposalDigest(stored.proposal).toString('hex') !== proposalDigest(c.proposal).toString('hex')) return false;
-    if (c.proposal.leader === this.ctx.me) return false;
+    if (!c.receipts || !stored || c.proposal.leader === this.ctx.me) return false;
+    if (proposalDigest(stored.proposal).toString('hex') !== proposalDigest(c.proposal).toString('hex')) return false;
     void this.acceptReceipts(c.proposal.round, c.receipts);
     return true;
   }

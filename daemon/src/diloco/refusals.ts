@@ -36,7 +36,8 @@ export type RoundRefusal =
   | 'grad_outlier'
   | 'grad_base_mismatch'
   | 'format'
-  | 'unchecked';
+  | 'unchecked'
+  | 'unavailable';
 
 /** The kinds of round message, the other label of the refusal metric. */
 export type RoundMessageKind = 'announcement' | 'gradient' | 'check' | 'proposal' | 'vote' | 'outcome' | 'lineage';

@@ -203,8 +203,8 @@ export class Voting {
   /** Fetched gradients of rounds before `round` are no longer needed. */
   prune(round: number): void {
     for (const f of readdirSync(this.fetchDir)) {
-      const r = Number(f.split('-')[0]);
-      if (!Number.isInteger(r) || r < round) rmSync(join(this.fetchDir, f), { force: true });
+      const r = /^(\d+)-/.exec(f)?.[1];
+      if (r !== undefined && Number(r) < round) rmSync(join(this.fetchDir, f), { force: true });
     }
   }
 

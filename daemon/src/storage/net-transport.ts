@@ -36,7 +36,10 @@ export class NetShardTransport implements ShardTransport {
   }
 }
 
-/** Storage-tier peers from the net part's live peer list (it drops peers without heartbeat for staleSeconds). */
+/**
+ * Storage-tier members from the net part's live peer list (it drops peers without heartbeat for staleSeconds):
+ * a shard is only ever placed on a member, whatever role a stranger declares.
+ */
 export function netPeerDirectory(net: NetAccess): PeerDirectory {
-  return { peers: () => net.peers().map((p) => ({ nodeId: p.nodeId, lastHeartbeat: p.lastHeartbeat, storage: p.roles.includes('storage') })) };
+  return { peers: () => net.peers().map((p) => ({ nodeId: p.nodeId, lastHeartbeat: p.lastHeartbeat, storage: p.member && p.roles.includes('storage') })) };
 }

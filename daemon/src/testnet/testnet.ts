@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Keystore } from '../identity/keystore.js';
+import { HomeDir } from '../node/home.js';
 import { MagnetError } from '../util/errors.js';
 
 export interface TestnetOptions {
@@ -34,6 +36,8 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
  */
 export class ProcessTestnet {
   readonly nodes: TestnetNode[] = [];
+  /** nodeIds of every node (made by prepare()), the network's members. */
+  members: string[] = [];
 
   constructor(private readonly o: TestnetOptions) {}
 
@@ -50,12 +54,35 @@ export class ProcessTestnet {
       MAGNET_MAX_ROUNDS: String(this.o.rounds),
       // CPU rounds of the larger presets take far longer than a GPU's: a generous deadline unless one is given.
       MAGNET_ROUND_TIMEOUT: process.env['MAGNET_ROUND_TIMEOUT'] ?? '7200',
+      ...(this.members.length > 0 ? { MAGNET_MEMBERS: this.members.join(',') } : {}),
       ...this.o.env,
     };
   }
 
-  async start(): Promise<void> {
+  /**
+   * Makes every node's wallet first (a node that already has one keeps it), so the member list is known before
+   * any node starts: every testnet node is a member (with a chain, the registry decides instead).
+   */
+  async prepare(): Promise<string[]> {
     mkdirSync(this.o.dir, { recursive: true });
+    const passphrase = this.env()['MAGNET_PASSPHRASE'] as string;
+    const ids: string[] = [];
+    for (let i = 1; i <= this.o.nodes; i++) {
+      const home = new HomeDir(this.homeOf(i));
+      home.ensure();
+      const ks = new Keystore(home.keystore);
+      ids.push((ks.exists() ? await ks.unlock(passphrase) : await ks.create(passphrase)).nodeId);
+    }
+    this.members = ids;
+    return ids;
+  }
+
+  private homeOf(index: number): string {
+    return resolve(join(this.o.dir, `node-${index}`));
+  }
+
+  async start(): Promise<void> {
+    if (this.members.length === 0) await this.prepare();
     const first = await this.startNode(1, []);
     const status = (await (await fetch(`${first.url}/status`)).json()) as { listen?: { p2p?: string[] } };
     const bootstrap = (status.listen?.p2p ?? []).filter((a) => a.includes('/ip4/127.0.0.1/'));
@@ -64,7 +91,7 @@ export class ProcessTestnet {
   }
 
   private async startNode(index: number, extra: string[]): Promise<TestnetNode> {
-    const home = resolve(join(this.o.dir, `node-${index}`));
+    const home = this.homeOf(index);
     mkdirSync(home, { recursive: true });
     const log = createWriteStream(join(home, 'daemon.log'), { flags: 'a' });
     const args = [CLI, ...loopbackStartArgs(home), ...(this.o.args ?? []), ...extra];

@@ -18,6 +18,7 @@ interface StartFlags {
   ipfsApi?: string;
   chainRpc?: string;
   chainDeployment?: string;
+  members?: string;
 }
 
 /** Maps `start` flags onto config keys; undefined flags leave lower layers in charge. */
@@ -35,6 +36,7 @@ export function startFlagsToLayer(f: StartFlags): Record<string, unknown> {
     'storage.ipfsApi': f.ipfsApi,
     'chain.rpc': f.chainRpc,
     'chain.deployment': f.chainDeployment,
+    'membership.members': f.members,
   };
 }
 
@@ -55,6 +57,7 @@ export function registerStartCommand(program: Command): void {
     .option('--ipfs-api <url>', 'kubo RPC API (http://HOST:PORT or multiaddr) to pin shards in (env MAGNET_IPFS_API)')
     .option('--chain-rpc <url>', 'JSON-RPC URL of the EVM chain for contribution claims (env MAGNET_CHAIN_RPC)')
     .option('--chain-deployment <file>', 'deployment file from `magnet-node chain deploy` (env MAGNET_CHAIN_DEPLOYMENT)')
+    .option('--members <list>', "comma-separated wallet addresses or nodeIds of the network's members (env MAGNET_MEMBERS; default: this node alone)")
     .action(async (flags: StartFlags) => {
       let config;
       try {
