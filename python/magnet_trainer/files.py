@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -46,11 +47,26 @@ def commit(tmp: str, final: str | os.PathLike) -> None:
     os.replace(tmp, final)
 
 
+def crash_point(name: str) -> None:
+    """Test hook for crash-safety tests: MAGNET_TRAINER_CRASH_AT="<name>:<marker file>" kills this process with
+    SIGKILL at point `name`, once (the marker file records it). Unset, as always outside those tests, it does nothing."""
+    spec = os.environ.get("MAGNET_TRAINER_CRASH_AT")
+    if not spec:
+        return
+    at, _, marker = spec.partition(":")
+    if at != name or (marker and os.path.exists(marker)):
+        return
+    if marker:
+        Path(marker).write_text(name + "\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def write_atomic(final: str | os.PathLike, writer) -> None:
     """Runs writer(tmp_path) and renames the result onto final; never leaves a partial file behind."""
     tmp = atomic_path(final)
     try:
         writer(tmp)
+        crash_point("save")  # a kill here leaves only the temp file: the final name never holds half a file
         commit(tmp, final)
     except BaseException as e:
         if os.path.exists(tmp):

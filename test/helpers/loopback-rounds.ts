@@ -52,7 +52,6 @@ export class LoopbackCluster {
       announce: async (to, a) => this.target(to).onAnnouncement(self, a),
       gradientReady: async (to, g) => this.target(to).onGradientReady(self, g),
       checkGradient: async (to, req) => this.target(to).onCheckRequest(self, req),
-      proposeOutcome: async (to, p) => this.target(to).onProposal(self, p),
       submitVotes: async (to, p, votes) => this.target(to).onVotes(self, p, votes),
       publishOutcome: async (to, c) => this.target(to).onOutcome(self, c),
       latestOf: async (peer, round) => this.target(peer).onLatestRequest(self, round),

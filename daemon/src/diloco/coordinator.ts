@@ -241,12 +241,6 @@ export class RoundCoordinator implements Startable {
     return this.checker.check(from, req);
   }
 
-  onProposal(from: string, p: OutcomeProposal): Ack {
-    const ack = this.voting.onProposal(from, p);
-    if (!ack.accepted && p.round > currentRound(this.ctx)) this.catchUp.soon();
-    return ack;
-  }
-
   onVotes(from: string, p: OutcomeProposal, votes: Vote[]): Ack {
     const ack = this.voting.onVotes(from, p, votes);
     if (!ack.accepted && p.round > currentRound(this.ctx)) this.catchUp.soon();

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, gradientFile, maxGradientBytes } from './context.js';
 import type { LocalTraining } from './local-training.js';
@@ -269,6 +270,7 @@ export class Leader {
     const files = accepted.map((g) => gradientFile(c, g.sha256));
     if (accepted.length === 0 || files.some((f) => f === undefined)) return this.abandon(row, 'accepted gradients are missing on disk');
     const tmp = join(c.ckpts.dir, `merge-${row.round}-${process.pid}.tmp.safetensors`);
+    crashPoint('leader:merging');
     let sha: string;
     try {
       await c.jobs.merge({ base: c.ckpts.path(row.baseSha256), grads: files as string[], out: tmp });
@@ -294,6 +296,7 @@ export class Leader {
       note: '',
       basis: null,
     });
+    crashPoint('leader:merged');
     c.rounds.update(row.round, { state: 'proposed', mergedSha256: sha, mergedManifest: manifestId });
     c.phases.record(row.round, 'merge', (Date.now() - t0) / 1000);
     c.log.info({ round: row.round, sha256: sha, contributors: accepted.map((g) => g.nodeId) }, 'merged; proposing the outcome to the members');

@@ -27,7 +27,6 @@ export interface RoundMessageHandlers {
   onAnnouncement(from: string, a: RoundAnnouncement): Ack;
   onGradientReady(from: string, g: GradientReady): Ack;
   onCheckRequest(from: string, req: GradientCheckRequest): Promise<GradientCheck>;
-  onProposal(from: string, p: OutcomeProposal): Ack;
   onVotes(from: string, p: OutcomeProposal, votes: Vote[]): Ack;
   onOutcome(from: string, c: Certificate): Ack;
   onLatestRequest(from: string, round: number): Ack;
@@ -67,10 +66,6 @@ export class NetRoundNetwork implements RoundNetwork {
   async checkGradient(to: string, req: GradientCheckRequest): Promise<GradientCheck> {
     const m = await this.net.client(to).checkGradient({ ...req, manifestId: req.manifestId ?? '' });
     return fromCheckMsg(to, m);
-  }
-
-  async proposeOutcome(to: string, p: OutcomeProposal): Promise<Ack> {
-    return fromAckMsg(await this.net.client(to).proposeOutcome(toProposalMsg(p)));
   }
 
   async submitVotes(to: string, p: OutcomeProposal, votes: Vote[]): Promise<Ack> {
@@ -116,7 +111,6 @@ export function installRoundHandlers(net: NetPart, h: RoundMessageHandlers): voi
     };
     return toCheckMsg(await h.onCheckRequest(from, req));
   };
-  net.rounds.proposeOutcome = (from, m) => ack(h.onProposal(from, fromProposalMsg(from, m)));
   net.rounds.submitVote = (from, m) => {
     if (!m.proposal) throw new Refusal('bad_field', 'a vote bundle without its proposal', from);
     return ack(h.onVotes(from, fromProposalMsg(from, m.proposal), votesOf(from, m.votes)));

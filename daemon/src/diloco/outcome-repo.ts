@@ -224,9 +224,10 @@ export class OutcomeRepository {
 
   /**
    * Certificates of consecutive certified rounds (a lineage), all or nothing: each one's round after the last
-   * certified, each one's parent the checkpoint the previous one left as latest.
+   * certified, each one's parent the checkpoint the previous one left as latest. `within` runs inside the same
+   * transaction for each (the leader records its contributions there: a crash never certifies without them).
    */
-  certifyChain(chain: { digest: string; cert: Certificate }[]): boolean {
+  certifyChain(chain: { digest: string; cert: Certificate }[], within: (c: Certificate) => void = () => undefined): boolean {
     const write = this.db.transaction(() => {
       for (const { digest, cert } of chain) {
         const p = cert.proposal;
@@ -240,6 +241,7 @@ export class OutcomeRepository {
         if (p.merged) {
           this.db.prepare('UPDATE diloco_latest SET sha256 = ?, round = ?, manifest_id = ?, updated_at = ? WHERE id = 1').run(p.sha256, p.round, p.manifestId, Date.now());
         }
+        within(cert);
       }
     });
     try {

@@ -10,7 +10,6 @@ export interface RoundNetwork {
   gradientReady(to: string, g: GradientReady): Promise<Ack>;
   /** Asks `to` to spot-check our own gradient; resolves with its signed verdict (may take a trainer run). */
   checkGradient(to: string, req: GradientCheckRequest): Promise<GradientCheck>;
-  proposeOutcome(to: string, p: OutcomeProposal): Promise<Ack>;
   submitVotes(to: string, p: OutcomeProposal, votes: Vote[]): Promise<Ack>;
   publishOutcome(to: string, c: Certificate): Promise<Ack>;
   /** The peer's latest checkpoint and current round (Ack.latest, Ack.currentRound), asked with ours. */

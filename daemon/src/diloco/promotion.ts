@@ -1,5 +1,6 @@
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, currentRound } from './context.js';
 import type { Certificate, OutcomeProposal } from './messages.js';
@@ -87,7 +88,9 @@ export class Promotion {
     const t0 = Date.now();
     const last = [...chain].reverse().find((x) => x.cert.proposal.merged)?.cert;
     if (last) await this.ensureCheckpoint(last.proposal, last, from);
-    if (!ctx.outcomes.certifyChain(chain)) return 0;
+    const mine = (c: Certificate) => c.proposal.leader === ctx.me && this.recordContributions(c.proposal);
+    if (!ctx.outcomes.certifyChain(chain, mine)) return 0;
+    crashPoint('certified');
     for (const { cert } of chain) this.landed(cert, via, t0);
     if (last) ctx.onLatest?.(ctx.ckpts.path(last.proposal.sha256), last.proposal.sha256, last.proposal.round);
     const single = chain.length === 1 ? chain[0]?.cert : undefined;
@@ -114,10 +117,7 @@ export class Promotion {
       if (p.leader !== ctx.me) ctx.phases.record(p.round, 'distribute', (Date.now() - t0) / 1000);
       ctx.log.info({ round: p.round, sha256: p.sha256, leader: p.leader, votes: c.votes.length, via }, 'certified outcome: latest promoted');
     } else ctx.log.warn({ round: p.round, leader: p.leader, note: p.note, via }, 'certified outcome: round abandoned');
-    if (p.leader === ctx.me) {
-      this.recordContributions(p);
-      void this.publish(c);
-    }
+    if (p.leader === ctx.me) void this.publish(c);
   }
 
   /**

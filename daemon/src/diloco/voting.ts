@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, currentRound, gradientFile, maxGradientBytes } from './context.js';
 import type { Ack, OutcomeProposal, Vote } from './messages.js';
@@ -32,13 +33,10 @@ export class Voting {
     mkdirSync(this.fetchDir, { recursive: true });
   }
 
-  /** ProposeOutcome: the leader's proposal, kept for voting in the next tick. */
-  onProposal(from: string, p: OutcomeProposal): Ack {
-    if (from !== p.leader) return this.ctx.refuser.refuse('proposal', from, 'not_sender', `proposal of ${p.leader} sent by ${from}`);
-    return this.admit('proposal', from, p);
-  }
-
-  /** SubmitVote: votes (the sender's, or relayed) with the proposal they are for. */
+  /**
+   * SubmitVote: votes (the sender's, or relayed) with the proposal they are for. A leader proposes this way: its
+   * proposal with its own vote. The proposal is kept for this node to recompute and vote on in its next tick.
+   */
   onVotes(from: string, p: OutcomeProposal, votes: Vote[]): Ack {
     if (p.round < currentRound(this.ctx)) return { accepted: true, reason: 'that round is certified here already' };
     const ack = this.admit('vote', from, p);
@@ -105,6 +103,7 @@ export class Voting {
     const digest = proposalDigest(p).toString('hex');
     c.outcomes.addProposal(digest, p);
     this.castVote(p, digest);
+    crashPoint('leader:proposed');
     await this.broadcast(p, digest, true);
     return digest;
   }
@@ -150,6 +149,7 @@ export class Voting {
       }
     }
     this.castVote(p, digest);
+    crashPoint('voter:voted');
     await this.broadcast(p, digest, true);
     await this.tryCertify(digest, p);
   }

@@ -20,7 +20,6 @@ import {
   type LatestRequestMsg,
   type LineageMsg,
   type LineageRequestMsg,
-  type OutcomeProposalMsg,
   type PutBlobResponseMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
@@ -134,9 +133,6 @@ export class PeerClient {
   /** Runs a trainer job at the peer: the deadline is the caller's (a data-plane one by default). */
   checkGradient(msg: GradientCheckRequestMsg, deadlineMs = this.deps.opts.blobDeadlineMs): Promise<GradientCheckMsg> {
     return this.unary(METHODS.checkGradient, codecs.GradientCheckRequest.encode(msg), codecs.GradientCheck.decode, deadlineMs);
-  }
-  proposeOutcome(msg: OutcomeProposalMsg): Promise<RoundAckMsg> {
-    return this.unary(METHODS.proposeOutcome, codecs.OutcomeProposal.encode(msg), codecs.RoundAck.decode);
   }
   submitVote(msg: VoteBundleMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.submitVote, codecs.VoteBundle.encode(msg), codecs.RoundAck.decode);

@@ -12,7 +12,6 @@ import {
   type LatestRequestMsg,
   type LineageMsg,
   type LineageRequestMsg,
-  type OutcomeProposalMsg,
   type PeerInfoMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
@@ -40,7 +39,6 @@ export interface RoundHandlers {
   announceRound?: (from: string, msg: RoundAnnouncementMsg) => Promise<RoundAckMsg>;
   signalGradientReady?: (from: string, msg: GradientReadyMsg) => Promise<RoundAckMsg>;
   checkGradient?: (from: string, msg: GradientCheckRequestMsg) => Promise<GradientCheckMsg>;
-  proposeOutcome?: (from: string, msg: OutcomeProposalMsg) => Promise<RoundAckMsg>;
   submitVote?: (from: string, msg: VoteBundleMsg) => Promise<RoundAckMsg>;
   publishOutcome?: (from: string, msg: RoundOutcomeMsg) => Promise<RoundAckMsg>;
   getLatest?: (from: string, msg: LatestRequestMsg) => Promise<RoundAckMsg>;
@@ -95,7 +93,6 @@ export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds
     AnnounceRound: round(METHODS.announceRound, codecs.RoundAnnouncement, ack, () => rounds.announceRound),
     SignalGradientReady: round(METHODS.signalGradientReady, codecs.GradientReady, ack, () => rounds.signalGradientReady),
     CheckGradient: round(METHODS.checkGradient, codecs.GradientCheckRequest, codecs.GradientCheck, () => rounds.checkGradient),
-    ProposeOutcome: round(METHODS.proposeOutcome, codecs.OutcomeProposal, ack, () => rounds.proposeOutcome),
     SubmitVote: round(METHODS.submitVote, codecs.VoteBundle, ack, () => rounds.submitVote),
     PublishOutcome: round(METHODS.publishOutcome, codecs.RoundOutcome, ack, () => rounds.publishOutcome),
     GetLatest: round(METHODS.getLatest, codecs.LatestRequest, ack, () => rounds.getLatest, 'anyone'),

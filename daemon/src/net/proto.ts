@@ -297,7 +297,6 @@ export const METHODS = {
   announceRound: '/magnet.v1.Control/AnnounceRound',
   signalGradientReady: '/magnet.v1.Control/SignalGradientReady',
   checkGradient: '/magnet.v1.Control/CheckGradient',
-  proposeOutcome: '/magnet.v1.Control/ProposeOutcome',
   submitVote: '/magnet.v1.Control/SubmitVote',
   publishOutcome: '/magnet.v1.Control/PublishOutcome',
   getLatest: '/magnet.v1.Control/GetLatest',
