@@ -48,12 +48,12 @@ def commit(tmp: str, final: str | os.PathLike) -> None:
 
 
 def crash_point(name: str) -> None:
-    """Test hook for crash-safety tests: MAGNET_TRAINER_CRASH_AT="<name>:<marker file>" kills this process with
+    """Test hook for crash-safety tests: MAGNET_TRAINER_CRASH_AT="<name>@<marker file>" kills this process with
     SIGKILL at point `name`, once (the marker file records it). Unset, as always outside those tests, it does nothing."""
     spec = os.environ.get("MAGNET_TRAINER_CRASH_AT")
     if not spec:
         return
-    at, _, marker = spec.partition(":")
+    at, _, marker = spec.partition("@")
     if at != name or (marker and os.path.exists(marker)):
         return
     if marker:
@@ -61,12 +61,12 @@ def crash_point(name: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def write_atomic(final: str | os.PathLike, writer) -> None:
+def write_atomic(final: str | os.PathLike, writer, what: str = "file") -> None:
     """Runs writer(tmp_path) and renames the result onto final; never leaves a partial file behind."""
     tmp = atomic_path(final)
     try:
         writer(tmp)
-        crash_point("save")  # a kill here leaves only the temp file: the final name never holds half a file
+        crash_point(f"save:{what}")  # a kill here leaves only the temp file: the final name never holds half a file
         commit(tmp, final)
     except BaseException as e:
         if os.path.exists(tmp):
@@ -81,7 +81,7 @@ def save(path, tensors: dict[str, torch.Tensor], kind: str, meta: dict) -> str:
     full = {"format": kind, "format_version": FORMAT_VERSION, **meta}
     md = {"magnet": json.dumps(full, sort_keys=True, separators=(",", ":"))}
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=md))
+    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=md), kind)
     return sha256_file(path)
 
 

@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
@@ -69,6 +69,8 @@ export class LocalTraining {
     const r = row.round;
     const t0 = Date.now();
     const out = join(this.d.gradDir, `${r}.tmp.safetensors`);
+    // A trainer killed mid-save leaves its temp file (never a final one): clear them before the next run.
+    for (const f of readdirSync(this.d.gradDir)) if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(this.d.gradDir, f), { force: true });
     const done = (async () => {
       await this.d.ensureBase(row);
       const res = await this.d.jobs.train({

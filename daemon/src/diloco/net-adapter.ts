@@ -153,9 +153,10 @@ function size(from: string, v: number): number {
   return v;
 }
 
-function signature(from: string, v: Buffer): Buffer {
-  if (v.length !== 65) throw new Refusal('bad_field', `a signature of ${v.length} bytes (65 expected)`, from);
-  return v;
+/** Decoded `bytes` fields are Uint8Array views: copied into a Buffer of exactly 65 bytes. */
+function signature(from: string, v: Uint8Array): Buffer {
+  if (!(v instanceof Uint8Array) || v.length !== 65) throw new Refusal('bad_field', `a signature of ${v?.length ?? 0} bytes (65 expected)`, from);
+  return Buffer.from(v);
 }
 
 function text(from: string, v: string, field: string, max = 256): string {

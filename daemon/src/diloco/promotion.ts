@@ -90,7 +90,7 @@ export class Promotion {
     if (last) await this.ensureCheckpoint(last.proposal, last, from);
     const mine = (c: Certificate) => c.proposal.leader === ctx.me && this.recordContributions(c.proposal);
     if (!ctx.outcomes.certifyChain(chain, mine)) return 0;
-    crashPoint('certified');
+    if (chain.some((x) => x.cert.proposal.leader === ctx.me)) crashPoint('leader:certified'); // certified, not yet published
     for (const { cert } of chain) this.landed(cert, via, t0);
     if (last) ctx.onLatest?.(ctx.ckpts.path(last.proposal.sha256), last.proposal.sha256, last.proposal.round);
     const single = chain.length === 1 ? chain[0]?.cert : undefined;

@@ -9,6 +9,7 @@ import { BlobBackendWithFiles } from '../diloco/blob-files.js';
 import type { RoundCoordinator } from '../diloco/coordinator.js';
 import { NetRoundNetwork, installRoundHandlers } from '../diloco/net-adapter.js';
 import { DilocoPart } from '../diloco/part.js';
+import { dilocoRoutes } from '../diloco/routes.js';
 import { PartRoundStorage } from '../diloco/storage-adapter.js';
 import { NetPart } from '../net/net-part.js';
 import { netRoutes } from '../net/routes.js';
@@ -139,6 +140,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     );
     late.rounds = diloco.coordinator;
     node.addPart('diloco', diloco, () => diloco.status());
+    node.http.add(...dilocoRoutes(diloco));
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

@@ -1,0 +1,37 @@
+import { type Route, sendJson } from '../api/routes.js';
+import type { DilocoPart } from './part.js';
+
+/**
+ * GET /diloco/outcomes?after=R&limit=N: the certified outcomes this node holds after round R (default -1), oldest
+ * first: round, leader, merged or abandoned, checkpoint, contributors and voters.
+ */
+export function dilocoRoutes(part: DilocoPart): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/diloco/outcomes',
+      async handle(req, res) {
+        const q = new URL(req.url ?? '/', 'http://x').searchParams;
+        const after = Number(q.get('after') ?? -1);
+        const limit = Number(q.get('limit') ?? 64);
+        if (!Number.isSafeInteger(after) || after < -1 || !Number.isSafeInteger(limit) || limit < 1) {
+          sendJson(res, 400, { error: { code: 'ERR_BAD_QUERY', message: 'after must be a round >= -1 and limit a whole number >= 1' } });
+          return;
+        }
+        const outcomes = part.coordinator.onLineageRequest('', after, Math.min(limit, 64)).map(({ proposal: p, votes }) => ({
+          round: p.round,
+          leader: p.leader,
+          merged: p.merged,
+          sha256: p.sha256,
+          parentSha256: p.parentSha256,
+          manifestId: p.manifestId,
+          note: p.note,
+          contributors: p.contributions.map((c) => ({ nodeId: c.nodeId, sha256: c.sha256 })),
+          repeats: p.basis?.leader ?? null,
+          voters: votes.map((v) => v.voter),
+        }));
+        sendJson(res, 200, { outcomes });
+      },
+    },
+  ];
+}
