@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-windows", type=_positive(int), default=4, help="held-out windows to score")
     p.add_argument("--eval-seed", type=_seed64, default=None,
                    help="draw the windows with this seed (default: the first ones)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply the weighted mean by this before the step (a gradient at its share of a merge)")
+    p.add_argument("--eval-baseline", action="store_true",
+                   help="with --eval-data, also loss_baseline: the model after a step with a zero gradient (momentum only)")
     _device_args(p)
 
     p = sub.add_parser("eval", help="held-out loss and perplexity")

@@ -10,11 +10,13 @@ multiply-add: no alpha=/value= forms, addcmul, lerp or foreach kernels, whose FM
         step  = g + buf*mu
         theta = theta - step*lr
     mu = 0: theta = theta - g*lr                (no buffer is kept)
+With --scale s (spot checks: one gradient at its share of a merge), g = g*s before the step.
 The momentum buffer is saved in the merged checkpoint, so any node can lead the next round.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 from pathlib import Path
@@ -118,6 +120,8 @@ def _check_args(args) -> None:
         raise TrainerError("bad_args", "give --steps-per-grad and --tokens-per-grad together")
     if args.eval_seed is not None and not args.eval_data:
         raise TrainerError("bad_args", "--eval-seed needs --eval-data")
+    if not (math.isfinite(args.scale) and args.scale > 0):
+        raise TrainerError("bad_args", f"--scale {args.scale} must be finite and > 0")
 
 
 def _eval_data(args, tokens, base: ckpt.Checkpoint) -> Dataset | None:
@@ -130,6 +134,14 @@ def _eval_data(args, tokens, base: ckpt.Checkpoint) -> Dataset | None:
 
 def _qat_loss(model, data: Dataset, args) -> float:
     return heldout_loss(model, data, args.eval_batch, args.eval_windows, "qat", torch.device("cpu"), args.eval_seed)[0]
+
+
+def _baseline_loss(base: ckpt.Checkpoint, like: dict[str, torch.Tensor], data: Dataset, args) -> float:
+    """Held-out loss after the outer step with a zero gradient (the momentum alone): what a gradient's own effect
+    is measured against."""
+    twin = ckpt.Checkpoint(copy.deepcopy(base.model), dict(base.meta), {k: v.clone() for k, v in base.momentum.items()}, base.sha256)
+    outer_step(twin, {k: torch.zeros_like(v) for k, v in like.items()}, args.outer_lr, args.momentum)
+    return _qat_loss(twin.model, data, args)
 
 
 def _merged_meta(args, base: ckpt.Checkpoint, metas: list[dict], weights: list[float]) -> dict:
@@ -172,6 +184,10 @@ def run(args, eval_tokens=None) -> dict:
     total = sum(args.weight)
     weights = [w / total for w in args.weight]
     mean = weighted_mean(deltas, weights)
+    if args.scale != 1.0:  # a gradient at its share of a merge (spot checks): g*scale, one more rounding
+        mean = {k: torch.mul(v, _f32(args.scale)) for k, v in mean.items()}
+    if data is not None and args.eval_baseline:
+        evals["loss_baseline"] = _baseline_loss(base, mean, data, args)
     before = {k: v.detach().clone() for k, v in base.model.state_dict().items()}
     outer_step(base, mean, args.outer_lr, args.momentum)
     update = {k: before[k] - v for k, v in base.model.state_dict().items()}

@@ -49,7 +49,7 @@ export class Checker {
     const file = join(c.gradDir, 'fetched', `check-${req.round}-${req.sha256}.safetensors`);
     try {
       await c.network.fetchBlob(from, req.sha256, file, Math.min(req.size, maxGradientBytes(c, req.baseSha256)));
-      const v = await this.verifier.check(req.round, c.ckpts.path(req.baseSha256), file, req.sha256, req.size);
+      const v = await this.verifier.check(req.round, c.ckpts.path(req.baseSha256), file, req.sha256, req.size, c.view.trainers().length);
       const out = verdict(v.verdict === 'accepted', v.reason);
       this.done.set(key, out);
       for (const k of this.done.keys()) if (Number(k.split(':')[0]) < r - 2) this.done.delete(k);

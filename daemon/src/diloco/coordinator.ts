@@ -254,8 +254,13 @@ export class RoundCoordinator implements Startable {
     const r = currentRound(c);
     const p = cert.proposal;
     if (p.round < r) {
-      if (cert.receipts && this.promotion.verify(cert).ok) this.promotion.lateReceipts(cert);
-      return { accepted: true, reason: `round ${p.round} is certified here already` };
+      // Its own leader publishing what we certified from the votes already (receipts ride along): fine. Anyone
+      // else sending an old certificate is replaying it.
+      if (from === p.leader && this.promotion.sameAsStored(cert)) {
+        if (cert.receipts) this.promotion.lateReceipts(cert);
+        return { accepted: true, reason: `round ${p.round} is certified here already` };
+      }
+      return c.refuser.refuse('outcome', from, 'stale_round', `an outcome of round ${p.round}, which is certified here already (this node is at round ${r})`);
     }
     if (p.round > r) {
       this.catchUp.soon();

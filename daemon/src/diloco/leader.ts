@@ -25,6 +25,8 @@ const FINAL_CHECK = ['size', 'spot_check', 'grad_nonfinite', 'grad_outlier', 'gr
 export class Leader {
   private readonly lastAnnounce = new Map<number, number>();
   private readonly checkTries = new Map<number, number>();
+  /** When a round first had a quorum of accepted gradients and nothing left to judge (stragglers wait a grace). */
+  private readonly quorumAt = new Map<number, number>();
 
   constructor(
     private readonly ctx: RoundContext,
@@ -173,10 +175,10 @@ export class Leader {
     const done = all.filter((g) => g.status !== 'received');
     const waiting = all.some((g) => g.status === 'received' && (g.nodeId === c.me || gradientFile(c, g.sha256) !== undefined));
     const late = Date.now() > cur.deadlineMs && !waiting;
-    if (done.length < cur.needed.length && !late) return;
+    const quorum = Math.max(1, Math.ceil(c.opts.quorum * cur.needed.length));
+    if (done.length < cur.needed.length && !late && !this.stragglersWaited(cur, quorum, waiting)) return;
     this.refuseOutliers(cur);
     const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && cur.needed.includes(g.nodeId));
-    const quorum = Math.max(1, Math.ceil(c.opts.quorum * cur.needed.length));
     if (accepted.length === 0 || (late && done.length < cur.needed.length && accepted.length < quorum)) {
       return this.abandon(cur, accepted.length === 0 ? 'every gradient was refused or none arrived' : `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`);
     }
@@ -184,12 +186,28 @@ export class Leader {
     await this.merge({ ...cur, state: 'merging' });
   }
 
+  /**
+   * With a quorum of accepted gradients and nothing else to judge, the rest get one grace period: a member that
+   * accepted the round and then sends nothing (or something refused at the door) cannot hold it to the deadline.
+   */
+  private stragglersWaited(row: RoundRow, quorum: number, judging: boolean): boolean {
+    const c = this.ctx;
+    const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && row.needed.includes(g.nodeId)).length;
+    if (judging || accepted < quorum) return false;
+    const since = this.quorumAt.get(row.round) ?? Date.now();
+    this.quorumAt.set(row.round, since);
+    if (Date.now() - since < c.opts.announceGraceSec * 1000) return false;
+    const missing = row.needed.filter((id) => !c.grads.forRound(row.round).some((g) => g.nodeId === id && g.status !== 'received'));
+    c.log.warn({ round: row.round, missing }, 'merging without the gradients still missing a grace period after the quorum');
+    return true;
+  }
+
   /** Spot-checks one member's gradient once its file arrived (pushed to us, or in shared storage). */
   private async judge(row: RoundRow, g: JudgedGradient): Promise<boolean> {
     const c = this.ctx;
     const file = gradientFile(c, g.sha256);
     if (!file) return false; // not arrived yet: the sender pushes before it signals
-    const v = await this.verifier.check(row.round, c.ckpts.path(row.baseSha256), file, g.sha256, g.size);
+    const v = await this.verifier.check(row.round, c.ckpts.path(row.baseSha256), file, g.sha256, g.size, row.needed.length);
     c.grads.setVerdict(row.round, g.nodeId, { status: v.verdict, reason: v.verdict === 'refused' ? v.reason : null, lossDelta: v.lossDelta, spotChecked: true, norm: v.norm });
     c.metrics.gradients.inc({ verdict: v.verdict, reason: v.verdict === 'accepted' ? 'ok' : reasonLabel(v.reason) });
     if (v.verdict === 'refused') c.refuser.note('gradient', g.nodeId, reasonLabel(v.reason) as RoundRefusal, v.reason);

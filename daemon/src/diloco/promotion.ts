@@ -69,7 +69,7 @@ export class Promotion {
     for (const c of certs) {
       const p = c.proposal;
       if (p.round < round) {
-        if (c.receipts && this.verify(c).ok) this.lateReceipts(c); // certified here already, from the votes
+        this.lateReceipts(c); // certified here already, from the votes
         continue;
       }
       const v = this.verify(c);
@@ -110,6 +110,9 @@ export class Promotion {
         mergedManifest: p.manifestId,
         note: p.merged ? null : p.note,
       });
+    const began = ctx.rounds.get(p.round)?.acceptedAt ?? this.roundStartedAt.get(p.round);
+    // 'round' is the leader's view of its round (announcement to certificate); 'elapsed' every node's own.
+    if (began !== undefined && via !== 'lineage') ctx.phases.record(p.round, p.leader === ctx.me ? 'round' : 'elapsed', (Date.now() - began) / 1000);
     this.roundStartedAt.set(p.round + 1, Date.now());
     ctx.metrics.certified.inc({ outcome: p.merged ? 'merged' : 'abandoned', via });
     ctx.metrics.rounds.inc({ outcome: p.merged ? 'merged' : 'abandoned', role: p.leader === ctx.me ? 'leader' : 'follower' });
@@ -150,11 +153,15 @@ export class Promotion {
     return json && json !== '[]' ? json : undefined;
   }
 
+  /** True when `c` is the outcome this node certified for that round (same proposal). */
+  sameAsStored(c: Certificate): boolean {
+    const stored = this.ctx.outcomes.certificate(c.proposal.round);
+    return stored !== undefined && proposalDigest(stored.proposal).equals(proposalDigest(c.proposal));
+  }
+
   /** Receipts that come with the certificate of a round this node certified already (from the votes). */
   lateReceipts(c: Certificate): boolean {
-    const stored = this.ctx.outcomes.certificate(c.proposal.round);
-    if (!c.receipts || !stored || c.proposal.leader === this.ctx.me) return false;
-    if (proposalDigest(stored.proposal).toString('hex') !== proposalDigest(c.proposal).toString('hex')) return false;
+    if (!c.receipts || c.proposal.leader === this.ctx.me || !this.sameAsStored(c) || !this.verify(c).ok) return false;
     void this.acceptReceipts(c.proposal.round, c.receipts);
     return true;
   }

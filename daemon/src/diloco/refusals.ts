@@ -8,6 +8,7 @@ export type RoundRefusal =
   | 'not_member'
   | 'not_sender'
   | 'wrong_round'
+  | 'stale_round'
   | 'base_mismatch'
   | 'parent_mismatch'
   | 'not_expected_leader'

@@ -124,31 +124,35 @@ export class TrainerJobs {
    * checks (base hash, finite values, norm bound). Bit-exact on every machine: members recompute it and compare
    * hashes. With `evalSeed`, also the held-out loss of the base and of the result on windows drawn by that seed.
    */
-  async merge(p: { base: string; grads: string[]; out: string; evalSeed?: bigint; signal?: AbortSignal }): Promise<MergeResult> {
+  async merge(p: { base: string; grads: string[]; out: string; evalSeed?: bigint; scale?: number; baseline?: boolean; signal?: AbortSignal }): Promise<MergeResult> {
     const o = this.opts;
     const args = ['merge', '--base', p.base, '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum), '--out', p.out];
     for (const g of p.grads) args.push('--grad', g, '--weight', '1');
     args.push('--outlier-ratio', '0', '--max-norm', String(o.maxGradNorm));
     args.push('--steps-per-grad', String(o.innerSteps), '--tokens-per-grad', String(this.tokensPerGradient));
+    if (p.scale !== undefined && p.scale !== 1) args.push('--scale', String(p.scale));
     if (p.evalSeed !== undefined) {
       args.push('--eval-data', o.data, '--eval-seq', String(o.seq), '--eval-windows', String(o.verifyWindows), '--eval-seed', p.evalSeed.toString());
+      if (p.baseline) args.push('--eval-baseline');
     }
     const r = await this.run(args, p.signal);
     return {
       sha256: String(r['sha256']),
       norms: Array.isArray(r['grad_norms']) ? (r['grad_norms'] as unknown[]).map(Number) : [],
       ...(p.evalSeed !== undefined ? { lossBase: Number(r['loss_base']), lossMerged: Number(r['loss_merged']) } : {}),
+      ...(p.baseline ? { lossBaseline: Number(r['loss_baseline']) } : {}),
     };
   }
 
   /**
-   * One gradient alone at the real merge scale (outer lr, momentum from the base), scored on held-out windows drawn
-   * by `evalSeed`: how much the network's model would gain or lose from it.
+   * One gradient at its share (1/`share`) of a merge, at the real scale (the network's outer lr, the base's Nesterov
+   * momentum), scored on held-out windows drawn by `evalSeed` against the same step without it (the momentum alone):
+   * what this gradient adds to the network's model.
    */
-  async spotCheck(base: string, grad: string, tmpOut: string, evalSeed: bigint): Promise<Required<MergeResult>> {
+  async spotCheck(base: string, grad: string, tmpOut: string, evalSeed: bigint, share: number): Promise<Required<MergeResult>> {
     try {
-      const r = await this.merge({ base, grads: [grad], out: tmpOut, evalSeed });
-      return { ...r, lossBase: r.lossBase ?? NaN, lossMerged: r.lossMerged ?? NaN };
+      const r = await this.merge({ base, grads: [grad], out: tmpOut, evalSeed, scale: 1 / Math.max(1, share), baseline: true });
+      return { ...r, lossBase: r.lossBase ?? NaN, lossMerged: r.lossMerged ?? NaN, lossBaseline: r.lossBaseline ?? NaN };
     } finally {
       rmSync(tmpOut, { force: true });
     }
@@ -165,4 +169,6 @@ export interface MergeResult {
   norms: number[];
   lossBase?: number;
   lossMerged?: number;
+  /** After the step with a zero gradient (the momentum alone). */
+  lossBaseline?: number;
 }

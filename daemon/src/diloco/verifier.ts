@@ -9,7 +9,7 @@ export interface SpotVerdict {
   verdict: 'accepted' | 'refused';
   /** `ok`, or `<reason>: <detail>` where reason is a stable label (size, spot_check, grad_nonfinite, grad_outlier, format). */
   reason: string;
-  /** Held-out loss of the base minus that after the real outer step with this gradient alone (> 0: it helps). */
+  /** Held-out loss after the outer step without this gradient minus with it, at its share (> 0: it helps). */
   lossDelta: number;
   norm: number;
 }
@@ -37,7 +37,8 @@ export class Verifier {
     return h.readBigUInt64BE(0);
   }
 
-  async check(round: number, basePath: string, file: string, sha256: string, announcedSize: number): Promise<SpotVerdict> {
+  /** `share`: how many gradients the round's merge is expected to average (this one enters at 1/share). */
+  async check(round: number, basePath: string, file: string, sha256: string, announcedSize: number, share: number): Promise<SpotVerdict> {
     const refuse = (reason: string, norm = NaN): SpotVerdict => ({ verdict: 'refused', reason, lossDelta: 0, norm });
     const size = statSync(file).size;
     const baseSize = statSync(basePath).size;
@@ -45,12 +46,15 @@ export class Verifier {
     if (size > baseSize * 2) return refuse(`size: ${size} bytes for a ${baseSize}-byte checkpoint`);
     try {
       const tmp = join(dirname(file), `verify-${sha256}-${process.pid}.tmp.safetensors`);
-      const r = await this.jobs.spotCheck(basePath, file, tmp, this.seed(round, sha256));
+      const r = await this.jobs.spotCheck(basePath, file, tmp, this.seed(round, sha256), share);
       const norm = r.norms[0] ?? NaN;
-      if (!Number.isFinite(r.lossMerged)) return refuse("spot_check: the model after this gradient gives a non-finite loss", norm);
-      if (r.lossMerged > r.lossBase + this.opts.verifyLossTolerance)
-        return refuse(`spot_check: held-out loss after the outer step is ${r.lossMerged.toFixed(4)}, worse than the base's ${r.lossBase.toFixed(4)}`, norm);
-      return { verdict: 'accepted', reason: 'ok', lossDelta: r.lossBase - r.lossMerged, norm };
+      if (!Number.isFinite(r.lossMerged)) return refuse('spot_check: the model after this gradient gives a non-finite loss', norm);
+      if (r.lossMerged > r.lossBaseline + this.opts.verifyLossTolerance)
+        return refuse(
+          `spot_check: held-out loss with this gradient at its 1/${share} share is ${r.lossMerged.toFixed(4)}, without it ${r.lossBaseline.toFixed(4)}`,
+          norm,
+        );
+      return { verdict: 'accepted', reason: 'ok', lossDelta: r.lossBaseline - r.lossMerged, norm };
     } catch (err) {
       if (isMagnetError(err) && err.code.startsWith('ERR_TRAINER_GRAD'))
         return refuse(`${err.code.slice('ERR_TRAINER_'.length).toLowerCase()}: ${errorMessage(err)}`);

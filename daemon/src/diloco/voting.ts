@@ -134,6 +134,10 @@ export class Voting {
     };
     if (c.outcomes.equivocated(p.leader, p.round)) return once('equivocation', `${p.leader} equivocated in round ${p.round}`);
     if (c.view.failed(p.round).has(p.leader)) return once('leader_failed', `this node gave up on ${p.leader} in round ${p.round}`);
+    // Only the leader this node expects for the round (its own view) gets its vote; asked again every tick, since a
+    // takeover this node has not seen yet becomes expected once it gives up on the earlier leader too.
+    if (c.view.expectedLeader(p.round) !== p.leader && c.rounds.get(p.round)?.leader !== p.leader)
+      return once('not_expected_leader', `${p.leader} does not lead round ${p.round} in this node's view`);
     const lock = this.lock(p.round);
     if (lock && lock.sha256 !== p.sha256) return once('locked', `this node voted for ${lock.sha256} in round ${p.round}`);
     if (p.merged) {
