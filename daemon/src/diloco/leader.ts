@@ -25,6 +25,8 @@ const FINAL_CHECK = ['size', 'spot_check', 'grad_nonfinite', 'grad_outlier', 'gr
 export class Leader {
   private readonly lastAnnounce = new Map<number, number>();
   private readonly checkTries = new Map<number, number>();
+  /** The checker that refused our own gradient, per round (the next one in the order is asked once more). */
+  private readonly secondOpinion = new Map<number, string>();
   /** When a round first had a quorum of accepted gradients and nothing left to judge (stragglers wait a grace). */
   private readonly quorumAt = new Map<number, number>();
 
@@ -119,15 +121,16 @@ export class Leader {
     const row = c.rounds.get(g.round);
     if (!row || row.leader !== c.me) return no('not_leader', `this node does not lead round ${g.round}`);
     if (from !== g.nodeId) return no('not_sender', `gradient of ${g.nodeId} signalled by ${from}`);
-    if (row.state !== 'collecting') return no('round_closed', `round ${g.round} is ${row.state}`);
-    if (!row.needed.includes(from)) return no('not_accepted', 'the sender did not accept the announcement');
-    if (g.baseSha256 !== row.baseSha256) return no('base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
+    // What the message is first (the same answer whenever it comes), then whether it comes in time.
     if (g.tokens !== c.jobs.tokensPerGradient || g.steps !== c.opts.innerSteps)
       return no('tokens_mismatch', `claims ${g.tokens} tokens in ${g.steps} steps; a gradient of this network is ${c.jobs.tokensPerGradient} tokens in ${c.opts.innerSteps} steps`);
     const max = maxGradientBytes(c, row.baseSha256);
     if (!(g.size > 0 && g.size <= max)) return no('too_large', `announced ${g.size} bytes; a gradient of this model is at most ${max}`);
+    if (g.baseSha256 !== row.baseSha256) return no('base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
     if (signerOf(gradientDigest(g.round, row.baseSha256, g.sha256, g.size), g.statementSignature)?.nodeId !== from)
       return no('bad_statement', 'the gradient statement is not signed by the sender for this round, base, hash and size');
+    if (row.state !== 'collecting') return no('round_closed', `round ${g.round} is ${row.state}`);
+    if (!row.needed.includes(from)) return no('not_accepted', 'the sender did not accept the announcement');
     const added = c.grads.add({
       round: g.round,
       nodeId: from,
@@ -211,6 +214,7 @@ export class Leader {
     c.grads.setVerdict(row.round, g.nodeId, { status: v.verdict, reason: v.verdict === 'refused' ? v.reason : null, lossDelta: v.lossDelta, spotChecked: true, norm: v.norm });
     c.metrics.gradients.inc({ verdict: v.verdict, reason: v.verdict === 'accepted' ? 'ok' : reasonLabel(v.reason) });
     if (v.verdict === 'refused') c.refuser.note('gradient', g.nodeId, reasonLabel(v.reason) as RoundRefusal, v.reason);
+    else c.log.info({ round: row.round, sender: g.nodeId, lossDelta: v.lossDelta, norm: v.norm }, 'gradient accepted');
     return true;
   }
 
@@ -225,7 +229,8 @@ export class Leader {
       c.metrics.gradients.inc({ verdict: 'accepted', reason: 'own' });
       return true;
     }
-    const checker = c.view.checkerFor(row.round, c.me);
+    const refusedBy = this.secondOpinion.get(row.round);
+    const checker = c.view.checkerFor(row.round, c.me, refusedBy ? [refusedBy] : []);
     const tries = this.checkTries.get(row.round) ?? 0;
     const giveUp = (why: string) => {
       c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: `unchecked: ${why}` });
@@ -259,6 +264,13 @@ export class Leader {
       return true;
     }
     if (FINAL_CHECK.includes(reasonLabel(v.reason))) {
+      // One checker's refusal could be its own malice: a second member in the order gets the last word.
+      const second = c.view.checkerFor(row.round, c.me, [checker]);
+      if (second && !this.secondOpinion.has(row.round)) {
+        this.secondOpinion.set(row.round, checker);
+        c.log.warn({ round: row.round, checker, second, reason: v.reason }, 'the checker refused our own gradient; asking the next member');
+        return false;
+      }
       c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: v.reason });
       c.metrics.gradients.inc({ verdict: 'refused', reason: reasonLabel(v.reason) });
       c.log.warn({ round: row.round, checker, reason: v.reason }, 'the checker refused our own gradient');

@@ -175,7 +175,8 @@ export class Promotion {
     const max = Math.max(1, 4 * (ctx.ckpts.has(p.parentSha256) ? sizeOf(ctx.ckpts.path(p.parentSha256)) : 64 * 1024 ** 3));
     let last: unknown;
     try {
-      if (p.manifestId) {
+      if (p.manifestId && ctx.view.selfIsMember()) {
+        // Shards are for members; everyone else fetches the (public) checkpoint whole from a member.
         try {
           await ctx.storage.get(p.manifestId, tmp);
           await ctx.ckpts.adopt(tmp, p.sha256);

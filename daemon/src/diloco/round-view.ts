@@ -54,9 +54,9 @@ export class RoundView {
     return successorOf(r, this.trainers(), this.failed(r));
   }
 
-  /** The member who spot-checks the leader's own gradient: the next live trainer after it in the rotation. */
-  checkerFor(r: number, leader: string): string | undefined {
-    return successorOf(r, this.trainers(), new Set([...this.failed(r), leader]));
+  /** The member who spot-checks the leader's own gradient: the next live trainer after it in r's rotation. */
+  checkerFor(r: number, leader: string, skip: string[] = []): string | undefined {
+    return successorOf(r, this.trainers(), new Set([...this.failed(r), leader, ...skip]));
   }
 
   memberCount(): number {

@@ -77,16 +77,27 @@ export class Voting {
     const digest = proposalDigest(p).toString('hex');
     const other = c.outcomes.proposals(r).find((q) => q.proposal.leader === p.leader && q.digest !== digest);
     if (other) {
+      c.outcomes.addProposal(digest, p); // kept as evidence
       if (c.outcomes.addEquivocation(p.leader, r, other.digest, digest)) {
         c.metrics.equivocations.inc();
         c.log.error({ round: r, leader: p.leader, proposals: [other.digest, digest] }, 'equivocation: the leader signed two different proposals for one round');
         this.failLeader(r, p.leader, 'equivocation');
+        void this.spreadEvidence([other.proposal, p]);
       }
-      c.outcomes.addProposal(digest, p); // kept as evidence
       return no('equivocation', `${p.leader} signed two different proposals for round ${r}`);
     }
     c.outcomes.addProposal(digest, p);
     return ok;
+  }
+
+  /**
+   * Both proposals of an equivocating leader go to every member (without votes): each sees the proof itself, gives
+   * up on that leader and drops any lock on its proposals, so the round moves on under the next leader.
+   */
+  private async spreadEvidence(proposals: OutcomeProposal[]): Promise<void> {
+    const c = this.ctx;
+    const to = c.network.livePeers().filter((x) => x.member);
+    await Promise.all(to.flatMap((x) => proposals.map((p) => c.network.submitVotes(x.nodeId, p, []).catch(() => undefined))));
   }
 
   /** The proposal this node's first vote of round r went to, unless its leader has since been caught equivocating. */

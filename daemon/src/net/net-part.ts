@@ -149,7 +149,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
     const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.max_concurrent_streams': 256 });
     server.addService(controlService, controlImplementation(guard, this, this.rounds, 64));
-    server.addService(dataService, dataImplementation(guard, { stat: (s) => this.backend.stat(s), read: (s, o) => this.backend.read(s, o), accept: (s, f) => this.backend.accept(s, f) }, {
+    server.addService(dataService, dataImplementation(guard, { stat: (s) => this.backend.stat(s), read: (s, o) => this.backend.read(s, o), accept: (s, f) => this.backend.accept(s, f), isPublic: (s) => this.backend.isPublic?.(s) ?? false }, {
       incomingDir: this.deps.home.sub('incoming'),
       chunkBytes: c.chunkBytes,
       maxBlobBytes: c.maxBlobBytes,
@@ -238,6 +238,12 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const l = this.live.get(nodeId);
     if (!l) throw new MagnetError('ERR_UNKNOWN_PEER', `${nodeId} is not a known peer (known: ${[...this.live.keys()].join(', ') || 'none'})`, { nodeId });
     return l.client;
+  }
+
+  /** Where and who a known peer is (address and the certificate it must present), for building other clients. */
+  target(nodeId: string): { nodeId: string; grpcAddress: string; certSha256: Buffer; certPem: string } | undefined {
+    const l = this.live.get(nodeId);
+    return l && { nodeId, grpcAddress: l.info.grpcAddress, certSha256: l.certSha256, certPem: l.certPem };
   }
 
   multiaddrs(): string[] {

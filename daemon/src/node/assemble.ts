@@ -7,7 +7,9 @@ import { tierIndex } from '../chain/chain-params.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { BlobBackendWithFiles } from '../diloco/blob-files.js';
 import type { RoundCoordinator } from '../diloco/coordinator.js';
-import { NetRoundNetwork, installRoundHandlers } from '../diloco/net-adapter.js';
+import { NetRoundNetwork, type RoundMessageHandlers, installRoundHandlers } from '../diloco/net-adapter.js';
+import type { RoundNetwork } from '../diloco/ports.js';
+import type { BlobBackend } from '../net/blob-backend.js';
 import { DilocoPart } from '../diloco/part.js';
 import { dilocoRoutes } from '../diloco/routes.js';
 import { PartRoundStorage } from '../diloco/storage-adapter.js';
@@ -23,10 +25,22 @@ import { VERSION } from '../version.js';
 import { MagnetNode, type NodeDeps } from './node.js';
 
 /**
+ * Decorators for what a node says on the wire. Only the adversary testing tool (daemon/src/adversary) sets them, to
+ * run a real node whose honest behaviour is bypassed; `magnet-node start` never does.
+ */
+export interface AssemblyHooks {
+  /** The net part, once made (the adversary sends its crafted messages through it). */
+  net?(net: NetPart, node: MagnetNode): void;
+  roundNetwork?(n: RoundNetwork, node: MagnetNode): RoundNetwork;
+  roundHandlers?(h: RoundMessageHandlers, node: MagnetNode): RoundMessageHandlers;
+  blobBackend?(b: BlobBackend, node: MagnetNode): BlobBackend;
+}
+
+/**
  * Builds the whole node: the core (home, identity, profile, database, HTTP API), then each part in
  * dependency order. Parts are added here, one block each, with the reason for their position.
  */
-export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<MagnetNode> {
+export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: AssemblyHooks = {}): Promise<MagnetNode> {
   const node = await MagnetNode.create(config, deps);
   try {
     // Parts are wired here (membership, net, then storage, then diloco, serve and chain), each taking only the
@@ -55,6 +69,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       members: membership,
     });
     node.addPart('net', net, () => net.status());
+    hooks.net?.(net, node);
     // Adds the libp2p multiaddrs and the gRPC address beside the HTTP address in /status "listen".
     node.addPart('listen', { start: async () => undefined, stop: async () => undefined }, () => ({
       http: node.ready() ? formatHostPort(node.http.address) : null,
@@ -106,6 +121,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
     node.addPart('serve', serve, () => serve.status());
     node.http.add(...serve.routes());
 
+    const roundNetwork = new NetRoundNetwork(net, config.net.staleSeconds * 1000);
     // diloco after storage: rounds move checkpoints and gradients through storage and signal over net. Its round
     // handlers are installed before net starts answering, so no announcement meets UNIMPLEMENTED.
     const diloco = new DilocoPart({
@@ -115,7 +131,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       db: node.db,
       log: node.log.child({ part: 'diloco' }),
       metrics: node.metrics,
-      network: new NetRoundNetwork(net, config.net.staleSeconds * 1000),
+      network: hooks.roundNetwork?.(roundNetwork, node) ?? roundNetwork,
       storage: new PartRoundStorage(storage),
       members: membership,
       signer: { nodeId: node.identity.nodeId, sign: (digest) => signDigest(node.identity.signingKey, digest) },
@@ -130,14 +146,13 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps): Promise<
       // Each merged model is exported to GGUF and hot-swapped in, when this node serves.
       models: serve,
     });
-    installRoundHandlers(net, diloco.coordinator);
-    net.setBlobBackend(
-      new BlobBackendWithFiles(
-        storage.local,
-        (sha) => diloco.coordinator.fileOf(sha),
-        (sha) => diloco.coordinator.publicFile(sha),
-      ),
+    installRoundHandlers(net, hooks.roundHandlers?.(diloco.coordinator, node) ?? diloco.coordinator);
+    const backend = new BlobBackendWithFiles(
+      storage.local,
+      (sha) => diloco.coordinator.fileOf(sha),
+      (sha) => diloco.coordinator.publicFile(sha),
     );
+    net.setBlobBackend(hooks.blobBackend?.(backend, node) ?? backend);
     late.rounds = diloco.coordinator;
     node.addPart('diloco', diloco, () => diloco.status());
     node.http.add(...dilocoRoutes(diloco));

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import type { RoundMessageHandlers } from '../diloco/net-adapter.js';
+import type { Ack, Certificate } from '../diloco/messages.js';
+import type { RoundSigner } from '../diloco/ports.js';
+import { proposalDigest, voteDigest } from '../diloco/statements.js';
+import type { BlobBackend } from '../net/blob-backend.js';
+
+/**
+ * A member that lies to nodes catching up: it claims to be 50 rounds ahead and, asked for the lineage, hands out
+ * certified outcomes it made up (a merge of nothing into a checkpoint that does not exist, signed and voted by
+ * itself alone). Every other round message goes to the honest coordinator.
+ */
+export function forgedLineageHandlers(h: RoundMessageHandlers, d: { me: string; signer: RoundSigner }): RoundMessageHandlers {
+  const ahead = (a: Ack): Ack => ({ ...a, currentRound: (a.currentRound ?? 0) + 50 });
+  return {
+    onAnnouncement: (from, a) => h.onAnnouncement(from, a),
+    onGradientReady: (from, g) => h.onGradientReady(from, g),
+    onCheckRequest: (from, r) => h.onCheckRequest(from, r),
+    onVotes: (from, p, v) => h.onVotes(from, p, v),
+    onOutcome: (from, c) => h.onOutcome(from, c),
+    onLatestRequest: (from, round) => ahead(h.onLatestRequest(from, round)),
+    onLineageRequest: (from, afterRound, limit) => {
+      const real = h.onLineageRequest(from, afterRound, limit);
+      const first = real[0];
+      if (!first) return real;
+      const unsigned = { ...first.proposal, leader: d.me, sha256: createHash('sha256').update(`forged ${first.proposal.round}`).digest('hex') };
+      const proposal = { ...unsigned, signature: d.signer.sign(proposalDigest(unsigned)) };
+      const forged: Certificate = { proposal, votes: [{ voter: d.me, signature: d.signer.sign(voteDigest(proposalDigest(proposal))) }] };
+      return [forged, ...real.slice(1)];
+    },
+  };
+}
+
+/** A shard holder that takes every blob pushed to it and serves none but the public checkpoints. */
+export function withholdingBackend(inner: BlobBackend): BlobBackend {
+  return {
+    stat: async (sha256) => (inner.isPublic?.(sha256) ? inner.stat(sha256) : undefined),
+    read: (sha256, offset) => {
+      if (!inner.isPublic?.(sha256)) throw new Error(`blob ${sha256} withheld`);
+      return inner.read(sha256, offset);
+    },
+    accept: (sha256, file) => inner.accept(sha256, file),
+    isPublic: (sha256) => inner.isPublic?.(sha256) ?? false,
+  };
+}
