@@ -27,6 +27,7 @@ suite python npm run --silent test:python
 [ -f native/test.sh ] && suite native npm run --silent test:native
 [ -f contracts/scripts/build.ts ] && suite contracts npm run --silent test:contracts
 suite e2e npm run --silent test:e2e
+suite adversary npm run --silent test:adversary
 
 echo
 [ "$failed" -eq 0 ] || echo "failed suites: ${failures[*]}"

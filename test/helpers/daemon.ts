@@ -11,6 +11,8 @@ const TEST_PASSPHRASE = 'test-passphrase';
 
 /** The compiled CLI (tests run from dist/test/...). */
 export const CLI = fileURLToPath(new URL('../../daemon/src/cli/main.js', import.meta.url));
+/** The compiled adversary tool (a real node with its honest behaviour bypassed). */
+export const ADVERSARY = fileURLToPath(new URL('../../daemon/src/adversary/main.js', import.meta.url));
 
 const homes: string[] = [];
 // Daemon homes hold checkpoints and shards (GBs over a suite): removed when the test process exits, unless
@@ -89,10 +91,12 @@ export interface RunningDaemon {
  * Starts `magnet-node start` as a child process on loopback with free ports and waits until /readyz answers.
  */
 export async function startDaemon(
-  opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+  opts: { home?: string; args?: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; entry?: string[] } = {},
 ): Promise<RunningDaemon> {
   const home = opts.home ?? tempHome();
-  const args = [CLI, ...loopbackStartArgs(home), '--log-level', 'debug', ...(opts.args ?? [])];
+  // `entry` replaces `magnet-node start` (the adversary tool takes the same flags after its own).
+  const head = opts.entry ? [...opts.entry, ...loopbackStartArgs(home).slice(1)] : [CLI, ...loopbackStartArgs(home)];
+  const args = [...head, '--log-level', 'debug', ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: opts.env ?? testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -72,6 +72,7 @@ export class StoragePart implements Startable {
         metrics.putSeconds.observe(seconds);
       },
       got: (ok) => metrics.gets.inc({ result: ok ? 'ok' : 'failed' }),
+      refused: (reason) => metrics.shardRefusals.inc({ reason }),
     };
   }
 

@@ -31,7 +31,7 @@ export interface PutResult {
  */
 export class BlobService {
   /** Told of every put (seconds taken) and get (whether it succeeded): the part turns these into metrics. */
-  observer: { put(seconds: number): void; got(ok: boolean): void } | undefined;
+  observer: { put(seconds: number): void; got(ok: boolean): void; refused(reason: 'withheld' | 'corrupt' | 'failed'): void } | undefined;
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -217,6 +217,12 @@ export class BlobService {
       const r = await this.access.fetch(holder, s);
       if ('bytes' in r) return r.bytes;
       if ('corrupt' in r && this.repo.blob(id)) this.repo.setHolder(id, idx, holder, 'corrupt', this.now());
+      if (holder !== this.self && s.holders.includes(holder)) {
+        // A holder the signed manifest placed this shard on does not give it back: logged by name, counted by reason.
+        const reason = 'missing' in r ? 'withheld' : 'corrupt' in r ? 'corrupt' : 'failed';
+        this.observer?.refused(reason);
+        this.log.warn({ holder, id, shard: idx, reason, ...('failed' in r ? { err: r.failed } : {}) }, `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`);
+      }
     }
     return undefined;
   }

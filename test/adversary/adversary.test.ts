@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ADVERSARY, type RunningDaemon, membersArgs, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+
+/**
+ * The adversary suite. Four honest members run DiLoCo rounds on `tiny` among real daemons while a fifth member, a
+ * real daemon with its own key run by the adversary tool (daemon/src/adversary, kind `mixed`), attacks them:
+ * - as the leader of its rounds (it sorts first: rounds 0, 5 and 10) it stays silent, then equivocates (its real
+ *   proposal to half the members, a forged merge to the others), then announces a year-3000 deadline and stalls;
+ * - as a follower it poisons its gradients (the update reversed, inside the norm bounds) or lies about tokens;
+ * - it withholds the storage shards placed on it, and forges the certified lineage a late node catches up from;
+ * - it sends more than 30 kinds of malformed or unauthorized messages, as a member and with throwaway keys, and
+ *   says Hello from 300 throwaway identities.
+ * Each attack must be refused with a specific reason, logged with the sender and counted in a metric; the honest
+ * nodes must keep certifying rounds, all end on the same `latest`, and no honest gradient or contribution is lost.
+ */
+const ROUNDS = 11;
+const diloco = {
+  preset: 'tiny',
+  innerSteps: 2,
+  batch: 2,
+  seq: 32,
+  innerLr: 2e-3,
+  warmup: 0,
+  verifyWindows: 2,
+  startDelaySec: 8,
+  roundTimeoutSec: 60,
+  announceGraceSec: 10,
+  threads: 1,
+  maxRounds: ROUNDS,
+};
+
+interface Status {
+  nodeId: string;
+  diloco: { round: number; latest: { sha256: string; round: number; manifestId: string | null } | null; equivocators: string[] };
+  listen: { p2p: string[] };
+}
+interface Outcome {
+  round: number;
+  leader: string;
+  merged: boolean;
+  sha256: string;
+  contributors: { nodeId: string; sha256: string }[];
+}
+interface ProbeLine {
+  probe: string;
+  target: string;
+  expected?: string[];
+  got?: string;
+  ok?: boolean;
+  counts?: Record<string, number>;
+}
+
+const running: RunningDaemon[] = [];
+after(async () => {
+  for (const d of running) await d.kill();
+});
+
+const metrics = async (d: RunningDaemon) => (await fetch(`${d.url}/metrics`)).text();
+/** The sum over honest nodes of the samples of `name` whose labels contain every `label`. */
+const total = (texts: string[], name: string, ...labels: string[]) =>
+  texts
+    .flatMap((t) => t.split('\n'))
+    .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+
+test(
+  'a hostile member and its throwaway keys cannot hijack, halt or poison the rounds of four honest members',
+  { timeout: 1_800_000 },
+  async () => {
+    const homes = (await prepareHomes(5, 'magnet-adv-')).sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    const [hostile, ...honest] = homes as [(typeof homes)[0], ...(typeof homes)[0][]];
+    const work = tempHome('magnet-adv-work-');
+    const report = join(work, 'probes.jsonl');
+    const config = join(work, 'config.json');
+    writeFileSync(config, JSON.stringify({ diloco, net: { heartbeatSeconds: 1, staleSeconds: 10 } }));
+    const env = testEnv({ MAGNET_DILOCO: 'true', MAGNET_CPU_TRAINING: 'true' });
+    const args = ['--config', config, ...membersArgs(homes)];
+
+    const first = await startDaemon({ home: honest[0]!.home, env, args });
+    running.push(first);
+    const boot = (await first.get<Status>('/status')).listen.p2p[0] as string;
+    const others = await Promise.all(honest.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...args, '--bootstrap', boot] })));
+    running.push(...others);
+    const good = [first, ...others];
+    const bad = await startDaemon({ home: hostile.home, env, args: [...args, '--bootstrap', boot], entry: [ADVERSARY, '--kind', 'mixed', '--report', report] });
+    running.push(bad);
+
+    // The honest members certify every round, through the hostile node's three leadership turns.
+    const t0 = Date.now();
+    const statuses = await waitFor(
+      async () => {
+        const all = await Promise.all(good.map((d) => d.get<Status>('/status')));
+        return all.every((s) => s.diloco.latest?.round === ROUNDS - 1) && all;
+      },
+      1_500_000,
+      `the honest members to certify ${ROUNDS} rounds`,
+    );
+    console.log(`# ${ROUNDS} rounds certified among 4 honest members and 1 hostile one in ${Math.round((Date.now() - t0) / 1000)} s`);
+    assert.equal(new Set(statuses.map((s) => s.diloco.latest?.sha256)).size, 1, 'every honest member ends on the same latest');
+
+    // Every certified outcome was led by an honest member, merged all four honest gradients, and no poisoned one.
+    const { outcomes } = await first.get<{ outcomes: Outcome[] }>(`/diloco/outcomes?after=-1&limit=64`);
+    assert.deepEqual(
+      outcomes.map((o) => o.round),
+      Array.from({ length: ROUNDS }, (_, i) => i),
+    );
+    const honestIds = honest.map((h) => h.nodeId).sort();
+    for (const o of outcomes) {
+      assert.notEqual(o.leader, hostile.nodeId, `round ${o.round} was not certified under the hostile leader`);
+      assert.equal(o.merged, true, `round ${o.round} merged`);
+      assert.deepEqual(
+        o.contributors.map((c) => c.nodeId),
+        honestIds,
+        `round ${o.round}: every honest gradient and nothing else`,
+      );
+      const leader = good.find((_, i) => honest[i]!.nodeId === o.leader) as RunningDaemon;
+      const { contributions } = await leader.get<{ contributions: { round: number; nodeId: string }[] }>('/chain/contributions');
+      assert.deepEqual(
+        contributions
+          .filter((c) => c.round === o.round)
+          .map((c) => c.nodeId)
+          .sort(),
+        honestIds,
+        `round ${o.round}: each honest contribution recorded once`,
+      );
+    }
+
+    // A late reading node catches up through the certified lineage, refusing the hostile member's forgeries.
+    const reader = await startDaemon({ env, args: [...args, '--role', 'server', '--bootstrap', boot] });
+    running.push(reader);
+    await waitFor(
+      async () => (await reader.get<Status>('/status')).diloco.latest?.sha256 === statuses[0]?.diloco.latest?.sha256,
+      180_000,
+      'the late reader to catch up',
+    );
+
+    // A storage read of the latest checkpoint rebuilds it without the shards the hostile member withholds.
+    const latest = statuses[0]?.diloco.latest;
+    assert.ok(latest?.manifestId, 'the latest checkpoint is in shared storage');
+    const out = join(work, 'latest.safetensors');
+    const got = await fetch(`${first.url}/storage/blobs/fetch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: latest.manifestId, out }),
+    });
+    assert.equal(got.status, 200, await got.clone().text());
+    assert.equal(((await got.json()) as { sha256: string }).sha256, latest.sha256);
+
+    // The message-level attacks: every one refused with the reason expected (the public reads answered).
+    assert.ok(existsSync(report), 'the adversary wrote its report');
+    const lines = readFileSync(report, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ProbeLine);
+    const probes = lines.filter((l) => l.expected);
+    const wrong = probes.filter((l) => !l.ok);
+    assert.deepEqual(wrong, [], 'every probe got the answer it expected');
+    const kinds = new Set(probes.map((l) => l.probe));
+    const floods = lines.filter((l) => l.counts);
+    assert.ok(floods.length >= 4, 'a Hello flood against every honest member');
+    for (const f of floods) {
+      const refused = (f.counts?.['ip_range_full'] ?? 0) + (f.counts?.['peer_table_full'] ?? 0);
+      assert.ok(refused >= 280, `most throwaway identities refused by ${f.target}: ${JSON.stringify(f.counts)}`);
+    }
+
+    // The node-level attacks: each refusal counted by reason on the honest members, logged naming the sender.
+    const texts = await Promise.all(good.map(metrics));
+    const refusedRound = (reason: string, message?: string) =>
+      total(texts, 'magnet_diloco_refused_total', `reason="${reason}"`, ...(message ? [`message="${message}"`] : []));
+    const nodeAttacks: [string, number][] = [
+      ['silent leader: given up on after the grace', total(texts, 'magnet_diloco_failovers_total', 'reason="no_announcement_within_the_grace"')],
+      ['far-deadline leader: given up on at the capped deadline', total(texts, 'magnet_diloco_failovers_total', 'reason="no_certified_outcome_by_the_deadline"')],
+      ['equivocating leader: caught', total(texts, 'magnet_diloco_equivocations_total')],
+      ['equivocating leader: its forged merge refused', refusedRound('merge_mismatch')],
+      ['poisoned gradient: refused by the spot check', refusedRound('spot_check', 'gradient')],
+      ['lying about tokens: refused', refusedRound('tokens_mismatch', 'gradient')],
+      ['withheld shards: noticed', total(texts, 'magnet_storage_shard_fetch_refused_total', 'reason="withheld"')],
+      ['forged lineage: refused by the late reader', total([await metrics(reader)], 'magnet_diloco_refused_total', 'message="lineage"')],
+    ];
+    for (const [name, n] of nodeAttacks) assert.ok(n >= 1, `${name} (count ${n})`);
+    const logs = good.map((d) => d.output()).join('\n');
+    assert.ok(logs.includes(`from ${hostile.nodeId}`), 'refusals are logged naming the hostile member');
+    assert.ok((await first.get<Status>('/status')).diloco.equivocators.includes(hostile.nodeId), 'the equivocator is known by name');
+    const attackKinds = kinds.size + nodeAttacks.length + 1; // + the Hello flood
+    console.log(`# attack kinds refused: ${attackKinds} (${kinds.size} message-level, ${nodeAttacks.length} by the hostile node, the Hello flood)`);
+    assert.ok(attackKinds >= 30, `${attackKinds} attack kinds`);
+
+    for (const d of [...good, reader]) assert.equal(await d.stop(), 0);
+  },
+);
