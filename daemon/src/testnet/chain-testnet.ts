@@ -1,3 +1,9 @@
+import { parseEther } from 'ethers';
+import { nodeIdBytes8 } from '../chain/chain-part.js';
+import { tierIndex } from '../chain/chain-params.js';
+import { attach } from '../chain/deploy.js';
+import { makeProvider } from '../chain/provider.js';
+import type { NodeIdentity } from '../identity/identity.js';
 import { MagnetError } from '../util/errors.js';
 import type { LocalChain } from '../chain/local-chain.js';
 import { formatRewards, type RewardsView } from '../chain/rewards-view.js';
@@ -24,25 +30,26 @@ async function chainStatus(node: TestnetNode): Promise<ChainStatus | undefined> 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Funds a freshly started node's wallet from the chain's dev faucet and waits until the node has registered itself
- * (it retries every chain poll), so that its first contribution can already be signed.
+ * Funds a node's wallet from the chain's dev faucet and registers it in NodeRegistry (tier cpu_only, the testnet
+ * bond), before the node starts: the registry is the member list, so every node sees every other from its first
+ * read, and none runs a round alone meanwhile. A wallet already registered is left as it is.
  */
-export async function fundAndRegister(chain: LocalChain, node: TestnetNode, print: (l: string) => void, timeoutMs = 60_000): Promise<void> {
-  const first = await chainStatus(node);
-  if (!first?.address) throw new MagnetError('ERR_TESTNET', `node ${node.index} shows no chain section in /status`);
-  await chain.fund([first.address]);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await chainStatus(node);
-    if (s?.selfRegistration === 'registered') break;
-    if (Date.now() > deadline)
-      throw new MagnetError(
-        'ERR_TESTNET',
-        `node ${node.index} did not register on chain within ${timeoutMs / 1000}s: ${s?.selfRegistration ?? 'no status'}`,
-      );
-    await sleep(500);
+export async function registerOnChain(chain: LocalChain, id: NodeIdentity, index: number, print: (l: string) => void): Promise<void> {
+  const bond = chain.env['MAGNET_CHAIN_REGISTER_BOND'] ?? '1';
+  await chain.fund([id.address]);
+  const provider = makeProvider(chain.rpc, BigInt(chain.deployment.chainId));
+  try {
+    const registry = attach(chain.deployment, id.wallet.connect(provider)).registry;
+    if (!(await registry.getFunction('isRegistered')(id.address))) {
+      const tx = await registry.getFunction('register')('0x' + id.wallet.signingKey.publicKey.slice(4), nodeIdBytes8(id.nodeId), tierIndex('cpu_only'), {
+        value: parseEther(bond),
+      });
+      await tx.wait();
+    }
+  } finally {
+    provider.destroy();
   }
-  print(`node ${node.index} registered on chain as ${first.address} (bond ${chain.env.MAGNET_CHAIN_REGISTER_BOND} ETH)`);
+  print(`node ${index} registered on chain as ${id.address} (bond ${bond} ETH)`);
 }
 
 /** One line per node whose claim counts changed since the last call. */

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NodeIdentity } from '../identity/identity.js';
 import { Keystore } from '../identity/keystore.js';
 import { HomeDir } from '../node/home.js';
 import { MagnetError } from '../util/errors.js';
@@ -16,8 +17,10 @@ export interface TestnetOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra `start` flags for every node. */
   args?: string[];
-  /** Runs once each node is ready, before the next one starts (the chain testnet funds and registers it here). */
+  /** Runs once each node is ready, before the next one starts. */
   onNodeReady?: (node: TestnetNode) => Promise<void>;
+  /** The last node runs as this kind of attacker (daemon/src/adversary); its report goes to its home. */
+  adversary?: string;
   print: (line: string) => void;
 }
 
@@ -26,9 +29,12 @@ export interface TestnetNode {
   home: string;
   proc: ChildProcess;
   url: string;
+  /** Started by the adversary tool. */
+  hostile: boolean;
 }
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const ADVERSARY = fileURLToPath(new URL('../adversary/main.js', import.meta.url));
 
 /**
  * A local testnet of N daemons on loopback: distinct homes and free ports, all bootstrapped to the first,
@@ -63,17 +69,17 @@ export class ProcessTestnet {
    * Makes every node's wallet first (a node that already has one keeps it), so the member list is known before
    * any node starts: every testnet node is a member (with a chain, the registry decides instead).
    */
-  async prepare(): Promise<string[]> {
+  async prepare(): Promise<NodeIdentity[]> {
     mkdirSync(this.o.dir, { recursive: true });
     const passphrase = this.env()['MAGNET_PASSPHRASE'] as string;
-    const ids: string[] = [];
+    const ids: NodeIdentity[] = [];
     for (let i = 1; i <= this.o.nodes; i++) {
       const home = new HomeDir(this.homeOf(i));
       home.ensure();
       const ks = new Keystore(home.keystore);
-      ids.push((ks.exists() ? await ks.unlock(passphrase) : await ks.create(passphrase)).nodeId);
+      ids.push(ks.exists() ? await ks.unlock(passphrase) : await ks.create(passphrase));
     }
-    this.members = ids;
+    this.members = ids.map((id) => id.nodeId);
     return ids;
   }
 
@@ -94,14 +100,18 @@ export class ProcessTestnet {
     const home = this.homeOf(index);
     mkdirSync(home, { recursive: true });
     const log = createWriteStream(join(home, 'daemon.log'), { flags: 'a' });
-    const args = [CLI, ...loopbackStartArgs(home), ...(this.o.args ?? []), ...extra];
+    const hostile = this.o.adversary !== undefined && index === this.o.nodes;
+    const head = hostile
+      ? [ADVERSARY, '--kind', this.o.adversary as string, '--report', join(home, 'adversary.jsonl'), ...loopbackStartArgs(home).slice(1)]
+      : [CLI, ...loopbackStartArgs(home)];
+    const args = [...head, ...(this.o.args ?? []), ...extra];
     const proc = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
     const url = await waitReady(home, proc, 120_000);
-    const node = { index, home, proc, url };
+    const node = { index, home, proc, url, hostile };
     this.nodes.push(node);
-    this.o.print(`node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})`);
+    this.o.print(`node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})${hostile ? ` as the adversary: ${this.o.adversary}` : ''}`);
     await this.o.onNodeReady?.(node);
     return node;
   }

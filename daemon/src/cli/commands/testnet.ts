@@ -3,9 +3,11 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalChain, type LocalChain } from '../../chain/local-chain.js';
-import { claimPrinter, fundAndRegister, settleClaims } from '../../testnet/chain-testnet.js';
+import { ADVERSARY_KINDS, isAdversaryKind } from '../../adversary/kinds.js';
+import { claimPrinter, registerOnChain, settleClaims } from '../../testnet/chain-testnet.js';
 import { watchTestnet } from '../../testnet/progress.js';
-import { ProcessTestnet, type TestnetNode } from '../../testnet/testnet.js';
+import { ProcessTestnet } from '../../testnet/testnet.js';
+import { adversarySummary } from '../../testnet/adversary-summary.js';
 import { fail } from '../output.js';
 
 interface Flags {
@@ -16,6 +18,7 @@ interface Flags {
   H: string;
   ipfsApi?: string;
   chain?: boolean;
+  adversary?: string;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -32,6 +35,10 @@ export function registerTestnetCommand(program: Command): void {
       '--chain',
       'also start a local EVM chain (anvil on loopback), deploy the contracts with 60 s epochs, fund and register every node, and wait for the claims to settle',
     )
+    .option(
+      '--adversary <kind>',
+      `run the last node as an attacker that is a member of the network: ${Object.keys(ADVERSARY_KINDS).join(', ')}; the others must still finish their rounds on identical checkpoints`,
+    )
     .action(async (f: Flags) => {
       const nodes = Number(f.nodes);
       const rounds = Number(f.rounds);
@@ -39,6 +46,8 @@ export function registerTestnetCommand(program: Command): void {
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 32) fail(new Error(`--nodes ${f.nodes}: allowed an integer in 1..32`));
       if (!Number.isInteger(rounds) || rounds < 0) fail(new Error(`--rounds ${f.rounds}: allowed an integer >= 0`));
       if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.H}: allowed an integer >= 1`));
+      if (f.adversary !== undefined && !isAdversaryKind(f.adversary)) fail(new Error(`--adversary ${f.adversary}: allowed ${Object.keys(ADVERSARY_KINDS).join(', ')}`));
+      if (f.adversary !== undefined && nodes < 2) fail(new Error('--adversary needs --nodes 2 or more (the last node is the attacker)'));
       const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'magnet-testnet-'));
       mkdirSync(dir, { recursive: true });
       const print = (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
@@ -68,16 +77,26 @@ export function registerTestnetCommand(program: Command): void {
           rounds,
           innerSteps,
           print,
-          env: { ...(f.ipfsApi ? { MAGNET_IPFS_API: f.ipfsApi } : {}), ...withChain?.env },
-          ...(withChain ? { onNodeReady: (node: TestnetNode) => fundAndRegister(withChain, node, print) } : {}),
+          env: {
+            ...(f.ipfsApi ? { MAGNET_IPFS_API: f.ipfsApi } : {}),
+            ...withChain?.env,
+            // With an attacker, a stalled round is given up on in minutes, not in the CPU-friendly two hours.
+            ...(f.adversary ? { MAGNET_ROUND_TIMEOUT: process.env['MAGNET_ROUND_TIMEOUT'] ?? '300', MAGNET_ANNOUNCE_GRACE: process.env['MAGNET_ANNOUNCE_GRACE'] ?? '15' } : {}),
+            ...(withChain ? { MAGNET_MEMBERS_REFRESH: '2' } : {}),
+          },
+          ...(f.adversary ? { adversary: f.adversary } : {}),
         });
-        print(`starting ${nodes} nodes in ${dir} (preset ${f.preset}, H=${innerSteps}, rounds ${rounds || 'until Ctrl-C'})`);
+        print(`starting ${nodes} nodes in ${dir} (preset ${f.preset}, H=${innerSteps}, rounds ${rounds || 'until Ctrl-C'}${f.adversary ? `, node ${nodes} as the adversary ${f.adversary}` : ''})`);
+        const ids = await net.prepare();
+        if (withChain) for (const [i, id] of ids.entries()) await registerOnChain(withChain, id, i + 1, print);
         await net.start();
-        const summary = await watchTestnet(net.nodes, rounds, print, stopper.signal, chain ? claimPrinter(print) : undefined);
+        const honest = net.nodes.filter((n) => !n.hostile);
+        const summary = await watchTestnet(honest, rounds, print, stopper.signal, chain ? claimPrinter(print) : undefined);
         const same = new Set(summary.finalHashes).size === 1;
         print(
-          `${rounds} rounds done; final checkpoint ${same ? `identical on every node: ${summary.finalHashes[0]}` : `DIFFERS: ${summary.finalHashes.join(' ')}`}`,
+          `${rounds} rounds done; final checkpoint ${same ? `identical on every ${f.adversary ? 'honest ' : ''}node: ${summary.finalHashes[0]}` : `DIFFERS: ${summary.finalHashes.join(' ')}`}`,
         );
+        if (f.adversary) print(adversarySummary(net.nodes.find((n) => n.hostile)?.home));
         code = same ? 0 : 1;
         if (chain) {
           const paid = await settleClaims(net.nodes, print, stopper.signal);
