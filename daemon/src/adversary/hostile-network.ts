@@ -56,7 +56,7 @@ export class HostileRoundNetwork implements RoundNetwork {
     if (m === undefined) {
       m = leaderMove(this.d.kind, this.turns++);
       this.moves.set(round, m);
-      this.d.log.warn({ adversary: this.d.kind, round, move: m }, 'adversary: leading this round as');
+      this.d.log.warn({ adversary: this.d.kind, round, ...m }, 'adversary: leading this round');
     }
     return m;
   }
@@ -64,8 +64,8 @@ export class HostileRoundNetwork implements RoundNetwork {
   async announce(to: string, a: RoundAnnouncement): Promise<Ack> {
     if (a.leader === this.d.me) {
       const m = this.move(a.round);
-      if (m === 'silent') throw new Error('adversary: the silent leader withholds its announcement');
-      if (m === 'far-deadline') return this.inner.announce(to, { ...a, deadlineMs: FAR });
+      if (m.silent) throw new Error('adversary: the silent leader withholds its announcement');
+      if (m.farDeadline) return this.inner.announce(to, { ...a, deadlineMs: FAR });
     }
     return this.inner.announce(to, a);
   }
@@ -73,8 +73,8 @@ export class HostileRoundNetwork implements RoundNetwork {
   async submitVotes(to: string, p: OutcomeProposal, votes: Vote[]): Promise<Ack> {
     if (p.leader !== this.d.me) return this.inner.submitVotes(to, p, votes);
     const m = this.move(p.round);
-    if (m === 'silent' || m === 'far-deadline') throw new Error('adversary: this leader never proposes');
-    if (m === 'equivocate' && this.half(to) === 1) {
+    if (m.silent || m.stall) throw new Error('adversary: this leader never proposes');
+    if (m.equivocate && this.half(to) === 1) {
       const forged = this.forge(p);
       return this.inner.submitVotes(to, forged, [{ voter: this.d.me, signature: this.d.signer.sign(voteDigest(proposalDigest(forged))) }]);
     }

@@ -12,7 +12,7 @@ export const ADVERSARY_KINDS = {
   'forge-lineage': 'claims to be far ahead and answers catch-up requests with forged certified outcomes',
   probes: 'sends malformed and unauthorized round messages, as a member and with throwaway keys',
   'hello-flood': 'says Hello from 300 throwaway identities',
-  mixed: 'all of them: probes, hello-flood, withheld shards and forged lineage throughout; poison and tokens as a follower; as leader silent, then equivocating, then with a far deadline',
+  mixed: 'all of them: probes, hello-flood, withheld shards and forged lineage throughout; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
 } as const;
 
 export type AdversaryKind = keyof typeof ADVERSARY_KINDS;
@@ -21,15 +21,25 @@ export function isAdversaryKind(k: string): k is AdversaryKind {
   return Object.hasOwn(ADVERSARY_KINDS, k);
 }
 
-/** The leader behaviour of each leadership turn (mixed cycles through them). */
-export type LeaderMove = 'honest' | 'silent' | 'equivocate' | 'far-deadline';
+/** What the attacker does in a round it leads. */
+export interface LeaderMove {
+  /** Never announces (nor proposes). */
+  silent: boolean;
+  /** Announces a deadline in the year 3000. */
+  farDeadline: boolean;
+  /** Proposes its real merge to half the members and a forged one to the others. */
+  equivocate: boolean;
+  /** Never proposes an outcome. */
+  stall: boolean;
+}
 
 export function leaderMove(kind: AdversaryKind, turn: number): LeaderMove {
-  if (kind === 'silent-leader') return 'silent';
-  if (kind === 'far-deadline') return 'far-deadline';
-  if (kind === 'equivocate') return 'equivocate';
-  if (kind === 'mixed') return (['silent', 'equivocate', 'far-deadline'] as const)[turn % 3] as LeaderMove;
-  return 'honest';
+  const m = { silent: false, farDeadline: false, equivocate: false, stall: false };
+  if (kind === 'silent-leader' || (kind === 'mixed' && turn === 0)) return { ...m, silent: true };
+  if (kind === 'far-deadline') return { ...m, farDeadline: true, stall: true };
+  if (kind === 'equivocate') return { ...m, equivocate: true };
+  if (kind === 'mixed') return { ...m, farDeadline: true, equivocate: true };
+  return m;
 }
 
 /** Which follower-side attacks a kind makes. */

@@ -24,7 +24,9 @@ export class Failover {
     const row = c.rounds.get(r);
     const since = Math.max(this.roundBegan(r), this.failedAt.get(r) ?? 0);
     if (row && row.leader !== c.me && !failed.has(row.leader) && (row.state === 'training' || row.state === 'submitted')) {
-      if (now > row.deadlineMs + grace) this.fail(r, row.leader, 'no certified outcome by the deadline');
+      // A leader whose proposal is in gets time for the members to recompute it and vote.
+      const proposed = c.outcomes.proposals(r).some((x) => x.proposal.leader === row.leader);
+      if (now > row.deadlineMs + (proposed ? 3 : 1) * grace) this.fail(r, row.leader, 'no certified outcome by the deadline');
       else if (c.view.isStale(row.leader) && now - Math.max(since, row.acceptedAt ?? 0) > grace) this.fail(r, row.leader, 'the leader stopped heartbeating');
       return;
     }

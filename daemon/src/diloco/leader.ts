@@ -24,9 +24,8 @@ const FINAL_CHECK = ['size', 'spot_check', 'grad_nonfinite', 'grad_outlier', 'gr
  */
 export class Leader {
   private readonly lastAnnounce = new Map<number, number>();
-  private readonly checkTries = new Map<number, number>();
-  /** The checker that refused our own gradient, per round (the next one in the order is asked once more). */
-  private readonly secondOpinion = new Map<number, string>();
+  /** Who was asked to check our own gradient, per round. */
+  private readonly checks = new Map<number, { skip: string[]; refused: number; failures: number; nextAt: number }>();
   /** When a round first had a quorum of accepted gradients and nothing left to judge (stragglers wait a grace). */
   private readonly quorumAt = new Map<number, number>();
 
@@ -179,7 +178,10 @@ export class Leader {
     const waiting = all.some((g) => g.status === 'received' && (g.nodeId === c.me || gradientFile(c, g.sha256) !== undefined));
     const late = Date.now() > cur.deadlineMs && !waiting;
     const quorum = Math.max(1, Math.ceil(c.opts.quorum * cur.needed.length));
-    if (done.length < cur.needed.length && !late && !this.stragglersWaited(cur, quorum, waiting)) return;
+    // Live trainers that have not accepted yet may still join (their view of the leader may lag by a grace).
+    const joining = c.view.trainers().some((id) => !cur.needed.includes(id)) && Date.now() - (cur.acceptedAt ?? 0) < 2 * c.opts.announceGraceSec * 1000;
+    const complete = done.length >= cur.needed.length && !joining;
+    if (!complete && !late && (joining || !this.stragglersWaited(cur, quorum, waiting))) return;
     this.refuseOutliers(cur);
     const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && cur.needed.includes(g.nodeId));
     if (accepted.length === 0 || (late && done.length < cur.needed.length && accepted.length < quorum)) {
@@ -219,8 +221,10 @@ export class Leader {
   }
 
   /**
-   * Our own gradient, checked by the next member in the order (its signed verdict goes in the proposal). Alone in
-   * the network, nobody can check it and nobody needs to.
+   * Our own gradient, checked by the next member in the order (its signed verdict goes in the proposal). A checker
+   * that refuses it for what it is gets a second opinion from the next member (one checker's malice is not the last
+   * word); one that cannot answer (busy, behind, unreachable) is asked again a few times, then the next one is.
+   * Alone in the network, nobody can check it and nobody needs to.
    */
   private async checkOwn(row: RoundRow, g: JudgedGradient): Promise<boolean> {
     const c = this.ctx;
@@ -229,54 +233,61 @@ export class Leader {
       c.metrics.gradients.inc({ verdict: 'accepted', reason: 'own' });
       return true;
     }
-    const refusedBy = this.secondOpinion.get(row.round);
-    const checker = c.view.checkerFor(row.round, c.me, refusedBy ? [refusedBy] : []);
-    const tries = this.checkTries.get(row.round) ?? 0;
+    const s = this.checks.get(row.round) ?? { skip: [] as string[], refused: 0, failures: 0, nextAt: 0 };
+    this.checks.set(row.round, s);
     const giveUp = (why: string) => {
       c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: `unchecked: ${why}` });
       c.metrics.gradients.inc({ verdict: 'refused', reason: 'unchecked' });
       c.log.warn({ round: row.round, why }, 'our own gradient is left out of the merge: no member could check it');
       return true;
     };
-    if (!checker) return Date.now() > row.deadlineMs ? giveUp('no other live trainer to check it') : false;
-    this.checkTries.set(row.round, tries + 1);
-    const req = {
-      round: row.round,
-      baseSha256: row.baseSha256,
-      sha256: g.sha256,
-      size: g.size,
-      manifestId: g.manifestId,
-      statementSignature: this.trainer.statement(row, g.sha256, g.size),
+    if (Date.now() < s.nextAt) return false;
+    const checker = c.view.checkerFor(row.round, c.me, s.skip);
+    if (!checker) return s.skip.length > 0 || Date.now() > row.deadlineMs ? giveUp('no other live trainer could check it') : false;
+    const retry = (why: string) => {
+      s.failures++;
+      s.nextAt = Date.now() + 2000;
+      if (s.failures >= 3) {
+        s.skip.push(checker);
+        s.failures = 0;
+      }
+      if (Date.now() > row.deadlineMs) return giveUp(`${checker}: ${why}`);
+      c.log.debug({ round: row.round, checker, why }, 'our own gradient could not be checked yet');
+      return false;
     };
     let v: GradientCheck;
     try {
-      v = await c.network.checkGradient(checker, req);
+      v = await c.network.checkGradient(checker, {
+        round: row.round,
+        baseSha256: row.baseSha256,
+        sha256: g.sha256,
+        size: g.size,
+        manifestId: g.manifestId,
+        statementSignature: this.trainer.statement(row, g.sha256, g.size),
+      });
     } catch (err) {
-      return tries >= 5 || Date.now() > row.deadlineMs ? giveUp(`${checker}: ${errorMessage(err)}`) : false;
+      return retry(errorMessage(err));
     }
     const signer = signerOf(checkDigest(v), v.signature);
     if (signer?.nodeId !== checker || v.checker !== checker || v.subject !== c.me || v.sha256 !== g.sha256 || v.round !== row.round) {
-      return tries >= 5 ? giveUp(`${checker} answered with a verdict that is not its own on this gradient`) : false;
+      return retry('a verdict that is not its own on this gradient');
     }
     if (v.accepted) {
       c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: null, spotChecked: true, checkJson: checkToJson(v) });
       c.metrics.gradients.inc({ verdict: 'accepted', reason: 'ok' });
       return true;
     }
-    if (FINAL_CHECK.includes(reasonLabel(v.reason))) {
-      // One checker's refusal could be its own malice: a second member in the order gets the last word.
-      const second = c.view.checkerFor(row.round, c.me, [checker]);
-      if (second && !this.secondOpinion.has(row.round)) {
-        this.secondOpinion.set(row.round, checker);
-        c.log.warn({ round: row.round, checker, second, reason: v.reason }, 'the checker refused our own gradient; asking the next member');
-        return false;
-      }
-      c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: v.reason });
-      c.metrics.gradients.inc({ verdict: 'refused', reason: reasonLabel(v.reason) });
-      c.log.warn({ round: row.round, checker, reason: v.reason }, 'the checker refused our own gradient');
-      return true;
+    if (!FINAL_CHECK.includes(reasonLabel(v.reason))) return retry(v.reason);
+    if (s.refused === 0) {
+      s.refused++;
+      s.skip.push(checker);
+      c.log.warn({ round: row.round, checker, reason: v.reason }, 'the checker refused our own gradient; asking the next member');
+      return false;
     }
-    return tries >= 5 || Date.now() > row.deadlineMs ? giveUp(`${checker}: ${v.reason}`) : false;
+    c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: v.reason });
+    c.metrics.gradients.inc({ verdict: 'refused', reason: reasonLabel(v.reason) });
+    c.log.warn({ round: row.round, checker, reason: v.reason }, 'two checkers refused our own gradient');
+    return true;
   }
 
   /** Refuses accepted gradients whose norm is far above the others' median (before the merge, never in it). */
