@@ -7,8 +7,8 @@ import { ADVERSARY, type RunningDaemon, membersArgs, prepareHomes, startDaemon, 
 /**
  * The adversary suite. Four honest members run DiLoCo rounds on `tiny` among real daemons while a fifth member, a
  * real daemon with its own key run by the adversary tool (daemon/src/adversary, kind `mixed`), attacks them:
- * - as the leader of its rounds (it sorts first: rounds 0, 5 and 10) it stays silent, then equivocates (its real
- *   proposal to half the members, a forged merge to the others), then announces a year-3000 deadline and stalls;
+ * - as the leader of its rounds (it sorts first: rounds 0 and 5) it stays silent, then announces a year-3000
+ *   deadline and equivocates (its real proposal to half the members, a forged merge to the others);
  * - as a follower it poisons its gradients (the update reversed, inside the norm bounds) or lies about tokens;
  * - it withholds the storage shards placed on it, and forges the certified lineage a late node catches up from;
  * - it sends more than 30 kinds of malformed or unauthorized messages, as a member and with throwaway keys, and
@@ -16,8 +16,8 @@ import { ADVERSARY, type RunningDaemon, membersArgs, prepareHomes, startDaemon, 
  * Each attack must be refused with a specific reason, logged with the sender and counted in a metric; the honest
  * nodes must keep certifying rounds, all end on the same `latest`, and no honest gradient or contribution is lost.
  */
-const ROUNDS = 11;
-/** Five daemons share two cores here: a round takes about a minute, the far-deadline turn a timeout more. */
+const ROUNDS = 6;
+/** Five daemons share two cores here: a round takes about a minute. */
 const diloco = {
   preset: 'tiny',
   data: 'generated',
@@ -28,7 +28,7 @@ const diloco = {
   warmup: 0,
   verifyWindows: 2,
   startDelaySec: 8,
-  roundTimeoutSec: 150,
+  roundTimeoutSec: 180,
   announceGraceSec: 15,
   threads: 1,
   maxRounds: ROUNDS,
@@ -174,7 +174,7 @@ test(
       total(texts, 'magnet_diloco_refused_total', `reason="${reason}"`, ...(message ? [`message="${message}"`] : []));
     const nodeAttacks: [string, number][] = [
       ['silent leader: given up on after the grace', total(texts, 'magnet_diloco_failovers_total', 'reason="no_announcement_within_the_grace"')],
-      ['far-deadline leader: given up on at the capped deadline', total(texts, 'magnet_diloco_failovers_total', 'reason="no_certified_outcome_by_the_deadline"')],
+      ['year-3000 deadline: capped', refusedRound('deadline_capped', 'announcement')],
       ['equivocating leader: caught', total(texts, 'magnet_diloco_equivocations_total')],
       ['equivocating leader: its forged merge refused', refusedRound('merge_mismatch')],
       ['poisoned gradient: refused by the spot check', refusedRound('spot_check', 'gradient')],

@@ -10,6 +10,7 @@ import { TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
 import { REPO_ROOT } from '../../daemon/src/version.js';
 import { signDigest } from '../../daemon/src/identity/signature.js';
 import { gradientDigest } from '../../daemon/src/diloco/statements.js';
+import type { RoundNetwork } from '../../daemon/src/diloco/ports.js';
 import { makeCluster, testDilocoOptions, testKey } from '../helpers/coordinators.js';
 import { waitFor } from '../helpers/daemon.js';
 
@@ -247,3 +248,37 @@ test(
     }
   },
 );
+
+test('a leader that announces a year-3000 deadline and never proposes is given up on at the capped deadline', { timeout: 600_000 }, async () => {
+  // The first node's network: its announcements carry a deadline in the year 3000, its proposals never leave.
+  const stalling = (id: string, net: RoundNetwork): RoundNetwork => ({
+    ...net,
+    announce: (to, a) => net.announce(to, { ...a, deadlineMs: Date.UTC(3000, 0, 1) }),
+    submitVotes: async (to, p, votes) => {
+      if (p.leader === id) throw new Error('stalling');
+      return net.submitVotes(to, p, votes);
+    },
+  });
+  let first = '';
+  const { cluster, ids, coordinators, metrics } = makeCluster(3, testDilocoOptions({ maxRounds: 1, roundTimeoutSec: 20, announceGraceSec: 3 }), undefined, (id, net) => {
+    first ||= id;
+    return id === first ? stalling(id, net) : net;
+  });
+  const [ida, idb, idc] = ids as [string, string, string];
+  assert.equal(first, ida, 'the stalling node leads round 0');
+  const [, b, c] = coordinators as [NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>];
+  try {
+    await Promise.all(coordinators.map((x) => x.start()));
+    await waitFor(() => st(b).latest?.round === 0 && st(c).latest?.round === 0, 400_000, 'round 0 certified under the next leader');
+    assert.equal(st(b).latest?.sha256, st(c).latest?.sha256);
+    for (const id of [idb, idc]) {
+      const text = await (metrics.get(id) as { text(): Promise<string> }).text();
+      assert.match(text, /magnet_diloco_refused_total\{message="announcement",reason="deadline_capped"\} [1-9]/, `${id} capped the deadline`);
+      assert.match(text, /magnet_diloco_failovers_total\{reason="no_certified_outcome_by_the_deadline"\} 1/, `${id} gave up on the stalled leader`);
+    }
+    const merged = cluster.contributions.filter((x) => x.round === 0).map((x) => x.nodeId).sort();
+    assert.deepEqual(merged, [idb, idc].sort(), 'b and c contributed under the new leader; nothing came from the stalled one');
+  } finally {
+    await Promise.all(coordinators.map((x) => x.stop()));
+  }
+});

@@ -13,6 +13,7 @@ import { type DilocoOptions, TrainerJobs } from '../../daemon/src/diloco/trainer
 import { Metrics } from '../../daemon/src/metrics/metrics.js';
 import { tempHome } from './daemon.js';
 import { LoopbackCluster } from './loopback-rounds.js';
+import type { RoundNetwork } from '../../daemon/src/diloco/ports.js';
 
 /** Fast round settings for tests: a tiny model, a few steps, no warmup so the loss moves at once. */
 export function testDilocoOptions(extra: Partial<DilocoOptions> = {}): DilocoOptions {
@@ -44,7 +45,13 @@ export function testKey(): { key: SigningKey; nodeId: string; address: string } 
  * n coordinators with real wallet keys (their statements must verify), ids sorted so that ids[0] leads round 0,
  * each with its own home and SQLite, joined by a LoopbackCluster.
  */
-export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
+export function makeCluster(
+  n: number,
+  opts: DilocoOptions,
+  logFile?: string,
+  /** Replaces a node's network (a test's misbehaving node). */
+  wrap?: (nodeId: string, net: RoundNetwork) => RoundNetwork,
+) {
   const root = tempHome('magnet-rounds-');
   const cluster = new LoopbackCluster(root);
   const log = pino({ level: 'debug' }, pino.destination({ dest: logFile ?? join(root, 'rounds.log'), sync: true }));
@@ -52,6 +59,8 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
   const byId = new Map(keys.map((k) => [k.nodeId, k]));
   const ids = keys.map((k) => k.nodeId);
   const dbs = new Map<string, ReturnType<typeof openStateDb>['db']>();
+  /** Each node's metrics registry (read with .text()). */
+  const metrics = new Map<string, Metrics>();
   /** A coordinator on `nodeId`'s home and database (a second call is that node restarted). */
   const spawn = (nodeId: string): RoundCoordinator => {
     const home = join(root, nodeId);
@@ -65,8 +74,8 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
       home,
       db,
       log: nlog,
-      metrics: dilocoMetrics(new Metrics()),
-      network: cluster.network(nodeId),
+      metrics: dilocoMetrics(metrics.get(nodeId) ?? metrics.set(nodeId, new Metrics()).get(nodeId)!),
+      network: wrap ? wrap(nodeId, cluster.network(nodeId)) : cluster.network(nodeId),
       storage: cluster.storage(nodeId),
       members: cluster.members(),
       signer: { nodeId, sign: (d) => signDigest(k.key, d) },
@@ -78,5 +87,5 @@ export function makeCluster(n: number, opts: DilocoOptions, logFile?: string) {
     return c;
   };
   const coordinators = ids.map(spawn);
-  return { root, cluster, ids, keys: byId, coordinators, spawn, logFile: logFile ?? join(root, 'rounds.log') };
+  return { root, cluster, ids, keys: byId, coordinators, spawn, metrics, logFile: logFile ?? join(root, 'rounds.log') };
 }

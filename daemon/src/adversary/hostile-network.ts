@@ -31,6 +31,9 @@ export class HostileRoundNetwork implements RoundNetwork {
   livePeers(): ReturnType<RoundNetwork['livePeers']> {
     return this.inner.livePeers();
   }
+  knownPeers(): ReturnType<RoundNetwork['knownPeers']> {
+    return this.inner.knownPeers();
+  }
   isStale(nodeId: string): boolean {
     return this.inner.isStale(nodeId);
   }

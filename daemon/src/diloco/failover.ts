@@ -40,7 +40,9 @@ export class Failover {
       }
       return;
     }
-    if (expected !== c.me && now - since > grace) this.fail(r, expected, 'no announcement within the grace');
+    if (expected === c.me || now < since) return;
+    if (c.view.isStale(expected)) this.fail(r, expected, 'the leader stopped heartbeating');
+    else if (now - since > grace) this.fail(r, expected, 'no announcement within the grace');
   }
 
   fail(round: number, leader: string, reason: string): void {

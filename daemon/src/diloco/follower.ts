@@ -35,6 +35,8 @@ export class Follower {
     const prev = c.rounds.get(r);
     if (prev?.leader === from) return ok; // a repeated announcement
     const now = Date.now();
+    const cap = now + c.opts.roundTimeoutSec * 1000;
+    if (a.deadlineMs > cap) c.refuser.note('announcement', from, 'deadline_capped', `its deadline ${new Date(a.deadlineMs).toISOString()} is past roundTimeoutSec; this node gives up on it at ${new Date(cap).toISOString()}`);
     c.rounds.put({
       round: r,
       leader: from,
@@ -43,7 +45,7 @@ export class Follower {
       baseManifest: a.baseManifest,
       innerSteps: a.innerSteps,
       // Our own deadline: the leader's, but never later than roundTimeoutSec on our clock (no year-3000 rounds).
-      deadlineMs: Math.min(a.deadlineMs, now + c.opts.roundTimeoutSec * 1000),
+      deadlineMs: Math.min(a.deadlineMs, cap),
       eligible: a.eligible.slice(0, 1024),
       needed: [],
       failedLeaders: [...c.view.failed(r)],

@@ -50,6 +50,10 @@ export class NetRoundNetwork implements RoundNetwork {
     return this.net.peers().map((p) => ({ nodeId: p.nodeId, roles: p.roles, member: p.member }));
   }
 
+  knownPeers(): { nodeId: string; roles: string[]; member: boolean }[] {
+    return this.net.known().map((p) => ({ nodeId: p.nodeId, roles: p.roles, member: p.member }));
+  }
+
   isStale(nodeId: string): boolean {
     const p = this.net.peers().find((x) => x.nodeId === nodeId);
     return !p || p.state !== 'live' || Date.now() - p.lastHeartbeat > this.staleMs;

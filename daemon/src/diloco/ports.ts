@@ -4,6 +4,8 @@ import type { Ack, Certificate, GradientCheck, GradientCheckRequest, GradientRea
 export interface RoundNetwork {
   /** Live peers (fresh heartbeat) with their declared roles and whether this node counts them as members. */
   livePeers(): { nodeId: string; roles: string[]; member: boolean }[];
+  /** Every peer this node knows, live or stale: the rotation of leaders is over these, so it does not shift. */
+  knownPeers(): { nodeId: string; roles: string[]; member: boolean }[];
   /** True when the peer missed heartbeats long enough to count as gone. */
   isStale(nodeId: string): boolean;
   announce(to: string, a: RoundAnnouncement): Promise<Ack>;

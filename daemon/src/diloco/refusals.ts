@@ -14,6 +14,7 @@ export type RoundRefusal =
   | 'not_expected_leader'
   | 'leader_failed'
   | 'config_mismatch'
+  | 'deadline_capped'
   | 'not_leader'
   | 'round_closed'
   | 'not_accepted'

@@ -36,11 +36,15 @@ export class RoundView {
     return this.selfIsMember() && this.d.self.roles.includes('trainer');
   }
 
-  /** Live member trainers (and this node when it is one), sorted; equivocators never lead again. */
+  /**
+   * Member trainers this node knows (live or stale: a peer that misses a few heartbeats does not shift everyone's
+   * rotation; a stale leader is given up on by failover instead), and this node when it is one, sorted. Equivocators
+   * never lead again.
+   */
   trainers(): string[] {
     const banned = new Set(this.d.outcomes.equivocators());
     const self = this.trains() ? this.d.self : { nodeId: this.me, roles: [] };
-    const peers = this.d.network.livePeers().filter((p) => p.member && !banned.has(p.nodeId));
+    const peers = this.d.network.knownPeers().filter((p) => p.member && !banned.has(p.nodeId));
     return eligibleTrainers(self, peers);
   }
 

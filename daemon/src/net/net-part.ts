@@ -226,6 +226,11 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     return [...this.live.values()].filter((l) => l.state === 'live').map((l) => this.toNetPeer(l));
   }
 
+  /** Every peer in the table, live or stale (members stay in it; non-members leave when silent). */
+  known(): NetPeer[] {
+    return [...this.live.values()].map((l) => this.toNetPeer(l));
+  }
+
   /** Whether an authenticated nodeId is a member, with the wallet address its verified Hello showed, if any. */
   isMember(nodeId: string): boolean {
     if (nodeId === this.deps.identity.nodeId) return this.deps.members.isMember(nodeId, this.deps.identity.address);
