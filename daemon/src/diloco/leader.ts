@@ -178,8 +178,13 @@ export class Leader {
     const waiting = all.some((g) => g.status === 'received' && (g.nodeId === c.me || gradientFile(c, g.sha256) !== undefined));
     const late = Date.now() > cur.deadlineMs && !waiting;
     const quorum = Math.max(1, Math.ceil(c.opts.quorum * cur.needed.length));
-    // Live trainers that have not accepted yet may still join (their view of the leader may lag by a grace).
-    const joining = c.view.trainers().some((id) => !cur.needed.includes(id)) && Date.now() - (cur.acceptedAt ?? 0) < 2 * c.opts.announceGraceSec * 1000;
+    // Live trainers that have not accepted yet may still join: their view of who leads may lag ours by a grace or
+    // more. Until two thirds of them did, the round waits (to its deadline); the others get two graces.
+    const live = c.view.trainers().filter((id) => id === c.me || !c.view.isStale(id));
+    const outside = live.filter((id) => !cur.needed.includes(id));
+    const joining =
+      outside.length > 0 &&
+      (cur.needed.length < Math.ceil((live.length * 2) / 3) || Date.now() - (cur.acceptedAt ?? 0) < 2 * c.opts.announceGraceSec * 1000);
     const complete = done.length >= cur.needed.length && !joining;
     if (!complete && !late && (joining || !this.stragglersWaited(cur, quorum, waiting))) return;
     this.refuseOutliers(cur);
