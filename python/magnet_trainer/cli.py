@@ -6,6 +6,7 @@ stdout carries only JSON lines (start, progress, result, error); logs go to stde
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -135,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", required=True, help="comma-separated token ids, e.g. 256,72,105")
     p.add_argument("--out", required=True)
 
+    sub.add_parser("worker", help="run commands read as JSON lines {id, args} from stdin, one at a time, until EOF")
+
     p = sub.add_parser("experiment", help="simulated experiments")
     p.add_argument("name", choices=["diloco"])
     p.add_argument("--preset", default="tiny")
@@ -155,12 +158,32 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+_TOKEN_CACHE: dict[tuple, object] = {}
+
+
 def _tokens(data: str, tokenizer: str | None):
+    """The token stream of --data; a worker keeps the last few (keyed by path, size and mtime) between commands."""
     from .data import Tokenizer, load_tokens
 
-    toks = load_tokens(data, Tokenizer(tokenizer))
-    log(f"data {data}: {len(toks)} tokens")
+    key = (data, tokenizer, *_stamp(data), *_stamp(tokenizer))
+    toks = _TOKEN_CACHE.get(key)
+    if toks is None:
+        toks = load_tokens(data, Tokenizer(tokenizer))
+        if len(_TOKEN_CACHE) >= 4:
+            _TOKEN_CACHE.pop(next(iter(_TOKEN_CACHE)))
+        _TOKEN_CACHE[key] = toks
+        log(f"data {data}: {len(toks)} tokens")
     return toks
+
+
+def _stamp(path: str | None) -> tuple:
+    import os
+
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return (None, None)
+    return (st.st_size, st.st_mtime_ns) if st else (None, None)
 
 
 def dispatch(args) -> dict:
@@ -221,11 +244,39 @@ def dispatch(args) -> dict:
     raise TrainerError("bad_args", f"unknown command {c}")
 
 
+def worker() -> int:
+    """A long-lived trainer: one command per line of stdin, {"id": N, "args": ["train", ...]}, run as `main(args)` would
+    run it, every event it emits carrying "id"; the result or error event ends each command. The interpreter, torch
+    and the token streams load once instead of once per command (seconds each)."""
+    from . import protocol
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            rid, argv = int(req["id"]), [str(a) for a in req["args"]]
+        except (ValueError, KeyError, TypeError) as e:
+            emit("error", code="bad_args", message=f"a worker request is JSON {{id, args}}: {e}")
+            continue
+        protocol.request_id = rid
+        try:
+            if argv[:1] == ["worker"]:
+                emit("error", command="worker", code="bad_args", message="a worker does not start another one")
+            else:
+                main(argv)
+        finally:
+            protocol.request_id = None
+    return 0
+
+
 def main(argv=None) -> int:
     command = None
     try:
         args = build_parser().parse_args(argv)
         command = args.command
+        if command == "worker":
+            return worker()
         result = dispatch(args)
         emit("result", command=command, **result)
         return 0

@@ -46,8 +46,13 @@ def _clean(v):
     return v
 
 
+#: The request a worker is running (`python -m magnet_trainer worker`): every event it emits carries this id.
+request_id: int | None = None
+
+
 def emit(event: str, **fields) -> None:
-    line = json.dumps(_clean({"event": event, "time": round(time.time(), 3), **fields}), separators=(",", ":"))
+    ids = {} if request_id is None else {"id": request_id}
+    line = json.dumps(_clean({"event": event, "time": round(time.time(), 3), **ids, **fields}), separators=(",", ":"))
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 

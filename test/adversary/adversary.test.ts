@@ -12,7 +12,7 @@ import { ADVERSARY, type RunningDaemon, membersArgs, prepareHomes, startDaemon, 
  * - as a follower it poisons its gradients (the update reversed, inside the norm bounds) or lies about tokens;
  * - it withholds the storage shards placed on it, and forges the certified lineage a late node catches up from;
  * - it sends more than 30 kinds of malformed or unauthorized messages, as a member and with throwaway keys, and
- *   says Hello from 300 throwaway identities.
+ *   says Hello from 300 throwaway identities at each of two members.
  * Each attack must be refused with a specific reason, logged with the sender and counted in a metric; the honest
  * nodes must keep certifying rounds, all end on the same `latest`, and no honest gradient or contribution is lost.
  */
@@ -103,31 +103,28 @@ test(
     console.log(`# ${ROUNDS} rounds certified among 4 honest members and 1 hostile one in ${Math.round((Date.now() - t0) / 1000)} s`);
     assert.equal(new Set(statuses.map((s) => s.diloco.latest?.sha256)).size, 1, 'every honest member ends on the same latest');
 
+    // Everything below is checked and every problem reported at once (a run takes minutes).
+    const problems: string[] = [];
+    const check = (ok: boolean, what: string) => void (ok || problems.push(what));
+
     // Every certified outcome was led by an honest member, merged all four honest gradients, and no poisoned one.
     const { outcomes } = await first.get<{ outcomes: Outcome[] }>(`/diloco/outcomes?after=-1&limit=64`);
-    assert.deepEqual(
-      outcomes.map((o) => o.round),
-      Array.from({ length: ROUNDS }, (_, i) => i),
-    );
+    check(outcomes.map((o) => o.round).join() === Array.from({ length: ROUNDS }, (_, i) => i).join(), `certified rounds: ${outcomes.map((o) => o.round).join()}`);
     const honestIds = honest.map((h) => h.nodeId).sort();
     for (const o of outcomes) {
-      assert.notEqual(o.leader, hostile.nodeId, `round ${o.round} was not certified under the hostile leader`);
-      assert.equal(o.merged, true, `round ${o.round} merged`);
-      assert.deepEqual(
-        o.contributors.map((c) => c.nodeId),
-        honestIds,
-        `round ${o.round}: every honest gradient and nothing else`,
-      );
-      const leader = good.find((_, i) => honest[i]!.nodeId === o.leader) as RunningDaemon;
+      check(o.leader !== hostile.nodeId, `round ${o.round} was certified under the hostile leader`);
+      check(o.merged, `round ${o.round} was abandoned`);
+      const merged = o.contributors.map((c) => c.nodeId).join();
+      check(merged === honestIds.join(), `round ${o.round} merged ${merged}, not exactly the four honest gradients`);
+      const leader = good.find((_, i) => honest[i]!.nodeId === o.leader);
+      if (!leader) continue;
       const { contributions } = await leader.get<{ contributions: { round: number; nodeId: string }[] }>('/chain/contributions');
-      assert.deepEqual(
-        contributions
-          .filter((c) => c.round === o.round)
-          .map((c) => c.nodeId)
-          .sort(),
-        honestIds,
-        `round ${o.round}: each honest contribution recorded once`,
-      );
+      const recorded = contributions
+        .filter((c) => c.round === o.round)
+        .map((c) => c.nodeId)
+        .sort()
+        .join();
+      check(recorded === merged, `round ${o.round}: its leader recorded ${recorded}, certified ${merged}`);
     }
 
     // A late reading node catches up through the certified lineage, refusing the hostile member's forgeries.
@@ -141,31 +138,31 @@ test(
 
     // A storage read of the latest checkpoint rebuilds it without the shards the hostile member withholds.
     const latest = statuses[0]?.diloco.latest;
-    assert.ok(latest?.manifestId, 'the latest checkpoint is in shared storage');
+    check(!!latest?.manifestId, 'the latest checkpoint is in shared storage');
     const out = join(work, 'latest.safetensors');
     const got = await fetch(`${first.url}/storage/blobs/fetch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: latest.manifestId, out }),
+      body: JSON.stringify({ id: latest?.manifestId, out }),
     });
-    assert.equal(got.status, 200, await got.clone().text());
-    assert.equal(((await got.json()) as { sha256: string }).sha256, latest.sha256);
+    check(got.status === 200 && ((await got.json()) as { sha256: string }).sha256 === latest?.sha256, `rebuilding the latest checkpoint from storage answered ${got.status}`);
 
     // The message-level attacks: every one refused with the reason expected (the public reads answered).
-    assert.ok(existsSync(report), 'the adversary wrote its report');
-    const lines = readFileSync(report, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as ProbeLine);
+    const lines = existsSync(report)
+      ? readFileSync(report, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as ProbeLine)
+      : [];
     const probes = lines.filter((l) => l.expected);
-    const wrong = probes.filter((l) => !l.ok);
-    assert.deepEqual(wrong, [], 'every probe got the answer it expected');
+    for (const l of probes.filter((x) => !x.ok)) problems.push(`probe "${l.probe}" got ${l.got}, expected ${l.expected?.join(' or ')}`);
     const kinds = new Set(probes.map((l) => l.probe));
+    check(kinds.size >= 30, `${kinds.size} kinds of message-level attack in the report`);
     const floods = lines.filter((l) => l.counts);
-    assert.ok(floods.length >= 4, 'a Hello flood against every honest member');
+    check(floods.length >= 2, `${floods.length} Hello floods (2 expected)`);
     for (const f of floods) {
       const refused = (f.counts?.['ip_range_full'] ?? 0) + (f.counts?.['peer_table_full'] ?? 0);
-      assert.ok(refused >= 280, `most throwaway identities refused by ${f.target}: ${JSON.stringify(f.counts)}`);
+      check(refused >= 280, `the flood at ${f.target}: ${JSON.stringify(f.counts)}`);
     }
 
     // The node-level attacks: each refusal counted by reason on the honest members, logged naming the sender.
@@ -182,13 +179,13 @@ test(
       ['withheld shards: noticed', total(texts, 'magnet_storage_shard_fetch_refused_total', 'reason="withheld"')],
       ['forged lineage: refused by the late reader', total([await metrics(reader)], 'magnet_diloco_refused_total', 'message="lineage"')],
     ];
-    for (const [name, n] of nodeAttacks) assert.ok(n >= 1, `${name} (count ${n})`);
+    for (const [name, n] of nodeAttacks) check(n >= 1, `${name}: count ${n}`);
     const logs = good.map((d) => d.output()).join('\n');
-    assert.ok(logs.includes(`from ${hostile.nodeId}`), 'refusals are logged naming the hostile member');
-    assert.ok((await first.get<Status>('/status')).diloco.equivocators.includes(hostile.nodeId), 'the equivocator is known by name');
+    check(logs.includes(`from ${hostile.nodeId}`), 'refusals are logged naming the hostile member');
+    check((await first.get<Status>('/status')).diloco.equivocators.includes(hostile.nodeId), 'the equivocator is known by name');
     const attackKinds = kinds.size + nodeAttacks.length + 1; // + the Hello flood
     console.log(`# attack kinds refused: ${attackKinds} (${kinds.size} message-level, ${nodeAttacks.length} by the hostile node, the Hello flood)`);
-    assert.ok(attackKinds >= 30, `${attackKinds} attack kinds`);
+    assert.deepEqual(problems, [], 'every attack refused, every honest round certified');
 
     for (const d of [...good, reader]) assert.equal(await d.stop(), 0);
   },

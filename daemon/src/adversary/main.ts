@@ -58,11 +58,20 @@ async function attackWhenReady(node: MagnetNode, net: NetPart, kind: AdversaryKi
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (kind === 'probes' || kind === 'mixed') {
-      const r = await runProbes({ net, key: node.identity.signingKey, me: node.identity.nodeId, round: view, log, ...(report ? { report } : {}) });
+      const r = await runProbes({
+        net,
+        key: node.identity.signingKey,
+        me: node.identity.nodeId,
+        round: view,
+        innerSteps: node.config.diloco.innerSteps,
+        log,
+        ...(report ? { report } : {}),
+      });
       log.warn(r, 'adversary: probes done');
     }
     if (kind === 'hello-flood' || kind === 'mixed') {
-      for (const p of net.peers().filter((x) => x.member)) {
+      // 300 throwaway identities at each of two members (the peer table is per node).
+      for (const p of net.peers().filter((x) => x.member).slice(0, 2)) {
         const counts = await helloFlood(net, p.nodeId);
         log.warn({ target: p.nodeId, counts }, 'adversary: hello flood done');
         if (report) (await import('node:fs')).appendFileSync(report, `${JSON.stringify({ probe: 'hello flood', target: p.nodeId, counts })}\n`);

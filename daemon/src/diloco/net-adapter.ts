@@ -33,8 +33,11 @@ export interface RoundMessageHandlers {
   onLineageRequest(from: string, afterRound: number, limit: number): Certificate[];
 }
 
-/** Longest list in a round message (eligible trainers, contributions, votes): far above any real network. */
-const MAX_LIST = 4096;
+/**
+ * Longest list in a round message (eligible trainers, contributions, votes). The control-message size limit bounds
+ * them too (64 KiB by default: about 700 votes); this bound holds when that limit is raised.
+ */
+const MAX_LIST = 1024;
 
 /**
  * RoundNetwork over the net part: every round message is a signed gRPC call over the pinned TLS channel, blobs go

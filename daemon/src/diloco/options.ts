@@ -42,4 +42,7 @@ export const dilocoOptions = {
     min: 0,
   }),
   threads: int(0, 'Torch CPU threads for the trainer (0 = torch default)', { min: 0, max: 1024 }),
+  persistentTrainer: bool(true, 'Keep two trainer processes running (training, and the rest) instead of one Python start per job', {
+    env: 'MAGNET_PERSISTENT_TRAINER',
+  }),
 };

@@ -97,6 +97,7 @@ export class DilocoPart implements Startable {
     this.queued = undefined;
     await this.coordinator.stop();
     await this.exporting?.catch(() => undefined);
+    this.jobs.close();
   }
 
   status(): Record<string, unknown> {

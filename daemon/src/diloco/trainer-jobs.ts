@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js';
 import type { Values } from '../config/schema.js';
 import type { dilocoOptions } from './options.js';
 import { type TrainerEvent, runTrainer } from './trainer-runner.js';
+import { TrainerWorker } from './trainer-worker.js';
 
 export type DilocoOptions = Values<typeof dilocoOptions>;
 
@@ -28,17 +29,30 @@ export interface TrainResult {
 
 /** The trainer commands a round uses, with this node's options filled in. */
 export class TrainerJobs {
+  /** Two long-lived workers: training runs in the background while the round judges, merges and votes. */
+  private readonly workers: { train: TrainerWorker; work: TrainerWorker } | undefined;
+
   constructor(
     private readonly opts: DilocoOptions,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv,
     private readonly onProgress: (e: TrainerEvent) => void = () => undefined,
-  ) {}
+  ) {
+    if (opts.persistentTrainer) this.workers = { train: new TrainerWorker({ env, log }), work: new TrainerWorker({ env, log }) };
+  }
+
+  /** Stops the workers (a command in flight fails as aborted). */
+  close(): void {
+    this.workers?.train.close();
+    this.workers?.work.close();
+  }
 
   private run(args: string[], signal?: AbortSignal): Promise<TrainerEvent> {
     const threads = this.opts.threads > 0 ? ['--threads', String(this.opts.threads)] : [];
     const withThreads = ['train', 'merge', 'eval'].includes(args[0] as string) ? [...args, ...threads] : args;
-    return runTrainer(withThreads, { env: this.env, log: this.log, onEvent: this.onProgress, ...(signal ? { signal } : {}) });
+    const o = { onEvent: this.onProgress, ...(signal ? { signal } : {}) };
+    if (this.workers) return (args[0] === 'train' ? this.workers.train : this.workers.work).run(withThreads, o);
+    return runTrainer(withThreads, { env: this.env, log: this.log, ...o });
   }
 
   /** The round-0 checkpoint: bit-identical for the same preset and seed on every machine. */

@@ -70,14 +70,7 @@ export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promis
       if (code === 0 && result) return resolve(result);
       if (opts.signal?.aborted)
         return reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
-      if (error) {
-        const code = String(error['code'] ?? 'internal').toUpperCase();
-        return reject(
-          new MagnetError(`ERR_TRAINER_${code}`, `trainer ${args[0]} failed: ${String(error['message'] ?? 'no message')}`, {
-            trainer: error,
-          }),
-        );
-      }
+      if (error) return reject(trainerError(args[0] as string, error));
       reject(
         new MagnetError(
           'ERR_TRAINER_CRASHED',
@@ -86,4 +79,10 @@ export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promis
       );
     });
   });
+}
+
+/** A trainer `error` event as the MagnetError the daemon branches on: code ERR_TRAINER_<CODE>. */
+export function trainerError(command: string, error: TrainerEvent): MagnetError {
+  const code = String(error['code'] ?? 'internal').toUpperCase();
+  return new MagnetError(`ERR_TRAINER_${code}`, `trainer ${command} failed: ${String(error['message'] ?? 'no message')}`, { trainer: error });
 }

@@ -44,7 +44,7 @@ export class Voting {
     const digest = proposalDigest(p);
     const want = voteDigest(digest);
     let added = 0;
-    for (const v of votes.slice(0, 4096)) {
+    for (const v of votes) {
       const s = signerOf(want, v.signature);
       if (!s || s.nodeId !== v.voter) {
         this.ctx.refuser.note('vote', from, 'bad_signature', `a vote claimed for ${v.voter} is not signed by it`);
@@ -77,7 +77,7 @@ export class Voting {
     const digest = proposalDigest(p).toString('hex');
     const other = c.outcomes.proposals(r).find((q) => q.proposal.leader === p.leader && q.digest !== digest);
     if (other) {
-      c.outcomes.addProposal(digest, p); // kept as evidence
+      if (!c.outcomes.equivocated(p.leader, r)) c.outcomes.addProposal(digest, p); // the evidence: two proposals, no more
       if (c.outcomes.addEquivocation(p.leader, r, other.digest, digest)) {
         c.metrics.equivocations.inc();
         c.log.error({ round: r, leader: p.leader, proposals: [other.digest, digest] }, 'equivocation: the leader signed two different proposals for one round');
