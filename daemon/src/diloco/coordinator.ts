@@ -293,6 +293,11 @@ export class RoundCoordinator implements Startable {
     return this.ctx.outcomes.certificatesAfter(afterRound, Math.max(1, Math.min(limit, 64)));
   }
 
+  /** The gradients of a round this node holds, with its verdicts (as leader) and their reasons. */
+  gradients(round: number): { nodeId: string; sha256: string; status: string; reason: string | null; lossDelta: number | null }[] {
+    return this.ctx.grads.forRound(round).map((g) => ({ nodeId: g.nodeId, sha256: g.sha256, status: g.status, reason: g.reason, lossDelta: g.lossDelta }));
+  }
+
   // ------------------------------------------------------------------ status
 
   status(): Record<string, unknown> {

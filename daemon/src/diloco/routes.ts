@@ -4,6 +4,7 @@ import type { DilocoPart } from './part.js';
 /**
  * GET /diloco/outcomes?after=R&limit=N: the certified outcomes this node holds after round R (default -1), oldest
  * first: round, leader, merged or abandoned, checkpoint, contributors and voters.
+ * GET /diloco/gradients?round=R: the gradients of round R this node holds, with its verdict on each (as leader).
  */
 export function dilocoRoutes(part: DilocoPart): Route[] {
   return [
@@ -31,6 +32,18 @@ export function dilocoRoutes(part: DilocoPart): Route[] {
           voters: votes.map((v) => v.voter),
         }));
         sendJson(res, 200, { outcomes });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/diloco/gradients',
+      async handle(req, res) {
+        const round = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('round'));
+        if (!Number.isSafeInteger(round) || round < 0) {
+          sendJson(res, 400, { error: { code: 'ERR_BAD_QUERY', message: 'round must be a whole number >= 0' } });
+          return;
+        }
+        sendJson(res, 200, { round, gradients: part.coordinator.gradients(round) });
       },
     },
   ];
