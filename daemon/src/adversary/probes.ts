@@ -117,6 +117,7 @@ function probes(ctx: ProbeContext): Probe[] {
       leaderCheck: null,
       note: '',
       basis: null,
+      damping: 0,
       ...over,
     };
     return { ...unsigned, signature: signDigest(leaderKey, proposalDigest(unsigned)) };
@@ -206,6 +207,11 @@ function probes(ctx: ProbeContext): Probe[] {
         const p = proposal({ contributions: [{ nodeId: id, sha256: g, size: 10, signature: signDigest(k, gradientDigest(st().round, st().latest, g, 10)) }] });
         return labelOf(await member(t).submitVote({ proposal: wire(p), votes: [] }));
       },
+    },
+    {
+      name: 'member proposes an outer step damped to 1/512',
+      expect: ['bad_field'],
+      run: async (t) => labelOf(await member(t).submitVote({ proposal: wire(proposal({ damping: 9 })), votes: [] })),
     },
     {
       name: 'member sends a proposal changed after signing',

@@ -1,14 +1,15 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, gradientFile, maxGradientBytes } from './context.js';
 import type { LocalTraining } from './local-training.js';
-import type { Ack, GradientCheck, GradientReady, GradientStatement, OutcomeProposal, RoundAnnouncement } from './messages.js';
+import { type Ack, type GradientCheck, type GradientReady, type GradientStatement, MAX_DAMPING, type OutcomeProposal, type RoundAnnouncement } from './messages.js';
 import { checkToJson, checkFromJson } from './outcome-repo.js';
 import type { RoundRefusal } from './refusals.js';
 import type { JudgedGradient, RoundRow } from './round-repo.js';
 import { checkDigest, gradientDigest, proposalDigest, signerOf } from './statements.js';
-import { type Verifier, outliers, reasonLabel } from './verifier.js';
+import { type Verifier, outliers, reasonLabel, worseDetail } from './verifier.js';
 import type { Voting } from './voting.js';
 
 const ok: Ack = { accepted: true, reason: '' };
@@ -308,7 +309,11 @@ export class Leader {
     }
   }
 
-  /** Merges the accepted gradients (equal weights, nodeId order) and proposes the result. Redone after a crash. */
+  /**
+   * Merges the accepted gradients (equal weights, nodeId order) and proposes the result. A step that would leave the
+   * model worse than the momentum alone is damped (1/2, 1/4, 1/8 of the mean), and the round abandoned when even
+   * 1/8 is: the members check the same on their own windows. Redone after a crash.
+   */
   private async merge(row: RoundRow): Promise<void> {
     const c = this.ctx;
     const t0 = Date.now();
@@ -317,13 +322,22 @@ export class Leader {
     if (accepted.length === 0 || files.some((f) => f === undefined)) return this.abandon(row, 'accepted gradients are missing on disk');
     const tmp = join(c.ckpts.dir, `merge-${row.round}-${process.pid}.tmp.safetensors`);
     crashPoint('leader:merging');
-    let sha: string;
+    let sha = '';
+    let damping = 0;
     try {
-      await c.jobs.merge({ base: c.ckpts.path(row.baseSha256), grads: files as string[], out: tmp });
+      for (; damping <= MAX_DAMPING; damping++) {
+        const j = await this.verifier.judgeMerge(row.round, c.ckpts.path(row.baseSha256), row.baseSha256, files as string[], tmp, damping, 0.5);
+        if (!j.worse) break;
+        c.metrics.dampedSteps.inc();
+        c.log.warn({ round: row.round, damping, detail: worseDetail(j, damping) }, 'the outer step would leave the model worse than the momentum alone');
+        if (damping === MAX_DAMPING) return this.abandon(row, `merge_worse: ${worseDetail(j, damping)}`);
+      }
       sha = await c.ckpts.adopt(tmp);
     } catch (err) {
       c.log.error({ round: row.round, err: errorMessage(err) }, 'merge failed; round abandoned');
       return this.abandon(row, `merge failed: ${errorMessage(err)}`);
+    } finally {
+      rmSync(tmp, { force: true });
     }
     const { manifestId } = await c.storage.put(c.ckpts.path(sha), { kind: 'checkpoint', round: row.round }).catch((err: unknown) => {
       c.log.warn({ round: row.round, err: errorMessage(err) }, 'merged checkpoint not stored in shared storage; members fetch it from this node');
@@ -341,11 +355,12 @@ export class Leader {
       leaderCheck: own?.checkJson ? checkFromJson(own.checkJson) : null,
       note: '',
       basis: null,
+      damping,
     });
     crashPoint('leader:merged');
     c.rounds.update(row.round, { state: 'proposed', mergedSha256: sha, mergedManifest: manifestId });
     c.phases.record(row.round, 'merge', (Date.now() - t0) / 1000);
-    c.log.info({ round: row.round, sha256: sha, contributors: accepted.map((g) => g.nodeId) }, 'merged; proposing the outcome to the members');
+    c.log.info({ round: row.round, sha256: sha, damping, contributors: accepted.map((g) => g.nodeId) }, 'merged; proposing the outcome to the members');
     await this.voting.proposeOwn(proposal);
   }
 
@@ -369,6 +384,7 @@ export class Leader {
       leaderCheck: null,
       note: why.slice(0, 256),
       basis: null,
+      damping: 0,
     });
     c.rounds.update(row.round, { state: 'proposed', note: why });
     await this.voting.proposeOwn(proposal);

@@ -79,8 +79,16 @@ export interface OutcomeProposal {
    * that leader, its signature and its check, so every member can verify the original.
    */
   basis: ProposalBasis | null;
+  /**
+   * The outer step took 2^-damping of the mean pseudo-gradient (0..MAX_DAMPING; 0 for an abandoned round). A leader
+   * damps a step that would leave the model worse than the momentum alone, rather than stall the network on it.
+   */
+  damping: number;
   signature: Buffer;
 }
+
+/** The most a leader may damp an outer step: 1/8 of the mean pseudo-gradient. */
+export const MAX_DAMPING = 3;
 
 export interface ProposalBasis {
   leader: string;

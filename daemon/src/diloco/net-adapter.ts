@@ -20,6 +20,7 @@ import type {
   RoundAnnouncement,
   Vote,
 } from './messages.js';
+import { MAX_DAMPING } from './messages.js';
 import type { RoundNetwork } from './ports.js';
 
 /** The coordinator's handlers, as the net part calls them (the caller's nodeId comes from the verified envelope). */
@@ -252,8 +253,14 @@ function fromProposalMsg(from: string, m: OutcomeProposalMsg): OutcomeProposal {
           signature: signature(from, m.basis.signature),
         }
       : null,
+    damping: damping(from, m.damping, m.merged),
     signature: signature(from, m.signature),
   };
+}
+
+function damping(from: string, v: number, merged: boolean): number {
+  if (!Number.isInteger(v) || v < 0 || v > MAX_DAMPING || (!merged && v !== 0)) throw new Refusal('bad_field', `damping ${v} is out of range (0..${MAX_DAMPING}, 0 without a merge)`, from);
+  return v;
 }
 
 function toProposalMsg(p: OutcomeProposal): OutcomeProposalMsg {

@@ -17,6 +17,7 @@ const proposal = (round: number, parent: string, sha: string, merged = true): Ou
   leaderCheck: null,
   note: '',
   basis: null,
+  damping: 0,
   signature: Buffer.alloc(65, 7),
 });
 const cert = (p: OutcomeProposal): Certificate => ({ proposal: p, votes: [{ voter: 'node-00000000000000bb', signature: Buffer.alloc(65, 9) }] });

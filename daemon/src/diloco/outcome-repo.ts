@@ -31,6 +31,7 @@ export function proposalFromJson(json: string): OutcomeProposal {
       signature: Buffer.from(c['signature'] as string, 'hex'),
     })),
     leaderCheck: o.leaderCheck ? checkFromPlain(o.leaderCheck) : null,
+    damping: typeof o['damping'] === 'number' ? o['damping'] : 0,
     basis: o.basis
       ? { leader: o.basis.leader, signature: Buffer.from(o.basis.signature, 'hex'), leaderCheck: o.basis.leaderCheck ? checkFromPlain(o.basis.leaderCheck) : null }
       : null,

@@ -48,6 +48,7 @@ const proposal = (over: Partial<OutcomeProposal> = {}, by = A): OutcomeProposal 
     leaderCheck: null,
     note: '',
     basis: null,
+    damping: 0,
     ...over,
   });
 const vote = (p: OutcomeProposal, by: typeof A, as = by.id): Vote => ({ voter: as, signature: signDigest(by.key, voteDigest(proposalDigest(p))) });

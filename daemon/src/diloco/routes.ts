@@ -3,7 +3,7 @@ import type { DilocoPart } from './part.js';
 
 /**
  * GET /diloco/outcomes?after=R&limit=N: the certified outcomes this node holds after round R (default -1), oldest
- * first: round, leader, merged or abandoned, checkpoint, contributors and voters.
+ * first: round, leader, merged or abandoned, checkpoint, the fraction of the outer step taken, contributors and voters.
  * GET /diloco/gradients?round=R: the gradients of round R this node holds, with its verdict on each (as leader).
  */
 export function dilocoRoutes(part: DilocoPart): Route[] {
@@ -27,6 +27,7 @@ export function dilocoRoutes(part: DilocoPart): Route[] {
           parentSha256: p.parentSha256,
           manifestId: p.manifestId,
           note: p.note,
+          step: 2 ** -p.damping,
           contributors: p.contributions.map((c) => ({ nodeId: c.nodeId, sha256: c.sha256 })),
           repeats: p.basis?.leader ?? null,
           voters: votes.map((v) => v.voter),

@@ -35,6 +35,7 @@ test('the proposal digest covers every field, the vote digest covers the proposa
     leaderCheck: null,
     note: '',
     basis: null,
+    damping: 0,
   };
   const d = proposalDigest(p).toString('hex');
   const variants: Omit<OutcomeProposal, 'signature'>[] = [
@@ -48,6 +49,7 @@ test('the proposal digest covers every field, the vote digest covers the proposa
     { ...p, contributions: [{ nodeId: id, sha256: A, size: 6, signature: Buffer.alloc(65, 1) }] },
     { ...p, note: 'x' },
     { ...p, basis: { leader: id, leaderCheck: null, signature: Buffer.alloc(65, 2) } },
+    { ...p, damping: 1 },
   ];
   for (const v of variants) assert.notEqual(proposalDigest(v).toString('hex'), d, JSON.stringify(v).slice(0, 80));
   assert.equal(proposalDigest({ ...p }).toString('hex'), d, 'deterministic');

@@ -63,6 +63,7 @@ export function proposalDigest(p: Omit<OutcomeProposal, 'signature'>): Buffer {
     check,
     p.note,
     basis,
+    p.damping,
   ]);
 }
 

@@ -14,6 +14,17 @@ export interface SpotVerdict {
   norm: number;
 }
 
+/** A merge scored against the momentum alone (see Verifier.judgeMerge). */
+export interface MergeJudgement {
+  sha256: string;
+  lossParent: number;
+  lossMerged: number;
+  /** The same outer step with no gradient at all: the momentum alone. */
+  lossMomentum: number;
+  /** The gradients make the model worse than the momentum alone by more than the tolerance (or the loss is not finite). */
+  worse: boolean;
+}
+
 /**
  * Spot checks of one pseudo-gradient, the same for the leader (every gradient it received) and for the checker (the
  * leader's own): the file is the announced size and plausible for the model, the trainer accepts it against the
@@ -64,6 +75,25 @@ export class Verifier {
       throw err;
     }
   }
+
+  /**
+   * The outer step over `grads` (equal weights) at 2^-`damping` of their mean, written to `out`, scored on this
+   * node's windows for the round against the same step with no gradient at all. The momentum is certified state no
+   * leader chooses, and Nesterov momentum may honestly overshoot after a large step, so the yardstick for what the
+   * chosen gradients do is the momentum alone, not the parent. `slack` is the share of the tolerance allowed: a
+   * leader keeps half of it in reserve, since its members score the same merge on other windows.
+   */
+  async judgeMerge(round: number, basePath: string, parentSha256: string, grads: string[], out: string, damping: number, slack = 1): Promise<MergeJudgement> {
+    const r = await this.jobs.merge({ base: basePath, grads, out, evalSeed: this.seed(round, parentSha256), baseline: true, scale: 2 ** -damping });
+    const j = { sha256: r.sha256, lossParent: r.lossBase ?? NaN, lossMerged: r.lossMerged ?? NaN, lossMomentum: r.lossBaseline ?? NaN };
+    return { ...j, worse: !Number.isFinite(j.lossMerged) || j.lossMerged > j.lossMomentum + slack * this.opts.verifyLossTolerance };
+  }
+}
+
+/** `merge_worse` detail for a judgement. */
+export function worseDetail(j: MergeJudgement, damping: number): string {
+  const step = damping ? `1/${2 ** damping} of the outer step` : 'the outer step';
+  return `with ${step} the held-out loss is ${j.lossMerged.toFixed(4)}, with the momentum alone ${j.lossMomentum.toFixed(4)} (parent ${j.lossParent.toFixed(4)})`;
 }
 
 /** The reason label of a verdict (`spot_check: held-out…` -> `spot_check`). */

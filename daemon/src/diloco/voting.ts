@@ -7,7 +7,7 @@ import type { Ack, OutcomeProposal, Vote } from './messages.js';
 import { CertificateRefused, type Promotion, checkProposal } from './promotion.js';
 import type { RoundMessageKind, RoundRefusal } from './refusals.js';
 import { proposalDigest, signerOf, voteDigest } from './statements.js';
-import type { Verifier } from './verifier.js';
+import { type Verifier, worseDetail } from './verifier.js';
 
 const ok: Ack = { accepted: true, reason: '' };
 
@@ -169,7 +169,10 @@ export class Voting {
     await this.tryCertify(digest, p);
   }
 
-  /** Recomputes the merge on our own inputs; a problem when the hash differs or the result is worse than its parent. */
+  /**
+   * Recomputes the merge on our own inputs (at the proposal's damping); a problem when the hash differs or when the
+   * gradients the leader chose make the model worse than the momentum alone (Verifier.judgeMerge).
+   */
   private async recompute(p: OutcomeProposal): Promise<{ reason: RoundRefusal; detail: string } | undefined> {
     const c = this.ctx;
     const t0 = Date.now();
@@ -177,12 +180,9 @@ export class Voting {
     for (const s of p.contributions) files.push(await this.gradient(p, s));
     const tmp = join(c.ckpts.dir, `vote-${p.round}-${process.pid}.tmp.safetensors`);
     try {
-      const r = await c.jobs.merge({ base: c.ckpts.path(p.parentSha256), grads: files, out: tmp, evalSeed: this.verifier.seed(p.round, p.parentSha256) });
-      if (r.sha256 !== p.sha256) return { reason: 'merge_mismatch', detail: `recomputing the merge of round ${p.round} gives ${r.sha256}, the leader proposed ${p.sha256}` };
-      const lossBase = r.lossBase ?? NaN;
-      const lossMerged = r.lossMerged ?? NaN;
-      if (!Number.isFinite(lossMerged) || lossMerged > lossBase + c.opts.verifyLossTolerance)
-        return { reason: 'merge_worse', detail: `the merged model's held-out loss ${lossMerged.toFixed(4)} is worse than its parent's ${lossBase.toFixed(4)}` };
+      const j = await this.verifier.judgeMerge(p.round, c.ckpts.path(p.parentSha256), p.parentSha256, files, tmp, p.damping);
+      if (j.sha256 !== p.sha256) return { reason: 'merge_mismatch', detail: `recomputing the merge of round ${p.round} gives ${j.sha256}, the leader proposed ${p.sha256}` };
+      if (j.worse) return { reason: 'merge_worse', detail: worseDetail(j, p.damping) };
       await c.ckpts.adopt(tmp, p.sha256); // we hold the merged checkpoint now: no download when it is certified
       c.phases.record(p.round, 'verify_merge', (Date.now() - t0) / 1000);
       return undefined;

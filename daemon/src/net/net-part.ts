@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
@@ -17,20 +16,21 @@ import type { Startable } from '../util/lifecycle.js';
 import type { MemberView } from '../membership/membership.js';
 import { admit, ipRange } from './admission.js';
 import type { BlobBackend } from './blob-backend.js';
-import { type CertBinding, signBinding, verifyBinding } from './binding.js';
+import { type CertBinding, signBinding } from './binding.js';
 import { type ClientOptions, PeerClient, RpcError } from './client.js';
-import { type ControlHost, controlImplementation, type RoundHandlers } from './control-service.js';
-import { dataImplementation } from './data-service.js';
+import type { ControlHost, RoundHandlers } from './control-service.js';
 import { DirBlobBackend } from './dir-blob-backend.js';
 import { type EnvelopeSigner, EnvelopeVerifier, hmacSigner, NonceCache, walletSigner } from './envelope.js';
 import { type CallCtx, decodeOr, RpcGuard } from './guard.js';
 import { createHost, nodeIdOfPeer } from './host.js';
+import { listenGrpc } from './grpc-server.js';
+import { checkHello, type CheckedHello, MAX_FIELD } from './hello-check.js';
 import { fetchHello, HELLO_PROTOCOL, serveHello } from './libp2p-hello.js';
 import { netMetrics, type NetMetrics } from './metrics.js';
-import { CertPinError, PeerBook } from './peer-book.js';
-import { codecs, controlService, dataService, type HeartbeatRequestMsg, type HelloMsg, type PeerInfoMsg } from './proto.js';
+import { PeerBook } from './peer-book.js';
+import { codecs, type HeartbeatRequestMsg, type HelloMsg, type PeerInfoMsg } from './proto.js';
 import { Refusal, type RefusalReason } from './refusal.js';
-import { certFingerprint, loadOrCreateTls, type TlsMaterial } from './tls.js';
+import { loadOrCreateTls, type TlsMaterial } from './tls.js';
 
 /** A peer as other parts see it. */
 export interface NetPeer {
@@ -81,7 +81,6 @@ interface Live {
   range: string;
 }
 
-const MAX_FIELD = 256;
 
 /**
  * The net part: TLS gRPC server (Control + Data), libp2p host for discovery, peer book, heartbeats, and the
@@ -146,21 +145,8 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const certOf = (id: string) => this.live.get(id)?.certSha256;
     const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m, { isMember: (id) => this.isMember(id), ...(tls.mode === 'ca' ? { certOf } : {}) });
 
-    const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.max_concurrent_streams': 256 });
-    server.addService(controlService, controlImplementation(guard, this, this.rounds, 64));
-    server.addService(dataService, dataImplementation(guard, { stat: (s) => this.backend.stat(s), read: (s, o) => this.backend.read(s, o), accept: (s, f) => this.backend.accept(s, f), isPublic: (s) => this.backend.isPublic?.(s) ?? false }, {
-      incomingDir: this.deps.home.sub('incoming'),
-      chunkBytes: c.chunkBytes,
-      maxBlobBytes: c.maxBlobBytes,
-      maxConcurrentStreams: c.maxConcurrentStreams,
-    }));
+    const { server, port } = await listenGrpc({ cfg: c, tls, guard, host: this, rounds: this.rounds, backend: () => this.backend, incomingDir: this.deps.home.sub('incoming') });
     const listen = parseHostPort(c.grpc, 'net.grpc');
-    // Operator PKI: client certificates signed by the CA are required (the handshake refuses anything else). Pinned
-    // mode stays one-way: every call is wallet-signed, which names the caller better than a self-signed certificate.
-    const ca = tls.mode === 'ca' ? Buffer.from(tls.caPem as string) : null;
-    const creds = grpc.ServerCredentials.createSsl(ca, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], ca !== null);
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync(formatHostPort(listen), creds, (err, p) => (err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p))));
     this.server = server;
     try {
       this.host = await createHost({
@@ -324,45 +310,9 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
 
   // ---- peers ----
 
-  /** Checks a peer's Hello: fields, certificate, wallet binding, pin. Throws Refusal. */
-  private checkHello(nodeId: string, msg: HelloMsg): { info: PeerInfoMsg; certPem: string; certSha256: Buffer } {
-    const info = msg.self;
-    if (!info || info.nodeId !== nodeId) throw new Refusal('bad_field', `Hello describes ${info?.nodeId ?? 'nobody'}, but it is signed by ${nodeId}`, nodeId);
-    const tooLong = [info.address, info.peerId, info.grpcAddress, info.tier, info.version, ...info.roles, ...info.multiaddrs].some((s) => s.length > MAX_FIELD);
-    if (tooLong || info.roles.length > 16 || info.multiaddrs.length > 32) throw new Refusal('bad_field', 'Hello fields are too long or too many', nodeId);
-    try {
-      parseHostPort(info.grpcAddress, 'grpcAddress');
-    } catch {
-      throw new Refusal('bad_field', `Hello grpcAddress "${info.grpcAddress}" is not HOST:PORT`, nodeId);
-    }
-    let certSha256: Buffer;
-    try {
-      certSha256 = certFingerprint(msg.certPem);
-    } catch {
-      throw new Refusal('bad_field', 'Hello carries no valid PEM certificate', nodeId);
-    }
-    let address: string;
-    try {
-      const b = msg.binding;
-      address = verifyBinding(b ? { nodeId: b.nodeId, certSha256: Buffer.from(b.certSha256), signature: Buffer.from(b.signature) } : null, nodeId, certSha256).address;
-    } catch (err) {
-      throw new Refusal('bad_binding', errorMessage(err), nodeId);
-    }
-    // The address is what operator member lists name: it must be the wallet of the key, never a claim.
-    if (info.address.toLowerCase() !== address.toLowerCase()) throw new Refusal('bad_field', `Hello names wallet ${info.address.slice(0, 42)}, but the key of ${nodeId} is wallet ${address}`, nodeId);
-    if (this.tls?.mode === 'ca') {
-      const ca = new X509Certificate(this.tls.caPem as string);
-      const cert = new X509Certificate(msg.certPem);
-      if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new Refusal('bad_binding', `the certificate of ${nodeId} is not signed by the configured CA`, nodeId);
-    } else {
-      try {
-        this.book.checkPin(nodeId, certSha256);
-      } catch (err) {
-        if (err instanceof CertPinError) throw new Refusal('cert_pin_mismatch', err.message, nodeId);
-        throw err;
-      }
-    }
-    return { info, certPem: msg.certPem, certSha256 };
+  /** Checks a peer's Hello against the CA (private clusters) or the pins. Throws Refusal. */
+  private checkHello(nodeId: string, msg: HelloMsg): CheckedHello {
+    return checkHello(nodeId, msg, { caPem: this.tls?.mode === 'ca' ? (this.tls.caPem as string) : undefined, book: this.book });
   }
 
   private clientOptions(): ClientOptions {

@@ -111,6 +111,7 @@ export interface OutcomeProposalMsg {
   note: string;
   basis: ProposalBasisMsg | null;
   signature: Buffer;
+  damping: number;
 }
 export interface OutcomeVoteMsg {
   voter: string;

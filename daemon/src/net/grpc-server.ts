@@ -1,0 +1,46 @@
+import * as grpc from '@grpc/grpc-js';
+import type { NodeConfig } from '../config/node-config.js';
+import { MagnetError } from '../util/errors.js';
+import { formatHostPort, parseHostPort } from '../util/host-port.js';
+import type { BlobBackend } from './blob-backend.js';
+import { type ControlHost, controlImplementation, type RoundHandlers } from './control-service.js';
+import { dataImplementation } from './data-service.js';
+import type { RpcGuard } from './guard.js';
+import { controlService, dataService } from './proto.js';
+import type { TlsMaterial } from './tls.js';
+
+/** The control and data services behind one TLS listener; resolves once it listens. */
+export async function listenGrpc(o: {
+  cfg: NodeConfig['net'];
+  tls: TlsMaterial;
+  guard: RpcGuard;
+  host: ControlHost;
+  rounds: RoundHandlers;
+  /** Read when a call arrives, so the storage part may replace the backend before start. */
+  backend: () => BlobBackend;
+  incomingDir: string;
+}): Promise<{ server: grpc.Server; port: number }> {
+  const { cfg: c, tls } = o;
+  const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.max_concurrent_streams': 256 });
+  server.addService(controlService, controlImplementation(o.guard, o.host, o.rounds, 64));
+  const b = o.backend;
+  server.addService(
+    dataService,
+    dataImplementation(o.guard, { stat: (s) => b().stat(s), read: (s, off) => b().read(s, off), accept: (s, f) => b().accept(s, f), isPublic: (s) => b().isPublic?.(s) ?? false }, {
+      incomingDir: o.incomingDir,
+      chunkBytes: c.chunkBytes,
+      maxBlobBytes: c.maxBlobBytes,
+      maxConcurrentStreams: c.maxConcurrentStreams,
+    }),
+  );
+  const listen = parseHostPort(c.grpc, 'net.grpc');
+  // Operator PKI: client certificates signed by the CA are required (the handshake refuses anything else). Pinned
+  // mode stays one-way: every call is wallet-signed, which names the caller better than a self-signed certificate.
+  const ca = tls.mode === 'ca' ? Buffer.from(tls.caPem as string) : null;
+  const creds = grpc.ServerCredentials.createSsl(ca, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], ca !== null);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(formatHostPort(listen), creds, (err, p) => (err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p))),
+  );
+  return { server, port };
+}
