@@ -59,7 +59,20 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
     const base = (s0.latest as { sha256: string }).sha256;
     /** A gradient signal as `id` would send it, its statement signed with `signer`'s key (id's own by default). */
     const msg = (id: string, over: Partial<GradientReady> = {}, signer = id): GradientReady => {
-      const m = { round: 0, nodeId: id, baseSha256: base, sha256: 'ab'.repeat(32), manifestId: null, size: 10, lossBefore: 5, lossAfter: 4, tokens, steps: opts.innerSteps, compression: 'none', ...over };
+      const m = {
+        round: 0,
+        nodeId: id,
+        baseSha256: base,
+        sha256: 'ab'.repeat(32),
+        manifestId: null,
+        size: 10,
+        lossBefore: 5,
+        lossAfter: 4,
+        tokens,
+        steps: opts.innerSteps,
+        compression: 'none',
+        ...over,
+      };
       const key = keys.get(signer)?.key ?? testKey().key;
       return { ...m, statementSignature: signDigest(key, gradientDigest(m.round, m.baseSha256, m.sha256, m.size)), ...over };
     };
@@ -74,7 +87,9 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
       'b and c to accept the round',
     );
     // every refusal at the door names its reason
-    const stranger = testKey().nodeId;
+    const outsider = testKey();
+    keys.set(outsider.nodeId, outsider);
+    const stranger = outsider.nodeId;
     assert.match(a.onGradientReady(stranger, msg(stranger)).reason, /^not_accepted/);
     assert.match(a.onGradientReady(idc, msg(idb)).reason, /^not_sender/);
     assert.match(a.onGradientReady(idb, msg(idb, { round: 5 })).reason, /^not_leader/);
@@ -249,35 +264,93 @@ test(
   },
 );
 
-test('a leader that announces a year-3000 deadline and never proposes is given up on at the capped deadline', { timeout: 600_000 }, async () => {
-  // The first node's network: its announcements carry a deadline in the year 3000, its proposals never leave.
-  const stalling = (id: string, net: RoundNetwork): RoundNetwork => ({
-    ...net,
-    announce: (to, a) => net.announce(to, { ...a, deadlineMs: Date.UTC(3000, 0, 1) }),
-    submitVotes: async (to, p, votes) => {
-      if (p.leader === id) throw new Error('stalling');
-      return net.submitVotes(to, p, votes);
-    },
-  });
-  let first = '';
-  const { cluster, ids, coordinators, metrics } = makeCluster(3, testDilocoOptions({ maxRounds: 1, roundTimeoutSec: 20, announceGraceSec: 3 }), undefined, (id, net) => {
-    first ||= id;
-    return id === first ? stalling(id, net) : net;
-  });
-  const [ida, idb, idc] = ids as [string, string, string];
-  assert.equal(first, ida, 'the stalling node leads round 0');
-  const [, b, c] = coordinators as [NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>, NonNullable<(typeof coordinators)[0]>];
+test(
+  'a leader that announces a year-3000 deadline and never proposes is given up on at the capped deadline',
+  { timeout: 600_000 },
+  async () => {
+    // The first node's network: its announcements carry a deadline in the year 3000, its proposals never leave.
+    const stalling = (id: string, net: RoundNetwork): RoundNetwork => ({
+      ...net,
+      announce: (to, a) => net.announce(to, { ...a, deadlineMs: Date.UTC(3000, 0, 1) }),
+      submitVotes: async (to, p, votes) => {
+        if (p.leader === id) throw new Error('stalling');
+        return net.submitVotes(to, p, votes);
+      },
+    });
+    let first = '';
+    const { cluster, ids, coordinators, metrics } = makeCluster(
+      3,
+      testDilocoOptions({ maxRounds: 1, roundTimeoutSec: 20, announceGraceSec: 3 }),
+      undefined,
+      (id, net) => {
+        first ||= id;
+        return id === first ? stalling(id, net) : net;
+      },
+    );
+    const [ida, idb, idc] = ids as [string, string, string];
+    assert.equal(first, ida, 'the stalling node leads round 0');
+    const [, b, c] = coordinators as [
+      NonNullable<(typeof coordinators)[0]>,
+      NonNullable<(typeof coordinators)[0]>,
+      NonNullable<(typeof coordinators)[0]>,
+    ];
+    try {
+      await Promise.all(coordinators.map((x) => x.start()));
+      await waitFor(() => st(b).latest?.round === 0 && st(c).latest?.round === 0, 400_000, 'round 0 certified under the next leader');
+      assert.equal(st(b).latest?.sha256, st(c).latest?.sha256);
+      for (const id of [idb, idc]) {
+        const text = await (metrics.get(id) as { text(): Promise<string> }).text();
+        assert.match(
+          text,
+          /magnet_diloco_refused_total\{message="announcement",reason="deadline_capped"\} [1-9]/,
+          `${id} capped the deadline`,
+        );
+        assert.match(
+          text,
+          /magnet_diloco_failovers_total\{reason="no_certified_outcome_by_the_deadline"\} 1/,
+          `${id} gave up on the stalled leader`,
+        );
+      }
+      const merged = cluster.contributions
+        .filter((x) => x.round === 0)
+        .map((x) => x.nodeId)
+        .sort();
+      assert.deepEqual(merged, [idb, idc].sort(), 'b and c contributed under the new leader; nothing came from the stalled one');
+    } finally {
+      await Promise.all(coordinators.map((x) => x.stop()));
+    }
+  },
+);
+
+test('an outer step that overshoots is damped, recomputed by the members and certified, not stalled on', { timeout: 900_000 }, async () => {
+  // An outer lr of 6 makes round 0's full Nesterov step 11.4 times the mean pseudo-gradient: the merged model is far
+  // worse than its parent (`experiment diloco --H 8 --lr 2e-3 --outer-lr 6 --rounds 1`: held-out 9.8 against about
+  // 5.6), while a quarter of it improves on the parent (outer lr 1.25: 3.9), and each gradient alone at its third of
+  // the step passes its spot check. 32 windows keep the leader's and the voters' scores close. The leader must damp
+  // the step, not abandon or stall the round.
+  const opts = testDilocoOptions({ outerLr: 6, maxRounds: 2, verifyWindows: 32 });
+  const { ids, coordinators, metrics } = makeCluster(3, opts, process.env['MAGNET_TEST_LOG']);
+  const lineage = (c: (typeof coordinators)[0]) => (c as NonNullable<typeof c>).onLineageRequest('', -1, 10).map((x) => x.proposal);
   try {
     await Promise.all(coordinators.map((x) => x.start()));
-    await waitFor(() => st(b).latest?.round === 0 && st(c).latest?.round === 0, 400_000, 'round 0 certified under the next leader');
-    assert.equal(st(b).latest?.sha256, st(c).latest?.sha256);
-    for (const id of [idb, idc]) {
-      const text = await (metrics.get(id) as { text(): Promise<string> }).text();
-      assert.match(text, /magnet_diloco_refused_total\{message="announcement",reason="deadline_capped"\} [1-9]/, `${id} capped the deadline`);
-      assert.match(text, /magnet_diloco_failovers_total\{reason="no_certified_outcome_by_the_deadline"\} 1/, `${id} gave up on the stalled leader`);
-    }
-    const merged = cluster.contributions.filter((x) => x.round === 0).map((x) => x.nodeId).sort();
-    assert.deepEqual(merged, [idb, idc].sort(), 'b and c contributed under the new leader; nothing came from the stalled one');
+    await waitFor(() => coordinators.every((c) => lineage(c).length === 2), 600_000, 'two rounds certified on every node');
+    const outcomes = lineage(coordinators[0]);
+    assert.deepEqual(
+      outcomes.map((p) => [p.round, p.merged]).slice(0, 1),
+      [[0, true]],
+      `round 0 merged (notes: ${outcomes.map((p) => p.note).join(' | ')})`,
+    );
+    assert.ok((outcomes[0]?.damping ?? 0) >= 1, `round 0's step was damped (dampings ${outcomes.map((p) => p.damping).join()})`);
+    const damped = outcomes.filter((p) => p.damping > 0);
+    let counted = 0;
+    for (const id of ids)
+      counted += Number(
+        /magnet_diloco_damped_steps_total (\d+)/.exec(await (metrics.get(id) as { text(): Promise<string> }).text())?.[1] ?? 0,
+      );
+    assert.ok(counted >= damped.length, `the leaders counted ${counted} halvings for ${damped.length} damped rounds`);
+    // round 1 is certified too (merged, damped or abandoned as worse): the damped round did not stall the network
+    assert.equal(new Set(coordinators.map((c) => JSON.stringify(lineage(c)))).size, 1, 'one lineage everywhere');
+    assert.equal(new Set(coordinators.map((c) => st(c).latest?.sha256)).size, 1, 'one latest everywhere');
   } finally {
     await Promise.all(coordinators.map((x) => x.stop()));
   }

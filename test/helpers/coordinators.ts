@@ -74,7 +74,7 @@ export function makeCluster(
       home,
       db,
       log: nlog,
-      metrics: dilocoMetrics(metrics.get(nodeId) ?? metrics.set(nodeId, new Metrics()).get(nodeId)!),
+      metrics: dilocoMetrics(metrics.set(nodeId, new Metrics()).get(nodeId) as Metrics), // a restart starts its counters afresh
       network: wrap ? wrap(nodeId, cluster.network(nodeId)) : cluster.network(nodeId),
       storage: cluster.storage(nodeId),
       members: cluster.members(),

@@ -4,7 +4,15 @@ import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, gradientFile, maxGradientBytes } from './context.js';
 import type { LocalTraining } from './local-training.js';
-import { type Ack, type GradientCheck, type GradientReady, type GradientStatement, MAX_DAMPING, type OutcomeProposal, type RoundAnnouncement } from './messages.js';
+import {
+  type Ack,
+  type GradientCheck,
+  type GradientReady,
+  type GradientStatement,
+  MAX_DAMPING,
+  type OutcomeProposal,
+  type RoundAnnouncement,
+} from './messages.js';
 import { checkToJson, checkFromJson } from './outcome-repo.js';
 import type { RoundRefusal } from './refusals.js';
 import type { JudgedGradient, RoundRow } from './round-repo.js';
@@ -79,7 +87,10 @@ export class Leader {
   private relock(r: number): { proposal: OutcomeProposal } | undefined {
     const lock = this.voting.lock(r);
     if (!lock || lock.proposal.leader === this.ctx.me) return undefined;
-    this.ctx.log.warn({ round: r, sha256: lock.sha256, from: lock.proposal.leader }, 'taking over a round we voted in: proposing the same outcome');
+    this.ctx.log.warn(
+      { round: r, sha256: lock.sha256, from: lock.proposal.leader },
+      'taking over a round we voted in: proposing the same outcome',
+    );
     const src = lock.proposal;
     const basis = src.basis ?? { leader: src.leader, leaderCheck: src.leaderCheck, signature: src.signature };
     return { proposal: this.sign({ ...src, leader: this.ctx.me, leaderCheck: null, basis }) };
@@ -100,7 +111,9 @@ export class Leader {
       failedLeaders: row.failedLeaders,
     };
     const to = c.view.trainers().filter((id) => id !== c.me && !row.needed.includes(id));
-    const acks = await Promise.all(to.map((id) => c.network.announce(id, a).catch((err: unknown) => ({ accepted: false, reason: `unreachable: ${errorMessage(err)}` }))));
+    const acks = await Promise.all(
+      to.map((id) => c.network.announce(id, a).catch((err: unknown) => ({ accepted: false, reason: `unreachable: ${errorMessage(err)}` }))),
+    );
     const joined = to.filter((_, i) => acks[i]?.accepted);
     if (acks.some((a) => (a as Ack).currentRound !== undefined && ((a as Ack).currentRound as number) > row.round)) this.onBehind();
     to.forEach((id, i) => {
@@ -123,7 +136,10 @@ export class Leader {
     if (from !== g.nodeId) return no('not_sender', `gradient of ${g.nodeId} signalled by ${from}`);
     // What the message is first (the same answer whenever it comes), then whether it comes in time.
     if (g.tokens !== c.jobs.tokensPerGradient || g.steps !== c.opts.innerSteps)
-      return no('tokens_mismatch', `claims ${g.tokens} tokens in ${g.steps} steps; a gradient of this network is ${c.jobs.tokensPerGradient} tokens in ${c.opts.innerSteps} steps`);
+      return no(
+        'tokens_mismatch',
+        `claims ${g.tokens} tokens in ${g.steps} steps; a gradient of this network is ${c.jobs.tokensPerGradient} tokens in ${c.opts.innerSteps} steps`,
+      );
     const max = maxGradientBytes(c, row.baseSha256);
     if (!(g.size > 0 && g.size <= max)) return no('too_large', `announced ${g.size} bytes; a gradient of this model is at most ${max}`);
     if (g.baseSha256 !== row.baseSha256) return no('base_mismatch', `trained on ${g.baseSha256}, the round's base is ${row.baseSha256}`);
@@ -164,7 +180,8 @@ export class Leader {
   private async collect(row: RoundRow): Promise<void> {
     const c = this.ctx;
     if (!this.trainer.running && !this.trainer.own(row) && !c.grads.get(row.round, c.me)) this.trainer.start(row); // resumed after a restart
-    if (Date.now() - (this.lastAnnounce.get(row.round) ?? 0) > (c.opts.announceGraceSec * 1000) / 2 && Date.now() < row.deadlineMs) await this.announce(row);
+    if (Date.now() - (this.lastAnnounce.get(row.round) ?? 0) > (c.opts.announceGraceSec * 1000) / 2 && Date.now() < row.deadlineMs)
+      await this.announce(row);
     const t0 = Date.now();
     let judged = false;
     for (const g of c.grads.forRound(row.round)) {
@@ -191,7 +208,12 @@ export class Leader {
     this.refuseOutliers(cur);
     const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && cur.needed.includes(g.nodeId));
     if (accepted.length === 0 || (late && done.length < cur.needed.length && accepted.length < quorum)) {
-      return this.abandon(cur, accepted.length === 0 ? 'every gradient was refused or none arrived' : `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`);
+      return this.abandon(
+        cur,
+        accepted.length === 0
+          ? 'every gradient was refused or none arrived'
+          : `deadline passed with ${accepted.length} accepted gradients, quorum ${quorum}`,
+      );
     }
     c.rounds.update(row.round, { state: 'merging' });
     await this.merge({ ...cur, state: 'merging' });
@@ -219,7 +241,13 @@ export class Leader {
     const file = gradientFile(c, g.sha256);
     if (!file) return false; // not arrived yet: the sender pushes before it signals
     const v = await this.verifier.check(row.round, c.ckpts.path(row.baseSha256), file, g.sha256, g.size, row.needed.length);
-    c.grads.setVerdict(row.round, g.nodeId, { status: v.verdict, reason: v.verdict === 'refused' ? v.reason : null, lossDelta: v.lossDelta, spotChecked: true, norm: v.norm });
+    c.grads.setVerdict(row.round, g.nodeId, {
+      status: v.verdict,
+      reason: v.verdict === 'refused' ? v.reason : null,
+      lossDelta: v.lossDelta,
+      spotChecked: true,
+      norm: v.norm,
+    });
     c.metrics.gradients.inc({ verdict: v.verdict, reason: v.verdict === 'accepted' ? 'ok' : reasonLabel(v.reason) });
     if (v.verdict === 'refused') c.refuser.note('gradient', g.nodeId, reasonLabel(v.reason) as RoundRefusal, v.reason);
     else c.log.info({ round: row.round, sender: g.nodeId, lossDelta: v.lossDelta, norm: v.norm }, 'gradient accepted');
@@ -300,7 +328,10 @@ export class Leader {
   private refuseOutliers(row: RoundRow): void {
     const c = this.ctx;
     const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && g.norm !== null);
-    for (const i of outliers(accepted.map((g) => g.norm as number), c.opts.outlierRatio)) {
+    for (const i of outliers(
+      accepted.map((g) => g.norm as number),
+      c.opts.outlierRatio,
+    )) {
       const g = accepted[i] as JudgedGradient;
       const reason = `grad_outlier: norm ${g.norm?.toPrecision(4)} is more than ${c.opts.outlierRatio}x the median of the others`;
       c.grads.setVerdict(row.round, g.nodeId, { status: 'refused', reason, norm: g.norm ?? undefined });
@@ -322,14 +353,27 @@ export class Leader {
     if (accepted.length === 0 || files.some((f) => f === undefined)) return this.abandon(row, 'accepted gradients are missing on disk');
     const tmp = join(c.ckpts.dir, `merge-${row.round}-${process.pid}.tmp.safetensors`);
     crashPoint('leader:merging');
-    let sha = '';
+    let sha: string;
     let damping = 0;
+    let judged = { lossMerged: NaN, lossMomentum: NaN };
     try {
       for (; damping <= MAX_DAMPING; damping++) {
-        const j = await this.verifier.judgeMerge(row.round, c.ckpts.path(row.baseSha256), row.baseSha256, files as string[], tmp, damping, 0.5);
+        const j = await this.verifier.judgeMerge(
+          row.round,
+          c.ckpts.path(row.baseSha256),
+          row.baseSha256,
+          files as string[],
+          tmp,
+          damping,
+          0.5,
+        );
+        judged = j;
         if (!j.worse) break;
         c.metrics.dampedSteps.inc();
-        c.log.warn({ round: row.round, damping, detail: worseDetail(j, damping) }, 'the outer step would leave the model worse than the momentum alone');
+        c.log.warn(
+          { round: row.round, damping, detail: worseDetail(j, damping) },
+          'the outer step would leave the model worse than the momentum alone',
+        );
         if (damping === MAX_DAMPING) return this.abandon(row, `merge_worse: ${worseDetail(j, damping)}`);
       }
       sha = await c.ckpts.adopt(tmp);
@@ -340,7 +384,10 @@ export class Leader {
       rmSync(tmp, { force: true });
     }
     const { manifestId } = await c.storage.put(c.ckpts.path(sha), { kind: 'checkpoint', round: row.round }).catch((err: unknown) => {
-      c.log.warn({ round: row.round, err: errorMessage(err) }, 'merged checkpoint not stored in shared storage; members fetch it from this node');
+      c.log.warn(
+        { round: row.round, err: errorMessage(err) },
+        'merged checkpoint not stored in shared storage; members fetch it from this node',
+      );
       return { manifestId: null as string | null };
     });
     const own = accepted.find((g) => g.nodeId === c.me);
@@ -360,7 +407,17 @@ export class Leader {
     crashPoint('leader:merged');
     c.rounds.update(row.round, { state: 'proposed', mergedSha256: sha, mergedManifest: manifestId });
     c.phases.record(row.round, 'merge', (Date.now() - t0) / 1000);
-    c.log.info({ round: row.round, sha256: sha, damping, contributors: accepted.map((g) => g.nodeId) }, 'merged; proposing the outcome to the members');
+    c.log.info(
+      {
+        round: row.round,
+        sha256: sha,
+        damping,
+        loss: judged.lossMerged,
+        lossMomentum: judged.lossMomentum,
+        contributors: accepted.map((g) => g.nodeId),
+      },
+      'merged; proposing the outcome to the members',
+    );
     await this.voting.proposeOwn(proposal);
   }
 

@@ -69,13 +69,21 @@ export class RpcGuard {
     };
     const claimed = get('magnet-node');
     if (control && body.length > this.opts.maxControlBytes) {
-      throw new Refusal('oversize', `message of ${body.length} bytes exceeds the control-plane limit of ${this.opts.maxControlBytes}`, claimed);
+      throw new Refusal(
+        'oversize',
+        `message of ${body.length} bytes exceeds the control-plane limit of ${this.opts.maxControlBytes}`,
+        claimed,
+      );
     }
     try {
       const env = envelopeFromPairs(get);
       const { nodeId } = this.verifier.verify('request', method, env, body, this.now());
       if (control && !this.rate.take(nodeId, this.now())) {
-        throw new Refusal('rate_limited', `more than ${this.opts.controlRatePerSecond} control calls/s (burst ${this.opts.controlBurst})`, nodeId);
+        throw new Refusal(
+          'rate_limited',
+          `more than ${this.opts.controlRatePerSecond} control calls/s (burst ${this.opts.controlBurst})`,
+          nodeId,
+        );
       }
       const ctx: CallCtx = { nodeId, peer, method, nonce: env.nonce, ...(certSha256 ? { certSha256 } : {}) };
       this.checkChannel(ctx);
@@ -93,11 +101,23 @@ export class RpcGuard {
    */
   private checkChannel(ctx: CallCtx): void {
     if (!this.access.certOf || ctx.method.endsWith('/Hello')) return;
-    if (!ctx.certSha256) throw new Refusal('cert_identity_mismatch', 'operator PKI mode: the call carries no client certificate', ctx.nodeId);
+    if (!ctx.certSha256)
+      throw new Refusal('cert_identity_mismatch', 'operator PKI mode: the call carries no client certificate', ctx.nodeId);
     const known = this.access.certOf(ctx.nodeId);
-    if (!known) throw new Refusal('unknown_peer', 'say Hello first (operator PKI mode binds every call to a known certificate)', ctx.nodeId);
+    if (!known && !this.access.isMember(ctx.nodeId))
+      throw new Refusal(
+        'not_member',
+        `${ctx.nodeId} is not a member of this cluster and has not said Hello (operator PKI mode binds every call to a known certificate)`,
+        ctx.nodeId,
+      );
+    if (!known)
+      throw new Refusal('unknown_peer', 'say Hello first (operator PKI mode binds every call to a known certificate)', ctx.nodeId);
     if (!known.equals(ctx.certSha256))
-      throw new Refusal('cert_identity_mismatch', `the call is signed as ${ctx.nodeId} over a TLS channel with another node's certificate`, ctx.nodeId);
+      throw new Refusal(
+        'cert_identity_mismatch',
+        `the call is signed as ${ctx.nodeId} over a TLS channel with another node's certificate`,
+        ctx.nodeId,
+      );
   }
 
   /** Authorization after authentication: members-only methods refuse every other key. */
@@ -174,6 +194,10 @@ export function decodeOr<T>(decode: (b: Uint8Array) => T, body: Uint8Array, what
   try {
     return decode(body);
   } catch (err) {
-    throw new Refusal('bad_protobuf', `${what} is not a valid protobuf message (${err instanceof Error ? err.message : String(err)})`, sender);
+    throw new Refusal(
+      'bad_protobuf',
+      `${what} is not a valid protobuf message (${err instanceof Error ? err.message : String(err)})`,
+      sender,
+    );
   }
 }
