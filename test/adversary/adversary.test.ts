@@ -87,7 +87,12 @@ test(
     const others = await Promise.all(honest.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...args, '--bootstrap', boot] })));
     running.push(...others);
     const good = [first, ...others];
-    const bad = await startDaemon({ home: hostile.home, env, args: [...args, '--bootstrap', boot], entry: [ADVERSARY, '--kind', 'mixed', '--report', report] });
+    const bad = await startDaemon({
+      home: hostile.home,
+      env,
+      args: [...args, '--bootstrap', boot],
+      entry: [ADVERSARY, '--kind', 'mixed', '--report', report],
+    });
     running.push(bad);
 
     // The honest members certify every round, through the hostile node's three leadership turns.
@@ -110,7 +115,10 @@ test(
     // Every certified outcome was led by an honest member and merged no hostile gradient; no honest gradient was
     // lost: each is merged, or its leader refused it for what it would do to the model (an honest but harmful update).
     const { outcomes } = await first.get<{ outcomes: Outcome[] }>(`/diloco/outcomes?after=-1&limit=64`);
-    check(outcomes.map((o) => o.round).join() === Array.from({ length: ROUNDS }, (_, i) => i).join(), `certified rounds: ${outcomes.map((o) => o.round).join()}`);
+    check(
+      outcomes.map((o) => o.round).join() === Array.from({ length: ROUNDS }, (_, i) => i).join(),
+      `certified rounds: ${outcomes.map((o) => o.round).join()}`,
+    );
     let mergedHonest = 0;
     for (const o of outcomes) {
       check(o.leader !== hostile.nodeId, `round ${o.round} was certified under the hostile leader`);
@@ -119,11 +127,17 @@ test(
       check(!merged.includes(hostile.nodeId), `round ${o.round} merged the hostile member's gradient`);
       const leader = good.find((_, i) => honest[i]!.nodeId === o.leader);
       if (!leader) continue;
-      const { gradients } = await leader.get<{ gradients: { nodeId: string; status: string; reason: string | null }[] }>(`/diloco/gradients?round=${o.round}`);
+      const { gradients } = await leader.get<{ gradients: { nodeId: string; status: string; reason: string | null }[] }>(
+        `/diloco/gradients?round=${o.round}`,
+      );
       for (const h of honest) {
         const v = gradients.find((g) => g.nodeId === h.nodeId);
         if (merged.includes(h.nodeId)) mergedHonest++;
-        else check(!!v && v.status === 'refused' && /^(spot_check|grad_outlier)/.test(v.reason ?? ''), `round ${o.round}: the honest gradient of ${h.nodeId} was lost (${v?.status ?? 'never received'} ${v?.reason ?? ''})`);
+        else
+          check(
+            !!v && v.status === 'refused' && /^(spot_check|grad_outlier)/.test(v.reason ?? ''),
+            `round ${o.round}: the honest gradient of ${h.nodeId} was lost (${v?.status ?? 'never received'} ${v?.reason ?? ''})`,
+          );
       }
       const { contributions } = await leader.get<{ contributions: { round: number; nodeId: string }[] }>('/chain/contributions');
       const recorded = contributions
@@ -154,7 +168,10 @@ test(
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ id: latest?.manifestId, out }),
     });
-    check(got.status === 200 && ((await got.json()) as { sha256: string }).sha256 === latest?.sha256, `rebuilding the latest checkpoint from storage answered ${got.status}`);
+    check(
+      got.status === 200 && ((await got.json()) as { sha256: string }).sha256 === latest?.sha256,
+      `rebuilding the latest checkpoint from storage answered ${got.status}`,
+    );
 
     // The message-level attacks: every one refused with the reason expected (the public reads answered).
     const lines = existsSync(report)
@@ -175,7 +192,10 @@ test(
       check(refused >= 250, `the flood at ${f.target}: ${JSON.stringify(f.counts)}`);
       const target = good.find((_, i) => honest[i]!.nodeId === f.target);
       const peers = target ? (await target.get<{ net: { peers: { member: boolean }[] } }>('/status')).net.peers : [];
-      check(peers.filter((p) => !p.member).length <= 8, `${f.target} seats ${peers.filter((p) => !p.member).length} non-members (8 per IP range)`);
+      check(
+        peers.filter((p) => !p.member).length <= 8,
+        `${f.target} seats ${peers.filter((p) => !p.member).length} non-members (8 per IP range)`,
+      );
     }
 
     // The node-level attacks: each refusal counted by reason on the honest members, logged naming the sender.
@@ -183,7 +203,10 @@ test(
     const refusedRound = (reason: string, message?: string) =>
       total(texts, 'magnet_diloco_refused_total', `reason="${reason}"`, ...(message ? [`message="${message}"`] : []));
     const nodeAttacks: [string, number][] = [
-      ['silent leader: given up on after the grace', total(texts, 'magnet_diloco_failovers_total', 'reason="no_announcement_within_the_grace"')],
+      [
+        'silent leader: given up on after the grace',
+        total(texts, 'magnet_diloco_failovers_total', 'reason="no_announcement_within_the_grace"'),
+      ],
       ['year-3000 deadline: capped', refusedRound('deadline_capped', 'announcement')],
       ['equivocating leader: caught', total(texts, 'magnet_diloco_equivocations_total')],
       ['equivocating leader: its forged merge refused', refusedRound('merge_mismatch')],
@@ -197,7 +220,9 @@ test(
     check(logs.includes(`from ${hostile.nodeId}`), 'refusals are logged naming the hostile member');
     check((await first.get<Status>('/status')).diloco.equivocators.includes(hostile.nodeId), 'the equivocator is known by name');
     const attackKinds = kinds.size + nodeAttacks.length + 1; // + the Hello flood
-    console.log(`# attack kinds refused: ${attackKinds} (${kinds.size} message-level, ${nodeAttacks.length} by the hostile node, the Hello flood)`);
+    console.log(
+      `# attack kinds refused: ${attackKinds} (${kinds.size} message-level, ${nodeAttacks.length} by the hostile node, the Hello flood)`,
+    );
     assert.deepEqual(problems, [], 'every attack refused, every honest round certified');
 
     for (const d of [...good, reader]) assert.equal(await d.stop(), 0);

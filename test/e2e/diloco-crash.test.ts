@@ -54,7 +54,9 @@ function assertHashNamedFilesIntact(home: string): void {
     for (const f of readdirSync(path)) {
       const m = /^([0-9a-f]{64})\.safetensors$/.exec(f);
       if (!m) continue;
-      const sha = createHash('sha256').update(readFileSync(join(path, f))).digest('hex');
+      const sha = createHash('sha256')
+        .update(readFileSync(join(path, f)))
+        .digest('hex');
       assert.equal(sha, m[1], `${join(path, f)} holds what its name says`);
     }
   }
@@ -120,8 +122,12 @@ test(
     await watcher;
 
     assert.equal(new Set(final.map((s) => s.diloco.latest?.sha256)).size, 1, 'the same latest checkpoint on every node');
-    for (const m of ['leader-merging', 'leader-certified', 'trainer-save', 'voter-voted']) assert.ok(existsSync(marker(m)), `the ${m} crash happened`);
-    assert.ok((restarts.get(l0.nodeId) ?? 0) >= 1 && (restarts.get(l1.nodeId) ?? 0) >= 1 && (restarts.get(l2.nodeId) ?? 0) >= 1, 'every node was killed and restarted');
+    for (const m of ['leader-merging', 'leader-certified', 'trainer-save', 'voter-voted'])
+      assert.ok(existsSync(marker(m)), `the ${m} crash happened`);
+    assert.ok(
+      (restarts.get(l0.nodeId) ?? 0) >= 1 && (restarts.get(l1.nodeId) ?? 0) >= 1 && (restarts.get(l2.nodeId) ?? 0) >= 1,
+      'every node was killed and restarted',
+    );
 
     // Every node holds the same certified history; each round's leader recorded exactly its certified contributors.
     const d0 = nodes.get(l0.nodeId) as RunningDaemon;
@@ -131,16 +137,23 @@ test(
       [0, 1, 2],
     );
     // The same outcomes everywhere (each node may hold another quorum of votes for them: the first it received).
-    const what = (os: Outcome[]) => os.map(({ round, leader, merged, sha256, contributors }) => ({ round, leader, merged, sha256, contributors }));
+    const what = (os: Outcome[]) =>
+      os.map(({ round, leader, merged, sha256, contributors }) => ({ round, leader, merged, sha256, contributors }));
     for (const h of homes) {
       const theirs = await (nodes.get(h.nodeId) as RunningDaemon).get<{ outcomes: Outcome[] }>('/diloco/outcomes');
       assert.deepEqual(what(theirs.outcomes), what(outcomes), `${h.nodeId} holds the same certified outcomes`);
     }
     for (const o of outcomes.filter((x) => x.merged)) {
       const leader = nodes.get(o.leader) as RunningDaemon;
-      const { contributions } = await leader.get<{ contributions: { round: number; nodeId: string; gradientSha256: string }[] }>('/chain/contributions');
+      const { contributions } = await leader.get<{ contributions: { round: number; nodeId: string; gradientSha256: string }[] }>(
+        '/chain/contributions',
+      );
       const recorded = contributions.filter((c) => c.round === o.round).map((c) => `${c.nodeId}:${c.gradientSha256}`);
-      assert.deepEqual(recorded.sort(), o.contributors.map((c) => `${c.nodeId}:${c.sha256}`).sort(), `round ${o.round}: contributions recorded once each`);
+      assert.deepEqual(
+        recorded.sort(),
+        o.contributors.map((c) => `${c.nodeId}:${c.sha256}`).sort(),
+        `round ${o.round}: contributions recorded once each`,
+      );
     }
     for (const h of homes) assertHashNamedFilesIntact(h.home);
     for (const d of nodes.values()) assert.equal(await d.stop(), 0);

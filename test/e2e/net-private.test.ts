@@ -43,12 +43,19 @@ async function makeCa(): Promise<{ cert: x509.X509Certificate; keys: Keys }> {
     ...window(),
     signingAlgorithm: ALG,
     keys: keys as never,
-    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
   });
   return { cert, keys };
 }
 
-async function issue(ca: { cert: x509.X509Certificate; keys: Keys }, name: string, serial: string): Promise<{ certPem: string; keyPem: string }> {
+async function issue(
+  ca: { cert: x509.X509Certificate; keys: Keys },
+  name: string,
+  serial: string,
+): Promise<{ certPem: string; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as Keys;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,
@@ -120,18 +127,31 @@ test(
     running.push(b);
     // The two members find each other over mutual TLS.
     await waitFor(
-      async () => (await a.get<{ net: { peers: { nodeId: string; state: string; member: boolean }[] } }>('/status')).net.peers.some((p) => p.nodeId === homes[1]!.nodeId && p.state === 'live' && p.member),
+      async () =>
+        (await a.get<{ net: { peers: { nodeId: string; state: string; member: boolean }[] } }>('/status')).net.peers.some(
+          (p) => p.nodeId === homes[1]!.nodeId && p.state === 'live' && p.member,
+        ),
       30_000,
       'a to see b live over mutual TLS',
     );
 
     const st = await a.get<{ listen: { grpc: string }; net: { tls: { certSha256: string } } }>('/status');
-    const target: PeerTarget = { nodeId: homes[0]!.nodeId, grpcAddress: st.listen.grpc, certSha256: Buffer.from(st.net.tls.certSha256, 'hex') };
+    const target: PeerTarget = {
+      nodeId: homes[0]!.nodeId,
+      grpcAddress: st.listen.grpc,
+      certSha256: Buffer.from(st.net.tls.certSha256, 'hex'),
+    };
     const client = (claimed: string, clientCert?: { certPem: string; keyPem: string }) => {
       const c = new PeerClient(target, {
         signer: hmacSigner(Buffer.from(SECRET), claimed),
         verifier: new EnvelopeVerifier({ mode: 'hmac', secret: Buffer.from(SECRET), windowMs: 300_000, nonces: new NonceCache(100) }),
-        opts: { chunkBytes: 65536, callDeadlineMs: 5000, blobDeadlineMs: 10_000, caPem: ca.cert.toString('pem'), ...(clientCert ? { clientCert } : {}) },
+        opts: {
+          chunkBytes: 65536,
+          callDeadlineMs: 5000,
+          blobDeadlineMs: 10_000,
+          caPem: ca.cert.toString('pem'),
+          ...(clientCert ? { clientCert } : {}),
+        },
       });
       clients.push(c);
       return c;
@@ -142,22 +162,39 @@ test(
     await refused(client(homes[1]!.nodeId).getPeers(1), grpc.status.UNAVAILABLE);
     // 2. A thief with the cluster secret and a CA-signed certificate of its own calls as member b: refused.
     const thief = await issue(ca, 'node-7417000000000000', '99');
-    await refused(client(homes[1]!.nodeId, thief).heartbeat({ seq: 1, tier: 'gpu_compute', roles: ['trainer'] }), grpc.status.PERMISSION_DENIED, 'cert_identity_mismatch');
+    await refused(
+      client(homes[1]!.nodeId, thief).heartbeat({ seq: 1, tier: 'gpu_compute', roles: ['trainer'] }),
+      grpc.status.PERMISSION_DENIED,
+      'cert_identity_mismatch',
+    );
     // 3. The thief as itself (a nodeId the cluster does not list) may say nothing that moves a round.
     const self = client('node-7417000000000000', thief);
     await refused(
-      self.announceRound({ round: 0, innerSteps: 1, deadlineMs: Date.now() + 60_000, baseCheckpointSha256: 'aa'.repeat(32), leader: 'node-7417000000000000', eligible: [], baseManifest: '', failedLeaders: [] }),
+      self.announceRound({
+        round: 0,
+        innerSteps: 1,
+        deadlineMs: Date.now() + 60_000,
+        baseCheckpointSha256: 'aa'.repeat(32),
+        leader: 'node-7417000000000000',
+        eligible: [],
+        baseManifest: '',
+        failedLeaders: [],
+      }),
       grpc.status.PERMISSION_DENIED,
       'not_member',
     );
     // b, the real member, still heartbeats over its own channel.
     await waitFor(
-      async () => (await a.get<{ net: { peers: { nodeId: string; lastHeartbeatAgoSeconds: number | null }[] } }>('/status')).net.peers.some((p) => p.nodeId === homes[1]!.nodeId && (p.lastHeartbeatAgoSeconds ?? 99) <= 3),
+      async () =>
+        (await a.get<{ net: { peers: { nodeId: string; lastHeartbeatAgoSeconds: number | null }[] } }>('/status')).net.peers.some(
+          (p) => p.nodeId === homes[1]!.nodeId && (p.lastHeartbeatAgoSeconds ?? 99) <= 3,
+        ),
       15_000,
       'b heartbeating after the attacks',
     );
     const metrics = await (await fetch(`${a.url}/metrics`)).text();
-    for (const reason of ['cert_identity_mismatch', 'not_member']) assert.match(metrics, new RegExp(`magnet_net_refused_total\\{[^}]*reason="${reason}"[^}]*\\} [1-9]`));
+    for (const reason of ['cert_identity_mismatch', 'not_member'])
+      assert.match(metrics, new RegExp(`magnet_net_refused_total\\{[^}]*reason="${reason}"[^}]*\\} [1-9]`));
     assert.ok(a.output().includes(`from ${homes[1]!.nodeId}`), 'the refusal names the nodeId the thief claimed');
     for (const d of [a, b]) assert.equal(await d.stop(), 0);
   },

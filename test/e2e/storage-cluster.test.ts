@@ -34,60 +34,73 @@ after(async () => {
   for (const f of files) rmSync(f, { force: true });
 });
 
-const cli = async (d: RunningDaemon, ...args: string[]): Promise<string> => (await run(process.execPath, [CLI, ...args, '--home', d.home], { env, maxBuffer: 1 << 24 })).stdout;
+const cli = async (d: RunningDaemon, ...args: string[]): Promise<string> =>
+  (await run(process.execPath, [CLI, ...args, '--home', d.home], { env, maxBuffer: 1 << 24 })).stdout;
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
-test('4 daemons: 64 MiB blob survives two killed holders, rebuilds on a third node, repair restores redundancy', { timeout: 300_000 }, async () => {
-  kubo = kuboAvailable() ? await startKubo() : undefined;
-  // Shards go only to members: the four homes are made first and listed as the network's members.
-  const homes = await prepareHomes(4);
-  const members = membersArgs(homes);
-  const d1 = await startDaemon({ home: homes[0]!.home, env, args: [...members, ...(kubo ? ['--ipfs-api', kubo.apiUrl] : [])] });
-  daemons.push(d1);
-  const boot = (await d1.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
-  const rest = await Promise.all(homes.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...members, '--bootstrap', boot] })));
-  daemons.push(...rest);
-  const ids = await Promise.all(daemons.map(async (d) => (await d.get<{ nodeId: string }>('/status')).nodeId));
-  for (const d of daemons) {
-    await waitFor(async () => (await d.get<{ storage: { holders: { live: number } } }>('/status')).storage.holders.live === 4, 20_000, 'every daemon to see 3 live storage peers');
-  }
+test(
+  '4 daemons: 64 MiB blob survives two killed holders, rebuilds on a third node, repair restores redundancy',
+  { timeout: 300_000 },
+  async () => {
+    kubo = kuboAvailable() ? await startKubo() : undefined;
+    // Shards go only to members: the four homes are made first and listed as the network's members.
+    const homes = await prepareHomes(4);
+    const members = membersArgs(homes);
+    const d1 = await startDaemon({ home: homes[0]!.home, env, args: [...members, ...(kubo ? ['--ipfs-api', kubo.apiUrl] : [])] });
+    daemons.push(d1);
+    const boot = (await d1.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
+    const rest = await Promise.all(homes.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...members, '--bootstrap', boot] })));
+    daemons.push(...rest);
+    const ids = await Promise.all(daemons.map(async (d) => (await d.get<{ nodeId: string }>('/status')).nodeId));
+    for (const d of daemons) {
+      await waitFor(
+        async () => (await d.get<{ storage: { holders: { live: number } } }>('/status')).storage.holders.live === 4,
+        20_000,
+        'every daemon to see 3 live storage peers',
+      );
+    }
 
-  const input = join(tmpdir(), `magnet-blob-${process.pid}.bin`);
-  const output = `${input}.out`;
-  files.push(input, output);
-  writeFileSync(input, randomBytes(SIZE));
-  const t0 = Date.now();
-  const id = (await cli(d1, 'blob', 'put', input)).trim();
-  const putMs = Date.now() - t0;
-  assert.match(id, /^[0-9a-f]{64}$/);
-  const status0 = JSON.parse(await cli(d1, 'blob', 'status', id)) as BlobStatus;
-  assert.equal(status0.priority, 'healthy');
-  for (const s of status0.shards) assert.equal(new Set(s.holders).size, 3, `shard ${s.index} on 3 distinct holders`);
-  if (kubo) {
-    const st = (await d1.get<{ storage: { kubo: { up: boolean; pending: number } } }>('/status')).storage.kubo;
-    assert.deepEqual([st.up, st.pending], [true, 0], 'shards pinned in kubo');
-  }
+    const input = join(tmpdir(), `magnet-blob-${process.pid}.bin`);
+    const output = `${input}.out`;
+    files.push(input, output);
+    writeFileSync(input, randomBytes(SIZE));
+    const t0 = Date.now();
+    const id = (await cli(d1, 'blob', 'put', input)).trim();
+    const putMs = Date.now() - t0;
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const status0 = JSON.parse(await cli(d1, 'blob', 'status', id)) as BlobStatus;
+    assert.equal(status0.priority, 'healthy');
+    for (const s of status0.shards) assert.equal(new Set(s.holders).size, 3, `shard ${s.index} on 3 distinct holders`);
+    if (kubo) {
+      const st = (await d1.get<{ storage: { kubo: { up: boolean; pending: number } } }>('/status')).storage.kubo;
+      assert.deepEqual([st.up, st.pending], [true, 0], 'shards pinned in kubo');
+    }
 
-  // Kill two holders that are neither the creator (d1) nor the reader (d3).
-  await daemons[1]!.kill();
-  await daemons[3]!.kill();
-  const t1 = Date.now();
-  await cli(daemons[2]!, 'blob', 'get', id, output);
-  const getMs = Date.now() - t1;
-  assert.equal(sha(output), sha(input), 'the third node rebuilt the same bytes');
+    // Kill two holders that are neither the creator (d1) nor the reader (d3).
+    await daemons[1]!.kill();
+    await daemons[3]!.kill();
+    const t1 = Date.now();
+    await cli(daemons[2]!, 'blob', 'get', id, output);
+    const getMs = Date.now() - t1;
+    assert.equal(sha(output), sha(input), 'the third node rebuilt the same bytes');
 
-  // Repair: once the dead holders are stale, every shard gets back to the target (2 = the live holders).
-  const live = [ids[0]!, ids[2]!].sort();
-  const healed = await waitFor(
-    async () => {
-      const s = JSON.parse(await cli(d1, 'blob', 'status', id)) as BlobStatus;
-      return s.priority === 'healthy' && s.shards.every((x) => JSON.stringify([...x.holders].sort()) === JSON.stringify(live)) ? s : undefined;
-    },
-    60_000,
-    'the repair loop to restore redundancy',
-  );
-  assert.equal(healed.liveShards, 6);
-  const metrics = await (await fetch(`${d1.url}/metrics`)).text();
-  assert.match(metrics, /magnet_storage_repair_rounds_total [1-9]/);
-  process.stdout.write(`# blob ${SIZE >> 20} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills\n`);
-});
+    // Repair: once the dead holders are stale, every shard gets back to the target (2 = the live holders).
+    const live = [ids[0]!, ids[2]!].sort();
+    const healed = await waitFor(
+      async () => {
+        const s = JSON.parse(await cli(d1, 'blob', 'status', id)) as BlobStatus;
+        return s.priority === 'healthy' && s.shards.every((x) => JSON.stringify([...x.holders].sort()) === JSON.stringify(live))
+          ? s
+          : undefined;
+      },
+      60_000,
+      'the repair loop to restore redundancy',
+    );
+    assert.equal(healed.liveShards, 6);
+    const metrics = await (await fetch(`${d1.url}/metrics`)).text();
+    assert.match(metrics, /magnet_storage_repair_rounds_total [1-9]/);
+    process.stdout.write(
+      `# blob ${SIZE >> 20} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills\n`,
+    );
+  },
+);

@@ -51,9 +51,12 @@ before(async () => {
   const d1 = await startDaemon({ home: homes[0]!.home, env, args: [...members, '--ipfs-api', kubo.apiUrl] });
   daemons.push(d1);
   const boot = (await d1.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
-  daemons.push(...(await Promise.all(homes.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...members, '--bootstrap', boot] })))));
+  daemons.push(
+    ...(await Promise.all(homes.slice(1).map((h) => startDaemon({ home: h.home, env, args: [...members, '--bootstrap', boot] })))),
+  );
   for (const d of daemons) ids.push((await d.get<{ nodeId: string }>('/status')).nodeId);
-  for (const d of daemons) await waitFor(async () => (await storageStatus(d)).holders.live === 4, 30_000, 'every daemon to see 3 live storage peers');
+  for (const d of daemons)
+    await waitFor(async () => (await storageStatus(d)).holders.live === 4, 30_000, 'every daemon to see 3 live storage peers');
 });
 after(async () => {
   for (const d of daemons) await d.kill();
@@ -76,7 +79,8 @@ async function cliFails(d: RunningDaemon, ...args: string[]): Promise<string> {
 }
 const storageStatus = async (d: RunningDaemon) => (await d.get<{ storage: StorageStatus }>('/status')).storage;
 const blobStatus = async (d: RunningDaemon, id: string) => JSON.parse(await cli(d, 'blob', 'status', id)) as BlobStatus;
-const metric = async (d: RunningDaemon, name: string) => Number(new RegExp(`^magnet_${name} (\\S+)$`, 'm').exec(await (await fetch(`${d.url}/metrics`)).text())?.[1] ?? 0);
+const metric = async (d: RunningDaemon, name: string) =>
+  Number(new RegExp(`^magnet_${name} (\\S+)$`, 'm').exec(await (await fetch(`${d.url}/metrics`)).text())?.[1] ?? 0);
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
 function blobFile(name: string, size: number): string {
@@ -93,10 +97,14 @@ async function getMatches(d: RunningDaemon, id: string, file: string): Promise<v
   assert.equal(sha(out), sha(file), 'rebuilt bytes equal the original');
 }
 const healthy = (d: RunningDaemon, id: string, what: string, timeoutMs = 30_000) =>
-  waitFor(async () => {
-    const s = await blobStatus(d, id);
-    return s.priority === 'healthy' && s.liveShards === 6 ? s : undefined;
-  }, timeoutMs, what);
+  waitFor(
+    async () => {
+      const s = await blobStatus(d, id);
+      return s.priority === 'healthy' && s.liveShards === 6 ? s : undefined;
+    },
+    timeoutMs,
+    what,
+  );
 
 test('bad input: each CLI and config mistake is a clear error naming what is wrong', { timeout: 120_000 }, async () => {
   const d1 = daemons[0]!;
@@ -111,7 +119,24 @@ test('bad input: each CLI and config mistake is a clear error naming what is wro
   const { id } = await putBlob(d1, small);
   assert.match(await cliFails(daemons[1]!, 'blob', 'get', id, join(work, 'no-dir', 'out')), /cannot write .*no-dir/);
   // A kubo API address that is neither a URL nor a multiaddr stops the daemon at start with the reason.
-  const bad = await run(process.execPath, [CLI, 'start', '--home', tempHome(), '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--ipfs-api', 'nonsense'], { env }).then(
+  const bad = await run(
+    process.execPath,
+    [
+      CLI,
+      'start',
+      '--home',
+      tempHome(),
+      '--http',
+      '127.0.0.1:0',
+      '--grpc',
+      '127.0.0.1:0',
+      '--p2p',
+      '/ip4/127.0.0.1/tcp/0',
+      '--ipfs-api',
+      'nonsense',
+    ],
+    { env },
+  ).then(
     () => undefined,
     (e: { code?: number; stderr?: string; stdout?: string }) => e,
   );
@@ -119,26 +144,35 @@ test('bad input: each CLI and config mistake is a clear error naming what is wro
   assert.match(`${bad.stderr}${bad.stdout}`, /kubo API.*nonsense|nonsense.*kubo API/);
 });
 
-test('kubo down: blobs still go to peers and the embedded store, /status says so, and kubo catches up when back', { timeout: 120_000 }, async () => {
-  const d1 = daemons[0]!;
-  await kubo.stop();
-  await waitFor(async () => (await storageStatus(d1)).kubo.up === false, 15_000, 'the repair loop to notice kubo is down');
-  const file = blobFile('kubo-down.bin', 3 << 20);
-  const put = await putBlob(d1, file);
-  assert.equal(put.kubo, 'queued');
-  const down = await storageStatus(d1);
-  assert.equal(down.kubo.pending, 7, '6 shards and the manifest wait for kubo');
-  assert.match(down.kubo.note ?? '', /kubo down/);
-  await getMatches(daemons[2]!, put.id, file);
+test(
+  'kubo down: blobs still go to peers and the embedded store, /status says so, and kubo catches up when back',
+  { timeout: 120_000 },
+  async () => {
+    const d1 = daemons[0]!;
+    await kubo.stop();
+    await waitFor(async () => (await storageStatus(d1)).kubo.up === false, 15_000, 'the repair loop to notice kubo is down');
+    const file = blobFile('kubo-down.bin', 3 << 20);
+    const put = await putBlob(d1, file);
+    assert.equal(put.kubo, 'queued');
+    const down = await storageStatus(d1);
+    assert.equal(down.kubo.pending, 7, '6 shards and the manifest wait for kubo');
+    assert.match(down.kubo.note ?? '', /kubo down/);
+    await getMatches(daemons[2]!, put.id, file);
 
-  await kubo.restart();
-  await waitFor(async () => {
-    const s = await storageStatus(d1);
-    return s.kubo.up && s.kubo.pending === 0;
-  }, 30_000, 'kubo catch-up');
-  const store = new KuboStore({ api: kubo.apiUrl });
-  for (const s of (await blobStatus(d1, put.id)).manifest.shards) assert.ok(await store.has(s), `shard ${s.index} pinned in kubo after catch-up`);
-});
+    await kubo.restart();
+    await waitFor(
+      async () => {
+        const s = await storageStatus(d1);
+        return s.kubo.up && s.kubo.pending === 0;
+      },
+      30_000,
+      'kubo catch-up',
+    );
+    const store = new KuboStore({ api: kubo.apiUrl });
+    for (const s of (await blobStatus(d1, put.id)).manifest.shards)
+      assert.ok(await store.has(s), `shard ${s.index} pinned in kubo after catch-up`);
+  },
+);
 
 test('a flipped bit in a shard on another node: detected, never used, and the shard is rebuilt', { timeout: 120_000 }, async () => {
   const [d1] = daemons;
@@ -170,22 +204,29 @@ test('a holder killed during a put: the put completes on the other holders and t
   const { id } = await putting;
   await getMatches(d2!, id, file);
   await healthy(d1!, id, 'repair after the killed holder went stale');
-  assert.ok((await blobStatus(d1!, id)).shards.every((s) => !s.holders.includes(ids[3]!)), 'no shard counted on the dead node');
+  assert.ok(
+    (await blobStatus(d1!, id)).shards.every((s) => !s.holders.includes(ids[3]!)),
+    'no shard counted on the dead node',
+  );
 });
 
-test('m=2 shards lost with their node: another node rebuilds the blob, and repair restores all 6 shards', { timeout: 120_000 }, async () => {
-  const [d1, d2, d3] = daemons;
-  await waitFor(async () => (await storageStatus(d1!)).holders.live === 3, 15_000, 'the killed node to go stale');
-  const file = blobFile('lose-m.bin', (4 << 20) + 123);
-  const { id } = await putBlob(d1!, file);
-  const before = await blobStatus(d1!, id);
-  const onD3 = before.shards.filter((s) => s.holders.includes(ids[2]!)).length;
-  assert.equal(onD3, 2, '6 shards on 3 live nodes, one copy each: d3 holds 2');
-  const rebuiltBefore = await metric(d1!, 'storage_shards_rebuilt_total');
-  await d3!.kill();
-  await getMatches(d2!, id, file); // 2 of 6 shards gone: Reed-Solomon from the other 4
-  const healed = await healthy(d1!, id, 'repair to rebuild the 2 lost shards');
-  assert.ok(healed.shards.every((s) => s.holders.length === 1 && !s.holders.includes(ids[2]!)));
-  assert.ok((await metric(d1!, 'storage_shards_rebuilt_total')) >= rebuiltBefore + 2);
-  await getMatches(d2!, id, file);
-});
+test(
+  'm=2 shards lost with their node: another node rebuilds the blob, and repair restores all 6 shards',
+  { timeout: 120_000 },
+  async () => {
+    const [d1, d2, d3] = daemons;
+    await waitFor(async () => (await storageStatus(d1!)).holders.live === 3, 15_000, 'the killed node to go stale');
+    const file = blobFile('lose-m.bin', (4 << 20) + 123);
+    const { id } = await putBlob(d1!, file);
+    const before = await blobStatus(d1!, id);
+    const onD3 = before.shards.filter((s) => s.holders.includes(ids[2]!)).length;
+    assert.equal(onD3, 2, '6 shards on 3 live nodes, one copy each: d3 holds 2');
+    const rebuiltBefore = await metric(d1!, 'storage_shards_rebuilt_total');
+    await d3!.kill();
+    await getMatches(d2!, id, file); // 2 of 6 shards gone: Reed-Solomon from the other 4
+    const healed = await healthy(d1!, id, 'repair to rebuild the 2 lost shards');
+    assert.ok(healed.shards.every((s) => s.holders.length === 1 && !s.holders.includes(ids[2]!)));
+    assert.ok((await metric(d1!, 'storage_shards_rebuilt_total')) >= rebuiltBefore + 2);
+    await getMatches(d2!, id, file);
+  },
+);

@@ -48,7 +48,8 @@ export class LoopbackCluster {
         [...this.nodes.entries()]
           .filter(([id]) => id !== self && !this.dead.has(id))
           .map(([nodeId, n]) => ({ nodeId, roles: n.roles, member: true })),
-      knownPeers: () => [...this.nodes.entries()].filter(([id]) => id !== self).map(([nodeId, n]) => ({ nodeId, roles: n.roles, member: true })),
+      knownPeers: () =>
+        [...this.nodes.entries()].filter(([id]) => id !== self).map(([nodeId, n]) => ({ nodeId, roles: n.roles, member: true })),
       isStale: (id) => this.dead.has(id),
       announce: async (to, a) => this.target(to).onAnnouncement(self, a),
       gradientReady: async (to, g) => this.target(to).onGradientReady(self, g),

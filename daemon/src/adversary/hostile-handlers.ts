@@ -23,7 +23,11 @@ export function forgedLineageHandlers(h: RoundMessageHandlers, d: { me: string; 
       const real = h.onLineageRequest(from, afterRound, limit);
       const first = real[0];
       if (!first) return real;
-      const unsigned = { ...first.proposal, leader: d.me, sha256: createHash('sha256').update(`forged ${first.proposal.round}`).digest('hex') };
+      const unsigned = {
+        ...first.proposal,
+        leader: d.me,
+        sha256: createHash('sha256').update(`forged ${first.proposal.round}`).digest('hex'),
+      };
       const proposal = { ...unsigned, signature: d.signer.sign(proposalDigest(unsigned)) };
       const forged: Certificate = { proposal, votes: [{ voter: d.me, signature: d.signer.sign(voteDigest(proposalDigest(proposal))) }] };
       return [forged, ...real.slice(1)];

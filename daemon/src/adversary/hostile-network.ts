@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
-import type { Ack, Certificate, GradientCheck, GradientCheckRequest, GradientReady, OutcomeProposal, RoundAnnouncement, Vote } from '../diloco/messages.js';
+import type {
+  Ack,
+  Certificate,
+  GradientCheck,
+  GradientCheckRequest,
+  GradientReady,
+  OutcomeProposal,
+  RoundAnnouncement,
+  Vote,
+} from '../diloco/messages.js';
 import type { RoundNetwork, RoundSigner } from '../diloco/ports.js';
 import { gradientDigest, proposalDigest, voteDigest } from '../diloco/statements.js';
 import { type AdversaryKind, type LeaderMove, followerMoves, leaderMove } from './kinds.js';

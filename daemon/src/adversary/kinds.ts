@@ -12,7 +12,8 @@ export const ADVERSARY_KINDS = {
   'forge-lineage': 'claims to be far ahead and answers catch-up requests with forged certified outcomes',
   probes: 'sends malformed and unauthorized round messages, as a member and with throwaway keys',
   'hello-flood': 'says Hello from 300 throwaway identities',
-  mixed: 'all of them: probes, hello-flood, withheld shards and forged lineage throughout; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
+  mixed:
+    'all of them: probes, hello-flood, withheld shards and forged lineage throughout; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
 } as const;
 
 export type AdversaryKind = keyof typeof ADVERSARY_KINDS;

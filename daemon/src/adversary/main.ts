@@ -71,10 +71,14 @@ async function attackWhenReady(node: MagnetNode, net: NetPart, kind: AdversaryKi
     }
     if (kind === 'hello-flood' || kind === 'mixed') {
       // 300 throwaway identities at each of two members (the peer table is per node).
-      for (const p of net.peers().filter((x) => x.member).slice(0, 2)) {
+      for (const p of net
+        .peers()
+        .filter((x) => x.member)
+        .slice(0, 2)) {
         const counts = await helloFlood(net, p.nodeId);
         log.warn({ target: p.nodeId, counts }, 'adversary: hello flood done');
-        if (report) (await import('node:fs')).appendFileSync(report, `${JSON.stringify({ probe: 'hello flood', target: p.nodeId, counts })}\n`);
+        if (report)
+          (await import('node:fs')).appendFileSync(report, `${JSON.stringify({ probe: 'hello flood', target: p.nodeId, counts })}\n`);
       }
     }
   } catch (err) {

@@ -52,7 +52,9 @@ export async function runProbes(ctx: ProbeContext): Promise<{ ok: number; failed
   let failed = 0;
   for (const p of probes(ctx)) {
     // The round-leader probes need a target that is not the leader; the others go to the first member.
-    const target = p.name.startsWith('gradient to the leader') ? (ctx.round().leader ?? targets[0]) : (targets.find((t) => t !== ctx.round().leader) ?? targets[0]);
+    const target = p.name.startsWith('gradient to the leader')
+      ? (ctx.round().leader ?? targets[0])
+      : (targets.find((t) => t !== ctx.round().leader) ?? targets[0]);
     if (!target || target === ctx.me) continue;
     let got: string;
     try {
@@ -98,7 +100,19 @@ function probes(ctx: ProbeContext): Probe[] {
   });
   const gradient = (over: Partial<GradientReadyMsg> = {}, signer = sign): GradientReadyMsg => {
     const sha = SHA(`probe gradient ${Math.random()}`);
-    const m = { round: st().round, sha256: sha, cid: '', localLoss: 1, tokens: 1, steps: 1, size: 1000, baseCheckpointSha256: st().latest, lossBefore: 2, compression: 'none', ...over };
+    const m = {
+      round: st().round,
+      sha256: sha,
+      cid: '',
+      localLoss: 1,
+      tokens: 1,
+      steps: 1,
+      size: 1000,
+      baseCheckpointSha256: st().latest,
+      lossBefore: 2,
+      compression: 'none',
+      ...over,
+    };
     return { ...m, statementSignature: signer(gradientDigest(m.round, m.baseCheckpointSha256, m.sha256, m.size)), ...over };
   };
   /** A proposal of ours for the round (merged from one made-up gradient of ours), signed unless told otherwise. */
@@ -113,7 +127,9 @@ function probes(ctx: ProbeContext): Probe[] {
       merged: true,
       sha256: SHA(`probe merge ${Math.random()}`),
       manifestId: null,
-      contributions: [{ nodeId: leader, sha256: g, size: 1000, signature: signDigest(leaderKey, gradientDigest(s.round, s.latest, g, 1000)) }],
+      contributions: [
+        { nodeId: leader, sha256: g, size: 1000, signature: signDigest(leaderKey, gradientDigest(s.round, s.latest, g, 1000)) },
+      ],
       leaderCheck: null,
       note: '',
       basis: null,
@@ -131,8 +147,16 @@ function probes(ctx: ProbeContext): Probe[] {
 
   return [
     // ---- a key nobody vouched for
-    { name: 'stranger announces a round', expect: ['not_member'], run: async (t) => labelOf(await stranger(t).announceRound(announcement())) },
-    { name: 'stranger pushes a gradient signal', expect: ['not_member'], run: async (t) => labelOf(await stranger(t).signalGradientReady(gradient())) },
+    {
+      name: 'stranger announces a round',
+      expect: ['not_member'],
+      run: async (t) => labelOf(await stranger(t).announceRound(announcement())),
+    },
+    {
+      name: 'stranger pushes a gradient signal',
+      expect: ['not_member'],
+      run: async (t) => labelOf(await stranger(t).signalGradientReady(gradient())),
+    },
     {
       name: 'stranger pushes a gradient blob',
       expect: ['not_member'],
@@ -152,40 +176,95 @@ function probes(ctx: ProbeContext): Probe[] {
     {
       name: 'stranger publishes an outcome that rolls back to genesis',
       expect: ['not_member'],
-      run: async (t) => labelOf(await stranger(t).publishOutcome({ proposal: wire(proposal({ round: st().round + 1 })), votes: [], receiptsJson: '' })),
+      run: async (t) =>
+        labelOf(await stranger(t).publishOutcome({ proposal: wire(proposal({ round: st().round + 1 })), votes: [], receiptsJson: '' })),
     },
     {
       name: 'stranger asks for a spot check',
       expect: ['not_member'],
       run: async (t) =>
-        labelOf(await stranger(t).checkGradient({ round: st().round, baseSha256: st().latest, sha256: SHA('x'), size: 10, manifestId: '', statementSignature: Buffer.alloc(65, 1) })),
+        labelOf(
+          await stranger(t).checkGradient({
+            round: st().round,
+            baseSha256: st().latest,
+            sha256: SHA('x'),
+            size: 10,
+            manifestId: '',
+            statementSignature: Buffer.alloc(65, 1),
+          }),
+        ),
     },
-    { name: 'stranger reads a blob that is not public', expect: ['not_public'], run: async (t) => labelOf(await stranger(t).statBlob(SHA(`gradient ${t}`))) },
-    { name: 'stranger heartbeats without a Hello', expect: ['unknown_peer'], run: async (t) => labelOf(await stranger(t).heartbeat({ seq: 1, tier: 'gpu_compute', roles: ['trainer'] })) },
-    { name: 'stranger reads the latest checkpoint (public)', expect: ['accepted'], run: async (t) => labelOf(await stranger(t).getLatest({ round: 0 })) },
+    {
+      name: 'stranger reads a blob that is not public',
+      expect: ['not_public'],
+      run: async (t) => labelOf(await stranger(t).statBlob(SHA(`gradient ${t}`))),
+    },
+    {
+      name: 'stranger heartbeats without a Hello',
+      expect: ['unknown_peer'],
+      run: async (t) => labelOf(await stranger(t).heartbeat({ seq: 1, tier: 'gpu_compute', roles: ['trainer'] })),
+    },
+    {
+      name: 'stranger reads the latest checkpoint (public)',
+      expect: ['accepted'],
+      run: async (t) => labelOf(await stranger(t).getLatest({ round: 0 })),
+    },
     {
       name: 'stranger reads the certified lineage (public)',
       expect: ['accepted'],
       run: async (t) => ((await stranger(t).getLineage({ afterRound: -1, limit: 2 })).outcomes.length > 0 ? 'accepted' : 'empty'),
     },
     // ---- a member out of turn or out of shape
-    { name: 'member announces out of turn', expect: ['not_expected_leader', 'leader_failed'], run: async (t) => labelOf(await member(t).announceRound(announcement())) },
-    { name: 'member announces on another base', expect: ['base_mismatch'], run: async (t) => labelOf(await member(t).announceRound(announcement({ baseCheckpointSha256: SHA('other base') }))) },
-    { name: 'member announces a future round', expect: ['wrong_round'], run: async (t) => labelOf(await member(t).announceRound(announcement({ round: st().round + 7 }))) },
-    { name: 'member announces a past round', expect: ['wrong_round'], run: async (t) => labelOf(await member(t).announceRound(announcement({ round: Math.max(0, st().round - 1) }))) },
-    { name: 'member announces for another leader', expect: ['not_sender'], run: async (t) => labelOf(await member(t).announceRound(announcement({ leader: t }))) },
+    {
+      name: 'member announces out of turn',
+      expect: ['not_expected_leader', 'leader_failed'],
+      run: async (t) => labelOf(await member(t).announceRound(announcement())),
+    },
+    {
+      name: 'member announces on another base',
+      expect: ['base_mismatch'],
+      run: async (t) => labelOf(await member(t).announceRound(announcement({ baseCheckpointSha256: SHA('other base') }))),
+    },
+    {
+      name: 'member announces a future round',
+      expect: ['wrong_round'],
+      run: async (t) => labelOf(await member(t).announceRound(announcement({ round: st().round + 7 }))),
+    },
+    {
+      name: 'member announces a past round',
+      expect: ['wrong_round'],
+      run: async (t) => labelOf(await member(t).announceRound(announcement({ round: Math.max(0, st().round - 1) }))),
+    },
+    {
+      name: 'member announces for another leader',
+      expect: ['not_sender'],
+      run: async (t) => labelOf(await member(t).announceRound(announcement({ leader: t }))),
+    },
     {
       name: 'member announces a path as the base hash',
       expect: ['bad_field'],
       run: async (t) => labelOf(await member(t).announceRound(announcement({ baseCheckpointSha256: '/../../../../tmp/x' }))),
     },
-    { name: 'member announces round 2^53-1', expect: ['bad_field'], run: async (t) => labelOf(await member(t).announceRound(announcement({ round: 2 ** 53 - 1 }))) },
+    {
+      name: 'member announces round 2^53-1',
+      expect: ['bad_field'],
+      run: async (t) => labelOf(await member(t).announceRound(announcement({ round: 2 ** 53 - 1 }))),
+    },
     {
       name: 'member announces 1500 eligible nodes',
       expect: ['bad_field'],
-      run: async (t) => labelOf(await member(t).announceRound(announcement({ eligible: Array.from({ length: 1500 }, (_, i) => `node-${i.toString(16).padStart(16, '0')}`) }))),
+      run: async (t) =>
+        labelOf(
+          await member(t).announceRound(
+            announcement({ eligible: Array.from({ length: 1500 }, (_, i) => `node-${i.toString(16).padStart(16, '0')}`) }),
+          ),
+        ),
     },
-    { name: 'member sends a gradient to a node that does not lead', expect: ['not_leader'], run: async (t) => labelOf(await member(t).signalGradientReady(gradient())) },
+    {
+      name: 'member sends a gradient to a node that does not lead',
+      expect: ['not_leader'],
+      run: async (t) => labelOf(await member(t).signalGradientReady(gradient())),
+    },
     {
       name: 'gradient to the leader claiming 2^53-1 tokens',
       expect: ['tokens_mismatch', 'not_leader'],
@@ -196,7 +275,11 @@ function probes(ctx: ProbeContext): Probe[] {
       expect: ['tokens_mismatch', 'bad_statement', 'not_leader'],
       run: async (t) => labelOf(await member(t).signalGradientReady(gradient({}, (d) => signDigest(fresh(), d)))),
     },
-    { name: 'member signals a gradient named by a path', expect: ['bad_field'], run: async (t) => labelOf(await member(t).signalGradientReady(gradient({ sha256: '../../etc/passwd' }))) },
+    {
+      name: 'member signals a gradient named by a path',
+      expect: ['bad_field'],
+      run: async (t) => labelOf(await member(t).signalGradientReady(gradient({ sha256: '../../etc/passwd' }))),
+    },
     {
       name: 'member proposes with a stranger among the contributors',
       expect: ['bad_contribution'],
@@ -204,7 +287,9 @@ function probes(ctx: ProbeContext): Probe[] {
         const k = fresh();
         const id = nodeIdFromPublicKey(k.compressedPublicKey);
         const g = SHA('stranger gradient');
-        const p = proposal({ contributions: [{ nodeId: id, sha256: g, size: 10, signature: signDigest(k, gradientDigest(st().round, st().latest, g, 10)) }] });
+        const p = proposal({
+          contributions: [{ nodeId: id, sha256: g, size: 10, signature: signDigest(k, gradientDigest(st().round, st().latest, g, 10)) }],
+        });
         return labelOf(await member(t).submitVote({ proposal: wire(p), votes: [] }));
       },
     },
@@ -223,7 +308,11 @@ function probes(ctx: ProbeContext): Probe[] {
       expect: ['not_member'],
       run: async (t) => labelOf(await member(t).submitVote({ proposal: wire(proposal({}, fresh())), votes: [] })),
     },
-    { name: 'member sends a proposal for a future round', expect: ['wrong_round'], run: async (t) => labelOf(await member(t).submitVote({ proposal: wire(proposal({ round: st().round + 3 })), votes: [] })) },
+    {
+      name: 'member sends a proposal for a future round',
+      expect: ['wrong_round'],
+      run: async (t) => labelOf(await member(t).submitVote({ proposal: wire(proposal({ round: st().round + 3 })), votes: [] })),
+    },
     {
       name: 'member sends 5000 votes (a message over the control-plane size limit)',
       expect: ['oversize'],
@@ -238,7 +327,13 @@ function probes(ctx: ProbeContext): Probe[] {
       expect: ['no_quorum'],
       run: async (t) => {
         const p = proposal({ merged: false, sha256: st().latest, contributions: [] });
-        return labelOf(await member(t).publishOutcome({ proposal: wire(p), votes: [voteOf(p, ctx.key), voteOf(p, fresh()), voteOf(p, fresh()), voteOf(p, fresh())], receiptsJson: '' }));
+        return labelOf(
+          await member(t).publishOutcome({
+            proposal: wire(p),
+            votes: [voteOf(p, ctx.key), voteOf(p, fresh()), voteOf(p, fresh()), voteOf(p, fresh())],
+            receiptsJson: '',
+          }),
+        );
       },
     },
     {
@@ -252,7 +347,8 @@ function probes(ctx: ProbeContext): Probe[] {
     {
       name: 'member publishes an outcome of a future round',
       expect: ['wrong_round'],
-      run: async (t) => labelOf(await member(t).publishOutcome({ proposal: wire(proposal({ round: st().round + 9 })), votes: [], receiptsJson: '' })),
+      run: async (t) =>
+        labelOf(await member(t).publishOutcome({ proposal: wire(proposal({ round: st().round + 9 })), votes: [], receiptsJson: '' })),
     },
     {
       name: 'member replays an earlier certified outcome',
@@ -266,18 +362,30 @@ function probes(ctx: ProbeContext): Probe[] {
     {
       name: 'member publishes round 2^53-1',
       expect: ['bad_field'],
-      run: async (t) => labelOf(await member(t).publishOutcome({ proposal: wire(proposal({ round: 2 ** 53 - 1 })), votes: [], receiptsJson: '' })),
+      run: async (t) =>
+        labelOf(await member(t).publishOutcome({ proposal: wire(proposal({ round: 2 ** 53 - 1 })), votes: [], receiptsJson: '' })),
     },
     {
       name: 'member that does not lead asks for a spot check',
       expect: ['not_expected_leader', 'bad_statement'],
       run: async (t) => {
         const sha = SHA('not mine');
-        const r = await member(t).checkGradient({ round: st().round, baseSha256: st().latest, sha256: sha, size: 10, manifestId: '', statementSignature: sign(gradientDigest(st().round, st().latest, sha, 10)) });
+        const r = await member(t).checkGradient({
+          round: st().round,
+          baseSha256: st().latest,
+          sha256: sha,
+          size: 10,
+          manifestId: '',
+          statementSignature: sign(gradientDigest(st().round, st().latest, sha, 10)),
+        });
         return r.accepted ? 'accepted' : (r.reason.split(':')[0] ?? r.reason);
       },
     },
-    { name: 'member asks for a lineage before round -1', expect: ['bad_field'], run: async (t) => labelOf(await member(t).getLineage({ afterRound: -5, limit: 1 })) },
+    {
+      name: 'member asks for a lineage before round -1',
+      expect: ['bad_field'],
+      run: async (t) => labelOf(await member(t).getLineage({ afterRound: -5, limit: 1 })),
+    },
     {
       name: 'member pushes a blob of 1 TiB',
       expect: ['blob_too_large'],
@@ -308,7 +416,16 @@ export async function helloFlood(net: NetPart, target: string, count = 300): Pro
     try {
       const binding = signBinding(key, nodeId, fingerprint);
       await client.hello({
-        self: { nodeId, address: computeAddress(key.publicKey), peerId: '', multiaddrs: [], grpcAddress: '127.0.0.1:9', tier: 'gpu_compute', roles: ['trainer', 'storage'], version: 'flood' },
+        self: {
+          nodeId,
+          address: computeAddress(key.publicKey),
+          peerId: '',
+          multiaddrs: [],
+          grpcAddress: '127.0.0.1:9',
+          tier: 'gpu_compute',
+          roles: ['trainer', 'storage'],
+          version: 'flood',
+        },
         certPem: cert.certPem,
         binding,
       });
@@ -328,5 +445,9 @@ function strangerClientWith(net: NetPart, target: string, key: SigningKey): Peer
   if (!t) throw new Error(`${target} is not known`);
   const nodeId = nodeIdFromPublicKey(key.compressedPublicKey);
   const verifier = new EnvelopeVerifier({ mode: 'wallet', windowMs: 300_000, nonces: new NonceCache(1000) });
-  return new PeerClient(t, { signer: walletSigner(key, nodeId), verifier, opts: { chunkBytes: 256 * 1024, callDeadlineMs: 10_000, blobDeadlineMs: 30_000 } });
+  return new PeerClient(t, {
+    signer: walletSigner(key, nodeId),
+    verifier,
+    opts: { chunkBytes: 256 * 1024, callDeadlineMs: 10_000, blobDeadlineMs: 30_000 },
+  });
 }

@@ -40,7 +40,9 @@ export class CatchUp {
         ),
       ),
     );
-    const ahead = answers.filter((a): a is { peer: string; round: number } => a !== undefined && a.round > r).sort((a, b) => b.round - a.round);
+    const ahead = answers
+      .filter((a): a is { peer: string; round: number } => a !== undefined && a.round > r)
+      .sort((a, b) => b.round - a.round);
     for (const a of ahead) {
       let moved = false;
       for (let page = 0; page < 1000; page++) {

@@ -43,7 +43,8 @@ export class Checker {
     const latest = c.outcomes.latest();
     if (req.round !== r) return verdict(false, `wrong_round: this node is at round ${r}`);
     if (!latest || req.baseSha256 !== latest.sha256) return verdict(false, `base_mismatch: this node's latest is ${latest?.sha256}`);
-    if (c.view.expectedLeader(r) !== from && c.rounds.get(r)?.leader !== from) return verdict(false, `not_expected_leader: ${from} does not lead round ${r} here`);
+    if (c.view.expectedLeader(r) !== from && c.rounds.get(r)?.leader !== from)
+      return verdict(false, `not_expected_leader: ${from} does not lead round ${r} here`);
     if (signerOf(gradientDigest(req.round, req.baseSha256, req.sha256, req.size), req.statementSignature)?.nodeId !== from)
       return verdict(false, 'bad_statement: the gradient statement is not signed by the leader');
     const file = join(c.gradDir, 'fetched', `check-${req.round}-${req.sha256}.safetensors`);

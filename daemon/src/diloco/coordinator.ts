@@ -12,7 +12,16 @@ import { Failover } from './failover.js';
 import { Follower } from './follower.js';
 import { Leader } from './leader.js';
 import { LocalTraining } from './local-training.js';
-import type { Ack, Certificate, GradientCheck, GradientCheckRequest, GradientReady, OutcomeProposal, RoundAnnouncement, Vote } from './messages.js';
+import type {
+  Ack,
+  Certificate,
+  GradientCheck,
+  GradientCheckRequest,
+  GradientReady,
+  OutcomeProposal,
+  RoundAnnouncement,
+  Vote,
+} from './messages.js';
 import type { DilocoMetrics } from './metrics.js';
 import { OutcomeRepository } from './outcome-repo.js';
 import { PhaseClock } from './phase-clock.js';
@@ -116,7 +125,9 @@ export class RoundCoordinator implements Startable {
     this.promotion = new Promotion(this.ctx);
     // A round's clock starts when it began here, and never before this node was ready to take part (its genesis
     // made, its start delay over): a slow start is not the leader's fault.
-    this.failover = new Failover(this.ctx, (r) => Math.max(this.promotion.roundStartedAt.get(r) ?? 0, this.readyAt + opts.startDelaySec * 1000));
+    this.failover = new Failover(this.ctx, (r) =>
+      Math.max(this.promotion.roundStartedAt.get(r) ?? 0, this.readyAt + opts.startDelaySec * 1000),
+    );
     this.voting = new Voting(this.ctx, this.promotion, verifier, (r, leader, reason) => this.failover.fail(r, leader, reason));
     this.catchUp = new CatchUp(this.ctx, this.promotion);
     this.leader = new Leader(this.ctx, this.trainer, verifier, this.voting, () => this.catchUp.soon());
@@ -260,16 +271,32 @@ export class RoundCoordinator implements Startable {
         if (cert.receipts) this.promotion.lateReceipts(cert);
         return { accepted: true, reason: `round ${p.round} is certified here already` };
       }
-      return c.refuser.refuse('outcome', from, 'stale_round', `an outcome of round ${p.round}, which is certified here already (this node is at round ${r})`);
+      return c.refuser.refuse(
+        'outcome',
+        from,
+        'stale_round',
+        `an outcome of round ${p.round}, which is certified here already (this node is at round ${r})`,
+      );
     }
     if (p.round > r) {
       this.catchUp.soon();
-      return c.refuser.refuse('outcome', from, 'wrong_round', `an outcome of round ${p.round}; this node is at round ${r} (it catches up through certified lineage)`);
+      return c.refuser.refuse(
+        'outcome',
+        from,
+        'wrong_round',
+        `an outcome of round ${p.round}; this node is at round ${r} (it catches up through certified lineage)`,
+      );
     }
     const v = this.promotion.verify(cert);
     if (!v.ok) return c.refuser.refuse('outcome', from, v.reason, v.detail);
     const latest = c.outcomes.latest();
-    if (latest?.sha256 !== p.parentSha256) return c.refuser.refuse('outcome', from, 'parent_mismatch', `its parent ${p.parentSha256} is not this node's latest ${latest?.sha256}`);
+    if (latest?.sha256 !== p.parentSha256)
+      return c.refuser.refuse(
+        'outcome',
+        from,
+        'parent_mismatch',
+        `its parent ${p.parentSha256} is not this node's latest ${latest?.sha256}`,
+      );
     void this.promotion.apply(cert, 'outcome', from).catch((err: unknown) => {
       if (err instanceof CertificateRefused) c.refuser.note('outcome', from, err.reason, err.detail);
       else c.log.error({ round: p.round, err: errorMessage(err) }, 'cannot apply the certified outcome');
@@ -295,7 +322,9 @@ export class RoundCoordinator implements Startable {
 
   /** The gradients of a round this node holds, with its verdicts (as leader) and their reasons. */
   gradients(round: number): { nodeId: string; sha256: string; status: string; reason: string | null; lossDelta: number | null }[] {
-    return this.ctx.grads.forRound(round).map((g) => ({ nodeId: g.nodeId, sha256: g.sha256, status: g.status, reason: g.reason, lossDelta: g.lossDelta }));
+    return this.ctx.grads
+      .forRound(round)
+      .map((g) => ({ nodeId: g.nodeId, sha256: g.sha256, status: g.status, reason: g.reason, lossDelta: g.lossDelta }));
   }
 
   // ------------------------------------------------------------------ status
@@ -305,7 +334,8 @@ export class RoundCoordinator implements Startable {
     const r = currentRound(c);
     const row = c.rounds.get(r);
     const prev = c.rounds.get(r - 1);
-    const grads = (round: number) => c.grads.forRound(round).map((g) => ({ node: g.nodeId, status: g.status, reason: g.reason, tokens: g.tokens }));
+    const grads = (round: number) =>
+      c.grads.forRound(round).map((g) => ({ node: g.nodeId, status: g.status, reason: g.reason, tokens: g.tokens }));
     return {
       enabled: this.opts.enabled,
       member: c.view.selfIsMember(),
@@ -321,7 +351,9 @@ export class RoundCoordinator implements Startable {
       quorum: { votes: c.view.quorum(), members: c.view.memberCount() },
       training: this.trainer.running ?? null,
       latest: c.outcomes.latest() ?? null,
-      previous: prev ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note, gradients: grads(prev.round) } : null,
+      previous: prev
+        ? { round: prev.round, state: prev.state, merged: prev.mergedSha256, note: prev.note, gradients: grads(prev.round) }
+        : null,
       lastTrain: this.trainer.last ?? null,
       phaseSeconds: c.phases.last(),
       phasesByRound: c.phases.all(),

@@ -27,7 +27,8 @@ export class Failover {
       // A leader whose proposal is in gets time for the members to recompute it and vote.
       const proposed = c.outcomes.proposals(r).some((x) => x.proposal.leader === row.leader);
       if (now > row.deadlineMs + (proposed ? 3 : 1) * grace) this.fail(r, row.leader, 'no certified outcome by the deadline');
-      else if (c.view.isStale(row.leader) && now - Math.max(since, row.acceptedAt ?? 0) > grace) this.fail(r, row.leader, 'the leader stopped heartbeating');
+      else if (c.view.isStale(row.leader) && now - Math.max(since, row.acceptedAt ?? 0) > grace)
+        this.fail(r, row.leader, 'the leader stopped heartbeating');
       return;
     }
     if (row?.leader === c.me && !failed.has(c.me)) return; // we lead: the others judge our progress

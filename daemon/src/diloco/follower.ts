@@ -25,8 +25,10 @@ export class Follower {
     const r = currentRound(c);
     if (a.round !== r) return no('wrong_round', `round ${a.round} announced, this node is at round ${r}`);
     const latest = c.outcomes.latest();
-    if (!latest || a.baseSha256 !== latest.sha256) return no('base_mismatch', `base ${a.baseSha256} is not this node's latest ${latest?.sha256}`);
-    if (a.innerSteps !== c.opts.innerSteps) return no('config_mismatch', `H=${a.innerSteps} announced, this network trains H=${c.opts.innerSteps}`);
+    if (!latest || a.baseSha256 !== latest.sha256)
+      return no('base_mismatch', `base ${a.baseSha256} is not this node's latest ${latest?.sha256}`);
+    if (a.innerSteps !== c.opts.innerSteps)
+      return no('config_mismatch', `H=${a.innerSteps} announced, this network trains H=${c.opts.innerSteps}`);
     const expected = c.view.expectedLeader(r);
     if (expected !== from) {
       if (c.view.failed(r).has(from)) return no('leader_failed', `this node gave up on ${from} in round ${r}`);
@@ -36,7 +38,13 @@ export class Follower {
     if (prev?.leader === from) return ok; // a repeated announcement
     const now = Date.now();
     const cap = now + c.opts.roundTimeoutSec * 1000;
-    if (a.deadlineMs > cap) c.refuser.note('announcement', from, 'deadline_capped', `its deadline ${new Date(a.deadlineMs).toISOString()} is past roundTimeoutSec; this node gives up on it at ${new Date(cap).toISOString()}`);
+    if (a.deadlineMs > cap)
+      c.refuser.note(
+        'announcement',
+        from,
+        'deadline_capped',
+        `its deadline ${new Date(a.deadlineMs).toISOString()} is past roundTimeoutSec; this node gives up on it at ${new Date(cap).toISOString()}`,
+      );
     c.rounds.put({
       round: r,
       leader: from,
@@ -66,7 +74,13 @@ export class Follower {
       // A leader that cannot take our gradient is replaced by failover, not by failing the tick.
       const sent = await this.trainer
         .submit(row)
-        .catch((err: unknown) => void this.ctx.log.warn({ round: row.round, leader: row.leader, err: errorMessage(err) }, 'cannot submit our gradient to the leader yet'));
+        .catch(
+          (err: unknown) =>
+            void this.ctx.log.warn(
+              { round: row.round, leader: row.leader, err: errorMessage(err) },
+              'cannot submit our gradient to the leader yet',
+            ),
+        );
       if (sent) this.ctx.rounds.update(row.round, { state: 'submitted' });
     }
   }
@@ -74,6 +88,9 @@ export class Follower {
   /** Our latest and round, sent with a refusal so a caller that is behind learns where the network is. */
   private hint(): Partial<Ack> {
     const l = this.ctx.outcomes.latest();
-    return { currentRound: currentRound(this.ctx), ...(l && l.round >= 0 ? { latest: { round: l.round, sha256: l.sha256, manifestId: l.manifestId } } : {}) };
+    return {
+      currentRound: currentRound(this.ctx),
+      ...(l && l.round >= 0 ? { latest: { round: l.round, sha256: l.sha256, manifestId: l.manifestId } } : {}),
+    };
   }
 }

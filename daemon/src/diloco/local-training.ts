@@ -70,7 +70,8 @@ export class LocalTraining {
     const t0 = Date.now();
     const out = join(this.d.gradDir, `${r}.tmp.safetensors`);
     // A trainer killed mid-save leaves its temp file (never a final one): clear them before the next run.
-    for (const f of readdirSync(this.d.gradDir)) if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(this.d.gradDir, f), { force: true });
+    for (const f of readdirSync(this.d.gradDir))
+      if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(this.d.gradDir, f), { force: true });
     const done = (async () => {
       await this.d.ensureBase(row);
       const res = await this.d.jobs.train({

@@ -17,12 +17,16 @@ export function dilocoMetrics(m: Metrics) {
     failovers: m.counter('diloco_failovers_total', 'Leaders this node gave up on in a round, by reason', ['reason']),
     refused: m.counter('diloco_refused_total', 'Round messages refused, by message kind and reason', ['message', 'reason']),
     votes: m.counter('diloco_votes_total', 'Votes this node cast or withheld on outcome proposals, by result', ['result']),
-    dampedSteps: m.counter('diloco_damped_steps_total', 'Outer steps this node (as leader) halved because they left the model worse than the momentum alone'),
+    dampedSteps: m.counter(
+      'diloco_damped_steps_total',
+      'Outer steps this node (as leader) halved because they left the model worse than the momentum alone',
+    ),
     equivocations: m.counter('diloco_equivocations_total', 'Leaders caught signing two proposals for one round'),
-    certified: m.counter('diloco_certified_total', 'Rounds this node saw certified, by outcome (merged, abandoned) and how (votes, outcome, lineage)', [
-      'outcome',
-      'via',
-    ]),
+    certified: m.counter(
+      'diloco_certified_total',
+      'Rounds this node saw certified, by outcome (merged, abandoned) and how (votes, outcome, lineage)',
+      ['outcome', 'via'],
+    ),
   };
 }
 

@@ -163,7 +163,8 @@ function size(from: string, v: number): number {
 
 /** Decoded `bytes` fields are Uint8Array views: copied into a Buffer of exactly 65 bytes. */
 function signature(from: string, v: Uint8Array): Buffer {
-  if (!(v instanceof Uint8Array) || v.length !== 65) throw new Refusal('bad_field', `a signature of ${v?.length ?? 0} bytes (65 expected)`, from);
+  if (!(v instanceof Uint8Array) || v.length !== 65)
+    throw new Refusal('bad_field', `a signature of ${v?.length ?? 0} bytes (65 expected)`, from);
   return Buffer.from(v);
 }
 
@@ -178,8 +179,10 @@ function list<T>(from: string, v: T[], field: string): T[] {
 }
 
 function fromAnnouncementMsg(from: string, m: RoundAnnouncementMsg): RoundAnnouncement {
-  if (!Number.isSafeInteger(m.deadlineMs) || m.deadlineMs < 0) throw new Refusal('bad_field', `deadline ${m.deadlineMs} is not a time`, from);
-  if (!Number.isSafeInteger(m.innerSteps) || m.innerSteps <= 0) throw new Refusal('bad_field', `inner_steps ${m.innerSteps} is not positive`, from);
+  if (!Number.isSafeInteger(m.deadlineMs) || m.deadlineMs < 0)
+    throw new Refusal('bad_field', `deadline ${m.deadlineMs} is not a time`, from);
+  if (!Number.isSafeInteger(m.innerSteps) || m.innerSteps <= 0)
+    throw new Refusal('bad_field', `inner_steps ${m.innerSteps} is not positive`, from);
   return {
     round: roundOf(from, m.round),
     leader: nodeId(from, m.leader, 'leader'),
@@ -259,7 +262,8 @@ function fromProposalMsg(from: string, m: OutcomeProposalMsg): OutcomeProposal {
 }
 
 function damping(from: string, v: number, merged: boolean): number {
-  if (!Number.isInteger(v) || v < 0 || v > MAX_DAMPING || (!merged && v !== 0)) throw new Refusal('bad_field', `damping ${v} is out of range (0..${MAX_DAMPING}, 0 without a merge)`, from);
+  if (!Number.isInteger(v) || v < 0 || v > MAX_DAMPING || (!merged && v !== 0))
+    throw new Refusal('bad_field', `damping ${v} is out of range (0..${MAX_DAMPING}, 0 without a merge)`, from);
   return v;
 }
 
@@ -297,7 +301,11 @@ function toAckMsg(a: Ack): RoundAckMsg {
 function fromAckMsg(m: RoundAckMsg): Ack {
   const latest =
     m.hasLatest && m.latestSha256 && SHA256.test(m.latestSha256) && Number.isSafeInteger(Number(m.latestRound))
-      ? { round: Number(m.latestRound), sha256: m.latestSha256, manifestId: m.latestManifest && SHA256.test(m.latestManifest) ? m.latestManifest : null }
+      ? {
+          round: Number(m.latestRound),
+          sha256: m.latestSha256,
+          manifestId: m.latestManifest && SHA256.test(m.latestManifest) ? m.latestManifest : null,
+        }
       : undefined;
   const currentRound = Number(m.currentRound ?? 0);
   return {

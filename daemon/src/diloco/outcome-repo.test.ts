@@ -20,7 +20,10 @@ const proposal = (round: number, parent: string, sha: string, merged = true): Ou
   damping: 0,
   signature: Buffer.alloc(65, 7),
 });
-const cert = (p: OutcomeProposal): Certificate => ({ proposal: p, votes: [{ voter: 'node-00000000000000bb', signature: Buffer.alloc(65, 9) }] });
+const cert = (p: OutcomeProposal): Certificate => ({
+  proposal: p,
+  votes: [{ voter: 'node-00000000000000bb', signature: Buffer.alloc(65, 9) }],
+});
 
 test('latest moves only by compare-and-swap: the next round, onto its own parent; an abandon keeps it', () => {
   const repo = new OutcomeRepository(openStateDb(':memory:', allMigrations).db);

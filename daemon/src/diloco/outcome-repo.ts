@@ -11,7 +11,13 @@ export function proposalToJson(p: OutcomeProposal): string {
     signature: p.signature.toString('hex'),
     contributions: p.contributions.map((c) => ({ ...c, signature: c.signature.toString('hex') })),
     leaderCheck: p.leaderCheck ? checkToPlain(p.leaderCheck) : null,
-    basis: p.basis ? { ...p.basis, signature: p.basis.signature.toString('hex'), leaderCheck: p.basis.leaderCheck ? checkToPlain(p.basis.leaderCheck) : null } : null,
+    basis: p.basis
+      ? {
+          ...p.basis,
+          signature: p.basis.signature.toString('hex'),
+          leaderCheck: p.basis.leaderCheck ? checkToPlain(p.basis.leaderCheck) : null,
+        }
+      : null,
   });
 }
 
@@ -33,7 +39,11 @@ export function proposalFromJson(json: string): OutcomeProposal {
     leaderCheck: o.leaderCheck ? checkFromPlain(o.leaderCheck) : null,
     damping: typeof o['damping'] === 'number' ? o['damping'] : 0,
     basis: o.basis
-      ? { leader: o.basis.leader, signature: Buffer.from(o.basis.signature, 'hex'), leaderCheck: o.basis.leaderCheck ? checkFromPlain(o.basis.leaderCheck) : null }
+      ? {
+          leader: o.basis.leader,
+          signature: Buffer.from(o.basis.signature, 'hex'),
+          leaderCheck: o.basis.leaderCheck ? checkFromPlain(o.basis.leaderCheck) : null,
+        }
       : null,
   };
 }
@@ -107,13 +117,19 @@ export class OutcomeRepository {
   }
 
   addVote(digest: string, v: Vote): boolean {
-    return this.db.prepare('INSERT OR IGNORE INTO round_votes (digest, voter, signature) VALUES (?, ?, ?)').run(digest, v.voter, v.signature).changes > 0;
+    return (
+      this.db.prepare('INSERT OR IGNORE INTO round_votes (digest, voter, signature) VALUES (?, ?, ?)').run(digest, v.voter, v.signature)
+        .changes > 0
+    );
   }
 
   votes(digest: string): Vote[] {
-    return (this.db.prepare('SELECT voter, signature FROM round_votes WHERE digest = ? ORDER BY voter').all(digest) as { voter: string; signature: Buffer }[]).map(
-      (r) => ({ voter: r.voter, signature: r.signature }),
-    );
+    return (
+      this.db.prepare('SELECT voter, signature FROM round_votes WHERE digest = ? ORDER BY voter').all(digest) as {
+        voter: string;
+        signature: Buffer;
+      }[]
+    ).map((r) => ({ voter: r.voter, signature: r.signature }));
   }
 
   /** This node's vote in (round, leader), at most one: the promise a restart must keep. */
@@ -154,7 +170,10 @@ export class OutcomeRepository {
   }
 
   failedLeaders(round: number): Map<string, string> {
-    const rows = this.db.prepare('SELECT leader, reason FROM round_failed_leaders WHERE round = ?').all(round) as { leader: string; reason: string }[];
+    const rows = this.db.prepare('SELECT leader, reason FROM round_failed_leaders WHERE round = ?').all(round) as {
+      leader: string;
+      reason: string;
+    }[];
     return new Map(rows.map((r) => [r.leader, r.reason]));
   }
 
@@ -180,7 +199,9 @@ export class OutcomeRepository {
   }
 
   equivocators(): string[] {
-    return (this.db.prepare('SELECT DISTINCT leader FROM round_equivocations ORDER BY leader').all() as { leader: string }[]).map((r) => r.leader);
+    return (this.db.prepare('SELECT DISTINCT leader FROM round_equivocations ORDER BY leader').all() as { leader: string }[]).map(
+      (r) => r.leader,
+    );
   }
 
   // ---- certificates and latest
@@ -192,7 +213,9 @@ export class OutcomeRepository {
 
   /** Certificates after `round`, in round order. */
   certificatesAfter(round: number, limit: number): Certificate[] {
-    const rows = this.db.prepare('SELECT body FROM round_certificates WHERE round > ? ORDER BY round LIMIT ?').all(round, limit) as { body: string }[];
+    const rows = this.db.prepare('SELECT body FROM round_certificates WHERE round > ? ORDER BY round LIMIT ?').all(round, limit) as {
+      body: string;
+    }[];
     return rows.map((r) => certificateFromJson(r.body));
   }
 
@@ -237,10 +260,14 @@ export class OutcomeRepository {
           throw new Rollback();
         }
         this.db
-          .prepare('INSERT INTO round_certificates (round, digest, merged, sha256, parent_sha256, body, certified_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .prepare(
+            'INSERT INTO round_certificates (round, digest, merged, sha256, parent_sha256, body, certified_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          )
           .run(p.round, digest, p.merged ? 1 : 0, p.sha256, p.parentSha256, certificateToJson(cert), Date.now());
         if (p.merged) {
-          this.db.prepare('UPDATE diloco_latest SET sha256 = ?, round = ?, manifest_id = ?, updated_at = ? WHERE id = 1').run(p.sha256, p.round, p.manifestId, Date.now());
+          this.db
+            .prepare('UPDATE diloco_latest SET sha256 = ?, round = ?, manifest_id = ?, updated_at = ? WHERE id = 1')
+            .run(p.sha256, p.round, p.manifestId, Date.now());
         }
         within(cert);
       }

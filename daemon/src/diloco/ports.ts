@@ -1,4 +1,13 @@
-import type { Ack, Certificate, GradientCheck, GradientCheckRequest, GradientReady, OutcomeProposal, RoundAnnouncement, Vote } from './messages.js';
+import type {
+  Ack,
+  Certificate,
+  GradientCheck,
+  GradientCheckRequest,
+  GradientReady,
+  OutcomeProposal,
+  RoundAnnouncement,
+  Vote,
+} from './messages.js';
 
 /** What the coordinator needs from the network part; every call is a signed RPC to one peer. */
 export interface RoundNetwork {

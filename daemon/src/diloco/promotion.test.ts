@@ -33,8 +33,16 @@ const promotion = new Promotion(ctx);
 const PARENT = '11'.repeat(32);
 const MERGED = '22'.repeat(32);
 const gsha = (k: typeof A) => k.id.slice(5).repeat(4);
-const statement = (k: typeof A, round = 7) => ({ nodeId: k.id, sha256: gsha(k), size: 100, signature: signDigest(k.key, gradientDigest(round, PARENT, gsha(k), 100)) });
-const sign = (by: typeof A, p: Omit<OutcomeProposal, 'signature'>): OutcomeProposal => ({ ...p, signature: signDigest(by.key, proposalDigest(p)) });
+const statement = (k: typeof A, round = 7) => ({
+  nodeId: k.id,
+  sha256: gsha(k),
+  size: 100,
+  signature: signDigest(k.key, gradientDigest(round, PARENT, gsha(k), 100)),
+});
+const sign = (by: typeof A, p: Omit<OutcomeProposal, 'signature'>): OutcomeProposal => ({
+  ...p,
+  signature: signDigest(by.key, proposalDigest(p)),
+});
 const sorted = (...ks: (typeof A)[]) => [...ks].sort((x, y) => x.id.localeCompare(y.id));
 const proposal = (over: Partial<OutcomeProposal> = {}, by = A): OutcomeProposal =>
   sign(by, {
@@ -51,9 +59,20 @@ const proposal = (over: Partial<OutcomeProposal> = {}, by = A): OutcomeProposal 
     damping: 0,
     ...over,
   });
-const vote = (p: OutcomeProposal, by: typeof A, as = by.id): Vote => ({ voter: as, signature: signDigest(by.key, voteDigest(proposalDigest(p))) });
+const vote = (p: OutcomeProposal, by: typeof A, as = by.id): Vote => ({
+  voter: as,
+  signature: signDigest(by.key, voteDigest(proposalDigest(p))),
+});
 const check = (subject: typeof A, by: typeof A, accepted = true): GradientCheck => {
-  const c = { round: 7, baseSha256: PARENT, sha256: gsha(subject), subject: subject.id, checker: by.id, accepted, reason: accepted ? 'ok' : 'spot_check: worse' };
+  const c = {
+    round: 7,
+    baseSha256: PARENT,
+    sha256: gsha(subject),
+    subject: subject.id,
+    checker: by.id,
+    accepted,
+    reason: accepted ? 'ok' : 'spot_check: worse',
+  };
   return { ...c, signature: signDigest(by.key, checkDigest(c)) };
 };
 
@@ -77,7 +96,17 @@ test('a proposal: signed by a member leader, contributions in order from members
   assert.equal(reason(proposal()), 'ok');
   assert.equal(reason(proposal({}, E)), 'not_member');
   assert.equal(reason({ ...proposal(), sha256: '44'.repeat(32) }), 'bad_signature', 'changed after signing');
-  assert.equal(reason(proposal({ contributions: sorted(B, C).reverse().map((k) => statement(k)) })), 'bad_contribution', 'out of order');
+  assert.equal(
+    reason(
+      proposal({
+        contributions: sorted(B, C)
+          .reverse()
+          .map((k) => statement(k)),
+      }),
+    ),
+    'bad_contribution',
+    'out of order',
+  );
   assert.equal(reason(proposal({ contributions: sorted(B, E).map((k) => statement(k)) })), 'bad_contribution', "an outsider's gradient");
   assert.equal(reason(proposal({ contributions: [statement(B, 6)] })), 'bad_contribution', 'a statement of another round');
   assert.equal(reason(proposal({ contributions: [] })), 'bad_contribution', 'a merge of nothing');
@@ -97,6 +126,13 @@ test("the leader's own gradient needs another member's signed, accepting check; 
   const original = proposal({ contributions: withA, leaderCheck: check(A, B) });
   const basis = { leader: A.id, leaderCheck: original.leaderCheck, signature: original.signature };
   assert.equal(reason(proposal({ contributions: withA, basis }, B)), 'ok');
-  assert.equal(reason(proposal({ contributions: withA, basis: { ...basis, signature: signDigest(B.key, proposalDigest(original)) } }, B)), 'bad_signature');
-  assert.equal(reason(proposal({ contributions: sorted(A, C).map((k) => statement(k)), basis }, B)), 'bad_signature', 'not what A proposed');
+  assert.equal(
+    reason(proposal({ contributions: withA, basis: { ...basis, signature: signDigest(B.key, proposalDigest(original)) } }, B)),
+    'bad_signature',
+  );
+  assert.equal(
+    reason(proposal({ contributions: sorted(A, C).map((k) => statement(k)), basis }, B)),
+    'bad_signature',
+    'not what A proposed',
+  );
 });

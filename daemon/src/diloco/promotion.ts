@@ -37,7 +37,11 @@ export class Promotion {
     }
     const need = this.ctx.view.quorum();
     if (voters.size < need)
-      return { ok: false, reason: 'no_quorum', detail: `${voters.size} valid member votes; ${need} of the ${this.ctx.view.memberCount()} members are needed` };
+      return {
+        ok: false,
+        reason: 'no_quorum',
+        detail: `${voters.size} valid member votes; ${need} of the ${this.ctx.view.memberCount()} members are needed`,
+      };
     return { ok: true, digest: digest.toString('hex') };
   }
 
@@ -74,8 +78,10 @@ export class Promotion {
       }
       const v = this.verify(c);
       if (!v.ok) refused = new CertificateRefused(v.reason, v.detail);
-      else if (p.round !== round && chain.length === 0) break; // not the round this node is at
-      else if (sha !== p.parentSha256) refused = new CertificateRefused('parent_mismatch', `its parent is ${p.parentSha256}, this node's latest is ${sha}`);
+      else if (p.round !== round && chain.length === 0)
+        break; // not the round this node is at
+      else if (sha !== p.parentSha256)
+        refused = new CertificateRefused('parent_mismatch', `its parent is ${p.parentSha256}, this node's latest is ${sha}`);
       if (refused) break;
       chain.push({ digest: v.ok ? v.digest : '', cert: c });
       round = p.round + 1;
@@ -112,13 +118,17 @@ export class Promotion {
       });
     const began = ctx.rounds.get(p.round)?.acceptedAt ?? this.roundStartedAt.get(p.round);
     // 'round' is the leader's view of its round (announcement to certificate); 'elapsed' every node's own.
-    if (began !== undefined && via !== 'lineage') ctx.phases.record(p.round, p.leader === ctx.me ? 'round' : 'elapsed', (Date.now() - began) / 1000);
+    if (began !== undefined && via !== 'lineage')
+      ctx.phases.record(p.round, p.leader === ctx.me ? 'round' : 'elapsed', (Date.now() - began) / 1000);
     this.roundStartedAt.set(p.round + 1, Date.now());
     ctx.metrics.certified.inc({ outcome: p.merged ? 'merged' : 'abandoned', via });
     ctx.metrics.rounds.inc({ outcome: p.merged ? 'merged' : 'abandoned', role: p.leader === ctx.me ? 'leader' : 'follower' });
     if (p.merged) {
       if (p.leader !== ctx.me) ctx.phases.record(p.round, 'distribute', (Date.now() - t0) / 1000);
-      ctx.log.info({ round: p.round, sha256: p.sha256, leader: p.leader, votes: c.votes.length, via }, 'certified outcome: latest promoted');
+      ctx.log.info(
+        { round: p.round, sha256: p.sha256, leader: p.leader, votes: c.votes.length, via },
+        'certified outcome: latest promoted',
+      );
     } else ctx.log.warn({ round: p.round, leader: p.leader, note: p.note, via }, 'certified outcome: round abandoned');
     if (p.leader === ctx.me) void this.publish(c);
   }
@@ -136,7 +146,9 @@ export class Promotion {
         .livePeers()
         .filter((p) => p.nodeId !== ctx.me)
         .map((p) =>
-          ctx.network.publishOutcome(p.nodeId, cert).catch((err: unknown) => ctx.log.debug({ peer: p.nodeId, err: errorMessage(err) }, 'outcome not delivered')),
+          ctx.network
+            .publishOutcome(p.nodeId, cert)
+            .catch((err: unknown) => ctx.log.debug({ peer: p.nodeId, err: errorMessage(err) }, 'outcome not delivered')),
         ),
     );
   }
@@ -147,7 +159,9 @@ export class Promotion {
     if (!receipts) return undefined;
     const timeout = new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000).unref());
     const json = await Promise.race([
-      receipts.forRound(r).catch((err: unknown) => void this.ctx.log.warn({ round: r, err: errorMessage(err) }, 'no contribution receipts for the outcome')),
+      receipts
+        .forRound(r)
+        .catch((err: unknown) => void this.ctx.log.warn({ round: r, err: errorMessage(err) }, 'no contribution receipts for the outcome')),
       timeout,
     ]);
     return json && json !== '[]' ? json : undefined;
@@ -248,15 +262,18 @@ export function checkProposal(ctx: RoundContext, p: OutcomeProposal): { ok: fals
   if (!leader || leader.nodeId !== p.leader) return fail('bad_signature', `the proposal is not signed by its leader ${p.leader}`);
   if (!ctx.view.isMember(leader.nodeId, leader.address)) return fail('not_member', `its leader ${p.leader} is not a member`);
   if (!p.merged) {
-    if (p.contributions.length > 0 || p.sha256 !== p.parentSha256) return fail('bad_contribution', 'an abandoned round keeps its parent and lists no contributions');
+    if (p.contributions.length > 0 || p.sha256 !== p.parentSha256)
+      return fail('bad_contribution', 'an abandoned round keeps its parent and lists no contributions');
     return undefined;
   }
   if (p.contributions.length === 0) return fail('bad_contribution', 'a merge lists no contributions');
   if (p.sha256 === p.parentSha256) return fail('bad_contribution', 'a merge must change the checkpoint');
-  if (p.contributions.length > ctx.view.memberCount()) return fail('bad_contribution', `${p.contributions.length} contributions from ${ctx.view.memberCount()} members`);
+  if (p.contributions.length > ctx.view.memberCount())
+    return fail('bad_contribution', `${p.contributions.length} contributions from ${ctx.view.memberCount()} members`);
   for (let i = 0; i < p.contributions.length; i++) {
     const s = p.contributions[i]!;
-    if (i > 0 && s.nodeId <= p.contributions[i - 1]!.nodeId) return fail('bad_contribution', 'contributions are not distinct and in nodeId order');
+    if (i > 0 && s.nodeId <= p.contributions[i - 1]!.nodeId)
+      return fail('bad_contribution', 'contributions are not distinct and in nodeId order');
     const signer = signerOf(gradientDigest(p.round, p.parentSha256, s.sha256, s.size), s.signature);
     if (!signer || signer.nodeId !== s.nodeId)
       return fail('bad_contribution', `the statement of ${s.nodeId} does not hold for round ${p.round} on ${p.parentSha256}`);
@@ -272,7 +289,13 @@ export function checkProposal(ctx: RoundContext, p: OutcomeProposal): { ok: fals
 function checkLeaderGradient(ctx: RoundContext, p: OutcomeProposal): { ok: false; reason: RoundRefusal; detail: string } | undefined {
   const fail = (reason: RoundRefusal, detail: string) => ({ ok: false as const, reason, detail });
   if (p.basis) {
-    const original: OutcomeProposal = { ...p, leader: p.basis.leader, leaderCheck: p.basis.leaderCheck, basis: null, signature: p.basis.signature };
+    const original: OutcomeProposal = {
+      ...p,
+      leader: p.basis.leader,
+      leaderCheck: p.basis.leaderCheck,
+      basis: null,
+      signature: p.basis.signature,
+    };
     const by = signerOf(proposalDigest(original), original.signature);
     if (!by || by.nodeId !== original.leader || !ctx.view.isMember(by.nodeId, by.address))
       return fail('bad_signature', `the proposal it repeats is not signed by its leader ${original.leader}`);

@@ -51,7 +51,9 @@ export function proposalDigest(p: Omit<OutcomeProposal, 'signature'>): Buffer {
   const contributions = p.contributions.flatMap((c): Field[] => [c.nodeId, c.sha256, c.size, c.signature]);
   const check = p.leaderCheck ? checkDigest(p.leaderCheck) : Buffer.alloc(0);
   const b = p.basis;
-  const basis = b ? encode(KIND.proposal, [b.leader, b.leaderCheck ? checkDigest(b.leaderCheck) : Buffer.alloc(0), b.signature]) : Buffer.alloc(0);
+  const basis = b
+    ? encode(KIND.proposal, [b.leader, b.leaderCheck ? checkDigest(b.leaderCheck) : Buffer.alloc(0), b.signature])
+    : Buffer.alloc(0);
   return encode(KIND.proposal, [
     p.round,
     p.leader,

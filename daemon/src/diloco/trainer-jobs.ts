@@ -138,7 +138,15 @@ export class TrainerJobs {
    * checks (base hash, finite values, norm bound). Bit-exact on every machine: members recompute it and compare
    * hashes. With `evalSeed`, also the held-out loss of the base and of the result on windows drawn by that seed.
    */
-  async merge(p: { base: string; grads: string[]; out: string; evalSeed?: bigint; scale?: number; baseline?: boolean; signal?: AbortSignal }): Promise<MergeResult> {
+  async merge(p: {
+    base: string;
+    grads: string[];
+    out: string;
+    evalSeed?: bigint;
+    scale?: number;
+    baseline?: boolean;
+    signal?: AbortSignal;
+  }): Promise<MergeResult> {
     const o = this.opts;
     const args = ['merge', '--base', p.base, '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum), '--out', p.out];
     for (const g of p.grads) args.push('--grad', g, '--weight', '1');
@@ -146,7 +154,16 @@ export class TrainerJobs {
     args.push('--steps-per-grad', String(o.innerSteps), '--tokens-per-grad', String(this.tokensPerGradient));
     if (p.scale !== undefined && p.scale !== 1) args.push('--scale', String(p.scale));
     if (p.evalSeed !== undefined) {
-      args.push('--eval-data', o.data, '--eval-seq', String(o.seq), '--eval-windows', String(o.verifyWindows), '--eval-seed', p.evalSeed.toString());
+      args.push(
+        '--eval-data',
+        o.data,
+        '--eval-seq',
+        String(o.seq),
+        '--eval-windows',
+        String(o.verifyWindows),
+        '--eval-seed',
+        p.evalSeed.toString(),
+      );
       if (p.baseline) args.push('--eval-baseline');
     }
     const r = await this.run(args, p.signal);

@@ -84,5 +84,7 @@ export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promis
 /** A trainer `error` event as the MagnetError the daemon branches on: code ERR_TRAINER_<CODE>. */
 export function trainerError(command: string, error: TrainerEvent): MagnetError {
   const code = String(error['code'] ?? 'internal').toUpperCase();
-  return new MagnetError(`ERR_TRAINER_${code}`, `trainer ${command} failed: ${String(error['message'] ?? 'no message')}`, { trainer: error });
+  return new MagnetError(`ERR_TRAINER_${code}`, `trainer ${command} failed: ${String(error['message'] ?? 'no message')}`, {
+    trainer: error,
+  });
 }

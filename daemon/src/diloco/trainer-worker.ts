@@ -45,7 +45,8 @@ export class TrainerWorker {
 
   private runNow(args: string[], opts: { signal?: AbortSignal; onEvent?: (e: TrainerEvent) => void }): Promise<TrainerEvent> {
     if (this.closed) return Promise.reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
-    if (opts.signal?.aborted) return Promise.reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
+    if (opts.signal?.aborted)
+      return Promise.reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
     const child = this.child ?? this.spawn();
     return new Promise<TrainerEvent>((resolve, reject) => {
       const onAbort = () => this.kill();
@@ -65,7 +66,9 @@ export class TrainerWorker {
         },
         reject: (err) => {
           done();
-          reject(opts.signal?.aborted ? new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`) : err);
+          reject(
+            opts.signal?.aborted ? new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`) : err,
+          );
         },
       };
       this.stderrTail = '';
@@ -124,6 +127,7 @@ export class TrainerWorker {
   private setRef(on: boolean): void {
     const c = this.child;
     if (!c) return;
-    for (const h of [c, c.stdin, c.stdout, c.stderr] as unknown as { ref?: () => void; unref?: () => void }[]) (on ? h.ref : h.unref)?.call(h);
+    for (const h of [c, c.stdin, c.stdout, c.stderr] as unknown as { ref?: () => void; unref?: () => void }[])
+      (on ? h.ref : h.unref)?.call(h);
   }
 }

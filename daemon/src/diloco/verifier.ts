@@ -69,7 +69,10 @@ export class Verifier {
     } catch (err) {
       if (isMagnetError(err) && err.code.startsWith('ERR_TRAINER_GRAD'))
         return refuse(`${err.code.slice('ERR_TRAINER_'.length).toLowerCase()}: ${errorMessage(err)}`);
-      if (isMagnetError(err) && ['ERR_TRAINER_FILE_CORRUPT', 'ERR_TRAINER_FORMAT_VERSION', 'ERR_TRAINER_CONFIG_MISMATCH'].includes(err.code))
+      if (
+        isMagnetError(err) &&
+        ['ERR_TRAINER_FILE_CORRUPT', 'ERR_TRAINER_FORMAT_VERSION', 'ERR_TRAINER_CONFIG_MISMATCH'].includes(err.code)
+      )
         return refuse(`format: ${errorMessage(err)}`);
       this.log.error({ round, sha256, err: errorMessage(err) }, 'cannot verify a gradient; will retry');
       throw err;
@@ -83,8 +86,23 @@ export class Verifier {
    * chosen gradients do is the momentum alone, not the parent. `slack` is the share of the tolerance allowed: a
    * leader keeps half of it in reserve, since its members score the same merge on other windows.
    */
-  async judgeMerge(round: number, basePath: string, parentSha256: string, grads: string[], out: string, damping: number, slack = 1): Promise<MergeJudgement> {
-    const r = await this.jobs.merge({ base: basePath, grads, out, evalSeed: this.seed(round, parentSha256), baseline: true, scale: 2 ** -damping });
+  async judgeMerge(
+    round: number,
+    basePath: string,
+    parentSha256: string,
+    grads: string[],
+    out: string,
+    damping: number,
+    slack = 1,
+  ): Promise<MergeJudgement> {
+    const r = await this.jobs.merge({
+      base: basePath,
+      grads,
+      out,
+      evalSeed: this.seed(round, parentSha256),
+      baseline: true,
+      scale: 2 ** -damping,
+    });
     const j = { sha256: r.sha256, lossParent: r.lossBase ?? NaN, lossMerged: r.lossMerged ?? NaN, lossMomentum: r.lossBaseline ?? NaN };
     return { ...j, worse: !Number.isFinite(j.lossMerged) || j.lossMerged > j.lossMomentum + slack * this.opts.verifyLossTolerance };
   }

@@ -73,14 +73,18 @@ export class Voting {
     const bad = checkProposal(c, p);
     if (bad) return no(bad.reason, bad.detail);
     const latest = c.outcomes.latest();
-    if (!latest || latest.sha256 !== p.parentSha256) return no('parent_mismatch', `its parent ${p.parentSha256} is not this node's latest ${latest?.sha256}`);
+    if (!latest || latest.sha256 !== p.parentSha256)
+      return no('parent_mismatch', `its parent ${p.parentSha256} is not this node's latest ${latest?.sha256}`);
     const digest = proposalDigest(p).toString('hex');
     const other = c.outcomes.proposals(r).find((q) => q.proposal.leader === p.leader && q.digest !== digest);
     if (other) {
       if (!c.outcomes.equivocated(p.leader, r)) c.outcomes.addProposal(digest, p); // the evidence: two proposals, no more
       if (c.outcomes.addEquivocation(p.leader, r, other.digest, digest)) {
         c.metrics.equivocations.inc();
-        c.log.error({ round: r, leader: p.leader, proposals: [other.digest, digest] }, 'equivocation: the leader signed two different proposals for one round');
+        c.log.error(
+          { round: r, leader: p.leader, proposals: [other.digest, digest] },
+          'equivocation: the leader signed two different proposals for one round',
+        );
         this.failLeader(r, p.leader, 'equivocation');
         void this.spreadEvidence([other.proposal, p]);
       }
@@ -181,7 +185,11 @@ export class Voting {
     const tmp = join(c.ckpts.dir, `vote-${p.round}-${process.pid}.tmp.safetensors`);
     try {
       const j = await this.verifier.judgeMerge(p.round, c.ckpts.path(p.parentSha256), p.parentSha256, files, tmp, p.damping);
-      if (j.sha256 !== p.sha256) return { reason: 'merge_mismatch', detail: `recomputing the merge of round ${p.round} gives ${j.sha256}, the leader proposed ${p.sha256}` };
+      if (j.sha256 !== p.sha256)
+        return {
+          reason: 'merge_mismatch',
+          detail: `recomputing the merge of round ${p.round} gives ${j.sha256}, the leader proposed ${p.sha256}`,
+        };
       if (j.worse) return { reason: 'merge_worse', detail: worseDetail(j, p.damping) };
       await c.ckpts.adopt(tmp, p.sha256); // we hold the merged checkpoint now: no download when it is certified
       c.phases.record(p.round, 'verify_merge', (Date.now() - t0) / 1000);
@@ -264,5 +272,3 @@ export class Voting {
     }
   }
 }
-
-

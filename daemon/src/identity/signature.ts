@@ -29,12 +29,14 @@ export function signDigest(key: SigningKey, digest: Buffer): Buffer {
 
 /** Throws SignatureError for anything but a well-formed low-s 65-byte signature. */
 export function checkSignatureBytes(signature: Uint8Array): void {
-  if (signature.length !== 65) throw new SignatureError('bad_signature', `wallet signature must be 65 bytes (r, s, recovery id), got ${signature.length}`);
+  if (signature.length !== 65)
+    throw new SignatureError('bad_signature', `wallet signature must be 65 bytes (r, s, recovery id), got ${signature.length}`);
   const b = Buffer.from(signature);
   const r = BigInt(`0x${b.subarray(0, 32).toString('hex')}`);
   const s = BigInt(`0x${b.subarray(32, 64).toString('hex')}`);
   const v = b[64] as number;
-  if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N || v > 1) throw new SignatureError('bad_signature', 'wallet signature has r, s or recovery id out of range');
+  if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N || v > 1)
+    throw new SignatureError('bad_signature', 'wallet signature has r, s or recovery id out of range');
   if (s > HALF_N) throw new SignatureError('high_s', 'wallet signature has a high s value (malleated); only low-s signatures are accepted');
 }
 
@@ -52,7 +54,11 @@ export function recoverSigner(digest: Buffer, signature: Uint8Array): Signer {
   const b = Buffer.from(signature);
   let publicKey: string;
   try {
-    const sig = Signature.from({ r: `0x${b.subarray(0, 32).toString('hex')}`, s: `0x${b.subarray(32, 64).toString('hex')}`, yParity: b[64] as 0 | 1 });
+    const sig = Signature.from({
+      r: `0x${b.subarray(0, 32).toString('hex')}`,
+      s: `0x${b.subarray(32, 64).toString('hex')}`,
+      yParity: b[64] as 0 | 1,
+    });
     publicKey = SigningKey.computePublicKey(SigningKey.recoverPublicKey(digest, sig), true);
   } catch {
     throw new SignatureError('bad_signature', 'no public key can be recovered from the wallet signature');

@@ -32,7 +32,7 @@ test('an operator list names members by nodeId or wallet address (any case); siz
   assert.equal(outsider.selfIsMember(), false, 'a node not on its own list only follows');
 });
 
-test('with a chain: members are the active registered nodes, the tier is the registry\'s, a failed read keeps the last set', async () => {
+test("with a chain: members are the active registered nodes, the tier is the registry's, a failed read keeps the last set", async () => {
   let entries: RegistryEntry[] = [
     { address: self.address, nodeId: self.nodeId, tier: 1, active: true },
     { address: '0x3333333333333333333333333333333333333333', nodeId: 'node-0000000000000003', tier: 3, active: true },

@@ -58,7 +58,8 @@ export class Membership implements MemberView, Startable {
       this.d.log.info({ source: this.source, members: this.count, self: this.selfIsMember() }, 'membership');
       return;
     }
-    if (this.opts.members.length > 0) this.d.log.warn('membership.members is ignored: with a chain configured, members are the wallets registered in NodeRegistry');
+    if (this.opts.members.length > 0)
+      this.d.log.warn('membership.members is ignored: with a chain configured, members are the wallets registered in NodeRegistry');
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.opts.refreshSeconds * 1000);
     this.timer.unref();
@@ -92,7 +93,9 @@ export class Membership implements MemberView, Startable {
       members: this.count,
       selfIsMember: this.selfIsMember(),
       listed: [...this.nodeIds, ...this.addresses].slice(0, 64),
-      ...(this.source === 'chain' ? { lastRefresh: this.lastRefresh ? new Date(this.lastRefresh).toISOString() : null, lastError: this.lastError ?? null } : {}),
+      ...(this.source === 'chain'
+        ? { lastRefresh: this.lastRefresh ? new Date(this.lastRefresh).toISOString() : null, lastError: this.lastError ?? null }
+        : {}),
     };
   }
 

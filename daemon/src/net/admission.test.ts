@@ -4,7 +4,14 @@ import { type Seat, admit, ipRange } from './admission.js';
 
 const limits = { maxStrangers: 4, maxPerRange: 2, idleMs: 60_000 };
 const now = 1_000_000;
-const seat = (nodeId: string, range: string, over: Partial<Seat> = {}): Seat => ({ nodeId, member: false, range, lastSeen: now, live: true, ...over });
+const seat = (nodeId: string, range: string, over: Partial<Seat> = {}): Seat => ({
+  nodeId,
+  member: false,
+  range,
+  lastSeen: now,
+  live: true,
+  ...over,
+});
 
 test('members always get a seat, however full the table', () => {
   const full = Array.from({ length: 10 }, (_, i) => seat(`s${i}`, '10.0.0.0/24'));

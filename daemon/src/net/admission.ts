@@ -28,7 +28,12 @@ export interface AdmissionLimits {
  * newcomers out; when the pool or the range is full, the stranger heard from least recently is evicted if it has
  * been idle, else the newcomer is refused.
  */
-export function admit(newcomer: { member: boolean; range: string }, seats: Iterable<Seat>, limits: AdmissionLimits, now: number): Admission {
+export function admit(
+  newcomer: { member: boolean; range: string },
+  seats: Iterable<Seat>,
+  limits: AdmissionLimits,
+  now: number,
+): Admission {
   if (newcomer.member) return { ok: true };
   const strangers = [...seats].filter((s) => !s.member);
   const idle = (s: Seat) => !s.live || now - s.lastSeen > limits.idleMs;
@@ -36,7 +41,8 @@ export function admit(newcomer: { member: boolean; range: string }, seats: Itera
   const sameRange = strangers.filter((s) => s.range === newcomer.range);
   if (sameRange.length >= limits.maxPerRange) {
     const out = oldestIdle(sameRange);
-    if (!out) return { ok: false, reason: 'ip_range_full', detail: `${limits.maxPerRange} non-member peers from ${newcomer.range} already` };
+    if (!out)
+      return { ok: false, reason: 'ip_range_full', detail: `${limits.maxPerRange} non-member peers from ${newcomer.range} already` };
     return { ok: true, evict: out.nodeId };
   }
   if (strangers.length >= limits.maxStrangers) {

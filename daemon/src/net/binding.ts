@@ -40,16 +40,25 @@ export function verifyBinding(binding: CertBinding | null | undefined, nodeId: s
     throw new MagnetError('ERR_CERT_BINDING', `the certificate binding names ${binding.nodeId}, but the peer is ${nodeId}`, { nodeId });
   }
   if (!binding.certSha256.equals(certSha256)) {
-    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} is for certificate ${fingerprintText(binding.certSha256)}, but it presented ${fingerprintText(certSha256)}`, { nodeId });
+    throw new MagnetError(
+      'ERR_CERT_BINDING',
+      `the certificate binding of ${nodeId} is for certificate ${fingerprintText(binding.certSha256)}, but it presented ${fingerprintText(certSha256)}`,
+      { nodeId },
+    );
   }
   let signer: Signer;
   try {
     signer = recoverSigner(bindingDigest(nodeId, certSha256), binding.signature);
   } catch (err) {
-    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} has an invalid signature (${errorMessage(err)})`, { nodeId });
+    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} has an invalid signature (${errorMessage(err)})`, {
+      nodeId,
+    });
   }
   if (signer.nodeId !== nodeId) {
-    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} is signed by another key (${signer.nodeId})`, { nodeId, signer: signer.nodeId });
+    throw new MagnetError('ERR_CERT_BINDING', `the certificate binding of ${nodeId} is signed by another key (${signer.nodeId})`, {
+      nodeId,
+      signer: signer.nodeId,
+    });
   }
   return signer;
 }

@@ -69,7 +69,11 @@ export class RpcError extends MagnetError {
 }
 
 /** TLS credentials that accept exactly the certificate `target.certSha256` (pinned: as its own root; PKI: CA-signed). */
-export function pinnedCredentials(target: PeerTarget, caPem?: string, clientCert?: { certPem: string; keyPem: string }): grpc.ChannelCredentials {
+export function pinnedCredentials(
+  target: PeerTarget,
+  caPem?: string,
+  clientCert?: { certPem: string; keyPem: string },
+): grpc.ChannelCredentials {
   const root = caPem ?? target.certPem;
   if (!root) throw new MagnetError('ERR_CERT_PIN', `no certificate known for ${target.nodeId}`, { nodeId: target.nodeId });
   const want = target.certSha256;
@@ -348,9 +352,13 @@ export class PeerClient {
       if (announced > maxBytes) {
         cancel();
         await rm(part, { force: true });
-        throw new MagnetError('ERR_BLOB_TOO_LARGE', `${this.target.nodeId} announces ${announced} bytes for ${sha256}; at most ${maxBytes} are expected`, {
-          nodeId: this.target.nodeId,
-        });
+        throw new MagnetError(
+          'ERR_BLOB_TOO_LARGE',
+          `${this.target.nodeId} announces ${announced} bytes for ${sha256}; at most ${maxBytes} are expected`,
+          {
+            nodeId: this.target.nodeId,
+          },
+        );
       }
       let pos = offset;
       for await (const c of chunks) {

@@ -45,9 +45,20 @@ export interface RoundHandlers {
   getLineage?: (from: string, msg: LineageRequestMsg) => Promise<LineageMsg>;
 }
 
-export function controlImplementation(guard: RpcGuard, host: ControlHost, rounds: RoundHandlers, maxPeersAnswer: number): grpc.UntypedServiceImplementation {
+export function controlImplementation(
+  guard: RpcGuard,
+  host: ControlHost,
+  rounds: RoundHandlers,
+  maxPeersAnswer: number,
+): grpc.UntypedServiceImplementation {
   /** A round RPC: members only unless `audience` opens it (public reads). */
-  const round = <T, R>(method: string, codec: Codec<T>, answer: Codec<R>, pick: () => ((from: string, m: T) => Promise<R>) | undefined, audience: Audience = 'member') =>
+  const round = <T, R>(
+    method: string,
+    codec: Codec<T>,
+    answer: Codec<R>,
+    pick: () => ((from: string, m: T) => Promise<R>) | undefined,
+    audience: Audience = 'member',
+  ) =>
     guard.unary(
       method,
       true,

@@ -66,7 +66,8 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
       if (head.length === 0) throw new Refusal('bad_field', `PutBlob needs the signed header in ${HEAD_KEY}`, ctx.nodeId);
       const h: BlobHeaderMsg = decodeOr(codecs.PutBlobHeader.decode, head, 'PutBlobHeader', ctx.nodeId);
       checkSha(h.sha256, ctx.nodeId);
-      if (h.size > opts.maxBlobBytes) throw new Refusal('blob_too_large', `blob of ${h.size} bytes exceeds the limit of ${opts.maxBlobBytes}`, ctx.nodeId);
+      if (h.size > opts.maxBlobBytes)
+        throw new Refusal('blob_too_large', `blob of ${h.size} bytes exceeds the limit of ${opts.maxBlobBytes}`, ctx.nodeId);
       release = streams.acquire(ctx.nodeId);
       if (!release) throw new Refusal('too_many_streams', `more than ${opts.maxConcurrentStreams} data streams at once`, ctx.nodeId);
       const have = await backend.stat(h.sha256);
@@ -76,7 +77,8 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
       await mkdir(opts.incomingDir, { recursive: true });
       const part = stagingPath(opts.incomingDir, ctx.nodeId, h.sha256);
       const staged = await sizeOf(part);
-      if (h.offset !== 0 && h.offset !== staged) throw new Refusal('bad_offset', `upload resumes at ${h.offset}, but ${staged} bytes are staged`, ctx.nodeId);
+      if (h.offset !== 0 && h.offset !== staged)
+        throw new Refusal('bad_offset', `upload resumes at ${h.offset}, but ${staged} bytes are staged`, ctx.nodeId);
       if (h.offset > h.size) throw new Refusal('bad_offset', `offset ${h.offset} is beyond the blob size ${h.size}`, ctx.nodeId);
       const hash = h.offset === 0 ? createHash('sha256') : await hashPrefix(part, h.offset);
       const fd = await open(part, h.offset === 0 ? 'w' : 'r+');
@@ -85,8 +87,10 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
         for await (const raw of call as AsyncIterable<Buffer>) {
           const chunk = decodeOr(codecs.BlobChunk.decode, raw, 'BlobChunk', ctx.nodeId);
           if (chunk.offset !== pos) throw new Refusal('bad_chunk', `chunk at offset ${chunk.offset}, expected ${pos}`, ctx.nodeId);
-          if (chunk.data.length > opts.chunkBytes) throw new Refusal('bad_chunk', `chunk of ${chunk.data.length} bytes exceeds ${opts.chunkBytes}`, ctx.nodeId);
-          if (pos + chunk.data.length > h.size) throw new Refusal('blob_too_large', `stream carries more than the declared ${h.size} bytes`, ctx.nodeId);
+          if (chunk.data.length > opts.chunkBytes)
+            throw new Refusal('bad_chunk', `chunk of ${chunk.data.length} bytes exceeds ${opts.chunkBytes}`, ctx.nodeId);
+          if (pos + chunk.data.length > h.size)
+            throw new Refusal('blob_too_large', `stream carries more than the declared ${h.size} bytes`, ctx.nodeId);
           await fd.write(chunk.data, 0, chunk.data.length, pos);
           hash.update(chunk.data);
           pos += chunk.data.length;
@@ -95,11 +99,20 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
       } finally {
         await fd.close();
       }
-      if (pos !== h.size) throw new Refusal('size_mismatch', `stream ended at ${pos} of ${h.size} bytes (the staged part is kept: resume at ${pos})`, ctx.nodeId);
+      if (pos !== h.size)
+        throw new Refusal(
+          'size_mismatch',
+          `stream ended at ${pos} of ${h.size} bytes (the staged part is kept: resume at ${pos})`,
+          ctx.nodeId,
+        );
       const got = hash.digest('hex');
       if (got !== h.sha256) {
         await rm(part, { force: true });
-        throw new Refusal('hash_mismatch', `received bytes hash to ${got}, not the declared ${h.sha256}; the upload was discarded`, ctx.nodeId);
+        throw new Refusal(
+          'hash_mismatch',
+          `received bytes hash to ${got}, not the declared ${h.sha256}; the upload was discarded`,
+          ctx.nodeId,
+        );
       }
       await backend.accept(h.sha256, part);
       guard.metricsBytes('in', h.size - h.offset);
@@ -149,11 +162,12 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
         pendingBytes = 0;
         const ok = call.write(codecs.BlobChunk.encode({ offset: pos, data }));
         pos += data.length;
-        if (!ok) await new Promise<void>((resolve, reject) => {
-          call.once('drain', resolve);
-          call.once('error', reject);
-          call.once('cancelled', () => reject(new Error('cancelled')));
-        });
+        if (!ok)
+          await new Promise<void>((resolve, reject) => {
+            call.once('drain', resolve);
+            call.once('error', reject);
+            call.once('cancelled', () => reject(new Error('cancelled')));
+          });
       };
       for await (const c of backend.read(req.sha256, req.offset)) {
         let buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);

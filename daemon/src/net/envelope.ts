@@ -73,12 +73,26 @@ export function sha256(data: Uint8Array): Buffer {
 }
 
 /** The 32-byte digest both modes sign: sha256 of the preimage below. */
-export function envelopeDigest(direction: Direction, method: string, nodeId: string, timestamp: number, nonce: Uint8Array, body: Uint8Array): Buffer {
+export function envelopeDigest(
+  direction: Direction,
+  method: string,
+  nodeId: string,
+  timestamp: number,
+  nonce: Uint8Array,
+  body: Uint8Array,
+): Buffer {
   return sha256(envelopePreimage(direction, method, nodeId, timestamp, nonce, body));
 }
 
 /** The bytes whose sha256 is signed (OpenSSL's verify hashes them itself, see EnvelopeVerifier's fast path). */
-export function envelopePreimage(direction: Direction, method: string, nodeId: string, timestamp: number, nonce: Uint8Array, body: Uint8Array): Buffer {
+export function envelopePreimage(
+  direction: Direction,
+  method: string,
+  nodeId: string,
+  timestamp: number,
+  nonce: Uint8Array,
+  body: Uint8Array,
+): Buffer {
   if (nonce.length !== NONCE_BYTES) throw new RangeError(`nonce must be ${NONCE_BYTES} bytes, got ${nonce.length}`);
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new RangeError(`timestamp must be a non-negative integer, got ${timestamp}`);
   const m = Buffer.from(method, 'utf8');
@@ -150,15 +164,24 @@ export function envelopeFromPairs(get: (key: string) => string | undefined): Env
   const claimed = values[MD.nodeId];
   if (missing.length > 0) throw new EnvelopeError('missing_metadata', `missing envelope metadata: ${missing.join(', ')}`, claimed);
   const version = values[MD.version] as string;
-  if (version !== ENVELOPE_VERSION) throw new EnvelopeError('bad_version', `envelope version "${version}" is not supported (this node speaks ${ENVELOPE_VERSION})`, claimed);
+  if (version !== ENVELOPE_VERSION)
+    throw new EnvelopeError(
+      'bad_version',
+      `envelope version "${version}" is not supported (this node speaks ${ENVELOPE_VERSION})`,
+      claimed,
+    );
   const mode = values[MD.auth];
-  if (mode !== 'wallet' && mode !== 'hmac') throw new EnvelopeError('bad_metadata', `auth mode "${mode}" is neither wallet nor hmac`, claimed);
+  if (mode !== 'wallet' && mode !== 'hmac')
+    throw new EnvelopeError('bad_metadata', `auth mode "${mode}" is neither wallet nor hmac`, claimed);
   const nodeId = claimed as string;
-  if (!NODE_ID_PATTERN.test(nodeId)) throw new EnvelopeError('bad_metadata', `nodeId "${nodeId.slice(0, 40)}" is not node-<16 hex>`, claimed);
+  if (!NODE_ID_PATTERN.test(nodeId))
+    throw new EnvelopeError('bad_metadata', `nodeId "${nodeId.slice(0, 40)}" is not node-<16 hex>`, claimed);
   const tsText = values[MD.timestamp] as string;
-  if (!/^\d{1,16}$/.test(tsText)) throw new EnvelopeError('bad_metadata', `timestamp "${tsText.slice(0, 20)}" is not unix milliseconds`, nodeId);
+  if (!/^\d{1,16}$/.test(tsText))
+    throw new EnvelopeError('bad_metadata', `timestamp "${tsText.slice(0, 20)}" is not unix milliseconds`, nodeId);
   const nonceHex = values[MD.nonce] as string;
-  if (nonceHex.length !== NONCE_BYTES * 2 || !HEX.test(nonceHex)) throw new EnvelopeError('bad_metadata', `nonce must be ${NONCE_BYTES} bytes of lowercase hex`, nodeId);
+  if (nonceHex.length !== NONCE_BYTES * 2 || !HEX.test(nonceHex))
+    throw new EnvelopeError('bad_metadata', `nonce must be ${NONCE_BYTES} bytes of lowercase hex`, nodeId);
   const sigHex = values[MD.signature] as string;
   if (sigHex.length % 2 !== 0 || !HEX.test(sigHex)) throw new EnvelopeError('bad_signature', 'signature is not lowercase hex', nodeId);
   return { version, mode, nodeId, timestamp: Number(tsText), nonce: Buffer.from(nonceHex, 'hex'), signature: Buffer.from(sigHex, 'hex') };
@@ -196,7 +219,8 @@ export class NonceCache {
   add(key: string, expiresAt: number, now: number): boolean {
     if (this.seen.has(key)) return (this.seen.get(key) as number) <= now ? this.replace(key, expiresAt) : false;
     if (this.seen.size >= this.maxEntries) this.prune(now);
-    if (this.seen.size >= this.maxEntries) throw new EnvelopeError('nonce_cache_full', `the nonce cache is full (${this.maxEntries} live entries); try again later`);
+    if (this.seen.size >= this.maxEntries)
+      throw new EnvelopeError('nonce_cache_full', `the nonce cache is full (${this.maxEntries} live entries); try again later`);
     this.seen.set(key, expiresAt);
     return true;
   }
@@ -235,7 +259,8 @@ export class EnvelopeVerifier {
   private static readonly MAX_KEYS = 10_000;
 
   constructor(private readonly opts: VerifierOptions) {
-    if (opts.mode === 'hmac' && (!opts.secret || opts.secret.length < 16)) throw new RangeError('hmac mode needs a cluster secret of at least 16 bytes');
+    if (opts.mode === 'hmac' && (!opts.secret || opts.secret.length < 16))
+      throw new RangeError('hmac mode needs a cluster secret of at least 16 bytes');
   }
 
   get mode(): AuthMode {
@@ -246,13 +271,32 @@ export class EnvelopeVerifier {
    * Verifies one envelope for (direction, method, body). Returns the authenticated nodeId. Order: cheap checks
    * first, the nonce is recorded only after the signature verified (so forged requests cannot fill the cache).
    */
-  verify(direction: Direction, method: string, env: Envelope, body: Uint8Array, now: number, expect?: { nodeId: string; nonce: Buffer }): { nodeId: string; publicKey?: string } {
+  verify(
+    direction: Direction,
+    method: string,
+    env: Envelope,
+    body: Uint8Array,
+    now: number,
+    expect?: { nodeId: string; nonce: Buffer },
+  ): { nodeId: string; publicKey?: string } {
     const id = env.nodeId;
-    if (env.mode !== this.opts.mode) throw new EnvelopeError('wrong_auth_mode', `${env.mode}-signed ${direction} to a ${this.opts.mode}-mode node`, id);
-    if (env.timestamp < now - this.opts.windowMs) throw new EnvelopeError('stale_timestamp', `timestamp is ${Math.round((now - env.timestamp) / 1000)} s old (window +-${this.opts.windowMs / 1000} s)`, id);
-    if (env.timestamp > now + this.opts.windowMs) throw new EnvelopeError('future_timestamp', `timestamp is ${Math.round((env.timestamp - now) / 1000)} s in the future (window +-${this.opts.windowMs / 1000} s)`, id);
+    if (env.mode !== this.opts.mode)
+      throw new EnvelopeError('wrong_auth_mode', `${env.mode}-signed ${direction} to a ${this.opts.mode}-mode node`, id);
+    if (env.timestamp < now - this.opts.windowMs)
+      throw new EnvelopeError(
+        'stale_timestamp',
+        `timestamp is ${Math.round((now - env.timestamp) / 1000)} s old (window +-${this.opts.windowMs / 1000} s)`,
+        id,
+      );
+    if (env.timestamp > now + this.opts.windowMs)
+      throw new EnvelopeError(
+        'future_timestamp',
+        `timestamp is ${Math.round((env.timestamp - now) / 1000)} s in the future (window +-${this.opts.windowMs / 1000} s)`,
+        id,
+      );
     if (expect) {
-      if (id !== expect.nodeId) throw new EnvelopeError('unexpected_signer', `the answer is signed as ${id}, expected ${expect.nodeId}`, id);
+      if (id !== expect.nodeId)
+        throw new EnvelopeError('unexpected_signer', `the answer is signed as ${id}, expected ${expect.nodeId}`, id);
       if (!env.nonce.equals(expect.nonce)) throw new EnvelopeError('nonce_mismatch', 'the answer does not echo the request nonce', id);
     }
     const preimage = envelopePreimage(direction, method, id, env.timestamp, env.nonce, body);
@@ -264,13 +308,21 @@ export class EnvelopeVerifier {
       if (!known || !cryptoVerify('sha256', preimage, { key: known, dsaEncoding: 'ieee-p1363' }, env.signature.subarray(0, 64))) {
         // First call from this signer, or a signature the known key rejects: recover, for the precise error.
         const signer = recoverSigner(digest, env.signature, id);
-        if (signer.nodeId !== id) throw new EnvelopeError('signer_mismatch', `the signature was made by ${signer.nodeId}, not by the claimed ${id} (wrong key, or the message was changed after signing)`, id);
+        if (signer.nodeId !== id)
+          throw new EnvelopeError(
+            'signer_mismatch',
+            `the signature was made by ${signer.nodeId}, not by the claimed ${id} (wrong key, or the message was changed after signing)`,
+            id,
+          );
         publicKey = signer.publicKey;
         this.remember(id, signer.publicKey);
       }
     } else {
-      const want = createHmac('sha256', this.opts.secret as Buffer).update(digest).digest();
-      if (env.signature.length !== want.length || !timingSafeEqual(env.signature, want)) throw new EnvelopeError('bad_hmac', 'the cluster HMAC does not match (wrong secret, or the message was changed after signing)', id);
+      const want = createHmac('sha256', this.opts.secret as Buffer)
+        .update(digest)
+        .digest();
+      if (env.signature.length !== want.length || !timingSafeEqual(env.signature, want))
+        throw new EnvelopeError('bad_hmac', 'the cluster HMAC does not match (wrong secret, or the message was changed after signing)', id);
     }
     if (!expect && !this.opts.nonces.add(`${id}:${env.nonce.toString('hex')}`, env.timestamp + this.opts.windowMs, now)) {
       throw new EnvelopeError('replayed_nonce', `nonce ${env.nonce.toString('hex')} was already used (replayed request)`, id);
@@ -280,7 +332,10 @@ export class EnvelopeVerifier {
 
   private remember(nodeId: string, compressedPublicKey: string): void {
     const pub = Buffer.from(SigningKey.computePublicKey(compressedPublicKey, false).slice(4), 'hex'); // x ‖ y
-    const key = createPublicKey({ key: { kty: 'EC', crv: 'secp256k1', x: pub.subarray(0, 32).toString('base64url'), y: pub.subarray(32).toString('base64url') }, format: 'jwk' });
+    const key = createPublicKey({
+      key: { kty: 'EC', crv: 'secp256k1', x: pub.subarray(0, 32).toString('base64url'), y: pub.subarray(32).toString('base64url') },
+      format: 'jwk',
+    });
     if (this.keys.size >= EnvelopeVerifier.MAX_KEYS) this.keys.delete(this.keys.keys().next().value as string);
     this.keys.set(nodeId, key);
   }

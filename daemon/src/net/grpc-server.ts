@@ -22,25 +22,44 @@ export async function listenGrpc(o: {
 }): Promise<{ server: grpc.Server; port: number }> {
   const { cfg: c, tls } = o;
   const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.max_concurrent_streams': 256 });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': max,
+    'grpc.max_send_message_length': max,
+    'grpc.max_concurrent_streams': 256,
+  });
   server.addService(controlService, controlImplementation(o.guard, o.host, o.rounds, 64));
   const b = o.backend;
   server.addService(
     dataService,
-    dataImplementation(o.guard, { stat: (s) => b().stat(s), read: (s, off) => b().read(s, off), accept: (s, f) => b().accept(s, f), isPublic: (s) => b().isPublic?.(s) ?? false }, {
-      incomingDir: o.incomingDir,
-      chunkBytes: c.chunkBytes,
-      maxBlobBytes: c.maxBlobBytes,
-      maxConcurrentStreams: c.maxConcurrentStreams,
-    }),
+    dataImplementation(
+      o.guard,
+      {
+        stat: (s) => b().stat(s),
+        read: (s, off) => b().read(s, off),
+        accept: (s, f) => b().accept(s, f),
+        isPublic: (s) => b().isPublic?.(s) ?? false,
+      },
+      {
+        incomingDir: o.incomingDir,
+        chunkBytes: c.chunkBytes,
+        maxBlobBytes: c.maxBlobBytes,
+        maxConcurrentStreams: c.maxConcurrentStreams,
+      },
+    ),
   );
   const listen = parseHostPort(c.grpc, 'net.grpc');
   // Operator PKI: client certificates signed by the CA are required (the handshake refuses anything else). Pinned
   // mode stays one-way: every call is wallet-signed, which names the caller better than a self-signed certificate.
   const ca = tls.mode === 'ca' ? Buffer.from(tls.caPem as string) : null;
-  const creds = grpc.ServerCredentials.createSsl(ca, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], ca !== null);
+  const creds = grpc.ServerCredentials.createSsl(
+    ca,
+    [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }],
+    ca !== null,
+  );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(formatHostPort(listen), creds, (err, p) => (err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p))),
+    server.bindAsync(formatHostPort(listen), creds, (err, p) =>
+      err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p),
+    ),
   );
   return { server, port };
 }

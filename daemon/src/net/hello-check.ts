@@ -24,9 +24,13 @@ export interface CheckedHello {
  */
 export function checkHello(nodeId: string, msg: HelloMsg, trust: { caPem?: string; book: PeerBook }): CheckedHello {
   const info = msg.self;
-  if (!info || info.nodeId !== nodeId) throw new Refusal('bad_field', `Hello describes ${info?.nodeId ?? 'nobody'}, but it is signed by ${nodeId}`, nodeId);
-  const tooLong = [info.address, info.peerId, info.grpcAddress, info.tier, info.version, ...info.roles, ...info.multiaddrs].some((s) => s.length > MAX_FIELD);
-  if (tooLong || info.roles.length > 16 || info.multiaddrs.length > 32) throw new Refusal('bad_field', 'Hello fields are too long or too many', nodeId);
+  if (!info || info.nodeId !== nodeId)
+    throw new Refusal('bad_field', `Hello describes ${info?.nodeId ?? 'nobody'}, but it is signed by ${nodeId}`, nodeId);
+  const tooLong = [info.address, info.peerId, info.grpcAddress, info.tier, info.version, ...info.roles, ...info.multiaddrs].some(
+    (s) => s.length > MAX_FIELD,
+  );
+  if (tooLong || info.roles.length > 16 || info.multiaddrs.length > 32)
+    throw new Refusal('bad_field', 'Hello fields are too long or too many', nodeId);
   try {
     parseHostPort(info.grpcAddress, 'grpcAddress');
   } catch {
@@ -41,16 +45,26 @@ export function checkHello(nodeId: string, msg: HelloMsg, trust: { caPem?: strin
   let address: string;
   try {
     const b = msg.binding;
-    address = verifyBinding(b ? { nodeId: b.nodeId, certSha256: Buffer.from(b.certSha256), signature: Buffer.from(b.signature) } : null, nodeId, certSha256).address;
+    address = verifyBinding(
+      b ? { nodeId: b.nodeId, certSha256: Buffer.from(b.certSha256), signature: Buffer.from(b.signature) } : null,
+      nodeId,
+      certSha256,
+    ).address;
   } catch (err) {
     throw new Refusal('bad_binding', errorMessage(err), nodeId);
   }
   // The address is what operator member lists name: it must be the wallet of the key, never a claim.
-  if (info.address.toLowerCase() !== address.toLowerCase()) throw new Refusal('bad_field', `Hello names wallet ${info.address.slice(0, 42)}, but the key of ${nodeId} is wallet ${address}`, nodeId);
+  if (info.address.toLowerCase() !== address.toLowerCase())
+    throw new Refusal(
+      'bad_field',
+      `Hello names wallet ${info.address.slice(0, 42)}, but the key of ${nodeId} is wallet ${address}`,
+      nodeId,
+    );
   if (trust.caPem) {
     const ca = new X509Certificate(trust.caPem);
     const cert = new X509Certificate(msg.certPem);
-    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new Refusal('bad_binding', `the certificate of ${nodeId} is not signed by the configured CA`, nodeId);
+    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+      throw new Refusal('bad_binding', `the certificate of ${nodeId} is not signed by the configured CA`, nodeId);
   } else {
     try {
       trust.book.checkPin(nodeId, certSha256);

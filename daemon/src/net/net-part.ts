@@ -81,7 +81,6 @@ interface Live {
   range: string;
 }
 
-
 /**
  * The net part: TLS gRPC server (Control + Data), libp2p host for discovery, peer book, heartbeats, and the
  * typed client other parts use (`peers()`, `client(nodeId)`, events 'peer:new' | 'peer:back' | 'peer:stale').
@@ -136,16 +135,30 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     let secret: Buffer | undefined;
     if (c.authMode === 'hmac') {
       secret = Buffer.from(c.clusterSecret, 'utf8');
-      if (secret.length < 16) throw new ConfigError('net.clusterSecret (MAGNET_CLUSTER_SECRET) must be at least 16 bytes when MAGNET_AUTH_MODE=hmac', { key: 'net.clusterSecret' });
+      if (secret.length < 16)
+        throw new ConfigError('net.clusterSecret (MAGNET_CLUSTER_SECRET) must be at least 16 bytes when MAGNET_AUTH_MODE=hmac', {
+          key: 'net.clusterSecret',
+        });
       this.signer = hmacSigner(secret, nodeId);
     } else this.signer = walletSigner(signingKey, nodeId);
     const vopts = { mode: c.authMode, windowMs, ...(secret ? { secret } : {}) };
     const verifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(c.nonceCacheMax) });
     this.answerVerifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(1000) });
     const certOf = (id: string) => this.live.get(id)?.certSha256;
-    const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m, { isMember: (id) => this.isMember(id), ...(tls.mode === 'ca' ? { certOf } : {}) });
+    const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m, {
+      isMember: (id) => this.isMember(id),
+      ...(tls.mode === 'ca' ? { certOf } : {}),
+    });
 
-    const { server, port } = await listenGrpc({ cfg: c, tls, guard, host: this, rounds: this.rounds, backend: () => this.backend, incomingDir: this.deps.home.sub('incoming') });
+    const { server, port } = await listenGrpc({
+      cfg: c,
+      tls,
+      guard,
+      host: this,
+      rounds: this.rounds,
+      backend: () => this.backend,
+      incomingDir: this.deps.home.sub('incoming'),
+    });
     const listen = parseHostPort(c.grpc, 'net.grpc');
     this.server = server;
     try {
@@ -169,16 +182,25 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     });
     this.host.addEventListener('peer:discovery', (e) => {
       if (!this.host || this.host.getConnections(e.detail.id).length > 0) return;
-      this.host.dial(e.detail.id, { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => this.log.debug({ peer: e.detail.id.toString(), err: errorMessage(err) }, 'dial failed'));
+      this.host
+        .dial(e.detail.id, { signal: AbortSignal.timeout(5000) })
+        .catch((err: unknown) => this.log.debug({ peer: e.detail.id.toString(), err: errorMessage(err) }, 'dial failed'));
     });
     for (const rec of this.book.all()) this.restore(rec);
     for (const a of c.bootstrap) {
-      this.host.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => this.log.warn({ bootstrap: a, err: errorMessage(err) }, 'bootstrap peer did not answer (will retry through discovery)'));
+      this.host
+        .dial(multiaddr(a), { signal: AbortSignal.timeout(5000) })
+        .catch((err: unknown) =>
+          this.log.warn({ bootstrap: a, err: errorMessage(err) }, 'bootstrap peer did not answer (will retry through discovery)'),
+        );
     }
     this.startedAt = Date.now();
     this.timer = setInterval(() => this.tick(), Math.min(c.heartbeatSeconds * 1000, 1000));
     this.timer.unref();
-    this.log.info({ grpc: this.grpcAddress, p2p: this.multiaddrs(), authMode: c.authMode, tls: tls.mode, certSha256: tls.fingerprint.toString('hex') }, 'net started');
+    this.log.info(
+      { grpc: this.grpcAddress, p2p: this.multiaddrs(), authMode: c.authMode, tls: tls.mode, certSha256: tls.fingerprint.toString('hex') },
+      'net started',
+    );
   }
 
   async stop(): Promise<void> {
@@ -227,7 +249,10 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   /** Typed, signed calls to a known peer. */
   client(nodeId: string): PeerClient {
     const l = this.live.get(nodeId);
-    if (!l) throw new MagnetError('ERR_UNKNOWN_PEER', `${nodeId} is not a known peer (known: ${[...this.live.keys()].join(', ') || 'none'})`, { nodeId });
+    if (!l)
+      throw new MagnetError('ERR_UNKNOWN_PEER', `${nodeId} is not a known peer (known: ${[...this.live.keys()].join(', ') || 'none'})`, {
+        nodeId,
+      });
     return l.client;
   }
 
@@ -254,7 +279,11 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       authMode: this.cfg.authMode,
       tls: this.tls ? { mode: this.tls.mode, certSha256: this.tls.fingerprint.toString('hex') } : null,
       mdns: this.cfg.mdns,
-      peers: [...this.live.values()].map((l) => ({ ...this.toNetPeer(l), lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null, failures: l.failures })),
+      peers: [...this.live.values()].map((l) => ({
+        ...this.toNetPeer(l),
+        lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null,
+        failures: l.failures,
+      })),
     };
   }
 
@@ -279,7 +308,16 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
 
   selfInfo(): PeerInfoMsg {
     const { nodeId, address } = this.deps.identity;
-    return { nodeId, address, peerId: this.host?.peerId.toString() ?? '', multiaddrs: this.multiaddrs(), grpcAddress: this.grpcAddress, tier: this.deps.self.tier, roles: this.deps.self.roles, version: this.deps.self.version };
+    return {
+      nodeId,
+      address,
+      peerId: this.host?.peerId.toString() ?? '',
+      multiaddrs: this.multiaddrs(),
+      grpcAddress: this.grpcAddress,
+      tier: this.deps.self.tier,
+      roles: this.deps.self.roles,
+      version: this.deps.self.version,
+    };
   }
 
   selfHello(): HelloMsg {
@@ -289,7 +327,11 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   acceptHello(ctx: CallCtx, msg: HelloMsg): void {
     const v = this.checkHello(ctx.nodeId, msg);
     if (this.tls?.mode === 'ca' && !(ctx.certSha256 && ctx.certSha256.equals(v.certSha256)))
-      throw new Refusal('cert_identity_mismatch', `Hello describes certificate ${v.certSha256.toString('hex')}, but the call came with another client certificate`, ctx.nodeId);
+      throw new Refusal(
+        'cert_identity_mismatch',
+        `Hello describes certificate ${v.certSha256.toString('hex')}, but the call came with another client certificate`,
+        ctx.nodeId,
+      );
     this.record(v, true, ipRange(ctx.peer));
   }
 
@@ -327,7 +369,10 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   }
 
   private newClient(nodeId: string, grpcAddress: string, certPem: string, certSha256: Buffer): PeerClient {
-    return new PeerClient({ nodeId, grpcAddress, certPem, certSha256 }, { signer: this.signer, verifier: this.answerVerifier, opts: this.clientOptions() });
+    return new PeerClient(
+      { nodeId, grpcAddress, certPem, certSha256 },
+      { signer: this.signer, verifier: this.answerVerifier, opts: this.clientOptions() },
+    );
   }
 
   /**
@@ -337,11 +382,36 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   private record(v: { info: PeerInfoMsg; certPem: string; certSha256: Buffer }, heard: boolean, range: string): Live {
     const { info } = v;
     if (!this.live.has(info.nodeId)) this.seat(info, range);
-    this.book.upsert({ nodeId: info.nodeId, address: info.address, peerId: info.peerId, grpcAddress: info.grpcAddress, multiaddrs: info.multiaddrs, tier: info.tier, roles: info.roles, certSha256: this.tls?.mode === 'pinned' ? v.certSha256.toString('hex') : null, certPem: this.tls?.mode === 'pinned' ? v.certPem : null }, Date.now());
+    this.book.upsert(
+      {
+        nodeId: info.nodeId,
+        address: info.address,
+        peerId: info.peerId,
+        grpcAddress: info.grpcAddress,
+        multiaddrs: info.multiaddrs,
+        tier: info.tier,
+        roles: info.roles,
+        certSha256: this.tls?.mode === 'pinned' ? v.certSha256.toString('hex') : null,
+        certPem: this.tls?.mode === 'pinned' ? v.certPem : null,
+      },
+      Date.now(),
+    );
     let l = this.live.get(info.nodeId);
     if (!l || l.info.grpcAddress !== info.grpcAddress || !l.certSha256.equals(v.certSha256)) {
       l?.client.close();
-      const fresh: Live = { info, certPem: v.certPem, certSha256: v.certSha256, client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256), state: 'stale', lastHeartbeat: l?.lastHeartbeat ?? 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0, range: l?.range ?? range };
+      const fresh: Live = {
+        info,
+        certPem: v.certPem,
+        certSha256: v.certSha256,
+        client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256),
+        state: 'stale',
+        lastHeartbeat: l?.lastHeartbeat ?? 0,
+        failures: 0,
+        nextTry: 0,
+        lastExchange: 0,
+        lastSent: 0,
+        range: l?.range ?? range,
+      };
       const isNew = !l;
       this.live.set(info.nodeId, fresh);
       l = fresh;
@@ -354,9 +424,20 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   /** Makes room for a newcomer or refuses it (peer_table_full, ip_range_full); the peer book keeps a bounded past. */
   private seat(info: PeerInfoMsg, range: string): void {
     const now = Date.now();
-    const seats = [...this.live.values()].map((l) => ({ nodeId: l.info.nodeId, member: this.isMember(l.info.nodeId), range: l.range, lastSeen: Math.max(l.lastHeartbeat, l.lastSent), live: l.state === 'live' }));
+    const seats = [...this.live.values()].map((l) => ({
+      nodeId: l.info.nodeId,
+      member: this.isMember(l.info.nodeId),
+      range: l.range,
+      lastSeen: Math.max(l.lastHeartbeat, l.lastSent),
+      live: l.state === 'live',
+    }));
     const member = this.deps.members.isMember(info.nodeId, info.address);
-    const a = admit({ member, range }, seats, { maxStrangers: this.cfg.maxPeers, maxPerRange: this.cfg.maxPeersPerIpRange, idleMs: this.cfg.staleSeconds * 1000 }, now);
+    const a = admit(
+      { member, range },
+      seats,
+      { maxStrangers: this.cfg.maxPeers, maxPerRange: this.cfg.maxPeersPerIpRange, idleMs: this.cfg.staleSeconds * 1000 },
+      now,
+    );
     if (!a.ok) throw new Refusal(a.reason, a.detail, info.nodeId);
     if (a.evict) this.drop(a.evict, 'evicted for a newcomer');
     if (!member) this.book.prune((id) => this.isMember(id), this.cfg.maxPeers * 4);
@@ -389,9 +470,30 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   /** A member from the book after a restart: known, pinned, not yet heard from (others must greet us again). */
   private restore(rec: ReturnType<PeerBook['all']>[number]): void {
     if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId) || !this.deps.members.isMember(rec.nodeId, rec.address)) return;
-    const info: PeerInfoMsg = { nodeId: rec.nodeId, address: rec.address, peerId: rec.peerId, multiaddrs: rec.multiaddrs, grpcAddress: rec.grpcAddress, tier: rec.tier, roles: rec.roles, version: '' };
+    const info: PeerInfoMsg = {
+      nodeId: rec.nodeId,
+      address: rec.address,
+      peerId: rec.peerId,
+      multiaddrs: rec.multiaddrs,
+      grpcAddress: rec.grpcAddress,
+      tier: rec.tier,
+      roles: rec.roles,
+      version: '',
+    };
     const sha = Buffer.from(rec.certSha256, 'hex');
-    this.live.set(rec.nodeId, { info, certPem: rec.certPem, certSha256: sha, client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha), state: 'stale', lastHeartbeat: 0, failures: 0, nextTry: 0, lastExchange: 0, lastSent: 0, range: 'restored' });
+    this.live.set(rec.nodeId, {
+      info,
+      certPem: rec.certPem,
+      certSha256: sha,
+      client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha),
+      state: 'stale',
+      lastHeartbeat: 0,
+      failures: 0,
+      nextTry: 0,
+      lastExchange: 0,
+      lastSent: 0,
+      range: 'restored',
+    });
   }
 
   /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
@@ -415,7 +517,8 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   private async greet(l: Live): Promise<void> {
     const answer = await l.client.hello(this.selfHello());
     const v = this.checkHello(l.info.nodeId, answer);
-    if (!v.certSha256.equals(l.certSha256)) throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
+    if (!v.certSha256.equals(l.certSha256))
+      throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
     this.record(v, true, l.range);
     await this.exchange(l);
   }
@@ -477,7 +580,8 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
           this.emit('peer:stale', this.toNetPeer(l));
         }
         // A non-member silent for twice the stale time leaves the table (members stay: they are few and expected back).
-        if (l.state === 'stale' && !this.isMember(l.info.nodeId) && Date.now() - Math.max(l.lastHeartbeat, l.lastSent) > 2 * staleMs) this.drop(l.info.nodeId, 'silent');
+        if (l.state === 'stale' && !this.isMember(l.info.nodeId) && Date.now() - Math.max(l.lastHeartbeat, l.lastSent) > 2 * staleMs)
+          this.drop(l.info.nodeId, 'silent');
       }
       this.updateGauge();
     } finally {
@@ -515,7 +619,18 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const i = l.info;
     // With a chain, the tier is the registry's, not the one the peer declares.
     const tier = this.deps.members.tierOf(i.nodeId) ?? i.tier;
-    return { nodeId: i.nodeId, address: i.address, peerId: i.peerId, grpcAddress: i.grpcAddress, multiaddrs: i.multiaddrs, tier, roles: i.roles, state: l.state, lastHeartbeat: l.lastHeartbeat, member: this.isMember(i.nodeId) };
+    return {
+      nodeId: i.nodeId,
+      address: i.address,
+      peerId: i.peerId,
+      grpcAddress: i.grpcAddress,
+      multiaddrs: i.multiaddrs,
+      tier,
+      roles: i.roles,
+      state: l.state,
+      lastHeartbeat: l.lastHeartbeat,
+      member: this.isMember(i.nodeId),
+    };
   }
 
   private updateGauge(): void {
@@ -535,6 +650,7 @@ function remoteIp(ma: string): string {
 /** The host peers should dial: the listen host, or for a wildcard the first external IPv4 (else loopback). */
 function advertiseHost(host: string): string {
   if (host !== '0.0.0.0' && host !== '::') return host;
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return '127.0.0.1';
 }

@@ -102,7 +102,8 @@ export class PeerBook {
 
   /** Throws CertPinError when nodeId has another pinned certificate; true when a pin exists and matches. */
   checkPin(nodeId: string, fingerprint: Buffer): boolean {
-    const row = this.db.prepare('SELECT cert_sha256 FROM net_peers WHERE node_id = ?').get(nodeId) as { cert_sha256: string | null } | undefined;
+    const row = this.db.prepare('SELECT cert_sha256 FROM net_peers WHERE node_id = ?').get(nodeId) as
+      { cert_sha256: string | null } | undefined;
     const presented = fingerprint.toString('hex');
     if (!row?.cert_sha256) return false;
     if (row.cert_sha256 !== presented) throw new CertPinError(nodeId, row.cert_sha256, presented);
@@ -126,7 +127,9 @@ export class PeerBook {
   }
 
   heartbeat(nodeId: string, tier: string, roles: string[], now: number): void {
-    this.db.prepare('UPDATE net_peers SET last_heartbeat = ?, last_seen = ?, failures = 0, tier = ?, roles = ? WHERE node_id = ?').run(now, now, tier, JSON.stringify(roles), nodeId);
+    this.db
+      .prepare('UPDATE net_peers SET last_heartbeat = ?, last_seen = ?, failures = 0, tier = ?, roles = ? WHERE node_id = ?')
+      .run(now, now, tier, JSON.stringify(roles), nodeId);
   }
 
   failure(nodeId: string): void {

@@ -225,7 +225,8 @@ const blobChunkCodec: Codec<BlobChunkMsg> = {
         offset = typeof v === 'number' ? v : Number(String(v));
       } else if (tag === 18) {
         const len = r.uint32();
-        if (r.pos + len > r.len) throw new RangeError(`BlobChunk.data runs past the end of the message (${len} bytes at ${r.pos} of ${r.len})`);
+        if (r.pos + len > r.len)
+          throw new RangeError(`BlobChunk.data runs past the end of the message (${len} bytes at ${r.pos} of ${r.len})`);
         data = Buffer.from(bytes.buffer, bytes.byteOffset + r.pos, len);
         r.pos += len;
       } else r.skipType(tag & 7);

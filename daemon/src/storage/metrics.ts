@@ -14,7 +14,11 @@ export function storageMetrics(m: Metrics) {
     kuboPending: m.gauge('storage_kubo_pending', 'Shards waiting to be pinned in kubo when it returns'),
     puts: m.counter('storage_blob_puts_total', 'Blobs stored'),
     gets: m.counter('storage_blob_gets_total', 'Blobs rebuilt', ['result']),
-    shardRefusals: m.counter('storage_shard_fetch_refused_total', 'Shards a holder the manifest names did not give back, by reason (withheld, corrupt, failed)', ['reason']),
+    shardRefusals: m.counter(
+      'storage_shard_fetch_refused_total',
+      'Shards a holder the manifest names did not give back, by reason (withheld, corrupt, failed)',
+      ['reason'],
+    ),
     putSeconds: m.histogram('storage_blob_put_seconds', 'Time to code and place a blob', [], [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120]),
   };
 }

@@ -16,7 +16,8 @@ export class NetShardTransport implements ShardTransport {
 
   async put(peer: string, sha256: string, bytes: Uint8Array): Promise<void> {
     const res = await this.net.client(peer).putBlob({ data: bytes, sha256, size: bytes.length });
-    if (res.sha256 !== sha256 || Number(res.size) !== bytes.length) throw new MagnetError('ERR_STORAGE_PLACE', `${peer} acknowledged ${res.sha256} (${res.size} bytes), not ${sha256}`);
+    if (res.sha256 !== sha256 || Number(res.size) !== bytes.length)
+      throw new MagnetError('ERR_STORAGE_PLACE', `${peer} acknowledged ${res.sha256} (${res.size} bytes), not ${sha256}`);
   }
 
   async get(peer: string, sha256: string): Promise<Uint8Array | undefined> {
@@ -41,5 +42,8 @@ export class NetShardTransport implements ShardTransport {
  * a shard is only ever placed on a member, whatever role a stranger declares.
  */
 export function netPeerDirectory(net: NetAccess): PeerDirectory {
-  return { peers: () => net.peers().map((p) => ({ nodeId: p.nodeId, lastHeartbeat: p.lastHeartbeat, storage: p.member && p.roles.includes('storage') })) };
+  return {
+    peers: () =>
+      net.peers().map((p) => ({ nodeId: p.nodeId, lastHeartbeat: p.lastHeartbeat, storage: p.member && p.roles.includes('storage') })),
+  };
 }

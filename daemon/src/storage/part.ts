@@ -61,8 +61,23 @@ export class StoragePart implements Startable {
     this.repo = new StorageRepository(deps.db);
     this.access = new ShardAccess(deps.identity.nodeId, this.local, deps.transport, this.log, this.kubo);
     const kuboState = () => (this.kubo ? { store: this.kubo, up: this.kuboUp } : undefined);
-    this.service = new BlobService(deps.identity, this.access, deps.peers, this.repo, { k: o.dataShards, m: o.parityShards, replicas: o.replicas, staleAfterMs: o.staleAfterMs, maxBlobBytes: o.maxBlobBytes }, this.log, kuboState);
-    this.repairer = new Repairer(this.service, this.access, deps.peers, this.repo, { replicas: o.replicas, staleAfterMs: o.staleAfterMs, repairBytesPerSec: o.repairBytesPerSec }, this.log);
+    this.service = new BlobService(
+      deps.identity,
+      this.access,
+      deps.peers,
+      this.repo,
+      { k: o.dataShards, m: o.parityShards, replicas: o.replicas, staleAfterMs: o.staleAfterMs, maxBlobBytes: o.maxBlobBytes },
+      this.log,
+      kuboState,
+    );
+    this.repairer = new Repairer(
+      this.service,
+      this.access,
+      deps.peers,
+      this.repo,
+      { replicas: o.replicas, staleAfterMs: o.staleAfterMs, repairBytesPerSec: o.repairBytesPerSec },
+      this.log,
+    );
     this.scrubber = new Scrubber(this.local, this.log);
     this.metrics = storageMetrics(deps.metrics);
     const metrics = this.metrics;
@@ -80,11 +95,18 @@ export class StoragePart implements Startable {
     if (this.started) return;
     await this.local.init();
     await this.checkKubo();
-    if (this.kubo && !this.kuboUp) this.log.warn({ api: this.options.ipfsApi }, 'kubo does not answer: storing to peers and the embedded store, will catch up when it returns');
+    if (this.kubo && !this.kuboUp)
+      this.log.warn(
+        { api: this.options.ipfsApi },
+        'kubo does not answer: storing to peers and the embedded store, will catch up when it returns',
+      );
     this.abort = new AbortController();
     this.started = true;
     this.schedule();
-    this.log.info({ dir: this.local.dir, kubo: this.options.ipfsApi || null, k: this.options.dataShards, m: this.options.parityShards }, 'storage started');
+    this.log.info(
+      { dir: this.local.dir, kubo: this.options.ipfsApi || null, k: this.options.dataShards, m: this.options.parityShards },
+      'storage started',
+    );
   }
 
   async stop(): Promise<void> {
@@ -124,7 +146,15 @@ export class StoragePart implements Startable {
       this.metrics.repairBytes.inc(report.bytesMoved);
       this.metrics.blobs.reset();
       for (const [p, n] of Object.entries(this.repo.counts().byPriority)) this.metrics.blobs.set({ priority: p }, n);
-      await collectGarbage(this.deps.retention ?? noRetention, this.options.gcKeepRounds, this.repo, this.service.self, this.local, this.kuboUp ? this.kubo : undefined, this.log);
+      await collectGarbage(
+        this.deps.retention ?? noRetention,
+        this.options.gcKeepRounds,
+        this.repo,
+        this.service.self,
+        this.local,
+        this.kuboUp ? this.kubo : undefined,
+        this.log,
+      );
       this.lastRound = { ...report, durationMs: Date.now() - t0 };
       this.rounds++;
     } catch (err) {
@@ -145,9 +175,18 @@ export class StoragePart implements Startable {
     const now = Date.now();
     return {
       embedded: { dir: this.local.dir },
-      kubo: this.kubo ? { api: this.options.ipfsApi, up: this.kuboUp, pending: this.repo.kuboPendingCount(), note: this.kuboUp ? undefined : 'kubo down: storing to peers and the embedded store, catching up when it returns' } : null,
+      kubo: this.kubo
+        ? {
+            api: this.options.ipfsApi,
+            up: this.kuboUp,
+            pending: this.repo.kuboPendingCount(),
+            note: this.kuboUp ? undefined : 'kubo down: storing to peers and the embedded store, catching up when it returns',
+          }
+        : null,
       coding: { k: this.options.dataShards, m: this.options.parityShards, replicas: this.options.replicas },
-      holders: { live: 1 + livePeers(this.deps.peers, now, this.options.staleAfterMs).filter((p) => p.nodeId !== this.service.self).length },
+      holders: {
+        live: 1 + livePeers(this.deps.peers, now, this.options.staleAfterMs).filter((p) => p.nodeId !== this.service.self).length,
+      },
       blobs: this.repo.counts(),
       repair: { intervalMs: this.options.repairIntervalMs, rounds: this.rounds, last: this.lastRound ?? null },
       scrub: { filesChecked: this.scrubber.filesChecked, corruptFound: this.scrubber.corruptFound },
@@ -181,6 +220,15 @@ export class StoragePart implements Startable {
     const row = this.repo.blob(id);
     if (!row) return { id, owned: false, manifest };
     const { health, shards } = await this.repairer.assess(row);
-    return { id, owned: true, state: row.state, priority: health.priority, liveShards: health.liveShards, target: health.target, shards: shards.map((s) => ({ index: s.idx, holders: s.liveHolders })), manifest };
+    return {
+      id,
+      owned: true,
+      state: row.state,
+      priority: health.priority,
+      liveShards: health.liveShards,
+      target: health.target,
+      shards: shards.map((s) => ({ index: s.idx, holders: s.liveHolders })),
+      manifest,
+    };
   }
 }

@@ -50,7 +50,9 @@ export class BlobService {
 
   /** This node first, then live storage peers by nodeId. */
   candidates(): string[] {
-    const peers = livePeers(this.peers, this.now(), this.opts.staleAfterMs).map((p) => p.nodeId).filter((id) => id !== this.self);
+    const peers = livePeers(this.peers, this.now(), this.opts.staleAfterMs)
+      .map((p) => p.nodeId)
+      .filter((id) => id !== this.self);
     return [this.self, ...peers.sort()];
   }
 
@@ -62,7 +64,8 @@ export class BlobService {
   }
 
   private async putBlob(blob: Uint8Array, kind: string, round: number): Promise<PutResult> {
-    if (blob.length > this.opts.maxBlobBytes) throw new MagnetError('ERR_BLOB_TOO_LARGE', `blob of ${blob.length} bytes exceeds storage.maxBlobBytes (${this.opts.maxBlobBytes})`);
+    if (blob.length > this.opts.maxBlobBytes)
+      throw new MagnetError('ERR_BLOB_TOO_LARGE', `blob of ${blob.length} bytes exceeds storage.maxBlobBytes (${this.opts.maxBlobBytes})`);
     const { k, m } = this.opts;
     const rs = new ReedSolomon(k, m);
     const data = rs.split(blob);
@@ -177,7 +180,8 @@ export class BlobService {
     const full = shards.slice(0, m.k).every((s) => s !== undefined) ? (shards as Uint8Array[]) : await rs.reconstruct(shards);
     const bytes = rs.join(full, m.blob.size);
     const actual = sha256Hex(bytes);
-    if (actual !== m.blob.sha256) throw new MagnetError('ERR_BLOB_HASH', `rebuilt blob ${id} hashes to ${actual}, expected ${m.blob.sha256}`, { id });
+    if (actual !== m.blob.sha256)
+      throw new MagnetError('ERR_BLOB_HASH', `rebuilt blob ${id} hashes to ${actual}, expected ${m.blob.sha256}`, { id });
     return { bytes, manifest: m };
   }
 
@@ -201,7 +205,12 @@ export class BlobService {
       }
     };
     await Promise.all(Array.from({ length: need }, worker));
-    if (got < need) throw new MagnetError('ERR_BLOB_UNAVAILABLE', `only ${got} of the ${need} shards needed for ${id} could be fetched`, { id, got, need });
+    if (got < need)
+      throw new MagnetError('ERR_BLOB_UNAVAILABLE', `only ${got} of the ${need} shards needed for ${id} could be fetched`, {
+        id,
+        got,
+        need,
+      });
     return out;
   }
 
@@ -221,7 +230,10 @@ export class BlobService {
         // A holder the signed manifest placed this shard on does not give it back: logged by name, counted by reason.
         const reason = 'missing' in r ? 'withheld' : 'corrupt' in r ? 'corrupt' : 'failed';
         this.observer?.refused(reason);
-        this.log.warn({ holder, id, shard: idx, reason, ...('failed' in r ? { err: r.failed } : {}) }, `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`);
+        this.log.warn(
+          { holder, id, shard: idx, reason, ...('failed' in r ? { err: r.failed } : {}) },
+          `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`,
+        );
       }
     }
     return undefined;

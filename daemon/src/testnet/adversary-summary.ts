@@ -4,7 +4,8 @@ import { join } from 'node:path';
 /** One line on what the testnet's attacker tried and how its message-level attacks were answered. */
 export function adversarySummary(home: string | undefined): string {
   const file = home ? join(home, 'adversary.jsonl') : '';
-  if (!home || !existsSync(file)) return 'adversary: no message-level attacks in its report (its kind attacks as a leader, a follower or a shard holder: see its daemon.log)';
+  if (!home || !existsSync(file))
+    return 'adversary: no message-level attacks in its report (its kind attacks as a leader, a follower or a shard holder: see its daemon.log)';
   const lines = readFileSync(file, 'utf8')
     .trim()
     .split('\n')

@@ -41,9 +41,14 @@ export async function registerOnChain(chain: LocalChain, id: NodeIdentity, index
   try {
     const registry = attach(chain.deployment, id.wallet.connect(provider)).registry;
     if (!(await registry.getFunction('isRegistered')(id.address))) {
-      const tx = await registry.getFunction('register')('0x' + id.wallet.signingKey.publicKey.slice(4), nodeIdBytes8(id.nodeId), tierIndex('cpu_only'), {
-        value: parseEther(bond),
-      });
+      const tx = await registry.getFunction('register')(
+        '0x' + id.wallet.signingKey.publicKey.slice(4),
+        nodeIdBytes8(id.nodeId),
+        tierIndex('cpu_only'),
+        {
+          value: parseEther(bond),
+        },
+      );
       await tx.wait();
     }
   } finally {

@@ -111,7 +111,9 @@ export class ProcessTestnet {
     const url = await waitReady(home, proc, 120_000);
     const node = { index, home, proc, url, hostile };
     this.nodes.push(node);
-    this.o.print(`node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})${hostile ? ` as the adversary: ${this.o.adversary}` : ''}`);
+    this.o.print(
+      `node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})${hostile ? ` as the adversary: ${this.o.adversary}` : ''}`,
+    );
     await this.o.onNodeReady?.(node);
     return node;
   }

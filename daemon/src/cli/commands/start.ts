@@ -42,8 +42,8 @@ export function startFlagsToLayer(f: StartFlags): Record<string, unknown> {
 }
 
 export function registerStartCommand(program: Command): void {
-  withStartOptions(program.command('start').description('run the node daemon in the foreground until SIGINT/SIGTERM')).action((flags: StartFlags) =>
-    runDaemon(flags),
+  withStartOptions(program.command('start').description('run the node daemon in the foreground until SIGINT/SIGTERM')).action(
+    (flags: StartFlags) => runDaemon(flags),
   );
 }
 
@@ -63,7 +63,10 @@ export function withStartOptions(cmd: Command): Command {
     .option('--ipfs-api <url>', 'kubo RPC API (http://HOST:PORT or multiaddr) to pin shards in (env MAGNET_IPFS_API)')
     .option('--chain-rpc <url>', 'JSON-RPC URL of the EVM chain for contribution claims (env MAGNET_CHAIN_RPC)')
     .option('--chain-deployment <file>', 'deployment file from `magnet-node chain deploy` (env MAGNET_CHAIN_DEPLOYMENT)')
-    .option('--members <list>', "comma-separated wallet addresses or nodeIds of the network's members (env MAGNET_MEMBERS; default: this node alone)");
+    .option(
+      '--members <list>',
+      "comma-separated wallet addresses or nodeIds of the network's members (env MAGNET_MEMBERS; default: this node alone)",
+    );
 }
 
 /**

@@ -46,7 +46,8 @@ export function registerTestnetCommand(program: Command): void {
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 32) fail(new Error(`--nodes ${f.nodes}: allowed an integer in 1..32`));
       if (!Number.isInteger(rounds) || rounds < 0) fail(new Error(`--rounds ${f.rounds}: allowed an integer >= 0`));
       if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.H}: allowed an integer >= 1`));
-      if (f.adversary !== undefined && !isAdversaryKind(f.adversary)) fail(new Error(`--adversary ${f.adversary}: allowed ${Object.keys(ADVERSARY_KINDS).join(', ')}`));
+      if (f.adversary !== undefined && !isAdversaryKind(f.adversary))
+        fail(new Error(`--adversary ${f.adversary}: allowed ${Object.keys(ADVERSARY_KINDS).join(', ')}`));
       if (f.adversary !== undefined && nodes < 2) fail(new Error('--adversary needs --nodes 2 or more (the last node is the attacker)'));
       const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'magnet-testnet-'));
       mkdirSync(dir, { recursive: true });
@@ -81,12 +82,19 @@ export function registerTestnetCommand(program: Command): void {
             ...(f.ipfsApi ? { MAGNET_IPFS_API: f.ipfsApi } : {}),
             ...withChain?.env,
             // With an attacker, a stalled round is given up on in minutes, not in the CPU-friendly two hours.
-            ...(f.adversary ? { MAGNET_ROUND_TIMEOUT: process.env['MAGNET_ROUND_TIMEOUT'] ?? '300', MAGNET_ANNOUNCE_GRACE: process.env['MAGNET_ANNOUNCE_GRACE'] ?? '15' } : {}),
+            ...(f.adversary
+              ? {
+                  MAGNET_ROUND_TIMEOUT: process.env['MAGNET_ROUND_TIMEOUT'] ?? '300',
+                  MAGNET_ANNOUNCE_GRACE: process.env['MAGNET_ANNOUNCE_GRACE'] ?? '15',
+                }
+              : {}),
             ...(withChain ? { MAGNET_MEMBERS_REFRESH: '2' } : {}),
           },
           ...(f.adversary ? { adversary: f.adversary } : {}),
         });
-        print(`starting ${nodes} nodes in ${dir} (preset ${f.preset}, H=${innerSteps}, rounds ${rounds || 'until Ctrl-C'}${f.adversary ? `, node ${nodes} as the adversary ${f.adversary}` : ''})`);
+        print(
+          `starting ${nodes} nodes in ${dir} (preset ${f.preset}, H=${innerSteps}, rounds ${rounds || 'until Ctrl-C'}${f.adversary ? `, node ${nodes} as the adversary ${f.adversary}` : ''})`,
+        );
         const ids = await net.prepare();
         if (withChain) for (const [i, id] of ids.entries()) await registerOnChain(withChain, id, i + 1, print);
         await net.start();
