@@ -329,7 +329,7 @@ test('an outer step that overshoots is damped, recomputed by the members and cer
   // the step passes its spot check. 32 windows keep the leader's and the voters' scores close. The leader must damp
   // the step, not abandon or stall the round.
   const opts = testDilocoOptions({ outerLr: 6, maxRounds: 2, verifyWindows: 32 });
-  const { ids, coordinators, metrics } = makeCluster(3, opts, process.env['MAGNET_TEST_LOG']);
+  const { ids, coordinators, metrics } = makeCluster(3, opts);
   const lineage = (c: (typeof coordinators)[0]) => (c as NonNullable<typeof c>).onLineageRequest('', -1, 10).map((x) => x.proposal);
   try {
     await Promise.all(coordinators.map((x) => x.start()));
