@@ -68,8 +68,7 @@ export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promis
     child.once('close', (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
       if (code === 0 && result) return resolve(result);
-      if (opts.signal?.aborted)
-        return reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
+      if (opts.signal?.aborted) return reject(trainerAborted(args[0] as string));
       if (error) return reject(trainerError(args[0] as string, error));
       reject(
         new MagnetError(
@@ -87,4 +86,9 @@ export function trainerError(command: string, error: TrainerEvent): MagnetError 
   return new MagnetError(`ERR_TRAINER_${code}`, `trainer ${command} failed: ${String(error['message'] ?? 'no message')}`, {
     trainer: error,
   });
+}
+
+/** A command stopped by its abort signal or by the node shutting down. */
+export function trainerAborted(command: string): MagnetError {
+  return new MagnetError('ERR_TRAINER_ABORTED', `trainer ${command} stopped: the node is shutting down`);
 }

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../log/logger.js';
 import { MagnetError } from '../util/errors.js';
 import { REPO_ROOT } from '../version.js';
-import { type TrainerEvent, trainerError, trainerPython } from './trainer-runner.js';
+import { type TrainerEvent, trainerAborted, trainerError, trainerPython } from './trainer-runner.js';
 
 interface Pending {
   id: number;
@@ -44,9 +44,7 @@ export class TrainerWorker {
   }
 
   private runNow(args: string[], opts: { signal?: AbortSignal; onEvent?: (e: TrainerEvent) => void }): Promise<TrainerEvent> {
-    if (this.closed) return Promise.reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
-    if (opts.signal?.aborted)
-      return Promise.reject(new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`));
+    if (this.closed || opts.signal?.aborted) return Promise.reject(trainerAborted(args[0] as string));
     const child = this.child ?? this.spawn();
     return new Promise<TrainerEvent>((resolve, reject) => {
       const onAbort = () => this.kill();
@@ -66,9 +64,7 @@ export class TrainerWorker {
         },
         reject: (err) => {
           done();
-          reject(
-            opts.signal?.aborted ? new MagnetError('ERR_TRAINER_ABORTED', `trainer ${args[0]} stopped: the node is shutting down`) : err,
-          );
+          reject(opts.signal?.aborted ? trainerAborted(args[0] as string) : err);
         },
       };
       this.stderrTail = '';

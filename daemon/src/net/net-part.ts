@@ -14,7 +14,7 @@ import { ConfigError, MagnetError, errorMessage, isMagnetError } from '../util/e
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import type { Startable } from '../util/lifecycle.js';
 import type { MemberView } from '../membership/membership.js';
-import { admit, ipRange } from './admission.js';
+import { ipRange } from './admission.js';
 import type { BlobBackend } from './blob-backend.js';
 import { type CertBinding, signBinding } from './binding.js';
 import { type ClientOptions, PeerClient, RpcError } from './client.js';
@@ -28,30 +28,12 @@ import { checkHello, type CheckedHello, MAX_FIELD } from './hello-check.js';
 import { fetchHello, HELLO_PROTOCOL, serveHello } from './libp2p-hello.js';
 import { netMetrics, type NetMetrics } from './metrics.js';
 import { PeerBook } from './peer-book.js';
+import { type Live, type NetEvents, type NetPeer, PeerTable } from './peer-table.js';
 import { codecs, type HeartbeatRequestMsg, type HelloMsg, type PeerInfoMsg } from './proto.js';
 import { Refusal, type RefusalReason } from './refusal.js';
+
+export type { NetEvents, NetPeer } from './peer-table.js';
 import { loadOrCreateTls, type TlsMaterial } from './tls.js';
-
-/** A peer as other parts see it. */
-export interface NetPeer {
-  nodeId: string;
-  address: string;
-  peerId: string;
-  grpcAddress: string;
-  multiaddrs: string[];
-  tier: string;
-  roles: string[];
-  state: 'live' | 'stale';
-  lastHeartbeat: number;
-  /** A member of this network in this node's view (members may train, lead, vote, hold shards, push data). */
-  member: boolean;
-}
-
-export interface NetEvents {
-  'peer:new': [NetPeer];
-  'peer:back': [NetPeer];
-  'peer:stale': [NetPeer];
-}
 
 export interface NetDeps {
   config: NodeConfig['net'];
@@ -65,22 +47,6 @@ export interface NetDeps {
   members: MemberView;
 }
 
-interface Live {
-  info: PeerInfoMsg;
-  certPem: string;
-  certSha256: Buffer;
-  client: PeerClient;
-  state: 'live' | 'stale';
-  lastHeartbeat: number;
-  failures: number;
-  nextTry: number;
-  lastExchange: number;
-  /** Our last successful heartbeat to it (lastHeartbeat also counts the ones we receive). */
-  lastSent: number;
-  /** The IP range it reached us from (peer admission caps non-members per range). */
-  range: string;
-}
-
 /**
  * The net part: TLS gRPC server (Control + Data), libp2p host for discovery, peer book, heartbeats, and the
  * typed client other parts use (`peers()`, `client(nodeId)`, events 'peer:new' | 'peer:back' | 'peer:stale').
@@ -92,7 +58,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   private backend: BlobBackend;
   private readonly m: NetMetrics;
   private readonly log: Logger;
-  private readonly live = new Map<string, Live>();
+  private readonly table: PeerTable;
   private readonly pending = new Set<string>();
   private tls: TlsMaterial | undefined;
   private binding: CertBinding | undefined;
@@ -112,6 +78,17 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     this.m = netMetrics(deps.metrics);
     this.book = new PeerBook(deps.db);
     this.backend = new DirBlobBackend(deps.home.sub('blobs'));
+    this.table = new PeerTable({
+      self: deps.identity,
+      members: deps.members,
+      book: this.book,
+      limits: () => this.cfg,
+      log: this.log,
+      metrics: this.m,
+      pinned: () => this.tls?.mode === 'pinned',
+      newClient: (id, grpcAddress, certPem, certSha256) => this.newClient(id, grpcAddress, certPem, certSha256),
+      emit: (event, peer) => this.emit(event, peer),
+    });
   }
 
   /** The storage part replaces the stand-in directory backend here (before start). */
@@ -144,7 +121,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const vopts = { mode: c.authMode, windowMs, ...(secret ? { secret } : {}) };
     const verifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(c.nonceCacheMax) });
     this.answerVerifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(1000) });
-    const certOf = (id: string) => this.live.get(id)?.certSha256;
+    const certOf = (id: string) => this.table.get(id)?.certSha256;
     const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m, {
       isMember: (id) => this.isMember(id),
       ...(tls.mode === 'ca' ? { certOf } : {}),
@@ -186,7 +163,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
         .dial(e.detail.id, { signal: AbortSignal.timeout(5000) })
         .catch((err: unknown) => this.log.debug({ peer: e.detail.id.toString(), err: errorMessage(err) }, 'dial failed'));
     });
-    for (const rec of this.book.all()) this.restore(rec);
+    for (const rec of this.book.all()) this.table.restore(rec);
     for (const a of c.bootstrap) {
       this.host
         .dial(multiaddr(a), { signal: AbortSignal.timeout(5000) })
@@ -206,8 +183,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (const l of this.live.values()) l.client.close();
-    this.live.clear();
+    this.table.clear();
     const host = this.host;
     this.host = undefined;
     await Promise.resolve(host?.stop()).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'libp2p stop failed'));
@@ -231,34 +207,30 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
 
   /** Live peers (heartbeat within the stale limit). */
   peers(): NetPeer[] {
-    return [...this.live.values()].filter((l) => l.state === 'live').map((l) => this.toNetPeer(l));
+    return this.table
+      .all()
+      .filter((l) => l.state === 'live')
+      .map((l) => this.table.toNetPeer(l));
   }
 
   /** Every peer in the table, live or stale (members stay in it; non-members leave when silent). */
   known(): NetPeer[] {
-    return [...this.live.values()].map((l) => this.toNetPeer(l));
+    return this.table.all().map((l) => this.table.toNetPeer(l));
   }
 
   /** Whether an authenticated nodeId is a member, with the wallet address its verified Hello showed, if any. */
   isMember(nodeId: string): boolean {
-    if (nodeId === this.deps.identity.nodeId) return this.deps.members.isMember(nodeId, this.deps.identity.address);
-    const address = this.live.get(nodeId)?.info.address ?? this.book.get(nodeId)?.address;
-    return this.deps.members.isMember(nodeId, address);
+    return this.table.isMember(nodeId);
   }
 
   /** Typed, signed calls to a known peer. */
   client(nodeId: string): PeerClient {
-    const l = this.live.get(nodeId);
-    if (!l)
-      throw new MagnetError('ERR_UNKNOWN_PEER', `${nodeId} is not a known peer (known: ${[...this.live.keys()].join(', ') || 'none'})`, {
-        nodeId,
-      });
-    return l.client;
+    return this.table.client(nodeId);
   }
 
   /** Where and who a known peer is (address and the certificate it must present), for building other clients. */
   target(nodeId: string): { nodeId: string; grpcAddress: string; certSha256: Buffer; certPem: string } | undefined {
-    const l = this.live.get(nodeId);
+    const l = this.table.get(nodeId);
     return l && { nodeId, grpcAddress: l.info.grpcAddress, certSha256: l.certSha256, certPem: l.certPem };
   }
 
@@ -279,8 +251,8 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       authMode: this.cfg.authMode,
       tls: this.tls ? { mode: this.tls.mode, certSha256: this.tls.fingerprint.toString('hex') } : null,
       mdns: this.cfg.mdns,
-      peers: [...this.live.values()].map((l) => ({
-        ...this.toNetPeer(l),
+      peers: this.table.all().map((l) => ({
+        ...this.table.toNetPeer(l),
         lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null,
         failures: l.failures,
       })),
@@ -288,9 +260,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   }
 
   forget(nodeId: string): boolean {
-    const l = this.live.get(nodeId);
-    l?.client.close();
-    this.live.delete(nodeId);
+    const l = this.table.remove(nodeId);
     const known = this.book.forget(nodeId);
     this.log.info({ nodeId, known }, 'peer forgotten (its certificate pin is gone)');
     // Still connected over libp2p (e.g. it was refused for a new certificate): greet it again now, so the
@@ -332,22 +302,20 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
         `Hello describes certificate ${v.certSha256.toString('hex')}, but the call came with another client certificate`,
         ctx.nodeId,
       );
-    this.record(v, true, ipRange(ctx.peer));
+    this.table.record(v, true, ipRange(ctx.peer));
   }
 
   acceptHeartbeat(ctx: CallCtx, msg: HeartbeatRequestMsg): void {
-    const l = this.live.get(ctx.nodeId);
+    const l = this.table.get(ctx.nodeId);
     if (!l) throw new Refusal('unknown_peer', 'say Hello first', ctx.nodeId);
     if (msg.tier.length > MAX_FIELD || msg.roles.length > 16) throw new Refusal('bad_field', 'heartbeat tier/roles too long', ctx.nodeId);
     l.info = { ...l.info, tier: msg.tier, roles: msg.roles };
-    this.alive(l);
+    this.table.alive(l);
   }
 
   /** Peer exchange: members first (they are who a newcomer needs), then the others. */
   livePeers(limit: number, except: string): PeerInfoMsg[] {
-    const live = [...this.live.values()].filter((l) => l.state === 'live' && l.info.nodeId !== except);
-    const members = live.filter((l) => this.isMember(l.info.nodeId));
-    return [...members, ...live.filter((l) => !members.includes(l))].slice(0, limit).map((l) => l.info);
+    return this.table.livePeers(limit, except);
   }
 
   // ---- peers ----
@@ -375,127 +343,6 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     );
   }
 
-  /**
-   * Records a verified peer (pin on first contact) and marks it alive. A newcomer needs a seat: members always
-   * get one; others share a bounded pool with a cap per IP range (admission.ts).
-   */
-  private record(v: { info: PeerInfoMsg; certPem: string; certSha256: Buffer }, heard: boolean, range: string): Live {
-    const { info } = v;
-    if (!this.live.has(info.nodeId)) this.seat(info, range);
-    this.book.upsert(
-      {
-        nodeId: info.nodeId,
-        address: info.address,
-        peerId: info.peerId,
-        grpcAddress: info.grpcAddress,
-        multiaddrs: info.multiaddrs,
-        tier: info.tier,
-        roles: info.roles,
-        certSha256: this.tls?.mode === 'pinned' ? v.certSha256.toString('hex') : null,
-        certPem: this.tls?.mode === 'pinned' ? v.certPem : null,
-      },
-      Date.now(),
-    );
-    let l = this.live.get(info.nodeId);
-    if (!l || l.info.grpcAddress !== info.grpcAddress || !l.certSha256.equals(v.certSha256)) {
-      l?.client.close();
-      const fresh: Live = {
-        info,
-        certPem: v.certPem,
-        certSha256: v.certSha256,
-        client: this.newClient(info.nodeId, info.grpcAddress, v.certPem, v.certSha256),
-        state: 'stale',
-        lastHeartbeat: l?.lastHeartbeat ?? 0,
-        failures: 0,
-        nextTry: 0,
-        lastExchange: 0,
-        lastSent: 0,
-        range: l?.range ?? range,
-      };
-      const isNew = !l;
-      this.live.set(info.nodeId, fresh);
-      l = fresh;
-      if (isNew && !heard) return l;
-    } else l.info = info;
-    if (heard) this.alive(l);
-    return l;
-  }
-
-  /** Makes room for a newcomer or refuses it (peer_table_full, ip_range_full); the peer book keeps a bounded past. */
-  private seat(info: PeerInfoMsg, range: string): void {
-    const now = Date.now();
-    const seats = [...this.live.values()].map((l) => ({
-      nodeId: l.info.nodeId,
-      member: this.isMember(l.info.nodeId),
-      range: l.range,
-      lastSeen: Math.max(l.lastHeartbeat, l.lastSent),
-      live: l.state === 'live',
-    }));
-    const member = this.deps.members.isMember(info.nodeId, info.address);
-    const a = admit(
-      { member, range },
-      seats,
-      { maxStrangers: this.cfg.maxPeers, maxPerRange: this.cfg.maxPeersPerIpRange, idleMs: this.cfg.staleSeconds * 1000 },
-      now,
-    );
-    if (!a.ok) throw new Refusal(a.reason, a.detail, info.nodeId);
-    if (a.evict) this.drop(a.evict, 'evicted for a newcomer');
-    if (!member) this.book.prune((id) => this.isMember(id), this.cfg.maxPeers * 4);
-  }
-
-  /** Removes a non-member from the live table (its pin stays in the peer book). */
-  private drop(nodeId: string, why: string): void {
-    const l = this.live.get(nodeId);
-    if (!l) return;
-    l.client.close();
-    this.live.delete(nodeId);
-    this.log.info({ peer: nodeId, why }, 'peer dropped from the live table');
-    this.updateGauge();
-  }
-
-  private alive(l: Live): void {
-    const wasNew = l.lastHeartbeat === 0;
-    const was = l.state;
-    l.lastHeartbeat = Date.now();
-    l.failures = 0;
-    l.state = 'live';
-    this.book.heartbeat(l.info.nodeId, l.info.tier, l.info.roles, l.lastHeartbeat);
-    this.updateGauge();
-    if (was === 'stale') {
-      this.log.info({ peer: l.info.nodeId, grpc: l.info.grpcAddress }, wasNew ? 'new peer' : 'peer is back');
-      this.emit(wasNew ? 'peer:new' : 'peer:back', this.toNetPeer(l));
-    }
-  }
-
-  /** A member from the book after a restart: known, pinned, not yet heard from (others must greet us again). */
-  private restore(rec: ReturnType<PeerBook['all']>[number]): void {
-    if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId) || !this.deps.members.isMember(rec.nodeId, rec.address)) return;
-    const info: PeerInfoMsg = {
-      nodeId: rec.nodeId,
-      address: rec.address,
-      peerId: rec.peerId,
-      multiaddrs: rec.multiaddrs,
-      grpcAddress: rec.grpcAddress,
-      tier: rec.tier,
-      roles: rec.roles,
-      version: '',
-    };
-    const sha = Buffer.from(rec.certSha256, 'hex');
-    this.live.set(rec.nodeId, {
-      info,
-      certPem: rec.certPem,
-      certSha256: sha,
-      client: this.newClient(rec.nodeId, rec.grpcAddress, rec.certPem, sha),
-      state: 'stale',
-      lastHeartbeat: 0,
-      failures: 0,
-      nextTry: 0,
-      lastExchange: 0,
-      lastSent: 0,
-      range: 'restored',
-    });
-  }
-
   /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
   private async discover(peerId: PeerId): Promise<void> {
     const nodeId = nodeIdOfPeer(peerId);
@@ -504,7 +351,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     try {
       const bytes = await fetchHello(this.host, peerId, this.cfg.maxControlBytes, 5000);
       const v = this.checkHello(nodeId, decodeOr(codecs.HelloResponse.decode, bytes, 'libp2p hello', nodeId));
-      const l = this.record(v, false, ipRange(remoteIp(this.host.getConnections(peerId)[0]?.remoteAddr.toString() ?? '')));
+      const l = this.table.record(v, false, ipRange(remoteIp(this.host.getConnections(peerId)[0]?.remoteAddr.toString() ?? '')));
       await this.greet(l);
     } catch (err) {
       this.peerFailed(nodeId, 'libp2p:hello', err);
@@ -519,7 +366,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     const v = this.checkHello(l.info.nodeId, answer);
     if (!v.certSha256.equals(l.certSha256))
       throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
-    this.record(v, true, l.range);
+    this.table.record(v, true, l.range);
     await this.exchange(l);
   }
 
@@ -528,14 +375,14 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     l.lastExchange = Date.now();
     const { peers } = await l.client.getPeers(32);
     for (const p of peers) {
-      if (p.nodeId === this.deps.identity.nodeId || this.live.get(p.nodeId)?.state === 'live') continue;
+      if (p.nodeId === this.deps.identity.nodeId || this.table.get(p.nodeId)?.state === 'live') continue;
       const addr = p.multiaddrs.find((a) => a.includes('/p2p/'));
       if (addr && this.host) this.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
     }
   }
 
   private peerFailed(nodeId: string, method: string, err: unknown): void {
-    const l = this.live.get(nodeId);
+    const l = this.table.get(nodeId);
     if (l) {
       l.failures += 1;
       l.nextTry = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(l.failures, 6));
@@ -564,7 +411,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       const hbMs = this.cfg.heartbeatSeconds * 1000;
       // Exchange peers often while the network forms (first minute), then once per heartbeat.
       const exMs = now - this.startedAt < 60_000 ? 2000 : hbMs;
-      for (const l of this.live.values()) {
+      for (const l of this.table.all()) {
         if (this.pending.has(l.info.nodeId) || l.nextTry > now) continue;
         const beat = now - l.lastSent >= hbMs - 500;
         const exchange = l.state === 'live' && now - l.lastExchange >= exMs;
@@ -572,18 +419,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
         this.pending.add(l.info.nodeId);
         void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));
       }
-      const staleMs = this.cfg.staleSeconds * 1000;
-      for (const l of [...this.live.values()]) {
-        if (l.state === 'live' && Date.now() - l.lastHeartbeat > staleMs) {
-          l.state = 'stale';
-          this.log.warn({ peer: l.info.nodeId, lastHeartbeat: new Date(l.lastHeartbeat).toISOString() }, 'peer is stale');
-          this.emit('peer:stale', this.toNetPeer(l));
-        }
-        // A non-member silent for twice the stale time leaves the table (members stay: they are few and expected back).
-        if (l.state === 'stale' && !this.isMember(l.info.nodeId) && Date.now() - Math.max(l.lastHeartbeat, l.lastSent) > 2 * staleMs)
-          this.drop(l.info.nodeId, 'silent');
-      }
-      this.updateGauge();
+      this.table.sweep(Date.now());
     } finally {
       this.ticking = false;
     }
@@ -598,7 +434,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
           await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
           if (!this.timer) return; // stopped meanwhile
           l.lastSent = Date.now();
-          this.alive(l);
+          this.table.alive(l);
           this.m.heartbeats.inc({ outcome: 'ok' });
         }
         if (exchange) await this.exchange(l);
@@ -613,31 +449,6 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
         this.log.warn({ peer: l.info.nodeId, err: errorMessage(e) }, 'recording a failed heartbeat failed');
       }
     }
-  }
-
-  private toNetPeer(l: Live): NetPeer {
-    const i = l.info;
-    // With a chain, the tier is the registry's, not the one the peer declares.
-    const tier = this.deps.members.tierOf(i.nodeId) ?? i.tier;
-    return {
-      nodeId: i.nodeId,
-      address: i.address,
-      peerId: i.peerId,
-      grpcAddress: i.grpcAddress,
-      multiaddrs: i.multiaddrs,
-      tier,
-      roles: i.roles,
-      state: l.state,
-      lastHeartbeat: l.lastHeartbeat,
-      member: this.isMember(i.nodeId),
-    };
-  }
-
-  private updateGauge(): void {
-    let live = 0;
-    for (const l of this.live.values()) if (l.state === 'live') live++;
-    this.m.peers.set({ state: 'live' }, live);
-    this.m.peers.set({ state: 'stale' }, this.live.size - live);
   }
 }
 

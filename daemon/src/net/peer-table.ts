@@ -1,0 +1,263 @@
+import type { Logger } from '../log/logger.js';
+import type { MemberView } from '../membership/membership.js';
+import { MagnetError } from '../util/errors.js';
+import { admit } from './admission.js';
+import type { PeerClient } from './client.js';
+import type { CheckedHello } from './hello-check.js';
+import type { NetMetrics } from './metrics.js';
+import type { PeerBook, PeerRecord } from './peer-book.js';
+import type { PeerInfoMsg } from './proto.js';
+import { Refusal } from './refusal.js';
+
+/** A peer as other parts see it: what the peer book records of it, and its liveness now. */
+export interface NetPeer extends Pick<PeerRecord, 'nodeId' | 'address' | 'peerId' | 'grpcAddress' | 'multiaddrs' | 'tier' | 'roles'> {
+  state: 'live' | 'stale';
+  lastHeartbeat: number;
+  /** A member of this network in this node's view (members may train, lead, vote, hold shards, push data). */
+  member: boolean;
+}
+
+export interface NetEvents {
+  'peer:new': [NetPeer];
+  'peer:back': [NetPeer];
+  'peer:stale': [NetPeer];
+}
+
+/** A peer in the table: what it said, the client pinned to its certificate, and its liveness. */
+export interface Live {
+  info: PeerInfoMsg;
+  certPem: string;
+  certSha256: Buffer;
+  client: PeerClient;
+  state: 'live' | 'stale';
+  lastHeartbeat: number;
+  failures: number;
+  nextTry: number;
+  lastExchange: number;
+  /** Our last successful heartbeat to it (lastHeartbeat also counts the ones we receive). */
+  lastSent: number;
+  /** The IP range it reached us from (peer admission caps non-members per range). */
+  range: string;
+}
+
+export interface PeerTableDeps {
+  self: { nodeId: string; address: string };
+  members: MemberView;
+  book: PeerBook;
+  limits: () => { maxPeers: number; maxPeersPerIpRange: number; staleSeconds: number };
+  log: Logger;
+  metrics: NetMetrics;
+  /** Pins go into the peer book only in pinned-TLS mode (a private cluster's CA vouches instead). */
+  pinned: () => boolean;
+  newClient: (nodeId: string, grpcAddress: string, certPem: string, certSha256: Buffer) => PeerClient;
+  emit: (event: keyof NetEvents, peer: NetPeer) => void;
+}
+
+/**
+ * The live peer table: who is known, pinned and live. Members always get a seat; others share a bounded pool
+ * with a cap per IP range (admission.ts), and leave when silent. Every peer's tier is the registry's when a chain
+ * says so, never only the one it declares.
+ */
+export class PeerTable {
+  private readonly live = new Map<string, Live>();
+
+  constructor(private readonly d: PeerTableDeps) {}
+
+  get(nodeId: string): Live | undefined {
+    return this.live.get(nodeId);
+  }
+
+  all(): Live[] {
+    return [...this.live.values()];
+  }
+
+  /** Whether an authenticated nodeId is a member, with the wallet address its verified Hello showed, if any. */
+  isMember(nodeId: string): boolean {
+    if (nodeId === this.d.self.nodeId) return this.d.members.isMember(nodeId, this.d.self.address);
+    const address = this.live.get(nodeId)?.info.address ?? this.d.book.get(nodeId)?.address;
+    return this.d.members.isMember(nodeId, address);
+  }
+
+  /** The client of a known peer, or ERR_UNKNOWN_PEER naming the known ones. */
+  client(nodeId: string): PeerClient {
+    const l = this.live.get(nodeId);
+    if (!l)
+      throw new MagnetError('ERR_UNKNOWN_PEER', `${nodeId} is not a known peer (known: ${[...this.live.keys()].join(', ') || 'none'})`, {
+        nodeId,
+      });
+    return l.client;
+  }
+
+  /**
+   * Records a verified peer (pin on first contact) and, when it was heard from, marks it alive. A newcomer needs
+   * a seat (seat()).
+   */
+  record(v: CheckedHello, heard: boolean, range: string): Live {
+    const { info } = v;
+    if (!this.live.has(info.nodeId)) this.seat(info, range);
+    const pinned = this.d.pinned();
+    this.d.book.upsert(
+      {
+        nodeId: info.nodeId,
+        address: info.address,
+        peerId: info.peerId,
+        grpcAddress: info.grpcAddress,
+        multiaddrs: info.multiaddrs,
+        tier: info.tier,
+        roles: info.roles,
+        certSha256: pinned ? v.certSha256.toString('hex') : null,
+        certPem: pinned ? v.certPem : null,
+      },
+      Date.now(),
+    );
+    let l = this.live.get(info.nodeId);
+    if (!l || l.info.grpcAddress !== info.grpcAddress || !l.certSha256.equals(v.certSha256)) {
+      l?.client.close();
+      const fresh = this.entry(info, v.certPem, v.certSha256, l?.range ?? range, l?.lastHeartbeat ?? 0);
+      const isNew = !l;
+      this.live.set(info.nodeId, fresh);
+      l = fresh;
+      if (isNew && !heard) return l;
+    } else l.info = info;
+    if (heard) this.alive(l);
+    return l;
+  }
+
+  /** A member from the book after a restart: known, pinned, not yet heard from (others must greet us again). */
+  restore(rec: PeerRecord): void {
+    if (!rec.certPem || !rec.certSha256 || this.live.has(rec.nodeId) || !this.d.members.isMember(rec.nodeId, rec.address)) return;
+    const info: PeerInfoMsg = {
+      nodeId: rec.nodeId,
+      address: rec.address,
+      peerId: rec.peerId,
+      multiaddrs: rec.multiaddrs,
+      grpcAddress: rec.grpcAddress,
+      tier: rec.tier,
+      roles: rec.roles,
+      version: '',
+    };
+    this.live.set(rec.nodeId, this.entry(info, rec.certPem, Buffer.from(rec.certSha256, 'hex'), 'restored', 0));
+  }
+
+  /** A peer we heard from: live again, with the events and log line of a newcomer or a returning peer. */
+  alive(l: Live): void {
+    const wasNew = l.lastHeartbeat === 0;
+    const was = l.state;
+    l.lastHeartbeat = Date.now();
+    l.failures = 0;
+    l.state = 'live';
+    this.d.book.heartbeat(l.info.nodeId, l.info.tier, l.info.roles, l.lastHeartbeat);
+    this.updateGauge();
+    if (was === 'stale') {
+      this.d.log.info({ peer: l.info.nodeId, grpc: l.info.grpcAddress }, wasNew ? 'new peer' : 'peer is back');
+      this.d.emit(wasNew ? 'peer:new' : 'peer:back', this.toNetPeer(l));
+    }
+  }
+
+  /** Marks silent peers stale; a non-member silent for twice the stale time leaves the table (members stay: they are few and expected back). */
+  sweep(now: number): void {
+    const staleMs = this.d.limits().staleSeconds * 1000;
+    for (const l of [...this.live.values()]) {
+      if (l.state === 'live' && now - l.lastHeartbeat > staleMs) {
+        l.state = 'stale';
+        this.d.log.warn({ peer: l.info.nodeId, lastHeartbeat: new Date(l.lastHeartbeat).toISOString() }, 'peer is stale');
+        this.d.emit('peer:stale', this.toNetPeer(l));
+      }
+      if (l.state === 'stale' && !this.isMember(l.info.nodeId) && now - Math.max(l.lastHeartbeat, l.lastSent) > 2 * staleMs)
+        this.drop(l.info.nodeId, 'silent');
+    }
+    this.updateGauge();
+  }
+
+  /** Removes a peer from the table and closes its client (its pin stays in the peer book). */
+  remove(nodeId: string): Live | undefined {
+    const l = this.live.get(nodeId);
+    l?.client.close();
+    this.live.delete(nodeId);
+    this.updateGauge();
+    return l;
+  }
+
+  /** Closes every client and empties the table (the node stops). */
+  clear(): void {
+    for (const l of this.live.values()) l.client.close();
+    this.live.clear();
+  }
+
+  /** Peer exchange: members first (they are who a newcomer needs), then the others. */
+  livePeers(limit: number, except: string): PeerInfoMsg[] {
+    const live = [...this.live.values()].filter((l) => l.state === 'live' && l.info.nodeId !== except);
+    const members = live.filter((l) => this.isMember(l.info.nodeId));
+    return [...members, ...live.filter((l) => !members.includes(l))].slice(0, limit).map((l) => l.info);
+  }
+
+  toNetPeer(l: Live): NetPeer {
+    const i = l.info;
+    // With a chain, the tier is the registry's, not the one the peer declares.
+    const tier = this.d.members.tierOf(i.nodeId) ?? i.tier;
+    return {
+      nodeId: i.nodeId,
+      address: i.address,
+      peerId: i.peerId,
+      grpcAddress: i.grpcAddress,
+      multiaddrs: i.multiaddrs,
+      tier,
+      roles: i.roles,
+      state: l.state,
+      lastHeartbeat: l.lastHeartbeat,
+      member: this.isMember(i.nodeId),
+    };
+  }
+
+  /** Makes room for a newcomer or refuses it (peer_table_full, ip_range_full); the peer book keeps a bounded past. */
+  private seat(info: PeerInfoMsg, range: string): void {
+    const now = Date.now();
+    const limits = this.d.limits();
+    const seats = [...this.live.values()].map((l) => ({
+      nodeId: l.info.nodeId,
+      member: this.isMember(l.info.nodeId),
+      range: l.range,
+      lastSeen: Math.max(l.lastHeartbeat, l.lastSent),
+      live: l.state === 'live',
+    }));
+    const member = this.d.members.isMember(info.nodeId, info.address);
+    const a = admit(
+      { member, range },
+      seats,
+      { maxStrangers: limits.maxPeers, maxPerRange: limits.maxPeersPerIpRange, idleMs: limits.staleSeconds * 1000 },
+      now,
+    );
+    if (!a.ok) throw new Refusal(a.reason, a.detail, info.nodeId);
+    if (a.evict) this.drop(a.evict, 'evicted for a newcomer');
+    if (!member) this.d.book.prune((id) => this.isMember(id), limits.maxPeers * 4);
+  }
+
+  /** Removes a non-member from the live table (its pin stays in the peer book). */
+  private drop(nodeId: string, why: string): void {
+    if (!this.remove(nodeId)) return;
+    this.d.log.info({ peer: nodeId, why }, 'peer dropped from the live table');
+  }
+
+  private entry(info: PeerInfoMsg, certPem: string, certSha256: Buffer, range: string, lastHeartbeat: number): Live {
+    return {
+      info,
+      certPem,
+      certSha256,
+      client: this.d.newClient(info.nodeId, info.grpcAddress, certPem, certSha256),
+      state: 'stale',
+      lastHeartbeat,
+      failures: 0,
+      nextTry: 0,
+      lastExchange: 0,
+      lastSent: 0,
+      range,
+    };
+  }
+
+  private updateGauge(): void {
+    let live = 0;
+    for (const l of this.live.values()) if (l.state === 'live') live++;
+    this.d.metrics.peers.set({ state: 'live' }, live);
+    this.d.metrics.peers.set({ state: 'stale' }, this.live.size - live);
+  }
+}
