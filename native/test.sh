@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Native tests (`npm run test:native`): builds the C++ tests with CMake (native/build/cmake), runs them with the
-# best kernel path and again with MAGNET_KERNEL=scalar, then runs the daemon's serve tests (real addon, trainer
-# parity golden file, openai client) the same two ways. Here a missing addon, generator or venv is a failure.
+# best kernel path and again with MAGNET_KERNEL=scalar (the GGUF fuzz corpus replay also under ASan + UBSan),
+# then runs the daemon's serve tests (real addon, trainer parity golden file, openai client) the same two ways.
+# test_golden and the parity test read the golden vectors in test/golden/trainer (shared with python/tests).
+# Here a missing addon, generator or venv is a failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -16,9 +18,13 @@ best=$(MAGNET_KERNEL= "$B/test_kernels" | sed -n "s/^chosen path: //p")
 for kernel in "" scalar; do
   label=${kernel:-best ($best)}
   echo "== native tests, kernel: $label"
-  for t in test_kernels test_gguf test_model; do
+  for t in test_kernels test_gguf test_model test_gguf_corpus test_golden; do
     MAGNET_KERNEL=$kernel "$B/$t" | tail -n 1
   done
+  # The GGUF fuzz corpus again under ASan + UBSan (built where gcc has them; see native/fuzz/run.sh).
+  if [ -x "$B/test_gguf_corpus_asan" ]; then
+    MAGNET_KERNEL=$kernel "$B/test_gguf_corpus_asan" | tail -n 4 | sed 's/^test_gguf_corpus/test_gguf_corpus (asan)/'
+  fi
   echo "== serve tests (addon), kernel: $label"
   MAGNET_KERNEL=$kernel MAGNET_REQUIRE_NATIVE=1 node --test --test-concurrency=1 --test-reporter=dot dist/daemon/src/serve/
 done

@@ -6,9 +6,10 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../daemon/src/util/fs.js';
+import { REPO_ROOT } from '../../daemon/src/version.js';
 
 const require = createRequire(import.meta.url);
 const solc = require('solc') as {
@@ -18,10 +19,9 @@ const solc = require('solc') as {
 
 export const SOLC_VERSION = '0.8.30';
 export const EVM_VERSION = 'cancun';
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BUILD_DIR = join(REPO_ROOT, 'contracts', 'build');
 /** Contracts the daemon deploys and loads; interfaces are compiled but not written. */
-export const CONTRACTS = ['Params', 'NodeRegistry', 'ContributionLedger', 'NotaryPanel', 'MagnetToken'] as const;
+export const CONTRACTS = ['Params', 'NodeRegistry', 'ContributionLedger', 'NotaryPanel', 'MagnetToken', 'MagnetTimelock'] as const;
 
 interface SolcOutput {
   errors?: { severity: string; formattedMessage: string }[];

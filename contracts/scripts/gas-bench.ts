@@ -104,6 +104,7 @@ async function main(): Promise<void> {
             rows: Object.fromEntries(rows.map(([k, v]) => [k, Number(v)])),
             perNodeClaim: Number(perNodeClaim),
             maxClaimsPerSettleIn30M: Number(maxClaims),
+            claimsPer30MBlock: Number(BLOCK_GAS_LIMIT / perNodeClaim),
           },
           null,
           2,
@@ -117,6 +118,11 @@ async function main(): Promise<void> {
       `\ncommit + reveal + settle share per claim: ${perNodeClaim} gas (${(Number(perNodeClaim) / Number(erc20Transfer)).toFixed(2)} x ERC-20 transfer)\n`,
     );
     process.stdout.write(`settle fixed part ~${fixed} gas; one settle call fits ${maxClaims} claims in a ${BLOCK_GAS_LIMIT} gas block\n`);
+    const perEpoch = perNodeClaim * 10_000n;
+    process.stdout.write(
+      `claims (commit + reveal + settle share) per ${BLOCK_GAS_LIMIT} gas block: ${BLOCK_GAS_LIMIT / perNodeClaim}; ` +
+        `one epoch of 10,000 claims: ${perEpoch} gas = ${(Number(perEpoch) / Number(BLOCK_GAS_LIMIT)).toFixed(1)} full blocks\n`,
+    );
   } finally {
     await anvil.stop();
   }

@@ -14,8 +14,9 @@ import {MagnetToken} from "./MagnetToken.sol";
 
 /// @title ContributionLedger
 /// @notice Epoch e: commit in [start, start+commitWindow), reveal the signed receipt in the reveal window, then
-/// a challenge window; settlement credits R_i = floor(pool * w_i / sum w_j) with w = tierMultiplier * tokens *
-/// score and pool = min(epochPool, dailyCap - emitted that day). Only credited amounts are minted (dust never is);
+/// a challenge window; settlement credits R_i = min(floor(pool * w_i / sum w_j), pool * maxRewardShareBps) with
+/// w = rewardMultiplier * tokens * score (the tier's multiplier capped by the bond behind it, tokens capped per claim)
+/// and pool = min(epochPool, dailyCap - emitted that day). Only credited amounts are minted (dust never is);
 /// an epoch where every weight is zero mints nothing. Rewards are pulled with {withdraw}.
 contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContributionLedger {
     using SafeERC20 for MagnetToken;
@@ -46,6 +47,7 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         uint256 paid;
         uint32 cursor;
         uint32 openChallenges;
+        uint256 nodeCap; // the most one claim may be credited, fixed with the pool
         bool settling;
         bool settled;
     }
@@ -124,66 +126,95 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     }
 
     /// @notice Reveals, for the sender's claim of `epoch`, the receipt behind its commitment, signed by the node
-    /// wallet and the round leader. Requirements: sender is the receipt's node and active; the receipt's epoch is
-    /// at most `epoch` and at most MAX_CLAIM_DELAY_EPOCHS before it; inside the reveal window of `epoch`; the
-    /// commitment matches; receipt unused; both signatures valid; leader registered and not the node; score <=
-    /// MAX_SCORE. Emits {ClaimRevealed}.
+    /// wallet and the round leader. Requirements: inside the reveal window of `epoch`; the commitment matches; and
+    /// every check of {checkClaim}. Emits {ClaimRevealed}.
     function reveal(uint64 epoch, Receipt calldata r, bytes32 nonce, bytes calldata nodeSignature, bytes calldata leaderSignature)
         external
     {
-        bytes32 digest = _checkReveal(epoch, r, nonce);
-        _checkSignatures(r, digest, nodeSignature, leaderSignature);
-        uint256 weight = uint256(params.tierMultiplierBps(registry.tierOf(msg.sender))) * r.tokens * r.score;
+        _checkClaimant(epoch, r);
+        Claim storage c = _checkOpening(epoch, r, nonce);
+        (bytes32 digest, uint256 weight) = _checkReceipt(r, nodeSignature, leaderSignature);
         usedReceipts[digest] = true;
-        Claim storage c = _claims[epoch][msg.sender];
+        _record(epoch, c, weight);
+        emit ClaimRevealed(epoch, msg.sender, digest, r.epoch, r.round, weight);
+    }
+
+    /// @dev The reveal window of `epoch` is open and the receipt with `nonce` opens the sender's commitment.
+    function _checkOpening(uint64 epoch, Receipt calldata r, bytes32 nonce) private view returns (Claim storage c) {
+        (, uint256 opens, uint256 closes,) = windows(epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerRevealOutsideWindow(epoch, block.timestamp, opens, closes);
+        c = _claims[epoch][msg.sender];
+        if (c.status != ClaimStatus.Committed) revert LedgerNoCommitment(epoch, msg.sender);
+        bytes32 computed = commitmentOf(hashReceipt(r), nonce, msg.sender, epoch);
+        if (computed != c.commitment) revert LedgerRevealMismatch(c.commitment, computed);
+    }
+
+    /// @dev Marks the sender's claim revealed with `weight` and adds it to the epoch.
+    function _record(uint64 epoch, Claim storage c, uint256 weight) private {
         c.status = ClaimStatus.Revealed;
         c.weight = weight;
         EpochState storage s = _epochs[epoch];
         s.claimants.push(msg.sender);
         s.totalWeight += weight;
-        emit ClaimRevealed(epoch, msg.sender, digest, r.epoch, r.round, weight);
     }
 
-    /// @dev Sender, epoch range, window, commitment and replay checks; returns the EIP-712 digest.
-    function _checkReveal(uint64 epoch, Receipt calldata r, bytes32 nonce) private view returns (bytes32) {
+    /// @notice What {reveal} checks of a receipt apart from the window and the commitment, for the sender about to
+    /// commit it: a node runs this with eth_call first, so a receipt that could never be revealed (a bogus leader,
+    /// a replay, values over the caps) is refused before the commit that would leave it a slashable no-show.
+    /// Requirements: sender is the receipt's node and active; the receipt's epoch is at most `epoch` and at most
+    /// MAX_CLAIM_DELAY_EPOCHS before it; receipt unused; score <= MAX_SCORE; tokens <= the governed cap; both
+    /// signatures valid; leader registered and not the node.
+    /// @return weight the claim's weight: reward multiplier x tokens x score.
+    function checkClaim(uint64 epoch, Receipt calldata r, bytes calldata nodeSignature, bytes calldata leaderSignature)
+        external
+        view
+        returns (uint256 weight)
+    {
+        _checkClaimant(epoch, r);
+        (, weight) = _checkReceipt(r, nodeSignature, leaderSignature);
+    }
+
+    /// @dev The sender is the receipt's node and active, and the receipt may be claimed in `epoch`.
+    function _checkClaimant(uint64 epoch, Receipt calldata r) private view {
         if (r.node != msg.sender) revert LedgerNotClaimant(msg.sender, r.node);
         if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
         if (r.epoch > epoch || epoch - r.epoch > MAX_CLAIM_DELAY_EPOCHS) {
             revert LedgerReceiptEpochOutOfRange(epoch, r.epoch, MAX_CLAIM_DELAY_EPOCHS);
         }
-        (, uint256 opens, uint256 closes,) = windows(epoch);
-        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerRevealOutsideWindow(epoch, block.timestamp, opens, closes);
-        Claim storage c = _claims[epoch][msg.sender];
-        if (c.status != ClaimStatus.Committed) revert LedgerNoCommitment(epoch, msg.sender);
-        bytes32 structHash = hashReceipt(r);
-        bytes32 computed = commitmentOf(structHash, nonce, msg.sender, epoch);
-        if (computed != c.commitment) revert LedgerRevealMismatch(c.commitment, computed);
-        bytes32 digest = _hashTypedDataV4(structHash);
-        if (usedReceipts[digest]) revert LedgerReceiptReplayed(digest);
-        if (r.score > MAX_SCORE) revert LedgerScoreOverCap(r.score, MAX_SCORE);
-        return digest;
     }
 
-    function _checkSignatures(Receipt calldata r, bytes32 digest, bytes calldata nodeSignature, bytes calldata leaderSignature) private view {
+    /// @dev Replay, caps, both signatures and the leader; returns the EIP-712 digest and the weight.
+    function _checkReceipt(Receipt calldata r, bytes calldata nodeSignature, bytes calldata leaderSignature)
+        private
+        view
+        returns (bytes32 digest, uint256 weight)
+    {
+        digest = _hashTypedDataV4(hashReceipt(r));
+        if (usedReceipts[digest]) revert LedgerReceiptReplayed(digest);
+        if (r.score > MAX_SCORE) revert LedgerScoreOverCap(r.score, MAX_SCORE);
+        uint64 tokenCap = params.maxTokensPerClaim();
+        if (r.tokens > tokenCap) revert LedgerTokensOverCap(r.tokens, tokenCap);
         address signer = ECDSA.recover(digest, nodeSignature);
         if (signer != r.node) revert LedgerInvalidNodeSignature(signer, r.node);
+        // The leader must have stake at risk: a key nobody bonded cannot vouch for a round. Registered, not active:
+        // a leader that starts unbonding stays slashable until it withdraws, and must not void receipts it signed.
         if (r.leader == r.node || !registry.isRegistered(r.leader)) revert LedgerLeaderNotRegistered(r.leader);
         signer = ECDSA.recover(digest, leaderSignature);
         if (signer != r.leader) revert LedgerInvalidLeaderSignature(signer, r.leader);
+        weight = registry.rewardMultiplierBps(msg.sender) * r.tokens * r.score;
     }
 
-    /// @notice Slashes a node that committed and never revealed, once, after the reveal window; the reporter
-    /// gets the challenger share. Emits {NoShowReported}.
-    function reportNoShow(uint64 epoch, address node) external {
+    // ---- panel hooks ----
+
+    /// @notice Marks the claim of `node` in `epoch` a no-show: committed and never revealed, the reveal window over.
+    /// The panel slashes for it (NotaryPanel.reportNoShow): the panel alone holds the registry's slasher role.
+    /// Requirements: PANEL_ROLE; once per claim.
+    function markNoShow(uint64 epoch, address node) external onlyRole(PANEL_ROLE) {
         Claim storage c = _claims[epoch][node];
         (,, uint256 revealCloses,) = windows(epoch);
         if (c.status != ClaimStatus.Committed || block.timestamp < revealCloses) revert LedgerNotNoShow(epoch, node);
         c.status = ClaimStatus.NoShow;
-        uint256 slashed = registry.slash(node, params.slashRateBps(IParams.Offence.NoReveal), msg.sender);
-        emit NoShowReported(epoch, node, msg.sender, slashed);
     }
-
-    // ---- panel hooks ----
 
     /// @notice Holds settlement of `epoch` while a challenge against the claim of `node` is open.
     /// Requirements: PANEL_ROLE; claim revealed; inside the challenge window. Emits {ClaimChallenged}.
@@ -230,6 +261,7 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
                 uint256 cap = params.dailyCap();
                 uint256 room = cap > emittedOnDay[day] ? cap - emittedOnDay[day] : 0;
                 s.pool = Math.min(params.epochPool(), room);
+                s.nodeCap = Math.mulDiv(s.pool, params.maxRewardShareBps(), 10_000);
                 emittedOnDay[day] += s.pool; // reserved; dust is released when the epoch completes
             }
             emit EpochSettlementStarted(epoch, s.pool, s.totalWeight, s.claimants.length);
@@ -240,7 +272,9 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
             address node = s.claimants[i];
             Claim storage c = _claims[epoch][node];
             if (c.status != ClaimStatus.Revealed) continue; // voided
-            uint256 reward = s.totalWeight == 0 ? 0 : Math.mulDiv(s.pool, c.weight, s.totalWeight);
+            // Pro rata, and never more than the per-node share of the pool: a colluding pair that signs itself
+            // receipts of maximal weight takes at most two shares, the rest is never minted.
+            uint256 reward = s.totalWeight == 0 ? 0 : Math.min(Math.mulDiv(s.pool, c.weight, s.totalWeight), s.nodeCap);
             c.status = ClaimStatus.Paid;
             c.reward = reward;
             owed[node] += reward;

@@ -38,6 +38,7 @@ interface IContributionLedger {
     error LedgerInvalidLeaderSignature(address recovered, address leader);
     error LedgerLeaderNotRegistered(address leader);
     error LedgerScoreOverCap(uint32 score, uint32 cap);
+    error LedgerTokensOverCap(uint64 tokens, uint64 cap);
     error LedgerChallengeWindowOpen(uint64 epoch, uint256 now_, uint256 closes);
     error LedgerChallengeWindowClosed(uint64 epoch, uint256 now_, uint256 closed);
     error LedgerChallengesPending(uint64 epoch, uint32 open);
@@ -52,7 +53,6 @@ interface IContributionLedger {
     event ClaimChallenged(uint64 indexed epoch, address indexed node, uint32 openChallenges);
     event ClaimChallengeClosed(uint64 indexed epoch, address indexed node, bool upheld);
     event ClaimVoided(uint64 indexed epoch, address indexed node, uint256 weight);
-    event NoShowReported(uint64 indexed epoch, address indexed node, address indexed reporter, uint256 slashed);
     event EpochSettlementStarted(uint64 indexed epoch, uint256 pool, uint256 totalWeight, uint256 claims);
     event RewardCredited(uint64 indexed epoch, address indexed node, uint256 amount);
     event EpochSettled(uint64 indexed epoch, uint256 pool, uint256 paid, uint256 unminted);
@@ -60,4 +60,5 @@ interface IContributionLedger {
 
     function openChallenge(uint64 epoch, address node) external;
     function closeChallenge(uint64 epoch, address node, bool upheld) external;
+    function markNoShow(uint64 epoch, address node) external;
 }

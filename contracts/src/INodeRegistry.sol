@@ -37,6 +37,7 @@ interface INodeRegistry {
     function isRegistered(address owner) external view returns (bool);
     function isActive(address owner) external view returns (bool);
     function tierOf(address owner) external view returns (uint8);
+    function rewardMultiplierBps(address owner) external view returns (uint256);
     function lock(address owner) external;
     function unlock(address owner) external;
     function slash(address owner, uint16 rateBps, address beneficiary) external returns (uint256 slashed);

@@ -27,8 +27,19 @@ interface IParams {
     error ParamsInvalidWindows(uint64 commitWindow, uint64 revealWindow, uint64 challengeWindow, uint64 adjudicationTimeout, uint64 unbondingDelay);
     /// @dev An epoch pool larger than the daily cap.
     error ParamsInvalidEmission(uint256 epochPool, uint256 dailyCap);
-    /// @dev A quorum of zero.
-    error ParamsInvalidQuorum(uint256 quorum);
+    /// @dev A claim cap of zero tokens, or a per-node share outside 100..10_000 bps.
+    error ParamsInvalidClaimCaps(uint64 maxTokensPerClaim, uint16 maxRewardShareBps);
+    /// @dev A minimum bond of zero.
+    error ParamsInvalidBonds(uint256 minNodeBond, uint256 minNotaryBond);
+    /// @dev Once sealed, a value may at most be multiplied by `factor` in one change.
+    error ParamsChangeTooLarge(uint256 old, uint256 next, uint256 factor);
+    /// @dev seal was called twice, or with the zero address.
+    error ParamsAlreadySealed();
+    /// @dev A panel size outside 1..32, a stake quorum outside 5_001..10_000 bps (two sides could both reach it
+    /// below a majority), or a minimum vote count outside 1..panelSize (no panel could ever decide).
+    error ParamsInvalidPanelRules(uint8 panelSize, uint16 quorumBps, uint16 minVotes);
+    /// @dev A challenge bond of zero, an expiry penalty above 10_000 bps, or a slash delay above 30 days.
+    error ParamsInvalidChallengeTerms(uint256 challengeBond, uint16 expiryPenaltyBps, uint64 slashDelay);
     /// @dev A timestamp before genesis.
     error ParamsBeforeGenesis(uint256 timestamp, uint256 genesis);
 
@@ -39,7 +50,10 @@ interface IParams {
     event SlashRateChanged(Offence indexed offence, uint16 rateBps);
     event MinimumBondsChanged(uint256 minNodeBond, uint256 minNotaryBond);
     event ChallengerShareChanged(uint16 shareBps);
-    event QuorumChanged(uint16 quorum);
+    event ClaimCapsChanged(uint64 maxTokensPerClaim, uint16 maxRewardShareBps);
+    event Sealed(address governor);
+    event PanelRulesChanged(uint8 panelSize, uint16 quorumBps, uint16 minVotes);
+    event ChallengeTermsChanged(uint256 challengeBond, uint16 expiryPenaltyBps, uint64 slashDelay);
 
     function tierMultiplierBps(uint256 tier) external view returns (uint32);
     function commitWindow() external view returns (uint64);
@@ -53,7 +67,14 @@ interface IParams {
     function minNodeBond() external view returns (uint256);
     function minNotaryBond() external view returns (uint256);
     function challengerShareBps() external view returns (uint16);
-    function quorum() external view returns (uint16);
+    function maxTokensPerClaim() external view returns (uint64);
+    function maxRewardShareBps() external view returns (uint16);
+    function panelSize() external view returns (uint8);
+    function quorumBps() external view returns (uint16);
+    function minVotes() external view returns (uint16);
+    function challengeBond() external view returns (uint256);
+    function expiryPenaltyBps() external view returns (uint16);
+    function slashDelay() external view returns (uint64);
     function epochAt(uint256 timestamp) external view returns (uint64);
     function currentEpoch() external view returns (uint64);
     function epochStart(uint64 epoch) external view returns (uint64);

@@ -12,7 +12,7 @@ import {INodeRegistry} from "./INodeRegistry.sol";
 /// sender's and that nodeId = sha256(compressed key)[0:8]. Bonds are in the native coin. Slashed coin goes to
 /// the challenger (pull payment) or is burned (locked here forever, counted in {totalBurned}).
 contract NodeRegistry is AccessControl, ReentrancyGuard, INodeRegistry {
-    /// @dev Held by the notary panel (rulings) and the ledger (no-show reports).
+    /// @dev Held by the notary panel alone (its rulings and no-show reports).
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
     uint256 private constant _BPS = 10_000;
 
@@ -23,6 +23,8 @@ contract NodeRegistry is AccessControl, ReentrancyGuard, INodeRegistry {
         uint32 openChallenges;
         uint64 releaseAt; // 0 while bonded; set by requestUnbond
         uint256 bond;
+        /// @dev The minimum bond when the node registered: a later increase of the minimum does not turn it inactive.
+        uint256 minBondAtJoin;
     }
 
     IParams public immutable params;
@@ -49,10 +51,27 @@ contract NodeRegistry is AccessControl, ReentrancyGuard, INodeRegistry {
         return _nodes[owner].registered;
     }
 
-    /// @notice Registered, not unbonding, and bonded at least the minimum.
+    /// @notice Registered, not unbonding, and bonded at least its minimum: the lower of today's and the one it
+    /// registered under (bonds are grandfathered against increases, so governance cannot price out existing nodes).
     function isActive(address owner) external view returns (bool) {
         Node storage n = _nodes[owner];
-        return n.registered && n.releaseAt == 0 && n.bond >= params.minNodeBond();
+        return n.registered && n.releaseAt == 0 && n.bond >= _minimumBondOf(n);
+    }
+
+    /// @notice The reward multiplier of `owner`: its declared tier's, capped by what its bond backs. A bond of k times
+    /// the node's minimum backs at most k x (k * 10_000 bps), so claiming the 3.0x tier costs three minimum bonds at
+    /// risk of slashing: a declared tier is worth only the stake behind it.
+    function rewardMultiplierBps(address owner) external view returns (uint256) {
+        Node storage n = _nodes[owner];
+        if (!n.registered) revert RegistryNotRegistered(owner);
+        uint256 declared = params.tierMultiplierBps(n.tier);
+        uint256 backed = Math.mulDiv(n.bond, _BPS, _minimumBondOf(n));
+        return Math.min(declared, backed);
+    }
+
+    function _minimumBondOf(Node storage n) private view returns (uint256) {
+        uint256 today = params.minNodeBond();
+        return n.minBondAtJoin != 0 && n.minBondAtJoin < today ? n.minBondAtJoin : today;
     }
 
     function tierOf(address owner) external view returns (uint8) {
@@ -73,7 +92,8 @@ contract NodeRegistry is AccessControl, ReentrancyGuard, INodeRegistry {
         if (tier >= 5) revert RegistryInvalidTier(tier);
         uint256 minimum = params.minNodeBond();
         if (msg.value < minimum) revert RegistryBondTooLow(msg.value, minimum);
-        _nodes[msg.sender] = Node({nodeId: nodeId, tier: tier, registered: true, openChallenges: 0, releaseAt: 0, bond: msg.value});
+        _nodes[msg.sender] =
+            Node({nodeId: nodeId, tier: tier, registered: true, openChallenges: 0, releaseAt: 0, bond: msg.value, minBondAtJoin: minimum});
         ownerOf[nodeId] = msg.sender;
         totalBonded += msg.value;
         ++nodeCount;

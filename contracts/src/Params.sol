@@ -5,13 +5,18 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IParams} from "./IParams.sol";
 
 /// @title Params
-/// @notice Tier multipliers, epoch schedule, windows, emission caps, slashing rates, bonds and quorum.
+/// @notice Tier multipliers, epoch schedule, windows, emission caps, slashing rates, bonds, and the notary panel's
+/// rules (panel size, stake quorum, minimum votes) and challenge terms (challenge bond, expiry penalty, slash delay).
 /// Only GOVERNOR_ROLE changes them; every change emits an event. Changes apply to actions after the change;
-/// epochs already settled are never recomputed.
+/// epochs already settled are never recomputed. The deployer sets the genesis values, then {seal} hands the governor
+/// role to a timelock for good; from then on a change that raises a bond or the emission moves it at most
+/// MAX_STEP_FACTOR times per change, so even a captured governor needs many timelocked steps to price nodes out.
 contract Params is AccessControl, IParams {
     bytes32 public constant GOVERNOR_ROLE = keccak256("GOVERNOR_ROLE");
     uint256 public constant TIER_COUNT = 5;
     uint256 public constant BPS = 10_000;
+    uint8 public constant MAX_PANEL_SIZE = 32;
+    uint64 public constant MAX_SLASH_DELAY = 30 days;
 
     /// @dev A run of epochs of one length; a length change starts a new segment at the next epoch boundary, so
     /// epoch numbers already handed out never move.
@@ -35,7 +40,29 @@ contract Params is AccessControl, IParams {
     uint256 public minNodeBond = 1 ether;
     uint256 public minNotaryBond = 5 ether;
     uint16 public challengerShareBps = 5_000;
-    uint16 public quorum = 2;
+    /// @notice The most tokens one claim may carry: the network's tokens per gradient (steps x batch x sequence).
+    uint64 public maxTokensPerClaim = 1 << 24;
+    /// @notice The most one node may be credited in one epoch, as a share of the epoch's pool.
+    uint16 public maxRewardShareBps = 2_000;
+    /// @notice Set by {seal}: the governor is the timelock and the step bounds apply.
+    bool public isSealed;
+
+    /// @dev A bond or emission increase may at most double the value per change once sealed.
+    uint256 public constant MAX_STEP_FACTOR = 2;
+    /// @dev Never more than half of a slashed bond to its challenger: slashing must not be a business.
+    uint16 public constant MAX_CHALLENGER_SHARE_BPS = 5_000;
+    /// @dev Notaries drawn per challenge (an appeal draws twice as many).
+    uint8 public panelSize = 5;
+    /// @dev Share of the drawn panel's bond a side needs. Two thirds rounded down, so 2 of 3 equal bonds decide.
+    uint16 public quorumBps = 6_666;
+    /// @dev Votes a side needs besides the stake quorum, so one heavy notary cannot decide alone.
+    uint16 public minVotes = 2;
+    /// @dev What a challenger deposits (native coin); an appeal deposits twice this.
+    uint256 public challengeBond = 1 ether;
+    /// @dev Share of the deposit burned when the ruling asked for does not come by the deadline.
+    uint16 public expiryPenaltyBps = 1_000;
+    /// @dev Time between an upheld heavy slash and its execution, in which the accused may appeal.
+    uint64 public slashDelay = 1 days;
 
     /// @param governor receives GOVERNOR_ROLE and DEFAULT_ADMIN_ROLE.
     /// @param multipliersBps the five tier multipliers in basis points (3.0 = 30_000), in the order
@@ -123,10 +150,35 @@ contract Params is AccessControl, IParams {
         emit WindowsChanged(commit, reveal, challenge, adjudication, unbonding);
     }
 
+    /// @notice Hands GOVERNOR_ROLE and DEFAULT_ADMIN_ROLE to `governor` (the timelock) and drops the caller's; the
+    /// step bounds apply from now on. Requirements: DEFAULT_ADMIN_ROLE; once. Emits {Sealed}.
+    function seal(address governor) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (isSealed || governor == address(0)) revert ParamsAlreadySealed();
+        isSealed = true;
+        _grantRole(GOVERNOR_ROLE, governor);
+        _grantRole(DEFAULT_ADMIN_ROLE, governor);
+        if (governor != msg.sender) {
+            _revokeRole(GOVERNOR_ROLE, msg.sender);
+            _revokeRole(DEFAULT_ADMIN_ROLE, msg.sender);
+        }
+        emit Sealed(governor);
+    }
+
+    /// @notice Sets the per-claim token cap and the per-node share of an epoch's pool. Requirements: GOVERNOR_ROLE;
+    /// tokens > 0; 100 <= share <= 10_000. Emits {ClaimCapsChanged}.
+    function setClaimCaps(uint64 tokens, uint16 shareBps) external onlyRole(GOVERNOR_ROLE) {
+        if (tokens == 0 || shareBps < 100 || shareBps > BPS) revert ParamsInvalidClaimCaps(tokens, shareBps);
+        _checkStep(maxTokensPerClaim, tokens);
+        (maxTokensPerClaim, maxRewardShareBps) = (tokens, shareBps);
+        emit ClaimCapsChanged(tokens, shareBps);
+    }
+
     /// @notice Sets the reward pool per epoch and the daily emission cap. Requirements: GOVERNOR_ROLE;
-    /// pool <= cap. Emits {EmissionChanged}.
+    /// pool <= cap; once sealed, each at most doubles. Emits {EmissionChanged}.
     function setEmission(uint256 pool, uint256 cap) external onlyRole(GOVERNOR_ROLE) {
         if (pool > cap) revert ParamsInvalidEmission(pool, cap);
+        _checkStep(epochPool, pool);
+        _checkStep(dailyCap, cap);
         (epochPool, dailyCap) = (pool, cap);
         emit EmissionChanged(pool, cap);
     }
@@ -139,26 +191,51 @@ contract Params is AccessControl, IParams {
         emit SlashRateChanged(offence, rateBps);
     }
 
-    /// @notice Sets the minimum bonds. Requirements: GOVERNOR_ROLE. Emits {MinimumBondsChanged}.
+    /// @notice Sets the minimum bonds. Nodes registered earlier keep the minimum of their registration when it is
+    /// raised (see NodeRegistry.isActive). Requirements: GOVERNOR_ROLE; non-zero; once sealed, each at most doubles.
+    /// Emits {MinimumBondsChanged}.
     function setMinimumBonds(uint256 nodeBond, uint256 notaryBond) external onlyRole(GOVERNOR_ROLE) {
+        if (nodeBond == 0 || notaryBond == 0) revert ParamsInvalidBonds(nodeBond, notaryBond);
+        _checkStep(minNodeBond, nodeBond);
+        _checkStep(minNotaryBond, notaryBond);
         (minNodeBond, minNotaryBond) = (nodeBond, notaryBond);
         emit MinimumBondsChanged(nodeBond, notaryBond);
     }
 
     /// @notice Sets the share of a slashed node bond paid to the challenger (the rest is burned).
-    /// Requirements: GOVERNOR_ROLE; share <= 10_000. Emits {ChallengerShareChanged}.
+    /// Requirements: GOVERNOR_ROLE; share <= MAX_CHALLENGER_SHARE_BPS. Emits {ChallengerShareChanged}.
     function setChallengerShare(uint16 shareBps) external onlyRole(GOVERNOR_ROLE) {
-        if (shareBps > BPS) revert ParamsInvalidBps(shareBps);
+        if (shareBps > MAX_CHALLENGER_SHARE_BPS) revert ParamsInvalidBps(shareBps);
         challengerShareBps = shareBps;
         emit ChallengerShareChanged(shareBps);
     }
 
-    /// @notice Sets the number of notary votes that decides a challenge. Requirements: GOVERNOR_ROLE; > 0.
-    /// Emits {QuorumChanged}.
-    function setQuorum(uint16 q) external onlyRole(GOVERNOR_ROLE) {
-        if (q == 0) revert ParamsInvalidQuorum(q);
-        quorum = q;
-        emit QuorumChanged(q);
+    /// @notice Sets how a challenge is decided: `size` notaries drawn by bond, and a side wins with `quorumBps_` of
+    /// the panel's bond and at least `minVotes_` votes. Requirements: GOVERNOR_ROLE; 1 <= size <= 32;
+    /// 5_001 <= quorumBps_ <= 10_000 (only one side can reach it); 1 <= minVotes_ <= size.
+    /// Emits {PanelRulesChanged}.
+    function setPanelRules(uint8 size, uint16 quorumBps_, uint16 minVotes_) external onlyRole(GOVERNOR_ROLE) {
+        if (size == 0 || size > MAX_PANEL_SIZE || quorumBps_ <= BPS / 2 || quorumBps_ > BPS || minVotes_ == 0 || minVotes_ > size) {
+            revert ParamsInvalidPanelRules(size, quorumBps_, minVotes_);
+        }
+        (panelSize, quorumBps, minVotes) = (size, quorumBps_, minVotes_);
+        emit PanelRulesChanged(size, quorumBps_, minVotes_);
+    }
+
+    /// @notice Sets the challenge deposit (wei), the share of it burned on expiry, and the delay before a heavy
+    /// slash executes (seconds). Requirements: GOVERNOR_ROLE; bond > 0; penalty <= 10_000; delay <= 30 days; once
+    /// sealed, the deposit at most doubles per change (a governor must not price challenges out of reach at once).
+    /// Emits {ChallengeTermsChanged}.
+    function setChallengeTerms(uint256 bond, uint16 penaltyBps, uint64 delay) external onlyRole(GOVERNOR_ROLE) {
+        if (bond == 0 || penaltyBps > BPS || delay > MAX_SLASH_DELAY) revert ParamsInvalidChallengeTerms(bond, penaltyBps, delay);
+        _checkStep(challengeBond, bond);
+        (challengeBond, expiryPenaltyBps, slashDelay) = (bond, penaltyBps, delay);
+        emit ChallengeTermsChanged(bond, penaltyBps, delay);
+    }
+
+    /// @dev Once sealed, an increase from `old` to `next` may at most multiply it by MAX_STEP_FACTOR.
+    function _checkStep(uint256 old, uint256 next) private view {
+        if (isSealed && next > old && next > old * MAX_STEP_FACTOR) revert ParamsChangeTooLarge(old, next, MAX_STEP_FACTOR);
     }
 
     function _setTierMultiplier(uint256 tier, uint32 multiplierBps) private {

@@ -1,22 +1,23 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Wallet } from 'ethers';
 import { createLogger } from '../../daemon/src/log/logger.js';
 import { ChainPart } from '../../daemon/src/chain/chain-part.js';
+import type { SubmissionBook } from '../../daemon/src/chain/leader-receipts.js';
+import { signReceipt, type Receipt } from '../../daemon/src/chain/receipt.js';
 import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
 import { writeDeployment } from '../../daemon/src/chain/deploy.js';
 import { chainSchemaDefaults } from '../../daemon/src/chain/options.js';
-import { allMigrations } from '../../daemon/src/db/all-migrations.js';
+import { allMigrations } from '../../daemon/src/node/all-migrations.js';
 import { openStateDb, type StateDb } from '../../daemon/src/db/database.js';
 import { identityFromWallet } from '../../daemon/src/identity/identity.js';
 import { startLocalChain } from '../../daemon/src/chain/local-chain.js';
 import { makeProvider } from '../../daemon/src/chain/provider.js';
 import { startAnvil, type Anvil } from './helpers/anvil.js';
+import { RpcProxy } from './helpers/rpc-proxy.js';
 import { deployFixture, register, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
 
 /**
@@ -24,53 +25,6 @@ import { deployFixture, register, timeTo, windowsOf, type Fixture } from './help
  * leader-signed receipt, the contributor's ChainPart queues it, commits, survives a restart, an RPC outage and an
  * RPC that dies after a transaction was sent (nothing doubled), reveals, settles and records the reward.
  */
-
-/** A loopback JSON-RPC proxy in front of anvil that can refuse every request or drop answers to sent transactions. */
-class RpcProxy {
-  mode: 'up' | 'down' | 'drop-after-send' = 'up';
-  sent = 0;
-  private server: Server | undefined;
-  private sockets = new Set<Socket>();
-  url = '';
-  constructor(private readonly target: string) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', async () => {
-        if (this.mode === 'down') return void req.socket.destroy();
-        const body = Buffer.concat(chunks).toString('utf8');
-        const isSend = body.includes('eth_sendRawTransaction');
-        const upstream = await fetch(this.target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        const text = await upstream.text();
-        if (isSend) this.sent++;
-        if (isSend && this.mode === 'drop-after-send') {
-          this.mode = 'down'; // the transaction reached the chain; the node never hears back and the RPC stays down
-          return void req.socket.destroy();
-        }
-        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(text);
-      });
-    });
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
-    const a = this.server.address() as { port: number };
-    this.url = `http://127.0.0.1:${a.port}`;
-  }
-
-  setMode(m: RpcProxy['mode']): void {
-    this.mode = m;
-    if (m === 'down') for (const s of this.sockets) s.destroy();
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
-  }
-}
 
 describe('daemon claim loop on anvil', () => {
   let anvil: Anvil;
@@ -81,10 +35,15 @@ describe('daemon claim loop on anvil', () => {
   const parts: ChainPart[] = [];
   const LEADER = 5;
   const NODE = 6;
+  const TOKEN_CAP = 100_000n;
   const log = createLogger('silent');
 
+  /** What each contributor submitted, by round: the rounds' tables in a node; filled by the tests here. */
+  const submitted = new Map<number, { gradientSha256: string; leaders: string[] }>();
+  const submissions: SubmissionBook = { submitted: (round) => submitted.get(round) };
   const makePart = (key: string, db: StateDb, rpc: string, over: Partial<ReturnType<typeof chainSchemaDefaults>> = {}) => {
     const p = new ChainPart({
+      submissions,
       options: {
         ...chainSchemaDefaults(),
         rpc,
@@ -111,7 +70,7 @@ describe('daemon claim loop on anvil', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'magnet-chain-'));
     anvil = await startAnvil();
-    f = await deployFixture(anvil);
+    f = await deployFixture(anvil, { maxTokensPerClaim: TOKEN_CAP });
     writeDeployment(join(dir, 'deployment.json'), f.deployment);
     await register(f, LEADER, 3);
     await register(f, NODE, 1);
@@ -173,6 +132,7 @@ describe('daemon claim loop on anvil', () => {
     await node.start();
     const nodeIdentity = identityFromWallet(new Wallet(f.anvil.keys[NODE]!));
     const leaderIdentity = identityFromWallet(new Wallet(f.anvil.keys[LEADER]!));
+    submitted.set(1, { gradientSha256: 'cd'.repeat(32), leaders: [leaderIdentity.nodeId] });
 
     // Leader side: DiLoCo's sink records the accepted gradients (one of them its own, which it cannot sign).
     leader.contributions.record({
@@ -275,6 +235,7 @@ describe('daemon claim loop on anvil', () => {
       epochPool: f.p.epochPool,
       dailyCap: f.p.dailyCap,
       emittedOnDay: 0n,
+      maxRewardShareBps: f.p.maxRewardShareBps,
       claims: [{ node: nodeIdentity.address, tierMultiplierBps: f.p.tierMultiplierBps[1]!, tokens: 4096n, score: 250_000n }],
     });
     assert.equal(claim!.reward, expected.rewards[0]);
@@ -292,6 +253,8 @@ describe('daemon claim loop on anvil', () => {
     await leader.start();
     await node.start();
     const nodeId = identityFromWallet(new Wallet(f.anvil.keys[NODE]!)).nodeId;
+    const leaderId = identityFromWallet(new Wallet(f.anvil.keys[LEADER]!)).nodeId;
+    for (const round of [11, 12, 13]) submitted.set(round, { gradientSha256: 'aa'.repeat(32), leaders: [leaderId] });
     const contribute = async (round: number) => {
       leader.contributions.record({
         round,
@@ -352,6 +315,113 @@ describe('daemon claim loop on anvil', () => {
       JSON.stringify(claims.map((c) => [c.round, c.epoch.toString(), c.state, c.lastError])),
     );
     assert.equal(new Set(claims.map((c) => c.epoch)).size, 3, 'one claim per epoch');
+  });
+
+  it('refuses bogus receipts before they can cost anything, and one bad record never stops the others', async () => {
+    const leader = makePart(f.anvil.keys[LEADER]!, openDb('leader-bogus.db'), anvil.url);
+    const node = makePart(f.anvil.keys[NODE]!, openDb('node-bogus.db'), anvil.url);
+    await leader.start();
+    await node.start();
+    const nodeId = identityFromWallet(new Wallet(f.anvil.keys[NODE]!)).nodeId;
+    const leaderId = identityFromWallet(new Wallet(f.anvil.keys[LEADER]!)).nodeId;
+    const nodeAddr = f.wallets[NODE]!.address;
+    const ledger = f.deployment.addresses.ledger;
+    const epoch = (await f.c.params.getFunction('currentEpoch')()) as bigint;
+    const receipt = (over: Partial<Receipt>): Receipt => ({
+      node: nodeAddr,
+      epoch,
+      round: 21n,
+      checkpointHash: '0x' + '00'.repeat(32),
+      gradientHash: '0x' + 'bb'.repeat(32),
+      tokens: 1000n,
+      score: 100_000n,
+      leader: f.wallets[LEADER]!.address,
+      ...over,
+    });
+    const fromOutcome = async (signerIndex: number, r: Receipt) =>
+      node.acceptLeaderReceipts([
+        { nodeId, round: Number(r.round), receipt: r, leaderSignature: await signReceipt(f.wallets[signerIndex]!, r, f.chainId, ledger) },
+      ]);
+    submitted.set(21, { gradientSha256: 'bb'.repeat(32), leaders: [leaderId] });
+    // A hostile key nobody bonded signs this node a receipt: refused, nothing queued.
+    const stranger = 8;
+    assert.equal(await fromOutcome(stranger, receipt({ leader: f.wallets[stranger]!.address })), 0, 'unregistered leader');
+    await assert.rejects(
+      node.acceptReceipt(
+        21,
+        receipt({ leader: f.wallets[stranger]!.address }),
+        await signReceipt(f.wallets[stranger]!, receipt({ leader: f.wallets[stranger]!.address }), f.chainId, ledger),
+      ),
+      /not registered on chain: nobody bonded that key/,
+    );
+    // A registered leader's receipts for work this node never sent it: another round, another gradient.
+    assert.equal(await fromOutcome(LEADER, receipt({ round: 22n })), 0, 'a round this node did not submit');
+    assert.equal(await fromOutcome(LEADER, receipt({ gradientHash: '0x' + 'cc'.repeat(32) })), 0, 'another gradient');
+    submitted.set(23, { gradientSha256: 'bb'.repeat(32), leaders: ['node-0000000000000001'] });
+    assert.equal(await fromOutcome(LEADER, receipt({ round: 23n })), 0, 'submitted to another leader');
+    // A receipt signed by this node as its own leader.
+    await assert.rejects(
+      node.acceptReceipt(
+        21,
+        receipt({ leader: nodeAddr }),
+        await signReceipt(f.wallets[NODE]!, receipt({ leader: nodeAddr }), f.chainId, ledger),
+      ),
+      /signed by this node itself/,
+    );
+    assert.equal(node.claims.all().length, 0, 'nothing queued from any of them');
+
+    // The operator hands in a receipt over the token cap: queued, then refused by the eth_call check; never committed.
+    const txCount = await f.provider.getTransactionCount(nodeAddr);
+    const big = receipt({ tokens: TOKEN_CAP + 1n });
+    await node.acceptReceipt(21, big, await signReceipt(f.wallets[LEADER]!, big, f.chainId, ledger));
+    await timeTo(f, (await windowsOf(f, epoch)).commit);
+    await node.tick();
+    const [refused] = node.claims.all();
+    assert.equal(refused!.state, 'failed');
+    assert.match(refused!.lastError ?? '', /would refuse its reveal: LedgerTokensOverCap/);
+    assert.equal(await f.provider.getTransactionCount(nodeAddr), txCount, 'no commit was sent: nothing to report as a no-show');
+
+    // Leader side: a record no receipt can carry (tokens over the ledger's cap) is marked; the next one is signed.
+    leader.contributions.record({
+      round: 31,
+      nodeId,
+      tokens: Number(TOKEN_CAP) + 1,
+      steps: 1,
+      lossDelta: 0.1,
+      verified: true,
+      gradientSha256: 'dd'.repeat(32),
+    });
+    leader.contributions.record({
+      round: 32,
+      nodeId,
+      tokens: 1000,
+      steps: 1,
+      lossDelta: 0.1,
+      verified: true,
+      gradientSha256: 'ee'.repeat(32),
+    });
+    await leader.tick();
+    const byRound = Object.fromEntries(leader.contributions.all().map((c) => [c.round, c]));
+    assert.equal(byRound[31]!.state, 'invalid');
+    assert.match(byRound[31]!.note ?? '', /over the ledger's cap/);
+    assert.equal(byRound[32]!.state, 'signed', 'the bad record did not stop the good one');
+    assert.throws(
+      () =>
+        leader.contributions.record({
+          round: 33,
+          nodeId,
+          tokens: 2 ** 64,
+          steps: 1,
+          lossDelta: 0,
+          verified: true,
+          gradientSha256: 'ee'.repeat(32),
+        }),
+      /whole numbers/,
+    );
+    assert.throws(
+      () => leader.contributions.record({ round: 33, nodeId, tokens: 1, steps: 1, lossDelta: 0, verified: true, gradientSha256: 'xyz' }),
+      /64 lowercase hex/,
+    );
   });
 
   it('starts a local testnet chain: anvil on loopback, fast windows, funded node wallets register themselves', async () => {

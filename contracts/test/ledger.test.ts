@@ -5,8 +5,10 @@ import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
 import { commitment, receiptDigest, receiptStructHash, receiptTuple, signReceipt } from '../../daemon/src/chain/receipt.js';
 import { increaseTime, revert, snapshot, startAnvil, type Anvil } from './helpers/anvil.js';
 import {
+  assertPanelSolvent,
   commitClaim,
   deployFixture,
+  drawPanel,
   joinNotary,
   makeReceipt,
   nextEpoch,
@@ -71,6 +73,7 @@ describe('ContributionLedger and NotaryPanel', () => {
       epochPool: f.p.epochPool,
       dailyCap: f.p.dailyCap,
       emittedOnDay: 0n,
+      maxRewardShareBps: f.p.maxRewardShareBps,
       claims: claims.map((c, k) => ({
         node: c.r.node,
         tierMultiplierBps: f.p.tierMultiplierBps[nodes[k]! % 5]!,
@@ -208,8 +211,9 @@ describe('ContributionLedger and NotaryPanel', () => {
     await timeTo(f, w.challenge);
     await rejectsWith(reveal(e, receiptTuple(s.r), s.nonce, s.nodeSig, s.leaderSig), 'LedgerRevealOutsideWindow'); // too late
     // Never revealed: a no-show, slashed once at the no-reveal rate with the reporter's share.
-    await send(f.as(7).ledger, 'reportNoShow', e, f.wallets[1]!.address);
-    await rejectsWith(f.as(7).ledger.getFunction('reportNoShow')(e, f.wallets[1]!.address), 'LedgerNotNoShow');
+    await rejectsWith(f.as(7).ledger.getFunction('markNoShow')(e, f.wallets[1]!.address), 'AccessControlUnauthorizedAccount');
+    await send(f.as(7).panel, 'reportNoShow', e, f.wallets[1]!.address);
+    await rejectsWith(f.as(7).panel.getFunction('reportNoShow')(e, f.wallets[1]!.address), 'LedgerNotNoShow');
     const n = await f.c.registry.getFunction('nodeOf')(f.wallets[1]!.address);
     assert.equal(n.bond, f.p.minNodeBond - (f.p.minNodeBond * BigInt(f.p.slashRateBps[3]!)) / 10_000n);
   });
@@ -259,7 +263,7 @@ describe('ContributionLedger and NotaryPanel', () => {
     assert.equal(await f.c.token.getFunction('totalSupply')(), 0n);
   });
 
-  it('upholds a challenge by quorum: claim voided, node slashed, challenger paid, every wei accounted for', async () => {
+  it('upholds a challenge by a drawn panel: slash waits its delay, then claim voided, node slashed, challenger paid, every wei accounted for', async () => {
     const e = await nextEpoch(f);
     const a = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
     const b = await signed(f, makeReceipt(f, 2, LEADER, e), 2, LEADER);
@@ -269,36 +273,58 @@ describe('ContributionLedger and NotaryPanel', () => {
     await timeTo(f, w.reveal);
     await revealClaim(f, 1, a);
     await revealClaim(f, 2, b);
-    // Bad input: a challenge by a wallet without a notary bond, a ruling by a non-notary, a direct ledger hook call.
-    await rejectsWith(f.as(5).panel.getFunction('challenge')(0, f.wallets[1]!.address, e), 'PanelNotBondedNotary');
+    const node1 = f.wallets[1]!.address;
+    const bond = f.p.challengeBond;
+    // Bad input: a challenge by a wallet without a notary bond, one without the deposit, a direct ledger hook call.
+    await rejectsWith(f.as(5).panel.getFunction('challenge')(0, node1, e, { value: bond }), 'PanelNotBondedNotary');
     await timeTo(f, w.challenge);
-    await send(f.as(10).panel, 'challenge', 0, f.wallets[1]!.address, e);
-    await rejectsWith(f.as(11).panel.getFunction('challenge')(0, f.wallets[1]!.address, e), 'PanelChallengeExists');
-    await rejectsWith(f.as(5).panel.getFunction('vote')(0, true), 'PanelNotBondedNotary');
+    await rejectsWith(f.as(10).panel.getFunction('challenge')(0, node1, e, { value: bond - 1n }), 'PanelChallengeBondTooLow');
+    await send(f.as(10).panel, 'challenge', 0, node1, e, { value: bond });
+    await rejectsWith(f.as(11).panel.getFunction('challenge')(0, node1, e, { value: bond }), 'PanelChallengeExists');
+    await rejectsWith(f.as(11).panel.getFunction('vote')(0, true), 'PanelNotDrawn');
+    await rejectsWith(f.c.panel.getFunction('draw')(0), 'PanelDrawTooEarly');
+    // Fewer eligible notaries than panelSize: the panel is all of them, the challenger excluded.
+    assert.deepEqual((await drawPanel(f, 0n)).sort(), [11, 12, 13]);
+    await rejectsWith(f.c.panel.getFunction('draw')(0), 'PanelAlreadyDrawn');
+    await rejectsWith(f.as(5).panel.getFunction('vote')(0, true), 'PanelNotPanelist');
     await rejectsWith(f.as(10).panel.getFunction('vote')(0, true), 'PanelConflictOfInterest');
-    await rejectsWith(f.as(5).ledger.getFunction('closeChallenge')(e, f.wallets[1]!.address, true), 'AccessControlUnauthorizedAccount');
+    await rejectsWith(f.as(5).ledger.getFunction('closeChallenge')(e, node1, true), 'AccessControlUnauthorizedAccount');
     await send(f.as(11).panel, 'vote', 0, true);
     await rejectsWith(f.as(11).panel.getFunction('vote')(0, true), 'PanelAlreadyVoted');
     await timeTo(f, w.settle);
     await rejectsWith(f.c.ledger.getFunction('settle')(e, 10), 'LedgerChallengesPending');
-    await send(f.as(12).panel, 'vote', 0, true); // quorum 2 reached: upheld
+    await send(f.as(12).panel, 'vote', 0, true); // 2 votes holding 2/3 of the panel's bond: upheld
     await rejectsWith(f.as(13).panel.getFunction('vote')(0, true), 'PanelChallengeNotOpen');
+    // A bad claim is a heavy offence: nothing is slashed or voided before the delay, and the epoch waits.
+    assert.equal((await f.c.panel.getFunction('challengeOf')(0)).status, 2n, 'Upheld, slash pending');
+    await rejectsWith(f.c.ledger.getFunction('settle')(e, 10), 'LedgerChallengesPending');
+    await rejectsWith(f.as(7).panel.getFunction('execute')(0), 'PanelSlashDelayNotOver');
+    assert.equal((await f.c.registry.getFunction('nodeOf')(node1)).bond, f.p.minNodeBond);
+    await increaseTime(f.provider, f.p.slashDelay);
+    await send(f.as(7).panel, 'execute', 0);
+    await rejectsWith(f.as(7).panel.getFunction('execute')(0), 'PanelNotExecutable');
     await send(f.c.ledger, 'settle', e, 10);
     assert.equal(await owed(1), 0n, 'voided claim earns nothing');
     assert.equal(await owed(2), f.p.epochPool, 'the other claim takes the whole pool');
     const slashed = (f.p.minNodeBond * BigInt(f.p.slashRateBps[0]!)) / 10_000n;
-    assert.equal((await f.c.registry.getFunction('nodeOf')(f.wallets[1]!.address)).bond, f.p.minNodeBond - slashed);
+    assert.equal((await f.c.registry.getFunction('nodeOf')(node1)).bond, f.p.minNodeBond - slashed);
     const toChallenger = (slashed * BigInt(f.p.challengerShareBps)) / 10_000n;
     assert.equal(await f.c.registry.getFunction('payouts')(f.wallets[10]!.address), toChallenger);
+    assert.equal(await f.c.panel.getFunction('payouts')(f.wallets[10]!.address), bond, 'the deposit comes back');
     const g = (k: string) => f.c.registry.getFunction(k)() as Promise<bigint>;
     assert.equal(await g('totalSlashed'), (await g('totalBurned')) + (await g('totalPayouts')));
     assert.equal(
       await f.provider.getBalance(f.deployment.addresses.registry),
       (await g('totalBonded')) + (await g('totalPayouts')) + (await g('totalBurned')),
     );
+    const t = await assertPanelSolvent(f);
+    assert.deepEqual([t.challengeBonds, t.payouts, t.burned], [0n, bond, 0n]);
+    await send(f.as(10).panel, 'withdrawPayout');
+    await rejectsWith(f.as(10).panel.getFunction('withdrawPayout')(), 'PanelNothingToWithdraw');
+    assert.equal((await assertPanelSolvent(f)).payouts, 0n);
   });
 
-  it('slashes a frivolous challenger when the panel rejects, and slashes nobody when no quorum is reached', async () => {
+  it('burns the deposit and slashes a frivolous challenger when the panel rejects; an expired challenge costs the challenger, never the node', async () => {
     const e = await nextEpoch(f);
     const a = await signed(f, makeReceipt(f, 1, LEADER, e), 1, LEADER);
     await commitClaim(f, 1, a);
@@ -306,25 +332,32 @@ describe('ContributionLedger and NotaryPanel', () => {
     await timeTo(f, w.reveal);
     await revealClaim(f, 1, a);
     await timeTo(f, w.challenge);
-    await send(f.as(10).panel, 'challenge', 0, f.wallets[1]!.address, e);
+    const bond = f.p.challengeBond;
+    await send(f.as(10).panel, 'challenge', 0, f.wallets[1]!.address, e, { value: bond });
+    await drawPanel(f, 0n);
     await send(f.as(11).panel, 'vote', 0, false);
     await send(f.as(12).panel, 'vote', 0, false);
     const notary = await f.c.panel.getFunction('notaryOf')(f.wallets[10]!.address);
     const frivolous = (f.p.minNotaryBond * BigInt(f.p.slashRateBps[4]!)) / 10_000n;
     assert.equal(notary.bond, f.p.minNotaryBond - frivolous);
+    assert.equal(notary.openChallenges, 0n);
     assert.equal(await f.c.panel.getFunction('totalNotarySlashed')(), frivolous);
-    assert.equal(
-      await f.provider.getBalance(f.deployment.addresses.panel),
-      ((await f.c.panel.getFunction('totalNotaryBonds')()) as bigint) + frivolous,
-    );
-    // A registration challenge that reaches no quorum expires; the node's bond is untouched and unlocked.
-    await send(f.as(11).panel, 'challenge', 2, f.wallets[2]!.address, 0);
+    let t = await assertPanelSolvent(f);
+    assert.deepEqual([t.challengeBonds, t.payouts, t.burned], [0n, 0n, bond], 'the deposit is burned');
+    // A registration challenge that reaches no ruling expires; the node's bond is untouched and unlocked, the
+    // challenger gets its deposit back less the expiry penalty.
+    await send(f.as(11).panel, 'challenge', 2, f.wallets[2]!.address, 0, { value: bond });
+    assert.equal((await f.c.registry.getFunction('nodeOf')(f.wallets[2]!.address)).openChallenges, 1n);
     await rejectsWith(f.as(11).panel.getFunction('expire')(1), 'PanelVotingOpen');
     await increaseTime(f.provider, f.p.adjudicationTimeout);
     await send(f.as(7).panel, 'expire', 1);
     const n2 = await f.c.registry.getFunction('nodeOf')(f.wallets[2]!.address);
     assert.equal(n2.bond, f.p.minNodeBond);
     assert.equal(n2.openChallenges, 0n);
+    const penalty = (bond * BigInt(f.p.expiryPenaltyBps)) / 10_000n;
+    assert.equal(await f.c.panel.getFunction('payouts')(f.wallets[11]!.address), bond - penalty);
+    t = await assertPanelSolvent(f);
+    assert.deepEqual([t.challengeBonds, t.payouts, t.burned], [0n, bond - penalty, bond + penalty]);
     await timeTo(f, w.settle);
     await send(f.c.ledger, 'settle', e, 10);
     assert.equal(await owed(1), f.p.epochPool);

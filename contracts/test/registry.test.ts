@@ -11,7 +11,9 @@ describe('NodeRegistry', () => {
   let snap: string;
   before(async () => {
     anvil = await startAnvil();
-    f = await deployFixture(anvil);
+    // The deployer keeps every role here, to drive the registry's slashing hooks and the setters directly;
+    // economics.test.ts checks the default deployment, where a timelock governs and nobody can grant roles.
+    f = await deployFixture(anvil, {}, { governance: 'deployer' });
     snap = await snapshot(f.provider);
   });
   after(async () => anvil?.stop());
@@ -110,16 +112,57 @@ describe('NodeRegistry', () => {
 
   it('lets only the governor change parameters, within bounds, with events', async () => {
     const p = f.as(3).params;
-    await rejectsWith(p.getFunction('setQuorum')(3), 'AccessControlUnauthorizedAccount');
+    await rejectsWith(p.getFunction('setPanelRules')(7, 7_000, 3), 'AccessControlUnauthorizedAccount');
+    await rejectsWith(p.getFunction('setChallengeTerms')(1n, 500, 60), 'AccessControlUnauthorizedAccount');
     await rejectsWith(f.c.params.getFunction('setSlashRate')(0, 999), 'ParamsInvalidSlashRate');
     await rejectsWith(f.c.params.getFunction('setSlashRate')(0, 10_001), 'ParamsInvalidSlashRate');
     await rejectsWith(f.c.params.getFunction('setEmission')(2n, 1n), 'ParamsInvalidEmission');
     await rejectsWith(f.c.params.getFunction('setWindows')(600, 300, 600, 3600, 100), 'ParamsInvalidWindows');
     await rejectsWith(f.c.params.getFunction('setEpochLength')(7), 'ParamsInvalidEpochLength');
-    const tx = await f.c.params.getFunction('setQuorum')(3);
-    const rc = await tx.wait();
-    assert.equal(f.c.params.interface.parseLog(rc.logs[0])?.name, 'QuorumChanged');
-    assert.equal(await f.c.params.getFunction('quorum')(), 3n);
+    // Panel rules: size 1..32, stake quorum above half and at most all, 1 <= minVotes <= size.
+    for (const [size, q, min] of [
+      [0, 6_666, 1],
+      [33, 6_666, 2],
+      [5, 5_000, 2],
+      [5, 10_001, 2],
+      [5, 6_666, 0],
+      [5, 6_666, 6],
+    ]) {
+      await rejectsWith(f.c.params.getFunction('setPanelRules')(size, q, min), 'ParamsInvalidPanelRules');
+    }
+    // Challenge terms: a deposit above zero, a penalty of at most the whole deposit, a delay of at most 30 days.
+    for (const [bond, penalty, delay] of [
+      [0n, 1_000, 3600],
+      [1n, 10_001, 3600],
+      [1n, 1_000, 30 * 86_400 + 1],
+    ]) {
+      await rejectsWith(f.c.params.getFunction('setChallengeTerms')(bond, penalty, delay), 'ParamsInvalidChallengeTerms');
+    }
+    let rc = await (await f.c.params.getFunction('setPanelRules')(32, 10_000, 32)).wait();
+    assert.equal(f.c.params.interface.parseLog(rc.logs[0])?.name, 'PanelRulesChanged');
+    assert.deepEqual(await Promise.all(['panelSize', 'quorumBps', 'minVotes'].map((k) => f.c.params.getFunction(k)())), [
+      32n,
+      10_000n,
+      32n,
+    ]);
+    rc = await (await f.c.params.getFunction('setChallengeTerms')(1n, 10_000, 30 * 86_400)).wait();
+    assert.equal(f.c.params.interface.parseLog(rc.logs[0])?.name, 'ChallengeTermsChanged');
+    assert.deepEqual(await Promise.all(['challengeBond', 'expiryPenaltyBps', 'slashDelay'].map((k) => f.c.params.getFunction(k)())), [
+      1n,
+      10_000n,
+      2_592_000n,
+    ]);
+  });
+
+  it('deploys with the panel rules and challenge terms of config/reward-config.json', async () => {
+    const get = (k: string) => f.c.params.getFunction(k)() as Promise<bigint>;
+    assert.equal(await get('panelSize'), BigInt(f.p.panelSize));
+    assert.equal(await get('quorumBps'), BigInt(f.p.quorumBps));
+    assert.equal(await get('minVotes'), BigInt(f.p.minVotes));
+    assert.equal(await get('challengeBond'), f.p.challengeBond);
+    assert.equal(await get('expiryPenaltyBps'), BigInt(f.p.expiryPenaltyBps));
+    assert.equal(await get('slashDelay'), f.p.slashDelay);
+    assert.deepEqual([f.p.panelSize, f.p.quorumBps, f.p.minVotes, f.p.expiryPenaltyBps], [5, 6_666, 2, 1_000]);
   });
 
   it('changes the epoch length from the next epoch without moving earlier epochs', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
+import { computeEpochRewards, effectiveMultiplierBps } from '../../daemon/src/chain/calculator.js';
 import { startAnvil, type Anvil } from './helpers/anvil.js';
 import {
   commitClaim,
@@ -63,9 +63,10 @@ describe('off-chain calculator vs on-chain settlement', () => {
             epochPool: f.p.epochPool,
             dailyCap: f.p.dailyCap,
             emittedOnDay,
+            maxRewardShareBps: f.p.maxRewardShareBps,
             claims: nodes.map((i, k) => ({
               node: String(i),
-              tierMultiplierBps: f.p.tierMultiplierBps[i % 5]!,
+              tierMultiplierBps: effectiveMultiplierBps(f.p.tierMultiplierBps[i % 5]!, f.p.minNodeBond, f.p.minNodeBond),
               tokens: values[k]!.tokens,
               score: values[k]!.score,
             })),

@@ -2,10 +2,13 @@
 // generation, stop sequences and the quantized head / KV options.
 #include <unistd.h>
 
+#include <chrono>
+#include <climits>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -33,7 +36,7 @@ static float max_abs(const std::vector<float>& v) {
 }
 
 struct Result {
-  std::string text, finish;
+  std::string text, finish, error;
   int prompt = 0, completion = 0;
 };
 
@@ -45,15 +48,34 @@ static std::vector<Result> generate(Engine& e, std::vector<GenRequest> reqs) {
   std::vector<Result> out(reqs.size());
   for (size_t i = 0; i < reqs.size(); i++) {
     reqs[i].on_text = [&, i](const std::string& t, int) { out[i].text += t; };
-    reqs[i].on_done = [&, i](const std::string& f, int p, int c) {
+    reqs[i].on_done = [&, i](const std::string& f, int p, int c, const std::string& err) {
       std::lock_guard<std::mutex> lk(m);
-      out[i].finish = f, out[i].prompt = p, out[i].completion = c;
+      out[i].finish = f, out[i].prompt = p, out[i].completion = c, out[i].error = err;
       if (--left == 0) cv.notify_all();
     };
     e.submit(std::move(reqs[i]));
   }
   std::unique_lock<std::mutex> lk(m);
   cv.wait(lk, [&] { return left == 0; });
+  return out;
+}
+
+// One request, cancelled when it has not ended within `seconds` (a guard that is broken fails, never hangs).
+static Result run_one(Engine& e, GenRequest r, int seconds) {
+  std::mutex m;
+  std::condition_variable cv;
+  Result out;
+  bool ended = false;
+  if (!r.on_text) r.on_text = [&](const std::string& t, int) { out.text += t; };
+  r.on_done = [&](const std::string& f, int p, int c, const std::string& err) {
+    std::lock_guard<std::mutex> lk(m);
+    out.finish = f, out.prompt = p, out.completion = c, out.error = err, ended = true;
+    cv.notify_all();
+  };
+  const uint64_t id = e.submit(std::move(r));
+  std::unique_lock<std::mutex> lk(m);
+  if (!cv.wait_for(lk, std::chrono::seconds(seconds), [&] { return ended; })) e.cancel(id);
+  cv.wait(lk, [&] { return ended; });
   return out;
 }
 
@@ -151,6 +173,39 @@ int main() {
     std::printf("  int8 head + int8 KV: max |logit diff| %.3g (max |logit| %.3g)\n", worst, max_abs(la));
     CHECK(worst <= 0.1f * max_abs(la), "int8 options within 10%% of max|logit|");
     CHECK(b.model().head_bytes() < a.model().head_bytes(), "int8 head is smaller");
+  }
+  // 5. A model declaring a huge context (2^20 tokens, the loader's cap): a request sized to it is refused with
+  //    an error naming the cache, a throwing callback fails only its own request, and the engine keeps serving.
+  {
+    RandomModelSpec big = spec;
+    big.tied = false;
+    big.ctx = 1 << 20;
+    write_random_model(big, dir + "/huge_ctx.gguf");
+    auto model = std::make_shared<Model>(dir + "/huge_ctx.gguf", LoadOptions{});
+    CHECK(model->config().n_ctx == 1 << 20, "context %d", model->config().n_ctx);
+    EngineOptions eo{2, 4, 128};
+    const uint64_t per_pos = KvCache::bytes_for(model->config(), 1, KvCache::KvType::F16);
+    eo.kv_budget = 300 * per_pos;  // one 6 + 200 position cache fits, two do not
+    Engine e(model, eo);
+    const Result huge = run_one(e, req("Hello", INT_MAX), 20);  // max_tokens saturates: the whole context
+    std::printf("  huge context: '%s'\n", huge.error.c_str());
+    CHECK(huge.finish == "error" && huge.completion == 0, "huge request fails (%s)", huge.finish.c_str());
+    CHECK(huge.error.find("KV cache of " + std::to_string(per_pos << 20) + " bytes for context 1048576 exceeds the budget") == 0,
+          "error names the cache: %s", huge.error.c_str());
+    auto r = generate(e, {req("Hello", 8)});
+    CHECK(r[0].finish == "length" || r[0].finish == "stop", "the next normal request succeeds (%s)", r[0].finish.c_str());
+    // Two requests that do not fit the budget together: the second waits for the first, both succeed.
+    auto two = generate(e, {req("Hello", 200), req("Hello", 200)});
+    CHECK(two[0].error.empty() && two[1].error.empty() && two[0].text == two[1].text, "queued on the budget, both served");
+    // Any exception on the engine thread (here a throwing callback) fails that request only.
+    GenRequest bad = req("Hello", 8);
+    bad.on_text = [](const std::string&, int) { throw std::runtime_error("callback threw"); };
+    const Result b = run_one(e, std::move(bad), 20);
+    CHECK(b.finish == "error" && b.error == "callback threw", "throwing callback fails its request (%s: %s)", b.finish.c_str(),
+          b.error.c_str());
+    auto after = generate(e, {req("Hello", 8)});
+    CHECK(after[0].finish == "length" || after[0].finish == "stop", "engine serves after the failures");
+    CHECK(after[0].text == r[0].text && e.active() == 0, "same greedy text, nothing left active");
   }
   std::string cmd = "rm -rf " + dir;
   if (std::system(cmd.c_str()) != 0) std::printf("could not remove %s\n", dir.c_str());

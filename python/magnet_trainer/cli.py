@@ -11,6 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import defaults
 from .protocol import TrainerError, emit, log
 
 
@@ -73,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=_positive(int), default=1, help="number of data slices")
     p.add_argument("--node-id", default=None, help="opaque id recorded in the gradient's metadata")
     p.add_argument("--seed", type=int, default=0, help="data order seed (shared by all nodes)")
-    p.add_argument("--batch", type=_positive(int), default=8, help="sequences per step")
-    p.add_argument("--seq", type=_positive(int), default=256, help="tokens per sequence (<= context)")
-    p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--warmup", type=int, default=1000, help="linear warmup steps (counted over all rounds)")
+    # The defaults shared with the daemon come from config/trainer-defaults.json (defaults.py).
+    p.add_argument("--batch", type=_positive(int), default=defaults.BATCH, help="sequences per step")
+    p.add_argument("--seq", type=_positive(int), default=defaults.SEQ, help="tokens per sequence (<= context)")
+    p.add_argument("--lr", type=float, default=defaults.INNER_LR)
+    p.add_argument("--warmup", type=int, default=defaults.WARMUP, help="linear warmup steps (counted over all rounds)")
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant", help="after warmup")
     p.add_argument("--total-steps", type=int, default=0, help="inner steps over the whole run (cosine)")
     p.add_argument("--weight-decay", type=float, default=0.1)
@@ -93,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", required=True)
     p.add_argument("--grad", action="append", default=[], help="pseudo-gradient file (repeat)")
     p.add_argument("--weight", action="append", type=float, default=[], help="weight of the grad at the same position")
-    p.add_argument("--outer-lr", type=float, default=0.7)
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--outer-lr", type=float, default=defaults.OUTER_LR)
+    p.add_argument("--momentum", type=float, default=defaults.MOMENTUM)
     p.add_argument("--outlier-ratio", type=float, default=10.0,
                    help="reject a grad whose norm exceeds this times the median of the others (0 = off)")
     p.add_argument("--max-norm", type=float, default=0.0, help="reject a grad whose norm exceeds this (0 = off)")
@@ -106,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", default=None,
                    help="also score the base and the merged model (qat) on held-out windows of this (as eval's --data)")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json for --eval-data; default bytes")
-    p.add_argument("--eval-seq", type=_positive(int), default=256, help="tokens per held-out window")
-    p.add_argument("--eval-batch", type=_positive(int), default=8)
+    p.add_argument("--eval-seq", type=_positive(int), default=defaults.SEQ, help="tokens per held-out window")
+    p.add_argument("--eval-batch", type=_positive(int), default=defaults.BATCH)
     p.add_argument("--eval-windows", type=_positive(int), default=4, help="held-out windows to score")
     p.add_argument("--eval-seed", type=_seed64, default=None,
                    help="draw the windows with this seed (default: the first ones)")
@@ -120,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="held-out loss and perplexity")
     p.add_argument("--ckpt", required=True)
     _data_args(p)
-    p.add_argument("--seq", type=_positive(int), default=256)
-    p.add_argument("--batch", type=_positive(int), default=8)
+    p.add_argument("--seq", type=_positive(int), default=defaults.SEQ)
+    p.add_argument("--batch", type=_positive(int), default=defaults.BATCH)
     p.add_argument("--max-windows", type=_positive(int), default=64, help="held-out windows to score")
     p.add_argument("--seed", type=_seed64, default=None, help="draw the windows with this seed (default: the first)")
     p.add_argument("--modes", default="qat,ternary,float", help="comma list of qat, ternary, float")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import ckpt, compress, files
+from . import ckpt, compress, defaults, files
 from .data import Dataset
 from .model import BitNet
 from .protocol import TrainerError, emit, log
@@ -25,8 +25,8 @@ GRAD_KIND = "pseudo-gradient"
 
 @dataclass
 class InnerHParams:
-    lr: float = 4e-4
-    warmup: int = 1000
+    lr: float = defaults.INNER_LR  # lr, warmup, batch, seq: config/trainer-defaults.json, shared with the daemon
+    warmup: int = defaults.WARMUP
     schedule: str = "constant"  # or "cosine" (needs total_steps)
     total_steps: int = 0
     min_lr_ratio: float = 0.1
@@ -35,8 +35,8 @@ class InnerHParams:
     beta2: float = 0.95
     eps: float = 1e-8
     grad_clip: float = 1.0
-    batch: int = 8
-    seq: int = 256
+    batch: int = defaults.BATCH
+    seq: int = defaults.SEQ
 
     def lr_at(self, step: int) -> float:
         if self.warmup > 0 and step < self.warmup:

@@ -17,7 +17,8 @@ from magnet_trainer.data import generated_text
 
 torch.set_num_threads(2)
 PYTHON_DIR = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).resolve().parent / "golden"
+# Golden files shared with the native runtime and the daemon (one folder for TypeScript, Python and C++ tests).
+GOLDEN = Path(__file__).resolve().parents[2] / "test" / "golden" / "trainer"
 
 
 class Run:

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,6 +54,10 @@ interface ProbeLine {
   got?: string;
   ok?: boolean;
   counts?: Record<string, number>;
+  /** The RPC flood: requests sent, in how many seconds, and the answers by label. */
+  sent?: number;
+  seconds?: number;
+  answers?: Record<string, number>;
 }
 
 const running: RunningDaemon[] = [];
@@ -60,7 +65,7 @@ after(async () => {
   for (const d of running) await d.kill();
 });
 
-const metrics = async (d: RunningDaemon) => (await fetch(`${d.url}/metrics`)).text();
+const metrics = async (d: RunningDaemon) => (await d.fetch(`/metrics`)).text();
 /** The sum over honest nodes of the samples of `name` whose labels contain every `label`. */
 const total = (texts: string[], name: string, ...labels: string[]) =>
   texts
@@ -162,16 +167,14 @@ test(
     // A storage read of the latest checkpoint rebuilds it without the shards the hostile member withholds.
     const latest = statuses[0]?.diloco.latest;
     check(!!latest?.manifestId, 'the latest checkpoint is in shared storage');
-    const out = join(work, 'latest.safetensors');
-    const got = await fetch(`${first.url}/storage/blobs/fetch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: latest?.manifestId, out }),
-    });
-    check(
-      got.status === 200 && ((await got.json()) as { sha256: string }).sha256 === latest?.sha256,
-      `rebuilding the latest checkpoint from storage answered ${got.status}`,
-    );
+    const got = await first.fetch(`/storage/blobs/content?id=${latest?.manifestId}`);
+    const rebuilt =
+      got.status === 200
+        ? createHash('sha256')
+            .update(Buffer.from(await got.arrayBuffer()))
+            .digest('hex')
+        : '';
+    check(got.status === 200 && rebuilt === latest?.sha256, `rebuilding the latest checkpoint from storage answered ${got.status}`);
 
     // The message-level attacks: every one refused with the reason expected (the public reads answered).
     const lines = existsSync(report)
@@ -198,6 +201,28 @@ test(
         peers.filter((p) => !p.member).length <= 8,
         `${f.target} seats ${peers.filter((p) => !p.member).length} non-members (8 per IP range)`,
       );
+    }
+
+    // 1000 signed requests a second from the hostile key at one member: that key is limited before any signature
+    // check, and no honest member's call is limited anywhere (the rounds above went on meanwhile).
+    const rpc = lines.find((l) => l.probe === 'rpc flood');
+    check(!!rpc, 'the RPC flood ran');
+    if (rpc) {
+      const limited = rpc.answers?.['rate_limited'] ?? 0;
+      check(
+        limited >= 0.8 * (rpc.sent ?? 0),
+        `the RPC flood at ${rpc.target}: ${rpc.sent} in ${rpc.seconds} s, ${JSON.stringify(rpc.answers)}`,
+      );
+      console.log(
+        `# RPC flood at ${rpc.target}: ${rpc.sent} requests in ${rpc.seconds} s from the hostile key: ${JSON.stringify(rpc.answers)}`,
+      );
+    }
+    for (const [i, d] of good.entries()) {
+      const limitedHonest = d
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"reason":"rate_limited"') && !l.includes(hostile.nodeId));
+      check(limitedHonest.length === 0, `${honest[i]!.nodeId} rate-limited an honest member: ${limitedHonest[0]?.slice(0, 300)}`);
     }
 
     // The node-level attacks: each refusal counted by reason on the honest members, logged naming the sender.

@@ -8,6 +8,7 @@
  *
  * Env: MAGNET_BENCH_PRESET (tiny), MAGNET_BENCH_H (20), MAGNET_BENCH_NODES (4), MAGNET_BENCH_ROUNDS (6).
  */
+import { adminFetch } from '../../daemon/src/api/daemon-endpoint.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +58,7 @@ async function verifyShare(nodes: TestnetNode[]): Promise<number> {
   // Per node, from its diloco_phase_seconds sums: seconds recomputing merges over seconds of rounds it saw end.
   const shares = await Promise.all(
     nodes.map(async (n) => {
-      const text = await (await fetch(`${n.url}/metrics`)).text();
+      const text = await (await adminFetch(n.endpoint, `/metrics`)).text();
       const sum = (phase: string) =>
         Number(new RegExp(`magnet_diloco_phase_seconds_sum\\{phase="${phase}"\\} ([0-9.e+-]+)`).exec(text)?.[1] ?? 0);
       const rounds = sum('round') + sum('elapsed');

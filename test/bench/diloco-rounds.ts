@@ -7,19 +7,20 @@
  * Env: MAGNET_BENCH_PRESET (tiny), MAGNET_BENCH_H (100), MAGNET_BENCH_NODES (3), MAGNET_BENCH_ROUNDS (= nodes, so
  * every node leads one round and reports its phases).
  */
+import { adminFetch } from '../../daemon/src/api/daemon-endpoint.js';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { watchTestnet } from '../../daemon/src/testnet/progress.js';
-import { ProcessTestnet } from '../../daemon/src/testnet/testnet.js';
+import { ProcessTestnet, type TestnetNode } from '../../daemon/src/testnet/testnet.js';
 
 interface DilocoStatus {
   latest: { sha256: string; round: number } | null;
   phasesByRound: Record<string, Record<string, number>>;
 }
 
-async function blobBytes(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+async function blobBytes(node: TestnetNode): Promise<number> {
+  const text = await (await adminFetch(node.endpoint, '/metrics')).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith('magnet_net_blob_bytes_total{'))
@@ -39,9 +40,9 @@ export async function run(): Promise<void> {
     const summary = await watchTestnet(net.nodes, rounds, () => undefined, AbortSignal.timeout(6 * 3600_000));
     const wall = (Date.now() - t0) / 1000;
     const statuses = await Promise.all(
-      net.nodes.map(async (n) => ((await (await fetch(`${n.url}/status`)).json()) as { diloco: DilocoStatus }).diloco),
+      net.nodes.map(async (n) => ((await (await adminFetch(n.endpoint, `/status`)).json()) as { diloco: DilocoStatus }).diloco),
     );
-    const bytes = (await Promise.all(net.nodes.map((n) => blobBytes(n.url)))).reduce((a, b) => a + b, 0);
+    const bytes = (await Promise.all(net.nodes.map((n) => blobBytes(n)))).reduce((a, b) => a + b, 0);
     const gradBytes = statSync(join(net.nodes[0]?.home as string, 'diloco', 'checkpoints', `${summary.finalHashes[0]}.safetensors`)).size;
 
     console.log(

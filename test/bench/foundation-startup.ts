@@ -36,7 +36,9 @@ export async function run(): Promise<void> {
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   console.log(`bare node start           ${med(bare).toFixed(0)} ms (reference)`);
-  console.log(`first start to /readyz    ${med(first).toFixed(0)} ms  (${(med(first) / med(bare)).toFixed(1)}x bare node; new wallet + SSD test)`);
+  console.log(
+    `first start to /readyz    ${med(first).toFixed(0)} ms  (${(med(first) / med(bare)).toFixed(1)}x bare node; new wallet + SSD test)`,
+  );
   console.log(`restart to /readyz        ${med(restart).toFixed(0)} ms  (${(med(restart) / med(bare)).toFixed(1)}x bare node)`);
   console.log(`idle daemon RSS           ${rss.toFixed(1)} MiB`);
 }

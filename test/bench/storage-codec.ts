@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Cluster } from '../../daemon/src/storage/cluster-harness.js';
+import { Cluster } from '../helpers/cluster-harness.js';
 import { ReedSolomon } from '../../daemon/src/storage/erasure/reed-solomon.js';
 import { subspaceCodec } from '../../daemon/src/storage/erasure/wasm-codec.js';
 
@@ -67,7 +67,12 @@ function subspaceRaw(): Candidate {
       const size = shards.find((s) => s)!.length;
       const buf = new Uint8Array(size * (K + M));
       pack(shards, size, buf);
-      codec.reconstructData(buf, K, M, shards.map((s) => s !== undefined));
+      codec.reconstructData(
+        buf,
+        K,
+        M,
+        shards.map((s) => s !== undefined),
+      );
       const out = unpack(buf, size, K + M);
       codec.encode(buf, K, M); // parity rebuilt by re-encoding, as ours does
       return out.map((s, i) => (i < K ? s : buf.slice(i * size, (i + 1) * size)));
@@ -78,7 +83,11 @@ function subspaceRaw(): Candidate {
 /** The bare `reed-solomon-erasure` wasm: raw exports, a fresh instance per call, our buffer above its memory. */
 function bareWasm(): Candidate {
   const mod = new wasm.Module(readFileSync(join(dirname(require.resolve('reed-solomon-erasure')), 'reed_solomon_erasure_bg.wasm')));
-  type Ex = { memory: { buffer: ArrayBuffer; grow(pages: number): number }; encode(p: number, s: number, k: number, m: number): number; reconstruct(p: number, s: number, k: number, m: number, a: number): number };
+  type Ex = {
+    memory: { buffer: ArrayBuffer; grow(pages: number): number };
+    encode(p: number, s: number, k: number, m: number): number;
+    reconstruct(p: number, s: number, k: number, m: number, a: number): number;
+  };
   const call = (shards: (Uint8Array | undefined)[], size: number, fn: (ex: Ex, ptr: number, flags: number) => number): Uint8Array[] => {
     const ex = new wasm.Instance(mod, {}).exports as Ex;
     const ptr = ex.memory.buffer.byteLength;
@@ -105,7 +114,9 @@ function bareWasm(): Candidate {
 }
 
 function bnb(): Candidate {
-  const { ReedSolomon: Bnb } = require('@bnb-chain/reed-solomon') as { ReedSolomon: new (k: number, m: number, seg: number) => { encodeSegment(d: Uint8Array): Uint8Array[] } };
+  const { ReedSolomon: Bnb } = require('@bnb-chain/reed-solomon') as {
+    ReedSolomon: new (k: number, m: number, seg: number) => { encodeSegment(d: Uint8Array): Uint8Array[] };
+  };
   return {
     name: '@bnb-chain/reed-solomon (JS)',
     encode(data) {
@@ -118,7 +129,8 @@ function bnb(): Candidate {
   };
 }
 
-const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const same = (a: Uint8Array, b: Uint8Array) =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 /** Median ms of `reps` runs after one warm-up. */
 async function time(reps: number, fn: () => unknown): Promise<number> {
@@ -159,7 +171,9 @@ async function codecs(): Promise<void> {
         dec = `${mbps(bytes, decMs).toFixed(0)} MB/s (${(mbps(bytes, decMs) / copy).toFixed(3)}x copy)${decOk ? '' : ' WRONG'}`;
       }
       const enc = mbps(bytes, encMs);
-      console.log(`  ${c.name.padEnd(34)} encode ${enc.toFixed(0).padStart(5)} MB/s (${(enc / copy).toFixed(3)}x copy)${encOk ? ' parity = klauspost' : ' PARITY DIFFERS'}; decode 2 lost ${dec}`);
+      console.log(
+        `  ${c.name.padEnd(34)} encode ${enc.toFixed(0).padStart(5)} MB/s (${(enc / copy).toFixed(3)}x copy)${encOk ? ' parity = klauspost' : ' PARITY DIFFERS'}; decode 2 lost ${dec}`,
+      );
     }
   }
 }
@@ -192,9 +206,13 @@ async function repair(): Promise<void> {
     for (const r of refs) await to.put((await from.get(r))!);
     const copyMs = performance.now() - t2;
     console.log(`\nrepair, ${size / MiB} MiB blob, RS(4,2), 1 copy per shard on 7 in-process nodes:`);
-    console.log(`  bytes stored ${(stored / MiB).toFixed(1)} MiB = ${(stored / size).toFixed(2)}x the blob; 3x replication stores ${(3 * size) / MiB} MiB: ratio ${(stored / (3 * size)).toFixed(2)}`);
+    console.log(
+      `  bytes stored ${(stored / MiB).toFixed(1)} MiB = ${(stored / size).toFixed(2)}x the blob; 3x replication stores ${(3 * size) / MiB} MiB: ratio ${(stored / (3 * size)).toFixed(2)}`,
+    );
     console.log(`  put ${putMs.toFixed(0)} ms (${mbps(size, putMs).toFixed(0)} MB/s)`);
-    console.log(`  2 holders killed, ${lostShards.length} shards lost: repair round ${repairMs.toFixed(0)} ms (rebuilt ${report.shardsRebuilt}, ${(report.bytesMoved / MiB).toFixed(0)} MiB moved); plain copy of the ${lostShards.length} lost shards' bytes ${copyMs.toFixed(0)} ms: ratio ${(repairMs / copyMs).toFixed(2)}x`);
+    console.log(
+      `  2 holders killed, ${lostShards.length} shards lost: repair round ${repairMs.toFixed(0)} ms (rebuilt ${report.shardsRebuilt}, ${(report.bytesMoved / MiB).toFixed(0)} MiB moved); plain copy of the ${lostShards.length} lost shards' bytes ${copyMs.toFixed(0)} ms: ratio ${(repairMs / copyMs).toFixed(2)}x`,
+    );
   } finally {
     await c.destroy();
   }

@@ -86,9 +86,22 @@ describe('chain claims through a running daemon', () => {
     };
     const leaderSignature = await signReceipt(leader, r, 31337n, local.deployment.addresses.ledger);
     const post = (body: unknown) =>
-      fetch(`${d.url}/chain/receipts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      d.fetch(`/chain/receipts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const bad = await post({ round: 1, receipt: JSON.parse(receiptToJson({ ...r, tokens: 1n })), leaderSignature });
     assert.equal(bad.status, 400, 'a receipt the leader did not sign is refused');
+    // A key nobody bonded signs itself in as the leader: validly signed, refused by the running daemon by name.
+    const stranger = Wallet.createRandom();
+    const forged = { ...r, leader: stranger.address };
+    const unbonded = await post({
+      round: 1,
+      receipt: JSON.parse(receiptToJson(forged)),
+      leaderSignature: await signReceipt(stranger, forged, 31337n, local.deployment.addresses.ledger),
+    });
+    assert.equal(unbonded.status, 400);
+    assert.match(
+      ((await unbonded.json()) as { error: { message: string } }).error.message,
+      /not registered on chain: nobody bonded that key/,
+    );
     const ok = await post({ round: 1, receipt: JSON.parse(receiptToJson(r)), leaderSignature });
     assert.equal(ok.status, 200);
 

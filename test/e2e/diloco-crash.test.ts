@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { type RunningDaemon, membersArgs, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+import { assertHashNamedFilesIntact } from '../helpers/home-files.js';
 
 /**
  * Crash safety with real daemons: SIGKILL (the process kills itself at a named point, once) at each step of a round,
@@ -45,22 +45,6 @@ const running: RunningDaemon[] = [];
 after(async () => {
   for (const d of running) await d.kill();
 });
-
-/** Every file named by a hash (checkpoints, gradients) holds exactly those bytes: nothing half-written. */
-function assertHashNamedFilesIntact(home: string): void {
-  for (const dir of ['checkpoints', 'gradients']) {
-    const path = join(home, 'diloco', dir);
-    if (!existsSync(path)) continue;
-    for (const f of readdirSync(path)) {
-      const m = /^([0-9a-f]{64})\.safetensors$/.exec(f);
-      if (!m) continue;
-      const sha = createHash('sha256')
-        .update(readFileSync(join(path, f)))
-        .digest('hex');
-      assert.equal(sha, m[1], `${join(path, f)} holds what its name says`);
-    }
-  }
-}
 
 test(
   'SIGKILL at every step of a round and of the trainer mid-save: restarted on their homes, the nodes certify every round identically and record each contribution once',

@@ -53,7 +53,7 @@ after(async () => {
 
 /** Sum of the samples of a labelled metric whose labels include `label`. */
 async function metricSum(d: RunningDaemon, prefix: string, label: string): Promise<number> {
-  const text = await (await fetch(`${d.url}/metrics`)).text();
+  const text = await (await d.fetch(`/metrics`)).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith(prefix) && l.includes(label))
@@ -156,8 +156,8 @@ test(
       'the late node to catch up to the latest checkpoint',
     );
     await swapped(d4, 2);
-    const model = (await d4.get<{ data: { id: string }[] }>('/v1/models')).data[0]?.id as string;
-    const res = await fetch(`${d4.url}/v1/completions`, {
+    const model = ((await (await fetch(`${d4.apiUrl}/v1/models`)).json()) as { data: { id: string }[] }).data[0]?.id as string;
+    const res = await fetch(`${d4.apiUrl}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model, prompt: 'def ', max_tokens: 8, temperature: 0 }),

@@ -4,7 +4,7 @@ import { copyFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { GradientReady } from '../../daemon/src/diloco/messages.js';
-import { sha256File } from '../../daemon/src/diloco/checkpoint-store.js';
+import { sha256File } from '../../daemon/src/util/hash.js';
 import { runTrainer } from '../../daemon/src/diloco/trainer-runner.js';
 import { TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
 import { REPO_ROOT } from '../../daemon/src/version.js';
@@ -240,7 +240,7 @@ test(
       // The leader publishes the certificate with its receipts once certified; b certified from the votes already.
       await waitFor(() => cluster.receiptsTaken.length > 0, 60_000, "the leader's receipts at the contributor");
       assert.deepEqual(
-        cluster.receiptsTaken.map((x) => [x.node, JSON.parse(x.json)]),
+        cluster.receiptsTaken.map((x) => [x.node, x.receipts.map((r) => ({ round: r.round, leader: r.nodeId }))]),
         [[idb, [{ round: 0, leader: ida }]]],
         "the leader's receipts reached the contributor with the outcome",
       );

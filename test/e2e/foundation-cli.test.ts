@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI, startDaemon, tempHome, testEnv } from '../helpers/daemon.js';
+import { CLI, loopbackStartArgs, startDaemon, tempHome, testEnv } from '../helpers/daemon.js';
 
 /** Runs the CLI to completion; returns exit code and output. */
 function cli(args: string[], env = testEnv()): { code: number | null; stdout: string; stderr: string } {
@@ -15,14 +15,23 @@ function cli(args: string[], env = testEnv()): { code: number | null; stdout: st
 test('start reaches /readyz, answers /status and /metrics, refuses a second daemon, exits 0 on SIGTERM', async () => {
   const d = await startDaemon();
   try {
-    const status = await d.get<{ nodeId: string; address: string; tier: string; roles: string[]; listen: { http: string }; version: string; uptimeSeconds: number }>('/status');
+    const status = await d.get<{
+      nodeId: string;
+      address: string;
+      tier: string;
+      roles: string[];
+      listen: { api: string; admin: string };
+      version: string;
+      uptimeSeconds: number;
+    }>('/status');
     assert.match(status.nodeId, /^node-[0-9a-f]{16}$/);
     assert.match(status.address, /^0x[0-9a-fA-F]{40}$/);
     assert.ok(['claude_session', 'gpu_compute', 'storage_node', 'cpu_only', 'mobile_light'].includes(status.tier));
-    assert.equal(`http://${status.listen.http}`, d.url);
-    const health = await fetch(`${d.url}/healthz`);
+    assert.equal(`http://${status.listen.admin}`, d.url);
+    assert.equal(`http://${status.listen.api}`, d.apiUrl);
+    const health = await fetch(`${d.apiUrl}/healthz`);
     assert.equal(health.status, 200);
-    const metrics = await (await fetch(`${d.url}/metrics`)).text();
+    const metrics = await (await d.fetch(`/metrics`)).text();
     assert.match(metrics, /^magnet_process_resident_memory_bytes /m);
     assert.match(metrics, /^magnet_node_info\{.*node_id="node-[0-9a-f]{16}"/m);
 
@@ -32,7 +41,7 @@ test('start reaches /readyz, answers /status and /metrics, refuses a second daem
     const stJson = JSON.parse(cli(['status', '--home', d.home, '--json']).stdout) as { nodeId: string };
     assert.equal(stJson.nodeId, status.nodeId);
 
-    const second = cli(['start', '--home', d.home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns']);
+    const second = cli(loopbackStartArgs(d.home));
     assert.notEqual(second.code, 0);
     assert.match(second.stderr, /another magnet-node daemon \(pid \d+\) is already running/);
 
@@ -61,15 +70,15 @@ test('restart keeps the same identity; status without a daemon exits 1 with a cl
 });
 
 test('bad input: one clear line, non-zero exit, nothing overwritten', async (t) => {
-  const startArgs = (home: string) => ['start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns'];
+  const startArgs = loopbackStartArgs;
 
   await t.test('malformed config file', () => {
     const home = tempHome();
     const cfg = join(home, 'bad.json');
-    writeFileSync(cfg, '{"api": {"http": 7680}}');
+    writeFileSync(cfg, '{"api": {"listen": 7680}}');
     const r = cli([...startArgs(home), '--config', cfg]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /invalid value for api\.http \(from config file\): 7680; allowed: a string/);
+    assert.match(r.stderr, /invalid value for api\.listen \(from config file\): 7680; allowed: a string/);
   });
 
   await t.test('unknown key and out-of-range value from the environment', () => {
@@ -112,7 +121,7 @@ test('bad input: one clear line, non-zero exit, nothing overwritten', async (t) 
     const port = (blocker.address() as { port: number }).port;
     try {
       const home = tempHome();
-      const r = cli(['start', '--home', home, '--http', `127.0.0.1:${port}`, '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns']);
+      const r = cli([...loopbackStartArgs(home), '--api', `127.0.0.1:${port}`]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
       assert.ok(!existsSync(join(home, 'daemon.lock')), 'the lock is released on a failed start');
@@ -152,7 +161,11 @@ test('bad input: one clear line, non-zero exit, nothing overwritten', async (t) 
 test('profile --json prints the tier and the measured SSD figures', () => {
   const r = cli(['profile', '--home', tempHome(), '--json', '--blocks', '256']);
   assert.equal(r.code, 0, r.stderr);
-  const p = JSON.parse(r.stdout) as { tier: string; ssd: { readMBps: number; writeMBps: number; blocks: number }; hardware: { cores: number } };
+  const p = JSON.parse(r.stdout) as {
+    tier: string;
+    ssd: { readMBps: number; writeMBps: number; blocks: number };
+    hardware: { cores: number };
+  };
   assert.ok(p.tier.length > 0);
   assert.ok(p.ssd.readMBps > 0 && p.ssd.writeMBps > 0);
   assert.equal(p.ssd.blocks, 256);
@@ -160,7 +173,15 @@ test('profile --json prints the tier and the measured SSD figures', () => {
 });
 
 test('every command has --help', () => {
-  for (const args of [['--help'], ['start', '--help'], ['status', '--help'], ['profile', '--help'], ['keys', '--help'], ['keys', 'create', '--help'], ['version', '--help']]) {
+  for (const args of [
+    ['--help'],
+    ['start', '--help'],
+    ['status', '--help'],
+    ['profile', '--help'],
+    ['keys', '--help'],
+    ['keys', 'create', '--help'],
+    ['version', '--help'],
+  ]) {
     const r = cli(args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /Usage: magnet-node/);

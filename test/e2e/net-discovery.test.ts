@@ -30,7 +30,7 @@ const livePeers = async (d: RunningDaemon): Promise<string[]> =>
     .sort();
 
 async function metric(d: RunningDaemon, name: string): Promise<string> {
-  const text = await (await fetch(`${d.url}/metrics`)).text();
+  const text = await (await d.fetch(`/metrics`)).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith(name))

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { readDaemonEndpoint } from '../../daemon/src/api/daemon-endpoint.js';
+import { HomeDir } from '../../daemon/src/node/home.js';
 import { CLI, type RunningDaemon, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
 
 /**
@@ -85,8 +87,10 @@ test('a partition between two daemons in separate network namespaces: both go st
     'start',
     '--home',
     home,
-    '--http',
+    '--api',
     `${NS_IP}:0`,
+    '--admin',
+    '127.0.0.1:0',
     '--grpc',
     `${NS_IP}:0`,
     '--p2p',
@@ -104,17 +108,22 @@ test('a partition between two daemons in separate network namespaces: both go st
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const apiFile = join(home, 'api.json');
-  const url = await waitFor(
+  const ep = await waitFor(
     async () => {
       if (proc.exitCode !== null) throw new Error(`B exited: ${out}`);
       if (!existsSync(apiFile)) return undefined;
-      const info = JSON.parse(readFileSync(apiFile, 'utf8')) as { http: string };
-      return (await fetch(`${info.http}/readyz`)).ok ? info.http : undefined;
+      const info = readDaemonEndpoint(new HomeDir(home));
+      return (await fetch(`${info.api}/readyz`)).ok ? info : undefined;
     },
     30_000,
     'B in the namespace to be ready',
   );
-  const getB = async (): Promise<Status> => (await (await fetch(`${url}/status`)).json()) as Status;
+  // B's admin listener is on the namespace's own loopback: its /status is read from inside the namespace.
+  const getB = async (): Promise<Status> => {
+    const script = `fetch(${JSON.stringify(`${ep.admin}/status`)},{headers:{authorization:'Bearer ${ep.token}'}}).then(r=>r.text()).then(t=>process.stdout.write(t))`;
+    const r = spawnSync('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    return JSON.parse(r.stdout) as Status;
+  };
   const sb = await getB();
   const live = (s: Status, id: string): boolean => s.net.peers.some((p) => p.nodeId === id && p.state === 'live');
   await waitFor(async () => live(await a.get<Status>('/status'), sb.nodeId), 15_000, 'A to see B across the veth link');

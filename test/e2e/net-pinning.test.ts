@@ -30,7 +30,7 @@ after(async () => {
 
 const isLive = async (d: RunningDaemon, nodeId: string): Promise<boolean> =>
   (await d.get<Status>('/status')).net.peers.some((p) => p.nodeId === nodeId && p.state === 'live');
-const metrics = async (d: RunningDaemon): Promise<string> => (await fetch(`${d.url}/metrics`)).text();
+const metrics = async (d: RunningDaemon): Promise<string> => (await d.fetch(`/metrics`)).text();
 
 test(
   'a changed certificate is refused and reported until "peers forget"; a frozen peer goes stale and comes back',
@@ -62,11 +62,12 @@ test(
     assert.equal(sb2.nodeId, sb.nodeId);
     assert.notEqual(sb2.net.tls.certSha256, sb.net.tls.certSha256, 'b has a new certificate');
     await waitFor(async () => /reason="cert_pin_mismatch"[^\n]* [1-9]/.test(await metrics(a)), 20_000, 'a to refuse the new certificate');
-    const line = a
-      .output()
-      .split('\n')
-      .find((l) => l.includes('cert_pin_mismatch') && l.includes(sb.nodeId));
-    assert.ok(line, 'a logged the refusal naming b');
+    const pinLine = () =>
+      a
+        .output()
+        .split('\n')
+        .find((l) => l.includes('cert_pin_mismatch') && l.includes(sb.nodeId));
+    const line = await waitFor(pinLine, 5000, 'a to log the refusal naming b');
     assert.ok(line.includes(sb.net.tls.certSha256) && line.includes(sb2.net.tls.certSha256), `both fingerprints in: ${line}`);
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(await isLive(a, sb.nodeId), false, 'a keeps refusing b');

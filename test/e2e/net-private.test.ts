@@ -192,7 +192,7 @@ test(
       15_000,
       'b heartbeating after the attacks',
     );
-    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    const metrics = await (await a.fetch(`/metrics`)).text();
     for (const reason of ['cert_identity_mismatch', 'not_member'])
       assert.match(metrics, new RegExp(`magnet_net_refused_total\\{[^}]*reason="${reason}"[^}]*\\} [1-9]`));
     assert.ok(a.output().includes(`from ${homes[1]!.nodeId}`), 'the refusal names the nodeId the thief claimed');

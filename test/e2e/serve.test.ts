@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
-import { nativeMissing, randomModel } from '../../daemon/src/serve/test-helpers.js';
+import { nativeMissing, randomModel } from '../helpers/native-models.js';
 import { CLI, type RunningDaemon, startDaemon, testEnv, waitFor } from '../helpers/daemon.js';
 
 const skip = nativeMissing();
@@ -21,7 +21,7 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
     daemon = await startDaemon({
       env: testEnv({ MAGNET_SERVE: 'on', MAGNET_SERVE_MODEL: model, MAGNET_SERVE_MODEL_ID: 'magnet-e2e', MAGNET_SERVE_THREADS: '1' }),
     });
-    client = new OpenAI({ baseURL: `${daemon.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    client = new OpenAI({ baseURL: `${daemon.apiUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
 
   after(async () => {
@@ -67,7 +67,7 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
   });
 
   it('answers OpenAI-style errors for bad requests', async () => {
-    const r = await fetch(`${daemon.url}/v1/chat/completions`, {
+    const r = await fetch(`${daemon.apiUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'magnet-e2e', messages: [], max_tokens: 2 }),
@@ -96,7 +96,7 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
   });
 
   it('serve --model answers the openai client and exits cleanly on SIGTERM', async () => {
-    const p = spawn(process.execPath, [CLI, 'serve', '--model', model, '--http', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], {
+    const p = spawn(process.execPath, [CLI, 'serve', '--model', model, '--api', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], {
       env: testEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -127,7 +127,7 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
     const bad = join(dirname(model), 'truncated.gguf');
     writeFileSync(bad, Buffer.from('GGUF\x03\x00\x00\x00'));
     await assert.rejects(
-      run(process.execPath, [CLI, 'serve', '--model', bad, '--http', '127.0.0.1:0'], { env: testEnv() }),
+      run(process.execPath, [CLI, 'serve', '--model', bad, '--api', '127.0.0.1:0'], { env: testEnv() }),
       (e: unknown) => {
         const err = e as { code: number; stderr: string };
         return err.code !== 0 && /truncated|ERR_MODEL_LOAD|too short|end of file/i.test(err.stderr);

@@ -97,7 +97,7 @@ test(
       'the repair loop to restore redundancy',
     );
     assert.equal(healed.liveShards, 6);
-    const metrics = await (await fetch(`${d1.url}/metrics`)).text();
+    const metrics = await (await d1.fetch(`/metrics`)).text();
     assert.match(metrics, /magnet_storage_repair_rounds_total [1-9]/);
     process.stdout.write(
       `# blob ${SIZE >> 20} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills\n`,

@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { KuboStore } from '../../daemon/src/storage/stores/kubo-store.js';
-import { CLI, type RunningDaemon, membersArgs, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+import {
+  CLI,
+  type RunningDaemon,
+  loopbackStartArgs,
+  membersArgs,
+  prepareHomes,
+  startDaemon,
+  tempHome,
+  testEnv,
+  waitFor,
+} from '../helpers/daemon.js';
 import { type RunningKubo, startKubo } from '../helpers/kubo.js';
 
 /**
@@ -80,7 +90,7 @@ async function cliFails(d: RunningDaemon, ...args: string[]): Promise<string> {
 const storageStatus = async (d: RunningDaemon) => (await d.get<{ storage: StorageStatus }>('/status')).storage;
 const blobStatus = async (d: RunningDaemon, id: string) => JSON.parse(await cli(d, 'blob', 'status', id)) as BlobStatus;
 const metric = async (d: RunningDaemon, name: string) =>
-  Number(new RegExp(`^magnet_${name} (\\S+)$`, 'm').exec(await (await fetch(`${d.url}/metrics`)).text())?.[1] ?? 0);
+  Number(new RegExp(`^magnet_${name} (\\S+)$`, 'm').exec(await (await d.fetch(`/metrics`)).text())?.[1] ?? 0);
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
 function blobFile(name: string, size: number): string {
@@ -119,24 +129,7 @@ test('bad input: each CLI and config mistake is a clear error naming what is wro
   const { id } = await putBlob(d1, small);
   assert.match(await cliFails(daemons[1]!, 'blob', 'get', id, join(work, 'no-dir', 'out')), /cannot write .*no-dir/);
   // A kubo API address that is neither a URL nor a multiaddr stops the daemon at start with the reason.
-  const bad = await run(
-    process.execPath,
-    [
-      CLI,
-      'start',
-      '--home',
-      tempHome(),
-      '--http',
-      '127.0.0.1:0',
-      '--grpc',
-      '127.0.0.1:0',
-      '--p2p',
-      '/ip4/127.0.0.1/tcp/0',
-      '--ipfs-api',
-      'nonsense',
-    ],
-    { env },
-  ).then(
+  const bad = await run(process.execPath, [CLI, ...loopbackStartArgs(tempHome()), '--ipfs-api', 'nonsense'], { env }).then(
     () => undefined,
     (e: { code?: number; stderr?: string; stdout?: string }) => e,
   );

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { contentCid } from '../../daemon/src/storage/cid.js';
-import { contentStoreCompliance } from '../../daemon/src/storage/stores/content-store-compliance.js';
+import { contentStoreCompliance } from '../helpers/content-store-compliance.js';
 import { KuboStore, toApiUrl } from '../../daemon/src/storage/stores/kubo-store.js';
 import { isMagnetError } from '../../daemon/src/util/errors.js';
 import { type RunningKubo, startKubo } from '../helpers/kubo.js';
@@ -47,5 +47,8 @@ test('kubo API addresses: URL, URL with path, multiaddr; garbage is a clear erro
   assert.equal(toApiUrl('http://127.0.0.1:5001'), 'http://127.0.0.1:5001/api/v0');
   assert.equal(toApiUrl('http://127.0.0.1:5001/api/v0'), 'http://127.0.0.1:5001/api/v0');
   assert.equal(toApiUrl('/ip4/127.0.0.1/tcp/5001'), 'http://127.0.0.1:5001/api/v0');
-  assert.throws(() => toApiUrl('nonsense'), (e) => isMagnetError(e, 'ERR_CONFIG'));
+  assert.throws(
+    () => toApiUrl('nonsense'),
+    (e) => isMagnetError(e, 'ERR_CONFIG'),
+  );
 });

@@ -4,7 +4,7 @@ import { type SigningKey, Wallet } from 'ethers';
 import { pino } from 'pino';
 import { nodeIdFromPublicKey } from '../../daemon/src/identity/node-id.js';
 import { signDigest } from '../../daemon/src/identity/signature.js';
-import { allMigrations } from '../../daemon/src/db/all-migrations.js';
+import { allMigrations } from '../../daemon/src/node/all-migrations.js';
 import { openStateDb } from '../../daemon/src/db/database.js';
 import { RoundCoordinator } from '../../daemon/src/diloco/coordinator.js';
 import { dilocoMetrics } from '../../daemon/src/diloco/metrics.js';

@@ -1,6 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type DaemonEndpoint, adminFetch } from '../../daemon/src/api/daemon-endpoint.js';
 import { loopbackStartArgs, waitReady } from '../../daemon/src/testnet/testnet.js';
+
+/** `start` flags for a daemon on loopback with free ports and mDNS off (later flags override them). */
+export { loopbackStartArgs };
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +73,7 @@ export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     MAGNET_MDNS: 'false',
     MAGNET_SSD_MIN_READ_MBPS: '0',
     MAGNET_SSD_MIN_WRITE_MBPS: '0',
+    MAGNET_SSD_RUNS: '1', // one pass is enough where the floors are 0; the median of three is unit-tested
     MAGNET_DILOCO: 'false',
     ...extra,
   };
@@ -76,8 +81,15 @@ export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 export interface RunningDaemon {
   home: string;
+  /** Admin listener base URL: every call there needs the token (use `fetch` or `get`, which add it). */
   url: string;
+  /** Public listener base URL (/v1, /healthz, /readyz). */
+  apiUrl: string;
+  /** Both listeners and the admin token. */
+  endpoint: DaemonEndpoint;
   proc: ChildProcess;
+  /** fetch() against the admin listener with the admin token. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Everything the daemon printed so far (stdout and stderr). */
   output(): string;
   /** SIGTERM and wait for the exit code. */
@@ -102,17 +114,20 @@ export async function startDaemon(
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  let url: string;
+  let endpoint: DaemonEndpoint;
   try {
-    url = await waitReady(home, proc, opts.readyTimeoutMs ?? 30_000);
+    endpoint = await waitReady(home, proc, opts.readyTimeoutMs ?? 30_000);
   } catch (err) {
     if (proc.exitCode === null) proc.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\n${out}`, { cause: err });
   }
   return {
     home,
-    url,
+    url: endpoint.admin,
+    apiUrl: endpoint.api,
+    endpoint,
     proc,
+    fetch: (path, init) => adminFetch(endpoint, path, init),
     output: () => out,
     async stop(timeoutMs = 15_000) {
       if (proc.exitCode !== null) return proc.exitCode;
@@ -129,7 +144,7 @@ export async function startDaemon(
       }
     },
     async get<T>(path: string): Promise<T> {
-      const res = await fetch(`${url}${path}`);
+      const res = await adminFetch(endpoint, path);
       if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
       return (await res.json()) as T;
     },

@@ -1,7 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RoundCoordinator } from '../../daemon/src/diloco/coordinator.js';
-import type { ContributionSink, RoundMembers, RoundNetwork, RoundStorage } from '../../daemon/src/diloco/ports.js';
+import type { SignedReceipt } from '../../daemon/src/diloco/messages.js';
+import type { ContributionSink, ReceiptExchange, RoundMembers, RoundNetwork, RoundStorage } from '../../daemon/src/diloco/ports.js';
+import { sha256File } from '../../daemon/src/util/hash.js';
 
 /**
  * Stands in for the network and storage parts so that several round coordinators can run in one test process
@@ -14,7 +16,7 @@ export class LoopbackCluster {
   readonly sharedDir: string;
   readonly contributions: Parameters<ContributionSink['record']>[0][] = [];
   /** Receipts each node took from a round outcome (the leader's are a JSON list naming the round and the leader). */
-  readonly receiptsTaken: { node: string; json: string }[] = [];
+  readonly receiptsTaken: { node: string; receipts: SignedReceipt[] }[] = [];
 
   constructor(root: string) {
     this.sharedDir = join(root, 'shared-storage');
@@ -80,9 +82,7 @@ export class LoopbackCluster {
   storage(self: string): RoundStorage {
     return {
       put: async (file) => {
-        const { createHash } = await import('node:crypto');
-        const { readFileSync } = await import('node:fs');
-        const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+        const sha = await sha256File(file);
         copyFileSync(file, join(this.sharedDir, sha));
         return { manifestId: sha };
       },
@@ -94,10 +94,24 @@ export class LoopbackCluster {
     };
   }
 
-  receipts(self: string): { forRound(round: number): Promise<string>; accept(json: string): Promise<void> } {
+  /** Each leader "signs" one receipt per round it leads, for itself (the chain part's checks are not the point here). */
+  receipts(self: string): ReceiptExchange {
     return {
-      forRound: async (round) => JSON.stringify([{ round, leader: self }]),
-      accept: async (json) => void this.receiptsTaken.push({ node: self, json }),
+      forRound: async (round) => [
+        {
+          nodeId: self,
+          node: '0x' + '11'.repeat(20),
+          epoch: 1,
+          round,
+          checkpointHash: '0x' + '00'.repeat(32),
+          gradientHash: '0x' + '22'.repeat(32),
+          tokens: 1,
+          score: 1,
+          leader: '0x' + '33'.repeat(20),
+          leaderSignature: '0x' + '44'.repeat(65),
+        },
+      ],
+      accept: async (receipts) => void this.receiptsTaken.push({ node: self, receipts }),
     };
   }
 

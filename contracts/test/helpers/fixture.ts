@@ -13,17 +13,28 @@ import {
   type TransactionReceipt,
 } from 'ethers';
 import { CONTRACT_NAMES, loadArtifact } from '../../../daemon/src/chain/artifacts.js';
-import { deployAll, attach, type ChainContracts, type Deployment } from '../../../daemon/src/chain/deploy.js';
+import { deployAll, attach, type ChainContracts, type DeployOptions, type Deployment } from '../../../daemon/src/chain/deploy.js';
 import { loadChainParams, type ChainParams } from '../../../daemon/src/chain/chain-params.js';
 import { commitment, receiptTuple, signReceipt, type Receipt } from '../../../daemon/src/chain/receipt.js';
 import { connectWallet } from '../../../daemon/src/chain/provider.js';
 import { REPO_ROOT } from '../../../daemon/src/version.js';
 import { mineAt, now, type Anvil } from './anvil.js';
 
-/** The repository's parameters with a smaller pool and cap so tests hit the cap quickly. */
+/**
+ * The repository's parameters with a smaller pool and cap so tests hit the cap quickly. The claim caps are lifted
+ * (any uint64 of tokens, a whole pool per node) so the settlement arithmetic is tested over its full range; the
+ * tests of the caps set them back with `over`.
+ */
 export function testParams(over: Partial<ChainParams> = {}): ChainParams {
   const p = loadChainParams(join(REPO_ROOT, 'config', 'reward-config.json'));
-  return { ...p, epochPool: parseEther('1000'), dailyCap: parseEther('2500'), ...over };
+  return {
+    ...p,
+    epochPool: parseEther('1000'),
+    dailyCap: parseEther('2500'),
+    maxTokensPerClaim: 2n ** 64n - 1n,
+    maxRewardShareBps: 10_000,
+    ...over,
+  };
 }
 
 export interface Fixture {
@@ -39,10 +50,10 @@ export interface Fixture {
   as(i: number): ChainContracts;
 }
 
-export async function deployFixture(anvil: Anvil, over: Partial<ChainParams> = {}): Promise<Fixture> {
+export async function deployFixture(anvil: Anvil, over: Partial<ChainParams> = {}, o: DeployOptions = {}): Promise<Fixture> {
   const p = testParams(over);
   const deployer = connectWallet(anvil.keys[0]!, anvil.provider);
-  const deployment = await deployAll(deployer, p);
+  const deployment = await deployAll(deployer, p, undefined, o);
   const wallets = anvil.keys.map((k) => new Wallet(k, anvil.provider));
   const cache = new Map<number, ChainContracts>();
   return {
@@ -99,6 +110,58 @@ export async function register(f: Fixture, i: number, tier = 1, bond = f.p.minNo
 
 export async function joinNotary(f: Fixture, i: number, bond = f.p.minNotaryBond): Promise<void> {
   await send(f.as(i).panel, 'join', { value: bond });
+}
+
+/** Opens a challenge as notary `i` against the wallet of `node` with `bond` (default: the deposit Params asks); returns its id. */
+export async function openChallenge(
+  f: Fixture,
+  i: number,
+  kind: number,
+  node: number,
+  epoch: bigint,
+  bond = f.p.challengeBond,
+): Promise<bigint> {
+  const id = (await f.c.panel.getFunction('challengeCount')()) as bigint;
+  await send(f.as(i).panel, 'challenge', kind, f.wallets[node]!.address, epoch, { value: bond });
+  return id;
+}
+
+/** Mines the block whose hash seeds the current round's draw, draws, and returns the wallet indexes of the panel. */
+export async function drawPanel(f: Fixture, id: bigint): Promise<number[]> {
+  await f.provider.send('evm_mine', []);
+  await send(f.c.panel, 'draw', id);
+  return panelOf(f, id);
+}
+
+/** Wallet indexes of the panel drawn for the current round of challenge `id`. */
+export async function panelOf(f: Fixture, id: bigint): Promise<number[]> {
+  const c = await f.c.panel.getFunction('challengeOf')(id);
+  const panel = (await f.c.panel.getFunction('panelOf')(id, c.round)) as string[];
+  return panel.map((a) => f.wallets.findIndex((w) => w.address === a));
+}
+
+export interface PanelTotals {
+  balance: bigint;
+  notaryBonds: bigint;
+  notarySlashed: bigint;
+  challengeBonds: bigint;
+  payouts: bigint;
+  burned: bigint;
+}
+
+/** Reads the panel's totals and asserts that its balance is exactly their sum. */
+export async function assertPanelSolvent(f: Fixture): Promise<PanelTotals> {
+  const g = (k: string) => f.c.panel.getFunction(k)() as Promise<bigint>;
+  const [balance, notaryBonds, notarySlashed, challengeBonds, payouts, burned] = await Promise.all([
+    f.provider.getBalance(f.deployment.addresses.panel),
+    g('totalNotaryBonds'),
+    g('totalNotarySlashed'),
+    g('totalChallengeBonds'),
+    g('totalPayouts'),
+    g('totalBurned'),
+  ]);
+  assert.equal(balance, notaryBonds + notarySlashed + challengeBonds + payouts + burned, 'panel solvent');
+  return { balance, notaryBonds, notarySlashed, challengeBonds, payouts, burned };
 }
 
 export async function windowsOf(f: Fixture, epoch: bigint): Promise<{ commit: bigint; reveal: bigint; challenge: bigint; settle: bigint }> {

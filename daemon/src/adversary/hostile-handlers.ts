@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { RoundMessageHandlers } from '../diloco/net-adapter.js';
+import { createHash, randomBytes } from 'node:crypto';
+import type { RoundMessageHandlers } from '../node/wiring/round-network.js';
 import type { Ack, Certificate } from '../diloco/messages.js';
 import type { RoundSigner } from '../diloco/ports.js';
 import { proposalDigest, voteDigest } from '../diloco/statements.js';
@@ -43,7 +43,29 @@ export function withholdingBackend(inner: BlobBackend): BlobBackend {
       if (!inner.isPublic?.(sha256)) throw new Error(`blob ${sha256} withheld`);
       return inner.read(sha256, offset);
     },
-    accept: (sha256, file) => inner.accept(sha256, file),
+    admit: (u) => inner.admit(u),
+    accept: (sha256, file, u) => inner.accept(sha256, file, u),
+    touch: (sender, sha256) => inner.touch?.(sender, sha256),
+    isPublic: (sha256) => inner.isPublic?.(sha256) ?? false,
+  };
+}
+
+/**
+ * A shard holder that answers GetBlob with more than it announces: the true bytes, then up to 1 GiB of junk (public
+ * checkpoints are served as they are). A reader must cut it off at the size it expects, with bounded memory.
+ */
+export function bloatingBackend(inner: BlobBackend): BlobBackend {
+  return {
+    stat: (sha256) => inner.stat(sha256),
+    read: async function* (sha256, offset) {
+      yield* inner.read(sha256, offset);
+      if (inner.isPublic?.(sha256)) return;
+      const junk = randomBytes(1 << 20);
+      for (let i = 0; i < 1024; i++) yield junk;
+    },
+    admit: (u) => inner.admit(u),
+    accept: (sha256, file, u) => inner.accept(sha256, file, u),
+    touch: (sender, sha256) => inner.touch?.(sender, sha256),
     isPublic: (sha256) => inner.isPublic?.(sha256) ?? false,
   };
 }

@@ -34,7 +34,8 @@ export class HostileRoundNetwork implements RoundNetwork {
 
   constructor(
     private readonly inner: RoundNetwork,
-    private readonly d: { me: string; kind: AdversaryKind; signer: RoundSigner; log: Logger },
+    /** `python`: the trainer's interpreter (diloco.python), which the poison runs with. */
+    private readonly d: { me: string; kind: AdversaryKind; signer: RoundSigner; log: Logger; python: string },
   ) {}
 
   livePeers(): ReturnType<RoundNetwork['livePeers']> {
@@ -100,9 +101,9 @@ export class HostileRoundNetwork implements RoundNetwork {
     return { ...unsigned, signature: this.d.signer.sign(proposalDigest(unsigned)) };
   }
 
-  async pushBlob(to: string, file: string, sha256: string): Promise<void> {
+  async pushBlob(to: string, file: string, sha256: string, round: number): Promise<void> {
     const bad = await this.poisonFor(file, sha256);
-    return bad ? this.inner.pushBlob(to, bad.file, bad.sha256) : this.inner.pushBlob(to, file, sha256);
+    return bad ? this.inner.pushBlob(to, bad.file, bad.sha256, round) : this.inner.pushBlob(to, file, sha256, round);
   }
 
   async gradientReady(to: string, g: GradientReady): Promise<Ack> {
@@ -142,7 +143,7 @@ export class HostileRoundNetwork implements RoundNetwork {
     const known = this.poisoned.get(sha256);
     if (known) return known;
     const out = `${file}.poisoned`;
-    const bad = { ...(await poisonGradient(file, out, -8)), file: out };
+    const bad = { ...(await poisonGradient(file, out, -8, this.d.python)), file: out };
     bad.size = statSync(out).size;
     this.poisoned.set(sha256, bad);
     this.d.log.warn({ adversary: this.d.kind, honest: sha256, poisoned: bad.sha256 }, 'adversary: submitting a poisoned gradient');

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { sha256File } from '../diloco/checkpoint-store.js';
 import { trainerPython } from '../diloco/trainer-runner.js';
+import { sha256File } from '../util/hash.js';
 
 const run = promisify(execFile);
 
@@ -9,7 +9,7 @@ const run = promisify(execFile);
  * Writes `src` (a pseudo-gradient) scaled by `factor` to `dest`, metadata kept: with a negative factor, the honest
  * update reversed. Uses the trainer's own Python (numpy and safetensors), like any tool of the adversary.
  */
-export async function poisonGradient(src: string, dest: string, factor: number): Promise<{ sha256: string; size: number }> {
+export async function poisonGradient(src: string, dest: string, factor: number, python = ''): Promise<{ sha256: string; size: number }> {
   const py = `
 import sys, numpy as np
 from safetensors.numpy import load_file, save_file
@@ -20,6 +20,6 @@ t = load_file(src)
 t = {n: (v * factor).astype(v.dtype) if v.dtype.kind == "f" else v for n, v in t.items()}
 save_file(t, dest, metadata=meta)
 `;
-  await run(trainerPython(), ['-c', py, src, dest, String(factor)]);
+  await run(trainerPython(python), ['-c', py, src, dest, String(factor)]);
   return { sha256: await sha256File(dest), size: 0 };
 }

@@ -4,7 +4,7 @@ import type { InterfaceAbi } from 'ethers';
 import { REPO_ROOT } from '../version.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 
-export const CONTRACT_NAMES = ['Params', 'NodeRegistry', 'ContributionLedger', 'NotaryPanel', 'MagnetToken'] as const;
+export const CONTRACT_NAMES = ['Params', 'NodeRegistry', 'ContributionLedger', 'NotaryPanel', 'MagnetToken', 'MagnetTimelock'] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface Artifact {

@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { allMigrations } from '../db/all-migrations.js';
 import { openStateDb } from '../db/database.js';
-import { ClaimQueue, ContributionStore } from './claim-store.js';
+import { ClaimQueue, ContributionStore, chainMigrations } from './claim-store.js';
 import type { Receipt } from './receipt.js';
 
 const receipt: Receipt = {
@@ -24,7 +23,7 @@ describe('chain claim store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'magnet-claims-'));
     try {
       const file = join(dir, 'state.db');
-      let { db } = openStateDb(file, allMigrations);
+      let { db } = openStateDb(file, chainMigrations);
       const store = new ContributionStore(db);
       const c = {
         round: 3,
@@ -54,7 +53,7 @@ describe('chain claim store', () => {
       q.retryLater(entry.digest, 'connect ECONNREFUSED', 60_000);
       assert.equal(q.due().length, 0, 'not due before its retry time');
       db.close();
-      ({ db } = openStateDb(file, allMigrations));
+      ({ db } = openStateDb(file, chainMigrations));
       const q2 = new ClaimQueue(db);
       const [row] = q2.all();
       assert.equal(row!.state, 'queued');
@@ -73,7 +72,7 @@ describe('chain claim store', () => {
   it('hands out the receipts of a led round plus those of the few rounds led before it (resent with each outcome)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'magnet-claims-'));
     try {
-      const { db } = openStateDb(join(dir, 'state.db'), allMigrations);
+      const { db } = openStateDb(join(dir, 'state.db'), chainMigrations);
       const store = new ContributionStore(db);
       for (const round of [1, 5, 9, 12, 20]) {
         for (const nodeId of ['node-aaaaaaaaaaaaaaaa', 'node-bbbbbbbbbbbbbbbb']) {

@@ -1,6 +1,5 @@
 import type { StateDb } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import type { ContributionSink } from '../diloco/ports.js';
 import type { Receipt } from './receipt.js';
 
 export const chainMigrations: Migration[] = [
@@ -52,12 +51,24 @@ export const chainMigrations: Migration[] = [
   },
 ];
 
-/** What DiLoCo hands over for each accepted gradient. */
-export type Contribution = Parameters<ContributionSink['record']>[0];
+/**
+ * What DiLoCo hands over for each accepted gradient. ContributionStore is DiLoCo's ContributionSink (diloco/ports.ts)
+ * by shape: the node hands one to the other, and the compiler checks the fit there, so neither part imports the other.
+ */
+export interface Contribution {
+  round: number;
+  nodeId: string;
+  tokens: number;
+  steps: number;
+  lossDelta: number;
+  verified: boolean;
+  gradientSha256: string;
+}
 
 export interface ContributionRow extends Contribution {
   recordedAt: number;
-  state: 'recorded' | 'signed' | 'self' | 'unregistered';
+  /** 'invalid': no receipt can carry the record (the note says why); it is kept, never signed. */
+  state: 'recorded' | 'signed' | 'self' | 'unregistered' | 'invalid';
   note: string | null;
 }
 
@@ -65,13 +76,16 @@ export interface ContributionRow extends Contribution {
  * Leader side: every accepted gradient becomes a contribution record, in a transaction, once per (round, nodeId),
  * whether or not a chain is configured (signing waits for the chain).
  */
-export class ContributionStore implements ContributionSink {
+export class ContributionStore {
   constructor(private readonly db: StateDb) {}
 
   record(c: Contribution): void {
-    if (!Number.isInteger(c.round) || c.round < 0 || !Number.isInteger(c.tokens) || c.tokens < 0) {
+    // Values are checked here, where they enter: a receipt carries tokens as uint64 and the hash as bytes32.
+    if (!Number.isSafeInteger(c.round) || c.round < 0 || !Number.isSafeInteger(c.tokens) || c.tokens < 0) {
       throw new Error(`contribution for ${c.nodeId} round ${c.round}: round and tokens must be whole numbers >= 0`);
     }
+    if (!/^[0-9a-f]{64}$/.test(c.gradientSha256))
+      throw new Error(`contribution for ${c.nodeId} round ${c.round}: gradient hash must be 64 lowercase hex digits`);
     this.db.transaction(() => {
       this.db
         .prepare(

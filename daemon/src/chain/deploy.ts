@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Contract, ContractFactory, getAddress, id, type ContractRunner, type Signer } from 'ethers';
+import { Contract, ContractFactory, ZeroHash, getAddress, id, type ContractRunner, type Signer } from 'ethers';
 import { writeFileAtomic } from '../util/fs.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { DEFAULT_BUILD_DIR, loadArtifact, type ContractName } from './artifacts.js';
@@ -11,7 +11,22 @@ export interface Deployment {
   block: number;
   deployer: string;
   deployedAt: string;
-  addresses: { params: string; registry: string; ledger: string; panel: string; token: string };
+  /** `timelock` governs Params (absent in deployments made before the timelock, and with governance 'deployer'). */
+  addresses: { params: string; registry: string; ledger: string; panel: string; token: string; timelock?: string };
+}
+
+export interface DeployOptions {
+  /**
+   * 'timelock' (the default): Params is sealed to a MagnetTimelock whose proposer and executor is the deployer, and
+   * the deployer drops the admin role of the registry and the ledger, so nobody can grant the slasher or panel role
+   * again. 'deployer': the deployer keeps every role, for contract tests that drive a contract's internals directly.
+   */
+  governance?: 'timelock' | 'deployer';
+  /**
+   * Who may schedule and execute changes in the timelock (default: the deployer). On a public chain, a multisig:
+   * the deployer's key is a hot wallet, and it keeps no role when another proposer is named.
+   */
+  proposer?: string;
 }
 
 export interface ChainContracts {
@@ -35,10 +50,15 @@ export function attach(d: Deployment, runner: ContractRunner, buildDir = DEFAULT
 
 /**
  * Deploys Params, NodeRegistry, ContributionLedger (which creates MagnetToken) and NotaryPanel, wires the roles
- * (panel and ledger may slash, panel may void claims) and applies `p`. The deployer keeps the governor and admin
- * roles; hand them to a timelock or multisig on a public chain.
+ * (the panel alone may slash, and rules on claims and no-shows), applies `p` as the genesis values, then (by default) hands
+ * governance to a timelock of `p.timelockDelay` and gives up every admin role (see DeployOptions).
  */
-export async function deployAll(deployer: Signer, p: ChainParams, buildDir = DEFAULT_BUILD_DIR): Promise<Deployment> {
+export async function deployAll(
+  deployer: Signer,
+  p: ChainParams,
+  buildDir = DEFAULT_BUILD_DIR,
+  o: DeployOptions = {},
+): Promise<Deployment> {
   const from = await deployer.getAddress();
   const provider = deployer.provider;
   if (!provider) throw new MagnetError('ERR_CHAIN_DEPLOY', 'the deployer signer has no provider');
@@ -63,9 +83,18 @@ export async function deployAll(deployer: Signer, p: ChainParams, buildDir = DEF
   };
   const panelAddr = await panel.getAddress();
   await send(registry, 'grantRole', id('SLASHER_ROLE'), panelAddr);
-  await send(registry, 'grantRole', id('SLASHER_ROLE'), await ledger.getAddress());
   await send(ledger, 'grantRole', id('PANEL_ROLE'), panelAddr);
   await applyParams(params, p);
+  let timelock: string | undefined;
+  if ((o.governance ?? 'timelock') === 'timelock') {
+    const proposer = o.proposer ? getAddress(o.proposer) : from;
+    const t = await deployed('MagnetTimelock', p.timelockDelay, [proposer], [proposer]);
+    timelock = await t.getAddress();
+    await send(params, 'seal', timelock);
+    const admin = ZeroHash; // DEFAULT_ADMIN_ROLE
+    await send(registry, 'renounceRole', admin, from);
+    await send(ledger, 'renounceRole', admin, from);
+  }
   return {
     chainId: chainId.toString(),
     block: firstBlock,
@@ -77,11 +106,12 @@ export async function deployAll(deployer: Signer, p: ChainParams, buildDir = DEF
       ledger: await ledger.getAddress(),
       panel: panelAddr,
       token: getAddress(await ledger.getFunction('token')()),
+      ...(timelock ? { timelock } : {}),
     },
   };
 }
 
-/** Sets every governed value of Params to `p` (the deployer holds GOVERNOR_ROLE). */
+/** Sets every governed value of Params to `p` (the deployer holds GOVERNOR_ROLE until Params is sealed). */
 export async function applyParams(params: Contract, p: ChainParams): Promise<void> {
   const send = async (fn: string, ...args: unknown[]) => (await params.getFunction(fn)(...args)).wait();
   if ((await params.getFunction('epochLength')()) !== p.epochLength) await send('setEpochLength', p.epochLength);
@@ -89,7 +119,9 @@ export async function applyParams(params: Contract, p: ChainParams): Promise<voi
   await send('setEmission', p.epochPool, p.dailyCap);
   await send('setMinimumBonds', p.minNodeBond, p.minNotaryBond);
   await send('setChallengerShare', p.challengerShareBps);
-  await send('setQuorum', p.quorum);
+  await send('setClaimCaps', p.maxTokensPerClaim, p.maxRewardShareBps);
+  await send('setPanelRules', p.panelSize, p.quorumBps, p.minVotes);
+  await send('setChallengeTerms', p.challengeBond, p.expiryPenaltyBps, p.slashDelay);
   for (let o = 0; o < p.slashRateBps.length; o++) await send('setSlashRate', o, p.slashRateBps[o]);
 }
 
@@ -113,6 +145,8 @@ export function readDeployment(file: string): Deployment {
       });
     }
   }
+  if (a.timelock !== undefined && (typeof a.timelock !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.timelock)))
+    throw new MagnetError('ERR_CHAIN_DEPLOYMENT', `chain deployment file ${file}: addresses.timelock is not an address`, { file });
   if (!/^\d+$/.test(String(d.chainId)))
     throw new MagnetError('ERR_CHAIN_DEPLOYMENT', `chain deployment file ${file}: chainId is not a number`, { file });
   return d;

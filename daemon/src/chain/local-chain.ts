@@ -31,7 +31,7 @@ export function anvilBinary(): string {
   throw new MagnetError('ERR_NO_ANVIL', 'anvil is not installed: `npm install` installs @foundry-rs/anvil (a devDependency)');
 }
 
-/** Testnet windows: 60 s epochs; a claim settles about two minutes after its epoch starts. */
+/** Testnet windows: 60 s epochs; a claim settles about two minutes after its epoch starts; a heavy slash waits a minute. */
 export function fastParams(p: ChainParams): ChainParams {
   return {
     ...p,
@@ -41,6 +41,8 @@ export function fastParams(p: ChainParams): ChainParams {
     challengeWindow: 30n,
     adjudicationTimeout: 60n,
     unbondingDelay: 240n,
+    timelockDelay: 60n,
+    slashDelay: 60n,
   };
 }
 

@@ -4,9 +4,11 @@ import { int, str } from '../config/schema.js';
 export const chainOptions = {
   rpc: str('', 'JSON-RPC URL of the EVM chain (http://HOST:PORT); empty = no chain, contributions are recorded and claims wait', {
     env: 'MAGNET_CHAIN_RPC',
+    flag: '--chain-rpc <url>',
   }),
   deployment: str('', 'deployment file written by `magnet-node chain deploy` (chain id, contract addresses)', {
     env: 'MAGNET_CHAIN_DEPLOYMENT',
+    flag: '--chain-deployment <file>',
   }),
   pollMs: int(5_000, 'period of the claim loop (sign, commit, reveal, settle), ms', { env: 'MAGNET_CHAIN_POLL_MS', min: 50 }),
   retryBaseMs: int(2_000, 'first retry delay after a failed chain call; doubles per failure, ms', {

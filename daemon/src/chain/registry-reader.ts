@@ -1,6 +1,7 @@
 import { Contract, type EventLog, type JsonRpcProvider, getAddress } from 'ethers';
 import type { RegistryEntry, RegistrySource } from '../membership/registry-source.js';
 import { DEFAULT_BUILD_DIR, ensureArtifacts, loadArtifact } from './artifacts.js';
+import { nodeIdFromBytes8 } from './connection.js';
 import { readDeployment } from './deploy.js';
 import { makeProvider } from './provider.js';
 
@@ -33,7 +34,7 @@ export class RegistryReader implements RegistrySource {
       [...this.owners].map(async (address) => {
         const n = (await registry.getFunction('nodeOf')(address)) as { nodeId: string; tier: bigint };
         const active = (await registry.getFunction('isActive')(address)) as boolean;
-        return { address, nodeId: `node-${String(n.nodeId).slice(2)}`, tier: Number(n.tier), active };
+        return { address, nodeId: nodeIdFromBytes8(String(n.nodeId)), tier: Number(n.tier), active };
       }),
     );
   }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type NodeConfig, nodeSchema } from '../config/node-config.js';
+import { type NodeConfig, nodeSchema } from '../node/node-config.js';
 import { type Layer, loadConfig } from '../config/load.js';
 import { REPO_ROOT } from '../version.js';
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBlobCommands } from './commands/blob.js';
 import { registerChainCommands } from './commands/chain.js';
@@ -10,11 +10,14 @@ import { registerServeCommands } from './commands/serve.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTestnetCommand } from './commands/testnet.js';
+import { USAGE_EXIT_CODE, shortUsageErrors } from './usage-errors.js';
 
 const program = new Command('magnet-node')
   .description('node daemon of a decentralized network that trains ternary (BitNet b1.58) models with DiLoCo and serves them on CPUs')
-  .showHelpAfterError()
-  .enablePositionalOptions();
+  .version(`magnet-node ${VERSION}`, '-V, --version', 'print the version')
+  .enablePositionalOptions()
+  // Set before the commands are added: each inherits it. Help and --version exit 0, a usage error 2.
+  .exitOverride((err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : USAGE_EXIT_CODE));
 
 registerStartCommand(program);
 registerStatusCommand(program);
@@ -31,5 +34,6 @@ program
   .action(() => {
     process.stdout.write(`magnet-node ${VERSION}\n`);
   });
+shortUsageErrors(program);
 
 await program.parseAsync(process.argv);

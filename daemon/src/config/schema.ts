@@ -10,6 +10,11 @@ export interface Field<T> {
   doc: string;
   /** Environment variable that sets this field (documented in the README). */
   env?: string;
+  /**
+   * The `magnet-node start` flag that sets this field, in commander syntax: '--api <host:port>', or '--no-mdns' for
+   * a boolean that is on by default. The CLI builds the flag, its help, default and env var from this field.
+   */
+  flag?: string;
   min?: number;
   max?: number;
   choices?: readonly string[];
@@ -21,6 +26,7 @@ export interface Field<T> {
 
 interface Extra<T> {
   env?: string;
+  flag?: string;
   min?: number;
   max?: number;
   secret?: boolean;

@@ -22,6 +22,11 @@ export class Checker {
     private readonly verifier: Verifier,
   ) {}
 
+  /** Resolves once no check is running (the drain at stop). */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
   check(from: string, req: GradientCheckRequest): Promise<GradientCheck> {
     const run = this.queue.then(() => this.checkNow(from, req));
     this.queue = run.catch(() => undefined);
@@ -39,6 +44,8 @@ export class Checker {
       if (!accepted) c.refuser.note('check', from, reasonLabel(reason) as RoundRefusal, `its own gradient ${req.sha256}: ${reason}`);
       return v;
     };
+    // Not final for the leader: it asks another member (checked here, so a check queued behind one cut is not begun).
+    if (c.signal.aborted) return verdict(false, 'unavailable: this node is shutting down');
     const r = currentRound(c);
     const latest = c.outcomes.latest();
     if (req.round !== r) return verdict(false, `wrong_round: this node is at round ${r}`);

@@ -1,13 +1,24 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, copyFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, copyFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { MagnetError } from '../util/errors.js';
+import { sha256File } from '../util/hash.js';
 import type { LatestPointer } from './outcome-repo.js';
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
+/**
+ * Removes a trainer output that will not be adopted, with the temporaries the trainer writes beside it
+ * (`.<name>.<random>.tmp`, renamed onto the name when complete): a job cut mid-write leaves nothing behind.
+ */
+export function removeOutput(path: string): void {
+  rmSync(path, { force: true });
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of names) if (f.startsWith(prefix) && f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
 }
 
 /**

@@ -5,7 +5,7 @@ import type { CheckpointStore } from './checkpoint-store.js';
 import type { DilocoMetrics } from './metrics.js';
 import type { OutcomeRepository } from './outcome-repo.js';
 import type { PhaseClock } from './phase-clock.js';
-import type { ContributionSink, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
+import type { ContributionSink, ReceiptExchange, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
 import type { Refuser } from './refusals.js';
 import type { GradientRepository, RoundRepository } from './round-repo.js';
 import type { RoundView } from './round-view.js';
@@ -31,16 +31,17 @@ export interface RoundContext {
   phases: PhaseClock;
   metrics: DilocoMetrics;
   log: Logger;
+  /** The node's shutdown signal: once aborted, no new work starts and a job in flight is cut (and left to redo). */
+  signal: AbortSignal;
   /** The chain part's receipts: signed by a leader for its round, picked up by the contributors from the outcome. */
-  receipts?: { forRound(round: number): Promise<string>; accept(json: string): Promise<void> };
+  receipts?: ReceiptExchange;
   /** Called after a merged checkpoint became `latest` (the serving hook). */
   onLatest?: (path: string, sha256: string, round: number) => void;
 }
 
 /** The round this node works on: the one after the last certified round, or after the latest checkpoint's. */
 export function currentRound(ctx: RoundContext): number {
-  const latest = ctx.outcomes.latest();
-  return Math.max(latest ? latest.round + 1 : 0, ctx.outcomes.lastCertifiedRound() + 1);
+  return ctx.outcomes.currentRound();
 }
 
 /** A gradient file this node holds: its own, or one pushed to it through the data plane. */

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { CatchUp } from './catch-up.js';
-import { CheckpointStore } from './checkpoint-store.js';
+import { CheckpointStore, removeOutput } from './checkpoint-store.js';
 import { Checker } from './checker.js';
 import { type RoundContext, currentRound } from './context.js';
 import { Failover } from './failover.js';
@@ -25,9 +25,9 @@ import type {
 import type { DilocoMetrics } from './metrics.js';
 import { OutcomeRepository } from './outcome-repo.js';
 import { PhaseClock } from './phase-clock.js';
-import type { ContributionSink, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
+import type { ContributionSink, ReceiptExchange, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
 import { CertificateRefused, Promotion } from './promotion.js';
-import { Refuser } from './refusals.js';
+import { type RoundMessageKind, Refuser } from './refusals.js';
 import { GradientRepository, RoundRepository } from './round-repo.js';
 import { RoundView } from './round-view.js';
 import type { DilocoOptions, TrainerJobs } from './trainer-jobs.js';
@@ -46,8 +46,10 @@ export interface CoordinatorDeps {
   signer: RoundSigner;
   contributions: ContributionSink;
   jobs: TrainerJobs;
+  /** The node's shutdown signal: once aborted, round messages are refused, the loop stops and trainer jobs are cut. */
+  signal?: AbortSignal;
   /** The chain part's receipts: signed by a leader for its round, picked up by the contributors from the outcome. */
-  receipts?: { forRound(round: number): Promise<string>; accept(json: string): Promise<void> };
+  receipts?: ReceiptExchange;
   /** Called after a merged checkpoint became `latest` (the serving hook). */
   onLatest?: (path: string, sha256: string, round: number) => void;
 }
@@ -75,6 +77,8 @@ export class RoundCoordinator implements Startable {
   /** When this process had its genesis checkpoint (ready to follow rounds). */
   private readyAt = Number.MAX_SAFE_INTEGER;
   private lastError: string | undefined;
+  /** Set from stop() (or the node's signal) until the next start(): round messages are refused meanwhile. */
+  private stopping = false;
 
   constructor(
     private readonly opts: DilocoOptions,
@@ -103,6 +107,7 @@ export class RoundCoordinator implements Startable {
       phases,
       metrics: d.metrics,
       log: d.log,
+      signal: d.signal ?? new AbortController().signal,
       ...(d.receipts ? { receipts: d.receipts } : {}),
       ...(d.onLatest ? { onLatest: d.onLatest } : {}),
     };
@@ -133,6 +138,8 @@ export class RoundCoordinator implements Startable {
     this.leader = new Leader(this.ctx, this.trainer, verifier, this.voting, () => this.catchUp.soon());
     this.follower = new Follower(this.ctx, this.trainer);
     this.checker = new Checker(this.ctx, verifier);
+    // Storage takes a pushed gradient only for a round this node leads, from a member that accepted it.
+    d.storage.expectGradients?.((p) => this.leader.expectsGradient(p.sender, p.round, p.sha256, p.size));
   }
 
   private get me(): string {
@@ -141,26 +148,47 @@ export class RoundCoordinator implements Startable {
 
   /** Members train, lead and vote; every other node follows certified outcomes (to serve them). */
   async start(): Promise<void> {
-    if (this.timer || !this.opts.enabled) return;
+    if (this.timer || !this.opts.enabled || this.ctx.signal.aborted) return;
+    this.stopping = false;
     this.trainer.reset();
     this.startedAt = Date.now();
     const gone = this.ctx.ckpts.removeTemporaries();
     if (gone.length > 0) this.d.log.info({ files: gone }, 'removed half-written files a crash left');
     this.timer = setInterval(() => void this.tick(), 1000);
+    this.ctx.signal.addEventListener('abort', () => this.halt(), { once: true });
   }
 
-  /** Stops the loop and waits for a tick in progress (a merge or a vote runs to its end), then the trainer. */
+  /**
+   * Stops taking work (round messages refused), stops the loop, then drains: the tick in progress, a certificate being
+   * applied, a check being answered (with the node's signal aborted, a trainer job they wait on is cut and its round
+   * left as persisted: a merge is redone on the next start). Then the trainer.
+   */
   async stop(): Promise<void> {
+    this.halt();
+    await this.ticking;
+    await this.promotion.idle();
+    await this.checker.idle();
+    await this.trainer.stop();
+  }
+
+  /** No new round work: messages are refused and the loop stops ticking (whatever runs now finishes or is cut). */
+  private halt(): void {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.trainer.stop();
-    await this.ticking;
+  }
+
+  /** Why a round message is refused while stopping; undefined while running. */
+  private closed(kind: RoundMessageKind, from: string): Ack | undefined {
+    if (!this.stopping && !this.ctx.signal.aborted) return undefined;
+    return this.ctx.refuser.refuse(kind, from, 'shutting_down', 'this node is shutting down and takes no new round work');
   }
 
   // ------------------------------------------------------------------ the loop
 
   /** Re-drives the current round from its persisted state. Never runs twice at once. */
   tick(): Promise<void> {
+    if (this.ctx.signal.aborted) return this.ticking ?? Promise.resolve();
     this.ticking ??= this.step().finally(() => (this.ticking = undefined));
     return this.ticking;
   }
@@ -181,6 +209,7 @@ export class RoundCoordinator implements Startable {
       this.voting.prune(currentRound(c) - 1);
       this.lastError = undefined;
     } catch (err) {
+      if (this.ctx.signal.aborted) return; // cut by the shutdown: redone from the persisted state on the next start
       this.lastError = errorMessage(err);
       this.d.log.warn({ err: this.lastError }, 'round step failed; retrying on the next tick');
     }
@@ -204,8 +233,13 @@ export class RoundCoordinator implements Startable {
     const legacy = c.ckpts.legacyLatest(); // a home from before the pointer moved into SQLite
     if (legacy && c.ckpts.has(legacy.sha256)) return c.outcomes.setGenesis(legacy);
     const tmp = join(c.ckpts.dir, `genesis-${process.pid}.tmp.safetensors`);
-    await this.d.jobs.init(tmp);
-    const sha = await c.ckpts.adopt(tmp);
+    let sha: string;
+    try {
+      await this.d.jobs.init(tmp);
+      sha = await c.ckpts.adopt(tmp);
+    } finally {
+      removeOutput(tmp);
+    }
     c.outcomes.setGenesis({ sha256: sha, round: -1, manifestId: null });
     this.d.log.info({ sha256: sha, preset: this.opts.preset, seed: this.opts.seed }, 'round-0 base checkpoint created');
   }
@@ -239,13 +273,13 @@ export class RoundCoordinator implements Startable {
   // ------------------------------------------------------------------ RPC handlers (called by the net part)
 
   onAnnouncement(from: string, a: RoundAnnouncement): Ack {
-    const ack = this.follower.onAnnouncement(from, a);
+    const ack = this.closed('announcement', from) ?? this.follower.onAnnouncement(from, a);
     if (!ack.accepted && (ack.currentRound ?? 0) < a.round) this.catchUp.soon();
     return ack;
   }
 
   onGradientReady(from: string, g: GradientReady): Ack {
-    return this.leader.onGradientReady(from, g);
+    return this.closed('gradient', from) ?? this.leader.onGradientReady(from, g);
   }
 
   onCheckRequest(from: string, req: GradientCheckRequest): Promise<GradientCheck> {
@@ -253,7 +287,7 @@ export class RoundCoordinator implements Startable {
   }
 
   onVotes(from: string, p: OutcomeProposal, votes: Vote[]): Ack {
-    const ack = this.voting.onVotes(from, p, votes);
+    const ack = this.closed('vote', from) ?? this.voting.onVotes(from, p, votes);
     if (!ack.accepted && p.round > currentRound(this.ctx)) this.catchUp.soon();
     return ack;
   }
@@ -262,6 +296,8 @@ export class RoundCoordinator implements Startable {
   onOutcome(from: string, cert: Certificate): Ack {
     const c = this.ctx;
     if (!this.opts.enabled) return c.refuser.refuse('outcome', from, 'not_participating', 'this node does not follow rounds');
+    const closed = this.closed('outcome', from);
+    if (closed) return closed;
     const r = currentRound(c);
     const p = cert.proposal;
     if (p.round < r) {

@@ -1,28 +1,26 @@
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crashPoint } from '../util/crash-points.js';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage, isMagnetError } from '../util/errors.js';
 import { type RoundContext, gradientFile, maxGradientBytes } from './context.js';
 import type { LocalTraining } from './local-training.js';
 import {
   type Ack,
-  type GradientCheck,
   type GradientReady,
   type GradientStatement,
   MAX_DAMPING,
   type OutcomeProposal,
   type RoundAnnouncement,
 } from './messages.js';
-import { checkToJson, checkFromJson } from './outcome-repo.js';
+import { removeOutput } from './checkpoint-store.js';
+import { Judging } from './judging.js';
+import { checkFromJson } from './outcome-repo.js';
 import type { RoundRefusal } from './refusals.js';
 import type { JudgedGradient, RoundRow } from './round-repo.js';
-import { checkDigest, gradientDigest, proposalDigest, signerOf } from './statements.js';
-import { type Verifier, outliers, reasonLabel, worseDetail } from './verifier.js';
+import { gradientDigest, proposalDigest, signerOf } from './statements.js';
+import { type Verifier, worseDetail } from './verifier.js';
 import type { Voting } from './voting.js';
 
 const ok: Ack = { accepted: true, reason: '' };
-/** Verdict reasons of the checker that are final; anything else (unreachable, busy, behind) is asked again. */
-const FINAL_CHECK = ['size', 'spot_check', 'grad_nonfinite', 'grad_outlier', 'grad_base_mismatch', 'format', 'bad_statement'];
 
 /**
  * The leader's side of a round: announce (collection state first), collect signed gradients from the members that
@@ -33,10 +31,9 @@ const FINAL_CHECK = ['size', 'spot_check', 'grad_nonfinite', 'grad_outlier', 'gr
  */
 export class Leader {
   private readonly lastAnnounce = new Map<number, number>();
-  /** Who was asked to check our own gradient, per round. */
-  private readonly checks = new Map<number, { skip: string[]; refused: number; failures: number; nextAt: number }>();
   /** When a round first had a quorum of accepted gradients and nothing left to judge (stragglers wait a grace). */
   private readonly quorumAt = new Map<number, number>();
+  private readonly judging: Judging;
 
   constructor(
     private readonly ctx: RoundContext,
@@ -45,7 +42,9 @@ export class Leader {
     private readonly voting: Voting,
     /** A peer answered that the network is past this round: catch up instead of leading it. */
     private readonly onBehind: () => void,
-  ) {}
+  ) {
+    this.judging = new Judging(ctx, trainer, verifier);
+  }
 
   /** Leads round r: the collection state first, then the announcement, so a fast peer's gradient always finds it. */
   async lead(r: number): Promise<void> {
@@ -124,6 +123,24 @@ export class Leader {
     if (cur?.leader === c.me) c.rounds.update(row.round, { needed: [...new Set([...cur.needed, ...joined])] });
   }
 
+  /**
+   * Whether `from` may push a gradient of `size` bytes for round r to us (asked by storage before a byte lands):
+   * a round we lead and still collect, whose announcement `from` accepted, at most one gradient per sender, no larger
+   * than a gradient of this model. undefined when expected, else why not.
+   */
+  expectsGradient(from: string, round: number, sha256: string, size: number): string | undefined {
+    const c = this.ctx;
+    const row = c.rounds.get(round);
+    if (!row || row.leader !== c.me) return `this node does not lead round ${round}`;
+    if (row.state !== 'collecting') return `round ${round} is ${row.state}`;
+    if (!row.needed.includes(from)) return `${from} did not accept the announcement of round ${round}`;
+    const max = maxGradientBytes(c, row.baseSha256);
+    if (size > max) return `${size} bytes; a gradient of this model is at most ${max}`;
+    const had = c.grads.get(round, from);
+    if (had && had.sha256 !== sha256) return `${from} already sent another gradient (${had.sha256}) for round ${round}`;
+    return undefined;
+  }
+
   /** SignalGradientReady: a member's gradient for the round we lead. */
   onGradientReady(from: string, g: GradientReady): Ack {
     const c = this.ctx;
@@ -186,8 +203,8 @@ export class Leader {
     let judged = false;
     for (const g of c.grads.forRound(row.round)) {
       if (g.status !== 'received') continue;
-      if (g.nodeId === c.me) judged = (await this.checkOwn(row, g)) || judged;
-      else judged = (await this.judge(row, g)) || judged;
+      if (g.nodeId === c.me) judged = (await this.judging.checkOwn(row, g)) || judged;
+      else judged = (await this.judging.judge(row, g)) || judged;
     }
     if (judged) c.phases.record(row.round, 'verify', (Date.now() - t0) / 1000);
     const cur = c.rounds.get(row.round) as RoundRow;
@@ -205,7 +222,7 @@ export class Leader {
       (cur.needed.length < Math.ceil((live.length * 2) / 3) || Date.now() - (cur.acceptedAt ?? 0) < 2 * c.opts.announceGraceSec * 1000);
     const complete = done.length >= cur.needed.length && !joining;
     if (!complete && !late && (joining || !this.stragglersWaited(cur, quorum, waiting))) return;
-    this.refuseOutliers(cur);
+    this.judging.refuseOutliers(cur);
     const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && cur.needed.includes(g.nodeId));
     if (accepted.length === 0 || (late && done.length < cur.needed.length && accepted.length < quorum)) {
       return this.abandon(
@@ -235,111 +252,6 @@ export class Leader {
     return true;
   }
 
-  /** Spot-checks one member's gradient once its file arrived (pushed to us, or in shared storage). */
-  private async judge(row: RoundRow, g: JudgedGradient): Promise<boolean> {
-    const c = this.ctx;
-    const file = gradientFile(c, g.sha256);
-    if (!file) return false; // not arrived yet: the sender pushes before it signals
-    const v = await this.verifier.check(row.round, c.ckpts.path(row.baseSha256), file, g.sha256, g.size, row.needed.length);
-    c.grads.setVerdict(row.round, g.nodeId, {
-      status: v.verdict,
-      reason: v.verdict === 'refused' ? v.reason : null,
-      lossDelta: v.lossDelta,
-      spotChecked: true,
-      norm: v.norm,
-    });
-    c.metrics.gradients.inc({ verdict: v.verdict, reason: v.verdict === 'accepted' ? 'ok' : reasonLabel(v.reason) });
-    if (v.verdict === 'refused') c.refuser.note('gradient', g.nodeId, reasonLabel(v.reason) as RoundRefusal, v.reason);
-    else c.log.info({ round: row.round, sender: g.nodeId, lossDelta: v.lossDelta, norm: v.norm }, 'gradient accepted');
-    return true;
-  }
-
-  /**
-   * Our own gradient, checked by the next member in the order (its signed verdict goes in the proposal). A checker
-   * that refuses it for what it is gets a second opinion from the next member (one checker's malice is not the last
-   * word); one that cannot answer (busy, behind, unreachable) is asked again a few times, then the next one is.
-   * Alone in the network, nobody can check it and nobody needs to.
-   */
-  private async checkOwn(row: RoundRow, g: JudgedGradient): Promise<boolean> {
-    const c = this.ctx;
-    if (c.view.memberCount() <= 1) {
-      c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: 'own', spotChecked: false });
-      c.metrics.gradients.inc({ verdict: 'accepted', reason: 'own' });
-      return true;
-    }
-    const s = this.checks.get(row.round) ?? { skip: [] as string[], refused: 0, failures: 0, nextAt: 0 };
-    this.checks.set(row.round, s);
-    const giveUp = (why: string) => {
-      c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: `unchecked: ${why}` });
-      c.metrics.gradients.inc({ verdict: 'refused', reason: 'unchecked' });
-      c.log.warn({ round: row.round, why }, 'our own gradient is left out of the merge: no member could check it');
-      return true;
-    };
-    if (Date.now() < s.nextAt) return false;
-    const checker = c.view.checkerFor(row.round, c.me, s.skip);
-    if (!checker) return s.skip.length > 0 || Date.now() > row.deadlineMs ? giveUp('no other live trainer could check it') : false;
-    const retry = (why: string) => {
-      s.failures++;
-      s.nextAt = Date.now() + 2000;
-      if (s.failures >= 3) {
-        s.skip.push(checker);
-        s.failures = 0;
-      }
-      if (Date.now() > row.deadlineMs) return giveUp(`${checker}: ${why}`);
-      c.log.debug({ round: row.round, checker, why }, 'our own gradient could not be checked yet');
-      return false;
-    };
-    let v: GradientCheck;
-    try {
-      v = await c.network.checkGradient(checker, {
-        round: row.round,
-        baseSha256: row.baseSha256,
-        sha256: g.sha256,
-        size: g.size,
-        manifestId: g.manifestId,
-        statementSignature: this.trainer.statement(row, g.sha256, g.size),
-      });
-    } catch (err) {
-      return retry(errorMessage(err));
-    }
-    const signer = signerOf(checkDigest(v), v.signature);
-    if (signer?.nodeId !== checker || v.checker !== checker || v.subject !== c.me || v.sha256 !== g.sha256 || v.round !== row.round) {
-      return retry('a verdict that is not its own on this gradient');
-    }
-    if (v.accepted) {
-      c.grads.setVerdict(row.round, c.me, { status: 'accepted', reason: null, spotChecked: true, checkJson: checkToJson(v) });
-      c.metrics.gradients.inc({ verdict: 'accepted', reason: 'ok' });
-      return true;
-    }
-    if (!FINAL_CHECK.includes(reasonLabel(v.reason))) return retry(v.reason);
-    if (s.refused === 0) {
-      s.refused++;
-      s.skip.push(checker);
-      c.log.warn({ round: row.round, checker, reason: v.reason }, 'the checker refused our own gradient; asking the next member');
-      return false;
-    }
-    c.grads.setVerdict(row.round, c.me, { status: 'refused', reason: v.reason });
-    c.metrics.gradients.inc({ verdict: 'refused', reason: reasonLabel(v.reason) });
-    c.log.warn({ round: row.round, checker, reason: v.reason }, 'two checkers refused our own gradient');
-    return true;
-  }
-
-  /** Refuses accepted gradients whose norm is far above the others' median (before the merge, never in it). */
-  private refuseOutliers(row: RoundRow): void {
-    const c = this.ctx;
-    const accepted = c.grads.forRound(row.round).filter((g) => g.status === 'accepted' && g.norm !== null);
-    for (const i of outliers(
-      accepted.map((g) => g.norm as number),
-      c.opts.outlierRatio,
-    )) {
-      const g = accepted[i] as JudgedGradient;
-      const reason = `grad_outlier: norm ${g.norm?.toPrecision(4)} is more than ${c.opts.outlierRatio}x the median of the others`;
-      c.grads.setVerdict(row.round, g.nodeId, { status: 'refused', reason, norm: g.norm ?? undefined });
-      c.metrics.gradients.inc({ verdict: 'refused', reason: 'grad_outlier' });
-      c.refuser.note('gradient', g.nodeId, 'grad_outlier', reason);
-    }
-  }
-
   /**
    * Merges the accepted gradients (equal weights, nodeId order) and proposes the result. A step that would leave the
    * model worse than the momentum alone is damped (1/2, 1/4, 1/8 of the mean), and the round abandoned when even
@@ -353,6 +265,7 @@ export class Leader {
     if (accepted.length === 0 || files.some((f) => f === undefined)) return this.abandon(row, 'accepted gradients are missing on disk');
     const tmp = join(c.ckpts.dir, `merge-${row.round}-${process.pid}.tmp.safetensors`);
     crashPoint('leader:merging');
+    c.log.info({ round: row.round, gradients: files.length, tmp }, 'merge started');
     let sha: string;
     let damping = 0;
     let judged = { lossMerged: NaN, lossMomentum: NaN };
@@ -378,10 +291,15 @@ export class Leader {
       }
       sha = await c.ckpts.adopt(tmp);
     } catch (err) {
+      if (c.signal.aborted || (isMagnetError(err) && err.code === 'ERR_TRAINER_ABORTED')) {
+        // Cut by the shutdown: the round stays "merging" and the merge is redone on the next start (same bytes).
+        c.log.info({ round: row.round }, 'merge interrupted by the shutdown; it is redone on the next start');
+        return;
+      }
       c.log.error({ round: row.round, err: errorMessage(err) }, 'merge failed; round abandoned');
       return this.abandon(row, `merge failed: ${errorMessage(err)}`);
     } finally {
-      rmSync(tmp, { force: true });
+      removeOutput(tmp);
     }
     const { manifestId } = await c.storage.put(c.ckpts.path(sha), { kind: 'checkpoint', round: row.round }).catch((err: unknown) => {
       c.log.warn(

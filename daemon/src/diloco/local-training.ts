@@ -147,7 +147,7 @@ export class LocalTraining {
       statementSignature: this.statement(row, g.sha256, g.size),
     };
     const t0 = Date.now();
-    await this.d.network.pushBlob(row.leader, g.path, g.sha256);
+    await this.d.network.pushBlob(row.leader, g.path, g.sha256, row.round);
     const ack = await this.d.network.gradientReady(row.leader, msg);
     this.d.phases.record(row.round, 'transfer', (Date.now() - t0) / 1000);
     if (!ack.accepted) this.d.log.warn({ round: row.round, leader: row.leader, reason: ack.reason }, 'the leader refused our gradient');

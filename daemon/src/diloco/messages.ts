@@ -106,8 +106,31 @@ export interface Vote {
 export interface Certificate {
   proposal: OutcomeProposal;
   votes: Vote[];
-  /** The leader's signed contribution receipts (opaque JSON from the chain part), when it has any. */
-  receipts?: string;
+  /** The leader's signed contribution receipts, when it has any (they ride along; the votes do not cover them). */
+  receipts?: SignedReceipt[];
+}
+
+/**
+ * A contribution receipt a round leader signed for one contributor (the EIP-712 `Receipt` of the ledger and the
+ * leader's signature). The chain part makes and checks them; the rounds only carry them to their contributors.
+ */
+export interface SignedReceipt {
+  /** The contributor. */
+  nodeId: string;
+  /** The contributor's wallet address. */
+  node: string;
+  epoch: number;
+  round: number;
+  /** 0x + 64 hex. */
+  checkpointHash: string;
+  gradientHash: string;
+  tokens: number;
+  /** Parts per million. */
+  score: number;
+  /** The leader's wallet address. */
+  leader: string;
+  /** 0x + 130 hex. */
+  leaderSignature: string;
 }
 
 export interface Ack {

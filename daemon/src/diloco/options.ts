@@ -1,4 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bool, choice, int, num, str } from '../config/schema.js';
+import { REPO_ROOT } from '../version.js';
+
+/**
+ * The hyperparameter defaults the trainer CLI shares (batch, seq, innerLr, warmup, outerLr, momentum):
+ * config/trainer-defaults.json is their one source, read here and by python/magnet_trainer/defaults.py, so
+ * `python -m magnet_trainer train` without flags trains as a node with the default config does. (The round still
+ * passes every value, so a node's own config decides.)
+ */
+export const TRAINER_DEFAULTS = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'trainer-defaults.json'), 'utf8')) as {
+  batch: number;
+  seq: number;
+  innerLr: number;
+  warmup: number;
+  outerLr: number;
+  momentum: number;
+};
 
 export const dilocoOptions = {
   enabled: bool(true, 'Take part in DiLoCo rounds when this node has the trainer role', { env: 'MAGNET_DILOCO' }),
@@ -8,12 +26,12 @@ export const dilocoOptions = {
   seed: int(0, 'Seed of the round-0 checkpoint and of the data order (every node must agree)', { env: 'MAGNET_SEED' }),
   data: str('stdlib', "Training data: text file, directory, uint16 token file, or 'stdlib' / 'generated'", { env: 'MAGNET_DATA' }),
   innerSteps: int(100, 'Inner steps H per round', { min: 1, max: 1_000_000, env: 'MAGNET_INNER_STEPS' }),
-  batch: int(8, 'Sequences per inner step', { min: 1, max: 4096 }),
-  seq: int(128, 'Tokens per sequence', { min: 8, max: 8192 }),
-  innerLr: num(4e-4, 'Inner AdamW learning rate', { min: 0, max: 1 }),
-  warmup: int(100, 'Inner learning-rate warmup steps (over all rounds)', { min: 0 }),
-  outerLr: num(0.7, 'Outer Nesterov learning rate', { min: 0, max: 10 }),
-  momentum: num(0.9, 'Outer Nesterov momentum', { min: 0, max: 1 }),
+  batch: int(TRAINER_DEFAULTS.batch, 'Sequences per inner step', { min: 1, max: 4096 }),
+  seq: int(TRAINER_DEFAULTS.seq, 'Tokens per sequence', { min: 8, max: 8192 }),
+  innerLr: num(TRAINER_DEFAULTS.innerLr, 'Inner AdamW learning rate', { min: 0, max: 1 }),
+  warmup: int(TRAINER_DEFAULTS.warmup, 'Inner learning-rate warmup steps (over all rounds)', { min: 0 }),
+  outerLr: num(TRAINER_DEFAULTS.outerLr, 'Outer Nesterov learning rate', { min: 0, max: 10 }),
+  momentum: num(TRAINER_DEFAULTS.momentum, 'Outer Nesterov momentum', { min: 0, max: 1 }),
   compression: choice('none', ['none', 'fp16', 'int8'], 'Pseudo-gradient compression', { env: 'MAGNET_COMPRESSION' }),
   roundTimeoutSec: int(
     900,
@@ -61,6 +79,9 @@ export const dilocoOptions = {
     },
   ),
   threads: int(0, 'Torch CPU threads for the trainer (0 = torch default)', { min: 0, max: 1024 }),
+  python: str('', "Python interpreter that runs the trainer (python -m magnet_trainer); empty: the repository's .venv", {
+    env: 'MAGNET_PYTHON',
+  }),
   persistentTrainer: bool(true, 'Keep two trainer processes running (training, and the rest) instead of one Python start per job', {
     env: 'MAGNET_PERSISTENT_TRAINER',
   }),

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allMigrations } from '../db/all-migrations.js';
 import { openStateDb } from '../db/database.js';
 import type { Certificate, OutcomeProposal } from './messages.js';
 import { OutcomeRepository } from './outcome-repo.js';
+import { dilocoMigrations } from './round-repo.js';
 
 const h = (c: string) => c.repeat(64);
 const proposal = (round: number, parent: string, sha: string, merged = true): OutcomeProposal => ({
@@ -26,7 +26,7 @@ const cert = (p: OutcomeProposal): Certificate => ({
 });
 
 test('latest moves only by compare-and-swap: the next round, onto its own parent; an abandon keeps it', () => {
-  const repo = new OutcomeRepository(openStateDb(':memory:', allMigrations).db);
+  const repo = new OutcomeRepository(openStateDb(':memory:', dilocoMigrations).db);
   repo.setGenesis({ sha256: h('0'), round: -1, manifestId: null });
   repo.setGenesis({ sha256: h('9'), round: -1, manifestId: null });
   assert.equal(repo.latest()?.sha256, h('0'), 'genesis is set once');
@@ -48,7 +48,7 @@ test('latest moves only by compare-and-swap: the next round, onto its own parent
 });
 
 test('this node votes at most once per (round, leader); its first vote of a round is its lock', () => {
-  const repo = new OutcomeRepository(openStateDb(':memory:', allMigrations).db);
+  const repo = new OutcomeRepository(openStateDb(':memory:', dilocoMigrations).db);
   const v = { voter: 'node-00000000000000cc', signature: Buffer.alloc(65, 1) };
   assert.equal(repo.castVote(4, 'node-00000000000000aa', 'dA', h('a'), v), true);
   assert.equal(repo.castVote(4, 'node-00000000000000aa', 'dB', h('b'), v), false, 'second vote for the same leader in the round');

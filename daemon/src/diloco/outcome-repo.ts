@@ -224,6 +224,12 @@ export class OutcomeRepository {
     return r.r ?? -1;
   }
 
+  /** The round in progress: the one after `latest` and after the last certified one. */
+  currentRound(): number {
+    const latest = this.latest();
+    return Math.max(latest ? latest.round + 1 : 0, this.lastCertifiedRound() + 1);
+  }
+
   latest(): LatestPointer | undefined {
     const r = this.db.prepare('SELECT sha256, round, manifest_id FROM diloco_latest WHERE id = 1').get() as
       { sha256: string; round: number; manifest_id: string | null } | undefined;

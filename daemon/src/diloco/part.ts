@@ -5,9 +5,10 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
+import { removeOutput } from './checkpoint-store.js';
 import { RoundCoordinator } from './coordinator.js';
 import { dilocoMetrics } from './metrics.js';
-import type { ContributionSink, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
+import type { ContributionSink, ReceiptExchange, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
 import { type DilocoOptions, TrainerJobs } from './trainer-jobs.js';
 
 /** Whoever serves the model (the serve part): gets each new merged model as a ternary GGUF file. */
@@ -32,10 +33,12 @@ export interface DilocoPartDeps {
   signer: RoundSigner;
   contributions: ContributionSink;
   /** Leader-signed contribution receipts carried in round outcomes (the chain part). */
-  receipts?: { forRound(round: number): Promise<string>; accept(json: string): Promise<void> };
+  receipts?: ReceiptExchange;
   /** Set when this node serves: every merged checkpoint is exported to GGUF and handed over. */
   models?: ModelSink;
   env?: NodeJS.ProcessEnv;
+  /** The node's shutdown signal: it reaches the round loop and every trainer job. */
+  signal?: AbortSignal;
 }
 
 const KEEP_EXPORTS = 2;
@@ -57,12 +60,18 @@ export class DilocoPart implements Startable {
   constructor(private readonly d: DilocoPartDeps) {
     this.log = d.log;
     const m = dilocoMetrics(d.metrics);
-    this.jobs = new TrainerJobs(d.options, d.log, d.env ?? process.env, (e) => {
-      if (e.event !== 'progress' || typeof e['step'] !== 'number') return;
-      m.trainStep.set(e['step']);
-      if (typeof e['loss'] === 'number') m.trainLoss.set(e['loss']);
-      if (typeof e['tokens_per_s'] === 'number') m.trainTokensPerSecond.set(e['tokens_per_s']);
-    });
+    this.jobs = new TrainerJobs(
+      d.options,
+      d.log,
+      d.env ?? process.env,
+      (e) => {
+        if (e.event !== 'progress' || typeof e['step'] !== 'number') return;
+        m.trainStep.set(e['step']);
+        if (typeof e['loss'] === 'number') m.trainLoss.set(e['loss']);
+        if (typeof e['tokens_per_s'] === 'number') m.trainTokensPerSecond.set(e['tokens_per_s']);
+      },
+      d.signal,
+    );
     this.modelDir = join(d.home, 'models');
     this.coordinator = new RoundCoordinator(d.options, {
       self: d.self,
@@ -77,6 +86,7 @@ export class DilocoPart implements Startable {
       contributions: d.contributions,
       ...(d.receipts ? { receipts: d.receipts } : {}),
       jobs: this.jobs,
+      ...(d.signal ? { signal: d.signal } : {}),
       ...(d.models ? { onLatest: (path: string, sha256: string, round: number) => this.exportLatest({ path, sha256, round }) } : {}),
     });
   }
@@ -125,7 +135,8 @@ export class DilocoPart implements Startable {
         this.log.info(this.lastExport, 'merged model exported and handed to the serve part');
         this.pruneExports(file);
       } catch (err) {
-        rmSync(tmp, { force: true });
+        removeOutput(tmp);
+        if (this.d.signal?.aborted) return; // cut by the shutdown; exported again on the next start
         this.lastExport = { round: c.round, error: errorMessage(err) };
         this.log.error(
           { round: c.round, err: errorMessage(err) },

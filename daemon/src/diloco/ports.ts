@@ -6,6 +6,7 @@ import type {
   GradientReady,
   OutcomeProposal,
   RoundAnnouncement,
+  SignedReceipt,
   Vote,
 } from './messages.js';
 
@@ -27,8 +28,8 @@ export interface RoundNetwork {
   latestOf(peer: string, round: number): Promise<Ack>;
   /** Certified outcomes of rounds after `afterRound`, oldest first. */
   lineageOf(peer: string, afterRound: number, limit: number): Promise<Certificate[]>;
-  /** Pushes a whole file to the peer's data plane (verified there by sha256). */
-  pushBlob(to: string, file: string, sha256: string): Promise<void>;
+  /** Pushes our gradient of `round` to the round's leader through the data plane (verified there by sha256). */
+  pushBlob(to: string, file: string, sha256: string, round: number): Promise<void>;
   /** Fetches a blob by sha256 from the peer into `dest` (verified); refused beyond `maxBytes`. */
   fetchBlob(from: string, sha256: string, dest: string, maxBytes: number): Promise<void>;
 }
@@ -39,6 +40,11 @@ export interface RoundStorage {
   get(manifestId: string, dest: string): Promise<void>;
   /** The file of a blob this node holds whole (e.g. pushed to it through the data plane), if any. */
   localPath?(sha256: string): string | undefined;
+  /**
+   * Which gradient pushes from peers this node takes (storage refuses every other one before a byte lands):
+   * `gate` answers undefined for an expected push, else why not.
+   */
+  expectGradients?(gate: (p: { sender: string; round: number; sha256: string; size: number }) => string | undefined): void;
 }
 
 /** Who the members are, in this node's own view (membership part). */
@@ -52,6 +58,12 @@ export interface RoundMembers {
 export interface RoundSigner {
   nodeId: string;
   sign(digest: Buffer): Buffer;
+}
+
+/** The chain part's receipts: signed by a leader for its round, picked up by the contributors from the outcome. */
+export interface ReceiptExchange {
+  forRound(round: number): Promise<SignedReceipt[]>;
+  accept(receipts: SignedReceipt[]): Promise<void>;
 }
 
 /** Where accepted gradients become contribution records (the claims part reads them). */

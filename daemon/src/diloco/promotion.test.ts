@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Wallet } from 'ethers';
-import { allMigrations } from '../db/all-migrations.js';
 import { openStateDb } from '../db/database.js';
 import { nodeIdFromPublicKey } from '../identity/node-id.js';
 import { signDigest } from '../identity/signature.js';
 import type { RoundContext } from './context.js';
 import type { GradientCheck, OutcomeProposal, Vote } from './messages.js';
 import { OutcomeRepository } from './outcome-repo.js';
+import { dilocoMigrations } from './round-repo.js';
 import { Promotion, checkProposal } from './promotion.js';
 import { RoundView } from './round-view.js';
 import { checkDigest, gradientDigest, proposalDigest, voteDigest } from './statements.js';
@@ -19,7 +19,7 @@ const keys = Array.from({ length: 5 }, () => {
 });
 const [A, B, C, D, E] = keys as [(typeof keys)[0], (typeof keys)[0], (typeof keys)[0], (typeof keys)[0], (typeof keys)[0]];
 const members = new Set([A, B, C, D].map((k) => k.id));
-const outcomes = new OutcomeRepository(openStateDb(':memory:', allMigrations).db);
+const outcomes = new OutcomeRepository(openStateDb(':memory:', dilocoMigrations).db);
 const view = new RoundView({
   self: { nodeId: D.id, address: '0x0', roles: ['trainer'] },
   network: { livePeers: () => [], isStale: () => false } as unknown as RoundContext['network'],

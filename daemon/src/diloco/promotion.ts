@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, currentRound } from './context.js';
-import type { Certificate, OutcomeProposal } from './messages.js';
+import type { Certificate, OutcomeProposal, SignedReceipt } from './messages.js';
 import type { RoundRefusal } from './refusals.js';
 import { checkDigest, gradientDigest, proposalDigest, signerOf, voteDigest } from './statements.js';
 
@@ -58,6 +58,11 @@ export class Promotion {
    * (the first to this node's latest), only the last merged checkpoint is fetched, and all of them land in one
    * transaction. Returns how many moved this node; throws CertificateRefused for the first that does not hold.
    */
+  /** Resolves once no certificate is being applied (the drain at stop). */
+  async idle(): Promise<void> {
+    await this.applying;
+  }
+
   applyChain(certs: Certificate[], via: 'votes' | 'outcome' | 'lineage', from: string): Promise<number> {
     const run = this.applying.then(() => this.applyNow(certs, via, from));
     this.applying = run.catch(() => undefined);
@@ -154,17 +159,17 @@ export class Promotion {
   }
 
   /** The chain part's signed receipts for round r; never holds the round up (a slow or absent chain gives none). */
-  private async receiptsFor(r: number): Promise<string | undefined> {
+  private async receiptsFor(r: number): Promise<SignedReceipt[] | undefined> {
     const receipts = this.ctx.receipts;
     if (!receipts) return undefined;
     const timeout = new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000).unref());
-    const json = await Promise.race([
+    const list = await Promise.race([
       receipts
         .forRound(r)
         .catch((err: unknown) => void this.ctx.log.warn({ round: r, err: errorMessage(err) }, 'no contribution receipts for the outcome')),
       timeout,
     ]);
-    return json && json !== '[]' ? json : undefined;
+    return list && list.length > 0 ? list : undefined;
   }
 
   /** True when `c` is the outcome this node certified for that round (same proposal). */
@@ -233,9 +238,9 @@ export class Promotion {
     }
   }
 
-  private async acceptReceipts(round: number, json: string): Promise<void> {
+  private async acceptReceipts(round: number, receipts: SignedReceipt[]): Promise<void> {
     await this.ctx.receipts
-      ?.accept(json)
+      ?.accept(receipts)
       .catch((err: unknown) => this.ctx.log.warn({ round, err: errorMessage(err) }, 'contribution receipts from the outcome refused'));
   }
 }

@@ -39,7 +39,9 @@ export type RoundRefusal =
   | 'grad_base_mismatch'
   | 'format'
   | 'unchecked'
-  | 'unavailable';
+  | 'unavailable'
+  // this node is stopping: it takes no new round work (the sender retries elsewhere or later)
+  | 'shutting_down';
 
 /** The kinds of round message, the other label of the refusal metric. */
 export type RoundMessageKind = 'announcement' | 'gradient' | 'check' | 'proposal' | 'vote' | 'outcome' | 'lineage';

@@ -114,6 +114,14 @@ export const dilocoMigrations: Migration[] = [
         updated_at INTEGER NOT NULL
       );`,
   },
+  {
+    part: 'diloco',
+    version: 3,
+    // Version 1 created it; nothing ever read or wrote it (checkpoints live in HOME/checkpoints by hash, the
+    // latest certified one in diloco_latest).
+    name: 'drop the unused checkpoints table',
+    up: 'DROP TABLE IF EXISTS checkpoints',
+  },
 ];
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { removeOutput } from './checkpoint-store.js';
 import type { Logger } from '../log/logger.js';
 import type { Values } from '../config/schema.js';
 import type { dilocoOptions } from './options.js';
@@ -37,8 +37,12 @@ export class TrainerJobs {
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv,
     private readonly onProgress: (e: TrainerEvent) => void = () => undefined,
+    /** The node's shutdown signal: every job is cut when it aborts (on top of a job's own signal). */
+    private readonly signal?: AbortSignal,
   ) {
-    if (opts.persistentTrainer) this.workers = { train: new TrainerWorker({ env, log }), work: new TrainerWorker({ env, log }) };
+    const python = opts.python;
+    if (opts.persistentTrainer)
+      this.workers = { train: new TrainerWorker({ env, log, python }), work: new TrainerWorker({ env, log, python }) };
   }
 
   /** Stops the workers (a command in flight fails as aborted). */
@@ -47,12 +51,13 @@ export class TrainerJobs {
     this.workers?.work.close();
   }
 
-  private run(args: string[], signal?: AbortSignal): Promise<TrainerEvent> {
+  private run(args: string[], own?: AbortSignal): Promise<TrainerEvent> {
+    const signal = own && this.signal ? AbortSignal.any([own, this.signal]) : (own ?? this.signal);
     const threads = this.opts.threads > 0 ? ['--threads', String(this.opts.threads)] : [];
     const withThreads = ['train', 'merge', 'eval'].includes(args[0] as string) ? [...args, ...threads] : args;
     const o = { onEvent: this.onProgress, ...(signal ? { signal } : {}) };
     if (this.workers) return (args[0] === 'train' ? this.workers.train : this.workers.work).run(withThreads, o);
-    return runTrainer(withThreads, { env: this.env, log: this.log, ...o });
+    return runTrainer(withThreads, { env: this.env, log: this.log, python: this.opts.python, ...o });
   }
 
   /** The round-0 checkpoint: bit-identical for the same preset and seed on every machine. */
@@ -185,7 +190,7 @@ export class TrainerJobs {
       const r = await this.merge({ base, grads: [grad], out: tmpOut, evalSeed, scale: 1 / Math.max(1, share), baseline: true });
       return { ...r, lossBase: r.lossBase ?? NaN, lossMerged: r.lossMerged ?? NaN, lossBaseline: r.lossBaseline ?? NaN };
     } finally {
-      rmSync(tmpOut, { force: true });
+      removeOutput(tmpOut);
     }
   }
 

@@ -13,7 +13,7 @@ export interface TrainerEvent {
 }
 
 export interface TrainerRunOptions {
-  /** Python interpreter; default MAGNET_PYTHON, else the repository's .venv. */
+  /** Python interpreter (config diloco.python, env MAGNET_PYTHON); empty or absent: the repository's .venv. */
   python?: string;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -21,14 +21,14 @@ export interface TrainerRunOptions {
   onEvent?: (e: TrainerEvent) => void;
 }
 
-/** The interpreter the daemon runs the trainer with. */
-export function trainerPython(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['MAGNET_PYTHON']) return env['MAGNET_PYTHON'];
+/** The interpreter the daemon runs the trainer with: the configured one (diloco.python), else the repository's .venv. */
+export function trainerPython(configured = ''): string {
+  if (configured) return configured;
   const venv = join(REPO_ROOT, '.venv', 'bin', 'python');
   if (existsSync(venv)) return venv;
   throw new MagnetError(
     'ERR_TRAINER_MISSING',
-    `no Python trainer: ${venv} does not exist; run "bash python/install.sh" or set MAGNET_PYTHON`,
+    `no Python trainer: ${venv} does not exist; run "bash python/install.sh" or set diloco.python (MAGNET_PYTHON)`,
   );
 }
 
@@ -37,7 +37,7 @@ export function trainerPython(env: NodeJS.ProcessEnv = process.env): string {
  * MagnetError with code `ERR_TRAINER_<CODE>`; a crash without one becomes ERR_TRAINER_CRASHED. Abort kills it.
  */
 export function runTrainer(args: string[], opts: TrainerRunOptions = {}): Promise<TrainerEvent> {
-  const python = opts.python ?? trainerPython(opts.env);
+  const python = trainerPython(opts.python);
   return new Promise((resolve, reject) => {
     const child = spawn(python, ['-m', 'magnet_trainer', ...args], {
       cwd: join(REPO_ROOT, 'python'),

@@ -74,7 +74,7 @@ export class TrainerWorker {
   }
 
   private spawn(): ChildProcessWithoutNullStreams {
-    const python = this.o.python ?? trainerPython(this.o.env);
+    const python = trainerPython(this.o.python);
     const child = spawn(python, ['-m', 'magnet_trainer', 'worker'], {
       cwd: join(REPO_ROOT, 'python'),
       env: { ...this.o.env, PYTHONUNBUFFERED: '1' },

@@ -4,6 +4,7 @@ import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
 import { type RoundContext, currentRound, gradientFile, maxGradientBytes } from './context.js';
 import type { Ack, OutcomeProposal, Vote } from './messages.js';
+import { removeOutput } from './checkpoint-store.js';
 import { CertificateRefused, type Promotion, checkProposal } from './promotion.js';
 import type { RoundMessageKind, RoundRefusal } from './refusals.js';
 import { proposalDigest, signerOf, voteDigest } from './statements.js';
@@ -195,7 +196,7 @@ export class Voting {
       c.phases.record(p.round, 'verify_merge', (Date.now() - t0) / 1000);
       return undefined;
     } finally {
-      rmSync(tmp, { force: true });
+      removeOutput(tmp);
     }
   }
 

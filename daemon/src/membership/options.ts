@@ -9,6 +9,7 @@ export const membershipOptions = {
     "The network's members: wallet addresses (0x…) or nodeIds (node-…). Empty: this node alone. Ignored when a chain is configured: members are then the wallets registered and bonded in NodeRegistry",
     {
       env: 'MAGNET_MEMBERS',
+      flag: '--members <list>',
       check: (v) => {
         const bad = v.find((x) => !ENTRY.test(x));
         return bad === undefined ? undefined : `wallet addresses 0x<40 hex> or nodeIds node-<16 hex>; "${bad.slice(0, 60)}" is neither`;

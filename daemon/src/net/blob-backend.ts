@@ -1,3 +1,25 @@
+/** Why a peer puts a blob on this node, as its signed PutBlob header says (see proto/magnet/v1/data.proto). */
+export const UPLOAD_PURPOSES = ['manifest', 'shard', 'gradient'] as const;
+export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number];
+
+/** What the sender says places the blob here; the receiver checks it against its own view. */
+export interface Placement {
+  purpose: UploadPurpose;
+  /** shard: the signed manifest that lists it (sent to the holder first). */
+  manifestId?: string;
+  /** gradient: the round the receiver leads. */
+  round?: number;
+}
+
+/** One upload as the receiver sees it once the header verified: who sends what, and why. */
+export interface Upload extends Placement {
+  sender: string;
+  sha256: string;
+  size: number;
+  /** Bytes of partial uploads lying in staging (not in flight): this sender's and everyone's; they count against the quotas. */
+  staged: { peer: number; all: number };
+}
+
 /**
  * Where the data plane keeps whole blobs, keyed by the sha256 (hex) of their bytes. The net part receives
  * chunks into a staging file, checks the final hash, and only then hands the file over with `accept`;
@@ -8,8 +30,19 @@ export interface BlobBackend {
   stat(sha256: string): Promise<{ size: number } | undefined>;
   /** The blob's bytes from `offset` to the end. */
   read(sha256: string, offset: number): AsyncIterable<Uint8Array>;
-  /** Takes ownership of a complete, hash-verified file (moved, not copied, when on the same filesystem). */
-  accept(sha256: string, file: string): Promise<void>;
+  /**
+   * Decides, before a byte is staged, whether the upload may land here: a placement that puts it on this node, the
+   * sender's and the node's byte quotas, the disk's free space. Throws a Refusal (not_placed, peer_quota_exceeded,
+   * quota_exceeded, disk_low); returns the release of the bytes it reserved for the upload.
+   */
+  admit(u: Upload): Promise<() => void>;
+  /**
+   * Takes ownership of a complete, hash-verified file admitted for `u` (moved, not copied, when on the same
+   * filesystem). May still refuse it for what it is (bad_manifest); the caller deletes the file then.
+   */
+  accept(sha256: string, file: string, u: Upload): Promise<void>;
+  /** The sender of a blob asked whether this node still holds it: the lease on it is renewed. */
+  touch?(sender: string, sha256: string): void;
   /** True for blobs anyone may fetch (certified checkpoints); everything else is for members only. */
   isPublic?(sha256: string): boolean;
 }

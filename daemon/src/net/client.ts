@@ -1,11 +1,11 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { fingerprintText } from './binding.js';
-import { HEAD_KEY } from './data-service.js';
+import type { Placement } from './blob-backend.js';
+import { type DataCallSite, getBlob, getBlobToFile, putBlob } from './data-client.js';
 import { type EnvelopeSigner, type EnvelopeVerifier, envelopeFromPairs, envelopeToPairs, signEnvelope } from './envelope.js';
+import type { RefusalReason } from './refusal.js';
 import {
   codecs,
   METHODS,
@@ -27,6 +27,10 @@ import {
   type StatBlobResponseMsg,
   type VoteBundleMsg,
 } from './proto.js';
+import { RpcError } from './rpc-error.js';
+
+// RpcError lives in rpc-error.ts so that data-client.ts throws it without importing this file (no cycle); callers import it from here.
+export { RpcError };
 
 /** Where and who a peer is: its gRPC address and the certificate fingerprint its wallet binding vouches for. */
 export interface PeerTarget {
@@ -53,19 +57,8 @@ export interface ClientDeps {
   /** Checks signed answers (hmac or wallet, same mode as ours). */
   verifier: EnvelopeVerifier;
   opts: ClientOptions;
-}
-
-/** A gRPC failure as the caller sees it: the status code and the server's details. */
-export class RpcError extends MagnetError {
-  override readonly name = 'RpcError';
-  constructor(
-    readonly method: string,
-    readonly status: grpc.status,
-    details: string,
-    readonly nodeId: string,
-  ) {
-    super('ERR_RPC', `${method} to ${nodeId} failed with ${grpc.status[status] ?? status}: ${details}`, { method, status, nodeId });
-  }
+  /** Told of every answer this client refuses (the net part logs it naming the peer and counts it by reason). */
+  refused?: (method: string, reason: RefusalReason, message: string) => void;
 }
 
 /** TLS credentials that accept exactly the certificate `target.certSha256` (pinned: as its own root; PKI: CA-signed). */
@@ -98,6 +91,8 @@ export function pinnedCredentials(
  */
 export class PeerClient {
   private readonly client: grpc.Client;
+  /** What the data-plane calls (data-client.ts) use of this client. */
+  private readonly data: DataCallSite;
 
   constructor(
     readonly target: PeerTarget,
@@ -113,6 +108,15 @@ export class PeerClient {
       'grpc.initial_reconnect_backoff_ms': 500,
       'grpc.max_reconnect_backoff_ms': 30_000,
     });
+    this.data = {
+      client: this.client,
+      nodeId: target.nodeId,
+      opts: deps.opts,
+      sign: (method, body, md) => this.sign(method, body, md),
+      checkAnswer: (method, md, body, nonce) => this.checkAnswer(method, md, body, nonce),
+      statBlob: (sha256) => this.statBlob(sha256),
+      refused: deps.refused,
+    };
   }
 
   close(): void {
@@ -214,179 +218,29 @@ export class PeerClient {
   }
 
   /**
-   * Uploads a blob (a file path, or bytes/stream with their sha256 and size). Resumes after what the peer
-   * already staged from us; the peer checks the sha256 at the end.
+   * Uploads a blob (a file path, or bytes/stream with their sha256 and size) under `placement`, the reason it belongs
+   * on this peer (a peer stores nothing without one). See data-client.ts.
    */
-  async putBlob(src: string | { data: Uint8Array | AsyncIterable<Uint8Array>; sha256: string; size: number }): Promise<PutBlobResponseMsg> {
-    let sha256: string;
-    let size: number;
-    let offset = 0;
-    let open_: (from: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
-    if (typeof src === 'string') {
-      size = (await stat(src)).size;
-      sha256 = await fileSha256(src);
-      const st = await this.statBlob(sha256);
-      if (st.present) return { sha256, size: st.size, alreadyPresent: true };
-      if (st.staged > 0 && st.staged <= size) offset = st.staged;
-      open_ = (from) => createReadStream(src, { start: from, highWaterMark: this.deps.opts.chunkBytes }) as AsyncIterable<Buffer>;
-    } else {
-      ({ sha256, size } = src);
-      const data = src.data;
-      open_ = () => (data instanceof Uint8Array ? [data] : data);
-    }
-    const head = codecs.PutBlobHeader.encode({ sha256, size, offset });
-    const md = new grpc.Metadata();
-    md.set(HEAD_KEY, head);
-    const { nonce } = this.sign(METHODS.putBlob, head, md);
-    const method = METHODS.putBlob;
-    let answerMd = new grpc.Metadata();
-    const result = new Promise<Buffer>((resolve, reject) => {
-      const call = this.client.makeClientStreamRequest<Buffer, Buffer>(
-        method,
-        (b) => b,
-        (b) => b,
-        md,
-        { deadline: Date.now() + this.deps.opts.blobDeadlineMs },
-        (err, value) => {
-          if (err) reject(new RpcError(method, err.code, err.details, this.target.nodeId));
-          else resolve(value as Buffer);
-        },
-      );
-      call.on('metadata', (m: grpc.Metadata) => (answerMd = m));
-      void (async () => {
-        let pos = offset;
-        for await (const piece of open_(offset)) {
-          for (let i = 0; i < piece.length; i += this.deps.opts.chunkBytes) {
-            const data = piece.subarray(i, Math.min(piece.length, i + this.deps.opts.chunkBytes));
-            const ok = call.write(
-              codecs.BlobChunk.encode({ offset: pos, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }),
-            );
-            pos += data.length;
-            if (!ok) await new Promise((r) => call.once('drain', r));
-          }
-        }
-        call.end();
-      })().catch((err: unknown) => {
-        call.cancel();
-        reject(err);
-      });
-    });
-    const out = await result;
-    this.checkAnswer(method, answerMd, out, nonce);
-    return codecs.PutBlobResponse.decode(out);
+  putBlob(
+    src: string | { data: Uint8Array | AsyncIterable<Uint8Array>; sha256: string; size: number },
+    placement?: Placement,
+  ): Promise<PutBlobResponseMsg> {
+    return putBlob(this.data, src, placement);
   }
 
-  /**
-   * Streams a blob from `offset`. `header` resolves with the peer's signed (sha256, size, offset) before the
-   * first chunk; the caller checks the whole-blob hash (getBlobToFile does).
-   */
-  getBlob(sha256: string, offset = 0): { header: Promise<BlobHeaderMsg>; chunks: AsyncIterable<Buffer>; cancel: () => void } {
-    const method = METHODS.getBlob;
-    const body = codecs.GetBlobRequest.encode({ sha256, offset });
-    const { md, nonce } = this.sign(method, body);
-    const call = this.client.makeServerStreamRequest<Buffer, Buffer>(
-      method,
-      (b) => b,
-      (b) => b,
-      body,
-      md,
-      { deadline: Date.now() + this.deps.opts.blobDeadlineMs },
-    );
-    const header = new Promise<BlobHeaderMsg>((resolve, reject) => {
-      call.once('metadata', (m: grpc.Metadata) => {
-        try {
-          const head = m.get(HEAD_KEY)[0];
-          if (!Buffer.isBuffer(head)) throw new MagnetError('ERR_RESPONSE_AUTH', `GetBlob answer from ${this.target.nodeId} has no header`);
-          this.checkAnswer(method, m, head, nonce);
-          resolve(codecs.GetBlobHeader.decode(head));
-        } catch (err) {
-          call.cancel();
-          reject(err);
-        }
-      });
-      call.once('error', (err: grpc.ServiceError) => reject(new RpcError(method, err.code, err.details, this.target.nodeId)));
-    });
-    header.catch(() => undefined); // observed through chunks too
-    const target = this.target.nodeId;
-    async function* chunks(): AsyncIterable<Buffer> {
-      const h = await header;
-      let pos = h.offset;
-      try {
-        for await (const raw of call as AsyncIterable<Buffer>) {
-          const c = codecs.BlobChunk.decode(raw);
-          if (c.offset !== pos) throw new MagnetError('ERR_BLOB_STREAM', `GetBlob from ${target}: chunk at ${c.offset}, expected ${pos}`);
-          pos += c.data.length;
-          if (pos > h.size) throw new MagnetError('ERR_BLOB_STREAM', `GetBlob from ${target}: more bytes than the announced ${h.size}`);
-          yield c.data;
-        }
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        if (typeof e.code === 'number' && e.details !== undefined) throw new RpcError(method, e.code, e.details, target);
-        throw err;
-      }
-      if (pos !== h.size) throw new MagnetError('ERR_BLOB_STREAM', `GetBlob from ${target} ended at ${pos} of ${h.size} bytes`);
-    }
-    return { header, chunks: chunks(), cancel: () => call.cancel() };
+  /** Streams a blob from `offset`, at most `maxBytes` of it (cut off past that). See data-client.ts. */
+  getBlob(
+    sha256: string,
+    offset: number,
+    maxBytes: number,
+  ): { header: Promise<BlobHeaderMsg>; chunks: AsyncIterable<Buffer>; cancel: () => void } {
+    return getBlob(this.data, sha256, offset, maxBytes);
   }
 
-  /**
-   * Downloads a blob into `file`: into `file.part` first (resuming from its size), checks the sha256 of the whole
-   * blob, then renames. A mismatch deletes the part and throws ERR_BLOB_HASH. A peer that announces (or sends)
-   * more than `maxBytes` is cut off at once: ERR_BLOB_TOO_LARGE, nothing kept.
-   */
-  async getBlobToFile(sha256: string, file: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<{ size: number }> {
-    const part = `${file}.part`;
-    let offset: number;
-    try {
-      offset = (await stat(part)).size;
-    } catch {
-      offset = 0;
-    }
-    const hash = createHash('sha256');
-    if (offset > 0) for await (const c of createReadStream(part)) hash.update(c as Buffer);
-    const fd = await open(part, offset > 0 ? 'r+' : 'w');
-    let size: number;
-    try {
-      const { header, chunks, cancel } = this.getBlob(sha256, offset);
-      const announced = (await header).size;
-      if (announced > maxBytes) {
-        cancel();
-        await rm(part, { force: true });
-        throw new MagnetError(
-          'ERR_BLOB_TOO_LARGE',
-          `${this.target.nodeId} announces ${announced} bytes for ${sha256}; at most ${maxBytes} are expected`,
-          {
-            nodeId: this.target.nodeId,
-          },
-        );
-      }
-      let pos = offset;
-      for await (const c of chunks) {
-        await fd.write(c, 0, c.length, pos);
-        hash.update(c);
-        pos += c.length;
-      }
-      size = (await header).size;
-      await fd.sync();
-    } finally {
-      await fd.close();
-    }
-    const got = hash.digest('hex');
-    if (got !== sha256) {
-      await rm(part, { force: true });
-      throw new MagnetError('ERR_BLOB_HASH', `blob from ${this.target.nodeId} hashes to ${got}, not ${sha256}; discarded`, {
-        nodeId: this.target.nodeId,
-      });
-    }
-    await rename(part, file);
-    return { size };
+  /** Downloads a blob into `file` (resuming a `.part`), its sha256 checked before the rename. See data-client.ts. */
+  getBlobToFile(sha256: string, file: string, maxBytes: number): Promise<{ size: number }> {
+    return getBlobToFile(this.data, sha256, file, maxBytes);
   }
-}
-
-export async function fileSha256(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(c as Buffer);
-  return h.digest('hex');
 }
 
 export function certSha256OfPem(pem: string): Buffer {

@@ -1,35 +1,24 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import type { BlobBackend } from './blob-backend.js';
+import { type BlobBackend, UPLOAD_PURPOSES, type Upload, type UploadPurpose } from './blob-backend.js';
 import { type CallCtx, clientCertOf, decodeOr, type RpcGuard } from './guard.js';
-import { codecs, METHODS, type BlobHeaderMsg } from './proto.js';
-import { ConcurrencyLimiter } from './rate-limit.js';
+import { codecs, METHODS, type PutBlobHeaderMsg } from './proto.js';
+import { ConcurrencyLimiter } from '../util/limiters.js';
 import { Refusal } from './refusal.js';
+import type { StagingArea } from './staging.js';
 
 export const HEAD_KEY = 'magnet-head-bin';
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export interface DataOptions {
-  incomingDir: string;
+  /** This node: the holder every upload must name. */
+  self: string;
+  staging: StagingArea;
   chunkBytes: number;
   maxBlobBytes: number;
   maxConcurrentStreams: number;
-}
-
-/** The staging file of one sender's upload of one blob (so two senders never write the same file). */
-export function stagingPath(dir: string, nodeId: string, sha256: string): string {
-  return join(dir, `${nodeId}-${sha256}.part`);
-}
-
-async function sizeOf(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return 0;
-  }
 }
 
 async function hashPrefix(file: string, bytes: number): Promise<Hash> {
@@ -48,7 +37,30 @@ function readable(guard: RpcGuard, backend: BlobBackend, ctx: CallCtx, sha256: s
   throw new Refusal('not_public', `blob ${sha256} is for members of this network; ${ctx.nodeId} is not one`, ctx.nodeId);
 }
 
-/** Data service: PutBlob (staged, resumable, hash-checked, handed to the BlobBackend), GetBlob, StatBlob. */
+/** The placement a verified PutBlob header claims, or a refusal: it must name this node and say why it belongs here. */
+function placementOf(h: PutBlobHeaderMsg, sender: string, self: string): Pick<Upload, 'purpose' | 'manifestId' | 'round'> {
+  if (h.holder !== self)
+    throw new Refusal('not_placed', `the upload is for ${h.holder ? h.holder.slice(0, 40) : 'no named holder'}, not for ${self}`, sender);
+  const purpose = h.purpose ?? '';
+  if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose))
+    throw new Refusal(
+      'not_placed',
+      `an upload without a placement (purpose "${purpose.slice(0, 20)}"; this node takes ${UPLOAD_PURPOSES.join(', ')})`,
+      sender,
+    );
+  const round = Number(h.round ?? 0);
+  if (!Number.isSafeInteger(round) || round < 0) throw new Refusal('bad_field', `round ${h.round} is out of range`, sender);
+  return {
+    purpose: purpose as UploadPurpose,
+    ...(h.manifestId ? { manifestId: h.manifestId } : {}),
+    ...(purpose === 'gradient' ? { round } : {}),
+  };
+}
+
+/**
+ * Data service: PutBlob (checked against a placement, quotas and free disk before a byte is staged; staged,
+ * resumable, hash-checked, handed to the BlobBackend), GetBlob, StatBlob.
+ */
 export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: DataOptions): grpc.UntypedServiceImplementation {
   const streams = new ConcurrencyLimiter(opts.maxConcurrentStreams);
 
@@ -57,40 +69,52 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
     const remote = call.getPeer();
     const method = METHODS.putBlob;
     let ctx: CallCtx | undefined;
-    let release: (() => void) | undefined;
+    const releases: (() => void)[] = [];
+    const release = () => releases.splice(0).forEach((r) => r());
     void (async () => {
       const headBytes = call.metadata.get(HEAD_KEY)[0];
       const head = Buffer.isBuffer(headBytes) ? headBytes : Buffer.alloc(0);
       ctx = guard.authenticate(method, call.metadata, head, remote, false, clientCertOf(call));
       guard.authorize(ctx, 'member');
       if (head.length === 0) throw new Refusal('bad_field', `PutBlob needs the signed header in ${HEAD_KEY}`, ctx.nodeId);
-      const h: BlobHeaderMsg = decodeOr(codecs.PutBlobHeader.decode, head, 'PutBlobHeader', ctx.nodeId);
-      checkSha(h.sha256, ctx.nodeId);
+      const h: PutBlobHeaderMsg = decodeOr(codecs.PutBlobHeader.decode, head, 'PutBlobHeader', ctx.nodeId);
+      const sender = ctx.nodeId;
+      checkSha(h.sha256, sender);
       if (h.size > opts.maxBlobBytes)
-        throw new Refusal('blob_too_large', `blob of ${h.size} bytes exceeds the limit of ${opts.maxBlobBytes}`, ctx.nodeId);
-      release = streams.acquire(ctx.nodeId);
-      if (!release) throw new Refusal('too_many_streams', `more than ${opts.maxConcurrentStreams} data streams at once`, ctx.nodeId);
-      const have = await backend.stat(h.sha256);
-      if (have) {
-        return { sha256: h.sha256, size: have.size, alreadyPresent: true };
-      }
-      await mkdir(opts.incomingDir, { recursive: true });
-      const part = stagingPath(opts.incomingDir, ctx.nodeId, h.sha256);
-      const staged = await sizeOf(part);
+        throw new Refusal('blob_too_large', `blob of ${h.size} bytes exceeds the limit of ${opts.maxBlobBytes}`, sender);
+      const streamDone = streams.acquire(sender);
+      if (!streamDone) throw new Refusal('too_many_streams', `more than ${opts.maxConcurrentStreams} data streams at once`, sender);
+      releases.push(streamDone);
+      const unclaim = opts.staging.claim(sender, h.sha256);
+      if (!unclaim) throw new Refusal('too_many_streams', `an upload of ${h.sha256} from ${sender} is already running`, sender);
+      releases.push(unclaim);
+      const part = opts.staging.path(sender, h.sha256);
+      const staged = await opts.staging.size(sender, h.sha256);
       if (h.offset !== 0 && h.offset !== staged)
-        throw new Refusal('bad_offset', `upload resumes at ${h.offset}, but ${staged} bytes are staged`, ctx.nodeId);
-      if (h.offset > h.size) throw new Refusal('bad_offset', `offset ${h.offset} is beyond the blob size ${h.size}`, ctx.nodeId);
+        throw new Refusal('bad_offset', `upload resumes at ${h.offset}, but ${staged} bytes are staged`, sender);
+      if (h.offset > h.size) throw new Refusal('bad_offset', `offset ${h.offset} is beyond the blob size ${h.size}`, sender);
+      // Placement, quotas and free disk, before any byte lands: what nothing places here is never written.
+      const u: Upload = {
+        sender,
+        sha256: h.sha256,
+        size: h.size,
+        ...placementOf(h, sender, opts.self),
+        staged: await opts.staging.usage(sender),
+      };
+      releases.push(await backend.admit(u));
+      const have = await backend.stat(h.sha256);
+      if (have) return { sha256: h.sha256, size: have.size, alreadyPresent: true };
       const hash = h.offset === 0 ? createHash('sha256') : await hashPrefix(part, h.offset);
       const fd = await open(part, h.offset === 0 ? 'w' : 'r+');
       let pos = h.offset;
       try {
         for await (const raw of call as AsyncIterable<Buffer>) {
-          const chunk = decodeOr(codecs.BlobChunk.decode, raw, 'BlobChunk', ctx.nodeId);
-          if (chunk.offset !== pos) throw new Refusal('bad_chunk', `chunk at offset ${chunk.offset}, expected ${pos}`, ctx.nodeId);
+          const chunk = decodeOr(codecs.BlobChunk.decode, raw, 'BlobChunk', sender);
+          if (chunk.offset !== pos) throw new Refusal('bad_chunk', `chunk at offset ${chunk.offset}, expected ${pos}`, sender);
           if (chunk.data.length > opts.chunkBytes)
-            throw new Refusal('bad_chunk', `chunk of ${chunk.data.length} bytes exceeds ${opts.chunkBytes}`, ctx.nodeId);
+            throw new Refusal('bad_chunk', `chunk of ${chunk.data.length} bytes exceeds ${opts.chunkBytes}`, sender);
           if (pos + chunk.data.length > h.size)
-            throw new Refusal('blob_too_large', `stream carries more than the declared ${h.size} bytes`, ctx.nodeId);
+            throw new Refusal('blob_too_large', `stream carries more than the declared ${h.size} bytes`, sender);
           await fd.write(chunk.data, 0, chunk.data.length, pos);
           hash.update(chunk.data);
           pos += chunk.data.length;
@@ -100,33 +124,29 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
         await fd.close();
       }
       if (pos !== h.size)
-        throw new Refusal(
-          'size_mismatch',
-          `stream ended at ${pos} of ${h.size} bytes (the staged part is kept: resume at ${pos})`,
-          ctx.nodeId,
-        );
+        throw new Refusal('size_mismatch', `stream ended at ${pos} of ${h.size} bytes (the staged part is kept: resume at ${pos})`, sender);
       const got = hash.digest('hex');
       if (got !== h.sha256) {
         await rm(part, { force: true });
-        throw new Refusal(
-          'hash_mismatch',
-          `received bytes hash to ${got}, not the declared ${h.sha256}; the upload was discarded`,
-          ctx.nodeId,
-        );
+        throw new Refusal('hash_mismatch', `received bytes hash to ${got}, not the declared ${h.sha256}; the upload was discarded`, sender);
       }
-      await backend.accept(h.sha256, part);
+      try {
+        await backend.accept(h.sha256, part, u);
+      } finally {
+        await rm(part, { force: true }); // moved into the store, or refused for what it is
+      }
       guard.metricsBytes('in', h.size - h.offset);
       return { sha256: h.sha256, size: h.size, alreadyPresent: false };
     })().then(
       (res) => {
-        release?.();
+        release();
         const out = codecs.PutBlobResponse.encode(res);
         call.sendMetadata(guard.signResponse(ctx as CallCtx, out));
         callback(null, out);
         guard.served(method, t0);
       },
       (err: unknown) => {
-        release?.();
+        release();
         callback(guard.fail(method, remote, err, ctx?.nodeId));
       },
     );
@@ -207,7 +227,8 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
         checkSha(req.sha256, ctx.nodeId);
         readable(guard, backend, ctx, req.sha256);
         const have = await backend.stat(req.sha256);
-        const staged = have ? 0 : await sizeOf(stagingPath(opts.incomingDir, ctx.nodeId, req.sha256));
+        if (have) backend.touch?.(ctx.nodeId, req.sha256); // its holder's probe: the lease on it is renewed
+        const staged = have ? 0 : await opts.staging.size(ctx.nodeId, req.sha256);
         return codecs.StatBlobResponse.encode({ present: have !== undefined, size: have?.size ?? 0, staged });
       },
       'anyone',

@@ -2,6 +2,8 @@ import { createHash, createHmac, createPublicKey, type KeyObject, randomBytes, t
 import { SigningKey } from 'ethers';
 import { NODE_ID_PATTERN } from '../identity/node-id.js';
 import { SignatureError, checkSignatureBytes, recoverSigner as recoverWalletSigner, signDigest } from '../identity/signature.js';
+import { EnvelopeError } from './envelope-error.js';
+import type { NonceCache } from './nonce-cache.js';
 
 /**
  * The signed-request envelope (pure: no I/O, no clock unless given). Every RPC carries in its metadata the
@@ -39,34 +41,8 @@ export interface Envelope {
   signature: Buffer;
 }
 
-/** Why an envelope was refused; the label of the refusal metric and the key of the gRPC status mapping. */
-export type EnvelopeReason =
-  | 'missing_metadata'
-  | 'bad_metadata'
-  | 'bad_version'
-  | 'wrong_auth_mode'
-  | 'stale_timestamp'
-  | 'future_timestamp'
-  | 'replayed_nonce'
-  | 'nonce_cache_full'
-  | 'bad_signature'
-  | 'high_s'
-  | 'signer_mismatch'
-  | 'bad_hmac'
-  | 'unexpected_signer'
-  | 'nonce_mismatch';
-
-export class EnvelopeError extends Error {
-  override readonly name = 'EnvelopeError';
-  constructor(
-    readonly reason: EnvelopeReason,
-    message: string,
-    /** The nodeId the sender claimed, when it got that far (for the log line). */
-    readonly claimedNodeId?: string,
-  ) {
-    super(message);
-  }
-}
+export { EnvelopeError, type EnvelopeReason } from './envelope-error.js';
+export { NonceCache, type NonceCacheOptions } from './nonce-cache.js';
 
 export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
@@ -210,35 +186,6 @@ function asEnvelopeError(err: unknown, claimed?: string): unknown {
   return err instanceof SignatureError ? new EnvelopeError(err.problem, err.message, claimed) : err;
 }
 
-/** Remembers nonces for the time window, so a replay inside the window is caught. Bounded. */
-export class NonceCache {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly maxEntries: number) {}
-
-  /** false when the nonce was seen; throws when the cache is full of live entries. */
-  add(key: string, expiresAt: number, now: number): boolean {
-    if (this.seen.has(key)) return (this.seen.get(key) as number) <= now ? this.replace(key, expiresAt) : false;
-    if (this.seen.size >= this.maxEntries) this.prune(now);
-    if (this.seen.size >= this.maxEntries)
-      throw new EnvelopeError('nonce_cache_full', `the nonce cache is full (${this.maxEntries} live entries); try again later`);
-    this.seen.set(key, expiresAt);
-    return true;
-  }
-
-  get size(): number {
-    return this.seen.size;
-  }
-
-  prune(now: number): void {
-    for (const [k, exp] of this.seen) if (exp <= now) this.seen.delete(k);
-  }
-
-  private replace(key: string, expiresAt: number): boolean {
-    this.seen.set(key, expiresAt);
-    return true;
-  }
-}
-
 export interface VerifierOptions {
   mode: AuthMode;
   /** Required in hmac mode. */
@@ -324,7 +271,7 @@ export class EnvelopeVerifier {
       if (env.signature.length !== want.length || !timingSafeEqual(env.signature, want))
         throw new EnvelopeError('bad_hmac', 'the cluster HMAC does not match (wrong secret, or the message was changed after signing)', id);
     }
-    if (!expect && !this.opts.nonces.add(`${id}:${env.nonce.toString('hex')}`, env.timestamp + this.opts.windowMs, now)) {
+    if (!expect && !this.opts.nonces.add(id, env.nonce.toString('hex'), env.timestamp + this.opts.windowMs, now)) {
       throw new EnvelopeError('replayed_nonce', `nonce ${env.nonce.toString('hex')} was already used (replayed request)`, id);
     }
     return publicKey ? { nodeId: id, publicKey } : { nodeId: id };

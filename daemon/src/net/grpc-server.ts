@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import type { NodeConfig } from '../config/node-config.js';
 import { MagnetError } from '../util/errors.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import type { BlobBackend } from './blob-backend.js';
@@ -7,18 +6,21 @@ import { type ControlHost, controlImplementation, type RoundHandlers } from './c
 import { dataImplementation } from './data-service.js';
 import type { RpcGuard } from './guard.js';
 import { controlService, dataService } from './proto.js';
+import type { NetOptions } from './options.js';
+import type { StagingArea } from './staging.js';
 import type { TlsMaterial } from './tls.js';
 
 /** The control and data services behind one TLS listener; resolves once it listens. */
 export async function listenGrpc(o: {
-  cfg: NodeConfig['net'];
+  cfg: NetOptions;
   tls: TlsMaterial;
   guard: RpcGuard;
   host: ControlHost;
   rounds: RoundHandlers;
-  /** Read when a call arrives, so the storage part may replace the backend before start. */
-  backend: () => BlobBackend;
-  incomingDir: string;
+  backend: BlobBackend;
+  staging: StagingArea;
+  /** This node's nodeId: every upload must name it as its holder. */
+  self: string;
 }): Promise<{ server: grpc.Server; port: number }> {
   const { cfg: c, tls } = o;
   const max = Math.max(c.maxControlBytes, c.chunkBytes) + 64 * 1024;
@@ -34,13 +36,16 @@ export async function listenGrpc(o: {
     dataImplementation(
       o.guard,
       {
-        stat: (s) => b().stat(s),
-        read: (s, off) => b().read(s, off),
-        accept: (s, f) => b().accept(s, f),
-        isPublic: (s) => b().isPublic?.(s) ?? false,
+        stat: (s) => b.stat(s),
+        read: (s, off) => b.read(s, off),
+        admit: (u) => b.admit(u),
+        accept: (s, f, u) => b.accept(s, f, u),
+        touch: (sender, s) => b.touch?.(sender, s),
+        isPublic: (s) => b.isPublic?.(s) ?? false,
       },
       {
-        incomingDir: o.incomingDir,
+        self: o.self,
+        staging: o.staging,
         chunkBytes: c.chunkBytes,
         maxBlobBytes: c.maxBlobBytes,
         maxConcurrentStreams: c.maxConcurrentStreams,

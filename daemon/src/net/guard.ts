@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import { type EnvelopeSigner, EnvelopeError, type EnvelopeVerifier, envelopeFromPairs, envelopeToPairs, signEnvelope } from './envelope.js';
+import { CallLimiter, type CallLimitOptions } from './call-limits.js';
 import type { NetMetrics } from './metrics.js';
-import { RateLimiter } from './rate-limit.js';
-import { Refusal, RpcStatus } from './refusal.js';
+import { Refusal, type RefusalReason, RpcStatus } from './refusal.js';
 
 /** Who called, once the envelope verified. */
 export interface CallCtx {
@@ -17,11 +17,13 @@ export interface CallCtx {
   certSha256?: Buffer;
 }
 
-export interface GuardOptions {
+export interface GuardOptions extends CallLimitOptions {
   maxControlBytes: number;
-  controlRatePerSecond: number;
-  controlBurst: number;
 }
+
+/** Refusals a flood repeats: logged once per sender and reason per LOG_EVERY_MS, with the count in between. */
+const QUIET: ReadonlySet<RefusalReason> = new Set(['rate_limited', 'ip_rate_limited', 'peer_nonce_limit', 'nonce_cache_full']);
+const LOG_EVERY_MS = 10_000;
 
 /** Who may call a method once authenticated: any key, or only the network's members. */
 export type Audience = 'anyone' | 'member';
@@ -47,7 +49,9 @@ export function clientCertOf(call: { getAuthContext?: () => { sslPeerCertificate
  * the sender and a metric. Handlers throw `Refusal`; anything else is an internal error.
  */
 export class RpcGuard {
-  private readonly rate: RateLimiter;
+  private readonly limits: CallLimiter;
+  /** Last log line of a QUIET refusal per sender and reason, and how many were not logged since. */
+  private readonly quiet = new Map<string, { at: number; skipped: number }>();
 
   constructor(
     private readonly opts: GuardOptions,
@@ -58,16 +62,21 @@ export class RpcGuard {
     private readonly access: CallerAccess,
     private readonly now: () => number = Date.now,
   ) {
-    this.rate = new RateLimiter(opts.controlRatePerSecond, opts.controlBurst);
+    this.limits = new CallLimiter(opts);
   }
 
-  /** Verifies the envelope of `body` (the request bytes, or the signed stream header). */
+  /**
+   * Limits, then the envelope of `body` (the request bytes, or the signed stream header). The rate limits come
+   * first, keyed by the claimed nodeId and the remote address, so a flood costs neither a signature check nor a
+   * nonce; the nonce is stored only once the signature verified.
+   */
   authenticate(method: string, md: grpc.Metadata, body: Uint8Array, peer: string, control: boolean, certSha256?: Buffer): CallCtx {
     const get = (k: string): string | undefined => {
       const v = md.get(k);
       return v.length === 1 && typeof v[0] === 'string' ? v[0] : undefined;
     };
     const claimed = get('magnet-node');
+    this.limits.check(peer, claimed?.slice(0, 64), this.now());
     if (control && body.length > this.opts.maxControlBytes) {
       throw new Refusal(
         'oversize',
@@ -78,13 +87,6 @@ export class RpcGuard {
     try {
       const env = envelopeFromPairs(get);
       const { nodeId } = this.verifier.verify('request', method, env, body, this.now());
-      if (control && !this.rate.take(nodeId, this.now())) {
-        throw new Refusal(
-          'rate_limited',
-          `more than ${this.opts.controlRatePerSecond} control calls/s (burst ${this.opts.controlBurst})`,
-          nodeId,
-        );
-      }
       const ctx: CallCtx = { nodeId, peer, method, nonce: env.nonce, ...(certSha256 ? { certSha256 } : {}) };
       this.checkChannel(ctx);
       return ctx;
@@ -145,7 +147,12 @@ export class RpcGuard {
       const who = err.sender ?? sender ?? 'unknown';
       this.metrics.refused.inc({ method, reason: err.reason });
       this.metrics.rpcServed.inc({ method, code: grpc.status[err.code] });
-      this.log.warn({ sender: who, remote: peer, method, reason: err.reason }, `refused ${method} from ${who} (${peer}): ${err.message}`);
+      const skipped = this.skipLog(who, err.reason);
+      if (skipped !== undefined)
+        this.log.warn(
+          { sender: who, remote: peer, method, reason: err.reason, ...(skipped > 0 ? { notLogged: skipped } : {}) },
+          `refused ${method} from ${who} (${peer}): ${err.message}${skipped > 0 ? ` (${skipped} more like it since the last line)` : ''}`,
+        );
       return { code: err.code, details: `${err.reason}: ${err.message}` };
     }
     if (err instanceof RpcStatus) {
@@ -155,6 +162,21 @@ export class RpcGuard {
     this.metrics.rpcServed.inc({ method, code: 'INTERNAL' });
     this.log.error({ err, sender: sender ?? 'unknown', remote: peer, method }, `internal error serving ${method}`);
     return { code: grpc.status.INTERNAL, details: 'internal error' };
+  }
+
+  /** undefined: do not log this one; else how many like it were not logged since the last line. */
+  private skipLog(sender: string, reason: RefusalReason): number | undefined {
+    if (!QUIET.has(reason)) return 0;
+    const key = `${sender}|${reason}`;
+    const now = this.now();
+    const q = this.quiet.get(key);
+    if (q && now - q.at < LOG_EVERY_MS) {
+      q.skipped++;
+      return undefined;
+    }
+    if (this.quiet.size >= 10_000) this.quiet.clear();
+    this.quiet.set(key, { at: now, skipped: 0 });
+    return q?.skipped ?? 0;
   }
 
   metricsBytes(direction: 'in' | 'out', bytes: number): void {

@@ -35,7 +35,10 @@ export function checkBootstrap(list: string[]): void {
       const ma = multiaddr(a);
       if (!ma.getComponents().some((c) => c.name === 'p2p')) throw new Error('it has no /p2p/<peer id> part');
     } catch (err) {
-      throw new ConfigError(`net.bootstrap: "${a}" is not a libp2p multiaddr with a peer id (${err instanceof Error ? err.message : String(err)}); use the full address shown by "magnet-node status", e.g. /ip4/10.0.0.5/tcp/7601/p2p/16Uiu2HA…`, { key: 'net.bootstrap', value: a });
+      throw new ConfigError(
+        `net.bootstrap: "${a}" is not a libp2p multiaddr with a peer id (${err instanceof Error ? err.message : String(err)}); use the full address shown by "magnet-node status", e.g. /ip4/10.0.0.5/tcp/7601/p2p/16Uiu2HA…`,
+        { key: 'net.bootstrap', value: a },
+      );
     }
   }
 }
@@ -46,10 +49,7 @@ export function checkBootstrap(list: string[]): void {
  */
 export async function createHost(o: HostOptions): Promise<Libp2p> {
   checkBootstrap(o.bootstrap);
-  const discovery = [
-    ...(o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 100 })] : []),
-    ...(o.mdns ? [mdns()] : []),
-  ];
+  const discovery = [...(o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 100 })] : []), ...(o.mdns ? [mdns()] : [])];
   const services = {
     identify: identify(),
     identifyPush: identifyPush(),

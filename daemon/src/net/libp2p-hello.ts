@@ -16,7 +16,9 @@ export async function serveHello(node: Libp2p, helloBytes: () => Buffer): Promis
       const len = Buffer.alloc(4);
       len.writeUInt32BE(body.length, 0);
       stream.send(Buffer.concat([len, body]));
-      await stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => stream.abort(new Error('hello reader did not finish within 5 s')));
+      await stream
+        .close({ signal: AbortSignal.timeout(5000) })
+        .catch(() => stream.abort(new Error('hello reader did not finish within 5 s')));
     },
     { maxInboundStreams: 4 },
   );

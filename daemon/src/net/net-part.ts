@@ -1,140 +1,97 @@
-import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
-import * as grpc from '@grpc/grpc-js';
-import type { PeerId } from '@libp2p/interface';
+import type * as grpc from '@grpc/grpc-js';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Libp2p } from 'libp2p';
-import type { NodeConfig } from '../config/node-config.js';
-import type { StateDb } from '../db/database.js';
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { HomeDir } from '../node/home.js';
-import { ConfigError, MagnetError, errorMessage, isMagnetError } from '../util/errors.js';
+import { MagnetError, errorMessage, isMagnetError } from '../util/errors.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import type { Startable } from '../util/lifecycle.js';
-import type { MemberView } from '../membership/membership.js';
 import { ipRange } from './admission.js';
 import type { BlobBackend } from './blob-backend.js';
-import { type CertBinding, signBinding } from './binding.js';
-import { type ClientOptions, PeerClient, RpcError } from './client.js';
 import type { ControlHost, RoundHandlers } from './control-service.js';
-import { DirBlobBackend } from './dir-blob-backend.js';
-import { type EnvelopeSigner, EnvelopeVerifier, hmacSigner, NonceCache, walletSigner } from './envelope.js';
-import { type CallCtx, decodeOr, RpcGuard } from './guard.js';
-import { createHost, nodeIdOfPeer } from './host.js';
+import { type CallCtx, RpcGuard } from './guard.js';
+import { createHost } from './host.js';
 import { listenGrpc } from './grpc-server.js';
 import { checkHello, type CheckedHello, MAX_FIELD } from './hello-check.js';
-import { fetchHello, HELLO_PROTOCOL, serveHello } from './libp2p-hello.js';
-import { netMetrics, type NetMetrics } from './metrics.js';
-import { PeerBook } from './peer-book.js';
-import { type Live, type NetEvents, type NetPeer, PeerTable } from './peer-table.js';
+import { HELLO_PROTOCOL, serveHello } from './libp2p-hello.js';
+import type { NetMetrics } from './metrics.js';
+import type { NetSecurity } from './net-security.js';
+import { PeerContact } from './peer-contact.js';
+import type { NetOptions } from './options.js';
+import type { Peers } from './peers.js';
 import { codecs, type HeartbeatRequestMsg, type HelloMsg, type PeerInfoMsg } from './proto.js';
-import { Refusal, type RefusalReason } from './refusal.js';
-
-export type { NetEvents, NetPeer } from './peer-table.js';
-import { loadOrCreateTls, type TlsMaterial } from './tls.js';
+import { Refusal } from './refusal.js';
+import { StagingArea } from './staging.js';
 
 export interface NetDeps {
-  config: NodeConfig['net'];
-  home: HomeDir;
+  config: NetOptions;
+  /** Where partial uploads from peers wait to be resumed (`<home>/incoming`). */
+  stagingDir: string;
   log: Logger;
-  metrics: Metrics;
-  db: StateDb;
+  metrics: NetMetrics;
   identity: NodeIdentity;
   self: { tier: string; roles: string[]; version: string };
-  /** Who is a member: authorization for everything but public reads. */
-  members: MemberView;
+  /** The peer table this part fills (Hello, heartbeats, discovery); the other parts read it. */
+  peers: Peers;
+  security: NetSecurity;
+  /** What the data plane serves and takes: the storage part's store and the round files, by hash. */
+  backend: BlobBackend;
+  /** The round messages (the DiLoCo part's handlers, converted from the wire). */
+  rounds: RoundHandlers;
+  /** The node's shutdown signal: once it aborts, no new heartbeat, greeting or discovery starts (calls still answer). */
+  signal?: AbortSignal;
 }
 
 /**
- * The net part: TLS gRPC server (Control + Data), libp2p host for discovery, peer book, heartbeats, and the
- * typed client other parts use (`peers()`, `client(nodeId)`, events 'peer:new' | 'peer:back' | 'peer:stale').
+ * The net part: this node's presence on the network. The TLS gRPC server (Control + Data) answers peers through
+ * the backend and round handlers it was built with; the libp2p host finds peers; PeerContact keeps in touch with
+ * them. Starts in that order: the server first, so the Hello a peer fetches over libp2p names a listening address.
  */
-export class NetPart extends EventEmitter<NetEvents> implements Startable, ControlHost {
-  readonly book: PeerBook;
-  /** Round handlers, set by the DiLoCo part before start; unset ones answer UNIMPLEMENTED. */
-  readonly rounds: RoundHandlers = {};
-  private backend: BlobBackend;
-  private readonly m: NetMetrics;
+export class NetPart implements Startable, ControlHost {
   private readonly log: Logger;
-  private readonly table: PeerTable;
-  private readonly pending = new Set<string>();
-  private tls: TlsMaterial | undefined;
-  private binding: CertBinding | undefined;
-  private signer!: EnvelopeSigner;
-  private answerVerifier!: EnvelopeVerifier;
+  private contact: PeerContact | undefined;
+  private staging: StagingArea | undefined;
   private server: grpc.Server | undefined;
   private host: Libp2p | undefined;
   private grpcAddress = '';
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
-  private seq = 0;
-  private startedAt = 0;
+  private lastSweep = 0;
 
   constructor(private readonly deps: NetDeps) {
-    super();
     this.log = deps.log;
-    this.m = netMetrics(deps.metrics);
-    this.book = new PeerBook(deps.db);
-    this.backend = new DirBlobBackend(deps.home.sub('blobs'));
-    this.table = new PeerTable({
-      self: deps.identity,
-      members: deps.members,
-      book: this.book,
-      limits: () => this.cfg,
-      log: this.log,
-      metrics: this.m,
-      pinned: () => this.tls?.mode === 'pinned',
-      newClient: (id, grpcAddress, certPem, certSha256) => this.newClient(id, grpcAddress, certPem, certSha256),
-      emit: (event, peer) => this.emit(event, peer),
-    });
   }
 
-  /** The storage part replaces the stand-in directory backend here (before start). */
-  setBlobBackend(backend: BlobBackend): void {
-    this.backend = backend;
-  }
-
-  private get cfg(): NodeConfig['net'] {
+  private get cfg(): NetOptions {
     return this.deps.config;
   }
 
   async start(): Promise<void> {
     if (this.server) return;
     const c = this.cfg;
-    const { nodeId, signingKey } = this.deps.identity;
-    const tls = await loadOrCreateTls({ dir: this.deps.home.sub('tls'), nodeId, certFile: c.tlsCert, keyFile: c.tlsKey, caFile: c.tlsCa });
-    if (tls.created) this.log.info({ certSha256: tls.fingerprint.toString('hex') }, 'created a self-signed TLS certificate');
-    this.tls = tls;
-    this.binding = signBinding(signingKey, nodeId, tls.fingerprint);
-    const windowMs = c.windowSeconds * 1000;
-    let secret: Buffer | undefined;
-    if (c.authMode === 'hmac') {
-      secret = Buffer.from(c.clusterSecret, 'utf8');
-      if (secret.length < 16)
-        throw new ConfigError('net.clusterSecret (MAGNET_CLUSTER_SECRET) must be at least 16 bytes when MAGNET_AUTH_MODE=hmac', {
-          key: 'net.clusterSecret',
-        });
-      this.signer = hmacSigner(secret, nodeId);
-    } else this.signer = walletSigner(signingKey, nodeId);
-    const vopts = { mode: c.authMode, windowMs, ...(secret ? { secret } : {}) };
-    const verifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(c.nonceCacheMax) });
-    this.answerVerifier = new EnvelopeVerifier({ ...vopts, nonces: new NonceCache(1000) });
-    const certOf = (id: string) => this.table.get(id)?.certSha256;
-    const guard = new RpcGuard(c, verifier, this.signer, this.log, this.m, {
-      isMember: (id) => this.isMember(id),
+    const { peers, security } = this.deps;
+    await security.load((id) => peers.isMember(id));
+    const tls = security.tls;
+    const certOf = (id: string) => peers.table.get(id)?.certSha256;
+    const guard = new RpcGuard(c, security.verifier, security.signer, this.log, this.deps.metrics, {
+      isMember: (id) => peers.isMember(id),
       ...(tls.mode === 'ca' ? { certOf } : {}),
     });
 
+    // Partial uploads: resumable for a while, then collected (at start too: what a crash left behind).
+    this.staging = new StagingArea(this.deps.stagingDir, c.stagingTimeoutSeconds * 1000);
+    await this.staging.init();
+    await this.sweepStaging();
     const { server, port } = await listenGrpc({
       cfg: c,
       tls,
       guard,
       host: this,
-      rounds: this.rounds,
-      backend: () => this.backend,
-      incomingDir: this.deps.home.sub('incoming'),
+      rounds: this.deps.rounds,
+      backend: this.deps.backend,
+      staging: this.staging,
+      self: this.deps.identity.nodeId,
     });
     const listen = parseHostPort(c.grpc, 'net.grpc');
     this.server = server;
@@ -153,9 +110,21 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
       throw isMagnetError(err) ? err : new MagnetError('ERR_LISTEN', `cannot start libp2p on ${c.p2p}: ${errorMessage(err)}`);
     }
     this.grpcAddress = c.grpcAdvertise || formatHostPort({ host: advertiseHost(listen.host), port });
+    const contact = new PeerContact({
+      config: c,
+      peers,
+      self: { nodeId: this.deps.identity.nodeId, tier: this.deps.self.tier, roles: this.deps.self.roles },
+      log: this.log,
+      metrics: this.deps.metrics,
+      host: () => this.host,
+      running: () => this.timer !== undefined,
+      selfHello: () => this.selfHello(),
+      checkHello: (nodeId, msg) => this.checkHello(nodeId, msg),
+    });
+    this.contact = contact;
     await serveHello(this.host, () => codecs.HelloResponse.encode(this.selfHello()));
     this.host.addEventListener('peer:identify', (e) => {
-      if (e.detail.protocols.includes(HELLO_PROTOCOL)) void this.discover(e.detail.peerId);
+      if (e.detail.protocols.includes(HELLO_PROTOCOL)) void contact.discover(e.detail.peerId);
     });
     this.host.addEventListener('peer:discovery', (e) => {
       if (!this.host || this.host.getConnections(e.detail.id).length > 0) return;
@@ -163,7 +132,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
         .dial(e.detail.id, { signal: AbortSignal.timeout(5000) })
         .catch((err: unknown) => this.log.debug({ peer: e.detail.id.toString(), err: errorMessage(err) }, 'dial failed'));
     });
-    for (const rec of this.book.all()) this.table.restore(rec);
+    for (const rec of peers.book.all()) peers.table.restore(rec);
     for (const a of c.bootstrap) {
       this.host
         .dial(multiaddr(a), { signal: AbortSignal.timeout(5000) })
@@ -171,7 +140,6 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
           this.log.warn({ bootstrap: a, err: errorMessage(err) }, 'bootstrap peer did not answer (will retry through discovery)'),
         );
     }
-    this.startedAt = Date.now();
     this.timer = setInterval(() => this.tick(), Math.min(c.heartbeatSeconds * 1000, 1000));
     this.timer.unref();
     this.log.info(
@@ -183,7 +151,7 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.table.clear();
+    this.deps.peers.table.clear();
     const host = this.host;
     this.host = undefined;
     await Promise.resolve(host?.stop()).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'libp2p stop failed'));
@@ -203,37 +171,6 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
     }
   }
 
-  // ---- API for other parts ----
-
-  /** Live peers (heartbeat within the stale limit). */
-  peers(): NetPeer[] {
-    return this.table
-      .all()
-      .filter((l) => l.state === 'live')
-      .map((l) => this.table.toNetPeer(l));
-  }
-
-  /** Every peer in the table, live or stale (members stay in it; non-members leave when silent). */
-  known(): NetPeer[] {
-    return this.table.all().map((l) => this.table.toNetPeer(l));
-  }
-
-  /** Whether an authenticated nodeId is a member, with the wallet address its verified Hello showed, if any. */
-  isMember(nodeId: string): boolean {
-    return this.table.isMember(nodeId);
-  }
-
-  /** Typed, signed calls to a known peer. */
-  client(nodeId: string): PeerClient {
-    return this.table.client(nodeId);
-  }
-
-  /** Where and who a known peer is (address and the certificate it must present), for building other clients. */
-  target(nodeId: string): { nodeId: string; grpcAddress: string; certSha256: Buffer; certPem: string } | undefined {
-    const l = this.table.get(nodeId);
-    return l && { nodeId, grpcAddress: l.info.grpcAddress, certSha256: l.certSha256, certPem: l.certPem };
-  }
-
   multiaddrs(): string[] {
     return this.host ? this.host.getMultiaddrs().map((a) => a.toString()) : [];
   }
@@ -243,35 +180,27 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   }
 
   status(): Record<string, unknown> {
-    const now = Date.now();
+    const s = this.deps.security;
+    const nonces = s.nonces;
     return {
       peerId: this.host?.peerId.toString() ?? null,
       grpc: this.grpcAddress || null,
       p2p: this.multiaddrs(),
       authMode: this.cfg.authMode,
-      tls: this.tls ? { mode: this.tls.mode, certSha256: this.tls.fingerprint.toString('hex') } : null,
+      tls: s.loaded ? { mode: s.tls.mode, certSha256: s.tls.fingerprint.toString('hex') } : null,
       mdns: this.cfg.mdns,
-      peers: this.table.all().map((l) => ({
-        ...this.table.toNetPeer(l),
-        lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null,
-        failures: l.failures,
-      })),
+      nonces: nonces ? { entries: nonces.size, strangers: nonces.pooledSize, peers: nonces.peers } : null,
+      peers: this.deps.peers.status(Date.now()),
     };
   }
 
+  /** Drops a peer and its certificate pin; one still connected over libp2p is greeted again at once. */
   forget(nodeId: string): boolean {
-    const l = this.table.remove(nodeId);
-    const known = this.book.forget(nodeId);
-    this.log.info({ nodeId, known }, 'peer forgotten (its certificate pin is gone)');
-    // Still connected over libp2p (e.g. it was refused for a new certificate): greet it again now, so the
-    // certificate it presents now is pinned without waiting for a reconnect.
-    for (const conn of this.host?.getConnections() ?? []) {
-      if (nodeIdOfPeer(conn.remotePeer) === nodeId) {
-        void this.discover(conn.remotePeer);
-        break;
-      }
-    }
-    return known || l !== undefined;
+    const known = this.deps.peers.forget(nodeId);
+    // Still connected (e.g. it was refused for a new certificate): the certificate it presents now is pinned
+    // without waiting for a reconnect.
+    this.contact?.rediscover(nodeId);
+    return known;
   }
 
   // ---- ControlHost (called by the gRPC handlers) ----
@@ -291,171 +220,65 @@ export class NetPart extends EventEmitter<NetEvents> implements Startable, Contr
   }
 
   selfHello(): HelloMsg {
-    return { self: this.selfInfo(), certPem: (this.tls as TlsMaterial).certPem, binding: this.binding ?? null };
+    const s = this.deps.security;
+    return { self: this.selfInfo(), certPem: s.tls.certPem, binding: s.binding };
   }
 
   acceptHello(ctx: CallCtx, msg: HelloMsg): void {
     const v = this.checkHello(ctx.nodeId, msg);
-    if (this.tls?.mode === 'ca' && !(ctx.certSha256 && ctx.certSha256.equals(v.certSha256)))
+    if (this.deps.security.tls.mode === 'ca' && !(ctx.certSha256 && ctx.certSha256.equals(v.certSha256)))
       throw new Refusal(
         'cert_identity_mismatch',
         `Hello describes certificate ${v.certSha256.toString('hex')}, but the call came with another client certificate`,
         ctx.nodeId,
       );
-    this.table.record(v, true, ipRange(ctx.peer));
+    this.deps.peers.table.record(v, true, ipRange(ctx.peer));
   }
 
   acceptHeartbeat(ctx: CallCtx, msg: HeartbeatRequestMsg): void {
-    const l = this.table.get(ctx.nodeId);
+    const l = this.deps.peers.table.get(ctx.nodeId);
     if (!l) throw new Refusal('unknown_peer', 'say Hello first', ctx.nodeId);
     if (msg.tier.length > MAX_FIELD || msg.roles.length > 16) throw new Refusal('bad_field', 'heartbeat tier/roles too long', ctx.nodeId);
     l.info = { ...l.info, tier: msg.tier, roles: msg.roles };
-    this.table.alive(l);
+    this.deps.peers.table.alive(l);
   }
 
   /** Peer exchange: members first (they are who a newcomer needs), then the others. */
   livePeers(limit: number, except: string): PeerInfoMsg[] {
-    return this.table.livePeers(limit, except);
+    return this.deps.peers.table.livePeers(limit, except);
   }
-
-  // ---- peers ----
 
   /** Checks a peer's Hello against the CA (private clusters) or the pins. Throws Refusal. */
   private checkHello(nodeId: string, msg: HelloMsg): CheckedHello {
-    return checkHello(nodeId, msg, { caPem: this.tls?.mode === 'ca' ? (this.tls.caPem as string) : undefined, book: this.book });
+    const tls = this.deps.security.tls;
+    return checkHello(nodeId, msg, { caPem: tls.mode === 'ca' ? (tls.caPem as string) : undefined, book: this.deps.peers.book });
   }
 
-  private clientOptions(): ClientOptions {
-    const c = this.cfg;
-    const t = this.tls;
-    return {
-      chunkBytes: c.chunkBytes,
-      callDeadlineMs: c.callDeadlineSeconds * 1000,
-      blobDeadlineMs: c.blobDeadlineSeconds * 1000,
-      ...(t?.caPem ? { caPem: t.caPem, clientCert: { certPem: t.certPem, keyPem: t.keyPem } } : {}),
-    };
-  }
-
-  private newClient(nodeId: string, grpcAddress: string, certPem: string, certSha256: Buffer): PeerClient {
-    return new PeerClient(
-      { nodeId, grpcAddress, certPem, certSha256 },
-      { signer: this.signer, verifier: this.answerVerifier, opts: this.clientOptions() },
-    );
-  }
-
-  /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
-  private async discover(peerId: PeerId): Promise<void> {
-    const nodeId = nodeIdOfPeer(peerId);
-    if (!nodeId || nodeId === this.deps.identity.nodeId || this.pending.has(nodeId) || !this.host) return;
-    this.pending.add(nodeId);
-    try {
-      const bytes = await fetchHello(this.host, peerId, this.cfg.maxControlBytes, 5000);
-      const v = this.checkHello(nodeId, decodeOr(codecs.HelloResponse.decode, bytes, 'libp2p hello', nodeId));
-      const l = this.table.record(v, false, ipRange(remoteIp(this.host.getConnections(peerId)[0]?.remoteAddr.toString() ?? '')));
-      await this.greet(l);
-    } catch (err) {
-      this.peerFailed(nodeId, 'libp2p:hello', err);
-    } finally {
-      this.pending.delete(nodeId);
-    }
-  }
-
-  /** gRPC Hello to a peer (re-checking its answer against what we know), then peer exchange. */
-  private async greet(l: Live): Promise<void> {
-    const answer = await l.client.hello(this.selfHello());
-    const v = this.checkHello(l.info.nodeId, answer);
-    if (!v.certSha256.equals(l.certSha256))
-      throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
-    this.table.record(v, true, l.range);
-    await this.exchange(l);
-  }
-
-  /** Peer exchange: dial (over libp2p) the live peers a peer knows and we do not. */
-  private async exchange(l: Live): Promise<void> {
-    l.lastExchange = Date.now();
-    const { peers } = await l.client.getPeers(32);
-    for (const p of peers) {
-      if (p.nodeId === this.deps.identity.nodeId || this.table.get(p.nodeId)?.state === 'live') continue;
-      const addr = p.multiaddrs.find((a) => a.includes('/p2p/'));
-      if (addr && this.host) this.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-    }
-  }
-
-  private peerFailed(nodeId: string, method: string, err: unknown): void {
-    const l = this.table.get(nodeId);
-    if (l) {
-      l.failures += 1;
-      l.nextTry = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(l.failures, 6));
-      this.book.failure(nodeId);
-    }
-    if (err instanceof Refusal) this.refused(method, nodeId, err.reason, err.message);
-    else if (isMagnetError(err, 'ERR_CERT_PIN')) this.refused(method, nodeId, 'cert_pin_mismatch', err.message);
-    else this.log.debug({ peer: nodeId, method, err: errorMessage(err) }, 'peer call failed');
-  }
-
-  private refused(method: string, nodeId: string, reason: RefusalReason, message: string): void {
-    this.m.refused.inc({ method, reason });
-    this.log.warn({ sender: nodeId, method, reason }, `refused ${nodeId} (${method}): ${message}`);
-  }
-
-  /**
-   * Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. Calls run in the
-   * background (one at a time per peer, through `pending`): a peer that does not answer (partitioned, frozen) holds
-   * only its own call until the deadline, never the heartbeats of the others or the stale check.
-   */
+  /** Every second: the peers' turn (heartbeats, greetings, the stale sweep), and now and then the staging sweep. */
   private tick(): void {
-    if (this.ticking || !this.timer) return;
+    if (this.ticking || !this.timer || this.deps.signal?.aborted) return;
     this.ticking = true;
     try {
       const now = Date.now();
-      const hbMs = this.cfg.heartbeatSeconds * 1000;
-      // Exchange peers often while the network forms (first minute), then once per heartbeat.
-      const exMs = now - this.startedAt < 60_000 ? 2000 : hbMs;
-      for (const l of this.table.all()) {
-        if (this.pending.has(l.info.nodeId) || l.nextTry > now) continue;
-        const beat = now - l.lastSent >= hbMs - 500;
-        const exchange = l.state === 'live' && now - l.lastExchange >= exMs;
-        if (!beat && !exchange) continue;
-        this.pending.add(l.info.nodeId);
-        void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));
-      }
-      this.table.sweep(Date.now());
+      this.contact?.tick(now);
+      if (now - this.lastSweep >= Math.min(60_000, (this.cfg.stagingTimeoutSeconds * 1000) / 4)) void this.sweepStaging();
     } finally {
       this.ticking = false;
     }
   }
 
-  /** One peer's turn: greet it when stale, else heartbeat and/or exchange peers. Never throws. */
-  private async contact(l: Live, beat: boolean, exchange: boolean): Promise<void> {
-    try {
-      if (l.state === 'stale') await this.greet(l);
-      else {
-        if (beat) {
-          await l.client.heartbeat({ seq: ++this.seq, tier: this.deps.self.tier, roles: this.deps.self.roles });
-          if (!this.timer) return; // stopped meanwhile
-          l.lastSent = Date.now();
-          this.table.alive(l);
-          this.m.heartbeats.inc({ outcome: 'ok' });
-        }
-        if (exchange) await this.exchange(l);
-      }
-    } catch (err) {
-      if (!this.timer) return;
-      try {
-        this.m.heartbeats.inc({ outcome: 'failed' });
-        if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
-        this.peerFailed(l.info.nodeId, 'heartbeat', err);
-      } catch (e) {
-        this.log.warn({ peer: l.info.nodeId, err: errorMessage(e) }, 'recording a failed heartbeat failed');
-      }
+  /** Deletes partial uploads nobody resumed within net.stagingTimeoutSeconds. Never throws. */
+  private async sweepStaging(): Promise<void> {
+    this.lastSweep = Date.now();
+    const gone = await this.staging?.sweep(Date.now()).catch((err: unknown) => {
+      this.log.warn({ err: errorMessage(err) }, 'sweeping the staging directory failed; retrying later');
+      return undefined;
+    });
+    if (gone && gone.files > 0) {
+      this.deps.metrics.stagingCollected.inc(gone.files);
+      this.log.info({ ...gone, timeoutSeconds: this.cfg.stagingTimeoutSeconds }, 'partial uploads not resumed in time: deleted');
     }
   }
-}
-
-/** The IP of a libp2p multiaddr string (/ip4/1.2.3.4/tcp/…, /ip6/::1/tcp/…), or the string itself. */
-function remoteIp(ma: string): string {
-  const m = /^\/ip[46]\/([^/]+)/.exec(ma);
-  return m?.[1] ?? ma;
 }
 
 /** The host peers should dial: the listen host, or for a wildcard the first external IPv4 (else loopback). */

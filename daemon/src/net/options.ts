@@ -1,26 +1,49 @@
-import { bool, choice, int, list, str } from '../config/schema.js';
+import { type Values, bool, choice, int, list, str } from '../config/schema.js';
 
 const MiB = 1024 * 1024;
 
 export const netOptions = {
   grpc: str('0.0.0.0:7600', 'gRPC listen address HOST:PORT (control and data plane, TLS); port 0 picks a free port', {
     env: 'MAGNET_GRPC',
+    flag: '--grpc <host:port>',
   }),
   grpcAdvertise: str(
     '',
     'HOST:PORT other nodes should dial for gRPC (default: the listen address, with 0.0.0.0 replaced by the libp2p address host)',
     { env: 'MAGNET_GRPC_ADVERTISE' },
   ),
-  p2p: str('/ip4/0.0.0.0/tcp/7601', 'libp2p listen multiaddr; tcp port 0 picks a free port', { env: 'MAGNET_P2P' }),
-  bootstrap: list([], 'libp2p multiaddrs (with /p2p/<peer id>) of peers to join through', { env: 'MAGNET_BOOTSTRAP' }),
-  mdns: bool(true, 'Find peers on the LAN with mDNS (turn off in tests: it multicasts to the LAN)', { env: 'MAGNET_MDNS' }),
+  p2p: str('/ip4/0.0.0.0/tcp/7601', 'libp2p listen multiaddr; tcp port 0 picks a free port', {
+    env: 'MAGNET_P2P',
+    flag: '--p2p <multiaddr>',
+  }),
+  bootstrap: list([], 'libp2p multiaddrs (with /p2p/<peer id>) of peers to join through', {
+    env: 'MAGNET_BOOTSTRAP',
+    flag: '--bootstrap <addrs>',
+  }),
+  mdns: bool(true, 'Find peers on the LAN with mDNS (turn off in tests: it multicasts to the LAN)', {
+    env: 'MAGNET_MDNS',
+    flag: '--no-mdns',
+  }),
   dht: bool(true, 'Run a private (LAN-mode) kad-dht among magnet nodes', { env: 'MAGNET_DHT' }),
   authMode: choice('wallet', ['wallet', 'hmac'] as const, 'How RPCs are signed: wallet (secp256k1, default) or hmac (cluster secret)', {
     env: 'MAGNET_AUTH_MODE',
   }),
   clusterSecret: str('', 'Shared cluster secret for hmac mode (at least 16 bytes)', { env: 'MAGNET_CLUSTER_SECRET', secret: true }),
   windowSeconds: int(300, 'Accepted clock difference for signed requests (+- seconds)', { env: 'MAGNET_AUTH_WINDOW', min: 10, max: 3600 }),
-  nonceCacheMax: int(200_000, 'Most nonces remembered for replay detection', { env: 'MAGNET_NONCE_CACHE_MAX', min: 1000, max: 10_000_000 }),
+  nonceCacheMax: int(
+    200_000,
+    'Most nonces remembered for replay detection from non-member peers, all together (members are bounded per peer only)',
+    {
+      env: 'MAGNET_NONCE_CACHE_MAX',
+      min: 1000,
+      max: 10_000_000,
+    },
+  ),
+  noncesPerPeer: int(8192, 'Most nonces one peer may have in the replay window; beyond it only that peer is refused (peer_nonce_limit)', {
+    env: 'MAGNET_NONCES_PER_PEER',
+    min: 64,
+    max: 1_000_000,
+  }),
   heartbeatSeconds: int(15, 'Seconds between heartbeats to each peer', { env: 'MAGNET_HEARTBEAT', min: 1, max: 3600 }),
   staleSeconds: int(120, 'A peer without a heartbeat for this long is stale', { env: 'MAGNET_PEER_STALE', min: 2, max: 86_400 }),
   maxControlBytes: int(64 * 1024, 'Largest control-plane message accepted (bytes)', {
@@ -34,12 +57,31 @@ export const netOptions = {
     min: 1,
     max: Number.MAX_SAFE_INTEGER,
   }),
-  controlRatePerSecond: int(20, 'Control RPCs per second allowed per peer (token bucket refill)', {
-    env: 'MAGNET_CONTROL_RATE',
+  controlRatePerSecond: int(
+    20,
+    'RPCs per second allowed per peer (claimed nodeId and IP range), checked before the signature (token bucket refill)',
+    {
+      env: 'MAGNET_CONTROL_RATE',
+      min: 1,
+      max: 100_000,
+    },
+  ),
+  controlBurst: int(60, 'RPC burst allowed per peer (token bucket size)', { env: 'MAGNET_CONTROL_BURST', min: 1, max: 100_000 }),
+  ipRatePerSecond: int(200, 'RPCs per second allowed per IP range (/24 IPv4, /48 IPv6), every key together, checked before the signature', {
+    env: 'MAGNET_IP_RATE',
     min: 1,
-    max: 100_000,
+    max: 1_000_000,
   }),
-  controlBurst: int(60, 'Control RPC burst allowed per peer (token bucket size)', { env: 'MAGNET_CONTROL_BURST', min: 1, max: 100_000 }),
+  ipBurst: int(400, 'RPC burst allowed per IP range (token bucket size)', { env: 'MAGNET_IP_BURST', min: 1, max: 1_000_000 }),
+  stagingTimeoutSeconds: int(
+    3600,
+    'A partial upload (incoming/*.part) untouched this long is deleted (the sender may resume before that)',
+    {
+      env: 'MAGNET_STAGING_TIMEOUT',
+      min: 10,
+      max: 30 * 86_400,
+    },
+  ),
   maxConcurrentStreams: int(8, 'Data-plane streams running at once per peer', { env: 'MAGNET_MAX_STREAMS', min: 1, max: 1024 }),
   callDeadlineSeconds: int(10, 'Deadline of control-plane calls (seconds)', { env: 'MAGNET_CALL_DEADLINE', min: 1, max: 600 }),
   blobDeadlineSeconds: int(600, 'Deadline of one data-plane stream (seconds)', { env: 'MAGNET_BLOB_DEADLINE', min: 1, max: 86_400 }),
@@ -59,3 +101,5 @@ export const netOptions = {
   tlsKey: str('', 'Operator PKI: PEM private key file for tlsCert', { env: 'MAGNET_P2P_KEY' }),
   tlsCa: str('', 'Operator PKI: PEM CA bundle file that signs every peer certificate', { env: 'MAGNET_P2P_CA' }),
 };
+
+export type NetOptions = Values<typeof netOptions>;

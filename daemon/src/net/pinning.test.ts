@@ -37,7 +37,12 @@ test('binding: a fixed key and fingerprint give a fixed digest, and the binding 
   const fp = Buffer.alloc(32, 0xab);
   // Golden: sha256("magnet-cert-binding/1" || u16be(len) || nodeId || fp), recomputed independently here.
   const n = Buffer.from(nodeId);
-  const want = createHash('sha256').update('magnet-cert-binding/1').update(Buffer.from([n.length >> 8, n.length & 0xff])).update(n).update(fp).digest();
+  const want = createHash('sha256')
+    .update('magnet-cert-binding/1')
+    .update(Buffer.from([n.length >> 8, n.length & 0xff]))
+    .update(n)
+    .update(fp)
+    .digest();
   assert.deepEqual(bindingDigest(nodeId, fp), want);
   const b = signBinding(key, nodeId, fp);
   assert.equal(b.signature.length, 65);
@@ -51,12 +56,27 @@ test('binding: refused when missing, for another node, for another certificate, 
   const b = identity();
   const fp = Buffer.alloc(32, 1);
   const other = Buffer.alloc(32, 2);
-  assert.match(bindingError(() => verifyBinding(null, a.nodeId, fp)), /no valid certificate binding/);
-  assert.match(bindingError(() => verifyBinding(signBinding(a.key, a.nodeId, fp), b.nodeId, fp)), new RegExp(`names ${a.nodeId}, but the peer is ${b.nodeId}`));
-  assert.match(bindingError(() => verifyBinding(signBinding(a.key, a.nodeId, fp), a.nodeId, other)), /is for certificate sha256:0101.*presented sha256:0202/);
-  assert.match(bindingError(() => verifyBinding(signBinding(b.key, a.nodeId, fp), a.nodeId, fp)), new RegExp(`signed by another key \\(${b.nodeId}\\)`));
+  assert.match(
+    bindingError(() => verifyBinding(null, a.nodeId, fp)),
+    /no valid certificate binding/,
+  );
+  assert.match(
+    bindingError(() => verifyBinding(signBinding(a.key, a.nodeId, fp), b.nodeId, fp)),
+    new RegExp(`names ${a.nodeId}, but the peer is ${b.nodeId}`),
+  );
+  assert.match(
+    bindingError(() => verifyBinding(signBinding(a.key, a.nodeId, fp), a.nodeId, other)),
+    /is for certificate sha256:0101.*presented sha256:0202/,
+  );
+  assert.match(
+    bindingError(() => verifyBinding(signBinding(b.key, a.nodeId, fp), a.nodeId, fp)),
+    new RegExp(`signed by another key \\(${b.nodeId}\\)`),
+  );
   const bad = signBinding(a.key, a.nodeId, fp);
-  assert.match(bindingError(() => verifyBinding({ ...bad, signature: bad.signature.subarray(0, 10) }, a.nodeId, fp)), /invalid signature/);
+  assert.match(
+    bindingError(() => verifyBinding({ ...bad, signature: bad.signature.subarray(0, 10) }, a.nodeId, fp)),
+    /invalid signature/,
+  );
 });
 
 test('pinning: first certificate is pinned, the same one passes, another is refused naming both fingerprints, forget re-pins', async () => {
@@ -68,13 +88,28 @@ test('pinning: first certificate is pinned, the same one passes, another is refu
     const c2 = await generateSelfSigned(a.nodeId);
     const f1 = certFingerprint(c1.certPem);
     const f2 = certFingerprint(c2.certPem);
-    const rec = (pem: string, fp: Buffer) => ({ nodeId: a.nodeId, address: '0x', peerId: 'p', grpcAddress: '127.0.0.1:1', multiaddrs: [], tier: 't', roles: [], certSha256: fp.toString('hex'), certPem: pem });
+    const rec = (pem: string, fp: Buffer) => ({
+      nodeId: a.nodeId,
+      address: '0x',
+      peerId: 'p',
+      grpcAddress: '127.0.0.1:1',
+      multiaddrs: [],
+      tier: 't',
+      roles: [],
+      certSha256: fp.toString('hex'),
+      certPem: pem,
+    });
     assert.equal(book.checkPin(a.nodeId, f1), false, 'nothing pinned yet');
     book.upsert(rec(c1.certPem, f1), 1000);
     assert.equal(book.checkPin(a.nodeId, f1), true);
     assert.throws(
       () => book.checkPin(a.nodeId, f2),
-      (err: unknown) => err instanceof CertPinError && err.message.includes(a.nodeId) && err.message.includes(f1.toString('hex')) && err.message.includes(f2.toString('hex')) && err.message.includes('peers forget'),
+      (err: unknown) =>
+        err instanceof CertPinError &&
+        err.message.includes(a.nodeId) &&
+        err.message.includes(f1.toString('hex')) &&
+        err.message.includes(f2.toString('hex')) &&
+        err.message.includes('peers forget'),
     );
     // An upsert never overwrites an existing pin (only the first verified certificate counts).
     book.upsert(rec(c2.certPem, f2), 2000);

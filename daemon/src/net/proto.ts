@@ -124,10 +124,22 @@ export interface VoteBundleMsg {
 export interface LatestRequestMsg {
   round: number;
 }
+export interface ContributionReceiptMsg {
+  nodeId: string;
+  node: string;
+  epoch: number;
+  round: number;
+  checkpointHash: Buffer;
+  gradientHash: Buffer;
+  tokens: number;
+  score: number;
+  leader: string;
+  leaderSignature: Buffer;
+}
 export interface RoundOutcomeMsg {
   proposal: OutcomeProposalMsg | null;
   votes: OutcomeVoteMsg[];
-  receiptsJson: string;
+  receipts: ContributionReceiptMsg[];
 }
 export interface LineageRequestMsg {
   afterRound: number;
@@ -149,6 +161,13 @@ export interface BlobHeaderMsg {
   sha256: string;
   size: number;
   offset: number;
+}
+/** PutBlobHeader: the blob, and the placement that puts it on the receiver (see data.proto). */
+export interface PutBlobHeaderMsg extends BlobHeaderMsg {
+  purpose?: string;
+  manifestId?: string;
+  round?: number;
+  holder?: string;
 }
 export interface BlobChunkMsg {
   offset: number;
@@ -255,7 +274,7 @@ export const codecs = {
   Lineage: codec<LineageMsg>('Lineage'),
   LatestRequest: codec<LatestRequestMsg>('LatestRequest'),
   RoundAck: codec<RoundAckMsg>('RoundAck'),
-  PutBlobHeader: codec<BlobHeaderMsg>('PutBlobHeader'),
+  PutBlobHeader: codec<PutBlobHeaderMsg>('PutBlobHeader'),
   GetBlobHeader: codec<BlobHeaderMsg>('GetBlobHeader'),
   BlobChunk: blobChunkCodec,
   PutBlobResponse: codec<PutBlobResponseMsg>('PutBlobResponse'),

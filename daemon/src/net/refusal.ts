@@ -22,7 +22,14 @@ export type RefusalReason =
   | 'not_public'
   | 'peer_table_full'
   | 'ip_range_full'
-  | 'cert_identity_mismatch';
+  | 'cert_identity_mismatch'
+  | 'ip_rate_limited'
+  | 'not_placed'
+  | 'bad_manifest'
+  | 'peer_quota_exceeded'
+  | 'quota_exceeded'
+  | 'disk_low'
+  | 'answer_too_large';
 
 /** The gRPC status each refusal answers with: specific, so a client can tell them apart. */
 export const REFUSAL_STATUS: Record<RefusalReason, status> = {
@@ -59,6 +66,16 @@ export const REFUSAL_STATUS: Record<RefusalReason, status> = {
   peer_table_full: status.RESOURCE_EXHAUSTED,
   ip_range_full: status.RESOURCE_EXHAUSTED,
   cert_identity_mismatch: status.PERMISSION_DENIED,
+  peer_nonce_limit: status.RESOURCE_EXHAUSTED,
+  ip_rate_limited: status.RESOURCE_EXHAUSTED,
+  /** PutBlob of something no signed placement puts on this node (no manifest, not a round it leads, ...). */
+  not_placed: status.PERMISSION_DENIED,
+  bad_manifest: status.INVALID_ARGUMENT,
+  peer_quota_exceeded: status.RESOURCE_EXHAUSTED,
+  quota_exceeded: status.RESOURCE_EXHAUSTED,
+  disk_low: status.RESOURCE_EXHAUSTED,
+  /** Client side: a peer's answer larger than announced or than this node expects (never sent, only counted). */
+  answer_too_large: status.RESOURCE_EXHAUSTED,
 };
 
 /** Thrown inside handlers; the server turns it into the status above, a log line and a metric. */

@@ -1,19 +1,21 @@
 import { type Route, readBody, sendJson } from '../api/routes.js';
 import { NODE_ID_PATTERN } from '../identity/node-id.js';
 import type { NetPart } from './net-part.js';
+import type { Peers } from './peers.js';
 
 /** /net/peers (the peer book with live state) and /net/peers/forget (drop a peer and its certificate pin). */
-export function netRoutes(net: NetPart): Route[] {
+export function netRoutes(peers: Peers, net: NetPart): Route[] {
   return [
     {
       method: 'GET',
       path: '/net/peers',
       async handle(_req, res) {
-        const live = new Map(net.peers().map((p) => [p.nodeId, p]));
-        const st = net.status().peers as { nodeId: string; state: string }[];
-        const state = new Map(st.map((p) => [p.nodeId, p.state]));
+        const live = new Map(peers.peers().map((p) => [p.nodeId, p]));
+        const state = new Map(peers.known().map((p) => [p.nodeId, p.state]));
         sendJson(res, 200, {
-          peers: net.book.all().map((r) => ({ ...r, certPem: undefined, state: live.has(r.nodeId) ? 'live' : (state.get(r.nodeId) ?? 'offline') })),
+          peers: peers.book
+            .all()
+            .map((r) => ({ ...r, certPem: undefined, state: live.has(r.nodeId) ? 'live' : (state.get(r.nodeId) ?? 'offline') })),
         });
       },
     },

@@ -50,7 +50,11 @@ export async function generateSelfSigned(nodeId: string): Promise<{ certPem: str
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: nodeId }, { type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'dns', value: nodeId },
+        { type: 'dns', value: 'localhost' },
+        { type: 'ip', value: '127.0.0.1' },
+      ]),
     ],
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
@@ -75,7 +79,11 @@ export interface TlsSource {
 export async function loadOrCreateTls(src: TlsSource): Promise<TlsMaterial & { created: boolean }> {
   const pki = [src.certFile, src.keyFile, src.caFile].filter((f) => f);
   if (pki.length > 0) {
-    if (pki.length !== 3) throw new MagnetError('ERR_CONFIG', 'operator PKI needs all of MAGNET_P2P_CERT, MAGNET_P2P_KEY and MAGNET_P2P_CA (net.tlsCert, net.tlsKey, net.tlsCa)');
+    if (pki.length !== 3)
+      throw new MagnetError(
+        'ERR_CONFIG',
+        'operator PKI needs all of MAGNET_P2P_CERT, MAGNET_P2P_KEY and MAGNET_P2P_CA (net.tlsCert, net.tlsKey, net.tlsCa)',
+      );
     const certPem = readPem(src.certFile as string, 'MAGNET_P2P_CERT');
     const keyPem = readPem(src.keyFile as string, 'MAGNET_P2P_KEY');
     const caPem = readPem(src.caFile as string, 'MAGNET_P2P_CA');
@@ -87,7 +95,10 @@ export async function loadOrCreateTls(src: TlsSource): Promise<TlsMaterial & { c
   let created = false;
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     if (existsSync(certFile) !== existsSync(keyFile)) {
-      throw new MagnetError('ERR_TLS_FILES', `only one of ${certFile} and ${keyFile} exists; restore the other or remove both to make a new certificate (peers that pinned the old one will then refuse this node until they run "magnet-node peers forget")`);
+      throw new MagnetError(
+        'ERR_TLS_FILES',
+        `only one of ${certFile} and ${keyFile} exists; restore the other or remove both to make a new certificate (peers that pinned the old one will then refuse this node until they run "magnet-node peers forget")`,
+      );
     }
     mkdirSync(src.dir, { recursive: true, mode: 0o700 });
     const pair = await generateSelfSigned(src.nodeId);
@@ -113,6 +124,8 @@ function checkPair(certPem: string, keyPem: string, certFile: string): void {
   try {
     if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error('the key does not match the certificate');
   } catch (err) {
-    throw new MagnetError('ERR_TLS_FILES', `the TLS certificate ${certFile} and its key do not form a pair (${errorMessage(err)})`, { file: certFile });
+    throw new MagnetError('ERR_TLS_FILES', `the TLS certificate ${certFile} and its key do not form a pair (${errorMessage(err)})`, {
+      file: certFile,
+    });
   }
 }

@@ -4,33 +4,36 @@ import { signDigest } from '../identity/signature.js';
 import { Membership } from '../membership/membership.js';
 import { chainRoutes } from '../chain/routes.js';
 import { tierIndex } from '../chain/chain-params.js';
-import type { NodeConfig } from '../config/node-config.js';
-import { BlobBackendWithFiles } from '../diloco/blob-files.js';
-import type { RoundCoordinator } from '../diloco/coordinator.js';
-import { NetRoundNetwork, type RoundMessageHandlers, installRoundHandlers } from '../diloco/net-adapter.js';
+import type { NodeConfig } from './node-config.js';
+import { BlobBackendWithFiles } from './wiring/blob-files.js';
+import { NetRoundNetwork, type RoundMessageHandlers, roundHandlersOf } from './wiring/round-network.js';
 import type { RoundNetwork } from '../diloco/ports.js';
 import type { BlobBackend } from '../net/blob-backend.js';
 import { DilocoPart } from '../diloco/part.js';
 import { dilocoRoutes } from '../diloco/routes.js';
-import { PartRoundStorage } from '../diloco/storage-adapter.js';
+import { PartRoundStorage } from './wiring/round-storage.js';
+import { netMetrics } from '../net/metrics.js';
 import { NetPart } from '../net/net-part.js';
+import { NetSecurity } from '../net/net-security.js';
+import { Peers } from '../net/peers.js';
 import { netRoutes } from '../net/routes.js';
 import { ServePart } from '../serve/part.js';
-import { NetShardTransport, netPeerDirectory } from '../storage/net-transport.js';
-import type { RetentionSource } from '../storage/maintenance.js';
+import { NetShardTransport, netPeerDirectory } from './wiring/shard-transport.js';
 import { StoragePart } from '../storage/part.js';
 import { storageRoutes } from '../storage/routes.js';
 import { formatHostPort } from '../util/host-port.js';
 import { VERSION } from '../version.js';
 import { MagnetNode, type NodeDeps } from './node.js';
+import { receiptExchange, submissionBook } from './wiring/receipts.js';
+import { roundRetention } from './wiring/round-retention.js';
 
 /**
  * Decorators for what a node says on the wire. Only the adversary testing tool (daemon/src/adversary) sets them, to
  * run a real node whose honest behaviour is bypassed; `magnet-node start` never does.
  */
 export interface AssemblyHooks {
-  /** The net part, once made (the adversary sends its crafted messages through it). */
-  net?(net: NetPart, node: MagnetNode): void;
+  /** The peer table and its signed clients, once made (the adversary sends its crafted messages through them). */
+  peers?(peers: Peers, node: MagnetNode): void;
   roundNetwork?(n: RoundNetwork, node: MagnetNode): RoundNetwork;
   roundHandlers?(h: RoundMessageHandlers, node: MagnetNode): RoundMessageHandlers;
   blobBackend?(b: BlobBackend, node: MagnetNode): BlobBackend;
@@ -43,8 +46,8 @@ export interface AssemblyHooks {
 export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: AssemblyHooks = {}): Promise<MagnetNode> {
   const node = await MagnetNode.create(config, deps);
   try {
-    // Parts are wired here (membership, net, then storage, then diloco, serve and chain), each taking only the
-    // collaborators it uses.
+    // Every part is made here with all its collaborators (no setter, no late binding), each taking only what it
+    // uses; they start in the order added below.
 
     // membership first: net authorizes every call with it, diloco counts votes against it. With a chain it is the
     // NodeRegistry's bonded wallets (read by the chain code), else the operator's list (or this node alone).
@@ -55,75 +58,59 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       ...(registry ? { registry } : {}),
       log: node.log.child({ part: 'membership' }),
     });
-    node.addPart('membership', membership, () => membership.status());
 
-    // net next: every other part talks to peers through it (node.net: peers(), client(nodeId), events).
-    const net = new NetPart({
+    // The peers next: every part that talks to peers (storage, diloco) holds this table and its signed clients; the
+    // net part (made last, started first) fills it. The security material loads when net starts.
+    const netLog = node.log.child({ part: 'net' });
+    const netM = netMetrics(node.metrics);
+    const security = new NetSecurity({ config: config.net, tlsDir: node.home.sub('tls'), identity: node.identity, log: netLog });
+    const peers = new Peers({
       config: config.net,
-      home: node.home,
-      log: node.log.child({ part: 'net' }),
-      metrics: node.metrics,
       db: node.db,
       identity: node.identity,
-      self: { tier: node.tier.tier, roles: node.roles, version: VERSION },
       members: membership,
+      log: netLog,
+      metrics: netM,
+      security,
     });
-    node.addPart('net', net, () => net.status());
-    hooks.net?.(net, node);
-    // Adds the libp2p multiaddrs and the gRPC address beside the HTTP address in /status "listen".
-    node.addPart('listen', { start: async () => undefined, stop: async () => undefined }, () => ({
-      http: node.ready() ? formatHostPort(node.http.address) : null,
-      p2p: net.multiaddrs(),
-      grpc: net.grpcListen || null,
-    }));
-    node.http.add(...netRoutes(net));
+    hooks.peers?.(peers, node);
 
-    // storage after net: shards travel over net's data plane, and net serves and receives them through the
-    // storage part's embedded store (its BlobBackend).
-    // GC keeps what rounds still need: the round window and the latest checkpoint (the diloco part, made below).
-    const late: { rounds?: RoundCoordinator } = {};
-    const retention: RetentionSource = {
-      currentRound: () => late.rounds?.currentRound() ?? 0,
-      latest: () => late.rounds?.latestManifest(),
-      claimed: () => [],
-    };
+    // storage: shards travel to peers over their clients. GC keeps what rounds still need: the round window and the
+    // latest checkpoint, read from the rounds' records in SQLite (the diloco part writes them).
     const storage = new StoragePart({
-      retention,
+      retention: roundRetention(node.db),
       options: config.storage,
       dir: node.home.sub('shards'),
       identity: node.identity,
       db: node.db,
       log: node.log.child({ part: 'storage' }),
       metrics: node.metrics,
-      transport: new NetShardTransport(net),
-      peers: netPeerDirectory(net),
+      transport: new NetShardTransport(peers),
+      peers: netPeerDirectory(peers),
+      signal: node.signal,
     });
-    net.setBlobBackend(storage.local);
-    node.addPart('storage', storage, () => storage.status());
-    node.http.add(...storageRoutes(storage));
 
-    // chain (issue 8) before diloco: diloco records accepted gradients into chain.contributions (SQLite, always,
-    // even with no chain configured); with MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT set, the claim loop signs,
-    // commits, reveals and settles them. It needs only the database and the wallet.
+    // chain before diloco: diloco records accepted gradients into chain.contributions (SQLite, always, even with no
+    // chain configured); with MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT set, the claim loop signs, commits,
+    // reveals and settles them. It needs only the database and the wallet.
     const chain = new ChainPart({
       options: config.chain,
       db: node.db,
       identity: node.identity,
       log: node.log.child({ part: 'chain' }),
       tierIndex: tierIndex(node.tier.tier),
+      signal: node.signal,
+      // Receipts from round outcomes must match a gradient this node submitted (the rounds' own tables).
+      submissions: submissionBook(node.db, node.identity.nodeId),
     });
-    node.addPart('chain', chain, () => chain.status());
-    node.http.add(...chainRoutes(chain));
 
-    // serve after storage (issue 5): the OpenAI-compatible /v1 routes and the ternary model they answer with. It
-    // needs none of the parts above; it comes before diloco, which hands it each merged model (serve.swapModel).
+    // serve before diloco, which hands it each merged model (serve.swapModel): the OpenAI-compatible /v1 routes and
+    // the ternary model they answer with.
     const serve = new ServePart({ options: config.serve, roles: node.roles, log: node.log.child({ part: 'serve' }) });
-    node.addPart('serve', serve, () => serve.status());
-    node.http.add(...serve.routes());
 
-    const roundNetwork = new NetRoundNetwork(net, config.net.staleSeconds * 1000);
-    // diloco after storage: rounds move checkpoints and gradients through storage and signal over net. Its round
-    // handlers are installed before net starts answering, so no announcement meets UNIMPLEMENTED.
+    // diloco after storage, chain and serve: rounds move checkpoints and gradients through storage, signal peers
+    // over their clients, record contributions in chain and hand merged models to serve.
+    const roundNetwork = new NetRoundNetwork(peers, config.net.staleSeconds * 1000);
     const diloco = new DilocoPart({
       options: config.diloco,
       self: { nodeId: node.identity.nodeId, address: node.identity.address, roles: node.roles },
@@ -138,24 +125,52 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       // Accepted gradients become contribution records the chain part claims (kept in SQLite with no chain too).
       contributions: chain.contributions,
       // The leader's signed receipts travel in the round outcome; each contributor queues its own claim.
-      receipts: {
-        forRound: async (round) => JSON.stringify(await chain.leaderReceipts(round)),
-        accept: async (json) =>
-          void (await chain.acceptLeaderReceipts(JSON.parse(json) as Parameters<typeof chain.acceptLeaderReceipts>[0])),
-      },
+      receipts: receiptExchange(chain),
       // Each merged model is exported to GGUF and hot-swapped in, when this node serves.
       models: serve,
+      // The node's shutdown signal: refuses round messages, stops the loop and cuts trainer jobs at once.
+      signal: node.signal,
     });
-    installRoundHandlers(net, hooks.roundHandlers?.(diloco.coordinator, node) ?? diloco.coordinator);
+
+    // net last, with everything it answers peers with: the data plane serves the storage part's store, then the
+    // round files by hash (a checkpoint or gradient even when shared storage could not take it); the round RPCs go
+    // to the coordinator.
     const backend = new BlobBackendWithFiles(
-      storage.local,
+      storage.backend,
       (sha) => diloco.coordinator.fileOf(sha),
       (sha) => diloco.coordinator.publicFile(sha),
     );
-    net.setBlobBackend(hooks.blobBackend?.(backend, node) ?? backend);
-    late.rounds = diloco.coordinator;
+    const net = new NetPart({
+      config: config.net,
+      stagingDir: node.home.sub('incoming'),
+      log: netLog,
+      metrics: netM,
+      identity: node.identity,
+      self: { tier: node.tier.tier, roles: node.roles, version: VERSION },
+      peers,
+      security,
+      backend: hooks.blobBackend?.(backend, node) ?? backend,
+      rounds: roundHandlersOf(hooks.roundHandlers?.(diloco.coordinator, node) ?? diloco.coordinator),
+      signal: node.signal,
+    });
+
+    // Start order: membership, then net (peers must be reachable before any part calls them; the round handlers
+    // answer from the first call), then the parts in the order they were made. Stop runs in reverse.
+    node.addPart('membership', membership, () => membership.status());
+    node.addPart('net', net, () => net.status());
+    // Adds the libp2p multiaddrs and the gRPC address beside the HTTP addresses in /status "listen".
+    node.addPart('listen', { start: async () => undefined, stop: async () => undefined }, () => ({
+      api: node.ready() ? formatHostPort(node.api.address) : null,
+      admin: node.ready() ? formatHostPort(node.admin.address) : null,
+      p2p: net.multiaddrs(),
+      grpc: net.grpcListen || null,
+    }));
+    node.addPart('storage', storage, () => storage.status());
+    node.addPart('chain', chain, () => chain.status());
+    node.addPart('serve', serve, () => serve.status());
     node.addPart('diloco', diloco, () => diloco.status());
-    node.http.add(...dilocoRoutes(diloco));
+    node.admin.add(...netRoutes(peers, net), ...storageRoutes(storage), ...chainRoutes(chain), ...dilocoRoutes(diloco));
+    node.api.add(...serve.routes());
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

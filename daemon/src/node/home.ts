@@ -1,4 +1,5 @@
-import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeSync, accessSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MagnetError, errorMessage } from '../util/errors.js';
@@ -18,12 +19,21 @@ export class HomeDir {
   get database(): string {
     return join(this.root, 'state.db');
   }
+  /** The pid of the daemon holding the home (written once it holds the OS lock, removed when it lets go). */
   get lockFile(): string {
     return join(this.root, 'daemon.lock');
   }
-  /** Where the running daemon writes its HTTP address, so CLI commands find it from --home alone. */
+  /** The file the OS lock is held on (an empty SQLite database; never removed, so every daemon locks the same inode). */
+  get osLockFile(): string {
+    return join(this.root, 'home.lock');
+  }
+  /** Where the running daemon writes its HTTP addresses, so CLI commands find it from --home alone. */
   get apiFile(): string {
     return join(this.root, 'api.json');
+  }
+  /** The admin listener's bearer token (mode 0600; the CLI reads it to call the daemon). */
+  get adminTokenFile(): string {
+    return join(this.root, 'admin.token');
   }
   sub(name: string): string {
     return join(this.root, name);
@@ -38,32 +48,56 @@ export class HomeDir {
       writeFileAtomic(probe, 'ok');
       rmSync(probe, { force: true });
     } catch (err) {
-      throw new MagnetError('ERR_HOME_UNWRITABLE', `the home directory ${this.root} is not a writable directory (${errorMessage(err)}); choose another with --home or MAGNET_HOME`, { home: this.root });
+      throw new MagnetError(
+        'ERR_HOME_UNWRITABLE',
+        `the home directory ${this.root} is not a writable directory (${errorMessage(err)}); choose another with --home or MAGNET_HOME`,
+        { home: this.root },
+      );
     }
   }
 
   /**
-   * Takes the daemon lock: one daemon per home. A lock left by a dead process is taken over; a live one is refused.
+   * Takes the daemon lock for this process's life: one daemon per home. The lock is an exclusive SQLite lock (a POSIX
+   * record lock) on `home.lock`, which the kernel drops when the process dies however it dies, so a crashed daemon
+   * never blocks the next start and two daemons starting at the same moment cannot both win. The holder then writes
+   * its pid to `daemon.lock` (for the refusal message only; the OS lock decides). Returns the release.
    */
   lock(): () => void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(this.lockFile, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return () => {
-          if (readPid(this.lockFile) === process.pid) rmSync(this.lockFile, { force: true });
-        };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = readPid(this.lockFile);
-        if (pid !== undefined && pid !== process.pid && isAlive(pid)) {
-          throw new MagnetError('ERR_HOME_LOCKED', `another magnet-node daemon (pid ${pid}) is already running on ${this.root}; stop it first or use another --home`, { pid });
-        }
-        rmSync(this.lockFile, { force: true }); // stale lock from a process that died
-      }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(this.osLockFile, { timeout: 0 });
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (err) {
+      db?.close();
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      const pid = this.holderPid();
+      const who = pid === undefined ? 'another magnet-node daemon' : `another magnet-node daemon (pid ${pid})`;
+      throw new MagnetError(
+        'ERR_HOME_LOCKED',
+        `home ${this.root} is in use by ${pid === undefined ? 'another process' : `pid ${pid}`}: ${who} is already running on it; stop it first or use another --home`,
+        pid === undefined ? {} : { pid },
+      );
     }
-    throw new MagnetError('ERR_HOME_LOCKED', `cannot take the lock ${this.lockFile}`);
+    const held = db;
+    writeFileAtomic(this.lockFile, String(process.pid));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (readPid(this.lockFile) === process.pid) rmSync(this.lockFile, { force: true });
+      held.close(); // ends the transaction and drops the OS lock
+    };
+  }
+
+  /** The pid the lock holder wrote; it writes it just after taking the lock, so a racing loser waits a moment for it. */
+  private holderPid(): number | undefined {
+    const until = Date.now() + 2000;
+    for (;;) {
+      const pid = readPid(this.lockFile);
+      if ((pid !== undefined && pid !== process.pid && isAlive(pid)) || Date.now() > until) return pid;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
   }
 }
 

@@ -8,18 +8,25 @@ export interface StatusSource {
   status(): Record<string, unknown>;
 }
 
-/** /healthz, /readyz, /status and /metrics. */
-export function statusRoutes(node: StatusSource, metrics: Metrics): Route[] {
+/** /healthz and /readyz: on both listeners, open on the public one (probes carry no API key). */
+export function healthRoutes(node: StatusSource): Route[] {
   return [
-    { method: 'GET', path: '/healthz', handle: async (_req, res) => sendJson(res, 200, { ok: true }) },
+    { method: 'GET', path: '/healthz', open: true, handle: async (_req, res) => sendJson(res, 200, { ok: true }) },
     {
       method: 'GET',
       path: '/readyz',
+      open: true,
       handle: async (_req, res) => {
         const ready = node.ready();
         sendJson(res, ready ? 200 : 503, { ready });
       },
     },
+  ];
+}
+
+/** /status and /metrics (admin listener). */
+export function statusRoutes(node: StatusSource, metrics: Metrics): Route[] {
+  return [
     { method: 'GET', path: '/status', handle: async (_req, res) => sendJson(res, 200, node.status()) },
     {
       method: 'GET',

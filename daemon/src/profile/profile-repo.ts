@@ -20,10 +20,14 @@ export const profileMigrations: Migration[] = [
 
 export interface StoredProfile {
   profile: HardwareProfile;
-  decision: TierDecision;
+  /** `checks` and `held` are missing from profiles saved before the tier had hysteresis. */
+  decision: Omit<TierDecision, 'checks' | 'held'> & Partial<Pick<TierDecision, 'checks' | 'held'>>;
 }
 
-/** Every profile measured at a start, newest last; the history shows a degrading disk. */
+/**
+ * Every profile measured at a start or by `magnet-node profile --save`, newest last; the history shows a degrading
+ * disk, and the newest one's checks are where the next start's hysteresis starts from.
+ */
 export class ProfileRepository {
   constructor(private readonly db: StateDb) {}
 
@@ -35,8 +39,12 @@ export class ProfileRepository {
 
   latest(): StoredProfile | undefined {
     const row = this.db.prepare('SELECT profile_json, decision_json FROM hardware_profiles ORDER BY id DESC LIMIT 1').get() as
-      | { profile_json: string; decision_json: string }
-      | undefined;
-    return row && { profile: JSON.parse(row.profile_json) as HardwareProfile, decision: JSON.parse(row.decision_json) as TierDecision };
+      { profile_json: string; decision_json: string } | undefined;
+    return (
+      row && {
+        profile: JSON.parse(row.profile_json) as HardwareProfile,
+        decision: JSON.parse(row.decision_json) as StoredProfile['decision'],
+      }
+    );
   }
 }

@@ -13,10 +13,12 @@ export interface ProfileOptions {
   ssdTest: boolean;
   ssdBlocks: number;
   ssdQueueDepth: number;
+  /** SSD test passes; the median counts. */
+  ssdRuns: number;
 }
 
 export async function measureProfile(opts: ProfileOptions): Promise<HardwareProfile> {
   const hardware = detectHardware(opts.dataDir);
-  const ssd = opts.ssdTest ? await runSsdTest(opts.dataDir, opts.ssdBlocks, opts.ssdQueueDepth) : null;
+  const ssd = opts.ssdTest ? await runSsdTest(opts.dataDir, opts.ssdBlocks, opts.ssdQueueDepth, opts.ssdRuns) : null;
   return { measuredAt: Date.now(), hardware, ssd };
 }

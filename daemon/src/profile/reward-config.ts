@@ -13,6 +13,8 @@ export interface Thresholds {
   cpuMinCores: number;
   cpuMinRamGiB: number;
   storageMinFreeGiB: number;
+  /** Hysteresis around the SSD and free-disk floors, a fraction: a saved result changes only beyond floor x (1 ± this). */
+  hysteresis: number;
 }
 
 export interface RewardConfig {
@@ -28,6 +30,7 @@ export const THRESHOLD_ENV: Record<keyof Thresholds, string> = {
   cpuMinCores: 'MAGNET_CPU_MIN_CORES',
   cpuMinRamGiB: 'MAGNET_CPU_MIN_RAM_GIB',
   storageMinFreeGiB: 'MAGNET_STORAGE_MIN_FREE_GIB',
+  hysteresis: 'MAGNET_TIER_HYSTERESIS',
 };
 
 /** MAGNET_TIER_MULTIPLIER_GPU_COMPUTE and so on. */
@@ -45,14 +48,23 @@ export function loadRewardConfig(file: string, env: NodeJS.ProcessEnv): RewardCo
   for (const tier of TIERS) {
     const t = raw.tiers?.[tier];
     if (!t) throw new ConfigError(`reward config ${file}: tier "${tier}" is missing`, { key: `tiers.${tier}` });
-    tiers[tier] = { multiplier: readNumber(t.multiplier, env[multiplierEnv(tier)], `tiers.${tier}.multiplier`, multiplierEnv(tier)), roles: t.roles };
+    tiers[tier] = {
+      multiplier: readNumber(t.multiplier, env[multiplierEnv(tier)], `tiers.${tier}.multiplier`, multiplierEnv(tier)),
+      roles: t.roles,
+    };
     for (const r of t.roles ?? []) {
-      if (!(ROLES as readonly string[]).includes(r)) throw new ConfigError(`reward config: tiers.${tier}.roles has "${r}"; allowed: ${ROLES.join(', ')}`);
+      if (!(ROLES as readonly string[]).includes(r))
+        throw new ConfigError(`reward config: tiers.${tier}.roles has "${r}"; allowed: ${ROLES.join(', ')}`);
     }
   }
   const thresholds = {} as Thresholds;
   for (const key of Object.keys(THRESHOLD_ENV) as (keyof Thresholds)[]) {
     thresholds[key] = readNumber(raw.thresholds?.[key], env[THRESHOLD_ENV[key]], `thresholds.${key}`, THRESHOLD_ENV[key]);
+  }
+  if (thresholds.hysteresis >= 1) {
+    throw new ConfigError(`invalid value for thresholds.hysteresis: ${thresholds.hysteresis}; allowed: a fraction in [0, 1)`, {
+      key: 'thresholds.hysteresis',
+    });
   }
   return { tiers, thresholds };
 }
@@ -62,7 +74,10 @@ function readNumber(fileValue: unknown, envValue: string | undefined, key: strin
   const v = fromEnv ? Number(envValue) : fileValue;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
     const src = fromEnv ? `env ${envName}` : 'reward-config.json';
-    throw new ConfigError(`invalid value for ${key} (from ${src}): ${JSON.stringify(fromEnv ? envValue : fileValue)}; allowed: a number >= 0`, { key });
+    throw new ConfigError(
+      `invalid value for ${key} (from ${src}): ${JSON.stringify(fromEnv ? envValue : fileValue)}; allowed: a number >= 0`,
+      { key },
+    );
   }
   return v;
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { MagnetError } from '../util/errors.js';
+import { REPO_ROOT } from '../version.js';
 
 /** What the addon reports about the CPU and the kernel path it chose (after its start-up self-test). */
 export interface KernelInfo {
@@ -19,6 +19,8 @@ export interface NativeLoadOptions {
   headInt8?: boolean;
   kvInt8?: boolean;
   kvF32?: boolean;
+  /** Bytes for the KV caches of all running requests together (0 or absent: a quarter of physical memory). */
+  kvCacheBytes?: number;
 }
 
 export interface NativeModelInfo {
@@ -56,7 +58,14 @@ export interface NativeSubmitOptions {
 
 export type NativeEvent =
   | { kind: 'text'; bytes: Buffer; tokens: number }
-  | { kind: 'done'; finishReason: 'stop' | 'length' | 'cancelled'; promptTokens: number; completionTokens: number };
+  | {
+      kind: 'done';
+      /** 'error': the request failed natively (e.g. its KV cache refused); `error` says what happened. */
+      finishReason: 'stop' | 'length' | 'cancelled' | 'error';
+      promptTokens: number;
+      completionTokens: number;
+      error: string;
+    };
 
 /** A loaded model in native memory (mmap + repacked weights; nothing in the JS heap). */
 export interface NativeModel {
@@ -75,24 +84,23 @@ interface Addon {
 
 let addon: Addon | undefined;
 
-/** Finds native/build/Release/magnet_native.node above this file (works from daemon/src and from dist/). */
-export function addonPath(): string {
-  const env = process.env['MAGNET_NATIVE_ADDON'];
-  if (env) return resolve(env);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'native', 'build', 'Release', 'magnet_native.node');
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
+/**
+ * The configured addon file (serve.addon, env MAGNET_NATIVE_ADDON), else native/build/Release/magnet_native.node in
+ * the repository (or installed package).
+ */
+export function addonPath(configured = ''): string {
+  if (configured) return resolve(configured);
+  const p = join(REPO_ROOT, 'native', 'build', 'Release', 'magnet_native.node');
+  if (existsSync(p)) return p;
   throw new MagnetError(
     'ERR_NATIVE_MISSING',
     'the native addon is not built: run `npm run build:native` (native/build/Release/magnet_native.node)',
   );
 }
 
-export function loadAddon(): Addon {
-  addon ??= createRequire(import.meta.url)(addonPath()) as Addon;
+/** Loads the addon once per process: `configured` counts on the first call (ServeService.start makes it). */
+export function loadAddon(configured = ''): Addon {
+  addon ??= createRequire(import.meta.url)(addonPath(configured)) as Addon;
   return addon;
 }
 
@@ -119,14 +127,15 @@ export function runGeneration(
 ): { id: number; done: Promise<Extract<NativeEvent, { kind: 'done' }>> } {
   let resolveDone!: (e: Extract<NativeEvent, { kind: 'done' }>) => void;
   const done = new Promise<Extract<NativeEvent, { kind: 'done' }>>((r) => (resolveDone = r));
-  const id = model.submit(tokens, opts, (kind, a, b, c) => {
+  const id = model.submit(tokens, opts, (kind, a, b, c, d) => {
     if (kind === 'text') onText(a as Buffer, b as number);
     else
       resolveDone({
         kind: 'done',
-        finishReason: a as 'stop' | 'length' | 'cancelled',
+        finishReason: a as 'stop' | 'length' | 'cancelled' | 'error',
         promptTokens: b as number,
         completionTokens: c as number,
+        error: (d as string | undefined) ?? '',
       });
   });
   return { id, done };

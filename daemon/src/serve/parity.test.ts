@@ -5,14 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { kernelInfo, loadNativeModel } from './native.js';
-import { nativeMissing, repoRoot } from './test-helpers.js';
+import { nativeMissing } from '../../../test/helpers/native-models.js';
+import { REPO_ROOT } from '../version.js';
 
 // Largest |native - trainer| allowed on a logit. Both sides compute the same integer dot products; what differs is
 // float summation order in RMSNorm, attention and the f32 head (about 1e-6 relative), far below this bound.
 const TOLERANCE = 1e-4;
 
 function trainerMissing(): string | undefined {
-  const py = join(repoRoot(), '.venv', 'bin', 'python');
+  const py = join(REPO_ROOT, '.venv', 'bin', 'python');
   if (existsSync(py)) return undefined;
   const why = `the trainer venv is missing (${py}; run bash python/install.sh)`;
   if (process.env['MAGNET_REQUIRE_NATIVE'] === '1') throw new Error(why);
@@ -22,8 +23,8 @@ function trainerMissing(): string | undefined {
 const skip = nativeMissing() ?? trainerMissing();
 
 test('logits of the trainer export match the PyTorch ternary forward (golden file)', { skip, timeout: 180_000 }, async () => {
-  const root = repoRoot();
-  const golden = JSON.parse(readFileSync(join(root, 'python', 'tests', 'golden', 'tiny_seed1_logits.json'), 'utf8')) as {
+  const root = REPO_ROOT;
+  const golden = JSON.parse(readFileSync(join(root, 'test', 'golden', 'trainer', 'tiny_seed1_logits.json'), 'utf8')) as {
     tokens: number[];
     logits: number[][];
     checkpoint_sha256: string;

@@ -5,8 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { HttpApi } from '../api/http-server.js';
 import { createLogger } from '../log/logger.js';
+import { addonFromEnv } from './options.js';
 import { ServePart } from './part.js';
-import { nativeMissing, randomModel } from './test-helpers.js';
+import { nativeMissing, randomModel } from '../../../test/helpers/native-models.js';
 
 const skip = nativeMissing();
 const options = {
@@ -19,6 +20,9 @@ const options = {
   headInt8: false,
   kvInt8: false,
   contextLength: 0,
+  defaultMaxTokens: 5,
+  kvCacheBytes: 0,
+  addon: addonFromEnv(),
 };
 
 describe('ServePart.swapModel (the DiLoCo hand-over)', { skip }, () => {
@@ -82,6 +86,16 @@ describe('ServePart.swapModel (the DiLoCo hand-over)', { skip }, () => {
       max_tokens: 3,
     });
     assert.ok(r.choices[0]);
+  });
+
+  it('stops a chat request that names no max_tokens at serve.defaultMaxTokens, not the whole context', async () => {
+    const r = await client.chat.completions.create({
+      model: 'magnet',
+      messages: [{ role: 'user', content: 'go on and on' }],
+      temperature: 0,
+    });
+    assert.ok((r.usage?.completion_tokens ?? 0) <= 5, `generated ${r.usage?.completion_tokens} tokens`);
+    assert.ok(r.choices[0]?.finish_reason === 'length' || (r.usage?.completion_tokens ?? 0) < 5);
   });
 
   it('swaps while streams are in flight: every stream finishes, later requests see the new model', async () => {

@@ -1,12 +1,12 @@
-import type { NodeConfig } from '../config/node-config.js';
 import type { Route } from '../api/routes.js';
 import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
+import type { ServePartOptions } from './options.js';
 import { ServeService } from './service.js';
 
 export interface ServePartDeps {
-  options: NodeConfig['serve'];
+  options: ServePartOptions;
   /** The node's roles: with `enabled: auto` the part serves when they include `server`. */
   roles: readonly string[];
   log: Logger;
@@ -46,6 +46,9 @@ export class ServePart implements Startable {
         maxQueue: o.maxQueue,
         headInt8: o.headInt8,
         kvInt8: o.kvInt8,
+        defaultMaxTokens: o.defaultMaxTokens,
+        addon: o.addon,
+        ...(o.kvCacheBytes > 0 ? { kvCacheBytes: o.kvCacheBytes } : {}),
       },
       d.log,
     );

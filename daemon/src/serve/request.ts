@@ -1,6 +1,9 @@
 import { ApiError } from './errors.js';
 import type { ChatMessage } from './tokenizer.js';
 
+/** Tokens for a chat request that names no max_tokens (the config default, and the library's when none is given). */
+export const DEFAULT_MAX_TOKENS = 256;
+
 /** Sampling and limits shared by both endpoints, validated and defaulted. */
 export interface GenerationParams {
   model: string;

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Route, readBody, sendJson } from '../api/routes.js';
 import { ApiError, sendApiError } from './errors.js';
+import type { LoadedModel, ModelServer } from './generation.js';
 import { type GenerationParams, parseChat, parseCompletion, parseJsonBody } from './request.js';
-import type { LoadedModel, ServeService } from './service.js';
 import { Utf8Stream, chatPrompt, encodePrompt } from './tokenizer.js';
 
 const BODY_LIMIT = 4 << 20;
 
 /** OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions (streamed with SSE or not). */
-export function serveRoutes(svc: ServeService): Route[] {
+export function serveRoutes(svc: ModelServer, defaultMaxTokens: number): Route[] {
   const wrap = (fn: (req: IncomingMessage, res: ServerResponse) => Promise<void>) => async (req: IncomingMessage, res: ServerResponse) => {
     try {
       await fn(req, res);
@@ -28,7 +28,7 @@ export function serveRoutes(svc: ServeService): Route[] {
       handle: wrap(async (req, res) => {
         const body = parseCompletion(parseJsonBody(await readBody(req, BODY_LIMIT)));
         const m = svc.resolveModel(body.model);
-        await respond(svc, res, m, body, encodePrompt(body.prompt, m.info.bosTokenId), 'text');
+        await respond(svc, res, m, body, encodePrompt(body.prompt, m.info.bosTokenId), 'text', defaultMaxTokens);
       }),
     },
     {
@@ -37,7 +37,7 @@ export function serveRoutes(svc: ServeService): Route[] {
       handle: wrap(async (req, res) => {
         const body = parseChat(parseJsonBody(await readBody(req, BODY_LIMIT)));
         const m = svc.resolveModel(body.model);
-        await respond(svc, res, m, body, encodePrompt(chatPrompt(body.messages), m.info.bosTokenId), 'chat');
+        await respond(svc, res, m, body, encodePrompt(chatPrompt(body.messages), m.info.bosTokenId), 'chat', defaultMaxTokens);
       }),
     },
   ];
@@ -46,7 +46,7 @@ export function serveRoutes(svc: ServeService): Route[] {
 /** Response headers of a streamed (server-sent events) completion. */
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
 
-function modelList(svc: ServeService): unknown[] {
+function modelList(svc: ModelServer): unknown[] {
   const m = svc.model();
   if (!m) return [];
   return [
@@ -62,12 +62,13 @@ function modelList(svc: ServeService): unknown[] {
 }
 
 async function respond(
-  svc: ServeService,
+  svc: ModelServer,
   res: ServerResponse,
   m: LoadedModel,
   p: GenerationParams,
   tokens: Int32Array,
   kind: 'text' | 'chat',
+  defaultMaxTokens: number,
 ): Promise<void> {
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replace(/-/g, '').slice(0, 24)}`;
   const created = Math.floor(Date.now() / 1000);
@@ -108,7 +109,7 @@ async function respond(
   const r = await svc.generate(
     {
       tokens,
-      maxTokens: p.maxTokens ?? Number.MAX_SAFE_INTEGER,
+      maxTokens: p.maxTokens ?? defaultMaxTokens,
       temperature: p.temperature,
       topP: p.topP,
       topK: p.topK,

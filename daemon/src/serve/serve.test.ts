@@ -5,10 +5,29 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { HttpApi } from '../api/http-server.js';
 import { createLogger } from '../log/logger.js';
-import { ServeService } from './service.js';
-import { nativeMissing, randomModel } from './test-helpers.js';
+import { type ServeOptions, ServeService } from './service.js';
+import { nativeMissing, randomModel } from '../../../test/helpers/native-models.js';
 
 const skip = nativeMissing();
+
+/** A started service behind a real HTTP listener and the official client pointed at it. */
+async function serveOverHttp(opts: ServeOptions): Promise<{ svc: ServeService; client: OpenAI; close: () => Promise<void> }> {
+  const log = createLogger('silent');
+  const svc = new ServeService(opts, log);
+  await svc.start();
+  const api = new HttpApi({ listen: { host: '127.0.0.1', port: 0 } }, log);
+  api.add(...svc.routes());
+  await api.start();
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${api.address.port}/v1`, apiKey: 'x', maxRetries: 0 });
+  return {
+    svc,
+    client,
+    close: async () => {
+      await api.stop();
+      await svc.stop();
+    },
+  };
+}
 
 describe('OpenAI-compatible serving (real addon, real HTTP, official openai client)', { skip }, () => {
   const log = createLogger('silent');
@@ -162,15 +181,16 @@ describe('OpenAI-compatible serving (real addon, real HTTP, official openai clie
 
 describe('queue limit', { skip }, () => {
   it('answers 429 when the queue is full', async () => {
-    const log = createLogger('silent');
     const file = randomModel('tiny-q');
-    const svc = new ServeService({ modelPath: file, threads: 1, maxConcurrent: 1, maxQueue: 0, headInt8: false, kvInt8: false }, log);
-    await svc.start();
-    const api = new HttpApi({ listen: { host: '127.0.0.1', port: 0 } }, log);
-    api.add(...svc.routes());
-    await api.start();
+    const { svc, client, close } = await serveOverHttp({
+      modelPath: file,
+      threads: 1,
+      maxConcurrent: 1,
+      maxQueue: 0,
+      headInt8: false,
+      kvInt8: false,
+    });
     try {
-      const client = new OpenAI({ baseURL: `http://127.0.0.1:${api.address.port}/v1`, apiKey: 'x', maxRetries: 0 });
       const id = svc.model()?.id as string;
       const all = await Promise.allSettled(
         [1, 2, 3].map(() => client.completions.create({ model: id, prompt: 'slow', max_tokens: 200, temperature: 0 })),
@@ -180,8 +200,40 @@ describe('queue limit', { skip }, () => {
       assert.ok(rejected.length >= 1);
       for (const r of rejected) assert.ok((r as PromiseRejectedResult).reason instanceof OpenAI.RateLimitError);
     } finally {
-      await api.stop();
-      await svc.stop();
+      await close();
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a model declaring a huge context', { skip }, () => {
+  it('fails the request whose KV cache does not fit the budget, and serves the next one', async () => {
+    const file = randomModel('tiny-huge-ctx', ['--ctx', String(2 ** 20)]); // the loader's cap
+    // tiny preset: 4 layers x 2 KV heads x 64 dims x (k, v) x f16 = 2048 bytes per position.
+    const kvCacheBytes = 2048 * 4096;
+    const { svc, client, close } = await serveOverHttp({
+      modelPath: file,
+      threads: 1,
+      maxConcurrent: 2,
+      maxQueue: 8,
+      headInt8: false,
+      kvInt8: false,
+      kvCacheBytes,
+    });
+    try {
+      const id = svc.model()?.id as string;
+      assert.equal(svc.model()?.info.contextLength, 2 ** 20);
+      await assert.rejects(
+        client.completions.create({ model: id, prompt: 'Hello', max_tokens: 2 ** 20, temperature: 0 }),
+        (e: unknown) =>
+          e instanceof OpenAI.InternalServerError &&
+          e.code === 'generation_failed' &&
+          /KV cache of 2147483648 bytes for context 1048576 exceeds the budget of 8388608 bytes/.test(e.message),
+      );
+      const ok = await client.completions.create({ model: id, prompt: 'Hello', max_tokens: 4, temperature: 0 });
+      assert.ok(ok.choices[0]?.finish_reason === 'length' || ok.choices[0]?.finish_reason === 'stop');
+    } finally {
+      await close();
       rmSync(dirname(file), { recursive: true, force: true });
     }
   });

@@ -4,7 +4,9 @@ import type { Logger } from '../log/logger.js';
 import { MagnetError } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { ApiError } from './errors.js';
-import { type KernelInfo, type NativeModel, type NativeModelInfo, kernelInfo, loadNativeModel, runGeneration } from './native.js';
+import type { GenerateArgs, GenerateResult, LoadedModel, ModelServer } from './generation.js';
+import { type KernelInfo, type NativeModelInfo, kernelInfo, loadAddon, loadNativeModel, runGeneration } from './native.js';
+import { DEFAULT_MAX_TOKENS } from './request.js';
 import { serveRoutes } from './routes.js';
 
 export interface ServeOptions {
@@ -20,44 +22,21 @@ export interface ServeOptions {
   headInt8: boolean;
   kvInt8: boolean;
   contextLength?: number;
+  /** Bytes for the KV caches of all running requests together (default: a quarter of physical memory). */
+  kvCacheBytes?: number;
+  /** Tokens generated for a request that names no max_tokens (not the whole context: one request, one CPU for long). */
+  defaultMaxTokens?: number;
+  /** Native addon file (serve.addon); empty or absent: the one built in this package. */
+  addon?: string;
 }
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = { maxConcurrent: 4, maxQueue: 16, headInt8: false, kvInt8: false };
-
-/** A loaded model plus its in-flight count: a swapped-out model closes when its last request finishes. */
-export interface LoadedModel {
-  id: string;
-  native: NativeModel;
-  info: NativeModelInfo;
-  loadedAt: number;
-  inflight: number;
-  retired: boolean;
-}
-
-export interface GenerateArgs {
-  tokens: Int32Array;
-  maxTokens: number;
-  temperature: number;
-  topP: number;
-  topK: number;
-  seed: number;
-  stop: string[];
-  signal?: AbortSignal;
-  onText(bytes: Buffer): void;
-}
-
-export interface GenerateResult {
-  finishReason: 'stop' | 'length' | 'cancelled';
-  promptTokens: number;
-  completionTokens: number;
-  model: LoadedModel;
-}
 
 /**
  * Serving: holds the current model, a request queue with a concurrency limit, and hot swap. `load(path)`
  * puts a new model in front of new requests while requests in flight finish on the old one.
  */
-export class ServeService implements Startable {
+export class ServeService implements Startable, ModelServer {
   private current: LoadedModel | undefined;
   private loading: Promise<unknown> = Promise.resolve();
   private running = 0;
@@ -72,6 +51,7 @@ export class ServeService implements Startable {
 
   async start(): Promise<void> {
     if (this.started) return;
+    loadAddon(this.opts.addon);
     const k = kernelInfo();
     if (!k.kernel) throw new MagnetError('ERR_KERNEL_SELFTEST', `native kernels refused to start: ${k.error ?? 'unknown error'}`);
     this.log.info({ kernel: k.kernel, available: k.available }, 'ternary kernel path chosen');
@@ -105,6 +85,7 @@ export class ServeService implements Startable {
         headInt8: this.opts.headInt8,
         kvInt8: this.opts.kvInt8,
         ...(this.opts.contextLength ? { contextLength: this.opts.contextLength } : {}),
+        ...(this.opts.kvCacheBytes ? { kvCacheBytes: this.opts.kvCacheBytes } : {}),
       });
       const info = native.info();
       const wrong = verify?.(info);
@@ -195,6 +176,8 @@ export class ServeService implements Startable {
       const done = await g.done;
       args.signal?.removeEventListener('abort', abort);
       this.stats.completionTokens += done.completionTokens;
+      // The engine failed this request only (its KV cache refused or not allocated, a native exception).
+      if (done.finishReason === 'error') throw new ApiError(500, done.error, 'server_error', null, 'generation_failed');
       return { finishReason: done.finishReason, promptTokens: done.promptTokens, completionTokens: done.completionTokens, model: m };
     } finally {
       m.inflight--;
@@ -210,7 +193,7 @@ export class ServeService implements Startable {
   }
 
   routes(): Route[] {
-    return serveRoutes(this);
+    return serveRoutes(this, this.opts.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
   }
 
   status(): Record<string, unknown> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { createLogger } from '../log/logger.js';
-import { Cluster } from './cluster-harness.js';
+import { Cluster } from '../../../test/helpers/cluster-harness.js';
 import { collectGarbage } from './maintenance.js';
 
 test('GC unpins blobs older than gcKeepRounds, except the latest checkpoint and claimed blobs', async () => {

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage, isMagnetError } from '../util/errors.js';
+import { MAX_MANIFEST_BYTES } from './manifest.js';
 import type { ShardAccess } from './shard-access.js';
 import type { StorageRepository } from './storage-repo.js';
 import type { EmbeddedStore } from './stores/embedded-store.js';
@@ -61,12 +62,15 @@ export async function kuboCatchUp(kubo: KuboStore, repo: StorageRepository, acce
   let done = 0;
   for (const item of repo.kuboPending(batch)) {
     const ref = { sha256: item.sha256, cid: item.cid };
-    const local = await access.fetch(access.self, ref);
+    const blob = repo.blob(item.manifestId);
+    // What this item may be at most: the manifest itself, or one shard of its blob.
+    const max = item.sha256 === item.manifestId || !blob ? MAX_MANIFEST_BYTES : Math.max(1, Math.ceil(blob.size / blob.k));
+    const local = await access.fetch(access.self, ref, max);
     let bytes = 'bytes' in local ? local.bytes : undefined;
     if (!bytes) {
       for (const s of repo.shards(item.manifestId).filter((r) => r.sha256 === item.sha256)) {
         for (const holder of s.holders) {
-          const r = await access.fetch(holder, ref);
+          const r = await access.fetch(holder, ref, max);
           if ('bytes' in r) {
             bytes = r.bytes;
             break;

@@ -1,8 +1,8 @@
-import { Signature, computeAddress, recoverAddress } from 'ethers';
+import { type SigningKey, Signature, computeAddress, recoverAddress } from 'ethers';
 import { nodeIdFromPublicKey } from '../identity/node-id.js';
 import type { NodeIdentity } from '../identity/identity.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
-import { sha256Hex } from './cid.js';
+import { contentCid, sha256Hex } from './cid.js';
 import { MAX_TOTAL_SHARDS } from './erasure/wasm-codec.js';
 
 export interface ShardEntry {
@@ -34,6 +34,8 @@ export interface SignedManifest {
 }
 
 const DOMAIN = 'magnet-node/manifest/v1\n';
+/** Largest manifest a node reads or takes from a peer (255 shards with a few holders each fit many times over). */
+export const MAX_MANIFEST_BYTES = 1 << 20;
 const HEX64 = /^[0-9a-f]{64}$/;
 const COMPRESSED_KEY = /^0x0[23][0-9a-fA-F]{64}$/;
 
@@ -53,11 +55,50 @@ export function manifestDigest(m: Manifest): string {
   return `0x${sha256Hex(Buffer.from(DOMAIN + canonicalJson(m)))}`;
 }
 
-export function signManifest(m: Manifest, identity: Pick<NodeIdentity, 'signingKey'>): { signed: SignedManifest; bytes: Buffer; id: string } {
+export function signManifest(
+  m: Manifest,
+  identity: Pick<NodeIdentity, 'signingKey'>,
+): { signed: SignedManifest; bytes: Buffer; id: string } {
   validateManifest(m);
   const signed: SignedManifest = { manifest: m, signature: identity.signingKey.sign(manifestDigest(m)).serialized };
   const bytes = Buffer.from(canonicalJson(signed));
   return { signed, bytes, id: sha256Hex(bytes) };
+}
+
+/**
+ * A signed manifest of one blob kept whole (K=1, M=1: both shards are the blob itself), made by `key`'s node: how a
+ * blob is placed whole on peers (the storage benchmark's plain copies, tests). Send it first, then the blob as
+ * its shard under the returned id.
+ */
+export function wholeBlobManifest(
+  blob: Uint8Array,
+  key: SigningKey,
+  holders: string[],
+  kind = 'whole',
+  now = Date.now(),
+): { bytes: Buffer; id: string } {
+  const sha256 = sha256Hex(blob);
+  const shard = { sha256, cid: contentCid(blob), holders };
+  const m: Manifest = {
+    version: 1,
+    kind,
+    blob: { sha256, size: blob.length },
+    k: 1,
+    m: 1,
+    shardSize: Math.max(1, blob.length),
+    shards: [
+      { index: 0, ...shard },
+      { index: 1, ...shard },
+    ],
+    createdAt: now,
+    creator: {
+      nodeId: nodeIdFromPublicKey(key.compressedPublicKey),
+      address: computeAddress(key.publicKey),
+      publicKey: key.compressedPublicKey,
+    },
+  };
+  const { bytes, id } = signManifest(m, { signingKey: key });
+  return { bytes, id };
 }
 
 /**
@@ -73,7 +114,8 @@ export function verifyManifest(bytes: Uint8Array, id: string): SignedManifest {
   } catch (err) {
     throw new MagnetError('ERR_MANIFEST_FORMAT', `manifest ${id} refused: not JSON (${errorMessage(err)})`, { id });
   }
-  if (canonicalJson(signed) !== Buffer.from(bytes).toString('utf8')) throw new MagnetError('ERR_MANIFEST_FORMAT', `manifest ${id} refused: not in canonical form`, { id });
+  if (canonicalJson(signed) !== Buffer.from(bytes).toString('utf8'))
+    throw new MagnetError('ERR_MANIFEST_FORMAT', `manifest ${id} refused: not in canonical form`, { id });
   validateManifest(signed.manifest);
   const { creator } = signed.manifest;
   let signer: string;
@@ -86,7 +128,10 @@ export function verifyManifest(bytes: Uint8Array, id: string): SignedManifest {
   }
   const keyAddress = computeAddress(creator.publicKey);
   if (signer !== creator.address || keyAddress !== creator.address || nodeIdFromPublicKey(creator.publicKey) !== creator.nodeId) {
-    throw new MagnetError('ERR_MANIFEST_SIGNATURE', `manifest ${id} refused: the signature is not by its creator ${creator.nodeId}`, { id, signer });
+    throw new MagnetError('ERR_MANIFEST_SIGNATURE', `manifest ${id} refused: the signature is not by its creator ${creator.nodeId}`, {
+      id,
+      signer,
+    });
   }
   return signed;
 }
@@ -99,9 +144,11 @@ export function validateManifest(m: Manifest): void {
   if (typeof m !== 'object' || m === null) bad('not an object');
   if (m.version !== 1) bad(`version ${String(m.version)} (this node reads version 1)`);
   if (typeof m.kind !== 'string' || m.kind.length === 0 || m.kind.length > 64) bad('kind must be a short string');
-  if (!m.blob || !HEX64.test(m.blob.sha256) || !Number.isSafeInteger(m.blob.size) || m.blob.size < 0) bad('blob needs a sha256 (64 hex) and a size >= 0');
+  if (!m.blob || !HEX64.test(m.blob.sha256) || !Number.isSafeInteger(m.blob.size) || m.blob.size < 0)
+    bad('blob needs a sha256 (64 hex) and a size >= 0');
   if (!Number.isInteger(m.k) || !Number.isInteger(m.m) || m.k < 1 || m.m < 1 || m.k + m.m > MAX_TOTAL_SHARDS) bad(`K=${m.k}, M=${m.m}`);
-  if (!Number.isSafeInteger(m.shardSize) || m.shardSize !== Math.max(1, Math.ceil(m.blob.size / m.k))) bad(`shard size ${m.shardSize} does not fit blob size ${m.blob.size} and K=${m.k}`);
+  if (!Number.isSafeInteger(m.shardSize) || m.shardSize !== Math.max(1, Math.ceil(m.blob.size / m.k)))
+    bad(`shard size ${m.shardSize} does not fit blob size ${m.blob.size} and K=${m.k}`);
   if (!Array.isArray(m.shards) || m.shards.length !== m.k + m.m) bad(`expected ${m.k + m.m} shards`);
   m.shards.forEach((s, i) => {
     if (s.index !== i) bad(`shard ${i} has index ${s.index}`);
@@ -110,5 +157,11 @@ export function validateManifest(m: Manifest): void {
     if (!Array.isArray(s.holders) || s.holders.some((h) => typeof h !== 'string')) bad(`shard ${i} holders`);
   });
   if (!Number.isSafeInteger(m.createdAt)) bad('createdAt');
-  if (!m.creator || typeof m.creator.nodeId !== 'string' || typeof m.creator.address !== 'string' || !COMPRESSED_KEY.test(m.creator.publicKey)) bad('creator (nodeId, address, 33-byte compressed publicKey)');
+  if (
+    !m.creator ||
+    typeof m.creator.nodeId !== 'string' ||
+    typeof m.creator.address !== 'string' ||
+    !COMPRESSED_KEY.test(m.creator.publicKey)
+  )
+    bad('creator (nodeId, address, 33-byte compressed publicKey)');
 }

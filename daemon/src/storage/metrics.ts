@@ -16,9 +16,16 @@ export function storageMetrics(m: Metrics) {
     gets: m.counter('storage_blob_gets_total', 'Blobs rebuilt', ['result']),
     shardRefusals: m.counter(
       'storage_shard_fetch_refused_total',
-      'Shards a holder the manifest names did not give back, by reason (withheld, corrupt, failed)',
+      'Shards a holder the manifest names did not give back, by reason (withheld, corrupt, oversize, failed)',
       ['reason'],
     ),
+    diskLow: m.gauge(
+      'storage_disk_low',
+      '1 while the free space under the storage directory is below the low-watermark (uploads from peers refused)',
+    ),
+    diskFree: m.gauge('storage_disk_free_bytes', 'Free bytes of the filesystem holding the storage directory, at the last check'),
+    heldBytes: m.gauge('storage_held_bytes', 'Bytes this node keeps for peers (placed shards and manifests, pushed gradients)'),
+    heldCollected: m.counter('storage_held_collected_total', 'Blobs kept for peers deleted when their lease ended'),
     putSeconds: m.histogram('storage_blob_put_seconds', 'Time to code and place a blob', [], [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120]),
   };
 }

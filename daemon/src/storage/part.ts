@@ -1,24 +1,30 @@
-import type { NodeConfig } from '../config/node-config.js';
 import type { StateDb } from '../db/database.js';
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { existsSync } from 'node:fs';
+import type { BlobBackend } from '../net/blob-backend.js';
 import type { Startable } from '../util/lifecycle.js';
-import { MagnetError, errorMessage } from '../util/errors.js';
-import { sha256Hex } from './cid.js';
+import { errorMessage } from '../util/errors.js';
+import { DiskWatch } from './disk-watch.js';
+import { HeldRepository } from './held-repo.js';
 import { type RetentionSource, Scrubber, collectGarbage, kuboCatchUp, noRetention } from './maintenance.js';
 import { type StorageMetrics, storageMetrics } from './metrics.js';
+import type { StorageOptions } from './options.js';
 import { type RoundReport, Repairer } from './repair.js';
-import { BlobService } from './service.js';
+import { BlobService, type PutResult } from './service.js';
+import type { Manifest } from './manifest.js';
 import { ShardAccess } from './shard-access.js';
 import { StorageRepository } from './storage-repo.js';
 import { EmbeddedStore } from './stores/embedded-store.js';
 import { KuboStore } from './stores/kubo-store.js';
 import type { PeerDirectory, ShardTransport } from './transport.js';
 import { livePeers } from './transport.js';
+import type { GradientGate } from './placement.js';
+import { UploadGate } from './uploads.js';
 
 export interface StorageDeps {
-  options: NodeConfig['storage'];
+  options: StorageOptions;
   /** Directory of the embedded shard store (`<home>/shards`). */
   dir: string;
   identity: NodeIdentity;
@@ -28,6 +34,8 @@ export interface StorageDeps {
   transport: ShardTransport;
   peers: PeerDirectory;
   retention?: RetentionSource;
+  /** The node's shutdown signal: when it aborts, the maintenance loop schedules nothing more and its round is cut. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -35,13 +43,18 @@ export interface StorageDeps {
  * (kubo health and catch-up, scrub, repairs by priority, GC) every `repairIntervalMs`.
  */
 export class StoragePart implements Startable {
+  // White-box handles for the storage part's own tests; the other parts use put, get, localPath, expectGradients
+  // and backend below (node/wiring adapts them).
   readonly local: EmbeddedStore;
-  readonly kubo: KuboStore | undefined;
   readonly repo: StorageRepository;
   readonly access: ShardAccess;
   readonly service: BlobService;
   readonly repairer: Repairer;
-  readonly options: NodeConfig['storage'];
+  private readonly kubo: KuboStore | undefined;
+  /** What peers may store here, how much, for how long (the data plane asks it through the embedded store). */
+  private readonly uploads: UploadGate;
+  private readonly disk: DiskWatch;
+  private readonly options: StorageOptions;
   private readonly scrubber: Scrubber;
   private readonly metrics: StorageMetrics;
   private readonly log: Logger;
@@ -52,6 +65,7 @@ export class StoragePart implements Startable {
   private started = false;
   private lastRound: (RoundReport & { durationMs: number }) | undefined;
   private rounds = 0;
+  private readonly heldBytes: () => number;
 
   constructor(private readonly deps: StorageDeps) {
     const o = (this.options = deps.options);
@@ -81,6 +95,28 @@ export class StoragePart implements Startable {
     this.scrubber = new Scrubber(this.local, this.log);
     this.metrics = storageMetrics(deps.metrics);
     const metrics = this.metrics;
+    this.disk = new DiskWatch(deps.dir, { minFreeBytes: o.minFreeBytes, minFreePercent: o.minFreePercent }, this.log, (low, free) => {
+      metrics.diskLow.set(low ? 1 : 0);
+      metrics.diskFree.set(free);
+    });
+    const held = new HeldRepository(deps.db);
+    this.uploads = new UploadGate({
+      self: deps.identity.nodeId,
+      store: this.local,
+      held,
+      repo: this.repo,
+      disk: this.disk,
+      opts: {
+        peerQuotaBytes: o.peerQuotaBytes,
+        totalQuotaBytes: o.totalQuotaBytes,
+        leaseMs: o.leaseHours * 3_600_000,
+        gradientLeaseMs: o.gradientLeaseHours * 3_600_000,
+      },
+      log: this.log,
+      collected: (blobs) => metrics.heldCollected.inc(blobs),
+    });
+    this.local.setUploadGate(this.uploads);
+    this.heldBytes = () => held.counts().bytes;
     this.service.observer = {
       put: (seconds) => {
         metrics.puts.inc();
@@ -94,6 +130,7 @@ export class StoragePart implements Startable {
   async start(): Promise<void> {
     if (this.started) return;
     await this.local.init();
+    await this.checkDisk();
     await this.checkKubo();
     if (this.kubo && !this.kuboUp)
       this.log.warn(
@@ -102,6 +139,7 @@ export class StoragePart implements Startable {
       );
     this.abort = new AbortController();
     this.started = true;
+    this.deps.signal?.addEventListener('abort', () => this.halt(), { once: true });
     this.schedule();
     this.log.info(
       { dir: this.local.dir, kubo: this.options.ipfsApi || null, k: this.options.dataShards, m: this.options.parityShards },
@@ -110,11 +148,15 @@ export class StoragePart implements Startable {
   }
 
   async stop(): Promise<void> {
-    if (!this.started) return;
+    this.halt(); // perhaps already halted by the node's signal: the loop round running is still waited for
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Schedules no more loop rounds and cuts the one running (stop() then waits for it). */
+  private halt(): void {
     this.started = false;
     clearTimeout(this.timer);
     this.abort.abort();
-    await this.running?.catch(() => undefined);
   }
 
   private schedule(): void {
@@ -146,6 +188,12 @@ export class StoragePart implements Startable {
       this.metrics.repairBytes.inc(report.bytesMoved);
       this.metrics.blobs.reset();
       for (const [p, n] of Object.entries(this.repo.counts().byPriority)) this.metrics.blobs.set({ priority: p }, n);
+      await this.checkDisk();
+      // Blobs kept for peers past their lease go, except the latest checkpoint's and those claims refer to.
+      const retention = this.deps.retention ?? noRetention;
+      const keep = new Set([...retention.claimed(), ...[retention.latest()].filter((x): x is string => !!x)]);
+      await this.uploads.collect(keep);
+      this.metrics.heldBytes.set(this.heldBytes());
       await collectGarbage(
         this.deps.retention ?? noRetention,
         this.options.gcKeepRounds,
@@ -162,6 +210,11 @@ export class StoragePart implements Startable {
     }
   }
 
+  /** The disk low-watermark alarm, read now (it is read again before every upload from a peer). */
+  private async checkDisk(): Promise<void> {
+    await this.disk.check().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot read the free disk space'));
+  }
+
   private async checkKubo(): Promise<void> {
     if (!this.kubo) return;
     const up = await this.kubo.available();
@@ -175,6 +228,8 @@ export class StoragePart implements Startable {
     const now = Date.now();
     return {
       embedded: { dir: this.local.dir },
+      disk: this.disk.status(),
+      fromPeers: this.uploads.status(),
       kubo: this.kubo
         ? {
             api: this.options.ipfsApi,
@@ -193,25 +248,37 @@ export class StoragePart implements Startable {
     };
   }
 
-  /**
-   * The benchmark's reference: the same bytes sent whole to `peers` over the data plane (no coding, one copy
-   * each, in parallel), then read back from the first. The copies are not tracked (nothing repairs or collects them).
-   */
-  async plainCopy(bytes: Uint8Array, peers: string[]): Promise<{ putMs: number; getMs: number }> {
-    if (peers.length === 0) throw new MagnetError('ERR_BAD_REQUEST', 'plain copy needs at least one live storage peer');
-    const sha256 = sha256Hex(bytes);
-    const t0 = performance.now();
-    await Promise.all(peers.map((p) => this.deps.transport.put(p, sha256, bytes)));
-    const t1 = performance.now();
-    const back = await this.deps.transport.get(peers[0]!, sha256);
-    const getMs = performance.now() - t1;
-    if (!back || sha256Hex(back) !== sha256) throw new MagnetError('ERR_BLOB_HASH', `${peers[0]} gave back different bytes for ${sha256}`);
-    return { putMs: t1 - t0, getMs };
+  // ---- what the other parts use: put, get, a local path, and the gate for the gradients of rounds this node leads
+
+  /** Erasure-codes `bytes` and spreads the shards over the storage peers (and kubo when configured). */
+  put(bytes: Uint8Array, kind: string, round: number): Promise<PutResult> {
+    return this.service.put(bytes, kind, round);
   }
 
-  /** Live storage peers other than this node. */
-  livePeerIds(): string[] {
-    return this.service.candidates().filter((c) => c !== this.service.self);
+  /** Rebuilds a blob from its manifest id (hash-checked). */
+  get(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
+    return this.service.get(id);
+  }
+
+  /** The file of a blob pushed here whole through the data plane, when this node holds it. */
+  localPath(sha256: string): string | undefined {
+    const p = this.local.pathOf(sha256);
+    return existsSync(p) ? p : undefined;
+  }
+
+  /** Admits the gradients of a round this node leads (pushed by its members) beyond the peer quotas. */
+  expectGradients(gate: GradientGate): void {
+    this.uploads.expectGradients(gate);
+  }
+
+  /** The data plane's store: what peers push here and fetch from here. */
+  get backend(): BlobBackend {
+    return this.local;
+  }
+
+  /** The largest blob `put` takes. */
+  get maxBlobBytes(): number {
+    return this.options.maxBlobBytes;
   }
 
   /** `blob status`: the manifest and, for blobs this node owns, live holders and priority now. */

@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
 import { type BlobHealth, PRIORITIES, type ShardHealth, classify } from './health.js';
+import { MAX_MANIFEST_BYTES, canonicalJson } from './manifest.js';
 import { ByteRate } from './rate-limit.js';
 import type { BlobService } from './service.js';
 import type { ShardAccess } from './shard-access.js';
@@ -92,7 +93,13 @@ export class Repairer {
     return report;
   }
 
-  private async repairBlob(blob: BlobRow, health: BlobHealth, shards: ShardHealth[], report: RoundReport, signal?: AbortSignal): Promise<void> {
+  private async repairBlob(
+    blob: BlobRow,
+    health: BlobHealth,
+    shards: ShardHealth[],
+    report: RoundReport,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const id = blob.manifestId;
     const { manifest } = await this.service.manifest(id);
     const candidates = this.service.candidates();
@@ -118,12 +125,13 @@ export class Repairer {
         if (signal?.aborted) return;
         await this.rate.take(bytes.length, signal);
         try {
-          await this.access.place(holder, ref, bytes);
+          // The manifest first: a holder takes a shard only under a manifest of its creator that it holds.
+          await this.ensureManifestOn(holder, id);
+          await this.access.place(holder, ref, bytes, { purpose: 'shard', manifestId: id });
           holders.add(holder);
           this.repo.setHolder(id, s.idx, holder, 'live', this.now());
           report.copiesPlaced++;
           report.bytesMoved += bytes.length;
-          await this.ensureManifestOn(holder, id);
         } catch (err) {
           this.log.warn({ id, shard: s.idx, holder, err: errorMessage(err) }, 'placing a repair copy failed; trying another holder');
         }
@@ -131,11 +139,14 @@ export class Repairer {
     }
   }
 
-  /** A new holder also gets the manifest, so it can serve `blob get` after the creator is gone. */
+  /** A new holder gets the manifest before the shard (it places the shard there, and serves `blob get` after the creator is gone). */
   private async ensureManifestOn(holder: string, id: string): Promise<void> {
     const ref = { sha256: id, cid: '' };
     if (await this.access.has(holder, ref).catch(() => false)) return;
-    const local = await this.access.fetch(this.service.self, ref);
-    if ('bytes' in local) await this.access.place(holder, ref, local.bytes).catch(() => undefined);
+    const local = await this.access.fetch(this.service.self, ref, MAX_MANIFEST_BYTES);
+    // Lost here (a corrupt copy moved aside): any holder's verified copy has the same canonical bytes.
+    const bytes = 'bytes' in local ? local.bytes : Buffer.from(canonicalJson(await this.service.manifest(id)));
+    if (!('bytes' in local)) await this.access.local.put(bytes);
+    await this.access.place(holder, ref, bytes, { purpose: 'manifest' });
   }
 }

@@ -1,28 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { type Route, readBody, sendJson } from '../api/routes.js';
-import { MagnetError, errorMessage } from '../util/errors.js';
+import { MagnetError } from '../util/errors.js';
 import type { StoragePart } from './part.js';
-
-async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const raw = await readBody(req, 64 * 1024);
-  try {
-    return JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>;
-  } catch {
-    throw Object.assign(new MagnetError('ERR_BAD_REQUEST', 'the request body is not JSON'), { status: 400 });
-  }
-}
 
 function badRequest(message: string): Error {
   return Object.assign(new MagnetError('ERR_BAD_REQUEST', message), { status: 400 });
 }
 
-function absolutePath(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !isAbsolute(v)) throw badRequest(`${what} must be an absolute file path`);
-  return v;
-}
+const query = (req: IncomingMessage): URLSearchParams => new URL(req.url ?? '/', 'http://x').searchParams;
+
+const KINDS = new Set(['checkpoint', 'gradient', 'model', 'blob']);
 
 const STATUS: Record<string, number> = {
   ERR_BAD_REQUEST: 400,
@@ -48,67 +35,57 @@ function guarded(handle: Route['handle']): Route['handle'] {
   };
 }
 
-/** Local HTTP API of the storage part (the `magnet-node blob` commands call these). Files are paths on this host. */
+/**
+ * Admin routes of the storage part (the `magnet-node blob` commands call these). No route takes a path on this host:
+ * the blob travels in the request and response bodies, so the API reads and writes no file the caller names.
+ */
 export function storageRoutes(part: StoragePart): Route[] {
   const routes: Route[] = [
     {
+      // The blob's bytes are the body (application/octet-stream); ?kind=checkpoint|gradient|model|blob&round=N.
       method: 'POST',
       path: '/storage/blobs',
+      body: 'bytes',
       handle: async (req, res) => {
-        const body = await jsonBody(req);
-        const file = absolutePath(body['path'], 'path');
-        const kind = typeof body['kind'] === 'string' ? body['kind'] : 'blob';
-        const round = typeof body['round'] === 'number' ? body['round'] : 0;
-        const info = await stat(file).catch((err: unknown) => {
-          throw badRequest(`cannot read ${file}: ${errorMessage(err)}`);
+        const q = query(req);
+        const kind = q.get('kind') ?? 'blob';
+        if (!KINDS.has(kind)) throw badRequest(`kind "${kind.slice(0, 40)}" is not one of ${[...KINDS].join(', ')}`);
+        const round = Number(q.get('round') ?? 0);
+        if (!Number.isSafeInteger(round) || round < 0) throw badRequest(`round "${q.get('round')}" is not a non-negative integer`);
+        const limit = part.maxBlobBytes;
+        const bytes = await readBody(req, limit).catch((err: { status?: number }) => {
+          if (err.status === 413) throw new MagnetError('ERR_BLOB_TOO_LARGE', `the blob is over storage.maxBlobBytes (${limit} bytes)`);
+          throw err;
         });
-        if (!info.isFile()) throw badRequest(`cannot read ${file}: not a regular file`);
-        const size = info.size;
-        if (size > part.options.maxBlobBytes) throw badRequest(`${file} is ${size} bytes, over storage.maxBlobBytes (${part.options.maxBlobBytes})`);
-        const put = await part.service.put(await readFile(file), kind, round);
-        sendJson(res, 200, { id: put.id, size: put.manifest.blob.size, sha256: put.manifest.blob.sha256, kubo: put.kubo, holders: put.manifest.shards.map((s) => s.holders) });
+        const put = await part.put(bytes, kind, round);
+        sendJson(res, 200, {
+          id: put.id,
+          size: put.manifest.blob.size,
+          sha256: put.manifest.blob.sha256,
+          kubo: put.kubo,
+          holders: put.manifest.shards.map((s) => s.holders),
+        });
       },
     },
     {
-      method: 'POST',
-      path: '/storage/blobs/fetch',
+      // The rebuilt blob as the body; x-magnet-sha256 carries its hash so the client checks what it wrote.
+      method: 'GET',
+      path: '/storage/blobs/content',
       handle: async (req, res) => {
-        const body = await jsonBody(req);
-        const out = absolutePath(body['out'], 'out');
-        const id = String(body['id'] ?? '');
-        const { bytes, manifest } = await part.service.get(id);
-        // Written beside the target and renamed: a failed get never leaves a half file under OUT.
-        const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(4).toString('hex')}.tmp`);
-        try {
-          await writeFile(tmp, bytes);
-          await rename(tmp, out);
-        } catch (err) {
-          await rm(tmp, { force: true });
-          throw new MagnetError('ERR_WRITE', `cannot write ${out}: ${errorMessage(err)}`);
-        }
-        sendJson(res, 200, { id, size: manifest.blob.size, sha256: manifest.blob.sha256, out });
-      },
-    },
-    {
-      // Benchmark reference (test/bench/storage-cluster): the file sent whole, uncoded, to `copies` live peers.
-      method: 'POST',
-      path: '/storage/plain-copy',
-      handle: async (req, res) => {
-        const body = await jsonBody(req);
-        const file = absolutePath(body['path'], 'path');
-        const copies = typeof body['copies'] === 'number' && body['copies'] >= 1 ? body['copies'] : 1;
-        const peers = part.livePeerIds().slice(0, copies);
-        if (peers.length < copies) throw badRequest(`${copies} copies asked, ${peers.length} live storage peers`);
-        const bytes = await readFile(file);
-        sendJson(res, 200, { size: bytes.length, peers, ...(await part.plainCopy(bytes, peers)) });
+        const { bytes, manifest } = await part.get(query(req).get('id') ?? '');
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': bytes.length,
+          'x-magnet-sha256': manifest.blob.sha256,
+        });
+        res.end(bytes);
       },
     },
     {
       method: 'GET',
       path: '/storage/blob',
       handle: async (req, res) => {
-        const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '';
-        sendJson(res, 200, await part.blobStatus(id));
+        sendJson(res, 200, await part.blobStatus(query(req).get('id') ?? ''));
       },
     },
   ];

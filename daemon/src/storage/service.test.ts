@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isMagnetError } from '../util/errors.js';
-import { Cluster } from './cluster-harness.js';
+import { Cluster } from '../../../test/helpers/cluster-harness.js';
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
@@ -64,7 +64,7 @@ test('shards with no copy left are rebuilt by Reed-Solomon from any K and placed
     // The rebuilt shards are the original bytes: their holders serve them under the manifest's sha256.
     for (const s of put.manifest.shards) {
       const holder = after.shards[s.index]!.liveHolders[0]!;
-      const r = await owner.access.fetch(holder, s);
+      const r = await owner.access.fetch(holder, s, put.manifest.shardSize);
       assert.ok('bytes' in r, `shard ${s.index} readable and hash-checked at ${holder}`);
     }
     assert.ok(same((await c.nodes[6]!.service.get(put.id)).bytes, blob));
@@ -94,7 +94,10 @@ test('a flipped bit in a shard is detected, ignored by get, scrubbed and repaire
     assert.ok(report.copiesPlaced >= 1);
     const after = await owner.repairer.assess(owner.repo.blob(put.id)!);
     assert.equal(after.health.priority, 'healthy');
-    assert.ok('bytes' in (await owner.access.fetch(holder.service.self, shard)) || after.shards[shard.index]!.liveHolders.length === 2);
+    assert.ok(
+      'bytes' in (await owner.access.fetch(holder.service.self, shard, put.manifest.shardSize)) ||
+        after.shards[shard.index]!.liveHolders.length === 2,
+    );
   } finally {
     await c.destroy();
   }

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { contentCid, sha256Hex } from './cid.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
-import { type Manifest, type SignedManifest, signManifest, verifyManifest } from './manifest.js';
+import { MAX_MANIFEST_BYTES, type Manifest, type SignedManifest, signManifest, verifyManifest } from './manifest.js';
 import type { ShardAccess } from './shard-access.js';
 import type { StorageRepository } from './storage-repo.js';
 import type { ContentRef } from './stores/content-store.js';
@@ -31,7 +31,9 @@ export interface PutResult {
  */
 export class BlobService {
   /** Told of every put (seconds taken) and get (whether it succeeded): the part turns these into metrics. */
-  observer: { put(seconds: number): void; got(ok: boolean): void; refused(reason: 'withheld' | 'corrupt' | 'failed'): void } | undefined;
+  observer:
+    | { put(seconds: number): void; got(ok: boolean): void; refused(reason: 'withheld' | 'corrupt' | 'oversize' | 'failed'): void }
+    | undefined;
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -74,13 +76,8 @@ export class BlobService {
     const candidates = this.candidates();
     const want = Math.min(this.opts.replicas, candidates.length);
     const start = parseInt(sha256Hex(blob).slice(0, 8), 16) % candidates.length; // spreads blobs over holders
-    const holders = await Promise.all(
-      shards.map((bytes, i) => this.placeCopies(refs[i]!, bytes, want, rotate(candidates, (start + i) % candidates.length))),
-    );
-    holders.forEach((h, i) => {
-      if (h.length === 0) throw new MagnetError('ERR_STORAGE_PLACE', `no holder accepted shard ${i} of the blob`, { shard: i });
-    });
-    const manifest: Manifest = {
+    const orders = shards.map((_, i) => rotate(candidates, (start + i) % candidates.length));
+    const manifestOf = (holders: string[][]): Manifest => ({
       version: 1,
       kind,
       blob: { sha256: sha256Hex(blob), size: blob.length },
@@ -90,21 +87,42 @@ export class BlobService {
       shards: refs.map((r, i) => ({ index: i, sha256: r.sha256, cid: r.cid, holders: holders[i]! })),
       createdAt: this.now(),
       creator: { nodeId: this.identity.nodeId, address: this.identity.address, publicKey: this.identity.publicKey },
-    };
-    const { bytes: mBytes, id } = signManifest(manifest, this.identity);
-    const mRef = await this.access.local.put(mBytes);
-    await Promise.all(candidates.filter((c) => c !== this.self).map((c) => this.access.place(c, mRef, mBytes).catch(() => undefined)));
+    });
+    // The signed manifest first: a holder takes a shard only from the creator of a manifest it holds that lists it.
+    const planned = manifestOf(orders.map((o) => o.slice(0, want)));
+    const plannedSigned = signManifest(planned, this.identity);
+    const plannedRef = await this.spreadManifest(plannedSigned.bytes, candidates);
+    const holders = await Promise.all(shards.map((bytes, i) => this.placeCopies(refs[i]!, bytes, want, orders[i]!, plannedSigned.id)));
+    holders.forEach((h, i) => {
+      if (h.length === 0) throw new MagnetError('ERR_STORAGE_PLACE', `no holder accepted shard ${i} of the blob`, { shard: i });
+    });
+    // A holder that failed was replaced by the next in its order: the manifest kept says where the shards are.
+    const same = holders.every((h, i) => [...h].sort().join() === [...planned.shards[i]!.holders].sort().join());
+    const manifest = same ? planned : { ...planned, shards: planned.shards.map((s, i) => ({ ...s, holders: holders[i]! })) };
+    const { bytes: mBytes, id } = same ? plannedSigned : signManifest(manifest, this.identity);
+    const mRef = same ? plannedRef : await this.spreadManifest(mBytes, candidates);
     this.repo.addBlob(id, manifest, round, this.self);
     const kuboState = await this.pinInKubo(id, [...shards.map((s, i) => ({ ref: refs[i]!, bytes: s })), { ref: mRef, bytes: mBytes }]);
     this.log.info({ id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState }, 'blob stored');
     return { id, manifest, kubo: kuboState };
   }
 
+  /** A signed manifest to this node's store and to every candidate (so any of them can serve `blob get`). */
+  private async spreadManifest(mBytes: Buffer, candidates: string[]): Promise<ContentRef> {
+    const mRef = await this.access.local.put(mBytes);
+    await Promise.all(
+      candidates
+        .filter((c) => c !== this.self)
+        .map((c) => this.access.place(c, mRef, mBytes, { purpose: 'manifest' }).catch(() => undefined)),
+    );
+    return mRef;
+  }
+
   /**
    * `want` copies on distinct holders taken in `order`, sent in parallel: a failed transfer hands its slot to the
    * next holder in the order, so there are never more than `want` copies in flight or placed.
    */
-  private async placeCopies(ref: ContentRef, bytes: Uint8Array, want: number, order: string[]): Promise<string[]> {
+  private async placeCopies(ref: ContentRef, bytes: Uint8Array, want: number, order: string[], manifestId: string): Promise<string[]> {
     const placed: string[] = [];
     let next = 0;
     let inFlight = 0;
@@ -113,7 +131,7 @@ export class BlobService {
         const holder = order[next++]!;
         inFlight++;
         try {
-          await this.access.place(holder, ref, bytes);
+          await this.access.place(holder, ref, bytes, { purpose: 'shard', manifestId });
           placed.push(holder);
         } catch (err) {
           this.log.warn({ holder, sha256: ref.sha256, err: errorMessage(err) }, 'shard placement failed; trying another holder');
@@ -148,7 +166,7 @@ export class BlobService {
     const ref = { sha256: id, cid: '' };
     let lastError: unknown;
     for (const holder of this.candidates()) {
-      const got = await this.access.fetch(holder, ref);
+      const got = await this.access.fetch(holder, ref, MAX_MANIFEST_BYTES);
       if (!('bytes' in got)) continue;
       try {
         return verifyManifest(got.bytes, id);
@@ -223,15 +241,15 @@ export class BlobService {
     for (const holder of order) {
       if (tried.has(holder)) continue;
       tried.add(holder);
-      const r = await this.access.fetch(holder, s);
+      const r = await this.access.fetch(holder, s, m.shardSize);
       if ('bytes' in r) return r.bytes;
       if ('corrupt' in r && this.repo.blob(id)) this.repo.setHolder(id, idx, holder, 'corrupt', this.now());
       if (holder !== this.self && s.holders.includes(holder)) {
         // A holder the signed manifest placed this shard on does not give it back: logged by name, counted by reason.
-        const reason = 'missing' in r ? 'withheld' : 'corrupt' in r ? 'corrupt' : 'failed';
+        const reason = 'missing' in r ? 'withheld' : 'corrupt' in r ? 'corrupt' : 'oversize' in r ? 'oversize' : 'failed';
         this.observer?.refused(reason);
         this.log.warn(
-          { holder, id, shard: idx, reason, ...('failed' in r ? { err: r.failed } : {}) },
+          { holder, id, shard: idx, reason, ...('failed' in r ? { err: r.failed } : 'oversize' in r ? { err: r.oversize } : {}) },
           `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`,
         );
       }

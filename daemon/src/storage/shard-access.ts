@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import type { Placement } from '../net/blob-backend.js';
 import { errorMessage, isMagnetError } from '../util/errors.js';
 import { sha256Hex } from './cid.js';
 import type { ContentRef } from './stores/content-store.js';
@@ -6,7 +7,8 @@ import type { EmbeddedStore } from './stores/embedded-store.js';
 import type { KuboStore } from './stores/kubo-store.js';
 import type { ShardTransport } from './transport.js';
 
-export type FetchOutcome = { bytes: Uint8Array } | { missing: true } | { corrupt: true } | { failed: string };
+/** `oversize`: the holder announced or sent more than the expected size (cut off there). */
+export type FetchOutcome = { bytes: Uint8Array } | { missing: true } | { corrupt: true } | { oversize: string } | { failed: string };
 
 /**
  * Reads and writes one shard at one holder: this node (embedded store, then kubo) or a peer (data plane).
@@ -28,7 +30,8 @@ export class ShardAccess {
     this.kubo = kubo;
   }
 
-  async fetch(holder: string, ref: ContentRef): Promise<FetchOutcome> {
+  /** One copy from `holder`, at most `maxBytes` of it (the size this node expects: a shard's, a manifest's at most). */
+  async fetch(holder: string, ref: ContentRef, maxBytes: number): Promise<FetchOutcome> {
     const t0 = performance.now();
     try {
       let bytes: Uint8Array | undefined;
@@ -41,7 +44,7 @@ export class ShardAccess {
         }
         if (!bytes && this.kubo) bytes = await this.kubo.get(ref).catch(() => undefined);
       } else {
-        bytes = await this.transport.get(holder, ref.sha256);
+        bytes = await this.transport.get(holder, ref.sha256, maxBytes);
       }
       if (!bytes) return { missing: true };
       if (sha256Hex(bytes) !== ref.sha256) {
@@ -52,13 +55,15 @@ export class ShardAccess {
       return { bytes };
     } catch (err) {
       this.note(holder, 1 << 20, 10_000); // a failing holder drops in the ranking
+      if (isMagnetError(err, 'ERR_BLOB_TOO_LARGE')) return { oversize: errorMessage(err) };
       return { failed: errorMessage(err) };
     }
   }
 
-  async place(holder: string, ref: ContentRef, bytes: Uint8Array): Promise<void> {
+  /** Stores a copy on `holder` (this node: its own store; a peer: under `placement`). */
+  async place(holder: string, ref: ContentRef, bytes: Uint8Array, placement: Placement): Promise<void> {
     if (holder === this.self) await this.local.put(bytes);
-    else await this.transport.put(holder, ref.sha256, bytes);
+    else await this.transport.put(holder, ref.sha256, bytes, placement);
   }
 
   async has(holder: string, ref: ContentRef): Promise<boolean> {

@@ -47,6 +47,23 @@ export const storageMigrations: Migration[] = [
         queued_at INTEGER NOT NULL
       );`,
   },
+  {
+    part: 'storage',
+    version: 2,
+    name: 'blobs held for peers, with their sender and lease',
+    up: `
+      CREATE TABLE storage_held (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX storage_held_sender ON storage_held (sender);
+      CREATE INDEX storage_held_expiry ON storage_held (expires_at);`,
+  },
 ];
 
 export interface BlobRow {
@@ -81,10 +98,14 @@ export class StorageRepository {
   addBlob(id: string, m: Manifest, round: number, owner: string): void {
     this.db.transaction(() => {
       this.db
-        .prepare(`INSERT OR IGNORE INTO storage_blobs (manifest_id, blob_sha256, size, k, m, kind, round, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .prepare(
+          `INSERT OR IGNORE INTO storage_blobs (manifest_id, blob_sha256, size, k, m, kind, round, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
         .run(id, m.blob.sha256, m.blob.size, m.k, m.m, m.kind, round, owner, m.createdAt);
       const shard = this.db.prepare('INSERT OR IGNORE INTO storage_shards (manifest_id, idx, sha256, cid) VALUES (?, ?, ?, ?)');
-      const holder = this.db.prepare(`INSERT OR REPLACE INTO storage_holders (manifest_id, idx, holder, state, updated_at) VALUES (?, ?, ?, 'live', ?)`);
+      const holder = this.db.prepare(
+        `INSERT OR REPLACE INTO storage_holders (manifest_id, idx, holder, state, updated_at) VALUES (?, ?, ?, 'live', ?)`,
+      );
       for (const s of m.shards) {
         shard.run(id, s.index, s.sha256, s.cid);
         for (const h of s.holders) holder.run(id, s.index, h, m.createdAt);
@@ -99,22 +120,37 @@ export class StorageRepository {
 
   /** Active blobs this node owns (it runs their repairs). */
   ownedActive(owner: string): BlobRow[] {
-    return (this.db.prepare(`SELECT * FROM storage_blobs WHERE owner = ? AND state = 'active' ORDER BY created_at`).all(owner) as Record<string, unknown>[]).map(toBlob);
+    return (
+      this.db.prepare(`SELECT * FROM storage_blobs WHERE owner = ? AND state = 'active' ORDER BY created_at`).all(owner) as Record<
+        string,
+        unknown
+      >[]
+    ).map(toBlob);
   }
 
   shards(id: string): ShardRow[] {
-    const rows = this.db.prepare('SELECT idx, sha256, cid FROM storage_shards WHERE manifest_id = ? ORDER BY idx').all(id) as { idx: number; sha256: string; cid: string }[];
-    const holders = this.db.prepare(`SELECT idx, holder FROM storage_holders WHERE manifest_id = ? AND state = 'live' ORDER BY holder`).all(id) as { idx: number; holder: string }[];
+    const rows = this.db.prepare('SELECT idx, sha256, cid FROM storage_shards WHERE manifest_id = ? ORDER BY idx').all(id) as {
+      idx: number;
+      sha256: string;
+      cid: string;
+    }[];
+    const holders = this.db
+      .prepare(`SELECT idx, holder FROM storage_holders WHERE manifest_id = ? AND state = 'live' ORDER BY holder`)
+      .all(id) as { idx: number; holder: string }[];
     return rows.map((r) => ({ ...r, holders: holders.filter((h) => h.idx === r.idx).map((h) => h.holder) }));
   }
 
   setHolder(id: string, idx: number, holder: string, state: 'live' | 'lost' | 'corrupt', now: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO storage_holders (manifest_id, idx, holder, state, updated_at) VALUES (?, ?, ?, ?, ?)').run(id, idx, holder, state, now);
+    this.db
+      .prepare('INSERT OR REPLACE INTO storage_holders (manifest_id, idx, holder, state, updated_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, idx, holder, state, now);
   }
 
   setHealth(id: string, priority: string, liveShards: number, now: number, repaired: boolean): void {
     this.db
-      .prepare(`UPDATE storage_blobs SET priority = ?, live_shards = ?, checked_at = ?, repaired_at = CASE WHEN ? THEN ? ELSE repaired_at END WHERE manifest_id = ?`)
+      .prepare(
+        `UPDATE storage_blobs SET priority = ?, live_shards = ?, checked_at = ?, repaired_at = CASE WHEN ? THEN ? ELSE repaired_at END WHERE manifest_id = ?`,
+      )
       .run(priority, liveShards, now, repaired ? 1 : 0, now, id);
   }
 
@@ -123,11 +159,15 @@ export class StorageRepository {
   }
 
   queueKubo(sha256: string, cid: string, manifestId: string, now: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO storage_kubo_pending (sha256, cid, manifest_id, queued_at) VALUES (?, ?, ?, ?)').run(sha256, cid, manifestId, now);
+    this.db
+      .prepare('INSERT OR IGNORE INTO storage_kubo_pending (sha256, cid, manifest_id, queued_at) VALUES (?, ?, ?, ?)')
+      .run(sha256, cid, manifestId, now);
   }
 
   kuboPending(limit: number): { sha256: string; cid: string; manifestId: string }[] {
-    return this.db.prepare('SELECT sha256, cid, manifest_id AS manifestId FROM storage_kubo_pending ORDER BY queued_at LIMIT ?').all(limit) as { sha256: string; cid: string; manifestId: string }[];
+    return this.db
+      .prepare('SELECT sha256, cid, manifest_id AS manifestId FROM storage_kubo_pending ORDER BY queued_at LIMIT ?')
+      .all(limit) as { sha256: string; cid: string; manifestId: string }[];
   }
 
   kuboDone(sha256: string): void {
@@ -138,8 +178,22 @@ export class StorageRepository {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM storage_kubo_pending').get() as { n: number }).n;
   }
 
+  /** True when `sha256` is a manifest or a shard of an active blob `owner` owns (its own data, whoever else holds it). */
+  ownsContent(sha256: string, owner: string): boolean {
+    const row = this.db
+      .prepare(
+        `SELECT 1 FROM storage_blobs b WHERE b.owner = ? AND b.state = 'active' AND (b.manifest_id = ? OR EXISTS (SELECT 1 FROM storage_shards s WHERE s.manifest_id = b.manifest_id AND s.sha256 = ?)) LIMIT 1`,
+      )
+      .get(owner, sha256, sha256);
+    return row !== undefined;
+  }
+
   counts(): { blobs: number; active: number; byPriority: Record<string, number> } {
-    const all = this.db.prepare(`SELECT state, priority, COUNT(*) AS n FROM storage_blobs GROUP BY state, priority`).all() as { state: string; priority: string | null; n: number }[];
+    const all = this.db.prepare(`SELECT state, priority, COUNT(*) AS n FROM storage_blobs GROUP BY state, priority`).all() as {
+      state: string;
+      priority: string | null;
+      n: number;
+    }[];
     const byPriority: Record<string, number> = {};
     let blobs = 0;
     let active = 0;

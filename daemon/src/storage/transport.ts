@@ -1,12 +1,20 @@
+import type { Placement } from '../net/blob-backend.js';
+
 /**
  * How storage reaches other nodes. The data plane (net part, PutBlob/GetBlob/StatBlob over gRPC) implements
  * ShardTransport; the peer book implements PeerDirectory. Storage codes against these two small interfaces only.
  */
 export interface ShardTransport {
-  /** Stores the bytes (named by their sha256) on the peer; resolves once the peer holds them verified. */
-  put(peer: string, sha256: string, bytes: Uint8Array): Promise<void>;
-  /** The bytes the peer holds under sha256 (not yet verified by the caller); undefined when it has none. */
-  get(peer: string, sha256: string): Promise<Uint8Array | undefined>;
+  /**
+   * Stores the bytes (named by their sha256) on the peer under `placement` (a manifest of ours, or a shard of one
+   * we sent it first); resolves once the peer holds them verified.
+   */
+  put(peer: string, sha256: string, bytes: Uint8Array, placement: Placement): Promise<void>;
+  /**
+   * The bytes the peer holds under sha256 (not yet verified by the caller); undefined when it has none. More than
+   * `maxBytes` (the size this node expects) is never read: the transfer is cut off (ERR_BLOB_TOO_LARGE).
+   */
+  get(peer: string, sha256: string, maxBytes: number): Promise<Uint8Array | undefined>;
   /** Whether the peer holds a complete copy. */
   has(peer: string, sha256: string): Promise<boolean>;
 }

@@ -1,5 +1,6 @@
+import { adminFetch } from '../api/daemon-endpoint.js';
 import { parseEther } from 'ethers';
-import { nodeIdBytes8 } from '../chain/chain-part.js';
+import { nodeIdBytes8 } from '../chain/connection.js';
 import { tierIndex } from '../chain/chain-params.js';
 import { attach } from '../chain/deploy.js';
 import { makeProvider } from '../chain/provider.js';
@@ -20,7 +21,7 @@ export interface ChainStatus {
 
 async function chainStatus(node: TestnetNode): Promise<ChainStatus | undefined> {
   try {
-    const s = (await (await fetch(`${node.url}/status`, { signal: AbortSignal.timeout(5000) })).json()) as { chain?: ChainStatus };
+    const s = (await (await adminFetch(node.endpoint, '/status', { signal: AbortSignal.timeout(5000) })).json()) as { chain?: ChainStatus };
     return s.chain;
   } catch {
     return undefined;
@@ -104,7 +105,7 @@ export async function settleClaims(
   }
   let paid = 0;
   for (const n of nodes) {
-    const r = (await (await fetch(`${n.url}/chain/rewards`)).json()) as RewardsView;
+    const r = (await (await adminFetch(n.endpoint, '/chain/rewards')).json()) as RewardsView;
     paid += r.claims.filter((c) => c.state === 'paid').length;
     print(`node ${n.index} rewards (magnet-node rewards --home ${n.home}):`);
     for (const line of formatRewards(r)) print(`  ${line}`);

@@ -95,3 +95,21 @@ test('docker-compose: every MAGNET_* variable it sets is one the daemon reads (a
     }
   }
 });
+
+test('docker-compose and Dockerfile: the daemon runs unprivileged and publishes only the public API, never the admin one', () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const user = /^USER\s+(\S+)/m.exec(dockerfile)?.[1];
+  assert.ok(user && user !== 'root' && user !== '0', `the image runs as an unprivileged user (USER ${user ?? 'missing'})`);
+  const cmd = JSON.parse(/^CMD\s+(\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+  assert.equal(cmd[cmd.indexOf('--api') + 1], '0.0.0.0:7680', 'the image serves the public API on 7680');
+  assert.match(cmd[cmd.indexOf('--admin') + 1] ?? '', /^127\./, 'the image keeps the admin API on loopback');
+  const exposed = (/^EXPOSE\s+(.*)$/m.exec(dockerfile)?.[1] ?? '').split(/\s+/).sort();
+  assert.deepEqual(exposed, ['7600', '7601', '7680'], 'public API and peer ports only');
+  for (const n of nodes) {
+    const c = services[n]!.command!.join(' ');
+    assert.match(c, /--api 0\.0\.0\.0:7680/, `${n} serves the public API`);
+    assert.match(c, /--admin 127\.\d+\.\d+\.\d+:\d+/, `${n} keeps its admin API on the container's loopback`);
+    assert.ok(!/--http\b/.test(c), `${n} uses no removed flag`);
+    for (const p of services[n]!.ports ?? []) assert.equal(p.split(':').pop(), '7680', `${n} publishes ${p}: only the public API`);
+  }
+});

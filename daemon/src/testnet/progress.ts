@@ -1,3 +1,4 @@
+import { adminFetch } from '../api/daemon-endpoint.js';
 import type { ChainStatus } from './chain-testnet.js';
 import type { TestnetNode } from './testnet.js';
 
@@ -35,7 +36,7 @@ export async function watchTestnet(
     const statuses = await Promise.all(
       nodes.map(async (n) => {
         try {
-          const s = (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(5000) })).json()) as {
+          const s = (await (await adminFetch(n.endpoint, '/status', { signal: AbortSignal.timeout(5000) })).json()) as {
             nodeId: string;
             diloco?: DilocoStatus;
             chain?: ChainStatus;

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type DaemonEndpoint, adminFetch, readDaemonEndpoint } from '../api/daemon-endpoint.js';
 import type { NodeIdentity } from '../identity/identity.js';
 import { Keystore } from '../identity/keystore.js';
 import { HomeDir } from '../node/home.js';
@@ -28,7 +29,10 @@ export interface TestnetNode {
   index: number;
   home: string;
   proc: ChildProcess;
+  /** Admin listener base URL (status, metrics); call it with adminFetch(node.endpoint, path). */
   url: string;
+  /** Both listeners and the admin token, from the node's home. */
+  endpoint: DaemonEndpoint;
   /** Started by the adversary tool. */
   hostile: boolean;
 }
@@ -90,7 +94,7 @@ export class ProcessTestnet {
   async start(): Promise<void> {
     if (this.members.length === 0) await this.prepare();
     const first = await this.startNode(1, []);
-    const status = (await (await fetch(`${first.url}/status`)).json()) as { listen?: { p2p?: string[] } };
+    const status = (await (await adminFetch(first.endpoint, '/status')).json()) as { listen?: { p2p?: string[] } };
     const bootstrap = (status.listen?.p2p ?? []).filter((a) => a.includes('/ip4/127.0.0.1/'));
     if (bootstrap.length === 0) throw new MagnetError('ERR_TESTNET', 'the first node shows no loopback libp2p address in /status');
     for (let i = 2; i <= this.o.nodes; i++) await this.startNode(i, ['--bootstrap', bootstrap.join(',')]);
@@ -108,11 +112,11 @@ export class ProcessTestnet {
     const proc = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
-    const url = await waitReady(home, proc, 120_000);
-    const node = { index, home, proc, url, hostile };
+    const endpoint = await waitReady(home, proc, 120_000);
+    const node = { index, home, proc, url: endpoint.admin, endpoint, hostile };
     this.nodes.push(node);
     this.o.print(
-      `node ${index} ready at ${url} (home ${home}, log ${join(home, 'daemon.log')})${hostile ? ` as the adversary: ${this.o.adversary}` : ''}`,
+      `node ${index} ready at ${endpoint.api} (admin ${endpoint.admin}) (home ${home}, log ${join(home, 'daemon.log')})${hostile ? ` as the adversary: ${this.o.adversary}` : ''}`,
     );
     await this.o.onNodeReady?.(node);
     return node;
@@ -138,20 +142,33 @@ export class ProcessTestnet {
 
 /** `start` arguments for a daemon in `home` on loopback with ports the OS picks and mDNS off (testnets, tests). */
 export function loopbackStartArgs(home: string): string[] {
-  return ['start', '--home', home, '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--p2p', '/ip4/127.0.0.1/tcp/0', '--no-mdns'];
+  return [
+    'start',
+    '--home',
+    home,
+    '--api',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--grpc',
+    '127.0.0.1:0',
+    '--p2p',
+    '/ip4/127.0.0.1/tcp/0',
+    '--no-mdns',
+  ];
 }
 
-/** Waits until the daemon `proc` started in `home` answers /readyz; returns its HTTP URL. */
-export async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): Promise<string> {
+/** Waits until the daemon `proc` started in `home` answers /readyz; returns where it listens and its admin token. */
+export async function waitReady(home: string, proc: ChildProcess, timeoutMs: number): Promise<DaemonEndpoint> {
   const deadline = Date.now() + timeoutMs;
-  const apiFile = join(home, 'api.json');
+  const files = new HomeDir(home);
   while (Date.now() < deadline) {
     if (proc.exitCode !== null)
       throw new MagnetError('ERR_TESTNET', `a node exited with ${proc.exitCode} before it was ready; see ${join(home, 'daemon.log')}`);
-    if (existsSync(apiFile)) {
+    if (existsSync(files.apiFile)) {
       try {
-        const info = JSON.parse(readFileSync(apiFile, 'utf8')) as { http: string; pid: number };
-        if (info.pid === proc.pid && (await fetch(`${info.http}/readyz`)).ok) return info.http;
+        const ep = readDaemonEndpoint(files);
+        if (ep.pid === proc.pid && (await fetch(`${ep.api}/readyz`)).ok) return ep;
       } catch {
         // not yet
       }

@@ -2,6 +2,9 @@
 // request, and reports the kernel path. Weights stay in native memory (mmap + repacked buffers).
 #include <napi.h>
 
+#include <climits>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +40,42 @@ Napi::Object kernel_info(Napi::Env env) {
 }
 
 Napi::Value KernelInfo(const Napi::CallbackInfo& info) { return kernel_info(info.Env()); }
+
+// Options arrive as JS doubles. Each is range-checked before its cast (a NaN or out-of-range double cast to an
+// integer is undefined behaviour); a bad value is a RangeError naming the option.
+struct Opts {
+  Napi::Env env;
+  Napi::Object o;
+  double num(const char* k, double def) const {
+    return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : def;
+  }
+  [[noreturn]] void bad(const char* k, const std::string& want) const {
+    throw Napi::RangeError::New(env, std::string("option '") + k + "' must be " + want);
+  }
+  // A whole number in [lo, hi].
+  int whole(const char* k, double def, int lo, int hi) const {
+    const double v = num(k, def);
+    if (!(v >= lo && v <= hi) || v != std::floor(v))
+      bad(k, "a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return (int)v;
+  }
+  // A number in [lo, hi] (NaN refused).
+  double real(const char* k, double def, double lo, double hi) const {
+    const double v = num(k, def);
+    if (!(v >= lo && v <= hi)) {
+      char b[64];
+      std::snprintf(b, sizeof b, "a number in [%g, %g]", lo, hi);
+      bad(k, b);
+    }
+    return v;
+  }
+};
+
+// The tokens argument: As<Int32Array>() does not check the element type, and an Int8Array read as int32 would
+// run past its buffer.
+bool is_int32_array(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
+}
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
@@ -91,22 +130,29 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   // submit(tokens: Int32Array, opts, onEvent(kind, a, b, c)) -> id. Events: ('text', Buffer, tokens),
-  // ('done', finishReason, promptTokens, completionTokens).
+  // ('done', finishReason, promptTokens, completionTokens, error); error is "" unless finishReason is 'error'.
   Napi::Value Submit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Engine& e = engine(env);
-    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsObject() || !info[2].IsFunction())
+    if (info.Length() < 3 || !is_int32_array(info[0]) || !info[1].IsObject() || !info[2].IsFunction())
       throw Napi::TypeError::New(env, "submit(tokens: Int32Array, options: object, onEvent: function)");
     Napi::Int32Array toks = info[0].As<Napi::Int32Array>();
     Napi::Object o = info[1].As<Napi::Object>();
     GenRequest r;
     r.prompt.assign(toks.Data(), toks.Data() + toks.ElementLength());
-    auto num = [&](const char* k, double def) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : def; };
-    r.max_tokens = (int)num("maxTokens", 16);
-    r.sampling.temperature = (float)num("temperature", 1.0);
-    r.sampling.top_k = (int)num("topK", 0);
-    r.sampling.top_p = (float)num("topP", 1.0);
-    r.sampling.seed = (uint64_t)num("seed", 0);
+    const Opts op{env, o};
+    // maxTokens saturates ("as many as fit": the caller may pass Number.MAX_SAFE_INTEGER); the engine refuses < 1.
+    const double mt = op.num("maxTokens", 16);
+    if (std::isnan(mt)) op.bad("maxTokens", "a number");
+    r.max_tokens = mt >= INT_MAX ? INT_MAX : mt <= INT_MIN ? INT_MIN : (int)mt;
+    r.sampling.temperature = (float)op.real("temperature", 1.0, 0.0, 1e6);
+    r.sampling.top_k = op.whole("topK", 0, 0, INT_MAX);
+    r.sampling.top_p = (float)op.real("topP", 1.0, 0.0, 1.0);
+    // A seed is any whole number in [-2^63, 2^64); negative seeds wrap (two's complement), as callers expect.
+    const double seed = op.num("seed", 0);
+    if (!(seed >= -9223372036854775808.0 && seed < 18446744073709551616.0) || seed != std::floor(seed))
+      op.bad("seed", "a whole number in [-2^63, 2^64)");
+    r.sampling.seed = seed < 0 ? (uint64_t)(int64_t)seed : (uint64_t)seed;
     if (o.Has("stop") && o.Get("stop").IsArray()) {
       Napi::Array a = o.Get("stop").As<Napi::Array>();
       for (uint32_t i = 0; i < a.Length(); i++) r.stop.push_back(a.Get(i).ToString().Utf8Value());
@@ -115,13 +161,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       bool done;
       std::string text;
       int a, b;
+      std::string error;
     };
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "magnet-generate", 0, 1);
     auto deliver = [](Napi::Env env, Napi::Function cb, Event* ev) {
       if (env != nullptr && cb != nullptr) {
         if (ev->done)
           cb.Call({Napi::String::New(env, "done"), Napi::String::New(env, ev->text), Napi::Number::New(env, ev->a),
-                   Napi::Number::New(env, ev->b)});
+                   Napi::Number::New(env, ev->b), Napi::String::New(env, ev->error)});
         else
           cb.Call({Napi::String::New(env, "text"), Napi::Buffer<char>::Copy(env, ev->text.data(), ev->text.size()),
                    Napi::Number::New(env, ev->a)});
@@ -129,10 +176,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       delete ev;
     };
     r.on_text = [tsfn, deliver](const std::string& t, int n) mutable {
-      tsfn.NonBlockingCall(new Event{false, t, n, 0}, deliver);
+      tsfn.NonBlockingCall(new Event{false, t, n, 0, {}}, deliver);
     };
-    r.on_done = [tsfn, deliver](const std::string& f, int p, int c) mutable {
-      tsfn.NonBlockingCall(new Event{true, f, p, c}, deliver);
+    r.on_done = [tsfn, deliver](const std::string& f, int p, int c, const std::string& err) mutable {
+      tsfn.NonBlockingCall(new Event{true, f, p, c, err}, deliver);
       tsfn.Release();
     };
     try {
@@ -194,7 +241,7 @@ class LogitsWorker : public Napi::AsyncWorker {
 Napi::Value NativeModel::Logits(const Napi::CallbackInfo& info) {
   Engine& e = engine(info.Env());
   (void)e;
-  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "logits(tokens: Int32Array)");
+  if (info.Length() < 1 || !is_int32_array(info[0])) throw Napi::TypeError::New(info.Env(), "logits(tokens: Int32Array)");
   Napi::Int32Array t = info[0].As<Napi::Int32Array>();
   auto* w = new LogitsWorker(info.Env(), engine_, std::vector<int>(t.Data(), t.Data() + t.ElementLength()));
   Napi::Promise p = w->promise();
@@ -202,7 +249,7 @@ Napi::Value NativeModel::Logits(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// loadModel(path, {threads, maxBatch, headInt8, kvInt8, kvF32, contextLength}) -> Promise<NativeModel>
+// loadModel(path, {threads, maxBatch, headInt8, kvInt8, kvF32, contextLength, kvCacheBytes}) -> Promise<NativeModel>
 class LoadWorker : public Napi::AsyncWorker {
  public:
   LoadWorker(Napi::Env env, std::string path, LoadOptions lo, EngineOptions eo)
@@ -237,11 +284,15 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   EngineOptions eo;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
-    auto num = [&](const char* k, double def) { return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().DoubleValue() : def; };
+    const Opts op{env, o};
     auto flag = [&](const char* k) { return o.Has(k) && o.Get(k).ToBoolean().Value(); };
-    eo.n_threads = (int)num("threads", 0);
-    eo.max_batch = std::max(1, (int)num("maxBatch", 8));
-    lo.n_ctx = (int)num("contextLength", 0);
+    eo.n_threads = op.whole("threads", 0, 0, 4096);
+    eo.max_batch = std::max(1, op.whole("maxBatch", 8, 0, 4096));
+    lo.n_ctx = op.whole("contextLength", 0, 0, INT_MAX);
+    // The KV cache budget of all running requests (0: a quarter of physical memory); up to 2^53, exact in a double.
+    const double kb = op.real("kvCacheBytes", 0, 0, 9007199254740992.0);
+    if (kb != std::floor(kb)) op.bad("kvCacheBytes", "a whole number of bytes");
+    eo.kv_budget = (uint64_t)kb;
     lo.head_int8 = flag("headInt8");
     lo.kv_int8 = flag("kvInt8");
     lo.kv_f32 = flag("kvF32");

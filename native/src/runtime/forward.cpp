@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "checked.h"
+
 namespace magnet {
 
 KvCache::KvCache(const ModelConfig& cfg, int n_ctx, KvType type)
@@ -16,6 +18,15 @@ KvCache::KvCache(const ModelConfig& cfg, int n_ctx, KvType type)
   } else {
     k16_.resize(n), v16_.resize(n);
   }
+}
+
+uint64_t KvCache::bytes_for(const ModelConfig& c, int n_ctx, KvType type) {
+  const std::string what = "KV cache for context " + std::to_string(n_ctx);
+  const uint64_t positions = checked_mul((uint64_t)c.n_layer, (uint64_t)n_ctx, what);
+  const uint64_t elem = type == KvType::F32 ? 4 : type == KvType::I8 ? 1 : 2;
+  uint64_t per_pos = checked_mul(checked_mul((uint64_t)c.n_kv, (uint64_t)c.head_dim, what), 2 * elem, what);  // k and v
+  if (type == KvType::I8) per_pos = checked_add(per_pos, checked_mul((uint64_t)c.n_kv, 2 * 4, what), what);  // scales
+  return checked_mul(positions, per_pos, what);
 }
 
 size_t KvCache::bytes() const { return k16_.size() * 4 + k8_.size() * 2 + ks_.size() * 8 + k32_.size() * 8; }

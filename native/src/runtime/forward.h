@@ -15,6 +15,8 @@ class KvCache {
   enum class KvType { F16, F32, I8 };
   KvCache(const ModelConfig& cfg, int n_ctx, KvType type);
   static KvType type_for(const LoadOptions& o) { return o.kv_int8 ? KvType::I8 : o.kv_f32 ? KvType::F32 : KvType::F16; }
+  // Bytes a cache of n_ctx positions takes, overflow-checked (the shape comes from an untrusted file).
+  static uint64_t bytes_for(const ModelConfig& cfg, int n_ctx, KvType type);
   int capacity() const { return n_ctx_; }
   size_t bytes() const;
   // Stores / reads one position's k or v for a layer (kvd = n_kv * head_dim floats).

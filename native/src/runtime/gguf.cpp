@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+
+#include "checked.h"
 
 namespace magnet {
 
@@ -22,30 +25,48 @@ const char* ggml_type_name(uint32_t type) {
 }
 
 size_t ggml_nbytes(uint32_t type, uint64_t n, uint64_t ne0, const std::string& tensor) {
+  const std::string what = "tensor '" + tensor + "' byte size";
+  uint64_t bytes;
   switch (type) {
-    case GGML_F32: return n * 4;
-    case GGML_F16: return n * 2;
+    case GGML_F32: bytes = checked_mul(n, 4, what); break;
+    case GGML_F16: bytes = checked_mul(n, 2, what); break;
     case GGML_TQ1_0:
     case GGML_TQ2_0:
       if (ne0 % 256 != 0)
         throw GgufError("tensor '" + tensor + "': row length " + std::to_string(ne0) + " is not a multiple of 256 (" +
                         ggml_type_name(type) + ")");
-      return n / 256 * (type == GGML_TQ2_0 ? 66 : 54);
+      bytes = checked_mul(n / 256, type == GGML_TQ2_0 ? 66 : 54, what);
+      break;
     default:
       throw GgufError("tensor '" + tensor + "': unsupported tensor type " + std::to_string(type) + " (" +
                       ggml_type_name(type) + "); supported: F32, F16, TQ1_0, TQ2_0");
   }
+  if (bytes > SIZE_MAX) throw GgufError(what + ": size overflows");
+  return (size_t)bytes;
 }
 
 namespace {
 
-// Bounds-checked cursor over the mapped header.
+// Bytes of one array element of value type t in the file (strings: their 8-byte length at least); 0 if unknown.
+uint64_t min_value_bytes(uint32_t t) {
+  switch (t) {
+    case GV_U8: case GV_I8: case GV_BOOL: return 1;
+    case GV_U16: case GV_I16: return 2;
+    case GV_U32: case GV_I32: case GV_F32: return 4;
+    case GV_U64: case GV_I64: case GV_F64: case GV_STRING: return 8;
+    default: return 0;
+  }
+}
+
+// Bounds-checked cursor over the header. Every length read from the file is compared with the bytes left
+// before anything is allocated or copied for it.
 struct Reader {
   const uint8_t* p;
   size_t size, pos = 0;
   std::string path;
-  void need(size_t n, const std::string& what) {
-    if (n > size - pos) throw GgufError("gguf " + path + ": file truncated while reading " + what);
+  size_t left() const { return size - pos; }
+  void need(uint64_t n, const std::string& what) {
+    if (n > left()) throw GgufError("gguf " + path + ": file truncated while reading " + what);
   }
   template <class T>
   T get(const std::string& what) {
@@ -57,10 +78,10 @@ struct Reader {
   }
   std::string str(const std::string& what) {
     uint64_t n = get<uint64_t>(what);
-    if (n > (1u << 24)) throw GgufError("gguf " + path + ": string length " + std::to_string(n) + " too large in " + what);
+    if (n > GGUF_MAX_STRING) throw GgufError("gguf " + path + ": string length " + std::to_string(n) + " too large in " + what);
     need(n, what);
-    std::string s((const char*)p + pos, n);
-    pos += n;
+    std::string s((const char*)p + pos, (size_t)n);
+    pos += (size_t)n;
     return s;
   }
   double scalar(uint32_t t, const std::string& what) {
@@ -73,7 +94,7 @@ struct Reader {
       case GV_I32: return get<int32_t>(what);
       case GV_F32: return get<float>(what);
       case GV_BOOL: return get<uint8_t>(what);
-      case GV_U64: return (double)get<uint64_t>(what);
+      case GV_U64: return (double)get<uint64_t>(what);  // any uint64 converts (rounded); users range-check it
       case GV_I64: return (double)get<int64_t>(what);
       case GV_F64: return get<double>(what);
       default: throw GgufError("gguf " + path + ": unknown value type " + std::to_string(t) + " in " + what);
@@ -95,72 +116,106 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
   void* m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (m == MAP_FAILED) throw GgufError("cannot mmap model file " + path + ": " + std::strerror(errno));
-  base_ = (uint8_t*)m;
+  base_ = (const uint8_t*)m;
+  mapped_ = true;
   try {
-    Reader r{base_, size_, 0, path};
-    if (std::memcmp(base_, "GGUF", 4) != 0) throw GgufError("gguf " + path + ": not a GGUF file (bad magic)");
-    r.pos = 4;
-    uint32_t version = r.get<uint32_t>("version");
-    if (version != 3 && version != 2)
-      throw GgufError("gguf " + path + ": unsupported GGUF version " + std::to_string(version) + " (need 3)");
-    uint64_t n_tensors = r.get<uint64_t>("tensor count"), n_kv = r.get<uint64_t>("kv count");
-    if (n_tensors > 100000 || n_kv > 100000) throw GgufError("gguf " + path + ": implausible tensor/kv counts");
-    for (uint64_t i = 0; i < n_kv; i++) {
-      std::string key = r.str("key #" + std::to_string(i));
-      GgufValue v;
-      v.type = r.get<uint32_t>("type of key '" + key + "'");
-      const std::string what = "value of key '" + key + "'";
-      if (v.type == GV_STRING) {
-        v.str = r.str(what);
-      } else if (v.type == GV_ARRAY) {
-        v.arr_type = r.get<uint32_t>(what);
-        v.arr_len = r.get<uint64_t>(what);
-        if (v.arr_len > size_) throw GgufError("gguf " + path + ": array too long in " + what);
-        for (uint64_t j = 0; j < v.arr_len; j++) {
-          if (v.arr_type == GV_STRING) v.arr_str.push_back(r.str(what));
-          else if (v.arr_type == GV_ARRAY) throw GgufError("gguf " + path + ": nested arrays not supported in " + what);
-          else v.arr_num.push_back(r.scalar(v.arr_type, what));
-        }
-      } else {
-        v.num = r.scalar(v.type, what);
-      }
-      kv_[key] = std::move(v);
-    }
-    for (uint64_t i = 0; i < n_tensors; i++) {
-      GgufTensor t;
-      t.name = r.str("tensor info #" + std::to_string(i));
-      const std::string what = "tensor info '" + t.name + "'";
-      uint32_t nd = r.get<uint32_t>(what);
-      if (nd == 0 || nd > 4) throw GgufError("tensor '" + t.name + "': bad dimension count " + std::to_string(nd));
-      for (uint32_t d = 0; d < nd; d++) t.ne.push_back(r.get<uint64_t>(what));
-      t.type = r.get<uint32_t>(what);
-      t.offset = r.get<uint64_t>(what);
-      if (index_.count(t.name)) throw GgufError("tensor '" + t.name + "' appears twice");
-      index_[t.name] = tensors_.size();
-      tensors_.push_back(std::move(t));
-    }
-    uint64_t align = (uint64_t)get_num_or("general.alignment", 32);
-    if (align == 0 || (align & (align - 1))) throw GgufError("gguf " + path + ": key 'general.alignment' is not a power of two");
-    const size_t data_start = (r.pos + align - 1) / align * align;
-    for (auto& t : tensors_) {
-      for (auto d : t.ne)
-        if (d == 0 || d > (1ull << 32)) throw GgufError("tensor '" + t.name + "': bad dimension " + std::to_string(d));
-      t.nbytes = ggml_nbytes(t.type, t.nelements(), t.ne[0], t.name);
-      if (t.offset % align) throw GgufError("tensor '" + t.name + "': data offset not aligned");
-      if (data_start > size_ || t.offset > size_ - data_start || t.nbytes > size_ - data_start - t.offset)
-        throw GgufError("gguf " + path + ": file truncated: data of tensor '" + t.name + "' runs past the end (" +
-                        std::to_string(size_) + " bytes)");
-      t.data = base_ + data_start + t.offset;
-    }
+    parse();
   } catch (...) {
-    munmap(base_, size_);
+    munmap((void*)base_, size_);
     base_ = nullptr;
     throw;
   }
 }
 
+GgufFile::GgufFile(const uint8_t* data, size_t size, const std::string& name) : path_(name), base_(data), size_(size) {
+  if (size < 24) throw GgufError("gguf " + name + ": file truncated (" + std::to_string(size) + " bytes)");
+  if ((uintptr_t)data % 4) throw GgufError("gguf " + name + ": memory image is not 4-byte aligned");
+  parse();
+}
+
+void GgufFile::parse() {
+  const std::string& path = path_;
+  Reader r{base_, size_, 0, path};
+  if (std::memcmp(base_, "GGUF", 4) != 0) throw GgufError("gguf " + path + ": not a GGUF file (bad magic)");
+  r.pos = 4;
+  uint32_t version = r.get<uint32_t>("version");
+  if (version != 3 && version != 2)
+    throw GgufError("gguf " + path + ": unsupported GGUF version " + std::to_string(version) + " (need 3)");
+  uint64_t n_tensors = r.get<uint64_t>("tensor count"), n_kv = r.get<uint64_t>("kv count");
+  if (n_tensors > GGUF_MAX_TENSORS || n_kv > GGUF_MAX_KV)
+    throw GgufError("gguf " + path + ": implausible tensor/kv counts (" + std::to_string(n_tensors) + " tensors, " +
+                    std::to_string(n_kv) + " keys)");
+  for (uint64_t i = 0; i < n_kv; i++) {
+    std::string key = r.str("key #" + std::to_string(i));
+    if (kv_.count(key)) throw GgufError("gguf " + path + ": key '" + key + "' appears twice");
+    GgufValue v;
+    v.type = r.get<uint32_t>("type of key '" + key + "'");
+    const std::string what = "value of key '" + key + "'";
+    if (v.type == GV_STRING) {
+      v.str = r.str(what);
+    } else if (v.type == GV_ARRAY) {
+      v.arr_type = r.get<uint32_t>(what);
+      v.arr_len = r.get<uint64_t>(what);
+      if (v.arr_type == GV_ARRAY) throw GgufError("gguf " + path + ": nested arrays not supported in " + what);
+      const uint64_t elem = min_value_bytes(v.arr_type);
+      if (elem == 0) throw GgufError("gguf " + path + ": unknown array element type " + std::to_string(v.arr_type) + " in " + what);
+      // Every element takes at least `elem` bytes, so a longer array cannot fit in what is left of the file:
+      // refuse it before reserving memory for it.
+      if (v.arr_len > r.left() / elem)
+        throw GgufError("gguf " + path + ": array of " + std::to_string(v.arr_len) + " elements runs past the end in " + what);
+      if (v.arr_type == GV_STRING) v.arr_str.reserve((size_t)v.arr_len);
+      else v.arr_num.reserve((size_t)v.arr_len);
+      for (uint64_t j = 0; j < v.arr_len; j++) {
+        if (v.arr_type == GV_STRING) v.arr_str.push_back(r.str(what));
+        else v.arr_num.push_back(r.scalar(v.arr_type, what));
+      }
+    } else {
+      v.num = r.scalar(v.type, what);
+    }
+    kv_[key] = std::move(v);
+  }
+  for (uint64_t i = 0; i < n_tensors; i++) {
+    GgufTensor t;
+    t.name = r.str("tensor info #" + std::to_string(i));
+    const std::string what = "tensor info '" + t.name + "'";
+    uint32_t nd = r.get<uint32_t>(what);
+    if (nd == 0 || nd > GGUF_MAX_DIMS) throw GgufError("tensor '" + t.name + "': bad dimension count " + std::to_string(nd));
+    for (uint32_t d = 0; d < nd; d++) t.ne.push_back(r.get<uint64_t>(what));
+    t.type = r.get<uint32_t>(what);
+    t.offset = r.get<uint64_t>(what);
+    if (index_.count(t.name)) throw GgufError("tensor '" + t.name + "' appears twice");
+    index_[t.name] = tensors_.size();
+    tensors_.push_back(std::move(t));
+  }
+  const uint64_t align = (uint64_t)whole_in_range(get_num_or("general.alignment", 32), 1, GGUF_MAX_ALIGNMENT,
+                                                  "gguf " + path + ": key 'general.alignment'");
+  if (align & (align - 1)) throw GgufError("gguf " + path + ": key 'general.alignment' is not a power of two");
+  // r.pos <= size and align <= 2^24, so this sum cannot wrap; the data section may still start past the end.
+  const uint64_t data_start = (r.pos + align - 1) / align * align;
+  for (auto& t : tensors_) {
+    uint64_t n = 1;
+    for (auto d : t.ne) {
+      if (d == 0 || d > GGUF_MAX_DIM) throw GgufError("tensor '" + t.name + "': bad dimension " + std::to_string(d));
+      n = checked_mul(n, d, "tensor '" + t.name + "' element count");
+    }
+    t.n_elements = n;
+    t.nbytes = ggml_nbytes(t.type, n, t.ne[0], t.name);
+    if (t.offset % align) throw GgufError("tensor '" + t.name + "': data offset not aligned");
+    const uint64_t end = checked_add(checked_add(data_start, t.offset, "tensor '" + t.name + "' data offset"), t.nbytes,
+                                     "tensor '" + t.name + "' data end");
+    if (end > size_)
+      throw GgufError("gguf " + path + ": file truncated: data of tensor '" + t.name + "' runs past the end (" +
+                      std::to_string(size_) + " bytes)");
+    t.data = base_ + data_start + t.offset;
+    // Float tensors are read through float / uint16 pointers: an alignment below their element size (possible
+    // with general.alignment 1 or 2) would make those reads misaligned.
+    const uintptr_t elem = t.type == GGML_F32 ? 4 : t.type == GGML_F16 ? 2 : 1;
+    if ((uintptr_t)t.data % elem) throw GgufError("tensor '" + t.name + "': data not aligned for " + ggml_type_name(t.type));
+  }
+}
+
 GgufFile::~GgufFile() {
-  if (base_) munmap(base_, size_);
+  if (base_ && mapped_) munmap((void*)base_, size_);
 }
 
 const GgufTensor* GgufFile::find(const std::string& name) const {
@@ -192,6 +247,7 @@ double GgufFile::get_num_or(const std::string& key, double def) const {
 }
 
 void GgufFile::drop_pages(const uint8_t* p, size_t n) const {
+  if (!mapped_) return;  // MADV_DONTNEED on a borrowed heap buffer would zero the caller's memory
   const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + n) & ~(page - 1);
   if (e > a) madvise((void*)a, e - a, MADV_DONTNEED);

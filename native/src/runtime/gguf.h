@@ -34,20 +34,27 @@ struct GgufTensor {
   uint64_t offset = 0;
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
-  uint64_t nelements() const {
-    uint64_t n = 1;
-    for (auto d : ne) n *= d;
-    return n;
-  }
+  uint64_t n_elements = 0;  // product of ne, computed once with an overflow check when the file is parsed
+  uint64_t nelements() const { return n_elements; }
 };
 
 // Bytes of `n` elements of `type` (row length `ne0`); throws GgufError for unknown types or bad row lengths.
 size_t ggml_nbytes(uint32_t type, uint64_t n, uint64_t ne0, const std::string& tensor);
 const char* ggml_type_name(uint32_t type);
 
+// Limits on what a file may declare, checked before anything is sized from it.
+constexpr uint64_t GGUF_MAX_TENSORS = 100000, GGUF_MAX_KV = 100000;
+constexpr uint64_t GGUF_MAX_STRING = 1u << 24;   // bytes of one key, value or tensor name
+constexpr uint32_t GGUF_MAX_DIMS = 4;
+constexpr uint64_t GGUF_MAX_DIM = 1ull << 32;    // one dimension
+constexpr uint64_t GGUF_MAX_ALIGNMENT = 1u << 24;
+
 class GgufFile {
  public:
   explicit GgufFile(const std::string& path);
+  // Parses a GGUF image already in memory (the fuzz target, tests). `data` is borrowed: it must stay valid and
+  // unchanged for the life of this object and be at least 4-byte aligned; `name` stands for the path in errors.
+  GgufFile(const uint8_t* data, size_t size, const std::string& name);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
@@ -64,12 +71,16 @@ class GgufFile {
   double get_num(const std::string& key) const;
   double get_num_or(const std::string& key, double def) const;
   // Releases the pages of [p, p+n) from this process (they stay in the page cache): used after repacking.
+  // A no-op for a borrowed memory image, whose pages are the caller's.
   void drop_pages(const uint8_t* p, size_t n) const;
 
  private:
+  void parse();
+
   std::string path_;
-  uint8_t* base_ = nullptr;
+  const uint8_t* base_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;  // base_ is our mmap (unmapped in the destructor), not a borrowed buffer
   std::map<std::string, GgufValue> kv_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> index_;

@@ -1,5 +1,6 @@
-// A small GGUF v3 writer (header-only) for the model generator and the loader's failure tests.
-// Writes to PATH.tmp and renames, so a failed run never leaves a half-written model.
+// A small GGUF v3 writer (header-only) for the model generator, the loader's failure tests and the fuzz seeds.
+// Writes to PATH.tmp and renames, so a failed run never leaves a half-written model; bytes() builds the same
+// image in memory (small models only).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,13 @@ class GgufWriter {
   void add_str(const std::string& k, const std::string& v) { key(k, GV_STRING); str(kv_, v); }
   void add_u32(const std::string& k, uint32_t v) { key(k, GV_U32); pod(kv_, v); }
   void add_f32(const std::string& k, float v) { key(k, GV_F32); pod(kv_, v); }
+  void add_f64(const std::string& k, double v) { key(k, GV_F64); pod(kv_, v); }
+  void add_u64(const std::string& k, uint64_t v) { key(k, GV_U64); pod(kv_, v); }
+  // A key with any type code and raw value bytes (broken files for the fuzz seeds: unknown types, huge arrays).
+  void add_raw(const std::string& k, uint32_t type, const std::vector<uint8_t>& value) {
+    key(k, type);
+    kv_.insert(kv_.end(), value.begin(), value.end());
+  }
   void add_arr_str(const std::string& k, const std::vector<std::string>& v) {
     key(k, GV_ARRAY);
     pod(kv_, (uint32_t)GV_STRING);
@@ -34,22 +42,7 @@ class GgufWriter {
   }
 
   void write(const std::string& path, size_t truncate_to = 0) const {
-    std::vector<uint8_t> head;
-    head.insert(head.end(), {'G', 'G', 'U', 'F'});
-    pod(head, (uint32_t)3);
-    pod(head, (uint64_t)tensors_.size());
-    pod(head, (uint64_t)n_kv_);
-    head.insert(head.end(), kv_.begin(), kv_.end());
-    uint64_t off = 0;
-    for (auto& t : tensors_) {
-      str(head, t.name);
-      pod(head, (uint32_t)t.ne.size());
-      for (auto d : t.ne) pod(head, d);
-      pod(head, t.type);
-      pod(head, off);
-      off += (t.nbytes + 31) / 32 * 32;
-    }
-    while (head.size() % 32) head.push_back(0);
+    const std::vector<uint8_t> head = header();
     const std::string tmp = path + ".tmp";
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw std::runtime_error("cannot write " + tmp);
@@ -68,6 +61,17 @@ class GgufWriter {
     }
   }
 
+  // The whole file image in memory.
+  std::vector<uint8_t> bytes() const {
+    std::vector<uint8_t> out = header();
+    for (auto& t : tensors_) {
+      const size_t at = out.size();
+      out.resize(at + (t.nbytes + 31) / 32 * 32, 0);
+      t.fill(out.data() + at);
+    }
+    return out;
+  }
+
  private:
   struct T {
     std::string name;
@@ -76,6 +80,26 @@ class GgufWriter {
     size_t nbytes;
     std::function<void(uint8_t*)> fill;
   };
+  // Magic, counts, key/values, tensor infos (data offsets 32-byte aligned), padded to 32 bytes.
+  std::vector<uint8_t> header() const {
+    std::vector<uint8_t> head;
+    head.insert(head.end(), {'G', 'G', 'U', 'F'});
+    pod(head, (uint32_t)3);
+    pod(head, (uint64_t)tensors_.size());
+    pod(head, (uint64_t)n_kv_);
+    head.insert(head.end(), kv_.begin(), kv_.end());
+    uint64_t off = 0;
+    for (auto& t : tensors_) {
+      str(head, t.name);
+      pod(head, (uint32_t)t.ne.size());
+      for (auto d : t.ne) pod(head, d);
+      pod(head, t.type);
+      pod(head, off);
+      off += (t.nbytes + 31) / 32 * 32;
+    }
+    while (head.size() % 32) head.push_back(0);
+    return head;
+  }
   template <class V>
   static void pod(std::vector<uint8_t>& b, V v) {
     const uint8_t* p = (const uint8_t*)&v;

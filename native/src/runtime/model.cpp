@@ -1,9 +1,13 @@
 #include "model.h"
 
+#include <algorithm>
+#include <climits>
+#include <initializer_list>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 
+#include "checked.h"
 #include "ternary_format.h"
 
 namespace magnet {
@@ -20,6 +24,28 @@ std::string shape_str(const std::vector<uint64_t>& ne) {
   return s + "]";
 }
 
+// Shapes are compared as uint64: a cast of a file dimension to int first could wrap 2^32 + 256 onto 256.
+bool shape_is(const GgufTensor& t, std::initializer_list<uint64_t> want) {
+  return t.ne.size() == want.size() && std::equal(want.begin(), want.end(), t.ne.begin());
+}
+
+// Index of the first NaN or infinity among the n values of an F32/F16 tensor, or -1. Checks the exponent bits
+// directly, so a scan of the embeddings costs about one read of them.
+long first_non_finite(const void* data, bool f16, size_t n) {
+  if (f16) {
+    const uint16_t* h = (const uint16_t*)data;
+    for (size_t i = 0; i < n; i++)
+      if ((h[i] & 0x7c00) == 0x7c00) return (long)i;
+  } else {
+    const uint32_t* w = (const uint32_t*)data;
+    for (size_t i = 0; i < n; i++)
+      if ((w[i] & 0x7f800000u) == 0x7f800000u) return (long)i;
+  }
+  return -1;
+}
+
+constexpr int MAX_CONTEXT = 1 << 20;  // tokens; the KV cache of a request is sized from it
+
 }  // namespace
 
 std::string Model::meta(const std::string& key) const {
@@ -32,27 +58,39 @@ std::string Model::meta(const std::string& key) const {
   return buf;
 }
 
-Model::Model(const std::string& path, const LoadOptions& opts) : opts_(opts) {
-  file_ = std::make_unique<GgufFile>(path);
+Model::Model(const std::string& path, const LoadOptions& opts) : Model(std::make_unique<GgufFile>(path), opts) {}
+
+Model::Model(std::unique_ptr<GgufFile> file, const LoadOptions& opts) : file_(std::move(file)), opts_(opts) {
   const GgufFile& f = *file_;
+  const std::string& path = f.path();
   const std::string arch = f.get_str("general.architecture");
   if (arch != "llama")
     throw err(path, "key 'general.architecture' is \"" + arch + "\"; this runtime runs \"llama\" (the magnet export)");
-  auto need_int = [&](const std::string& key, int lo) {
-    double v = f.get_num(key);
-    if (v < lo || v > (1 << 30) || v != std::floor(v)) throw err(path, "key '" + key + "' has bad value " + std::to_string(v));
-    return (int)v;
+  // Every number below is range-checked before its cast: an out-of-range double converted to int is undefined.
+  auto key_what = [&](const std::string& key) { return "model " + path + ": key '" + key + "'"; };
+  auto need_int = [&](const std::string& key, int lo, int hi) {
+    return (int)whole_in_range(f.get_num(key), lo, hi, key_what(key));
   };
-  cfg_.dim = need_int("llama.embedding_length", 1);
-  cfg_.n_layer = need_int("llama.block_count", 1);
-  cfg_.ffn = need_int("llama.feed_forward_length", 1);
-  cfg_.n_head = need_int("llama.attention.head_count", 1);
-  cfg_.n_kv = f.find_kv("llama.attention.head_count_kv") ? need_int("llama.attention.head_count_kv", 1) : cfg_.n_head;
-  cfg_.n_ctx = need_int("llama.context_length", 1);
-  cfg_.rope_base = (float)f.get_num_or("llama.rope.freq_base", 10000.0);
-  cfg_.eps = (float)f.get_num_or("llama.attention.layer_norm_rms_epsilon", 1e-5);
-  cfg_.bos = (int)f.get_num_or("tokenizer.ggml.bos_token_id", 256);
-  cfg_.eos = (int)f.get_num_or("tokenizer.ggml.eos_token_id", 257);
+  auto opt_int = [&](const std::string& key, double def, int lo, int hi) {
+    return (int)whole_in_range(f.get_num_or(key, def), lo, hi, key_what(key));
+  };
+  auto opt_float = [&](const std::string& key, double def, double lo, double hi) {
+    return (float)finite_in_range(f.get_num_or(key, def), lo, hi, key_what(key));
+  };
+  cfg_.dim = need_int("llama.embedding_length", 1, 1 << 30);
+  cfg_.n_layer = need_int("llama.block_count", 1, 1 << 30);
+  // Each layer has 9 tensors: a count beyond what the file holds would only size a huge layer table.
+  if ((size_t)cfg_.n_layer > f.tensors().size() / 9)
+    throw err(path, "key 'llama.block_count' is " + std::to_string(cfg_.n_layer) + " but the file holds only " +
+                        std::to_string(f.tensors().size()) + " tensors (9 per layer)");
+  cfg_.ffn = need_int("llama.feed_forward_length", 1, 1 << 30);
+  cfg_.n_head = need_int("llama.attention.head_count", 1, 1 << 30);
+  cfg_.n_kv = opt_int("llama.attention.head_count_kv", cfg_.n_head, 1, 1 << 30);
+  cfg_.n_ctx = need_int("llama.context_length", 1, MAX_CONTEXT);
+  cfg_.rope_base = opt_float("llama.rope.freq_base", 10000.0, 1.0, 1e12);
+  cfg_.eps = opt_float("llama.attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0);
+  cfg_.bos = opt_int("tokenizer.ggml.bos_token_id", 256, 0, INT_MAX);
+  cfg_.eos = opt_int("tokenizer.ggml.eos_token_id", 257, 0, INT_MAX);
   if (cfg_.dim % cfg_.n_head) throw err(path, "llama.embedding_length is not a multiple of llama.attention.head_count");
   if (cfg_.n_head % cfg_.n_kv) throw err(path, "llama.attention.head_count is not a multiple of head_count_kv");
   cfg_.head_dim = cfg_.dim / cfg_.n_head;
@@ -64,8 +102,9 @@ Model::Model(const std::string& path, const LoadOptions& opts) : opts_(opts) {
   const GgufTensor* te = f.find("token_embd.weight");
   if (!te) throw err(path, "missing tensor 'token_embd.weight'");
   if (te->ne.size() != 2) throw err(path, "tensor 'token_embd.weight' must be 2-D, is " + shape_str(te->ne));
+  if (te->ne[1] > INT_MAX) throw err(path, "tensor 'token_embd.weight' has too many rows " + shape_str(te->ne));
   cfg_.vocab = (int)te->ne[1];
-  if (f.find_kv("llama.vocab_size") && (int)f.get_num("llama.vocab_size") != cfg_.vocab)
+  if (f.find_kv("llama.vocab_size") && opt_int("llama.vocab_size", 0, 0, INT_MAX) != cfg_.vocab)
     throw err(path, "key 'llama.vocab_size' (" + meta("llama.vocab_size") + ") disagrees with tensor 'token_embd.weight' " +
                         shape_str(te->ne));
   if (cfg_.eos < 0 || cfg_.eos >= cfg_.vocab || cfg_.bos < 0 || cfg_.bos >= cfg_.vocab)
@@ -74,6 +113,9 @@ Model::Model(const std::string& path, const LoadOptions& opts) : opts_(opts) {
   head_ = load_float("output.weight", cfg_.dim, cfg_.vocab, false);
   tied_ = head_.data == nullptr;
   if (tied_) head_ = embd_;
+  // The finite check read every embedding row; decoding touches only the rows of the tokens it sees, so give the
+  // pages back (a tied head is read in full every token anyway).
+  else file_->drop_pages((const uint8_t*)embd_.data, (size_t)cfg_.vocab * cfg_.dim * (embd_.f16 ? 2 : 4));
   out_norm_ = load_norm("output_norm.weight", cfg_.dim);
 
   const int kvd = cfg_.n_kv * cfg_.head_dim;
@@ -83,7 +125,7 @@ Model::Model(const std::string& path, const LoadOptions& opts) : opts_(opts) {
     auto tern = [&](const std::string& n, int in, int out) {
       const GgufTensor* t = f.find(p + n + ".weight");
       if (!t) throw err(path, "missing tensor '" + p + n + ".weight'");
-      if (t->ne.size() != 2 || (int)t->ne[0] != in || (int)t->ne[1] != out)
+      if (!shape_is(*t, {(uint64_t)in, (uint64_t)out}))
         throw err(path, "tensor '" + t->name + "' has shape " + shape_str(t->ne) + ", expected [" + std::to_string(in) +
                             ", " + std::to_string(out) + "]");
       return t;
@@ -106,16 +148,20 @@ Model::Model(const std::string& path, const LoadOptions& opts) : opts_(opts) {
       float amax = 0;
       for (int c = 0; c < cfg_.dim; c++) amax = std::fmax(amax, std::fabs(row[c] = head_.at((size_t)r * cfg_.dim + c)));
       const float s = amax > 0 ? 127.0f / amax : 0.0f;
-      for (int c = 0; c < cfg_.dim; c++) head_i8_[(size_t)r * cfg_.dim + c] = (int8_t)std::nearbyint(row[c] * s);
+      // A row of tiny subnormals makes 127/amax overflow to inf; divide by amax instead, so the cast below
+      // always sees a value in [-127, 127] (a float out of int8 range cast to int8 is undefined).
+      const bool inf_scale = !std::isfinite(s);
+      for (int c = 0; c < cfg_.dim; c++) {
+        const float q = std::nearbyint(inf_scale ? row[c] / amax * 127.0f : row[c] * s);
+        head_i8_[(size_t)r * cfg_.dim + c] = (int8_t)std::fmin(127.0f, std::fmax(-127.0f, q));
+      }
       head_i8_scale_[r] = amax / 127.0f;
     }
     if (!tied_) file_->drop_pages((const uint8_t*)head_.data, (size_t)cfg_.vocab * cfg_.dim * (head_.f16 ? 2 : 4));
   }
 }
 
-Model::~Model() {
-  for (void* p : allocations_) std::free(p);
-}
+Model::~Model() = default;
 
 std::vector<float> Model::load_norm(const std::string& name, int n) {
   FloatTensor t = load_float(name, n, 1, true);
@@ -131,8 +177,7 @@ FloatTensor Model::load_float(const std::string& name, int cols, int rows, bool 
     if (required) throw err(file_->path(), "missing tensor '" + name + "'");
     return out;
   }
-  const bool shape_ok = rows == 1 ? (t->ne.size() == 1 && (int)t->ne[0] == cols)
-                                  : (t->ne.size() == 2 && (int)t->ne[0] == cols && (int)t->ne[1] == rows);
+  const bool shape_ok = rows == 1 ? shape_is(*t, {(uint64_t)cols}) : shape_is(*t, {(uint64_t)cols, (uint64_t)rows});
   if (!shape_ok)
     throw err(file_->path(), "tensor '" + name + "' has shape " + shape_str(t->ne) + ", expected [" + std::to_string(cols) +
                                  (rows == 1 ? "" : ", " + std::to_string(rows)) + "]");
@@ -142,6 +187,11 @@ FloatTensor Model::load_float(const std::string& name, int cols, int rows, bool 
   out.f16 = t->type == GGML_F16;
   out.rows = rows;
   out.cols = cols;
+  // Float tensors are used as stored: one NaN or infinity in a norm, an embedding row or the head would turn
+  // every logit it touches into NaN, so such a file is refused here, naming the tensor.
+  const long bad = first_non_finite(out.data, out.f16, (size_t)rows * cols);
+  if (bad >= 0)
+    throw err(file_->path(), "tensor '" + name + "' holds a non-finite value (NaN or infinity) at element " + std::to_string(bad));
   return out;
 }
 
@@ -153,7 +203,7 @@ void Model::load_ternary(TernaryMatrix& m, const std::vector<const GgufTensor*>&
   m.row_bytes = (size_t)K / 4;
   void* mem = nullptr;
   if (posix_memalign(&mem, 64, m.row_bytes * rows + 64) != 0) throw std::runtime_error("out of memory repacking weights");
-  allocations_.push_back(mem);
+  allocations_.emplace_back(mem);
   m.data = (uint8_t*)mem;
   m.row_scale.resize(rows);
   ternary_bytes_ += m.row_bytes * rows;

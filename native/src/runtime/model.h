@@ -2,6 +2,7 @@
 // layout; embeddings and the head are used in place from the map (never copied into the JS heap).
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,8 @@ class Model {
  public:
   // Throws GgufError (bad file) or std::runtime_error with a message naming the tensor or key.
   Model(const std::string& path, const LoadOptions& opts);
+  // From an already parsed file (a memory image in the fuzz target and the corpus replay).
+  Model(std::unique_ptr<GgufFile> file, const LoadOptions& opts);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -89,7 +92,12 @@ class Model {
   std::vector<float> out_norm_;
   std::vector<int8_t> head_i8_;
   std::vector<float> head_i8_scale_;
-  std::vector<void*> allocations_;
+  // Repacked weight buffers (posix_memalign). Owned by a member, not freed in ~Model: when the constructor
+  // throws halfway, ~Model does not run but members are destroyed, so a refused file leaks nothing.
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<void, Free>> allocations_;
   size_t ternary_bytes_ = 0;
   std::string ternary_type_;
 };

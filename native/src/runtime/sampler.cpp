@@ -1,11 +1,19 @@
 #include "sampler.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <stdexcept>
 
 namespace magnet {
 
-Sampler::Sampler(const SamplingParams& p) : p_(p), state_(p.seed ^ 0x9e3779b97f4a7c15ull) {}
+Sampler::Sampler(const SamplingParams& p) : p_(p), state_(p.seed ^ 0x9e3779b97f4a7c15ull) {
+  // NaN fails every comparison, so it would slip past the `<= 0` and `< 1` tests below: NaN temperature means
+  // greedy, NaN top_p means off. An infinite temperature is the largest finite one (uniform over finite logits).
+  if (!(p_.temperature > 0.0f)) p_.temperature = 0.0f;
+  if (p_.temperature > FLT_MAX) p_.temperature = FLT_MAX;
+  if (std::isnan(p_.top_p)) p_.top_p = 1.0f;
+}
 
 double Sampler::uniform() {
   uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
@@ -15,15 +23,27 @@ double Sampler::uniform() {
   return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
+namespace {
+
+// A logit as the sort key: NaN sorts last (as -inf), +inf as the largest finite float, so that the comparator
+// below is a strict weak ordering (std::sort on NaN keys is undefined) and exp(x - max) is never inf - inf.
+float key_of(float x) {
+  if (std::isnan(x)) return -INFINITY;
+  return std::fmin(x, FLT_MAX);
+}
+
+}  // namespace
+
 int Sampler::sample(const float* logits, int n) {
-  if (p_.temperature <= 0.0f) {  // greedy; ties go to the lowest id
+  if (n <= 0) throw std::invalid_argument("sampler: no logits");
+  if (p_.temperature <= 0.0f) {  // greedy; ties go to the lowest id; NaN never wins (all NaN: token 0)
     int best = 0;
     for (int i = 1; i < n; i++)
-      if (logits[i] > logits[best]) best = i;
+      if (key_of(logits[i]) > key_of(logits[best])) best = i;
     return best;
   }
   cand_.clear();
-  for (int i = 0; i < n; i++) cand_.emplace_back(logits[i] / p_.temperature, i);
+  for (int i = 0; i < n; i++) cand_.emplace_back(key_of(key_of(logits[i]) / p_.temperature), i);
   auto by_logit = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
@@ -36,6 +56,7 @@ int Sampler::sample(const float* logits, int n) {
     std::sort(cand_.begin(), cand_.end(), by_logit);
   }
   const float mx = cand_[0].first;
+  if (mx == -INFINITY) return cand_[0].second;  // nothing finite to weigh: the lowest id, like greedy
   double sum = 0;
   std::vector<double> prob(cand_.size());
   for (size_t i = 0; i < cand_.size(); i++) sum += (prob[i] = std::exp((double)cand_[i].first - mx));

@@ -1,6 +1,7 @@
 #include "thread_pool.h"
 
 #include <chrono>
+#include <utility>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define MAGNET_PAUSE() _mm_pause()
@@ -37,11 +38,22 @@ void ThreadPool::run_raw(void (*fn)(void*, int, int), void* ctx) {
     std::lock_guard<std::mutex> lk(m_);
     cv_.notify_all();
   }
-  fn(ctx, 0, n_);
+  call(0);
   int spins = 0;
   while (pending_.load(std::memory_order_acquire) != 0) {
     MAGNET_PAUSE();
     if (++spins > 100000) std::this_thread::yield();
+  }
+  // Rethrown only after every worker is done with ctx (the caller's stack frame).
+  if (err_) std::rethrow_exception(std::exchange(err_, nullptr));
+}
+
+void ThreadPool::call(int ith) noexcept {
+  try {
+    fn_(ctx_, ith, n_);
+  } catch (...) {
+    std::lock_guard<std::mutex> lk(err_m_);
+    if (!err_) err_ = std::current_exception();
   }
 }
 
@@ -63,7 +75,7 @@ void ThreadPool::worker(int ith) {
     }
     if (stop_.load()) return;
     seen = gen_.load(std::memory_order_acquire);
-    fn_(ctx_, ith, n_);
+    call(ith);
     pending_.fetch_sub(1, std::memory_order_release);
   }
 }

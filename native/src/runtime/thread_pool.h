@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -21,7 +22,8 @@ class ThreadPool {
 
   int size() const { return n_; }
 
-  // Calls f(ith, nth) once on each of the nth threads and returns when all have finished.
+  // Calls f(ith, nth) once on each of the nth threads and returns when all have finished. Whatever f throws
+  // on a worker is caught there (it would end the process) and the first such exception rethrown here.
   template <class F>
   void run(F&& f) {
     if (n_ == 1) {
@@ -35,6 +37,7 @@ class ThreadPool {
  private:
   void run_raw(void (*fn)(void*, int, int), void* ctx);
   void worker(int ith);
+  void call(int ith) noexcept;
 
   int n_;
   void (*fn_)(void*, int, int) = nullptr;
@@ -44,6 +47,8 @@ class ThreadPool {
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
   std::mutex m_;
+  std::mutex err_m_;
+  std::exception_ptr err_;  // the first exception of the current section
   std::condition_variable cv_;
   std::vector<std::thread> threads_;
 };

@@ -1,26 +1,73 @@
-import { resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { MagnetError } from '../../util/errors.js';
-import { daemonUrl } from '../daemon-client.js';
+import { adminFetch } from '../../api/daemon-endpoint.js';
+import { MagnetError, errorMessage } from '../../util/errors.js';
+import { callDaemon, daemonAnswer, daemonEndpoint } from '../daemon-client.js';
 import { resolveHome } from '../home-option.js';
 import { fail, printJson } from '../output.js';
 
 /** Storage calls can take minutes (a large blob is coded and placed on peers), so no 10 s client timeout here. */
-async function call<T>(home: string, path: string, body?: unknown, timeoutMs = 30 * 60_000): Promise<T> {
-  const base = daemonUrl(home);
-  let res: Response;
+const STORAGE_TIMEOUT_MS = 30 * 60_000;
+
+/** Streams FILE to the daemon as the request body: the daemon never opens a path the caller names. */
+async function putFile(home: string, file: string, kind: string): Promise<{ id: string }> {
+  const path = resolve(file);
+  const info = await stat(path).catch((err: unknown) => {
+    throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: ${errorMessage(err)}`);
+  });
+  if (!info.isFile()) throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: not a regular file`);
+  const ep = daemonEndpoint(home);
+  const res = await adminFetch(ep, `/storage/blobs?kind=${encodeURIComponent(kind)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(info.size) },
+    body: Readable.toWeb(createReadStream(path)) as ReadableStream,
+    duplex: 'half',
+    signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
+  } as RequestInit).catch((err: unknown) => {
+    throw new MagnetError('ERR_NO_DAEMON', `no magnet-node daemon answers at ${ep.admin} (home ${home}): ${errorMessage(err)}`);
+  });
+  return daemonAnswer(res);
+}
+
+/**
+ * Streams blob ID from the daemon into OUT: written beside OUT, hash-checked against the daemon's x-magnet-sha256,
+ * fsynced and renamed, so a failed get never leaves a half file under OUT.
+ */
+async function getFile(home: string, id: string, out: string): Promise<{ size: number; sha256: string; out: string }> {
+  const ep = daemonEndpoint(home);
+  const res = await adminFetch(ep, `/storage/blobs/content?id=${encodeURIComponent(id)}`, {
+    signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
+  }).catch((err: unknown) => {
+    throw new MagnetError('ERR_NO_DAEMON', `no magnet-node daemon answers at ${ep.admin} (home ${home}): ${errorMessage(err)}`);
+  });
+  if (!res.ok || !res.body) await daemonAnswer(res);
+  const expected = res.headers.get('x-magnet-sha256') ?? '';
+  const target = resolve(out);
+  const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.tmp`);
+  const hash = createHash('sha256');
+  let size = 0;
   try {
-    res = await fetch(`${base}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      signal: AbortSignal.timeout(timeoutMs),
-      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream).on('data', (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
     });
-  } catch {
-    throw new MagnetError('ERR_NO_DAEMON', `no magnet-node daemon answers at ${base} (home ${home}); is it running?`);
+    await pipeline(body, createWriteStream(tmp, { flags: 'wx' }));
+    const got = hash.digest('hex');
+    if (got !== expected) throw new MagnetError('ERR_BLOB_HASH', `the daemon sent ${size} bytes hashing to ${got}, not ${expected}`);
+    const fh = await open(tmp, 'r');
+    await fh.sync().finally(() => fh.close());
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (err instanceof MagnetError) throw err;
+    throw new MagnetError('ERR_WRITE', `cannot write ${target}: ${errorMessage(err)}`);
   }
-  const json = (await res.json().catch(() => ({}))) as T & { error?: { message?: string; code?: string } };
-  if (!res.ok) throw new MagnetError(json.error?.code ?? 'ERR_DAEMON', json.error?.message ?? `the daemon answered ${res.status}`);
-  return json;
+  return { size, sha256: expected, out: target };
 }
 
 export function registerBlobCommands(program: Command): void {
@@ -34,7 +81,7 @@ export function registerBlobCommands(program: Command): void {
     .option('--json', 'print the full answer as JSON')
     .action(async (file: string, flags: { home?: string; kind: string; json?: boolean }) => {
       try {
-        const r = await call<{ id: string }>(resolveHome(flags.home), '/storage/blobs', { path: resolve(file), kind: flags.kind });
+        const r = await putFile(resolveHome(flags.home), file, flags.kind);
         if (flags.json) printJson(r);
         else process.stdout.write(`${r.id}\n`);
       } catch (err) {
@@ -49,7 +96,7 @@ export function registerBlobCommands(program: Command): void {
     .option('--home <dir>', 'data directory of the daemon (default ~/.magnet, env MAGNET_HOME)')
     .action(async (id: string, out: string, flags: { home?: string }) => {
       try {
-        const r = await call<{ size: number; sha256: string; out: string }>(resolveHome(flags.home), '/storage/blobs/fetch', { id, out: resolve(out) });
+        const r = await getFile(resolveHome(flags.home), id, out);
         process.stdout.write(`${r.out}: ${r.size} bytes, sha256 ${r.sha256}\n`);
       } catch (err) {
         fail(err);
@@ -62,7 +109,9 @@ export function registerBlobCommands(program: Command): void {
     .option('--home <dir>', 'data directory of the daemon (default ~/.magnet, env MAGNET_HOME)')
     .action(async (id: string, flags: { home?: string }) => {
       try {
-        printJson(await call(resolveHome(flags.home), `/storage/blob?id=${encodeURIComponent(id)}`));
+        printJson(
+          await callDaemon(resolveHome(flags.home), `/storage/blob?id=${encodeURIComponent(id)}`, { timeoutMs: STORAGE_TIMEOUT_MS }),
+        );
       } catch (err) {
         fail(err);
       }

@@ -1,18 +1,16 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Wallet, formatEther, parseEther, type Contract } from 'ethers';
-import { allMigrations } from '../../db/all-migrations.js';
-import { openStateDb } from '../../db/database.js';
+import { Wallet, formatEther, isAddress, parseEther, type Contract } from 'ethers';
 import { createLogger } from '../../log/logger.js';
 import { HomeDir } from '../../node/home.js';
 import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
 import { TIERS, type Tier } from '../../profile/reward-config.js';
 import { ensureArtifacts } from '../../chain/artifacts.js';
-import { ClaimQueue } from '../../chain/claim-store.js';
 import { formatRewards, type RewardsView } from '../../chain/rewards-view.js';
 import { loadChainParams, tierIndex } from '../../chain/chain-params.js';
 import { attach, deployAll, readDeployment, writeDeployment } from '../../chain/deploy.js';
 import { fastParams } from '../../chain/local-chain.js';
+import { readClaims } from '../../chain/offline.js';
 import { makeProvider } from '../../chain/provider.js';
 import { MagnetError, isMagnetError } from '../../util/errors.js';
 import { REPO_ROOT } from '../../version.js';
@@ -79,7 +77,11 @@ export function registerChainCommands(program: Command): void {
     .option('--home <dir>', HOME_HELP)
     .option('--params <file>', 'reward config with the "chain" section', join(REPO_ROOT, 'config', 'reward-config.json'))
     .option('--fast', 'testnet windows: 60 s epochs, 30 s reveal and challenge windows')
-    .action(async (flags: ChainFlags & { out?: string; key?: string; params: string; fast?: boolean }) => {
+    .option(
+      '--proposer <address>',
+      'who may schedule parameter changes in the timelock (a multisig on a public chain; default: the deployer)',
+    )
+    .action(async (flags: ChainFlags & { out?: string; key?: string; params: string; fast?: boolean; proposer?: string }) => {
       try {
         const out = resolve(flags.out ?? process.env.MAGNET_CHAIN_DEPLOYMENT ?? 'deployment.json');
         const provider = makeProvider(rpcOf(flags));
@@ -92,7 +94,9 @@ export function registerChainCommands(program: Command): void {
         let p = loadChainParams(flags.params);
         if (flags.fast) p = fastParams(p);
         await ensureArtifacts();
-        const d = await deployAll(signer, p);
+        if (flags.proposer !== undefined && !isAddress(flags.proposer))
+          throw new Error(`--proposer ${JSON.stringify(flags.proposer)} is not an address`);
+        const d = await deployAll(signer, p, undefined, { proposer: flags.proposer });
         writeDeployment(out, d);
         process.stdout.write(
           `deployed on chain ${d.chainId} at block ${d.block}: ledger ${d.addresses.ledger}, registry ${d.addresses.registry}, panel ${d.addresses.panel}, token ${d.addresses.token}\nwrote ${out}\n`,
@@ -188,12 +192,7 @@ export function registerChainCommands(program: Command): void {
           status = r.status;
         } catch (err) {
           if (!isMagnetError(err, 'ERR_NO_DAEMON')) throw err;
-          const { db } = openStateDb(new HomeDir(home).database, allMigrations);
-          try {
-            rows = new ClaimQueue(db).all().map((c) => ({ ...c, epoch: c.epoch.toString(), reward: c.reward?.toString() ?? null }));
-          } finally {
-            db.close();
-          }
+          rows = readClaims(new HomeDir(home).database);
         }
         if (flags.json) return printJson({ status: status ?? null, claims: rows });
         if (status && status.configured === false) process.stdout.write('chain not configured: claims wait in the queue\n');

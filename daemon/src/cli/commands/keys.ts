@@ -19,7 +19,8 @@ export function registerKeysCommands(program: Command): void {
         const home = new HomeDir(resolveHome(flags.home));
         home.ensure();
         const ks = new Keystore(home.keystore);
-        if (ks.exists()) throw new MagnetError('ERR_KEYSTORE_EXISTS', `a keystore already exists at ${home.keystore}; it is never overwritten`);
+        if (ks.exists())
+          throw new MagnetError('ERR_KEYSTORE_EXISTS', `a keystore already exists at ${home.keystore}; it is never overwritten`);
         const id = await ks.create(await obtainPassphrase(process.env, `encrypt the new wallet in ${home.keystore}`));
         show({ nodeId: id.nodeId, address: id.address, publicKey: id.publicKey, keystore: home.keystore }, flags.json);
       } catch (err) {
@@ -35,7 +36,11 @@ export function registerKeysCommands(program: Command): void {
       try {
         const home = new HomeDir(resolveHome(flags.home));
         const ks = new Keystore(home.keystore);
-        if (!ks.exists()) throw new MagnetError('ERR_NO_KEYSTORE', `no keystore at ${home.keystore}; create one with "magnet-node keys create" or start the node`);
+        if (!ks.exists())
+          throw new MagnetError(
+            'ERR_NO_KEYSTORE',
+            `no keystore at ${home.keystore}; create one with "magnet-node keys create" or start the node`,
+          );
         const id = await ks.unlock(await obtainPassphrase(process.env, `unlock the wallet in ${home.keystore}`));
         show({ nodeId: id.nodeId, address: id.address, publicKey: id.publicKey, keystore: home.keystore }, flags.json);
       } catch (err) {
@@ -64,5 +69,10 @@ export function registerKeysCommands(program: Command): void {
 
 function show(info: Record<string, string>, json?: boolean): void {
   if (json) printJson(info);
-  else process.stdout.write(Object.entries(info).map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n') + '\n');
+  else
+    process.stdout.write(
+      Object.entries(info)
+        .map(([k, v]) => `${k.padEnd(9)} ${v}`)
+        .join('\n') + '\n',
+    );
 }

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { allMigrations } from '../../db/all-migrations.js';
-import { openStateDb } from '../../db/database.js';
 import { NODE_ID_PATTERN } from '../../identity/node-id.js';
-import { PeerBook } from '../../net/peer-book.js';
+import { forgetPeer } from '../../net/offline.js';
 import { HomeDir } from '../../node/home.js';
 import { MagnetError, isMagnetError } from '../../util/errors.js';
 import { callDaemon } from '../daemon-client.js';
@@ -48,13 +46,8 @@ export function registerPeersCommands(program: Command): void {
           forgotten = (await callDaemon<{ forgotten: boolean }>(home, '/net/peers/forget', { method: 'POST', body: { nodeId } })).forgotten;
         } catch (err) {
           if (!isMagnetError(err, 'ERR_NO_DAEMON')) throw err;
-          // No daemon running: edit the peer book directly.
-          const { db } = openStateDb(new HomeDir(home).database, allMigrations);
-          try {
-            forgotten = new PeerBook(db).forget(nodeId);
-          } finally {
-            db.close();
-          }
+          // No daemon running: edit the peer book directly (through net's offline facade).
+          forgotten = forgetPeer(new HomeDir(home).database, nodeId);
         }
         process.stdout.write(forgotten ? `forgot ${nodeId} and its pinned certificate\n` : `${nodeId} was not in the peer book\n`);
       } catch (err) {

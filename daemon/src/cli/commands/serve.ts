@@ -1,17 +1,24 @@
 import type { Command } from 'commander';
 import { HttpApi } from '../../api/http-server.js';
+import { PublicGate } from '../../api/public-gate.js';
 import { sendJson } from '../../api/routes.js';
 import { type LogLevel, createLogger } from '../../log/logger.js';
+import { DEFAULT_MAX_TOKENS } from '../../serve/request.js';
 import { DEFAULT_SERVE_OPTIONS, ServeService } from '../../serve/service.js';
-import { loadNativeModel, runGeneration } from '../../serve/native.js';
+import { apiOptions } from '../../node/options.js';
+import { loadAddon, loadNativeModel, runGeneration } from '../../serve/native.js';
+import { addonFromEnv } from '../../serve/options.js';
 import { Utf8Stream, encodePrompt } from '../../serve/tokenizer.js';
-import { ConfigError } from '../../util/errors.js';
+import { ConfigError, MagnetError } from '../../util/errors.js';
 import { formatHostPort, parseHostPort } from '../../util/host-port.js';
 import { fail } from '../output.js';
 
 interface ServeFlags {
   model: string;
-  http: string;
+  api: string;
+  apiKeys?: string;
+  rate: string;
+  maxTokens: string;
   id?: string;
   threads?: string;
   maxConcurrent: string;
@@ -55,7 +62,14 @@ export function registerServeCommands(program: Command): void {
     .command('serve')
     .description('serve a ternary GGUF with the OpenAI-compatible API, without joining a network')
     .requiredOption('--model <file>', 'GGUF model file (the trainer export, TQ2_0/TQ1_0)')
-    .option('--http <host:port>', 'listen address', '127.0.0.1:8080')
+    .option('--api <host:port>', 'listen address', '127.0.0.1:8080')
+    .option('--api-keys <file>', 'API keys, one "NAME KEY" per line (default: no key needed)')
+    .option(
+      '--rate <n>',
+      'requests per minute per client (its API key, or its IP address without --api-keys)',
+      String(apiOptions.ratePerMinute.default),
+    )
+    .option('--max-tokens <n>', 'tokens generated for a request that sets no max_tokens', String(DEFAULT_MAX_TOKENS))
     .option('--id <name>', 'model id in /v1/models (default: file name)')
     .option('--threads <n>', 'kernel threads (default: all cores)')
     .option('--max-concurrent <n>', 'requests decoded together', String(DEFAULT_SERVE_OPTIONS.maxConcurrent))
@@ -81,13 +95,24 @@ export function registerServeCommands(program: Command): void {
             maxQueue: int(f.maxQueue, '--max-queue', 0) ?? 16,
             headInt8: f.headInt8 === true,
             kvInt8: f.kvInt8 === true,
+            defaultMaxTokens: int(f.maxTokens, '--max-tokens', 1) ?? DEFAULT_MAX_TOKENS,
+            addon: addonFromEnv(),
           },
           log.child({ part: 'serve' }),
         );
         await svc.start();
-        api = new HttpApi({ listen: parseHostPort(f.http, '--http') }, log.child({ part: 'api' }));
+        const gate = new PublicGate(
+          {
+            ratePerMinute: int(f.rate, '--rate', 1) ?? apiOptions.ratePerMinute.default,
+            burst: apiOptions.burst.default,
+            maxInFlight: apiOptions.maxInFlight.default,
+          },
+          f.apiKeys ?? '',
+          log,
+        );
+        api = new HttpApi({ listen: parseHostPort(f.api, '--api'), name: 'API', flag: '--api', gate }, log.child({ part: 'api' }));
         const s = svc;
-        api.add(...svc.routes(), { method: 'GET', path: '/status', handle: async (_q, res) => sendJson(res, 200, s.status()) });
+        api.add(...svc.routes(), { method: 'GET', path: '/status', open: true, handle: async (_q, res) => sendJson(res, 200, s.status()) });
         await api.start();
         process.stdout.write(`serving ${svc.model()?.id} on http://${formatHostPort(api.address)}/v1\n`);
       } catch (err) {
@@ -120,6 +145,7 @@ export function registerServeCommands(program: Command): void {
     .action(async (f: GenerateFlags) => {
       try {
         const threads = int(f.threads, '--threads', 1);
+        loadAddon(addonFromEnv());
         const model = await loadNativeModel(f.model, { ...(threads ? { threads } : {}), maxBatch: 1, headInt8: f.headInt8 === true });
         const info = model.info();
         const utf8 = new Utf8Stream();
@@ -138,6 +164,7 @@ export function registerServeCommands(program: Command): void {
           (bytes) => process.stdout.write(utf8.push(bytes)),
         );
         const done = await g.done;
+        if (done.finishReason === 'error') throw new MagnetError('ERR_GENERATION', `generation failed: ${done.error}`);
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         process.stdout.write(`${utf8.end()}\n`);
         process.stderr.write(

@@ -1,72 +1,86 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { nodeSchema } from '../../node/node-config.js';
+import { type Field, describeAllowed } from '../../config/schema.js';
 import { createLogger, type LogLevel } from '../../log/logger.js';
 import { type AssemblyHooks, assembleNode } from '../../node/assemble.js';
 import type { MagnetNode } from '../../node/node.js';
 import { loadNodeConfig } from '../load-node-config.js';
 import { fail } from '../output.js';
 
-export interface StartFlags {
-  home?: string;
-  config?: string;
-  http?: string;
-  grpc?: string;
-  p2p?: string;
-  bootstrap?: string;
-  role?: string;
-  logLevel?: string;
-  mdns?: boolean;
-  ssdTest?: boolean;
-  ipfsApi?: string;
-  chainRpc?: string;
-  chainDeployment?: string;
-  members?: string;
+/** What commander parsed: `config`, plus one value per generated flag under its camelCase name (`apiKeys`, `mdns`). */
+export type StartFlags = { config?: string } & Record<string, string | boolean | undefined>;
+
+/** A `start` flag generated from a schema field that names one (`flag` in the parts' options.ts). */
+interface StartFlag {
+  /** The config key it sets, "group.key". */
+  key: string;
+  field: Field<unknown>;
+  option: Option;
 }
 
-/** Maps `start` flags onto config keys; undefined flags leave lower layers in charge. */
+/** Every schema field with a `flag`, in schema order: the flag's name, help, default and env var come from the field. */
+export function startFlags(): StartFlag[] {
+  const out: StartFlag[] = [];
+  for (const [group, fields] of Object.entries(nodeSchema)) {
+    for (const [name, field] of Object.entries(fields as Record<string, Field<unknown>>)) {
+      if (field.flag) out.push({ key: `${group}.${name}`, field, option: new Option(field.flag, flagHelp(field, field.flag)) });
+    }
+  }
+  return out;
+}
+
+function flagHelp(f: Field<unknown>, flag: string): string {
+  const shown = (v: unknown) => (v === '' || (Array.isArray(v) && v.length === 0) ? 'none' : Array.isArray(v) ? v.join(',') : String(v));
+  if (flag.startsWith('--no-')) return `turn off: ${f.doc} (default on${f.env ? `; env ${f.env}=false` : ''})`;
+  const allowed = f.kind === 'choice' ? `${describeAllowed(f)}; ` : f.kind === 'list' ? 'comma-separated; ' : '';
+  return `${f.doc} (${allowed}default ${shown(f.default)}${f.env ? `; env ${f.env}` : ''})`;
+}
+
+/** Maps `start` flags onto config keys; flags not given leave lower layers (config file, env) in charge. */
 export function startFlagsToLayer(f: StartFlags): Record<string, unknown> {
-  return {
-    'node.home': f.home,
-    'node.role': f.role,
-    'node.logLevel': f.logLevel,
-    'api.http': f.http,
-    'net.grpc': f.grpc,
-    'net.p2p': f.p2p,
-    'net.bootstrap': f.bootstrap,
-    'net.mdns': f.mdns === false ? false : undefined,
-    'profile.ssdTest': f.ssdTest === false ? false : undefined,
-    'storage.ipfsApi': f.ipfsApi,
-    'chain.rpc': f.chainRpc,
-    'chain.deployment': f.chainDeployment,
-    'membership.members': f.members,
-  };
+  const layer: Record<string, unknown> = {};
+  for (const { key, option } of startFlags()) {
+    const v = f[option.attributeName()];
+    // commander sets a `--no-x` value to true when the flag is absent: only an explicit `--no-x` counts.
+    if (option.negate) layer[key] = v === false ? false : undefined;
+    else if (option.isBoolean()) layer[key] = v === true ? true : undefined;
+    else layer[key] = v;
+  }
+  return layer;
 }
 
 export function registerStartCommand(program: Command): void {
-  withStartOptions(program.command('start').description('run the node daemon in the foreground until SIGINT/SIGTERM')).action(
-    (flags: StartFlags) => runDaemon(flags),
-  );
+  withStartOptions(program.command('start').description('run the node daemon in the foreground until SIGINT/SIGTERM'))
+    .addHelpText('after', startHelpFooter())
+    .action((flags: StartFlags) => runDaemon(flags));
+}
+
+/** After the flags in `start --help`: precedence, the settings that have only a variable, examples. */
+export function startHelpFooter(): string {
+  const envOnly: string[] = [];
+  for (const fields of Object.values(nodeSchema)) {
+    for (const f of Object.values(fields as Record<string, Field<unknown>>)) if (f.env && !f.flag) envOnly.push(f.env);
+  }
+  return [
+    '',
+    'Environment: each flag above names its variable (env ...). Flags win over',
+    'variables, variables over the --config file.',
+    `${envOnly.length} more settings have only a variable (${envOnly.slice(0, 2).join(', ')}, ...):`,
+    'see README, Configuration. MAGNET_PASSPHRASE unlocks the keystore where there',
+    'is no terminal to ask for it on.',
+    '',
+    'Examples:',
+    '  MAGNET_PASSPHRASE=... magnet-node start',
+    '  magnet-node start --home /var/lib/magnet --api 0.0.0.0:7680 --no-mdns',
+    '  MAGNET_LOG_LEVEL=debug magnet-node start --config node.json',
+  ].join('\n');
 }
 
 /** The `start` flags, on `cmd` (also the adversary tool's, which starts a node the same way). */
 export function withStartOptions(cmd: Command): Command {
-  return cmd
-    .option('--home <dir>', 'data directory (default ~/.magnet, env MAGNET_HOME)')
-    .option('--config <file>', 'JSON config file (groups of options, see README)')
-    .option('--http <host:port>', 'local HTTP API address (default 127.0.0.1:7680; port 0 = any free port)')
-    .option('--grpc <host:port>', 'gRPC listen address (default 0.0.0.0:7600)')
-    .option('--p2p <multiaddr>', 'libp2p listen multiaddr (default /ip4/0.0.0.0/tcp/7601)')
-    .option('--bootstrap <addrs>', 'comma-separated libp2p multiaddrs of peers to join through')
-    .option('--role <role>', 'auto|trainer|storage|server|light: narrow the roles the tier allows')
-    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent')
-    .option('--no-mdns', 'do not use mDNS LAN discovery')
-    .option('--no-ssd-test', 'skip the SSD test (the node then cannot take a storage tier)')
-    .option('--ipfs-api <url>', 'kubo RPC API (http://HOST:PORT or multiaddr) to pin shards in (env MAGNET_IPFS_API)')
-    .option('--chain-rpc <url>', 'JSON-RPC URL of the EVM chain for contribution claims (env MAGNET_CHAIN_RPC)')
-    .option('--chain-deployment <file>', 'deployment file from `magnet-node chain deploy` (env MAGNET_CHAIN_DEPLOYMENT)')
-    .option(
-      '--members <list>',
-      "comma-separated wallet addresses or nodeIds of the network's members (env MAGNET_MEMBERS; default: this node alone)",
-    );
+  cmd.option('--config <file>', 'JSON config file (groups of options, see README)');
+  for (const { option } of startFlags()) cmd.addOption(option);
+  return cmd;
 }
 
 /**

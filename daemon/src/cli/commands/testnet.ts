@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalChain, type LocalChain } from '../../chain/local-chain.js';
-import { ADVERSARY_KINDS, isAdversaryKind } from '../../adversary/kinds.js';
+import { ADVERSARY_KINDS, isAdversaryKind } from '../../testnet/adversary-kinds.js';
 import { claimPrinter, registerOnChain, settleClaims } from '../../testnet/chain-testnet.js';
 import { watchTestnet } from '../../testnet/progress.js';
 import { ProcessTestnet } from '../../testnet/testnet.js';

@@ -6,7 +6,7 @@ export interface ContentRef {
 
 /**
  * A place that keeps shards and manifests by content. Every implementation runs the same compliance suite
- * (content-store-compliance.ts): same CIDs for the same bytes, verified reads, pin/unpin, clear errors.
+ * (test/helpers/content-store-compliance.ts): same CIDs for the same bytes, verified reads, pin/unpin, clear errors.
  */
 export interface ContentStore {
   readonly name: string;

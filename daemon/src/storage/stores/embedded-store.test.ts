@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isMagnetError } from '../../util/errors.js';
 import { sha256Hex } from '../cid.js';
-import { contentStoreCompliance } from './content-store-compliance.js';
+import { contentStoreCompliance } from '../../../../test/helpers/content-store-compliance.js';
 import { EmbeddedStore } from './embedded-store.js';
 
 async function fresh(): Promise<{ store: EmbeddedStore; cleanup(): Promise<void> }> {
@@ -65,8 +65,14 @@ test('embedded store: a full disk is a clear error and leaves no partial shard',
     const result = JSON.parse(r.stdout) as { code: string; message: string };
     assert.equal(result.code, 'ERR_DISK_FULL');
     assert.match(result.message, /no space left/);
-    const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => !f.startsWith('tmp'));
-    assert.deepEqual(files.filter((f) => /[0-9a-f]{64}$/.test(f)), [], 'no shard file under a content name');
+    const files = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => !f.startsWith('tmp'));
+    assert.deepEqual(
+      files.filter((f) => /[0-9a-f]{64}$/.test(f)),
+      [],
+      'no shard file under a content name',
+    );
     assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'no temp file left');
   } finally {
     rmSync(dir, { recursive: true, force: true });

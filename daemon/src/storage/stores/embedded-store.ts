@@ -1,10 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlobBackend } from '../../net/blob-backend.js';
+import type { BlobBackend, Upload } from '../../net/blob-backend.js';
+import { Refusal } from '../../net/refusal.js';
 import { MagnetError, errorMessage } from '../../util/errors.js';
+import { sha256File } from '../../util/hash.js';
 import { contentCid, sha256Hex } from '../cid.js';
+import type { UploadGate } from '../uploads.js';
 import type { ContentRef, ContentStore } from './content-store.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -19,6 +22,8 @@ const FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 export class EmbeddedStore implements ContentStore, BlobBackend {
   readonly name = 'embedded';
   private readonly tmpDir: string;
+  /** What peers may put here through the data plane (the storage part installs it); none: nothing. */
+  private uploads: UploadGate | undefined;
 
   constructor(readonly dir: string) {
     this.tmpDir = join(dir, 'tmp');
@@ -69,7 +74,10 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
     if (actual !== ref.sha256) {
       // Keep the evidence aside; the content name is freed so a good copy can take its place.
       await rename(this.pathOf(ref.sha256), join(this.tmpDir, `${ref.sha256}.corrupt`)).catch(() => undefined);
-      throw new MagnetError('ERR_CONTENT_CORRUPT', `stored content ${ref.sha256} is corrupted (hashes to ${actual})`, { sha256: ref.sha256, actual });
+      throw new MagnetError('ERR_CONTENT_CORRUPT', `stored content ${ref.sha256} is corrupted (hashes to ${actual})`, {
+        sha256: ref.sha256,
+        actual,
+      });
     }
     return bytes;
   }
@@ -94,7 +102,21 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
     return out;
   }
 
-  // BlobBackend: the data plane reads and delivers blobs straight from and to this store.
+  // BlobBackend: the data plane reads and delivers blobs straight from and to this store; what it may deliver is
+  // decided by the storage part's upload gate.
+
+  setUploadGate(gate: UploadGate): void {
+    this.uploads = gate;
+  }
+
+  async admit(u: Upload): Promise<() => void> {
+    if (!this.uploads) throw new Refusal('not_placed', 'this store takes no blob from peers', u.sender);
+    return this.uploads.admit(u);
+  }
+
+  touch(sender: string, sha256: string): void {
+    this.uploads?.touch(sender, sha256);
+  }
 
   async stat(sha256: string): Promise<{ size: number } | undefined> {
     try {
@@ -109,9 +131,18 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
     yield* createReadStream(this.pathOf(sha256), { start: offset, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
   }
 
-  async accept(sha256: string, file: string): Promise<void> {
-    const actual = await hashFile(file);
+  async accept(sha256: string, file: string, u?: Upload): Promise<void> {
+    const actual = await sha256File(file);
     if (actual !== sha256) throw new MagnetError('ERR_CONTENT_CORRUPT', `refused ${file}: it hashes to ${actual}, not ${sha256}`);
+    if (u) {
+      if (!this.uploads) throw new Refusal('not_placed', 'this store takes no blob from peers', u.sender);
+      await this.uploads.beforeAccept(u, file);
+    }
+    await this.keep(sha256, file);
+    if (u) this.uploads?.accepted(u);
+  }
+
+  private async keep(sha256: string, file: string): Promise<void> {
     try {
       await this.place(file, sha256);
     } catch (err) {
@@ -138,12 +169,13 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
 function writeError(err: unknown, dir: string, sha256: string): MagnetError {
   if (err instanceof MagnetError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (FULL.has(code)) return new MagnetError('ERR_DISK_FULL', `no space left to store ${sha256} in ${dir} (${code}); nothing partial was kept`, { dir, code });
-  return new MagnetError('ERR_CONTENT_WRITE', `cannot store ${sha256} in ${dir}: ${errorMessage(err)}; nothing partial was kept`, { dir, code });
-}
-
-async function hashFile(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
+  if (FULL.has(code))
+    return new MagnetError('ERR_DISK_FULL', `no space left to store ${sha256} in ${dir} (${code}); nothing partial was kept`, {
+      dir,
+      code,
+    });
+  return new MagnetError('ERR_CONTENT_WRITE', `cannot store ${sha256} in ${dir}: ${errorMessage(err)}; nothing partial was kept`, {
+    dir,
+    code,
+  });
 }

@@ -1,0 +1,157 @@
+import * as grpc from '@grpc/grpc-js';
+import type { PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { Libp2p } from 'libp2p';
+import type { NetOptions } from './options.js';
+import type { Logger } from '../log/logger.js';
+import { errorMessage, isMagnetError } from '../util/errors.js';
+import { ipRange } from './admission.js';
+import { RpcError } from './client.js';
+import { decodeOr } from './guard.js';
+import type { CheckedHello } from './hello-check.js';
+import { nodeIdOfPeer } from './host.js';
+import { fetchHello } from './libp2p-hello.js';
+import type { NetMetrics } from './metrics.js';
+import type { Live } from './peer-table.js';
+import type { Peers } from './peers.js';
+import { codecs, type HelloMsg } from './proto.js';
+import { Refusal } from './refusal.js';
+
+export interface PeerContactDeps {
+  config: NetOptions;
+  peers: Peers;
+  self: { nodeId: string; tier: string; roles: string[] };
+  log: Logger;
+  metrics: NetMetrics;
+  /** The libp2p host while the net part runs. */
+  host: () => Libp2p | undefined;
+  /** False once the net part stops: answers arriving afterwards are dropped. */
+  running: () => boolean;
+  selfHello: () => HelloMsg;
+  checkHello: (nodeId: string, msg: HelloMsg) => CheckedHello;
+}
+
+/**
+ * How this node keeps in touch with its peers: a peer found over libp2p is greeted (its signed hello fetched over
+ * libp2p and checked, then Hello over gRPC and a peer exchange); live peers get heartbeats; stale ones are greeted
+ * again after a backoff. One call at a time per peer, in the background: a peer that does not answer holds only
+ * its own call until the deadline.
+ */
+export class PeerContact {
+  private readonly pending = new Set<string>();
+  private readonly startedAt = Date.now();
+  private seq = 0;
+
+  constructor(private readonly d: PeerContactDeps) {}
+
+  /** libp2p found a magnet peer: fetch its signed hello over libp2p, check it, say Hello over gRPC, exchange peers. */
+  async discover(peerId: PeerId): Promise<void> {
+    const nodeId = nodeIdOfPeer(peerId);
+    const host = this.d.host();
+    if (!nodeId || nodeId === this.d.self.nodeId || this.pending.has(nodeId) || !host) return;
+    this.pending.add(nodeId);
+    try {
+      const bytes = await fetchHello(host, peerId, this.d.config.maxControlBytes, 5000);
+      const v = this.d.checkHello(nodeId, decodeOr(codecs.HelloResponse.decode, bytes, 'libp2p hello', nodeId));
+      const l = this.d.peers.table.record(v, false, ipRange(remoteIp(host.getConnections(peerId)[0]?.remoteAddr.toString() ?? '')));
+      await this.greet(l);
+    } catch (err) {
+      this.peerFailed(nodeId, 'libp2p:hello', err);
+    } finally {
+      this.pending.delete(nodeId);
+    }
+  }
+
+  /** Greets a peer still connected over libp2p again (e.g. after its pin was forgotten), so its certificate is pinned now. */
+  rediscover(nodeId: string): void {
+    for (const conn of this.d.host()?.getConnections() ?? []) {
+      if (nodeIdOfPeer(conn.remotePeer) === nodeId) {
+        void this.discover(conn.remotePeer);
+        break;
+      }
+    }
+  }
+
+  /** Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. */
+  tick(now: number): void {
+    const hbMs = this.d.config.heartbeatSeconds * 1000;
+    // Exchange peers often while the network forms (first minute), then once per heartbeat.
+    const exMs = now - this.startedAt < 60_000 ? 2000 : hbMs;
+    const table = this.d.peers.table;
+    for (const l of table.all()) {
+      if (this.pending.has(l.info.nodeId) || l.nextTry > now) continue;
+      const beat = now - l.lastSent >= hbMs - 500;
+      const exchange = l.state === 'live' && now - l.lastExchange >= exMs;
+      if (!beat && !exchange) continue;
+      this.pending.add(l.info.nodeId);
+      void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));
+    }
+    table.sweep(Date.now());
+  }
+
+  /** gRPC Hello to a peer (re-checking its answer against what we know), then peer exchange. */
+  private async greet(l: Live): Promise<void> {
+    const answer = await l.client.hello(this.d.selfHello());
+    const v = this.d.checkHello(l.info.nodeId, answer);
+    if (!v.certSha256.equals(l.certSha256))
+      throw new Refusal('cert_pin_mismatch', `${l.info.nodeId} answered Hello with another certificate than it announced`, l.info.nodeId);
+    this.d.peers.table.record(v, true, l.range);
+    await this.exchange(l);
+  }
+
+  /** Peer exchange: dial (over libp2p) the live peers a peer knows and we do not. */
+  private async exchange(l: Live): Promise<void> {
+    l.lastExchange = Date.now();
+    const { peers } = await l.client.getPeers(32);
+    for (const p of peers) {
+      if (p.nodeId === this.d.self.nodeId || this.d.peers.table.get(p.nodeId)?.state === 'live') continue;
+      const addr = p.multiaddrs.find((a) => a.includes('/p2p/'));
+      const host = this.d.host();
+      if (addr && host) host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    }
+  }
+
+  private peerFailed(nodeId: string, method: string, err: unknown): void {
+    const l = this.d.peers.table.get(nodeId);
+    if (l) {
+      l.failures += 1;
+      l.nextTry = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(l.failures, 6));
+      this.d.peers.book.failure(nodeId);
+    }
+    if (err instanceof Refusal) this.d.peers.refused(method, nodeId, err.reason, err.message);
+    else if (isMagnetError(err, 'ERR_CERT_PIN')) this.d.peers.refused(method, nodeId, 'cert_pin_mismatch', err.message);
+    else this.d.log.debug({ peer: nodeId, method, err: errorMessage(err) }, 'peer call failed');
+  }
+
+  /** One peer's turn: greet it when stale, else heartbeat and/or exchange peers. Never throws. */
+  private async contact(l: Live, beat: boolean, exchange: boolean): Promise<void> {
+    try {
+      if (l.state === 'stale') await this.greet(l);
+      else {
+        if (beat) {
+          await l.client.heartbeat({ seq: ++this.seq, tier: this.d.self.tier, roles: this.d.self.roles });
+          if (!this.d.running()) return; // stopped meanwhile
+          l.lastSent = Date.now();
+          this.d.peers.table.alive(l);
+          this.d.metrics.heartbeats.inc({ outcome: 'ok' });
+        }
+        if (exchange) await this.exchange(l);
+      }
+    } catch (err) {
+      if (!this.d.running()) return;
+      try {
+        this.d.metrics.heartbeats.inc({ outcome: 'failed' });
+        if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
+        this.peerFailed(l.info.nodeId, 'heartbeat', err);
+      } catch (e) {
+        this.d.log.warn({ peer: l.info.nodeId, err: errorMessage(e) }, 'recording a failed heartbeat failed');
+      }
+    }
+  }
+}
+
+/** The IP of a libp2p multiaddr string (/ip4/1.2.3.4/tcp/…, /ip6/::1/tcp/…), or the string itself. */
+function remoteIp(ma: string): string {
+  const m = /^\/ip[46]\/([^/]+)/.exec(ma);
+  return m?.[1] ?? ma;
+}

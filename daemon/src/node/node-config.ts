@@ -1,0 +1,24 @@
+import { dilocoOptions } from '../diloco/options.js';
+import { netOptions } from '../net/options.js';
+import { apiOptions, nodeOptions } from './options.js';
+import { profileOptions } from '../profile/options.js';
+import { serveOptions } from '../serve/options.js';
+import { storageOptions } from '../storage/options.js';
+import { chainOptions } from '../chain/options.js';
+import { membershipOptions } from '../membership/options.js';
+import type { ConfigOf } from '../config/schema.js';
+
+/** Every part's option group. A part adds its group here once; the loader, docs and CLI read it. */
+export const nodeSchema = {
+  node: nodeOptions,
+  api: apiOptions,
+  net: netOptions,
+  membership: membershipOptions,
+  profile: profileOptions,
+  storage: storageOptions,
+  chain: chainOptions,
+  serve: serveOptions,
+  diloco: dilocoOptions,
+};
+
+export type NodeConfig = ConfigOf<typeof nodeSchema>;
