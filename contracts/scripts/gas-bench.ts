@@ -1,10 +1,12 @@
 /**
  * Gas per register, commit, reveal, settle (10 and 100 claims in one epoch) and withdraw, measured on a real anvil
  * in one run, beside two reference calls measured in the same run (a plain ETH transfer and an ERC-20 transfer of
- * the reward token), and the number of claims one settle call fits in a 30M block gas limit.
+ * the reward token), and the number of claims one settle call fits in a 30M block gas limit. The same epoch of 100
+ * claims is then run with a round root instead of receipts (one commitRound by the leader, one claimRound per node).
  * Usage: npm run contracts:build && node dist/contracts/scripts/gas-bench.js [--json]
  */
 import type { TransactionReceipt } from 'ethers';
+import { buildRoundTree, roundClaimTuple, roundLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
 import { startAnvil } from '../test/helpers/anvil.js';
 import {
   commitClaim,
@@ -54,6 +56,42 @@ async function epochWith(f: Fixture, n: number, leader: number): Promise<{ commi
   return { commit: commitGas, reveal: revealGas, settleAll };
 }
 
+/** Runs one epoch where the leader commits one root of `n` contributions and each node claims its leaf. */
+async function epochWithRoot(
+  f: Fixture,
+  n: number,
+  leader: number,
+): Promise<{ commitRound: bigint; claimRound: bigint; settleAll: bigint }> {
+  const e = await nextEpoch(f);
+  const leaves: RoundLeaf[] = [];
+  for (let i = 1; i <= n; i++) {
+    const r = makeReceipt(f, i, leader, e);
+    leaves.push({
+      leader: r.leader,
+      epoch: e,
+      round: 1n,
+      index: i - 1,
+      node: r.node,
+      tokens: r.tokens,
+      score: r.score,
+      gradientHash: r.gradientHash,
+    });
+  }
+  const hashes = leaves.map((l) => roundLeafHash(l, f.chainId, f.deployment.addresses.ledger));
+  const tree = buildRoundTree(hashes);
+  const commitRound = await gasOf(f.as(leader).ledger.getFunction('commitRound')(e, 1n, tree.root, n, 1000n));
+  const w = await windowsOf(f, e);
+  await timeTo(f, w.reveal);
+  let total = 0n;
+  for (let i = 1; i <= n; i++) {
+    const l = leaves[i - 1]!;
+    total += await gasOf(f.as(i).ledger.getFunction('claimRound')(roundClaimTuple(l), tree.proof(hashes[i - 1]!)));
+  }
+  await timeTo(f, w.settle);
+  const settleAll = await gasOf(f.c.ledger.getFunction('settle')(e, n, { gasLimit: BLOCK_GAS_LIMIT }));
+  return { commitRound, claimRound: total / BigInt(n), settleAll };
+}
+
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const N = 100;
@@ -72,6 +110,7 @@ async function main(): Promise<void> {
     }
     const e10 = await epochWith(f, 10, leader);
     const e100 = await epochWith(f, 100, leader);
+    const roots = await epochWithRoot(f, 100, leader);
     const withdrawFirst = await gasOf(f.as(1).ledger.getFunction('withdraw')());
     const withdrawAgain = await epochWith(f, 1, leader).then(() => gasOf(f.as(1).ledger.getFunction('withdraw')()));
     const ethTransfer = await gasOf(f.wallets[2]!.sendTransaction({ to: f.wallets[3]!.address, value: 1n }));
@@ -91,12 +130,17 @@ async function main(): Promise<void> {
       ['settle, 10 claims (one call)', e10.settleAll],
       ['settle, 100 claims (one call)', e100.settleAll],
       ['settle, marginal gas per claim', perClaim],
+      ['commitRound (one root of 100 contributions)', roots.commitRound],
+      ['claimRound (mean of 100, proofs of 6-7 hashes)', roots.claimRound],
+      ['settle, 100 round claims (one call)', roots.settleAll],
       ['withdraw (first ever, cold balance)', withdrawFirst],
       ['withdraw (again)', withdrawAgain],
       ['reference: ETH transfer', ethTransfer],
       ['reference: ERC-20 transfer (MAG)', erc20Transfer],
     ];
     const perNodeClaim = e100.commit + e100.reveal + perClaim;
+    // With roots: a node's claim, its settle share, and its share of the leader's commit (rounds of 100).
+    const perRootClaim = roots.claimRound + perClaim + roots.commitRound / 100n;
     if (json) {
       process.stdout.write(
         JSON.stringify(
@@ -105,6 +149,8 @@ async function main(): Promise<void> {
             perNodeClaim: Number(perNodeClaim),
             maxClaimsPerSettleIn30M: Number(maxClaims),
             claimsPer30MBlock: Number(BLOCK_GAS_LIMIT / perNodeClaim),
+            perRootClaim: Number(perRootClaim),
+            rootClaimsPer30MBlock: Number(BLOCK_GAS_LIMIT / perRootClaim),
           },
           null,
           2,
@@ -122,6 +168,12 @@ async function main(): Promise<void> {
     process.stdout.write(
       `claims (commit + reveal + settle share) per ${BLOCK_GAS_LIMIT} gas block: ${BLOCK_GAS_LIMIT / perNodeClaim}; ` +
         `one epoch of 10,000 claims: ${perEpoch} gas = ${(Number(perEpoch) / Number(BLOCK_GAS_LIMIT)).toFixed(1)} full blocks\n`,
+    );
+    const perRootEpoch = perRootClaim * 10_000n;
+    process.stdout.write(
+      `with round roots (rounds of 100): ${perRootClaim} gas per claim (${(Number(perRootClaim) / Number(erc20Transfer)).toFixed(2)} x ERC-20 ` +
+        `transfer, ${(Number(perRootClaim) / Number(perNodeClaim)).toFixed(2)} x receipts); ${BLOCK_GAS_LIMIT / perRootClaim} claims per block; ` +
+        `one epoch of 10,000 claims: ${perRootEpoch} gas = ${(Number(perRootEpoch) / Number(BLOCK_GAS_LIMIT)).toFixed(1)} full blocks\n`,
     );
   } finally {
     await anvil.stop();

@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IParams} from "./IParams.sol";
@@ -18,6 +19,10 @@ import {MagnetToken} from "./MagnetToken.sol";
 /// w = rewardMultiplier * tokens * score (the tier's multiplier capped by the bond behind it, tokens capped per claim)
 /// and pool = min(epochPool, dailyCap - emitted that day). Only credited amounts are minted (dust never is);
 /// an epoch where every weight is zero mints nothing. Rewards are pulled with {withdraw}.
+/// A round's leader may instead commit one Merkle root of the round's contributions in the commit window
+/// ({commitRound}); each contributor then claims its leaf with a proof in the reveal window ({claimRound}), its
+/// weight added to its claim of the epoch. A panel that upholds a Round challenge voids the leader's roots of the
+/// epoch, with every weight claimed from them, and slashes the leader.
 contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContributionLedger {
     using SafeERC20 for MagnetToken;
 
@@ -32,6 +37,10 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     /// holds one claim per epoch, and rounds from several leaders (or a receipt that arrives after its commit
     /// window) must not be lost. The bound keeps old receipts from being hoarded indefinitely.
     uint64 public constant MAX_CLAIM_DELAY_EPOCHS = 144;
+    bytes32 public constant LEAF_TAG = keccak256("MAGNET_ROUND_LEAF_V1");
+    /// @notice Bounds that keep voiding a leader's epoch (every claim made from its roots) well inside one block.
+    uint32 public constant MAX_ROUND_CONTRIBUTORS = 256;
+    uint256 public constant MAX_ROUNDS_PER_EPOCH = 4;
 
     struct Claim {
         ClaimStatus status;
@@ -61,6 +70,11 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     mapping(bytes32 digest => bool) public usedReceipts;
     mapping(uint256 day => uint256) public emittedOnDay;
     mapping(address account => uint256) public owed;
+    mapping(address leader => mapping(uint64 round => RoundRoot)) private _roots;
+    mapping(uint64 epoch => mapping(address leader => uint64[])) private _roundsLed;
+    /// @dev Nodes that claimed from a leader's roots in an epoch, and the weight each took from them.
+    mapping(uint64 epoch => mapping(address leader => address[])) private _roundClaimers;
+    mapping(uint64 epoch => mapping(address leader => mapping(address node => uint256))) private _weightVia;
     uint256 public totalOwed;
     uint256 public totalCredited;
 
@@ -85,6 +99,27 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     {
         EpochState storage s = _epochs[epoch];
         return (s.claimants.length, s.totalWeight, s.pool, s.paid, s.cursor, s.openChallenges, s.settling, s.settled);
+    }
+
+    function roundOf(address leader, uint64 round) external view returns (RoundRoot memory) {
+        return _roots[leader][round];
+    }
+
+    function roundsLed(uint64 epoch, address leader) external view returns (uint64[] memory) {
+        return _roundsLed[epoch][leader];
+    }
+
+    /// @notice The leaf of `node` in the root a leader commits for a round (`leaf.leader`, `.epoch`, `.round`): double-hashed
+    /// (a leaf can never pass for an inner node) and bound to this ledger and chain. Trees use sorted pairs
+    /// (OpenZeppelin MerkleProof).
+    function roundLeaf(address node, RoundClaim calldata leaf) public view returns (bytes32) {
+        bytes32 inner = keccak256(
+            bytes.concat(
+                abi.encode(LEAF_TAG, block.chainid, address(this), leaf.leader, leaf.epoch, leaf.round),
+                abi.encode(leaf.index, node, leaf.tokens, leaf.score, leaf.gradientHash)
+            )
+        );
+        return keccak256(bytes.concat(inner));
     }
 
     /// @notice (commit opens, reveal opens, reveal closes = challenge opens, challenge closes) of `epoch`.
@@ -204,6 +239,71 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         weight = registry.rewardMultiplierBps(msg.sender) * r.tokens * r.score;
     }
 
+    // ---- round roots ----
+
+    /// @notice Commits the root of `round`'s contributions for `epoch`, by the round's leader. Requirements: active
+    /// node; inside the commit window of `epoch`; once per (leader, round); at most MAX_ROUNDS_PER_EPOCH per leader
+    /// and epoch; a non-zero root; 1..MAX_ROUND_CONTRIBUTORS contributors; 1 <= maxTokens <= maxTokensPerClaim.
+    /// Emits {RoundCommitted}.
+    function commitRound(uint64 epoch, uint64 round, bytes32 root, uint32 contributors, uint64 maxTokens) external {
+        if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
+        (uint256 opens, uint256 closes,,) = windows(epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerCommitOutsideWindow(epoch, block.timestamp, opens, closes);
+        if (root == bytes32(0) || contributors == 0 || contributors > MAX_ROUND_CONTRIBUTORS || maxTokens == 0 || maxTokens > params.maxTokensPerClaim()) {
+            revert LedgerInvalidRound(root, contributors, maxTokens);
+        }
+        RoundRoot storage r = _roots[msg.sender][round];
+        if (r.root != bytes32(0)) revert LedgerRoundAlreadyCommitted(msg.sender, round);
+        uint64[] storage led = _roundsLed[epoch][msg.sender];
+        if (led.length >= MAX_ROUNDS_PER_EPOCH) revert LedgerTooManyRounds(epoch, msg.sender, MAX_ROUNDS_PER_EPOCH);
+        led.push(round);
+        (r.root, r.epoch, r.maxTokens, r.contributors) = (root, epoch, maxTokens, contributors);
+        emit RoundCommitted(epoch, msg.sender, round, root, contributors, maxTokens);
+    }
+
+    /// @notice Claims the sender's leaf of a committed round root; its weight (reward multiplier x tokens x score)
+    /// joins the sender's claim of the root's epoch. Requirements: active node, not the leader; inside the reveal
+    /// window of `leaf.epoch`; the root committed for that epoch and not voided; tokens <= the round's maxTokens; score
+    /// <= MAX_SCORE; the leaf's index below the round's contributors and unclaimed; the leaf proven; the sender's claim
+    /// of the epoch not a commitment still to reveal. Emits {RoundClaimed}.
+    function claimRound(RoundClaim calldata leaf, bytes32[] calldata proof) external {
+        if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
+        if (leaf.leader == msg.sender) revert LedgerSelfVouched(msg.sender);
+        (, uint256 opens, uint256 closes,) = windows(leaf.epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerRevealOutsideWindow(leaf.epoch, block.timestamp, opens, closes);
+        Claim storage c = _claims[leaf.epoch][msg.sender];
+        if (c.status == ClaimStatus.Committed) revert LedgerRevealFirst(leaf.epoch, msg.sender);
+        if (c.status != ClaimStatus.None && c.status != ClaimStatus.Revealed) revert LedgerAlreadyCommitted(leaf.epoch, msg.sender);
+        _spendLeaf(leaf, proof);
+        uint256 weight = registry.rewardMultiplierBps(msg.sender) * leaf.tokens * leaf.score;
+        mapping(address => uint256) storage via = _weightVia[leaf.epoch][leaf.leader];
+        if (via[msg.sender] == 0 && weight != 0) _roundClaimers[leaf.epoch][leaf.leader].push(msg.sender);
+        via[msg.sender] += weight;
+        EpochState storage s = _epochs[leaf.epoch];
+        if (c.status == ClaimStatus.None) {
+            c.status = ClaimStatus.Revealed;
+            s.claimants.push(msg.sender);
+        }
+        c.weight += weight;
+        s.totalWeight += weight;
+        emit RoundClaimed(leaf.epoch, msg.sender, leaf.leader, leaf.round, weight);
+    }
+
+    /// @dev Checks the sender's leaf against its round's root and bounds, and marks it claimed.
+    function _spendLeaf(RoundClaim calldata leaf, bytes32[] calldata proof) private {
+        RoundRoot storage r = _roots[leaf.leader][leaf.round];
+        if (r.root == bytes32(0) || r.epoch != leaf.epoch) revert LedgerUnknownRound(leaf.epoch, leaf.leader, leaf.round);
+        if (r.voided) revert LedgerRoundVoided(leaf.leader, leaf.round);
+        if (leaf.tokens > r.maxTokens) revert LedgerTokensOverCap(leaf.tokens, r.maxTokens);
+        if (leaf.score > MAX_SCORE) revert LedgerScoreOverCap(leaf.score, MAX_SCORE);
+        if (leaf.index >= r.contributors) revert LedgerLeafIndexOutOfRange(leaf.leader, leaf.round, leaf.index, r.contributors);
+        uint256 bit = 1 << leaf.index;
+        if (r.claimedBits & bit != 0) revert LedgerLeafClaimed(leaf.leader, leaf.round, leaf.index);
+        bytes32 h = roundLeaf(msg.sender, leaf);
+        if (!MerkleProof.verifyCalldata(proof, r.root, h)) revert LedgerInvalidProof(h, r.root);
+        r.claimedBits |= bit;
+    }
+
     // ---- panel hooks ----
 
     /// @notice Marks the claim of `node` in `epoch` a no-show: committed and never revealed, the reveal window over.
@@ -239,6 +339,43 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
             s.totalWeight -= c.weight;
             emit ClaimVoided(epoch, node, c.weight);
         }
+    }
+
+    /// @notice Holds settlement of `epoch` while a challenge against the round roots `leader` committed for it is open.
+    /// Requirements: PANEL_ROLE; the leader committed a root for `epoch`; inside its challenge window.
+    /// Emits {RoundsChallenged}.
+    function openRoundChallenge(uint64 epoch, address leader) external onlyRole(PANEL_ROLE) {
+        if (_roundsLed[epoch][leader].length == 0) revert LedgerNoRounds(epoch, leader);
+        (,, uint256 opens, uint256 closes) = windows(epoch);
+        if (block.timestamp < opens || block.timestamp >= closes) revert LedgerChallengeWindowClosed(epoch, block.timestamp, closes);
+        EpochState storage s = _epochs[epoch];
+        ++s.openChallenges;
+        emit RoundsChallenged(epoch, leader, s.openChallenges);
+    }
+
+    /// @notice Closes a Round challenge; an upheld one voids every root `leader` committed for `epoch` and takes the
+    /// weight claimed from them out of each claim and of the epoch's sum. Requirements: PANEL_ROLE.
+    /// Emits {RoundsVoided} if upheld.
+    function closeRoundChallenge(uint64 epoch, address leader, bool upheld) external onlyRole(PANEL_ROLE) {
+        EpochState storage s = _epochs[epoch];
+        --s.openChallenges;
+        if (!upheld) return;
+        uint64[] storage led = _roundsLed[epoch][leader];
+        for (uint256 i = 0; i < led.length; ++i) {
+            _roots[leader][led[i]].voided = true;
+        }
+        address[] storage claimers = _roundClaimers[epoch][leader];
+        mapping(address => uint256) storage via = _weightVia[epoch][leader];
+        uint256 removed = 0;
+        for (uint256 i = 0; i < claimers.length; ++i) {
+            Claim storage c = _claims[epoch][claimers[i]];
+            if (c.status != ClaimStatus.Revealed) continue; // a claim voided by its own challenge left the sum whole
+            uint256 w = via[claimers[i]];
+            c.weight -= w;
+            removed += w;
+        }
+        s.totalWeight -= removed;
+        emit RoundsVoided(epoch, leader, led.length, removed);
     }
 
     // ---- settlement and withdrawal ----

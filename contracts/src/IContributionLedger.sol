@@ -2,7 +2,8 @@
 pragma solidity 0.8.30;
 
 /// @title IContributionLedger
-/// @notice Commit-reveal of EIP-712 round receipts per epoch, challenge window, capped settlement, pull payments.
+/// @notice Claims per epoch, from commit-reveal of EIP-712 round receipts or from a Merkle proof against a round
+/// root its leader committed; challenge window; capped settlement; pull payments.
 interface IContributionLedger {
     /// @dev What a node and its round leader sign (EIP-712 type `Receipt`).
     struct Receipt {
@@ -14,6 +15,28 @@ interface IContributionLedger {
         uint64 tokens;
         uint32 score; // quality in parts per million, at most MAX_SCORE
         address leader;
+    }
+
+    /// @dev A round's contributions as its leader committed them: one leaf per contributor (see `roundLeaf`), each with
+    /// its own index below `contributors`, so one bit per leaf records what was claimed.
+    struct RoundRoot {
+        bytes32 root;
+        uint64 epoch;
+        uint64 maxTokens; // the round's tokens per contributor: no leaf may claim more
+        uint32 contributors; // leaves the leader declared (at most 256): indexes run 0..contributors-1
+        bool voided; // a panel upheld a Round challenge against its leader
+        uint256 claimedBits; // bit i set: leaf i was claimed
+    }
+
+    /// @dev What a contributor claims from a round root: its leaf, less its own address (the sender).
+    struct RoundClaim {
+        uint64 epoch;
+        address leader;
+        uint64 round;
+        uint32 index;
+        uint64 tokens;
+        uint32 score;
+        bytes32 gradientHash;
     }
 
     enum ClaimStatus {
@@ -47,6 +70,17 @@ interface IContributionLedger {
     error LedgerNotNoShow(uint64 epoch, address node);
     error LedgerNothingToWithdraw(address account);
     error LedgerZeroBatch();
+    error LedgerInvalidRound(bytes32 root, uint32 contributors, uint64 maxTokens);
+    error LedgerRoundAlreadyCommitted(address leader, uint64 round);
+    error LedgerTooManyRounds(uint64 epoch, address leader, uint256 max);
+    error LedgerUnknownRound(uint64 epoch, address leader, uint64 round);
+    error LedgerRoundVoided(address leader, uint64 round);
+    error LedgerLeafIndexOutOfRange(address leader, uint64 round, uint32 index, uint32 contributors);
+    error LedgerLeafClaimed(address leader, uint64 round, uint32 index);
+    error LedgerInvalidProof(bytes32 leaf, bytes32 root);
+    error LedgerSelfVouched(address node);
+    error LedgerRevealFirst(uint64 epoch, address node);
+    error LedgerNoRounds(uint64 epoch, address leader);
 
     event ContributionCommitted(uint64 indexed epoch, address indexed node, bytes32 commitment);
     event ClaimRevealed(uint64 indexed epoch, address indexed node, bytes32 digest, uint64 receiptEpoch, uint64 round, uint256 weight);
@@ -57,8 +91,14 @@ interface IContributionLedger {
     event RewardCredited(uint64 indexed epoch, address indexed node, uint256 amount);
     event EpochSettled(uint64 indexed epoch, uint256 pool, uint256 paid, uint256 unminted);
     event RewardWithdrawn(address indexed account, uint256 amount);
+    event RoundCommitted(uint64 indexed epoch, address indexed leader, uint64 indexed round, bytes32 root, uint32 contributors, uint64 maxTokens);
+    event RoundClaimed(uint64 indexed epoch, address indexed node, address indexed leader, uint64 round, uint256 weight);
+    event RoundsChallenged(uint64 indexed epoch, address indexed leader, uint32 openChallenges);
+    event RoundsVoided(uint64 indexed epoch, address indexed leader, uint256 rounds, uint256 weight);
 
     function openChallenge(uint64 epoch, address node) external;
     function closeChallenge(uint64 epoch, address node, bool upheld) external;
     function markNoShow(uint64 epoch, address node) external;
+    function openRoundChallenge(uint64 epoch, address leader) external;
+    function closeRoundChallenge(uint64 epoch, address leader, bool upheld) external;
 }

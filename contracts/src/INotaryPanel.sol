@@ -8,7 +8,8 @@ interface INotaryPanel {
     enum Kind {
         Claim,
         Reveal,
-        Registration
+        Registration,
+        Round // the round roots a leader committed for an epoch: the node challenged is the leader
     }
 
     /// @dev Open: the first panel is drawn or voting. Upheld: a heavy slash waits for `executeAfter` (appealable).

@@ -186,7 +186,7 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
     // ---- challenges ----
 
     /// @notice Opens a challenge with msg.value as deposit. Claim and Reveal target the revealed claim of `node` in
-    /// `epoch` (inside its challenge window); Registration targets the node's registration (`epoch` ignored). The
+    /// `epoch` (inside its challenge window); Round the roots leader `node` committed for `epoch`; Registration targets the node's registration (`epoch` ignored). The
     /// panel is drawn by {draw} from the hash of the next block. Requirements: bonded notary; deposit at least
     /// `challengeBond`; one open challenge per target; not the sender's own node. Emits {ChallengeOpened}.
     function challenge(Kind kind, address node, uint64 epoch) external payable returns (uint256 id) {
@@ -214,7 +214,8 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
         ++_notaries[msg.sender].openChallenges;
         emit ChallengeOpened(id, kind, node, epoch, msg.sender, msg.value, c.drawBlock);
         registry.lock(node);
-        if (kind != Kind.Registration) ledger.openChallenge(epoch, node);
+        if (kind == Kind.Round) ledger.openRoundChallenge(epoch, node);
+        else if (kind != Kind.Registration) ledger.openChallenge(epoch, node);
     }
 
     /// @notice Draws the panel of the current round (anyone may call): `panelSize` notaries, twice as many for an
@@ -429,7 +430,8 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
         delete _active[_key(c.kind, c.node, c.epoch)];
         --_notaries[c.challenger].openChallenges;
         registry.unlock(c.node);
-        if (c.kind != Kind.Registration) ledger.closeChallenge(c.epoch, c.node, upheld);
+        if (c.kind == Kind.Round) ledger.closeRoundChallenge(c.epoch, c.node, upheld);
+        else if (c.kind != Kind.Registration) ledger.closeChallenge(c.epoch, c.node, upheld);
     }
 
     /// @dev Moves a deposit out of the held total: `burnBps` of it burned, the rest owed to `depositor`.
@@ -457,11 +459,14 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
     }
 
     function _key(Kind kind, address node, uint64 epoch) private pure returns (bytes32) {
-        return keccak256(abi.encode(kind == Kind.Registration, node, epoch));
+        // Claim and Reveal share a target (the node's claim of the epoch); Registration and Round have their own.
+        uint8 target = kind == Kind.Registration ? 1 : kind == Kind.Round ? 2 : 0;
+        return keccak256(abi.encode(target, node, epoch));
     }
 
     function _offence(Kind kind) private pure returns (IParams.Offence) {
-        if (kind == Kind.Claim) return IParams.Offence.BadClaim;
+        // A leader whose root vouches for work that was not done made a bad claim on others' behalf.
+        if (kind == Kind.Claim || kind == Kind.Round) return IParams.Offence.BadClaim;
         return kind == Kind.Reveal ? IParams.Offence.BadReveal : IParams.Offence.BadRegistration;
     }
 
