@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Wallet } from 'ethers';
 import { createLogger } from '../../daemon/src/log/logger.js';
 import { ChainPart } from '../../daemon/src/chain/chain-part.js';
-import type { SubmissionBook } from '../../daemon/src/chain/leader-receipts.js';
+import type { LeaderReceipt, SubmissionBook } from '../../daemon/src/chain/leader-receipts.js';
 import { signReceipt, type Receipt } from '../../daemon/src/chain/receipt.js';
 import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
 import { writeDeployment } from '../../daemon/src/chain/deploy.js';
@@ -16,9 +16,9 @@ import { openStateDb, type StateDb } from '../../daemon/src/db/database.js';
 import { identityFromWallet } from '../../daemon/src/identity/identity.js';
 import { startLocalChain } from '../../daemon/src/chain/local-chain.js';
 import { makeProvider } from '../../daemon/src/chain/provider.js';
-import { startAnvil, type Anvil } from './helpers/anvil.js';
+import { increaseTime, startAnvil, type Anvil } from './helpers/anvil.js';
 import { RpcProxy } from './helpers/rpc-proxy.js';
-import { deployFixture, register, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
+import { deployFixture, nextEpoch, register, timeTo, windowsOf, type Fixture } from './helpers/fixture.js';
 
 /**
  * The daemon's claim loop against a real anvil: a leader's ChainPart turns a recorded contribution into a
@@ -66,6 +66,8 @@ describe('daemon claim loop on anvil', () => {
     return db;
   };
   const settleRetry = () => new Promise((r) => setTimeout(r, 30)); // past retryMaxMs
+  /** Receipts as a leader that sealed no round root sends them. */
+  const receiptsOnly = (list: LeaderReceipt[]): LeaderReceipt[] => list.map(({ leaf: _leaf, ...r }) => r);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'magnet-chain-'));
@@ -167,7 +169,9 @@ describe('daemon claim loop on anvil', () => {
     assert.deepEqual(states, { [nodeIdentity.nodeId]: 'signed', [leaderIdentity.nodeId]: 'self', 'node-00000000000000ff': 'unregistered' });
     const [rec] = leader.contributions.receiptsFor(nodeIdentity.nodeId);
     assert.ok(rec);
-    const outcome = await leader.leaderReceipts(1); // what DiLoCo carries in the round outcome
+    // What DiLoCo carries in the round outcome, here without the round root's leaves: the receipt path is what this
+    // test follows (a leader that sealed no root, or a root never committed); the root path has its own test.
+    const outcome = receiptsOnly(await leader.leaderReceipts(1));
     assert.deepEqual(
       outcome.map((o) => o.nodeId),
       [nodeIdentity.nodeId],
@@ -266,7 +270,7 @@ describe('daemon claim loop on anvil', () => {
         gradientSha256: 'aa'.repeat(32),
       });
       await leader.tick();
-      return leader.leaderReceipts(round);
+      return receiptsOnly(await leader.leaderReceipts(round));
     };
     // Two rounds led within one epoch: both receipts name the same epoch, where the node holds one claim.
     for (const round of [11, 12]) assert.equal(await node.acceptLeaderReceipts(await contribute(round)), 1);
@@ -421,6 +425,120 @@ describe('daemon claim loop on anvil', () => {
     assert.throws(
       () => leader.contributions.record({ round: 33, nodeId, tokens: 1, steps: 1, lossDelta: 0, verified: true, gradientSha256: 'xyz' }),
       /64 lowercase hex/,
+    );
+  });
+
+  it("claims from its leader's round roots: two rounds of one epoch paid in that epoch; a bent proof or a root never committed falls back to receipts", async () => {
+    const OTHER = 7;
+    await register(f, OTHER, 1);
+    const leader = makePart(f.anvil.keys[LEADER]!, openDb('leader-roots.db'), anvil.url);
+    const node = makePart(f.anvil.keys[NODE]!, openDb('node-roots.db'), anvil.url);
+    await leader.start();
+    await node.start();
+    const nodeId = identityFromWallet(new Wallet(f.anvil.keys[NODE]!)).nodeId;
+    const otherId = identityFromWallet(new Wallet(f.anvil.keys[OTHER]!)).nodeId;
+    const leaderId = identityFromWallet(new Wallet(f.anvil.keys[LEADER]!)).nodeId;
+    const nodeAddr = f.wallets[NODE]!.address;
+    const gradient = (round: number) => String(round).padStart(2, '0').repeat(32);
+    for (const round of [41, 42, 43, 44]) submitted.set(round, { gradientSha256: gradient(round), leaders: [leaderId] });
+    /** The leader records this node's and another's gradient for `round`, signs, and seals the round's root. */
+    const contribute = async (round: number) => {
+      for (const [id, g] of [
+        [nodeId, gradient(round)],
+        [otherId, 'ff'.repeat(32)],
+      ] as const) {
+        leader.contributions.record({ round, nodeId: id, tokens: 2000, steps: 10, lossDelta: 0.2, verified: true, gradientSha256: g });
+      }
+      await leader.tick();
+      return leader.leaderReceipts(round);
+    };
+    await increaseTime(f.provider, 86_400); // a new day: the earlier tests used up this day's emission cap
+    await nextEpoch(f); // early in a commit window, so the leader signs for this epoch
+    await contribute(41);
+    const outcome = await contribute(42); // carries round 41's receipts again
+    const mine = outcome.filter((r) => r.nodeId === nodeId);
+    assert.deepEqual(
+      mine.map((r) => [r.round, r.leaf?.index, r.leaf?.proof.length]),
+      [
+        [41, mine[0]!.leaf!.index, 1],
+        [42, mine[1]!.leaf!.index, 1],
+      ],
+      'each receipt carries its leaf in a root of two',
+    );
+    const e = mine[0]!.receipt.epoch;
+    assert.equal(mine[1]!.receipt.epoch, e, 'both rounds signed in one epoch');
+    assert.equal(await node.acceptLeaderReceipts(outcome), 2);
+    const w = await windowsOf(f, e);
+    await timeTo(f, w.commit);
+    const tx0 = await f.provider.getTransactionCount(nodeAddr);
+    await node.tick(); // the leader has not committed yet: the node waits, it does not commit a receipt
+    assert.deepEqual(
+      node.claims.all().map((c) => c.state),
+      ['queued', 'queued'],
+    );
+    await leader.tick(); // commits both roots
+    assert.deepEqual([...(await f.c.ledger.getFunction('roundsLed')(e, f.wallets[LEADER]!.address))], [41n, 42n]);
+    assert.equal(leader.contributions.rootOf(41)!.state, 'committed');
+    await node.tick();
+    assert.equal(await f.provider.getTransactionCount(nodeAddr), tx0, 'nothing sent before the reveal window');
+    await timeTo(f, w.reveal);
+    await node.tick();
+    assert.deepEqual(
+      node.claims.all().map((c) => [c.route, c.state]),
+      [
+        ['root', 'revealed'],
+        ['root', 'revealed'],
+      ],
+    );
+    assert.equal(await f.provider.getTransactionCount(nodeAddr), tx0 + 2, 'one claimRound per leaf, no commit, no reveal');
+    await timeTo(f, w.settle);
+    await settleRetry();
+    await node.tick();
+    await node.tick();
+    const paid = node.claims.all();
+    assert.deepEqual(
+      paid.map((c) => c.state),
+      ['paid', 'paid'],
+      JSON.stringify(paid.map((c) => c.lastError)),
+    );
+    const onChain = await f.c.ledger.getFunction('claimOf')(e, nodeAddr);
+    const bps = BigInt(f.p.tierMultiplierBps[1]!);
+    assert.equal(onChain.weight, bps * 4000n * mine[0]!.receipt.score, 'both leaves in one claim of the epoch');
+    assert.ok((onChain.reward as bigint) > 0n);
+    assert.equal(
+      paid.reduce((a, c) => a + c.reward!, 0n),
+      onChain.reward,
+      'the rows add up to the one amount the ledger credited for the epoch',
+    );
+
+    // Round 43: a leaf whose proof was bent on the way is dropped; the receipt queues and is claimed by receipt.
+    await nextEpoch(f);
+    const o43 = (await contribute(43)).find((r) => r.round === 43 && r.nodeId === nodeId)!;
+    const bent = { ...o43, leaf: { ...o43.leaf!, proof: ['0x' + '12'.repeat(32)] } };
+    assert.equal(await node.acceptLeaderReceipts([bent]), 1);
+    assert.equal(node.claims.all().find((c) => c.round === 43)!.leaf, null, 'a leaf that does not prove its receipt is dropped');
+    // Round 44: the leader seals but never commits its root (no leader tick): past the middle of the commit window the
+    // node stops waiting and claims by receipt.
+    const o44 = (await contribute(44)).filter((r) => r.round === 44);
+    assert.equal(await node.acceptLeaderReceipts(o44), 1);
+    const e44 = o44[0]!.receipt.epoch;
+    const w44 = await windowsOf(f, e44);
+    await timeTo(f, w44.commit);
+    await node.tick();
+    assert.notEqual(node.claims.all().find((c) => c.round === 44)!.leaf, null, 'early in the window the node waits for the root');
+    await timeTo(f, w44.commit + (w44.reveal - w44.commit) / 2n);
+    await node.tick();
+    const late = node.claims.all().filter((c) => c.round >= 43);
+    assert.deepEqual(
+      late.map((c) => [c.round, c.leaf, c.route]),
+      [
+        [43, null, 'receipt'],
+        [44, null, 'receipt'],
+      ],
+    );
+    assert.ok(
+      late.some((c) => c.state === 'committed'),
+      JSON.stringify(late.map((c) => [c.round, c.state, c.lastError])),
     );
   });
 

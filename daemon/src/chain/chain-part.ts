@@ -10,6 +10,7 @@ import { ClaimQueue, ContributionStore } from './claim-store.js';
 import { type ChainConnection, nodeIdBytes8 } from './connection.js';
 import { attach, readDeployment, type ChainContracts } from './deploy.js';
 import { type LeaderReceipt, LeaderReceipts, type SubmissionBook } from './leader-receipts.js';
+import { RoundRoots } from './round-roots.js';
 import type { ChainOptions } from './options.js';
 import { makeProvider } from './provider.js';
 import type { Receipt } from './receipt.js';
@@ -43,6 +44,7 @@ export class ChainPart implements Startable {
   private chain: ChainConnection | undefined;
   private readonly receipts: LeaderReceipts;
   private readonly driver: ClaimDriver;
+  private readonly roots: RoundRoots;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private pass: Promise<void> | undefined;
@@ -54,7 +56,16 @@ export class ChainPart implements Startable {
   constructor(private readonly deps: ChainPartDeps) {
     this.contributions = new ContributionStore(deps.db);
     this.claims = new ClaimQueue(deps.db);
-    this.receipts = new LeaderReceipts(this.contributions, this.claims, deps.identity, deps.log, () => this.chain, deps.submissions);
+    this.roots = new RoundRoots(this.contributions, deps.log);
+    this.receipts = new LeaderReceipts(
+      this.contributions,
+      this.claims,
+      deps.identity,
+      deps.log,
+      () => this.chain,
+      deps.submissions,
+      this.roots,
+    );
     this.driver = new ClaimDriver(this.claims, deps.options.settleBatch, deps.log);
   }
 
@@ -139,6 +150,12 @@ export class ChainPart implements Startable {
     } catch (err) {
       this.lastError = `leader signing: ${errorMessage(err)}`;
       this.deps.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed; retrying next tick');
+    }
+    try {
+      await this.roots.commitDue(chain);
+    } catch (err) {
+      this.lastError = `round roots: ${errorMessage(err)}`;
+      this.deps.log.warn({ err: errorMessage(err) }, 'chain: committing round roots failed; retrying next tick');
     }
     for (const claim of this.claims.due()) {
       if (!this.chain || this.deps.signal?.aborted) return;

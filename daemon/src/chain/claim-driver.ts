@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { ClaimQueue, ClaimRow } from './claim-store.js';
 import { type ChainConnection, chainNow } from './connection.js';
 import { commitment, receiptTuple } from './receipt.js';
+import { roundClaimTuple } from './round-tree.js';
 
 /** ContributionLedger.ClaimStatus. */
 const ON_CHAIN = ['none', 'committed', 'revealed', 'voided', 'noshow', 'paid'] as const;
@@ -19,21 +20,27 @@ export class ClaimDriver {
   ) {}
 
   /** Moves one claim one step, always from its on-chain state first. */
-  async drive(chain: ChainConnection, claim: ClaimRow): Promise<void> {
+  async drive(chain: ChainConnection, row: ClaimRow): Promise<void> {
+    let claim = row;
     const { c, wallet } = chain;
     const on = await c.ledger.getFunction('claimOf')(claim.epoch, wallet.address);
     const status = ON_CHAIN[Number(on.status)] ?? 'none';
     const mine = commitment(claim.receipt, claim.nonce, wallet.address, chain.chainId, chain.d.addresses.ledger, claim.epoch);
     const [, revealOpens, revealCloses, challengeCloses] = (await c.ledger.getFunction('windows')(claim.epoch)) as bigint[];
     const now = await chainNow(chain);
-    if (status !== 'none' && on.commitment !== mine) {
+    if (claim.leaf && claim.route === 'receipt' && claim.state === 'queued') {
+      if (await this.claimFromRoot(chain, claim, status, now)) return;
+      claim = this.claims.get(claim.digest)!; // the leaf was dropped: on as a receipt
+    }
+    // A claim made from a root holds no commitment: the epoch's claim is the sum of its leaves (and receipts).
+    if (status !== 'none' && on.commitment !== mine && claim.route !== 'root') {
       // Another receipt of this node holds the epoch (two leaders signed for the same epoch): claim it later.
       if (claim.state === 'queued') return this.reslot(chain, claim, now, `epoch ${claim.epoch} holds another claim of this node`);
       return this.claims.advance(claim.digest, 'failed', {
         lastError: `epoch ${claim.epoch} already holds another commitment of this node`,
       });
     }
-    if (status === 'paid') return this.claims.advance(claim.digest, 'paid', { reward: on.reward as bigint });
+    if (status === 'paid') return this.claims.advance(claim.digest, 'paid', { reward: this.share(claim, on.reward as bigint) });
     if (status === 'voided') return this.claims.advance(claim.digest, 'voided', { lastError: 'claim voided by an upheld challenge' });
     if (status === 'noshow') return this.claims.advance(claim.digest, 'failed', { lastError: 'reported as a no-show (reveal missed)' });
 
@@ -85,8 +92,70 @@ export class ClaimDriver {
         { epoch: claim.epoch.toString(), round: claim.round, reward: after.reward.toString() },
         'chain: claim settled and credited',
       );
-      this.claims.advance(claim.digest, 'paid', { reward: after.reward as bigint });
+      this.claims.advance(claim.digest, 'paid', { reward: this.share(claim, after.reward as bigint) });
     }
+  }
+
+  /**
+   * The ledger credits one amount per node and epoch; when several claims of this node made up that epoch (leaves of
+   * several roots), the first one paid records it and the others what is left (zero), so rewards add up once.
+   */
+  private share(claim: ClaimRow, epochReward: bigint): bigint {
+    const recorded = this.claims.rewardRecordedInEpoch(claim.epoch, claim.digest);
+    return epochReward > recorded ? epochReward - recorded : 0n;
+  }
+
+  /**
+   * A claim whose leader sealed a root for its round: claimed from that root in the reveal window of the receipt's
+   * epoch (one transaction, no commitment, so no no-show). True while the root path holds (claimed, or waiting for
+   * the leader's commit or the reveal window); false once the leaf was dropped and the claim goes on as a receipt: the
+   * root was not committed by the middle of the commit window, is another root, or the ledger refuses the leaf.
+   */
+  private async claimFromRoot(chain: ChainConnection, claim: ClaimRow, status: string, now: bigint): Promise<boolean> {
+    const leaf = claim.leaf!;
+    const r = claim.receipt;
+    const drop = (why: string) => {
+      this.claims.dropLeaf(claim.digest, why);
+      this.log.info({ epoch: claim.epoch.toString(), round: claim.round, why }, 'chain: claiming by receipt instead of root');
+      return false;
+    };
+    if (claim.epoch !== r.epoch) return drop(`the claim moved to epoch ${claim.epoch}; the root pays only in ${r.epoch}`);
+    const ledger = chain.c.ledger;
+    const root = await ledger.getFunction('roundOf')(r.leader, r.round);
+    const [commitOpens, revealOpens, revealCloses] = (await ledger.getFunction('windows')(r.epoch)) as bigint[];
+    const committed = root.root !== '0x' + '00'.repeat(32);
+    if (!committed) {
+      if (now < commitOpens! + (revealOpens! - commitOpens!) / 2n) return true; // the leader commits early in the window
+      return drop(`leader ${r.leader} did not commit its root of round ${r.round} by the middle of the commit window`);
+    }
+    if (root.root.toLowerCase() !== leaf.root.toLowerCase() || (root.epoch as bigint) !== r.epoch)
+      return drop(`leader ${r.leader} committed another root for round ${r.round}`);
+    if (root.voided) {
+      this.claims.advance(claim.digest, 'voided', { lastError: `a panel voided the roots of leader ${r.leader} in epoch ${r.epoch}` });
+      return true;
+    }
+    if (((root.claimedBits as bigint) >> BigInt(leaf.index)) & 1n) {
+      this.claims.claimedByRoot(claim.digest, claim.revealTx ?? ''); // sent before a restart, mined since
+      return true;
+    }
+    if (await this.stillPending(chain, claim.revealTx)) return true;
+    if (now < revealOpens!) return true;
+    if (now >= revealCloses!) return drop(`the reveal window of epoch ${r.epoch} closed before the leaf was claimed`);
+    if (status === 'committed') return true; // a receipt of this epoch is revealed first (LedgerRevealFirst)
+    const args = [roundClaimTuple({ ...r, index: leaf.index }), leaf.proof] as const;
+    try {
+      await ledger.getFunction('claimRound').staticCall(...args);
+    } catch (err) {
+      const reason = (err as { revert?: { name?: string; args?: unknown[] } }).revert;
+      if (!reason?.name || reason.name === 'LedgerNodeNotActive') throw err;
+      return drop(`the ledger refuses the leaf: ${reason.name}(${(reason.args ?? []).map(String).join(', ')})`);
+    }
+    const tx = await ledger.getFunction('claimRound')(...args);
+    this.claims.noteTx(claim.digest, 'reveal', tx.hash as string);
+    await tx.wait();
+    this.claims.claimedByRoot(claim.digest, tx.hash as string);
+    this.log.info({ epoch: r.epoch.toString(), round: claim.round, tx: tx.hash }, 'chain: claimed from the round root');
+    return true;
   }
 
   /**

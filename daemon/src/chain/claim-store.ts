@@ -49,7 +49,55 @@ export const chainMigrations: Migration[] = [
       );
       CREATE INDEX chain_claims_state ON chain_claims(state, next_attempt_at);`,
   },
+  {
+    part: 'chain',
+    version: 2,
+    name: 'round roots: the roots a leader sealed, each receipt its leaf, each claim how it is claimed',
+    up: `
+      CREATE TABLE chain_led_roots (
+        round INTEGER PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        root TEXT NOT NULL,
+        contributors INTEGER NOT NULL,
+        max_tokens TEXT NOT NULL,
+        state TEXT NOT NULL,
+        tx TEXT,
+        last_error TEXT,
+        updated_at INTEGER NOT NULL
+      );
+      ALTER TABLE chain_leader_receipts ADD COLUMN leaf TEXT;
+      ALTER TABLE chain_claims ADD COLUMN leaf TEXT;
+      ALTER TABLE chain_claims ADD COLUMN route TEXT NOT NULL DEFAULT 'receipt';`,
+  },
 ];
+
+/** A contributor's leaf in the root its round leader sealed: its index in the round and the proof to that root. */
+export interface LeafProof {
+  index: number;
+  /** 0x + 64 hex. */
+  root: string;
+  proof: string[];
+}
+
+/** A root this node sealed as a round's leader: sealed, committed on chain, or given up ('missed', 'failed'). */
+export interface LedRoot {
+  round: number;
+  epoch: bigint;
+  root: string;
+  contributors: number;
+  maxTokens: bigint;
+  state: 'sealed' | 'committed' | 'missed' | 'failed';
+  tx: string | null;
+  lastError: string | null;
+}
+
+export interface LedReceipt {
+  round: number;
+  nodeId: string;
+  receipt: Receipt;
+  leaderSignature: string;
+  leaf: LeafProof | null;
+}
 
 /**
  * What DiLoCo hands over for each accepted gradient. ContributionStore is DiLoCo's ContributionSink (diloco/ports.ts)
@@ -149,25 +197,99 @@ export class ContributionStore {
   }
 
   /** The receipts this node signed for `round` and for the `earlier` rounds it led before it, oldest first. */
-  receiptsOfLedRounds(round: number, earlier: number): { round: number; nodeId: string; receipt: Receipt; leaderSignature: string }[] {
+  receiptsOfLedRounds(round: number, earlier: number): LedReceipt[] {
     const rows = this.db
       .prepare(
-        `SELECT round, node_id, receipt, leader_signature FROM chain_leader_receipts
+        `SELECT round, node_id, receipt, leader_signature, leaf FROM chain_leader_receipts
          WHERE round = ? OR round IN (SELECT DISTINCT round FROM chain_leader_receipts WHERE round < ? ORDER BY round DESC LIMIT ?)
          ORDER BY round, node_id`,
       )
-      .all(round, round, earlier) as { round: number; node_id: string; receipt: string; leader_signature: string }[];
-    return rows.map((r) => ({
-      round: r.round,
-      nodeId: r.node_id,
-      receipt: receiptFromJson(r.receipt),
-      leaderSignature: r.leader_signature,
-    }));
+      .all(round, round, earlier) as LedReceiptRow[];
+    return rows.map(fromLedReceipt);
+  }
+
+  /** The receipts this node signed for one round it led. */
+  receiptsOfRound(round: number): LedReceipt[] {
+    const rows = this.db
+      .prepare('SELECT round, node_id, receipt, leader_signature, leaf FROM chain_leader_receipts WHERE round = ? ORDER BY node_id')
+      .all(round) as LedReceiptRow[];
+    return rows.map(fromLedReceipt);
+  }
+
+  /** The root sealed for `round`, if any. */
+  rootOf(round: number): LedRoot | undefined {
+    const r = this.db.prepare('SELECT * FROM chain_led_roots WHERE round = ?').get(round) as Record<string, unknown> | undefined;
+    return r ? fromLedRoot(r) : undefined;
+  }
+
+  /** Roots sealed and not yet committed or given up. */
+  rootsToCommit(): LedRoot[] {
+    return (this.db.prepare("SELECT * FROM chain_led_roots WHERE state = 'sealed' ORDER BY round").all() as Record<string, unknown>[]).map(
+      fromLedRoot,
+    );
+  }
+
+  /** Seals a round's root and writes each receipt's leaf with it, in one transaction; false if the round has one. */
+  sealRoot(root: Omit<LedRoot, 'state' | 'tx' | 'lastError'>, leaves: { nodeId: string; leaf: LeafProof }[]): boolean {
+    return this.db.transaction(() => {
+      const inserted = this.db
+        .prepare(
+          `INSERT OR IGNORE INTO chain_led_roots (round, epoch, root, contributors, max_tokens, state, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'sealed', ?)`,
+        )
+        .run(root.round, Number(root.epoch), root.root, root.contributors, root.maxTokens.toString(), Date.now()).changes;
+      if (inserted === 0) return false;
+      const set = this.db.prepare('UPDATE chain_leader_receipts SET leaf = ? WHERE round = ? AND node_id = ?');
+      for (const l of leaves) set.run(JSON.stringify(l.leaf), root.round, l.nodeId);
+      return true;
+    })();
+  }
+
+  markRoot(round: number, state: LedRoot['state'], fields: { tx?: string; lastError?: string } = {}): void {
+    this.db
+      .prepare('UPDATE chain_led_roots SET state = ?, tx = COALESCE(?, tx), last_error = ?, updated_at = ? WHERE round = ?')
+      .run(state, fields.tx ?? null, fields.lastError?.slice(0, 500) ?? null, Date.now(), round);
+  }
+
+  /** Records the commit transaction before waiting for it, so a restart recognises it. */
+  noteRootTx(round: number, tx: string): void {
+    this.db.prepare('UPDATE chain_led_roots SET tx = ?, updated_at = ? WHERE round = ?').run(tx, Date.now(), round);
   }
 
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM chain_contributions').get() as { n: number }).n;
   }
+}
+
+interface LedReceiptRow {
+  round: number;
+  node_id: string;
+  receipt: string;
+  leader_signature: string;
+  leaf: string | null;
+}
+
+function fromLedReceipt(r: LedReceiptRow): LedReceipt {
+  return {
+    round: r.round,
+    nodeId: r.node_id,
+    receipt: receiptFromJson(r.receipt),
+    leaderSignature: r.leader_signature,
+    leaf: r.leaf ? (JSON.parse(r.leaf) as LeafProof) : null,
+  };
+}
+
+function fromLedRoot(r: Record<string, unknown>): LedRoot {
+  return {
+    round: r.round as number,
+    epoch: BigInt(r.epoch as number),
+    root: r.root as string,
+    contributors: r.contributors as number,
+    maxTokens: BigInt(r.max_tokens as string),
+    state: r.state as LedRoot['state'],
+    tx: (r.tx as string | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+  };
 }
 
 function fromContribution(r: Record<string, unknown>): ContributionRow {
@@ -205,6 +327,10 @@ export interface ClaimRow {
   lastError: string | null;
   createdAt: number;
   updatedAt: number;
+  /** The receipt's leaf in its leader's round root, when the leader sealed one; dropped when that root cannot pay. */
+  leaf: LeafProof | null;
+  /** 'root': claimed from the leader's root (claimRound); 'receipt': committed and revealed. */
+  route: 'receipt' | 'root';
 }
 
 /** This node's own claims: one row per signed receipt (keyed by its EIP-712 digest, so a receipt queues once). */
@@ -212,17 +338,59 @@ export class ClaimQueue {
   constructor(private readonly db: StateDb) {}
 
   /** Queues a claim; false when that receipt is already queued. */
-  add(c: { digest: string; round: number; receipt: Receipt; nonce: string; nodeSignature: string; leaderSignature: string }): boolean {
+  add(c: {
+    digest: string;
+    round: number;
+    receipt: Receipt;
+    nonce: string;
+    nodeSignature: string;
+    leaderSignature: string;
+    leaf?: LeafProof | null;
+  }): boolean {
     const now = Date.now();
     return (
       this.db
         .prepare(
-          `INSERT OR IGNORE INTO chain_claims (digest, round, epoch, receipt, nonce, node_signature, leader_signature, state, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+          `INSERT OR IGNORE INTO chain_claims (digest, round, epoch, receipt, nonce, node_signature, leader_signature, state, created_at, updated_at, leaf)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
         )
-        .run(c.digest, c.round, Number(c.receipt.epoch), receiptToJson(c.receipt), c.nonce, c.nodeSignature, c.leaderSignature, now, now)
-        .changes > 0
+        .run(
+          c.digest,
+          c.round,
+          Number(c.receipt.epoch),
+          receiptToJson(c.receipt),
+          c.nonce,
+          c.nodeSignature,
+          c.leaderSignature,
+          now,
+          now,
+          c.leaf ? JSON.stringify(c.leaf) : null,
+        ).changes > 0
     );
+  }
+
+  /** The claim was made from its leader's root: it is revealed, and settles with the epoch like any other. */
+  claimedByRoot(digest: string, tx: string): void {
+    this.db
+      .prepare(
+        "UPDATE chain_claims SET route = 'root', state = 'revealed', reveal_tx = ?, last_error = NULL, attempts = 0, next_attempt_at = 0, updated_at = ? WHERE digest = ?",
+      )
+      .run(tx, Date.now(), digest);
+  }
+
+  /** The leader's root cannot pay this claim: it goes on as a receipt (commit and reveal). */
+  dropLeaf(digest: string, why: string): void {
+    this.db
+      .prepare('UPDATE chain_claims SET leaf = NULL, last_error = ?, updated_at = ? WHERE digest = ?')
+      .run(why.slice(0, 500), Date.now(), digest);
+  }
+
+  /** What the other paid claims of `epoch` already record: the ledger credits one amount per node and epoch. */
+  rewardRecordedInEpoch(epoch: bigint, except: string): bigint {
+    const rows = this.db
+      .prepare("SELECT reward FROM chain_claims WHERE epoch = ? AND digest != ? AND state = 'paid' AND reward IS NOT NULL")
+      .all(Number(epoch), except) as { reward: string }[];
+    return rows.reduce((a, r) => a + BigInt(r.reward), 0n);
   }
 
   get(digest: string): ClaimRow | undefined {
@@ -318,6 +486,8 @@ function fromClaim(r: Record<string, unknown>): ClaimRow {
     lastError: (r.last_error as string | null) ?? null,
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
+    leaf: r.leaf ? (JSON.parse(r.leaf as string) as LeafProof) : null,
+    route: (r.route as ClaimRow['route'] | undefined) ?? 'receipt',
   };
 }
 

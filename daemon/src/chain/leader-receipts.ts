@@ -2,9 +2,11 @@ import { ZeroHash, getAddress, hexlify, randomBytes } from 'ethers';
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
-import type { ClaimQueue, ContributionRow, ContributionStore } from './claim-store.js';
+import type { ClaimQueue, ContributionRow, ContributionStore, LeafProof } from './claim-store.js';
 import { type ChainConnection, chainNow, nodeIdBytes8, nodeIdFromBytes8 } from './connection.js';
 import { MAX_SCORE, receiptDigest, receiptSigner, signReceipt, type Receipt } from './receipt.js';
+import type { RoundRoots } from './round-roots.js';
+import { rootFromProof, roundLeafHash } from './round-tree.js';
 
 /** How many earlier led rounds' receipts a leader sends again with each outcome (a few hundred bytes each). */
 const RESEND_LED_ROUNDS = 4;
@@ -25,6 +27,8 @@ export interface LeaderReceipt {
   round: number;
   receipt: Receipt;
   leaderSignature: string;
+  /** The receipt's leaf in the root the leader sealed for the round, when it sealed one. */
+  leaf?: LeafProof;
 }
 
 /** A contribution's quality score in parts per million: the verified loss improvement, at least 1 when accepted. */
@@ -49,6 +53,7 @@ export class LeaderReceipts {
     private readonly connection: () => ChainConnection | undefined,
     /** This node's own submissions; without one, receipts from round outcomes are refused. */
     private readonly submissions: SubmissionBook | undefined,
+    private readonly roots: RoundRoots,
   ) {}
 
   /**
@@ -57,6 +62,7 @@ export class LeaderReceipts {
    * or is not registered. `fromOutcome`: the receipt came from a peer, so it must also match a gradient this node
    * submitted to that leader for that round (an operator's receipt through the admin API is vouched for by the
    * operator). Idempotent per receipt. Before the claim is committed, ClaimDriver runs every reveal check by eth_call.
+   * A `leaf` that does not prove this receipt into its root is dropped (the receipt still queues).
    */
   async acceptReceipt(
     round: number,
@@ -64,6 +70,7 @@ export class LeaderReceipts {
     leaderSignature: string,
     target?: { chainId: bigint; ledger: string },
     fromOutcome = false,
+    leaf?: LeafProof,
   ): Promise<{ queued: boolean; digest: string }> {
     const chain = this.connection();
     const t = target ?? (chain ? { chainId: chain.chainId, ledger: chain.d.addresses.ledger } : undefined);
@@ -91,9 +98,29 @@ export class LeaderReceipts {
     if (fromOutcome) this.checkSubmitted(round, receipt, leaderNodeId);
     const digest = receiptDigest(receipt, t.chainId, t.ledger);
     const nodeSignature = await signReceipt(this.identity.wallet, receipt, t.chainId, t.ledger);
-    const queued = this.claims.add({ digest, round, receipt, nonce: hexlify(randomBytes(32)), nodeSignature, leaderSignature });
-    if (queued) this.log.info({ round, epoch: receipt.epoch.toString(), digest }, 'chain: claim queued');
+    const proven = leaf ? this.checkLeaf(receipt, leaf, t) : undefined;
+    const queued = this.claims.add({
+      digest,
+      round,
+      receipt,
+      nonce: hexlify(randomBytes(32)),
+      nodeSignature,
+      leaderSignature,
+      leaf: proven,
+    });
+    if (queued) this.log.info({ round, epoch: receipt.epoch.toString(), digest, byRoot: proven !== undefined }, 'chain: claim queued');
     return { queued, digest };
+  }
+
+  /** The leaf if its proof takes this receipt to the root it names; otherwise undefined (logged): claimed by receipt. */
+  private checkLeaf(receipt: Receipt, leaf: LeafProof, t: { chainId: bigint; ledger: string }): LeafProof | undefined {
+    const hash = roundLeafHash({ ...receipt, index: leaf.index }, t.chainId, t.ledger);
+    if (rootFromProof(hash, leaf.proof) === leaf.root.toLowerCase()) return leaf;
+    this.log.warn(
+      { round: receipt.round.toString(), root: leaf.root },
+      'chain: a receipt came with a leaf that does not prove it; claimed by receipt',
+    );
+    return undefined;
   }
 
   /**
@@ -106,11 +133,22 @@ export class LeaderReceipts {
     const chain = this.connection();
     if (!chain) return [];
     await this.signAsLeader(chain).catch((err) => this.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'));
+    try {
+      this.roots.seal(chain, round);
+    } catch (err) {
+      this.log.warn({ round, err: errorMessage(err) }, 'chain: sealing the round root failed; receipts go without leaves');
+    }
+    const usable = new Map<number, boolean>();
+    const rootUsable = (r: number) => {
+      if (!usable.has(r)) usable.set(r, ['sealed', 'committed'].includes(this.contributions.rootOf(r)?.state ?? ''));
+      return usable.get(r)!;
+    };
     return this.contributions.receiptsOfLedRounds(round, RESEND_LED_ROUNDS).map((r) => ({
       nodeId: r.nodeId,
       round: r.round,
       receipt: r.receipt,
       leaderSignature: r.leaderSignature,
+      ...(r.leaf && rootUsable(r.round) ? { leaf: r.leaf } : {}),
     }));
   }
 
@@ -143,7 +181,7 @@ export class LeaderReceipts {
     for (const r of list) {
       if (r.nodeId !== this.identity.nodeId) continue;
       try {
-        if ((await this.acceptReceipt(r.round, r.receipt, r.leaderSignature, undefined, true)).queued) queued++;
+        if ((await this.acceptReceipt(r.round, r.receipt, r.leaderSignature, undefined, true, r.leaf)).queued) queued++;
       } catch (err) {
         this.log.warn({ round: r.round, err: errorMessage(err) }, 'chain: refused a receipt from the round outcome');
       }

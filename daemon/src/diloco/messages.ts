@@ -131,6 +131,8 @@ export interface SignedReceipt {
   leader: string;
   /** 0x + 130 hex. */
   leaderSignature: string;
+  /** The receipt's leaf in the root the leader sealed for the round (hashes as 0x + 64 hex). */
+  leaf?: { index: number; root: string; proof: string[] };
 }
 
 export interface Ack {

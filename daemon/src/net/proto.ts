@@ -135,6 +135,12 @@ export interface ContributionReceiptMsg {
   score: number;
   leader: string;
   leaderSignature: Buffer;
+  leaf?: RoundLeafProofMsg | null;
+}
+export interface RoundLeafProofMsg {
+  index: number;
+  root: Buffer;
+  proof: Buffer[];
 }
 export interface RoundOutcomeMsg {
   proposal: OutcomeProposalMsg | null;

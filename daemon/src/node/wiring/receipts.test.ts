@@ -65,3 +65,25 @@ test('a malformed receipt in an outcome is refused (bad_field) naming the field'
     (err: unknown) => err instanceof Refusal && /receipts has 257 entries/.test(err.message),
   );
 });
+
+test("a receipt's round-root leaf crosses the outcome intact, and a malformed one is refused naming the field", async () => {
+  const { lr } = await signed();
+  const leaf = { index: 3, root: '0x' + '1f'.repeat(32), proof: ['0x' + 'a1'.repeat(32), '0x' + 'b2'.repeat(32)] };
+  const withLeaf = { ...lr, leaf };
+  const back = receiptsOf('node-fedcba9876543210', overTheWire([toReceiptMsg(toSigned(withLeaf))])).map(fromSigned);
+  assert.deepEqual(back, [withLeaf]);
+  const good = toReceiptMsg(toSigned(withLeaf));
+  const cases: [ContributionReceiptMsg['leaf'], RegExp][] = [
+    [{ ...good.leaf!, index: 256 }, /receipts\.leaf\.index 256 is not below 256/],
+    [{ ...good.leaf!, root: Buffer.alloc(31) }, /receipts\.leaf\.root has 31 bytes/],
+    [{ ...good.leaf!, proof: [Buffer.alloc(33)] }, /receipts\.leaf\.proof has 33 bytes/],
+    [{ ...good.leaf!, proof: Array.from({ length: 9 }, () => Buffer.alloc(32)) }, /receipts\.leaf\.proof has 9 hashes \(at most 8\)/],
+  ];
+  for (const [bad, message] of cases) {
+    assert.throws(
+      () => receiptsOf('node-fedcba9876543210', overTheWire([{ ...good, leaf: bad }])),
+      (err: unknown) => err instanceof Refusal && err.reason === 'bad_field' && message.test(err.message),
+      message.source,
+    );
+  }
+});

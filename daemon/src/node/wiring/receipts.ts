@@ -51,6 +51,7 @@ export function toSigned(r: LeaderReceipt): SignedReceipt {
     score: Number(x.score),
     leader: x.leader,
     leaderSignature: r.leaderSignature,
+    ...(r.leaf ? { leaf: r.leaf } : {}),
   };
 }
 
@@ -69,5 +70,6 @@ export function fromSigned(r: SignedReceipt): LeaderReceipt {
       leader: r.leader,
     },
     leaderSignature: r.leaderSignature,
+    ...(r.leaf ? { leaf: r.leaf } : {}),
   };
 }

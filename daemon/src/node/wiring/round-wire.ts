@@ -1,6 +1,7 @@
 import { NODE_ID_PATTERN } from '../../identity/node-id.js';
 import type {
   ContributionReceiptMsg,
+  RoundLeafProofMsg,
   GradientCheckMsg,
   GradientReadyMsg,
   OutcomeProposalMsg,
@@ -207,7 +208,25 @@ export function receiptsOf(from: string, list: ContributionReceiptMsg[]): Signed
     score: whole(from, r.score, 'receipts.score'),
     leader: address(from, r.leader, 'receipts.leader'),
     leaderSignature: '0x' + signature(from, r.leaderSignature).toString('hex'),
+    ...(r.leaf ? { leaf: leafOf(from, r.leaf) } : {}),
   }));
+}
+
+/** A round of at most 256 leaves: an index below 256 and a proof of at most 8 hashes. */
+const MAX_LEAVES = 256;
+const MAX_PROOF = 8;
+
+function leafOf(from: string, l: RoundLeafProofMsg): { index: number; root: string; proof: string[] } {
+  if (!Number.isSafeInteger(l.index) || l.index < 0 || l.index >= MAX_LEAVES)
+    throw new Refusal('bad_field', `receipts.leaf.index ${l.index} is not below ${MAX_LEAVES}`, from);
+  const proof = l.proof ?? [];
+  if (proof.length > MAX_PROOF)
+    throw new Refusal('bad_field', `receipts.leaf.proof has ${proof.length} hashes (at most ${MAX_PROOF})`, from);
+  return {
+    index: l.index,
+    root: hash32(from, l.root, 'receipts.leaf.root'),
+    proof: proof.map((p) => hash32(from, p, 'receipts.leaf.proof')),
+  };
 }
 
 export function toReceiptMsg(r: SignedReceipt): ContributionReceiptMsg {
@@ -217,6 +236,7 @@ export function toReceiptMsg(r: SignedReceipt): ContributionReceiptMsg {
     checkpointHash: bytes(r.checkpointHash),
     gradientHash: bytes(r.gradientHash),
     leaderSignature: bytes(r.leaderSignature),
+    leaf: r.leaf ? { index: r.leaf.index, root: bytes(r.leaf.root), proof: r.leaf.proof.map(bytes) } : null,
   };
 }
 
