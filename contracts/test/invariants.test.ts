@@ -10,6 +10,7 @@ import {
   GRIEFER,
   LEADER,
   MIN_SUCCESSES,
+  ROOT_LEADERS,
   NODES,
   NOTARIES,
   PANEL,
@@ -34,6 +35,7 @@ import {
   type Signed,
 } from './helpers/fixture.js';
 import { receiptTuple } from '../../daemon/src/chain/receipt.js';
+import { buildRoundTree, roundClaimTuple, roundLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
 
 /**
  * Random action sequences against the real contracts on anvil, deployed as in production (a timelock governs, the
@@ -107,6 +109,10 @@ describe('contract invariants under random action sequences', () => {
           const epochs = new Set<bigint>();
           const credited = new Set<string>();
           const challenges: number[] = [];
+          /** Round roots committed in this run, each leaf with its contributor's wallet index and proof. */
+          const roots: { epoch: bigint; leaves: { i: number; tuple: ReturnType<typeof roundClaimTuple>; proof: string[] }[] }[] = [];
+          const claimedLeaves = new Set<string>();
+          let nextRound = 1n;
           let withdrawn = 0n;
           const run = async (fn: () => Promise<TransactionReceipt | null | void>) => {
             try {
@@ -307,6 +313,65 @@ describe('contract invariants under random action sequences', () => {
                 });
                 break;
               }
+              case 'root': {
+                // A leader (honest, or a colluder vouching for its partner and whoever else) commits a root of
+                // maximal scores for the NODES in `members`; the ledger bounds it by the round's tokens and the cap.
+                const leader = ROOT_LEADERS[a.leader]!;
+                const members = NODES.filter((n, k) => (a.members >> k) & 1 && n !== leader);
+                if (members.length === 0) break;
+                const round = nextRound++;
+                const tokens = BigInt(a.tokens);
+                const leaves: RoundLeaf[] = members.map((n, index) => ({
+                  leader: addr(leader),
+                  epoch: epochNow,
+                  round,
+                  index,
+                  node: addr(n),
+                  tokens,
+                  score: 1_000_000n,
+                  gradientHash: hexlify(randomBytes(32)),
+                }));
+                const hashes = leaves.map((l) => roundLeafHash(l, f.chainId, f.deployment.addresses.ledger));
+                const tree = buildRoundTree(hashes);
+                await run(async () => {
+                  const r = await tx(
+                    'ledger',
+                    leader,
+                    'commitRound',
+                    epochNow,
+                    round,
+                    tree.root,
+                    members.length,
+                    tokens > 0n ? tokens : 1n,
+                  );
+                  roots.push({
+                    epoch: epochNow,
+                    leaves: leaves.map((l, k) => ({ i: members[k]!, tuple: roundClaimTuple(l), proof: tree.proof(hashes[k]!) })),
+                  });
+                  epochs.add(epochNow);
+                  return r;
+                });
+                break;
+              }
+              case 'claimLeaf': {
+                // Prefer a root whose reveal window is open now, else any (then the claim is refused by name).
+                const t = BigInt((await f.provider.getBlock('latest'))!.timestamp);
+                const open = [];
+                for (const r of roots) {
+                  const [, opens, closes] = (await c.ledger.getFunction('windows')(r.epoch)) as bigint[];
+                  if (t >= opens! && t < closes!) open.push(r);
+                }
+                const root = pick(open, a.pick) ?? pick(roots, a.pick);
+                const unclaimed = root?.leaves.filter((l) => !claimedLeaves.has(`${l.tuple[2]}:${l.tuple[3]}`));
+                const leaf = pick(unclaimed?.length ? unclaimed : (root?.leaves ?? []), a.leaf);
+                if (!leaf) break;
+                await run(async () => {
+                  const r = await tx('ledger', leaf.i, 'claimRound', leaf.tuple, leaf.proof);
+                  claimedLeaves.add(`${leaf.tuple[2]}:${leaf.tuple[3]}`);
+                  return r;
+                });
+                break;
+              }
               case 'grief': {
                 // A key nobody bonded signs an honest node a receipt: the reveal's checks refuse it by name.
                 const s = await signed(f, makeReceipt(f, a.node, GRIEFER, epochNow), a.node, GRIEFER);
@@ -434,6 +499,17 @@ describe('contract invariants under random action sequences', () => {
                 const info = await c.ledger.getFunction('epochInfo')(e);
                 assert.equal(info.openChallenges, epochHolds.get(e) ?? 0n, `epoch ${e} held by its open claim challenges`);
               }
+            }
+            if (['settle', 'vote', 'execute', 'claimLeaf', 'reveal'].includes(a.t)) {
+              // An epoch's weight is the sum of its live claims (receipts and leaves), whatever was voided since.
+              await Promise.all(
+                [...epochs].map(async (e) => {
+                  const claims = await Promise.all(NODES.map((i) => c.ledger.getFunction('claimOf')(e, addr(i))));
+                  const live = claims.filter((cl) => cl.status === 2n || cl.status === 5n); // Revealed, Paid
+                  const sum = live.reduce((acc, cl) => acc + (cl.weight as bigint), 0n);
+                  assert.equal((await c.ledger.getFunction('epochInfo')(e)).totalWeight, sum, `epoch ${e}: weight = its live claims`);
+                }),
+              );
             }
             if (a.t === 'settle' || a.t === 'vote' || a.t === 'execute') {
               for (const e of epochs) {

@@ -26,7 +26,12 @@ export const MIN_SUCCESSES: Record<string, number> = {
   grief: 5,
   govern: 2,
   executeGovernance: 1,
+  root: 2,
+  claimLeaf: 2,
 };
+
+/** Who may lead a round root here: the honest leader, or a colluder vouching for whom it likes. */
+export const ROOT_LEADERS = [LEADER, ...COLLUDERS] as const;
 
 /** INotaryPanel.Status.Upheld: a light offence is slashed at the ruling; a heavy one by ChallengeExecuted. */
 export const UPHELD = 2;
@@ -48,7 +53,9 @@ export type Action =
   | { t: 'collude'; tokens: number }
   | { t: 'grief'; node: number }
   | { t: 'govern'; change: number; factor: number }
-  | { t: 'executeGovernance'; pick: number };
+  | { t: 'executeGovernance'; pick: number }
+  | { t: 'root'; leader: number; members: number; tokens: number }
+  | { t: 'claimLeaf'; pick: number; leaf: number };
 
 const pickOf = (n: number) => fc.integer({ min: 0, max: n - 1 });
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
@@ -71,7 +78,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       t: fc.constant('challenge' as const),
       notary: fc.constantFrom(...NOTARIES),
       node: fc.constantFrom(...NODES),
-      kind: fc.integer({ min: 0, max: 2 }),
+      kind: fc.integer({ min: 0, max: 3 }), // Claim, Reveal, Registration, Round
       low: fc.integer({ min: 0, max: 4 }), // 0: a deposit one wei short
     }),
   },
@@ -102,6 +109,16 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('executeGovernance' as const), pick: pickOf(1000) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('root' as const),
+      leader: pickOf(ROOT_LEADERS.length),
+      members: fc.integer({ min: 1, max: 2 ** NODES.length - 1 }), // which NODES the leader vouches for
+      tokens: fc.integer({ min: 0, max: Number(TOKEN_CAP) + 1 }), // TOKEN_CAP + 1: a root over the cap, refused
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('claimLeaf' as const), pick: pickOf(1000), leaf: pickOf(1000) }) },
 );
 
 /** The governed values the governor actor changes, read back after every action. */

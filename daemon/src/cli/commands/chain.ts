@@ -184,7 +184,15 @@ export function registerChainCommands(program: Command): void {
     .action(async (flags: { home?: string; json?: boolean }) => {
       try {
         const home = resolveHome(flags.home);
-        let rows: { epoch: string; round: number; state: string; reward: string | null; attempts: number; lastError: string | null }[];
+        let rows: {
+          epoch: string;
+          round: number;
+          state: string;
+          route?: string;
+          reward: string | null;
+          attempts: number;
+          lastError: string | null;
+        }[];
         let status: Record<string, unknown> | undefined;
         try {
           const r = await callDaemon<{ claims: typeof rows; status: Record<string, unknown> }>(home, '/chain/claims');
@@ -200,7 +208,7 @@ export function registerChainCommands(program: Command): void {
         for (const r of rows) {
           const reward = r.reward ? `${formatEther(BigInt(r.reward))} MAG` : '-';
           process.stdout.write(
-            `epoch ${r.epoch.padStart(8)}  round ${String(r.round).padStart(5)}  ${r.state.padEnd(9)}  reward ${reward}${r.lastError ? `  (${r.attempts} failed attempts: ${r.lastError})` : ''}\n`,
+            `epoch ${r.epoch.padStart(8)}  round ${String(r.round).padStart(5)}  ${r.state.padEnd(9)}  by ${(r.route ?? 'receipt').padEnd(7)}  reward ${reward}${r.lastError ? `  (${r.attempts} failed attempts: ${r.lastError})` : ''}\n`,
           );
         }
       } catch (err) {
