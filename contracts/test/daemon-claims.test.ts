@@ -517,7 +517,7 @@ describe('daemon claim loop on anvil', () => {
     const bent = { ...o43, leaf: { ...o43.leaf!, proof: ['0x' + '12'.repeat(32)] } };
     assert.equal(await node.acceptLeaderReceipts([bent]), 1);
     assert.equal(node.claims.all().find((c) => c.round === 43)!.leaf, null, 'a leaf that does not prove its receipt is dropped');
-    // Round 44: the leader seals but never commits its root (no leader tick): past the middle of the commit window the
+    // Round 44: the leader seals but never commits its root (no leader tick): three quarters into the commit window the
     // node stops waiting and claims by receipt.
     const o44 = (await contribute(44)).filter((r) => r.round === 44);
     assert.equal(await node.acceptLeaderReceipts(o44), 1);
@@ -526,7 +526,7 @@ describe('daemon claim loop on anvil', () => {
     await timeTo(f, w44.commit);
     await node.tick();
     assert.notEqual(node.claims.all().find((c) => c.round === 44)!.leaf, null, 'early in the window the node waits for the root');
-    await timeTo(f, w44.commit + (w44.reveal - w44.commit) / 2n);
+    await timeTo(f, w44.commit + ((w44.reveal - w44.commit) * 3n) / 4n);
     await node.tick();
     const late = node.claims.all().filter((c) => c.round >= 43);
     assert.deepEqual(

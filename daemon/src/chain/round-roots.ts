@@ -83,10 +83,13 @@ export class RoundRoots {
     }
     const args = [r.epoch, r.round, r.root, r.contributors, r.maxTokens] as const;
     try {
-      await ledger.getFunction('commitRound').staticCall(...args);
+      await ledger.getFunction('commitRound').staticCall(...args, { blockTag: 'pending' });
     } catch (err) {
       const reason = (err as { revert?: { name?: string; args?: unknown[] } }).revert;
       if (!reason?.name) throw err; // an RPC failure: retried next pass
+      // Checked on the pending block, whose time is the chain's now; should a node's RPC still answer at an older
+      // block's time, the window is not open yet there: retried, never given up (its end is checked above).
+      if (reason.name === 'LedgerCommitOutsideWindow') return;
       const why = `the ledger refuses the root: ${reason.name}(${(reason.args ?? []).map(String).join(', ')})`;
       this.contributions.markRoot(r.round, 'failed', { lastError: why });
       this.log.warn({ round: r.round, reason: reason.name }, 'chain: round root refused; contributors claim by receipt');
