@@ -68,6 +68,9 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     mapping(uint64 epoch => mapping(address node => Claim)) private _claims;
     mapping(uint64 epoch => EpochState) private _epochs;
     mapping(bytes32 digest => bool) public usedReceipts;
+    /// @dev One payment per contribution, whichever way it is claimed: a leader that signs a receipt and also puts the
+    /// same contribution in a root must not let the node claim it twice (see {contributionKey}).
+    mapping(bytes32 key => bool) public claimedContributions;
     mapping(uint256 day => uint256) public emittedOnDay;
     mapping(address account => uint256) public owed;
     mapping(address leader => mapping(uint64 round => RoundRoot)) private _roots;
@@ -122,6 +125,11 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         return keccak256(bytes.concat(inner));
     }
 
+    /// @notice The contribution a receipt or a round leaf pays: `node`'s work in `round` of `leader`, signed in `epoch`.
+    function contributionKey(address leader, uint64 epoch, uint64 round, address node) public pure returns (bytes32) {
+        return keccak256(abi.encode(leader, epoch, round, node));
+    }
+
     /// @notice (commit opens, reveal opens, reveal closes = challenge opens, challenge closes) of `epoch`.
     function windows(uint64 epoch) public view returns (uint256 commitOpens, uint256 revealOpens, uint256 revealCloses, uint256 challengeCloses) {
         commitOpens = params.epochStart(epoch);
@@ -170,6 +178,7 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         Claim storage c = _checkOpening(epoch, r, nonce);
         (bytes32 digest, uint256 weight) = _checkReceipt(r, nodeSignature, leaderSignature);
         usedReceipts[digest] = true;
+        claimedContributions[contributionKey(r.leader, r.epoch, r.round, r.node)] = true;
         _record(epoch, c, weight);
         emit ClaimRevealed(epoch, msg.sender, digest, r.epoch, r.round, weight);
     }
@@ -197,8 +206,8 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     /// commit it: a node runs this with eth_call first, so a receipt that could never be revealed (a bogus leader,
     /// a replay, values over the caps) is refused before the commit that would leave it a slashable no-show.
     /// Requirements: sender is the receipt's node and active; the receipt's epoch is at most `epoch` and at most
-    /// MAX_CLAIM_DELAY_EPOCHS before it; receipt unused; score <= MAX_SCORE; tokens <= the governed cap; both
-    /// signatures valid; leader registered and not the node.
+    /// MAX_CLAIM_DELAY_EPOCHS before it; receipt unused and its contribution not claimed from a root; score <=
+    /// MAX_SCORE; tokens <= the governed cap; both signatures valid; leader registered and not the node.
     /// @return weight the claim's weight: reward multiplier x tokens x score.
     function checkClaim(uint64 epoch, Receipt calldata r, bytes calldata nodeSignature, bytes calldata leaderSignature)
         external
@@ -226,6 +235,9 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     {
         digest = _hashTypedDataV4(hashReceipt(r));
         if (usedReceipts[digest]) revert LedgerReceiptReplayed(digest);
+        if (claimedContributions[contributionKey(r.leader, r.epoch, r.round, r.node)]) {
+            revert LedgerContributionClaimed(r.leader, r.epoch, r.round, r.node);
+        }
         if (r.score > MAX_SCORE) revert LedgerScoreOverCap(r.score, MAX_SCORE);
         uint64 tokenCap = params.maxTokensPerClaim();
         if (r.tokens > tokenCap) revert LedgerTokensOverCap(r.tokens, tokenCap);
@@ -264,8 +276,8 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     /// @notice Claims the sender's leaf of a committed round root; its weight (reward multiplier x tokens x score)
     /// joins the sender's claim of the root's epoch. Requirements: active node, not the leader; inside the reveal
     /// window of `leaf.epoch`; the root committed for that epoch and not voided; tokens <= the round's maxTokens; score
-    /// <= MAX_SCORE; the leaf's index below the round's contributors and unclaimed; the leaf proven; the sender's claim
-    /// of the epoch not a commitment still to reveal. Emits {RoundClaimed}.
+    /// <= MAX_SCORE; the leaf's index below the round's contributors and unclaimed; the leaf proven and its contribution
+    /// not paid by receipt; the sender's claim of the epoch not a commitment still to reveal. Emits {RoundClaimed}.
     function claimRound(RoundClaim calldata leaf, bytes32[] calldata proof) external {
         if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
         if (leaf.leader == msg.sender) revert LedgerSelfVouched(msg.sender);
@@ -301,6 +313,9 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         if (r.claimedBits & bit != 0) revert LedgerLeafClaimed(leaf.leader, leaf.round, leaf.index);
         bytes32 h = roundLeaf(msg.sender, leaf);
         if (!MerkleProof.verifyCalldata(proof, r.root, h)) revert LedgerInvalidProof(h, r.root);
+        bytes32 key = contributionKey(leaf.leader, leaf.epoch, leaf.round, msg.sender);
+        if (claimedContributions[key]) revert LedgerContributionClaimed(leaf.leader, leaf.epoch, leaf.round, msg.sender);
+        claimedContributions[key] = true;
         r.claimedBits |= bit;
     }
 

@@ -81,6 +81,7 @@ interface IContributionLedger {
     error LedgerSelfVouched(address node);
     error LedgerRevealFirst(uint64 epoch, address node);
     error LedgerNoRounds(uint64 epoch, address leader);
+    error LedgerContributionClaimed(address leader, uint64 epoch, uint64 round, address node);
 
     event ContributionCommitted(uint64 indexed epoch, address indexed node, bytes32 commitment);
     event ClaimRevealed(uint64 indexed epoch, address indexed node, bytes32 digest, uint64 receiptEpoch, uint64 round, uint256 weight);

@@ -3,6 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { hexlify, parseEther, randomBytes } from 'ethers';
 import { computeEpochRewards } from '../../daemon/src/chain/calculator.js';
 import { buildRoundTree, roundClaimTuple, roundLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
+import { receiptTuple } from '../../daemon/src/chain/receipt.js';
 import { increaseTime, revert, snapshot, startAnvil, type Anvil } from './helpers/anvil.js';
 import {
   commitClaim,
@@ -210,6 +211,27 @@ describe('ContributionLedger round roots', () => {
     await claim(2, r);
     const bps = BigInt(f.p.tierMultiplierBps[1]!);
     assert.equal((await claimOf(e, 1)).weight, bps * (500n + 1000n) * 1000n, 'receipt and round weight, one claim');
+  });
+
+  it('pays one contribution once: a receipt and a leaf for the same (leader, epoch, round, node) cannot both be claimed', async () => {
+    const e = await nextEpoch(f);
+    const viaRoot = await makeRound(e, LEADER, 1n, [{ node: 1, tokens: 1000n, score: 1000n }]);
+    const viaReceipt = await makeRound(e, LEADER, 2n, [{ node: 2, tokens: 1000n, score: 1000n }]);
+    const r2 = await signed(f, makeReceipt(f, 2, LEADER, e, { round: 2n, tokens: 1000n, score: 1000n }), 2, LEADER);
+    await commitClaim(f, 2, r2);
+    await timeTo(f, (await windowsOf(f, e)).reveal);
+    await revealClaim(f, 2, r2);
+    await claimFails(2, viaReceipt, 'LedgerContributionClaimed'); // revealed by receipt first
+    await claim(1, viaRoot);
+    // Claimed from the root first: the receipt of the same contribution is refused by the check a node runs before
+    // it commits, in any later epoch.
+    const r1 = await signed(f, makeReceipt(f, 1, LEADER, e, { round: 1n, tokens: 1000n, score: 1000n }), 1, LEADER);
+    await rejectsWith(
+      ledgerAs(1)
+        .getFunction('checkClaim')
+        .staticCall(e + 1n, receiptTuple(r1.r), r1.nodeSig, r1.leaderSig),
+      'LedgerContributionClaimed',
+    );
   });
 
   it("a panel that upholds a Round challenge voids the leader's roots of the epoch, takes their weight back and slashes the leader; other leaders' claims stand", async () => {
