@@ -6,8 +6,8 @@
  * Usage: npm run contracts:build && node dist/contracts/scripts/gas-bench.js [--json]
  */
 import type { TransactionReceipt } from 'ethers';
-import { buildRoundTree, roundClaimTuple, roundLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
-import { startAnvil } from '../test/helpers/anvil.js';
+import { buildRoundTree, roundClaimTuple, roundLeafHash, settlementLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
+import { increaseTime, startAnvil } from '../test/helpers/anvil.js';
 import {
   commitClaim,
   deployFixture,
@@ -92,6 +92,40 @@ async function epochWithRoot(
   return { commitRound, claimRound: total / BigInt(n), settleAll };
 }
 
+/**
+ * Runs one epoch settled by a Merkle root: the leader commits one root of `n` contributions, nobody claims, a settler
+ * posts the cumulative (node, amount) root, it is finalized after its challenge period, and one node withdraws.
+ */
+async function epochWithSettlement(f: Fixture, n: number, leader: number): Promise<{ post: bigint; finalize: bigint; withdraw: bigint }> {
+  await increaseTime(f.provider, 86_400); // a fresh day: the earlier epochs used up the daily cap
+  const e = await nextEpoch(f);
+  const leaves: RoundLeaf[] = [];
+  for (let i = 1; i <= n; i++) {
+    const r = makeReceipt(f, i, leader, e);
+    leaves.push({
+      leader: r.leader,
+      epoch: e,
+      round: 2n,
+      index: i - 1,
+      node: r.node,
+      tokens: r.tokens,
+      score: r.score,
+      gradientHash: r.gradientHash,
+    });
+  }
+  const roundTree = buildRoundTree(leaves.map((l) => roundLeafHash(l, f.chainId, f.deployment.addresses.ledger)));
+  await gasOf(f.as(leader).ledger.getFunction('commitRound')(e, 2n, roundTree.root, n, 1000n));
+  await timeTo(f, (await windowsOf(f, e)).settle);
+  const each = f.p.epochPool / BigInt(2 * n);
+  const hashes = leaves.map((l) => settlementLeafHash(l.node, each, f.chainId, f.deployment.addresses.ledger));
+  const tree = buildRoundTree(hashes);
+  const post = await gasOf(f.as(leader).ledger.getFunction('postSettlement')(e, tree.root, each * BigInt(n)));
+  await increaseTime(f.provider, Number(f.p.challengeWindow));
+  const finalize = await gasOf(f.c.ledger.getFunction('finalizeSettlement')(e));
+  const withdraw = await gasOf(f.as(1).ledger.getFunction('withdrawCumulative')(each, tree.proof(hashes[0]!)));
+  return { post, finalize, withdraw };
+}
+
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const N = 100;
@@ -119,6 +153,7 @@ async function main(): Promise<void> {
       .ledger.getFunction('withdraw')()
       .then((t: { wait(): Promise<unknown> }) => t.wait());
     const erc20Transfer = await gasOf(f.as(2).token.getFunction('transfer')(f.wallets[3]!.address, 1n));
+    const merkle = await epochWithSettlement(f, 100, leader); // after the withdrawals: its own warms node 1's balance
     const perClaim = (e100.settleAll - e10.settleAll) / 90n;
     const fixed = e10.settleAll - 10n * perClaim;
     const maxClaims = (BLOCK_GAS_LIMIT - fixed) / perClaim;
@@ -133,6 +168,9 @@ async function main(): Promise<void> {
       ['commitRound (one root of 100 contributions)', roots.commitRound],
       ['claimRound (mean of 100, proofs of 6-7 hashes)', roots.claimRound],
       ['settle, 100 round claims (one call)', roots.settleAll],
+      ['postSettlement (cumulative root of 100 nodes)', merkle.post],
+      ['finalizeSettlement (mints the epoch)', merkle.finalize],
+      ['withdrawCumulative (proof of 7 hashes)', merkle.withdraw],
       ['withdraw (first ever, cold balance)', withdrawFirst],
       ['withdraw (again)', withdrawAgain],
       ['reference: ETH transfer', ethTransfer],
@@ -141,6 +179,9 @@ async function main(): Promise<void> {
     const perNodeClaim = e100.commit + e100.reveal + perClaim;
     // With roots: a node's claim, its settle share, and its share of the leader's commit (rounds of 100).
     const perRootClaim = roots.claimRound + perClaim + roots.commitRound / 100n;
+    // With roots and Merkle settlement nobody claims: per epoch, one commitRound per 100 contributions and one
+    // settlement (post + finalize); withdrawals are cumulative, made when a node wants them.
+    const merkleEpoch = 100n * roots.commitRound + merkle.post + merkle.finalize;
     if (json) {
       process.stdout.write(
         JSON.stringify(
@@ -151,6 +192,7 @@ async function main(): Promise<void> {
             claimsPer30MBlock: Number(BLOCK_GAS_LIMIT / perNodeClaim),
             perRootClaim: Number(perRootClaim),
             rootClaimsPer30MBlock: Number(BLOCK_GAS_LIMIT / perRootClaim),
+            merkleEpochOf10000: Number(merkleEpoch),
           },
           null,
           2,
@@ -168,6 +210,11 @@ async function main(): Promise<void> {
     process.stdout.write(
       `claims (commit + reveal + settle share) per ${BLOCK_GAS_LIMIT} gas block: ${BLOCK_GAS_LIMIT / perNodeClaim}; ` +
         `one epoch of 10,000 claims: ${perEpoch} gas = ${(Number(perEpoch) / Number(BLOCK_GAS_LIMIT)).toFixed(1)} full blocks\n`,
+    );
+    process.stdout.write(
+      `with round roots and Merkle settlement: one epoch of 10,000 contributions (100 roots of 100, one settlement): ` +
+        `${merkleEpoch} gas = ${(Number(merkleEpoch) / Number(BLOCK_GAS_LIMIT)).toFixed(2)} full blocks, ` +
+        `${(Number(merkleEpoch) / 10_000).toFixed(0)} gas per contribution; each withdrawal ${merkle.withdraw} gas, whenever the node wants\n`,
     );
     const perRootEpoch = perRootClaim * 10_000n;
     process.stdout.write(

@@ -38,6 +38,7 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     /// window) must not be lost. The bound keeps old receipts from being hoarded indefinitely.
     uint64 public constant MAX_CLAIM_DELAY_EPOCHS = 144;
     bytes32 public constant LEAF_TAG = keccak256("MAGNET_ROUND_LEAF_V1");
+    bytes32 public constant SETTLEMENT_TAG = keccak256("MAGNET_SETTLEMENT_LEAF_V1");
     /// @notice Bounds that keep voiding a leader's epoch (every claim made from its roots) well inside one block.
     uint32 public constant MAX_ROUND_CONTRIBUTORS = 256;
     uint256 public constant MAX_ROUNDS_PER_EPOCH = 4;
@@ -78,6 +79,11 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     /// @dev Nodes that claimed from a leader's roots in an epoch, and the weight each took from them.
     mapping(uint64 epoch => mapping(address leader => address[])) private _roundClaimers;
     mapping(uint64 epoch => mapping(address leader => mapping(address node => uint256))) private _weightVia;
+    mapping(uint64 epoch => Settlement) private _settlements;
+    /// @notice The cumulative (node, amount) root of the latest finalized settlement, and the total it credits.
+    bytes32 public cumulativeRoot;
+    uint256 public cumulativeCredited;
+    mapping(address node => uint256) public withdrawnCumulative;
     uint256 public totalOwed;
     uint256 public totalCredited;
 
@@ -406,6 +412,8 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         (uint256 start,,, uint256 closes) = windows(epoch);
         if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
         if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
+        Settlement storage posted = _settlements[epoch];
+        if (posted.root != bytes32(0) && !posted.voided && posted.prevCumulative == cumulativeCredited) revert LedgerSettlementExists(epoch);
         uint256 day = start / 1 days;
         if (!s.settling) {
             s.settling = true;
@@ -445,6 +453,103 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
             emit EpochSettled(epoch, s.pool, s.paid, unminted);
         }
         if (batchPaid != 0) token.mint(address(this), batchPaid);
+    }
+
+    // ---- Merkle settlement ----
+
+    function settlementOf(uint64 epoch) external view returns (Settlement memory) {
+        return _settlements[epoch];
+    }
+
+    /// @notice The leaf of `node` in a cumulative settlement root: everything credited to it by settlements so far.
+    function settlementLeaf(address node, uint256 cumulative) public view returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(SETTLEMENT_TAG, block.chainid, address(this), node, cumulative))));
+    }
+
+    /// @notice Posts the settlement of `epoch` as one root of cumulative credits, computed off chain from its claims and
+    /// round roots; it stands once its challenge period (the governed challenge window) passes unchallenged. The claim
+    /// loop ({settle}) is closed for the epoch while a posting stands. Requirements: active node; the epoch's challenge
+    /// window over and no challenge open; the loop not started; no standing posting; `total` within the epoch's pool
+    /// (the emission, less what its day has emitted). Emits {SettlementPosted}.
+    function postSettlement(uint64 epoch, bytes32 root, uint256 total) external {
+        if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
+        EpochState storage s = _epochs[epoch];
+        if (s.settled || s.settling) revert LedgerEpochAlreadySettled(epoch);
+        (uint256 start,,, uint256 closes) = windows(epoch);
+        if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
+        if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
+        Settlement storage p = _settlements[epoch];
+        // A posting stands unless voided or overtaken (another epoch finalized since: it no longer builds on the total).
+        if (p.openChallenges != 0 || (p.root != bytes32(0) && !p.voided && p.prevCumulative == cumulativeCredited)) {
+            revert LedgerSettlementExists(epoch);
+        }
+        uint256 pool = _poolOf(start / 1 days);
+        if (root == bytes32(0) || total > pool) revert LedgerSettlementOverPool(epoch, total, pool);
+        _settlements[epoch] = Settlement(root, total, cumulativeCredited, msg.sender, uint64(block.timestamp), 0, false, false);
+        emit SettlementPosted(epoch, msg.sender, root, total, cumulativeCredited);
+    }
+
+    /// @notice Finalizes a posting whose challenge period passed: its root becomes the cumulative root, its total is
+    /// minted to the ledger and the epoch is settled. Anyone may call. Emits {SettlementFinalized}.
+    function finalizeSettlement(uint64 epoch) external {
+        Settlement storage p = _settlements[epoch];
+        if (p.root == bytes32(0) || p.voided || p.finalized) revert LedgerNoSettlement(epoch);
+        uint256 closes = uint256(p.postedAt) + params.challengeWindow();
+        if (block.timestamp < closes || p.openChallenges != 0) revert LedgerSettlementWindowOpen(epoch, block.timestamp, closes);
+        if (p.prevCumulative != cumulativeCredited) revert LedgerSettlementStale(epoch, p.prevCumulative, cumulativeCredited);
+        EpochState storage s = _epochs[epoch];
+        if (s.settled || s.settling) revert LedgerEpochAlreadySettled(epoch);
+        (uint256 start,,,) = windows(epoch);
+        uint256 day = start / 1 days;
+        uint256 pool = _poolOf(day);
+        if (p.total > pool) revert LedgerSettlementOverPool(epoch, p.total, pool);
+        p.finalized = true;
+        (s.settling, s.settled, s.pool, s.paid) = (true, true, p.total, p.total);
+        emittedOnDay[day] += p.total;
+        cumulativeRoot = p.root;
+        cumulativeCredited += p.total;
+        totalOwed += p.total;
+        totalCredited += p.total;
+        emit SettlementFinalized(epoch, p.root, p.total, cumulativeCredited);
+        if (p.total != 0) token.mint(address(this), p.total);
+    }
+
+    /// @notice Withdraws what the cumulative root credits the sender beyond what it withdrew by proof before.
+    /// Emits {RewardWithdrawn}.
+    function withdrawCumulative(uint256 cumulative, bytes32[] calldata proof) external nonReentrant {
+        if (!MerkleProof.verifyCalldata(proof, cumulativeRoot, settlementLeaf(msg.sender, cumulative))) {
+            revert LedgerInvalidSettlementProof(msg.sender, cumulative);
+        }
+        uint256 done = withdrawnCumulative[msg.sender];
+        if (cumulative <= done) revert LedgerNothingToWithdraw(msg.sender);
+        uint256 amount = cumulative - done;
+        withdrawnCumulative[msg.sender] = cumulative;
+        totalOwed -= amount;
+        emit RewardWithdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice Holds a posting while a panel judges it. Requirements: PANEL_ROLE; a standing posting of `settler`.
+    function openSettlementChallenge(uint64 epoch, address settler) external onlyRole(PANEL_ROLE) {
+        Settlement storage p = _settlements[epoch];
+        if (p.root == bytes32(0) || p.voided || p.finalized || p.settler != settler) revert LedgerSettlementNotChallengeable(epoch, settler);
+        ++p.openChallenges;
+    }
+
+    /// @notice Closes a Settlement challenge; an upheld one voids the posting (anyone may post again).
+    function closeSettlementChallenge(uint64 epoch, address settler, bool upheld) external onlyRole(PANEL_ROLE) {
+        Settlement storage p = _settlements[epoch];
+        --p.openChallenges;
+        if (upheld && !p.finalized) {
+            p.voided = true;
+            emit SettlementVoided(epoch, settler);
+        }
+    }
+
+    function _poolOf(uint256 day) private view returns (uint256) {
+        uint256 cap = params.dailyCap();
+        uint256 room = cap > emittedOnDay[day] ? cap - emittedOnDay[day] : 0;
+        return Math.min(params.epochPool(), room);
     }
 
     /// @notice Transfers everything owed to the sender. Emits {RewardWithdrawn}.

@@ -39,6 +39,18 @@ interface IContributionLedger {
         bytes32 gradientHash;
     }
 
+    /// @dev An epoch settled by one posted root of cumulative (node, amount) leaves instead of the claim loop.
+    struct Settlement {
+        bytes32 root; // of every node's cumulative credit up to and including this epoch
+        uint256 total; // this epoch's credit: what the root adds to the cumulative total
+        uint256 prevCumulative; // the cumulative total the root builds on
+        address settler;
+        uint64 postedAt;
+        uint32 openChallenges;
+        bool voided;
+        bool finalized;
+    }
+
     enum ClaimStatus {
         None,
         Committed,
@@ -81,6 +93,13 @@ interface IContributionLedger {
     error LedgerSelfVouched(address node);
     error LedgerRevealFirst(uint64 epoch, address node);
     error LedgerNoRounds(uint64 epoch, address leader);
+    error LedgerSettlementOverPool(uint64 epoch, uint256 total, uint256 pool);
+    error LedgerSettlementExists(uint64 epoch);
+    error LedgerNoSettlement(uint64 epoch);
+    error LedgerSettlementWindowOpen(uint64 epoch, uint256 now_, uint256 closes);
+    error LedgerSettlementStale(uint64 epoch, uint256 prevCumulative, uint256 cumulative);
+    error LedgerSettlementNotChallengeable(uint64 epoch, address settler);
+    error LedgerInvalidSettlementProof(address node, uint256 cumulative);
     error LedgerContributionClaimed(address leader, uint64 epoch, uint64 round, address node);
 
     event ContributionCommitted(uint64 indexed epoch, address indexed node, bytes32 commitment);
@@ -97,7 +116,13 @@ interface IContributionLedger {
     event RoundsChallenged(uint64 indexed epoch, address indexed leader, uint32 openChallenges);
     event RoundsVoided(uint64 indexed epoch, address indexed leader, uint256 rounds, uint256 weight);
 
+    event SettlementPosted(uint64 indexed epoch, address indexed settler, bytes32 root, uint256 total, uint256 prevCumulative);
+    event SettlementVoided(uint64 indexed epoch, address indexed settler);
+    event SettlementFinalized(uint64 indexed epoch, bytes32 root, uint256 total, uint256 cumulative);
+
     function openChallenge(uint64 epoch, address node) external;
+    function openSettlementChallenge(uint64 epoch, address settler) external;
+    function closeSettlementChallenge(uint64 epoch, address settler, bool upheld) external;
     function closeChallenge(uint64 epoch, address node, bool upheld) external;
     function markNoShow(uint64 epoch, address node) external;
     function openRoundChallenge(uint64 epoch, address leader) external;

@@ -9,7 +9,8 @@ interface INotaryPanel {
         Claim,
         Reveal,
         Registration,
-        Round // the round roots a leader committed for an epoch: the node challenged is the leader
+        Round, // the round roots a leader committed for an epoch: the node challenged is the leader
+        Settlement // a settlement root posted for an epoch: the node challenged is its settler
     }
 
     /// @dev Open: the first panel is drawn or voting. Upheld: a heavy slash waits for `executeAfter` (appealable).

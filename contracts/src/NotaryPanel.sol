@@ -186,8 +186,9 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
     // ---- challenges ----
 
     /// @notice Opens a challenge with msg.value as deposit. Claim and Reveal target the revealed claim of `node` in
-    /// `epoch` (inside its challenge window); Round the roots leader `node` committed for `epoch`; Registration targets the node's registration (`epoch` ignored). The
-    /// panel is drawn by {draw} from the hash of the next block. Requirements: bonded notary; deposit at least
+    /// `epoch` (inside its challenge window); Round the roots leader `node` committed for `epoch` (inside the same
+    /// window); Settlement the settlement root `node` posted for `epoch` (before it is finalized); Registration the
+    /// node's registration (`epoch` ignored). The panel is drawn by {draw} from the hash of the next block. Requirements: bonded notary; deposit at least
     /// `challengeBond`; one open challenge per target; not the sender's own node. Emits {ChallengeOpened}.
     function challenge(Kind kind, address node, uint64 epoch) external payable returns (uint256 id) {
         if (!isBondedNotary(msg.sender)) revert PanelNotBondedNotary(msg.sender);
@@ -215,6 +216,7 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
         emit ChallengeOpened(id, kind, node, epoch, msg.sender, msg.value, c.drawBlock);
         registry.lock(node);
         if (kind == Kind.Round) ledger.openRoundChallenge(epoch, node);
+        else if (kind == Kind.Settlement) ledger.openSettlementChallenge(epoch, node);
         else if (kind != Kind.Registration) ledger.openChallenge(epoch, node);
     }
 
@@ -431,6 +433,7 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
         --_notaries[c.challenger].openChallenges;
         registry.unlock(c.node);
         if (c.kind == Kind.Round) ledger.closeRoundChallenge(c.epoch, c.node, upheld);
+        else if (c.kind == Kind.Settlement) ledger.closeSettlementChallenge(c.epoch, c.node, upheld);
         else if (c.kind != Kind.Registration) ledger.closeChallenge(c.epoch, c.node, upheld);
     }
 
@@ -460,13 +463,13 @@ contract NotaryPanel is ReentrancyGuard, INotaryPanel {
 
     function _key(Kind kind, address node, uint64 epoch) private pure returns (bytes32) {
         // Claim and Reveal share a target (the node's claim of the epoch); Registration and Round have their own.
-        uint8 target = kind == Kind.Registration ? 1 : kind == Kind.Round ? 2 : 0;
+        uint8 target = kind == Kind.Registration ? 1 : kind == Kind.Round ? 2 : kind == Kind.Settlement ? 3 : 0;
         return keccak256(abi.encode(target, node, epoch));
     }
 
     function _offence(Kind kind) private pure returns (IParams.Offence) {
         // A leader whose root vouches for work that was not done made a bad claim on others' behalf.
-        if (kind == Kind.Claim || kind == Kind.Round) return IParams.Offence.BadClaim;
+        if (kind == Kind.Claim || kind == Kind.Round || kind == Kind.Settlement) return IParams.Offence.BadClaim;
         return kind == Kind.Reveal ? IParams.Offence.BadReveal : IParams.Offence.BadRegistration;
     }
 

@@ -98,3 +98,16 @@ export function roundClaimTuple(l: RoundLeaf): [bigint, string, bigint, number, 
 export function rootFromProof(leaf: string, proof: readonly string[]): string {
   return proof.reduce((acc, p) => hashPair(acc, p), leaf.toLowerCase());
 }
+
+export const SETTLEMENT_LEAF_TAG = id('MAGNET_SETTLEMENT_LEAF_V1');
+
+/** Equal to ContributionLedger.settlementLeaf: `node`'s cumulative credit in a settlement root. */
+export function settlementLeafHash(node: string, cumulative: bigint, chainId: bigint, ledger: string): string {
+  const inner = keccak256(
+    AbiCoder.defaultAbiCoder().encode(
+      ['bytes32', 'uint256', 'address', 'address', 'uint256'],
+      [SETTLEMENT_LEAF_TAG, chainId, getAddress(ledger), getAddress(node), cumulative],
+    ),
+  );
+  return keccak256(inner);
+}
