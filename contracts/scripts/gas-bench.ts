@@ -56,6 +56,14 @@ async function epochWith(f: Fixture, n: number, leader: number): Promise<{ commi
   return { commit: commitGas, reveal: revealGas, settleAll };
 }
 
+/** The leaves of a round of `leader` in epoch `e` with nodes 1..n, each with the default receipt's values. */
+function roundOf(f: Fixture, n: number, leader: number, e: bigint, round: bigint): RoundLeaf[] {
+  return Array.from({ length: n }, (_, k) => {
+    const r = makeReceipt(f, k + 1, leader, e);
+    return { leader: r.leader, epoch: e, round, index: k, node: r.node, tokens: r.tokens, score: r.score, gradientHash: r.gradientHash };
+  });
+}
+
 /** Runs one epoch where the leader commits one root of `n` contributions and each node claims its leaf. */
 async function epochWithRoot(
   f: Fixture,
@@ -63,20 +71,7 @@ async function epochWithRoot(
   leader: number,
 ): Promise<{ commitRound: bigint; claimRound: bigint; settleAll: bigint }> {
   const e = await nextEpoch(f);
-  const leaves: RoundLeaf[] = [];
-  for (let i = 1; i <= n; i++) {
-    const r = makeReceipt(f, i, leader, e);
-    leaves.push({
-      leader: r.leader,
-      epoch: e,
-      round: 1n,
-      index: i - 1,
-      node: r.node,
-      tokens: r.tokens,
-      score: r.score,
-      gradientHash: r.gradientHash,
-    });
-  }
+  const leaves = roundOf(f, n, leader, e, 1n);
   const hashes = leaves.map((l) => roundLeafHash(l, f.chainId, f.deployment.addresses.ledger));
   const tree = buildRoundTree(hashes);
   const commitRound = await gasOf(f.as(leader).ledger.getFunction('commitRound')(e, 1n, tree.root, n, 1000n));
@@ -99,20 +94,7 @@ async function epochWithRoot(
 async function epochWithSettlement(f: Fixture, n: number, leader: number): Promise<{ post: bigint; finalize: bigint; withdraw: bigint }> {
   await increaseTime(f.provider, 86_400); // a fresh day: the earlier epochs used up the daily cap
   const e = await nextEpoch(f);
-  const leaves: RoundLeaf[] = [];
-  for (let i = 1; i <= n; i++) {
-    const r = makeReceipt(f, i, leader, e);
-    leaves.push({
-      leader: r.leader,
-      epoch: e,
-      round: 2n,
-      index: i - 1,
-      node: r.node,
-      tokens: r.tokens,
-      score: r.score,
-      gradientHash: r.gradientHash,
-    });
-  }
+  const leaves = roundOf(f, n, leader, e, 2n);
   const roundTree = buildRoundTree(leaves.map((l) => roundLeafHash(l, f.chainId, f.deployment.addresses.ledger)));
   await gasOf(f.as(leader).ledger.getFunction('commitRound')(e, 2n, roundTree.root, n, 1000n));
   await timeTo(f, (await windowsOf(f, e)).settle);

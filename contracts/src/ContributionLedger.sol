@@ -412,15 +412,12 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         (uint256 start,,, uint256 closes) = windows(epoch);
         if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
         if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
-        Settlement storage posted = _settlements[epoch];
-        if (posted.root != bytes32(0) && !posted.voided && posted.prevCumulative == cumulativeCredited) revert LedgerSettlementExists(epoch);
+        if (_stands(_settlements[epoch])) revert LedgerSettlementExists(epoch);
         uint256 day = start / 1 days;
         if (!s.settling) {
             s.settling = true;
             if (s.totalWeight != 0) {
-                uint256 cap = params.dailyCap();
-                uint256 room = cap > emittedOnDay[day] ? cap - emittedOnDay[day] : 0;
-                s.pool = Math.min(params.epochPool(), room);
+                s.pool = _poolOf(day);
                 s.nodeCap = Math.mulDiv(s.pool, params.maxRewardShareBps(), 10_000);
                 emittedOnDay[day] += s.pool; // reserved; dust is released when the epoch completes
             }
@@ -479,10 +476,7 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
         if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
         Settlement storage p = _settlements[epoch];
-        // A posting stands unless voided or overtaken (another epoch finalized since: it no longer builds on the total).
-        if (p.openChallenges != 0 || (p.root != bytes32(0) && !p.voided && p.prevCumulative == cumulativeCredited)) {
-            revert LedgerSettlementExists(epoch);
-        }
+        if (p.openChallenges != 0 || _stands(p)) revert LedgerSettlementExists(epoch);
         uint256 pool = _poolOf(start / 1 days);
         if (root == bytes32(0) || total > pool) revert LedgerSettlementOverPool(epoch, total, pool);
         _settlements[epoch] = Settlement(root, total, cumulativeCredited, msg.sender, uint64(block.timestamp), 0, false, false);
@@ -546,6 +540,12 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         }
     }
 
+    /// @dev A posting stands unless voided or overtaken (another epoch finalized since: it no longer builds on the total).
+    function _stands(Settlement storage p) private view returns (bool) {
+        return p.root != bytes32(0) && !p.voided && p.prevCumulative == cumulativeCredited;
+    }
+
+    /// @dev An epoch's pool on `day`: the emission, at most what the daily cap has left.
     function _poolOf(uint256 day) private view returns (uint256) {
         uint256 cap = params.dailyCap();
         uint256 room = cap > emittedOnDay[day] ? cap - emittedOnDay[day] : 0;

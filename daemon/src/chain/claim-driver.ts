@@ -1,3 +1,4 @@
+import { ZeroHash } from 'ethers';
 import type { Logger } from '../log/logger.js';
 import type { ClaimQueue, ClaimRow } from './claim-store.js';
 import { type ChainConnection, chainNow } from './connection.js';
@@ -123,7 +124,7 @@ export class ClaimDriver {
     const ledger = chain.c.ledger;
     const root = await ledger.getFunction('roundOf')(r.leader, r.round);
     const [commitOpens, revealOpens, revealCloses] = (await ledger.getFunction('windows')(r.epoch)) as bigint[];
-    const committed = root.root !== '0x' + '00'.repeat(32);
+    const committed = root.root !== ZeroHash;
     if (!committed) {
       // The leader commits on its next pass after sealing; a receipt signed for this epoch came with at least a
       // quarter of the window left, and the last quarter stays for a commit by receipt.
