@@ -16,6 +16,7 @@ import {
   register,
   revealClaim,
   signed,
+  settlementBasis,
   timeTo,
   windowsOf,
   type Fixture,
@@ -101,7 +102,9 @@ async function epochWithSettlement(f: Fixture, n: number, leader: number): Promi
   const each = f.p.epochPool / BigInt(2 * n);
   const hashes = leaves.map((l) => settlementLeafHash(l.node, each, f.chainId, f.deployment.addresses.ledger));
   const tree = buildRoundTree(hashes);
-  const post = await gasOf(f.as(leader).ledger.getFunction('postSettlement')(e, tree.root, each * BigInt(n)));
+  const post = await gasOf(
+    f.as(leader).ledger.getFunction('postSettlement')(e, tree.root, each * BigInt(n), ...(await settlementBasis(f, e))),
+  );
   await increaseTime(f.provider, Number(f.p.challengeWindow));
   const finalize = await gasOf(f.c.ledger.getFunction('finalizeSettlement')(e));
   const withdraw = await gasOf(f.as(1).ledger.getFunction('withdrawCumulative')(each, tree.proof(hashes[0]!)));

@@ -412,8 +412,8 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         (uint256 start,,, uint256 closes) = windows(epoch);
         if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
         if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
-        if (_stands(_settlements[epoch])) revert LedgerSettlementExists(epoch);
         uint256 day = start / 1 days;
+        if (_stands(_settlements[epoch], day)) revert LedgerSettlementExists(epoch);
         if (!s.settling) {
             s.settling = true;
             if (s.totalWeight != 0) {
@@ -467,8 +467,9 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
     /// round roots; it stands once its challenge period (the governed challenge window) passes unchallenged. The claim
     /// loop ({settle}) is closed for the epoch while a posting stands. Requirements: active node; the epoch's challenge
     /// window over and no challenge open; the loop not started; no standing posting; `total` within the epoch's pool
-    /// (the emission, less what its day has emitted). Emits {SettlementPosted}.
-    function postSettlement(uint64 epoch, bytes32 root, uint256 total) external {
+    /// (the emission, less what its day has emitted); `pool` and `nodeCap` the basis it was computed on, equal to the
+    /// epoch's pool and per-node cap now (so every node recomputes the same leaves from the event). Emits {SettlementPosted}.
+    function postSettlement(uint64 epoch, bytes32 root, uint256 total, uint256 pool, uint256 nodeCap) external {
         if (!registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
         EpochState storage s = _epochs[epoch];
         if (s.settled || s.settling) revert LedgerEpochAlreadySettled(epoch);
@@ -476,11 +477,14 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         if (block.timestamp < closes) revert LedgerChallengeWindowOpen(epoch, block.timestamp, closes);
         if (s.openChallenges != 0) revert LedgerChallengesPending(epoch, s.openChallenges);
         Settlement storage p = _settlements[epoch];
-        if (p.openChallenges != 0 || _stands(p)) revert LedgerSettlementExists(epoch);
-        uint256 pool = _poolOf(start / 1 days);
+        uint256 day = start / 1 days;
+        if (p.openChallenges != 0 || _stands(p, day)) revert LedgerSettlementExists(epoch);
+        uint256 pool_ = _poolOf(day);
+        uint256 cap = Math.mulDiv(pool_, params.maxRewardShareBps(), 10_000);
+        if (pool != pool_ || nodeCap != cap) revert LedgerSettlementBasis(epoch, pool_, cap);
         if (root == bytes32(0) || total > pool) revert LedgerSettlementOverPool(epoch, total, pool);
         _settlements[epoch] = Settlement(root, total, cumulativeCredited, msg.sender, uint64(block.timestamp), 0, false, false);
-        emit SettlementPosted(epoch, msg.sender, root, total, cumulativeCredited);
+        emit SettlementPosted(epoch, msg.sender, root, total, cumulativeCredited, pool, nodeCap);
     }
 
     /// @notice Finalizes a posting whose challenge period passed: its root becomes the cumulative root, its total is
@@ -540,9 +544,10 @@ contract ContributionLedger is AccessControl, ReentrancyGuard, EIP712, IContribu
         }
     }
 
-    /// @dev A posting stands unless voided or overtaken (another epoch finalized since: it no longer builds on the total).
-    function _stands(Settlement storage p) private view returns (bool) {
-        return p.root != bytes32(0) && !p.voided && p.prevCumulative == cumulativeCredited;
+    /// @dev A posting stands unless voided, overtaken (another epoch finalized since: it no longer builds on the total)
+    /// or over what its day has left (another epoch of the day settled since: it could never be finalized).
+    function _stands(Settlement storage p, uint256 day) private view returns (bool) {
+        return p.root != bytes32(0) && !p.voided && p.prevCumulative == cumulativeCredited && p.total <= _poolOf(day);
     }
 
     /// @dev An epoch's pool on `day`: the emission, at most what the daily cap has left.

@@ -94,6 +94,8 @@ interface IContributionLedger {
     error LedgerRevealFirst(uint64 epoch, address node);
     error LedgerNoRounds(uint64 epoch, address leader);
     error LedgerSettlementOverPool(uint64 epoch, uint256 total, uint256 pool);
+    /// @dev The pool or per-node cap a settlement was computed on is no longer the epoch's (`pool`, `nodeCap` now).
+    error LedgerSettlementBasis(uint64 epoch, uint256 pool, uint256 nodeCap);
     error LedgerSettlementExists(uint64 epoch);
     error LedgerNoSettlement(uint64 epoch);
     error LedgerSettlementWindowOpen(uint64 epoch, uint256 now_, uint256 closes);
@@ -116,7 +118,9 @@ interface IContributionLedger {
     event RoundsChallenged(uint64 indexed epoch, address indexed leader, uint32 openChallenges);
     event RoundsVoided(uint64 indexed epoch, address indexed leader, uint256 rounds, uint256 weight);
 
-    event SettlementPosted(uint64 indexed epoch, address indexed settler, bytes32 root, uint256 total, uint256 prevCumulative);
+    event SettlementPosted(
+        uint64 indexed epoch, address indexed settler, bytes32 root, uint256 total, uint256 prevCumulative, uint256 pool, uint256 nodeCap
+    );
     event SettlementVoided(uint64 indexed epoch, address indexed settler);
     event SettlementFinalized(uint64 indexed epoch, bytes32 root, uint256 total, uint256 cumulative);
 

@@ -12,6 +12,7 @@ import {
   register,
   rejectsWith,
   send,
+  settlementBasis,
   timeTo,
   windowsOf,
   type Fixture,
@@ -65,10 +66,27 @@ describe('ContributionLedger Merkle settlement', () => {
         [2, pool / 2n],
       ]),
     );
-    await rejectsWith(ledgerAs(SETTLER).getFunction('postSettlement')(e1, one.root, pool + 1n), 'LedgerSettlementOverPool');
-    await rejectsWith(ledgerAs(7).getFunction('postSettlement')(e1, one.root, (3n * pool) / 4n), 'LedgerNodeNotActive');
-    const postGas = await gas(ledgerAs(SETTLER).getFunction('postSettlement')(e1, one.root, (3n * pool) / 4n));
-    await rejectsWith(ledgerAs(1).getFunction('postSettlement')(e1, one.root, 1n), 'LedgerSettlementExists');
+    await rejectsWith(
+      ledgerAs(SETTLER).getFunction('postSettlement')(e1, one.root, pool + 1n, ...(await settlementBasis(f, e1))),
+      'LedgerSettlementOverPool',
+    );
+    const basis = await settlementBasis(f, e1);
+    assert.deepEqual(basis, [pool, pool]); // a fresh day, a whole pool per node (testParams)
+    await rejectsWith(ledgerAs(7).getFunction('postSettlement')(e1, one.root, (3n * pool) / 4n, ...basis), 'LedgerNodeNotActive');
+    // The basis a posting states is the one the ledger holds now: every node recomputes the leaves from it.
+    await rejectsWith(
+      ledgerAs(SETTLER).getFunction('postSettlement')(e1, one.root, (3n * pool) / 4n, pool - 1n, pool),
+      'LedgerSettlementBasis',
+    );
+    await rejectsWith(
+      ledgerAs(SETTLER).getFunction('postSettlement')(e1, one.root, (3n * pool) / 4n, pool, pool / 2n),
+      'LedgerSettlementBasis',
+    );
+    const postGas = await gas(ledgerAs(SETTLER).getFunction('postSettlement')(e1, one.root, (3n * pool) / 4n, ...basis));
+    await rejectsWith(
+      ledgerAs(1).getFunction('postSettlement')(e1, one.root, 1n, ...(await settlementBasis(f, e1))),
+      'LedgerSettlementExists',
+    );
     await rejectsWith(f.c.ledger.getFunction('settle')(e1, 10), 'LedgerSettlementExists'); // the loop is closed
     await rejectsWith(f.c.ledger.getFunction('finalizeSettlement')(e1), 'LedgerSettlementWindowOpen');
     await increaseTime(f.provider, Number(f.p.challengeWindow));
@@ -89,7 +107,7 @@ describe('ContributionLedger Merkle settlement', () => {
         [2, pool / 2n + pool / 5n],
       ]),
     );
-    await send(ledgerAs(SETTLER), 'postSettlement', e2, two.root, (3n * pool) / 10n);
+    await send(ledgerAs(SETTLER), 'postSettlement', e2, two.root, (3n * pool) / 10n, ...(await settlementBasis(f, e2)));
     await increaseTime(f.provider, Number(f.p.challengeWindow));
     await send(f.c.ledger, 'finalizeSettlement', e2);
     await send(ledgerAs(1), 'withdrawCumulative', pool / 4n + pool / 10n, two.proof(1));
@@ -104,7 +122,7 @@ describe('ContributionLedger Merkle settlement', () => {
   it('an upheld Settlement challenge voids the posting and slashes its settler; a posting overtaken by another epoch is stale', async () => {
     const e1 = await settledEpoch();
     const bad = rootOf(new Map([[SETTLER, f.p.epochPool]])); // the settler credits itself the whole pool
-    await send(ledgerAs(SETTLER), 'postSettlement', e1, bad.root, f.p.epochPool);
+    await send(ledgerAs(SETTLER), 'postSettlement', e1, bad.root, f.p.epochPool, ...(await settlementBasis(f, e1)));
     const id = await openChallenge(f, NOTARIES[0]!, SETTLEMENT, SETTLER, e1);
     await increaseTime(f.provider, Number(f.p.challengeWindow));
     await rejectsWith(f.c.ledger.getFunction('finalizeSettlement')(e1), 'LedgerSettlementWindowOpen'); // held
@@ -121,8 +139,8 @@ describe('ContributionLedger Merkle settlement', () => {
     const e2 = await settledEpoch();
     const r1 = rootOf(new Map([[1, 100n]]));
     const r2 = rootOf(new Map([[2, 100n]]));
-    await send(ledgerAs(1), 'postSettlement', e1, r1.root, 100n);
-    await send(ledgerAs(2), 'postSettlement', e2, r2.root, 100n);
+    await send(ledgerAs(1), 'postSettlement', e1, r1.root, 100n, ...(await settlementBasis(f, e1)));
+    await send(ledgerAs(2), 'postSettlement', e2, r2.root, 100n, ...(await settlementBasis(f, e2)));
     await increaseTime(f.provider, Number(f.p.challengeWindow));
     await send(f.c.ledger, 'finalizeSettlement', e1);
     await rejectsWith(f.c.ledger.getFunction('finalizeSettlement')(e2), 'LedgerSettlementStale');
@@ -132,10 +150,31 @@ describe('ContributionLedger Merkle settlement', () => {
         [2, 100n],
       ]),
     );
-    await send(ledgerAs(2), 'postSettlement', e2, both.root, 100n); // the stale one may be replaced
+    await send(ledgerAs(2), 'postSettlement', e2, both.root, 100n, ...(await settlementBasis(f, e2))); // the stale one may be replaced
     await increaseTime(f.provider, Number(f.p.challengeWindow));
     await send(f.c.ledger, 'finalizeSettlement', e2);
     await send(ledgerAs(1), 'withdrawCumulative', 100n, both.proof(1));
     assert.equal(await tokenOf(1), 100n);
+  });
+
+  it('a posting over what its day has left no longer stands: the epoch may be settled or posted again', async () => {
+    const e1 = await settledEpoch();
+    const pool = f.p.epochPool;
+    const full = rootOf(new Map([[1, pool]]));
+    await send(ledgerAs(SETTLER), 'postSettlement', e1, full.root, pool, ...(await settlementBasis(f, e1)));
+    await rejectsWith(f.c.ledger.getFunction('settle')(e1, 10), 'LedgerSettlementExists');
+    // The epoch's pool falls under the posting's total (here the emission is lowered; another epoch of the day
+    // settling by the loop does the same): it could never be finalized, so it must not hold the epoch either.
+    await send(f.c.params, 'setEmission', pool / 2n, pool / 2n);
+    await increaseTime(f.provider, Number(f.p.challengeWindow));
+    await rejectsWith(f.c.ledger.getFunction('finalizeSettlement')(e1), 'LedgerSettlementOverPool');
+    const half = rootOf(new Map([[1, pool / 2n]]));
+    const basis = await settlementBasis(f, e1);
+    assert.deepEqual(basis, [pool / 2n, pool / 2n]);
+    await send(ledgerAs(2), 'postSettlement', e1, half.root, pool / 2n, ...basis);
+    await increaseTime(f.provider, Number(f.p.challengeWindow));
+    await send(f.c.ledger, 'finalizeSettlement', e1);
+    await send(ledgerAs(1), 'withdrawCumulative', pool / 2n, half.proof(1));
+    assert.equal(await tokenOf(1), pool / 2n);
   });
 });

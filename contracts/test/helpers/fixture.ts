@@ -260,3 +260,17 @@ export async function rejectsWith(p: Promise<unknown>, name: string): Promise<vo
     return true;
   });
 }
+
+/** The pool and per-node cap ContributionLedger.postSettlement expects for `epoch` now: the basis a posting states. */
+export async function settlementBasis(f: Fixture, epoch: bigint): Promise<[bigint, bigint]> {
+  const { commit } = await windowsOf(f, epoch);
+  const [emitted, epochPool, dailyCap, shareBps] = (await Promise.all([
+    f.c.ledger.getFunction('emittedOnDay')(commit / 86_400n),
+    f.c.params.getFunction('epochPool')(),
+    f.c.params.getFunction('dailyCap')(),
+    f.c.params.getFunction('maxRewardShareBps')(),
+  ])) as bigint[];
+  const room = dailyCap! > emitted! ? dailyCap! - emitted! : 0n;
+  const pool = epochPool! < room ? epochPool! : room;
+  return [pool, (pool * shareBps!) / 10_000n];
+}

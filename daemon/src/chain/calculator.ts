@@ -79,3 +79,26 @@ export function estimateReward(i: {
   const pool = i.epochPool < room ? i.epochPool : room;
   return min((pool * i.weight) / i.totalWeight, nodeCap(pool, i.maxRewardShareBps));
 }
+
+/**
+ * One epoch's credits from its claims' weights on chain, as settle or a Merkle settlement pays them:
+ * floor(pool * w / sum w) per node, at most `nodeCap`; nodes credited nothing are left out.
+ */
+export function creditsFromWeights(
+  pool: bigint,
+  cap: bigint,
+  weights: ReadonlyMap<string, bigint>,
+): { credits: Map<string, bigint>; total: bigint } {
+  let sum = 0n;
+  for (const w of weights.values()) sum += w;
+  const credits = new Map<string, bigint>();
+  let total = 0n;
+  if (sum === 0n) return { credits, total };
+  for (const [node, w] of weights) {
+    const r = min((pool * w) / sum, cap);
+    if (r === 0n) continue;
+    credits.set(node, r);
+    total += r;
+  }
+  return { credits, total };
+}

@@ -2,11 +2,12 @@ import { parseEther, type Wallet } from 'ethers';
 import type { StateDb } from '../db/database.js';
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
-import { errorMessage } from '../util/errors.js';
+import { MagnetError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { DEFAULT_BUILD_DIR, ensureArtifacts } from './artifacts.js';
 import { ClaimDriver } from './claim-driver.js';
 import { ClaimQueue, ContributionStore } from './claim-store.js';
+import { EpochSettler } from './epoch-settler.js';
 import { type ChainConnection, nodeIdBytes8 } from './connection.js';
 import { attach, readDeployment, type ChainContracts } from './deploy.js';
 import { type LeaderReceipt, LeaderReceipts, type SubmissionBook } from './leader-receipts.js';
@@ -16,6 +17,9 @@ import { makeProvider } from './provider.js';
 import type { Receipt } from './receipt.js';
 import { readRewards } from './rewards-query.js';
 import type { RewardsView } from './rewards-view.js';
+import { SettlementBook } from './settlement-book.js';
+import { SettlementWatch } from './settlement-watch.js';
+import { type Withdrawal, withdrawAll } from './withdrawals.js';
 
 export interface ChainPartDeps {
   options: ChainOptions;
@@ -45,6 +49,8 @@ export class ChainPart implements Startable {
   private readonly receipts: LeaderReceipts;
   private readonly driver: ClaimDriver;
   private readonly roots: RoundRoots;
+  private readonly book = new SettlementBook();
+  private readonly watch: SettlementWatch;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private pass: Promise<void> | undefined;
@@ -66,7 +72,9 @@ export class ChainPart implements Startable {
       deps.submissions,
       this.roots,
     );
-    this.driver = new ClaimDriver(this.claims, deps.options.settleBatch, deps.log);
+    const settler = new EpochSettler(this.book, deps.options.settlement, deps.options.settleBatch, deps.log);
+    this.driver = new ClaimDriver(this.claims, settler, deps.log);
+    this.watch = new SettlementWatch(this.book, deps.options.notaryBond, deps.log);
   }
 
   get configured(): boolean {
@@ -157,6 +165,12 @@ export class ChainPart implements Startable {
       this.lastError = `round roots: ${errorMessage(err)}`;
       this.deps.log.warn({ err: errorMessage(err) }, 'chain: committing round roots failed; retrying next tick');
     }
+    try {
+      await this.watch.pass(chain);
+    } catch (err) {
+      this.lastError = `settlement watch: ${errorMessage(err)}`;
+      this.deps.log.warn({ err: errorMessage(err) }, 'chain: checking settlements failed; retrying next tick');
+    }
     for (const claim of this.claims.due()) {
       if (!this.chain || this.deps.signal?.aborted) return;
       try {
@@ -198,7 +212,13 @@ export class ChainPart implements Startable {
 
   /** Owed and withdrawn amounts on chain plus estimates for revealed, unsettled claims. */
   rewards(): Promise<RewardsView> {
-    return readRewards(this.chain, this.claims, this.deps.identity.address);
+    return readRewards(this.chain, this.claims, this.deps.identity.address, this.book);
+  }
+
+  /** Withdraws every reward of this node: owed by the claim loop, and its cumulative credit by Merkle proof. */
+  withdraw(): Promise<Withdrawal> {
+    if (!this.chain) throw new MagnetError('ERR_CHAIN_NOT_CONFIGURED', 'the chain part is not running');
+    return withdrawAll(this.chain, this.book);
   }
 
   /** For /status. */

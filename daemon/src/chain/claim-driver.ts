@@ -2,6 +2,7 @@ import { ZeroHash } from 'ethers';
 import type { Logger } from '../log/logger.js';
 import type { ClaimQueue, ClaimRow } from './claim-store.js';
 import { type ChainConnection, chainNow } from './connection.js';
+import type { EpochSettler } from './epoch-settler.js';
 import { commitment, receiptTuple } from './receipt.js';
 import { roundClaimTuple } from './round-tree.js';
 
@@ -16,7 +17,7 @@ const ON_CHAIN = ['none', 'committed', 'revealed', 'voided', 'noshow', 'paid'] a
 export class ClaimDriver {
   constructor(
     private readonly claims: ClaimQueue,
-    private readonly settleBatch: number,
+    private readonly settler: EpochSettler,
     private readonly log: Logger,
   ) {}
 
@@ -78,23 +79,13 @@ export class ClaimDriver {
       this.log.info({ epoch: claim.epoch.toString(), round: claim.round, tx: tx.hash }, 'chain: claim revealed');
       return this.claims.advance(claim.digest, 'revealed', { revealTx: tx.hash as string });
     }
-    // revealed: settle once the challenge window is over (anyone may; settling is idempotent per batch).
+    // revealed: settled once the challenge window is over, by the claim loop or a Merkle settlement (anyone may).
     if (claim.state !== 'revealed') this.claims.advance(claim.digest, 'revealed');
     if (now < challengeCloses!) return;
-    const info = await c.ledger.getFunction('epochInfo')(claim.epoch);
-    if (info.openChallenges > 0n) return;
-    if (!info.settled) {
-      const tx = await c.ledger.getFunction('settle')(claim.epoch, this.settleBatch);
-      await tx.wait();
-    }
-    const after = await c.ledger.getFunction('claimOf')(claim.epoch, wallet.address);
-    if (ON_CHAIN[Number(after.status)] === 'paid') {
-      this.log.info(
-        { epoch: claim.epoch.toString(), round: claim.round, reward: after.reward.toString() },
-        'chain: claim settled and credited',
-      );
-      this.claims.advance(claim.digest, 'paid', { reward: this.share(claim, after.reward as bigint) });
-    }
+    const credit = await this.settler.settle(chain, claim.epoch, wallet.address);
+    if (credit === undefined) return;
+    this.log.info({ epoch: claim.epoch.toString(), round: claim.round, reward: credit.toString() }, 'chain: claim settled and credited');
+    this.claims.advance(claim.digest, 'paid', { reward: this.share(claim, credit) });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { int, str } from '../config/schema.js';
+import { choice, int, str } from '../config/schema.js';
 
 /** The `chain` config group: where the EVM chain is and how the claim loop paces itself. */
 export const chainOptions = {
@@ -20,6 +20,17 @@ export const chainOptions = {
     '',
     'if set (whole native coin, e.g. "1"), the node registers itself on chain at start with this bond and its tier when not registered yet',
     { env: 'MAGNET_CHAIN_REGISTER_BOND' },
+  ),
+  settlement: choice(
+    'loop',
+    ['loop', 'merkle'],
+    'how this node settles an epoch nobody has settled yet: the claim loop (cheaper for a few claims) or one Merkle root of cumulative credits (checked by every node, challengeable by notaries, withdrawn by proof; for many claims)',
+    { env: 'MAGNET_CHAIN_SETTLEMENT' },
+  ),
+  notaryBond: str(
+    '',
+    'if set (whole native coin, e.g. "5"), the node joins the notary panel with this bond: it challenges Merkle settlements the claims on chain do not give, and votes on such challenges when drawn',
+    { env: 'MAGNET_CHAIN_NOTARY_BOND' },
   ),
   settleBatch: int(200, 'claims settled per settle transaction (bounded by the block gas limit)', {
     env: 'MAGNET_CHAIN_SETTLE_BATCH',

@@ -2,15 +2,23 @@ import { estimateReward } from './calculator.js';
 import type { ClaimQueue } from './claim-store.js';
 import type { ChainConnection } from './connection.js';
 import type { RewardsView } from './rewards-view.js';
+import type { SettlementBook } from './settlement-book.js';
+import { withdrawable } from './withdrawals.js';
 
 /** Owed and withdrawn amounts on chain plus estimates for revealed, unsettled claims (no chain: the queue alone). */
-export async function readRewards(chain: ChainConnection | undefined, claims: ClaimQueue, address: string): Promise<RewardsView> {
+export async function readRewards(
+  chain: ChainConnection | undefined,
+  claims: ClaimQueue,
+  address: string,
+  book: SettlementBook,
+): Promise<RewardsView> {
   const rows = claims.all();
   if (!chain) {
     return {
       configured: false,
       address: address,
       owed: null,
+      owedByProof: null,
       tokenBalance: null,
       claims: rows.map((r) => ({
         epoch: r.epoch.toString(),
@@ -58,5 +66,17 @@ export async function readRewards(chain: ChainConnection | undefined, claims: Cl
       estimate: estimate?.toString() ?? null,
     });
   }
-  return { configured: true, address: wallet.address, owed: owed!.toString(), tokenBalance: bal!.toString(), claims: out };
+  // A cumulative root on chain that the claims do not give leaves nothing provable to withdraw: shown as unknown.
+  const byProof = await withdrawable(chain, book).then(
+    (w) => w.byProof.toString(),
+    () => null,
+  );
+  return {
+    configured: true,
+    address: wallet.address,
+    owed: owed!.toString(),
+    owedByProof: byProof,
+    tokenBalance: bal!.toString(),
+    claims: out,
+  };
 }

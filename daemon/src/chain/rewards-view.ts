@@ -5,6 +5,8 @@ export interface RewardsView {
   configured: boolean;
   address: string;
   owed: string | null;
+  /** Credited by Merkle settlements and not withdrawn yet (withdrawn by proof). */
+  owedByProof?: string | null;
   tokenBalance: string | null;
   claims: { epoch: string; round: number; state: string; reward: string | null; estimate: string | null }[];
 }
@@ -15,7 +17,7 @@ const mag = (x: string | null) => (x === null ? '-' : `${formatEther(BigInt(x))}
 export function formatRewards(r: RewardsView): string[] {
   const lines = [
     r.configured
-      ? `${r.address}: owed ${mag(r.owed)} (withdraw with \`magnet-node chain withdraw\`), balance ${mag(r.tokenBalance)}`
+      ? `${r.address}: owed ${mag(r.owed)} by the claim loop and ${mag(r.owedByProof ?? '0')} by Merkle settlements (withdraw with \`magnet-node chain withdraw\`), balance ${mag(r.tokenBalance)}`
       : 'chain not configured: claims wait in the queue',
   ];
   for (const c of r.claims) {

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Wallet, formatEther, isAddress, parseEther, type Contract } from 'ethers';
+import { Wallet, formatEther, isAddress, parseEther, type Contract, type JsonRpcProvider } from 'ethers';
 import { createLogger } from '../../log/logger.js';
 import { HomeDir } from '../../node/home.js';
 import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
@@ -8,7 +8,8 @@ import { TIERS, type Tier } from '../../profile/reward-config.js';
 import { ensureArtifacts } from '../../chain/artifacts.js';
 import { formatRewards, type RewardsView } from '../../chain/rewards-view.js';
 import { loadChainParams, tierIndex } from '../../chain/chain-params.js';
-import { attach, deployAll, readDeployment, writeDeployment } from '../../chain/deploy.js';
+import { attach, deployAll, readDeployment, writeDeployment, type Deployment } from '../../chain/deploy.js';
+import { withdrawAll } from '../../chain/withdrawals.js';
 import { fastParams } from '../../chain/local-chain.js';
 import { readClaims } from '../../chain/offline.js';
 import { makeProvider } from '../../chain/provider.js';
@@ -47,14 +48,16 @@ function deploymentOf(flags: ChainFlags): string {
 }
 
 /** The node's wallet on the configured chain, with the deployed contracts. */
-async function nodeChain(flags: ChainFlags): Promise<{ wallet: Wallet; c: ReturnType<typeof attach>; nodeId: string }> {
+async function nodeChain(
+  flags: ChainFlags,
+): Promise<{ wallet: Wallet; c: ReturnType<typeof attach>; nodeId: string; d: Deployment; provider: JsonRpcProvider }> {
   const home = new HomeDir(resolveHome(flags.home));
   const d = readDeployment(deploymentOf(flags));
   await ensureArtifacts();
   const provider = makeProvider(rpcOf(flags), BigInt(d.chainId));
   const identity = await unlockOrCreateIdentity(home, process.env, createLogger('warn'));
   const wallet = identity.wallet.connect(provider) as Wallet;
-  return { wallet, c: attach(d, wallet), nodeId: identity.nodeId };
+  return { wallet, c: attach(d, wallet), nodeId: identity.nodeId, d, provider };
 }
 
 async function sendTx(c: Contract, fn: string, ...args: unknown[]): Promise<string> {
@@ -156,21 +159,17 @@ export function registerChainCommands(program: Command): void {
 
   chain
     .command('withdraw')
-    .description('withdraw every settled reward owed to this node (MAG tokens to the node wallet)')
+    .description('withdraw every settled reward of this node, by the claim loop and by Merkle proof (MAG tokens to the node wallet)')
     .option('--rpc <url>', 'JSON-RPC URL (env MAGNET_CHAIN_RPC)')
     .option('--deployment <file>', 'deployment file (env MAGNET_CHAIN_DEPLOYMENT)')
     .option('--home <dir>', HOME_HELP)
     .action(async (flags: ChainFlags) => {
       try {
-        const { wallet, c } = await nodeChain(flags);
-        const owed = (await c.ledger.getFunction('owed')(wallet.address)) as bigint;
-        if (owed === 0n)
-          throw new MagnetError(
-            'ERR_NOTHING_OWED',
-            `nothing to withdraw: ${wallet.address} is owed 0 MAG (claims settle after their challenge window)`,
-          );
-        const tx = await sendTx(c.ledger, 'withdraw');
-        process.stdout.write(`withdrew ${formatEther(owed)} MAG to ${wallet.address}: tx ${tx}\n`);
+        const { wallet, c, d, provider } = await nodeChain(flags);
+        const w = await withdrawAll({ provider, wallet, c, d, chainId: BigInt(d.chainId) });
+        process.stdout.write(
+          `withdrew ${formatEther(w.owed + w.byProof)} MAG to ${wallet.address} (${formatEther(w.owed)} settled by the claim loop, ${formatEther(w.byProof)} by Merkle proof): tx ${w.txs.join(', ')}\n`,
+        );
       } catch (err) {
         fail(err);
       }
