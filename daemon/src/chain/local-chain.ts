@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { HDNodeWallet, Mnemonic, Wallet, getAddress, parseEther } from 'ethers';
+import { HDNodeWallet, Mnemonic, Wallet, formatEther, getAddress, parseEther } from 'ethers';
 import { MagnetError } from '../util/errors.js';
 import { ensureArtifacts } from './artifacts.js';
 import { loadChainParams, type ChainParams } from './chain-params.js';
@@ -50,7 +50,7 @@ export interface LocalChain {
   rpc: string;
   deploymentFile: string;
   deployment: Deployment;
-  /** Environment for every node of the testnet: chain, deployment, self-registration with a 1-coin bond, fast loop. */
+  /** Environment for every node of the testnet: chain, deployment, self-registration with a 1-coin bond, fast loop, Merkle settlement, notary. */
   env: Record<string, string>;
   /** Sends `eth` native coin from the dev faucet to each address (node wallets pay gas and bonds). */
   fund(addresses: string[], eth?: string): Promise<void>;
@@ -118,6 +118,9 @@ export async function startLocalChain(dir: string, o: { fast?: boolean } = {}): 
         MAGNET_CHAIN_DEPLOYMENT: deploymentFile,
         MAGNET_CHAIN_REGISTER_BOND: '1',
         MAGNET_CHAIN_POLL_MS: '1000',
+        // Epochs settle by one Merkle root that every node checks; each node also sits on the notary panel.
+        MAGNET_CHAIN_SETTLEMENT: 'merkle',
+        MAGNET_CHAIN_NOTARY_BOND: formatEther(p.minNotaryBond),
       },
       async fund(addresses, eth = '10') {
         for (const a of addresses) await (await faucet.sendTransaction({ to: getAddress(a), value: parseEther(eth) })).wait();
