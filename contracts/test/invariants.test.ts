@@ -30,12 +30,14 @@ import {
   revealClaim,
   revertName,
   sendAndWait,
+  settlementBasis,
   signed,
   type Fixture,
   type Signed,
 } from './helpers/fixture.js';
 import { receiptTuple } from '../../daemon/src/chain/receipt.js';
-import { buildRoundTree, roundClaimTuple, roundLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
+import { creditsFromWeights } from '../../daemon/src/chain/calculator.js';
+import { buildRoundTree, roundClaimTuple, roundLeafHash, settlementLeafHash, type RoundLeaf } from '../../daemon/src/chain/round-tree.js';
 
 /**
  * Random action sequences against the real contracts on anvil, deployed as in production (a timelock governs, the
@@ -114,6 +116,16 @@ describe('contract invariants under random action sequences', () => {
           const claimedLeaves = new Set<string>();
           let nextRound = 1n;
           let withdrawn = 0n;
+          /** Merkle settlement: the latest posting of each epoch, the credits of the finalized root, and how each epoch settled. */
+          type Cumulative = { leaves: Map<number, bigint>; root: string; proof: (i: number) => string[] };
+          const postings = new Map<bigint, Cumulative>();
+          let finalizedRoot: Cumulative = { leaves: new Map(), root: ZeroHash, proof: () => [] };
+          const settledBy = new Map<bigint, 'loop' | 'root'>();
+          const cumulativeTree = (leaves: Map<number, bigint>): Cumulative => {
+            const leafOf = (i: number) => settlementLeafHash(addr(i), leaves.get(i) ?? 0n, f.chainId, f.deployment.addresses.ledger);
+            const tree = buildRoundTree([...leaves.keys()].map(leafOf));
+            return { leaves, root: tree.root, proof: (i) => (leaves.has(i) ? tree.proof(leafOf(i)) : []) };
+          };
           const run = async (fn: () => Promise<TransactionReceipt | null | void>) => {
             try {
               const r = await fn();
@@ -147,6 +159,12 @@ describe('contract invariants under random action sequences', () => {
                 assert.ok((ev.args[2] as bigint) <= cap, `claim ${key} credited ${ev.args[2]} over the per-node cap ${cap}`);
               }
               if (ev.name === 'RewardWithdrawn') withdrawn += ev.args[1] as bigint;
+              if (ev.name === 'EpochSettlementStarted' || ev.name === 'SettlementFinalized') {
+                const e = ev.args[0] as bigint;
+                const how = ev.name === 'SettlementFinalized' ? 'root' : 'loop';
+                assert.ok(!settledBy.has(e), `epoch ${e} settled by the ${settledBy.get(e)} and again by the ${how}`);
+                settledBy.set(e, how);
+              }
               if (ev.name === 'NodeSlashed') {
                 const owner = ev.args[0] as string;
                 const why = events.find(
@@ -372,6 +390,57 @@ describe('contract invariants under random action sequences', () => {
                 });
                 break;
               }
+              case 'postRoot': {
+                // Prefer an epoch past its challenge window and not settled; an honest settler credits what the claims
+                // give, a hostile one itself the per-node cap, each on top of the finalized root's credits.
+                const t = BigInt((await f.provider.getBlock('latest'))!.timestamp);
+                const due: bigint[] = [];
+                for (const e of epochs) {
+                  const [, , , closes] = (await c.ledger.getFunction('windows')(e)) as bigint[];
+                  if (t >= closes! && !settledBy.has(e)) due.push(e);
+                }
+                const e = pick(due, a.pick) ?? pick([...epochs], a.pick);
+                if (e === undefined) break;
+                const [pool, cap] = await settlementBasis(f, e);
+                let credits: Map<number, bigint>;
+                if (a.honest) {
+                  const weights = new Map<string, bigint>();
+                  for (const i of NODES) {
+                    const cl = await c.ledger.getFunction('claimOf')(e, addr(i));
+                    if (cl.status === 2n) weights.set(String(i), cl.weight as bigint);
+                  }
+                  credits = new Map([...creditsFromWeights(pool, cap, weights).credits].map(([i, v]) => [Number(i), v]));
+                } else credits = new Map([[a.settler, cap]]);
+                const leaves = new Map(finalizedRoot.leaves);
+                let total = 0n;
+                for (const [i, v] of credits) {
+                  leaves.set(i, (leaves.get(i) ?? 0n) + v);
+                  total += v;
+                }
+                if (leaves.size === 0) break;
+                const posting = cumulativeTree(leaves);
+                await run(async () => {
+                  const r = await tx('ledger', a.settler, 'postSettlement', e, posting.root, total, pool, cap);
+                  postings.set(e, posting);
+                  return r;
+                });
+                break;
+              }
+              case 'finalizeRoot': {
+                const e = pick([...postings.keys()], a.pick);
+                if (e === undefined) break;
+                await run(async () => {
+                  const r = await tx('ledger', 7, 'finalizeSettlement', e);
+                  finalizedRoot = postings.get(e)!;
+                  return r;
+                });
+                break;
+              }
+              case 'withdrawProof': {
+                const cumulative = finalizedRoot.leaves.get(a.node) ?? 0n;
+                await run(() => tx('ledger', a.node, 'withdrawCumulative', cumulative, finalizedRoot.proof(a.node)));
+                break;
+              }
               case 'grief': {
                 // A key nobody bonded signs an honest node a receipt: the reveal's checks refuse it by name.
                 const s = await signed(f, makeReceipt(f, a.node, GRIEFER, epochNow), a.node, GRIEFER);
@@ -476,18 +545,32 @@ describe('contract invariants under random action sequences', () => {
             assert.equal(regBalance, bonded + payouts + burned, 'registry solvent');
             assert.equal(panelBalance, notaryBonds + notarySlashed + challengeBonds + panelPayouts + panelBurned, 'panel solvent');
             assert.deepEqual(await readGoverned(), governed, 'parameters are what the executed changes set, and nothing else');
+            if (['finalizeRoot', 'withdrawProof'].includes(a.t)) {
+              // The cumulative root is the last finalized posting; its leaves add up to everything roots credited, and
+              // nobody has withdrawn by proof more than it credits them.
+              assert.equal(((await g('ledger', 'cumulativeRoot')) as unknown as string).toLowerCase(), finalizedRoot.root.toLowerCase());
+              const sum = [...finalizedRoot.leaves.values()].reduce((x, y) => x + y, 0n);
+              assert.equal(await g('ledger', 'cumulativeCredited'), sum, 'cumulative credited = the sum of the root leaves');
+              for (const i of NODES) {
+                const done = await g('ledger', 'withdrawnCumulative', addr(i));
+                assert.ok(done <= (finalizedRoot.leaves.get(i) ?? 0n), `node ${i} withdrew by proof more than the root credits it`);
+              }
+            }
             if (governed.epochPool > maxPool) maxPool = governed.epochPool;
             if (governed.dailyCap > maxDailyCap) maxDailyCap = governed.dailyCap;
             if (['challenge', 'vote', 'expire', 'appeal', 'execute'].includes(a.t)) {
               // A challenge holds the node's bond, its epoch's settlement and its deposits until it is final.
               const locks = new Map<string, bigint>();
               const epochHolds = new Map<bigint, bigint>();
+              const postingHolds = new Map<bigint, bigint>();
               let held = 0n;
               for (const id of challenges) {
                 const ch = await c.panel.getFunction('challengeOf')(id);
                 if (FINAL.has(ch.status as bigint)) continue;
                 locks.set(ch.node as string, (locks.get(ch.node as string) ?? 0n) + 1n);
-                if (ch.kind !== 2n) epochHolds.set(ch.epoch as bigint, (epochHolds.get(ch.epoch as bigint) ?? 0n) + 1n);
+                // Registration holds no epoch; Settlement holds the epoch's posting, not its claims.
+                const holds = ch.kind === 4n ? postingHolds : ch.kind !== 2n ? epochHolds : undefined;
+                holds?.set(ch.epoch as bigint, (holds.get(ch.epoch as bigint) ?? 0n) + 1n);
                 held += (ch.bond as bigint) + (ch.appealBond as bigint);
               }
               assert.equal(challengeBonds, held, 'deposits held = those of the challenges not final');
@@ -498,6 +581,8 @@ describe('contract invariants under random action sequences', () => {
               for (const e of epochs) {
                 const info = await c.ledger.getFunction('epochInfo')(e);
                 assert.equal(info.openChallenges, epochHolds.get(e) ?? 0n, `epoch ${e} held by its open claim challenges`);
+                const posting = await c.ledger.getFunction('settlementOf')(e);
+                assert.equal(BigInt(posting.openChallenges), postingHolds.get(e) ?? 0n, `epoch ${e}'s posting held by its open challenges`);
               }
             }
             if (['settle', 'vote', 'execute', 'claimLeaf', 'reveal'].includes(a.t)) {
@@ -511,7 +596,7 @@ describe('contract invariants under random action sequences', () => {
                 }),
               );
             }
-            if (a.t === 'settle' || a.t === 'vote' || a.t === 'execute') {
+            if (a.t === 'settle' || a.t === 'vote' || a.t === 'execute' || a.t === 'finalizeRoot') {
               for (const e of epochs) {
                 const [info, start] = await Promise.all([
                   c.ledger.getFunction('epochInfo')(e),

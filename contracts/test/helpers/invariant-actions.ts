@@ -28,6 +28,9 @@ export const MIN_SUCCESSES: Record<string, number> = {
   executeGovernance: 1,
   root: 2,
   claimLeaf: 2,
+  postRoot: 2,
+  finalizeRoot: 1,
+  withdrawProof: 1,
 };
 
 /** Who may lead a round root here: the honest leader, or a colluder vouching for whom it likes. */
@@ -55,7 +58,10 @@ export type Action =
   | { t: 'govern'; change: number; factor: number }
   | { t: 'executeGovernance'; pick: number }
   | { t: 'root'; leader: number; members: number; tokens: number }
-  | { t: 'claimLeaf'; pick: number; leaf: number };
+  | { t: 'claimLeaf'; pick: number; leaf: number }
+  | { t: 'postRoot'; pick: number; settler: number; honest: boolean }
+  | { t: 'finalizeRoot'; pick: number }
+  | { t: 'withdrawProof'; node: number };
 
 const pickOf = (n: number) => fc.integer({ min: 0, max: n - 1 });
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
@@ -78,7 +84,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       t: fc.constant('challenge' as const),
       notary: fc.constantFrom(...NOTARIES),
       node: fc.constantFrom(...NODES),
-      kind: fc.integer({ min: 0, max: 3 }), // Claim, Reveal, Registration, Round
+      kind: fc.integer({ min: 0, max: 4 }), // Claim, Reveal, Registration, Round, Settlement
       low: fc.integer({ min: 0, max: 4 }), // 0: a deposit one wei short
     }),
   },
@@ -119,6 +125,17 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('claimLeaf' as const), pick: pickOf(1000), leaf: pickOf(1000) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('postRoot' as const),
+      pick: pickOf(1000),
+      settler: fc.constantFrom(...NODES),
+      honest: fc.boolean(), // false: the settler credits itself the per-node cap on top of the current root
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('finalizeRoot' as const), pick: pickOf(1000) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('withdrawProof' as const), node: fc.constantFrom(...NODES) }) },
 );
 
 /** The governed values the governor actor changes, read back after every action. */

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { computeEpochRewards, effectiveMultiplierBps, estimateReward, nodeCap, type CalcClaim } from './calculator.js';
+import {
+  claimWeight,
+  computeEpochRewards,
+  creditsFromWeights,
+  effectiveMultiplierBps,
+  estimateReward,
+  nodeCap,
+  type CalcClaim,
+} from './calculator.js';
 
 const claimArb = fc.record({
   node: fc.string({ minLength: 1, maxLength: 4 }),
@@ -87,5 +95,22 @@ describe('off-chain reward calculator', () => {
     assert.equal(effectiveMultiplierBps(30_000, 3n * min, min), 30_000, 'three minimum bonds back 3.0x');
     assert.equal(effectiveMultiplierBps(1_000, min, min), 1_000, 'a lower tier keeps its own multiplier');
     assert.equal(effectiveMultiplierBps(30_000, (3n * min) / 2n, min), 15_000);
+  });
+
+  it('credits a Merkle settlement exactly as the claim loop pays the same weights, and leaves out nodes credited nothing', () => {
+    fc.assert(
+      fc.property(fc.array(claimArb, { maxLength: 30 }), amount, share, (claims, epochPool, maxRewardShareBps) => {
+        // One claim per node, as the ledger holds them.
+        const byNode = new Map(claims.map((c) => [c.node, c]));
+        const unique = [...byNode.values()];
+        const loop = computeEpochRewards({ epochPool, dailyCap: epochPool, emittedOnDay: 0n, maxRewardShareBps, claims: unique });
+        const weights = new Map(unique.map((c) => [c.node, claimWeight(c)]));
+        const merkle = creditsFromWeights(loop.pool, nodeCap(loop.pool, maxRewardShareBps), weights);
+        unique.forEach((c, i) => assert.equal(merkle.credits.get(c.node) ?? 0n, loop.rewards[i]));
+        assert.equal(merkle.total, loop.paid);
+        for (const credit of merkle.credits.values()) assert.ok(credit > 0n);
+      }),
+    );
+    assert.equal(creditsFromWeights(100n, 100n, new Map([['a', 0n]])).credits.size, 0, 'no weight, no credit');
   });
 });

@@ -40,7 +40,9 @@ export class EpochSettler {
     if (info.settling || this.mode === 'loop') {
       const tx = await ledger.getFunction('settle')(epoch, this.settleBatch);
       await tx.wait();
-      return undefined;
+      // The last batch settles the epoch: its credit is known in this pass.
+      if (!(await ledger.getFunction('epochInfo')(epoch)).settled) return undefined;
+      return (await ledger.getFunction('claimOf')(epoch, node)).reward as bigint;
     }
     await this.post(chain, epoch);
     return undefined;
