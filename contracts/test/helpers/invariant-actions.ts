@@ -59,8 +59,8 @@ export type Action =
   | { t: 'executeGovernance'; pick: number }
   | { t: 'root'; leader: number; members: number; tokens: number }
   | { t: 'claimLeaf'; pick: number; leaf: number }
-  | { t: 'postRoot'; pick: number; settler: number; honest: boolean }
-  | { t: 'finalizeRoot'; pick: number }
+  | { t: 'postRoot'; pick: number; settler: number; honest: boolean; late: boolean }
+  | { t: 'finalizeRoot'; pick: number; late: boolean }
   | { t: 'withdrawProof'; node: number };
 
 const pickOf = (n: number) => fc.integer({ min: 0, max: n - 1 });
@@ -132,10 +132,11 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       pick: pickOf(1000),
       settler: fc.constantFrom(...NODES),
       honest: fc.boolean(), // false: the settler credits itself the per-node cap on top of the current root
+      late: fc.boolean(), // the settler comes once the epoch's challenge window is over (time moves there first)
     }),
   },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('finalizeRoot' as const), pick: pickOf(1000) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('withdrawProof' as const), node: fc.constantFrom(...NODES) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('finalizeRoot' as const), pick: pickOf(1000), late: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('withdrawProof' as const), node: fc.constantFrom(...NODES) }) },
 );
 
 /** The governed values the governor actor changes, read back after every action. */
