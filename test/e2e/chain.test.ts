@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { HDNodeWallet, Mnemonic, Wallet, hexlify, randomBytes } from 'ethers';
+import { HDNodeWallet, Mnemonic, Wallet, ZeroHash, hexlify, randomBytes } from 'ethers';
 import { attach } from '../../daemon/src/chain/deploy.js';
 import { DEV_MNEMONIC, startLocalChain, type LocalChain } from '../../daemon/src/chain/local-chain.js';
 import { makeProvider } from '../../daemon/src/chain/provider.js';
@@ -117,6 +117,18 @@ describe('chain claims through a running daemon', () => {
     await waitFor(async () => (await claimState())?.state === 'revealed', 30_000, 'reveal');
     const est = await d.get<{ claims: { estimate: string | null }[] }>('/chain/rewards');
     await mineAt(challengeCloses!);
+    // The testnet environment settles by Merkle root: the daemon posts the epoch's root, and finalizes it once the
+    // posting's own challenge period (challengeWindow) is over.
+    const posting = await waitFor(
+      async () => {
+        const p = await c.ledger.getFunction('settlementOf')(epoch);
+        return p.root !== ZeroHash ? p : undefined;
+      },
+      30_000,
+      'settlement posting',
+    );
+    assert.equal(posting.settler, address);
+    await mineAt((posting.postedAt as bigint) + ((await c.params.getFunction('challengeWindow')()) as bigint));
     const paid = await waitFor(
       async () => {
         const s = await claimState();
@@ -137,7 +149,7 @@ describe('chain claims through a running daemon', () => {
       [CLI, 'chain', 'withdraw', '--home', home, '--rpc', rpc!, '--deployment', deploymentFile!],
       { env },
     );
-    assert.match(w, /withdrew [\d.]+ MAG/);
+    assert.match(w, /withdrew [\d.]+ MAG .*0\.0 settled by the claim loop, [\d.]+ by Merkle proof/);
     assert.equal(await c.token.getFunction('balanceOf')(address), BigInt(paid.reward!));
     const again = await run(process.execPath, [CLI, 'chain', 'withdraw', '--home', home, '--rpc', rpc!, '--deployment', deploymentFile!], {
       env,
