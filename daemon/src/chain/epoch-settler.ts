@@ -38,8 +38,7 @@ export class EpochSettler {
       return undefined;
     }
     if (info.settling || this.mode === 'loop') {
-      const tx = await ledger.getFunction('settle')(epoch, this.settleBatch);
-      await tx.wait();
+      if (!(await this.send(chain, 'settle', [epoch, this.settleBatch]))) return undefined;
       // The last batch settles the epoch: its credit is known in this pass.
       if (!(await ledger.getFunction('epochInfo')(epoch)).settled) return undefined;
       return (await ledger.getFunction('claimOf')(epoch, node)).reward as bigint;
@@ -73,9 +72,8 @@ export class EpochSettler {
       return;
     }
     if (!(await this.simulate(chain, 'finalizeSettlement', [epoch]))) return;
-    const tx = await chain.c.ledger.getFunction('finalizeSettlement')(epoch);
-    await tx.wait();
-    this.log.info({ epoch: epoch.toString(), root: p.root, total: p.total.toString(), tx: tx.hash }, 'chain: settlement finalized');
+    const tx = await this.send(chain, 'finalizeSettlement', [epoch]);
+    if (tx) this.log.info({ epoch: epoch.toString(), root: p.root, total: p.total.toString(), tx }, 'chain: settlement finalized');
   }
 
   /** Posts the epoch's cumulative root; an epoch that credits nobody goes through the claim loop (it mints nothing). */
@@ -83,18 +81,37 @@ export class EpochSettler {
     const basis = await this.book.basis(chain, epoch);
     const want = await this.book.expected(chain, epoch, basis, await this.book.cumulative(chain));
     if (!want) {
-      const tx = await chain.c.ledger.getFunction('settle')(epoch, this.settleBatch);
-      await tx.wait();
+      await this.send(chain, 'settle', [epoch, this.settleBatch]);
       return;
     }
     const args = [epoch, want.root, want.total, basis.pool, basis.nodeCap];
     if (!(await this.simulate(chain, 'postSettlement', args))) return;
-    const tx = await chain.c.ledger.getFunction('postSettlement')(...args);
-    await tx.wait();
+    const tx = await this.send(chain, 'postSettlement', args);
+    if (!tx) return;
     this.log.info(
-      { epoch: epoch.toString(), root: want.root, total: want.total.toString(), nodes: want.cumulative.size, tx: tx.hash },
+      { epoch: epoch.toString(), root: want.root, total: want.total.toString(), nodes: want.cumulative.size, tx },
       'chain: settlement posted',
     );
+  }
+
+  /**
+   * Sends one settlement step; its hash, or undefined when it was mined and reverted: nodes race for the same step
+   * (another node's posting, finalization or batch landed first after this node's check), and the next pass reads
+   * the ledger again. Any other failure throws (retried).
+   */
+  private async send(chain: ChainConnection, fn: string, args: unknown[]): Promise<string | undefined> {
+    const tx = await chain.c.ledger.getFunction(fn)(...args);
+    try {
+      await tx.wait();
+      return tx.hash as string;
+    } catch (err) {
+      if ((err as { code?: string; receipt?: unknown }).code !== 'CALL_EXCEPTION' || !(err as { receipt?: unknown }).receipt) throw err;
+      this.log.info(
+        { fn, epoch: String(args[0]), tx: tx.hash },
+        'chain: settlement step reverted on chain (another node took it first); next pass',
+      );
+      return undefined;
+    }
   }
 
   /**
