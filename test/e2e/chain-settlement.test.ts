@@ -121,8 +121,15 @@ describe('Merkle settlement among daemons with a hostile settler', () => {
     const opened = await c.panel.getFunction('challengeOf')(id);
     assert.deepEqual([opened.kind, opened.node, opened.epoch], [4n, hostile, epoch]);
     assert.ok(addresses.includes(opened.challenger as string), 'a daemon challenged');
-    await provider.send('evm_mine', []); // past the draw block: anvil mines only on demand
-    await waitFor(async () => (await c.panel.getFunction('challengeOf')(id)).status === STATUS.upheld, 30_000, 'two panelists uphold it');
+    // A live chain keeps making blocks (the draw needs one after the draw block); anvil mines only on demand.
+    await waitFor(
+      async () => {
+        await provider.send('evm_mine', []);
+        return (await c.panel.getFunction('challengeOf')(id)).status === STATUS.upheld;
+      },
+      30_000,
+      'two panelists uphold it',
+    );
     const ruled = await c.panel.getFunction('challengeOf')(id);
     assert.deepEqual([ruled.votesUphold, ruled.votesReject], [2n, 0n]);
     await mineAt(ruled.executeAfter as bigint);

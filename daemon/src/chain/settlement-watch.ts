@@ -105,7 +105,8 @@ export class SettlementWatch {
     }
     if (status !== STATUS.open && status !== STATUS.appealed) return void this.challenges.delete(id);
     if (!c.drawn) {
-      if ((await chain.provider.getBlockNumber()) <= Number(c.drawBlock)) return;
+      // The draw runs in the next block, which must come after the draw block (its hash is the seed).
+      if ((await chain.provider.getBlockNumber()) < Number(c.drawBlock)) return;
       if (await this.simulate(chain, 'draw', [id])) await (await panel.getFunction('draw')(id)).wait();
       return;
     }
