@@ -8,6 +8,7 @@ import { createLogger } from '../../daemon/src/log/logger.js';
 import { ChainPart } from '../../daemon/src/chain/chain-part.js';
 import type { SubmissionBook } from '../../daemon/src/chain/leader-receipts.js';
 import { creditsFromWeights } from '../../daemon/src/chain/calculator.js';
+import { readLogs } from '../../daemon/src/chain/ledger-events.js';
 import { writeDeployment } from '../../daemon/src/chain/deploy.js';
 import { chainSchemaDefaults, type ChainOptions } from '../../daemon/src/chain/options.js';
 import { buildRoundTree, settlementLeafHash } from '../../daemon/src/chain/round-tree.js';
@@ -163,6 +164,18 @@ describe('daemon Merkle settlement on anvil', () => {
     assert.deepEqual([rewardOf(a, e), rewardOf(b, e)], [want.credits.get(addr(A)), want.credits.get(addr(B))]);
     assert.ok(want.credits.get(addr(A))! > want.credits.get(addr(B))!, 'A did more');
     assert.equal((await a.rewards()).owedByProof, want.credits.get(addr(A))!.toString());
+
+    // Events are read in windows (public RPCs cap one eth_getLogs): windows of one block give what one read gives.
+    const conn = { provider: f.provider, wallet: f.wallets[0]!, c: f.c, d: f.deployment, chainId: f.chainId };
+    const names = ['ClaimRevealed', 'RoundClaimed', 'SettlementPosted', 'SettlementFinalized'];
+    const head = await f.provider.getBlockNumber();
+    const whole = await readLogs(conn, f.c.ledger, names, f.deployment.block, head, 1_000_000);
+    const windowed = await readLogs(conn, f.c.ledger, names, f.deployment.block, head, 1);
+    assert.ok(whole.length >= 4 && head - f.deployment.block > 9);
+    assert.deepEqual(
+      windowed.map((x) => [x.log.blockNumber, x.log.index, x.ev.name]),
+      whole.map((x) => [x.log.blockNumber, x.log.index, x.ev.name]),
+    );
 
     const w = await a.withdraw();
     assert.deepEqual([w.owed, w.byProof], [0n, want.credits.get(addr(A))]);

@@ -1,6 +1,7 @@
-import { ZeroHash, getAddress, type EventLog, type Log } from 'ethers';
+import { ZeroHash, getAddress } from 'ethers';
 import { creditsFromWeights, nodeCap } from './calculator.js';
 import type { ChainConnection } from './connection.js';
+import { LedgerEvents, before, type LogPosition } from './ledger-events.js';
 import { buildRoundTree, settlementLeafHash } from './round-tree.js';
 
 /** The pool and per-node cap a Merkle settlement of an epoch is computed on (fixed by its posting). */
@@ -39,7 +40,7 @@ const REVEALED = 2; // ContributionLedger.ClaimStatus.Revealed
 
 /**
  * Recomputes Merkle settlements from the chain alone, so that a settler, every node checking a posting, a panelist
- * judging one and a node withdrawing by proof all get the same tree. An epoch's credits come from its claims' weights
+ * judging one and a node withdrawing by proof all get the same tree. Events are read incrementally (LedgerEvents). An epoch's credits come from its claims' weights
  * (ClaimRevealed and RoundClaimed name the claimants; `claimOf` gives each final weight once the challenge window is
  * over) and the basis its posting was made on (SettlementPosted carries the pool and cap). A node's cumulative credit
  * is the sum of its credits over every finalized epoch, as the claims give them, not as a finalized root said: a bad
@@ -50,6 +51,7 @@ export class SettlementBook {
   private readonly finalizedCredits = new Map<bigint, Map<string, bigint>>();
   /** Verdicts by posting (epoch, root, time): a posting, its basis and what it builds on never change. */
   private readonly verdicts = new Map<string, PostingCheck>();
+  private readonly events = new LedgerEvents();
 
   /** The epoch's pool and cap as postSettlement computes them now (on the pending block). */
   async basis(chain: ChainConnection, epoch: bigint): Promise<SettlementBasis> {
@@ -89,16 +91,11 @@ export class SettlementBook {
    */
   async weights(chain: ChainConnection, epoch: bigint): Promise<Map<string, bigint>> {
     const ledger = chain.c.ledger;
-    const from = chain.d.block;
-    const [revealed, claimedByRoot, info] = await Promise.all([
-      ledger.queryFilter(ledger.getEvent('ClaimRevealed')(epoch), from),
-      ledger.queryFilter(ledger.getEvent('RoundClaimed')(epoch), from),
-      ledger.getFunction('epochInfo')(epoch),
-    ]);
-    const nodes = new Set([...revealed, ...claimedByRoot].map((l) => getAddress((l as EventLog).args.node as string)));
+    await this.events.sync(chain);
+    const info = await ledger.getFunction('epochInfo')(epoch);
     const weights = new Map<string, bigint>();
     let sum = 0n;
-    for (const node of [...nodes].sort()) {
+    for (const node of this.events.claimantsOf(epoch)) {
       const claim = await ledger.getFunction('claimOf')(epoch, node);
       if (Number(claim.status) !== REVEALED || (claim.weight as bigint) === 0n) continue;
       weights.set(node, claim.weight as bigint);
@@ -111,22 +108,21 @@ export class SettlementBook {
   }
 
   /**
-   * The cumulative credit of every node from the epochs finalized before `before` (a log position: the posting a
+   * The cumulative credit of every node from the epochs finalized before `until` (the position of the posting a
    * cumulative root builds on), or from all of them.
    */
-  async cumulative(chain: ChainConnection, before?: Log): Promise<Map<string, bigint>> {
-    const ledger = chain.c.ledger;
-    const finalized = await ledger.queryFilter(ledger.getEvent('SettlementFinalized')(), chain.d.block);
+  async cumulative(chain: ChainConnection, until?: LogPosition): Promise<Map<string, bigint>> {
+    await this.events.sync(chain);
     const sum = new Map<string, bigint>();
-    for (const log of finalized) {
-      if (before && !logBefore(log, before)) continue;
-      const epoch = (log as EventLog).args.epoch as bigint;
-      let credits = this.finalizedCredits.get(epoch);
+    for (const f of this.events.finalized()) {
+      if (until && !before(f.at, until)) continue;
+      let credits = this.finalizedCredits.get(f.epoch);
       if (!credits) {
-        const posted = await this.postedLog(chain, epoch, (log as EventLog).args.root as string, log);
-        if (!posted) throw new Error(`no SettlementPosted event for the finalized root of epoch ${epoch}`);
-        credits = (await this.credits(chain, epoch, basisOf(posted))).credits;
-        this.finalizedCredits.set(epoch, credits);
+        const posted = this.events.posting(f.epoch, f.root, f.at);
+        if (!posted) throw new Error(`no SettlementPosted event for the finalized root of epoch ${f.epoch}`);
+        credits = (await this.credits(chain, f.epoch, posted)).credits;
+        this.finalizedCredits.set(f.epoch, credits);
+        this.events.forget(f.epoch);
       }
       for (const [node, c] of credits) sum.set(node, (sum.get(node) ?? 0n) + c);
     }
@@ -167,10 +163,10 @@ export class SettlementBook {
   }
 
   private async judge(chain: ChainConnection, epoch: bigint, posting: Posting): Promise<PostingCheck> {
-    const log = await this.postedLog(chain, epoch, posting.root);
-    if (!log) return { ok: false, why: `no SettlementPosted event for root ${posting.root} of epoch ${epoch}` };
-    const basis = basisOf(log);
-    const want = await this.expected(chain, epoch, basis, await this.cumulative(chain, log));
+    await this.events.sync(chain);
+    const posted = this.events.posting(epoch, posting.root);
+    if (!posted) return { ok: false, why: `no SettlementPosted event for root ${posting.root} of epoch ${epoch}` };
+    const want = await this.expected(chain, epoch, posted, await this.cumulative(chain, posted.at));
     if (!want) return { ok: false, why: `epoch ${epoch} credits nobody, yet a root was posted` };
     if (want.total !== posting.total) return { ok: false, why: `total ${posting.total} posted, the claims give ${want.total}` };
     if (want.root !== posting.root) return { ok: false, why: `root ${posting.root} posted, the claims give ${want.root}` };
@@ -201,16 +197,6 @@ export class SettlementBook {
     }
     return { cumulative: mine, proof: tree.proof(node) };
   }
-
-  /** The latest SettlementPosted event of `epoch` with `root` (before `until` when given). */
-  private async postedLog(chain: ChainConnection, epoch: bigint, root: string, until?: Log): Promise<EventLog | undefined> {
-    const ledger = chain.c.ledger;
-    const logs = await ledger.queryFilter(ledger.getEvent('SettlementPosted')(epoch), chain.d.block);
-    const match = logs.filter(
-      (l) => ((l as EventLog).args.root as string).toLowerCase() === root.toLowerCase() && (!until || logBefore(l, until)),
-    );
-    return match[match.length - 1] as EventLog | undefined;
-  }
 }
 
 /** The tree of cumulative credits, leaves as ContributionLedger.settlementLeaf. */
@@ -219,13 +205,4 @@ function cumulativeTree(chain: ChainConnection, cumulative: Map<string, bigint>)
   const leafOf = (node: string) => settlementLeafHash(node, cumulative.get(getAddress(node)) ?? 0n, chain.chainId, ledger);
   const tree = buildRoundTree([...cumulative.keys()].map(leafOf));
   return { root: tree.root, proof: (node) => tree.proof(leafOf(node)) };
-}
-
-function basisOf(posted: EventLog): SettlementBasis {
-  return { pool: posted.args.pool as bigint, nodeCap: posted.args.nodeCap as bigint };
-}
-
-/** Whether log `a` comes before log `b` on the chain. */
-function logBefore(a: Log, b: Log): boolean {
-  return a.blockNumber < b.blockNumber || (a.blockNumber === b.blockNumber && a.index < b.index);
 }

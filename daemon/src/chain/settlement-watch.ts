@@ -1,6 +1,7 @@
-import { getAddress, parseEther, type EventLog } from 'ethers';
+import { getAddress, parseEther } from 'ethers';
 import type { Logger } from '../log/logger.js';
 import { type ChainConnection, chainNow } from './connection.js';
+import { readLogs } from './ledger-events.js';
 import type { SettlementBook } from './settlement-book.js';
 
 const KIND_SETTLEMENT = 4n; // INotaryPanel.Kind.Settlement
@@ -54,14 +55,9 @@ export class SettlementWatch {
     const to = await chain.provider.getBlockNumber();
     const from = this.scannedTo === undefined ? chain.d.block : this.scannedTo + 1;
     if (from > to) return;
-    const [posted, opened] = await Promise.all([
-      ledger.queryFilter(ledger.getEvent('SettlementPosted')(), from, to),
-      panel.queryFilter(panel.getEvent('ChallengeOpened')(), from, to),
-    ]);
-    for (const l of posted) this.epochs.add((l as EventLog).args.epoch as bigint);
-    for (const l of opened) {
-      const args = (l as EventLog).args;
-      if (BigInt(args.kind as bigint) === KIND_SETTLEMENT) this.challenges.add(args.challengeId as bigint);
+    for (const { ev } of await readLogs(chain, ledger, ['SettlementPosted'], from, to)) this.epochs.add(ev.args.epoch as bigint);
+    for (const { ev } of await readLogs(chain, panel, ['ChallengeOpened'], from, to)) {
+      if (BigInt(ev.args.kind as bigint) === KIND_SETTLEMENT) this.challenges.add(ev.args.challengeId as bigint);
     }
     this.scannedTo = to;
   }
