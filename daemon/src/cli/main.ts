@@ -3,6 +3,7 @@ import { Command, type CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBlobCommands } from './commands/blob.js';
 import { registerChainCommands } from './commands/chain.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
@@ -28,6 +29,7 @@ registerBlobCommands(program);
 registerServeCommands(program);
 registerTestnetCommand(program);
 registerChainCommands(program);
+registerDoctorCommand(program);
 program
   .command('version')
   .description('print the version')
