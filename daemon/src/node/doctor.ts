@@ -45,7 +45,13 @@ export async function runDoctor(config: NodeConfig, ctx: DoctorContext): Promise
     ['port grpc', config.net.grpc, '--grpc', 'MAGNET_GRPC'],
     ['port p2p', tcpOfMultiaddr(config.net.p2p), '--p2p', 'MAGNET_P2P'],
   ];
-  for (const [check, address, flag, env] of listeners) out.push(await portFinding(check, address, flag, env, ctx.daemonRunning));
+  for (const [check, address, flag, env] of listeners) {
+    if (check === 'port p2p' && address === config.net.p2p) {
+      out.push({ check, status: 'warn', detail: `${address} is not a TCP multiaddr: not checked` });
+      continue;
+    }
+    out.push(await portFinding(check, address, flag, env, ctx.daemonRunning));
+  }
   const floors = loadRewardConfig(join(REPO_ROOT, 'config', 'reward-config.json'), ctx.env).thresholds;
   out.push(diskFinding(config.node.home, floors));
   out.push(await ssdFinding(config.node.home, floors));
