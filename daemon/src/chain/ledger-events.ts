@@ -22,6 +22,9 @@ export interface FinalizedEvent {
   at: LogPosition;
 }
 
+/** Every this many syncs, the claimants of epochs settled by the claim loop are dropped. */
+const PRUNE_EVERY = 10;
+
 /** Blocks one eth_getLogs covers at most: public RPCs refuse wide ranges (commonly 10,000 blocks or fewer). */
 export const LOG_WINDOW = 5_000;
 
@@ -53,10 +56,11 @@ export async function readLogs(
 /**
  * The ledger events a Merkle settlement is recomputed from, read once and then incrementally (each sync reads only the
  * blocks since the last): who claimed in each epoch (ClaimRevealed, RoundClaimed), every posting and every
- * finalization. Claimants of an epoch can be dropped once its credits are fixed.
+ * finalization. An epoch's claimants are kept until its credits are fixed or the claim loop settled it.
  */
 export class LedgerEvents {
   private scannedTo: number | undefined;
+  private syncs = 0;
   private readonly claimants = new Map<bigint, Set<string>>();
   private readonly postings: PostedEvent[] = [];
   private readonly finalizations: FinalizedEvent[] = [];
@@ -84,6 +88,20 @@ export class LedgerEvents {
       }
     }
     this.scannedTo = head;
+    if (++this.syncs % PRUNE_EVERY === 0) await this.pruneSettledByLoop(chain);
+  }
+
+  /**
+   * Drops the claimants of epochs the claim loop settled: no root is ever computed for them, and without this a node
+   * would keep every claimant of the network in memory. (Epochs settled by a root keep theirs until their credits are
+   * computed, see forget.)
+   */
+  private async pruneSettledByLoop(chain: ChainConnection): Promise<void> {
+    const ledger = chain.c.ledger;
+    for (const epoch of [...this.claimants.keys()]) {
+      const [info, posting] = await Promise.all([ledger.getFunction('epochInfo')(epoch), ledger.getFunction('settlementOf')(epoch)]);
+      if (info.settled && !posting.finalized) this.claimants.delete(epoch);
+    }
   }
 
   claimantsOf(epoch: bigint): string[] {
