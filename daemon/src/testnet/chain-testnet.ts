@@ -88,7 +88,9 @@ export async function settleClaims(
 ): Promise<number> {
   const show = claimPrinter(print);
   const deadline = Date.now() + timeoutMs;
-  print('waiting for the claims to settle (60 s epochs: commit, reveal, challenge, settle; about 2 minutes)…');
+  print(
+    'waiting for the claims to settle (60 s epochs: claim, challenge window, settlement root posted, checked and finalized; about 3 minutes)…',
+  );
   for (;;) {
     if (signal.aborted) throw new Error('stopped');
     const all = await Promise.all(nodes.map(chainStatus));
