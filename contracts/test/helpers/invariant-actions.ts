@@ -65,7 +65,7 @@ export type Action =
 
 const pickOf = (n: number) => fc.integer({ min: 0, max: n - 1 });
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('advance' as const), s: fc.integer({ min: 30, max: 450 }) }) },
+  { weight: 6, arbitrary: fc.record({ t: fc.constant('advance' as const), s: fc.integer({ min: 30, max: 450 }) }) },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -135,7 +135,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       late: fc.boolean(), // the settler comes once the epoch's challenge window is over (time moves there first)
     }),
   },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('finalizeRoot' as const), pick: pickOf(1000), late: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('finalizeRoot' as const), pick: pickOf(1000), late: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('withdrawProof' as const), node: fc.constantFrom(...NODES) }) },
 );
 
