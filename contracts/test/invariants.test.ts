@@ -60,6 +60,14 @@ const ACTIONS = Number(process.env.MAGNET_INVARIANT_ACTIONS ?? 150);
 /** A late settler or keeper moves time at most one challenge window ahead, so the reveal windows are not skipped. */
 const MAX_LATE = 600n;
 const TIMEOUT_MS = Math.max(15 * 60_000, RUNS * ACTIONS * 400);
+/**
+ * The suite replays one fixed set of sequences, so whether each action kind succeeded often enough (MIN_SUCCESSES) does
+ * not depend on the draw: a random draw once ran 12 sequences without a single loop-settled credit to withdraw. The
+ * long run (`npm run fuzz:contracts`) draws new sequences each time (MAGNET_INVARIANT_SEED=random); every run prints its seed.
+ */
+const SEED_SETTING = process.env.MAGNET_INVARIANT_SEED ?? '20261204';
+const SEED = SEED_SETTING === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(SEED_SETTING);
+if (!Number.isSafeInteger(SEED)) throw new Error(`MAGNET_INVARIANT_SEED must be an integer or "random", not "${SEED_SETTING}"`);
 describe('contract invariants under random action sequences', () => {
   let anvil: Anvil;
   let f: Fixture;
@@ -77,7 +85,9 @@ describe('contract invariants under random action sequences', () => {
     base = await snapshot(f.provider);
   });
   after(async () => {
-    process.stdout.write(`# invariant actions run: ${actionsRun}; succeeded by kind: ${JSON.stringify(Object.fromEntries(succeeded))}\n`);
+    process.stdout.write(
+      `# invariant seed: ${SEED}; actions run: ${actionsRun}; succeeded by kind: ${JSON.stringify(Object.fromEntries(succeeded))}\n`,
+    );
     process.stdout.write(`# refused by kind and error: ${JSON.stringify(Object.fromEntries(refused))}\n`);
     await anvil?.stop();
   });
@@ -647,9 +657,8 @@ describe('contract invariants under random action sequences', () => {
           numRuns: RUNS,
           endOnFailure: true,
           // Replay a reported failure: MAGNET_INVARIANT_SEED=<seed> MAGNET_INVARIANT_PATH=<path>
-          ...(process.env.MAGNET_INVARIANT_SEED
-            ? { seed: Number(process.env.MAGNET_INVARIANT_SEED), path: process.env.MAGNET_INVARIANT_PATH }
-            : {}),
+          seed: SEED,
+          ...(process.env.MAGNET_INVARIANT_PATH ? { path: process.env.MAGNET_INVARIANT_PATH } : {}),
         },
       )
       .catch((err: Error & { cause?: unknown }) => {

@@ -92,14 +92,23 @@ export async function send(c: Contract, fn: string, ...args: unknown[]): Promise
  */
 export async function sendAndWait(c: Contract, fn: string, ...args: unknown[]): Promise<TransactionReceipt> {
   const sent = (await c.getFunction(fn)(...args)) as ContractTransactionResponse;
-  try {
-    return (await sent.wait())!;
-  } catch (err) {
-    const receipt = (err as { receipt?: TransactionReceipt }).receipt;
-    if (!receipt || !c.runner?.provider) throw err;
-    // Throws the decoded revert when the replay reverts too; otherwise the original failure stands.
-    await c.runner.provider.call({ from: sent.from, to: sent.to, data: sent.data, blockTag: receipt.blockNumber });
-    throw err;
+  // The receipt is polled, not waited for: ethers' wait() listens for block numbers above the highest it has seen,
+  // and after an evm_revert the chain's numbers repeat ones it saw, so a receipt missing at its first look was never
+  // noticed (an invariant run hung 15 minutes on that).
+  for (let tries = 0; ; tries++) {
+    let receipt: TransactionReceipt | null;
+    try {
+      receipt = await sent.wait(0);
+    } catch (err) {
+      const failed = (err as { receipt?: TransactionReceipt }).receipt;
+      if (!failed || !c.runner?.provider) throw err;
+      // Throws the decoded revert when the replay reverts too; otherwise the original failure stands.
+      await c.runner.provider.call({ from: sent.from, to: sent.to, data: sent.data, blockTag: failed.blockNumber });
+      throw err;
+    }
+    if (receipt) return receipt;
+    if (tries >= 1200) throw new Error(`${fn}: transaction ${sent.hash} was not mined within 60 s`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
