@@ -2,7 +2,7 @@
   "variables": {
     "core_sources": [
       "src/kernels/generic.cpp", "src/kernels/dispatch.cpp",
-      "src/runtime/thread_pool.cpp", "src/runtime/gguf.cpp", "src/runtime/ternary_format.cpp",
+      "src/runtime/thread_pool.cpp", "src/runtime/gguf.cpp", "src/runtime/float_formats.cpp", "src/runtime/json_constraint.cpp", "src/runtime/ternary_format.cpp",
       "src/runtime/model.cpp", "src/runtime/forward.cpp", "src/runtime/sampler.cpp", "src/runtime/engine.cpp"
     ]
   },

@@ -5,7 +5,7 @@ import { HttpApi } from '../../dist/daemon/src/api/http-server.js';
 import { createLogger } from '../../dist/daemon/src/log/logger.js';
 import { runGeneration } from '../../dist/daemon/src/serve/native.js';
 import { ServeService } from '../../dist/daemon/src/serve/service.js';
-import { encodePrompt } from '../../dist/daemon/src/serve/tokenizer.js';
+import { encodePrompt } from '../../dist/daemon/src/serve/tokenizer/chat.js';
 
 const [file, tokensArg = '32', repsArg = '3'] = process.argv.slice(2);
 if (!file) {
@@ -25,7 +25,7 @@ const m = svc.model();
 
 async function direct() {
   const t0 = performance.now();
-  const g = runGeneration(m.native, encodePrompt(prompt, m.info.bosTokenId), { maxTokens, temperature: 0, topP: 1, seed: 1, stop: [] }, () => undefined);
+  const g = runGeneration(m.native, Int32Array.from(encodePrompt(m.tokenizer, prompt)), { maxTokens, temperature: 0, topP: 1, seed: 1, stop: [] }, () => undefined);
   const d = await g.done;
   return { ms: performance.now() - t0, tokens: d.completionTokens };
 }

@@ -156,7 +156,9 @@ static void bench_model(const std::string& path, bool head_int8, int ntok) {
     forward(m, k, pool, sc, items.data(), prompt);
     const double prefill_s = secs(t0, Clock::now());
     // Decode ntok tokens greedily after the prompt.
-    Sampler s(SamplingParams{0.0f, 0, 1.0f, 0});
+    SamplingParams greedy;
+    greedy.temperature = 0.0f;
+    Sampler s(greedy);
     int tok = s.sample(logits.data(), c.vocab);
     BatchItem it{&cache, tok, prompt, logits.data()};
     forward(m, k, pool, sc, &it, 1);  // warm-up step at position `prompt`
@@ -173,9 +175,9 @@ static void bench_model(const std::string& path, bool head_int8, int ntok) {
         "{\"bench\":\"model\",\"model\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"head\":\"%s\",\"dim\":%d,\"layers\":%d,"
         "\"vocab\":%d,\"load_s\":%.2f,\"prefill_tokens\":%d,\"prefill_tok_s\":%.2f,\"decode_tokens\":%d,\"decode_tok_s\":%.2f,"
         "\"bytes_per_token\":%.0f,\"decode_gbs\":%.2f,\"rss_mb\":%.1f,\"model_mb\":%.1f,\"kv_mb\":%.1f}\n",
-        path.c_str(), k.name, threads, head_int8 ? "int8" : (m.head().f16 ? "f16" : "f32"), c.dim, c.n_layer, c.vocab, load_s,
+        path.c_str(), k.name, threads, m.head_i8() ? "int8" : (m.head().f16 ? "f16" : "f32"), c.dim, c.n_layer, c.vocab, load_s,
         prompt, prompt / prefill_s, ntok, ntok / decode_s, bpt, bpt * ntok / decode_s / 1e9, rss_mb() - rss0,
-        (m.ternary_bytes() + m.head_bytes() + (m.tied() || head_int8 ? 0 : (double)c.vocab * c.dim * 2)) / 1e6,
+        (m.ternary_bytes() + m.head_bytes() + (m.tied() || m.head_i8() ? 0 : (double)c.vocab * m.embeddings().row_bytes)) / 1e6,
         cache.bytes() / 1e6);
     std::fflush(stdout);
   }

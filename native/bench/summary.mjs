@@ -30,4 +30,6 @@ for (const r of rows.filter((x) => x.bench === 'model')) {
 }
 for (const r of rows.filter((x) => x.bench === 'api_overhead'))
   out.push(`API ${r.model.split('/').pop()} ${r.threads}T: ${r.api_ms_per_token} ms/token via HTTP vs ${r.direct_ms_per_token} direct (${r.api_overhead_pct >= 0 ? '+' : ''}${r.api_overhead_pct}%)`);
+for (const r of rows.filter((x) => x.bench === 'streams'))
+  out.push(`streams ${r.model.split('/').pop()} ${r.threads}T: 4 concurrent ${r.four_tok_s} tok/s vs 1 stream ${r.one_tok_s} tok/s (${r.ratio}x)`);
 console.log(out.join('\n'));

@@ -214,7 +214,7 @@ inline std::vector<Seed> all() {
   add("dims-wrap-to-int", with([](Tiny& t) { t.ne["output_norm.weight"] = {(1ull << 32) + 256}; }), false);
   add("dims-zero", with([](Tiny& t) { t.ne["output_norm.weight"] = {0}; }), false);
   add("embd-3d", with([](Tiny& t) { t.ne["token_embd.weight"] = {256, 8, 1}; }), false);
-  add("ternary-type-36", with([](Tiny& t) { t.gtype["blk.0.attn_v.weight"] = 36; }), false);
+  add("ternary-type-q4k", with([](Tiny& t) { t.gtype["blk.0.attn_v.weight"] = 12; }), false);  // Q4_K: not ternary, not read
   add("tensor-type-huge", with([](Tiny& t) { t.gtype["blk.0.ffn_up.weight"] = 0xffffffffu; }), false);
   add("norm-as-f16", with([](Tiny& t) { t.gtype["output_norm.weight"] = GGML_F16; }), true);  // half the bytes: still a valid F16 norm
   add("norm-as-ternary", with([](Tiny& t) { t.gtype["output_norm.weight"] = GGML_TQ2_0; }), false);

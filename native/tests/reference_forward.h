@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/runtime/float_formats.h"
 #include "../src/runtime/gguf.h"
 #include "../src/runtime/ternary_format.h"
 
@@ -21,6 +22,14 @@ inline RefTernary ref_load_ternary(const GgufFile& f, const std::string& name) {
   RefTernary r;
   r.in = (int)t->ne[0], r.out = (int)t->ne[1];
   r.w.resize((size_t)r.in * r.out);
+  if (t->type == GGML_I2_S) {  // 128 weights in 32 bytes: weight j at byte j % 32, bits 6 - 2 * (j / 32)
+    for (size_t i = 0; i < r.w.size(); i++) {
+      const size_t blk = i / 128, j = i % 128;
+      r.w[i] = (int8_t)(((t->data[blk * 32 + j % 32] >> (6 - 2 * (j / 32))) & 3) - 1);
+    }
+    std::memcpy(&r.scale, t->data + r.w.size() / 4, 4);
+    return r;
+  }
   const size_t nb = r.w.size() / 256;
   for (size_t b = 0; b < nb; b++) {
     if (t->type == GGML_TQ2_0) {
@@ -41,8 +50,9 @@ inline RefTernary ref_load_ternary(const GgufFile& f, const std::string& name) {
 inline std::vector<float> ref_float(const GgufFile& f, const std::string& name) {
   const GgufTensor* t = f.find(name);
   std::vector<float> v(t->nelements());
-  for (size_t i = 0; i < v.size(); i++)
-    v[i] = t->type == GGML_F16 ? fp16_to_fp32(((const uint16_t*)t->data)[i]) : ((const float*)t->data)[i];
+  const int cols = (int)t->ne[0];
+  const size_t row = float_row_bytes(t->type, cols);
+  for (size_t r = 0; r < v.size() / cols; r++) decode_float_row(t->type, t->data + r * row, cols, &v[r * cols]);
   return v;
 }
 
@@ -74,9 +84,11 @@ inline std::vector<float> ref_rmsnorm(const std::vector<float>& x, const std::ve
 // Logits (vocab floats) for every position of `tokens`.
 // kv_f16: round k and v through f16 like the runtime's default cache (isolates that one rounding).
 inline std::vector<std::vector<float>> ref_forward(const GgufFile& f, const std::vector<int>& tokens, bool kv_f16 = false) {
-  const int D = (int)f.get_num("llama.embedding_length"), L = (int)f.get_num("llama.block_count");
-  const int H = (int)f.get_num("llama.attention.head_count"), KV = (int)f.get_num("llama.attention.head_count_kv");
-  const float eps = (float)f.get_num("llama.attention.layer_norm_rms_epsilon"), base = (float)f.get_num("llama.rope.freq_base");
+  const std::string arch = f.get_str("general.architecture"), a = arch + ".";
+  const bool bitnet = arch != "llama";  // ReLU² FFN and the two sub-norms
+  const int D = (int)f.get_num(a + "embedding_length"), L = (int)f.get_num(a + "block_count");
+  const int H = (int)f.get_num(a + "attention.head_count"), KV = (int)f.get_num(a + "attention.head_count_kv");
+  const float eps = (float)f.get_num(a + "attention.layer_norm_rms_epsilon"), base = (float)f.get_num(a + "rope.freq_base");
   const int hd = D / H, T = (int)tokens.size();
   const std::vector<float> emb = ref_float(f, "token_embd.weight");
   const int V = (int)(emb.size() / D);
@@ -126,12 +138,15 @@ inline std::vector<std::vector<float>> ref_forward(const GgufFile& f, const std:
         for (int p2 = 0; p2 <= t; p2++)
           for (int i = 0; i < hd; i++) att[h * hd + i] += (float)(sc[p2] / sum * v[p2][kh * hd + i]);
       }
+      if (bitnet) att = ref_rmsnorm(att, ref_float(f, p + "attn_sub_norm.weight"), eps);
       const auto o = ref_bitlinear(Wo, att);
       for (int i = 0; i < D; i++) x[t][i] += o[i];
       const auto n = ref_rmsnorm(x[t], fn, eps);
       const auto g = ref_bitlinear(Wg, n), u = ref_bitlinear(Wu, n);
       std::vector<float> h(g.size());
-      for (size_t j = 0; j < g.size(); j++) h[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+      for (size_t j = 0; j < g.size(); j++)
+        h[j] = bitnet ? std::fmax(g[j], 0.0f) * std::fmax(g[j], 0.0f) * u[j] : g[j] / (1.0f + std::exp(-g[j])) * u[j];
+      if (bitnet) h = ref_rmsnorm(h, ref_float(f, p + "ffn_sub_norm.weight"), eps);
       const auto dn = ref_bitlinear(Wd, h);
       for (int i = 0; i < D; i++) x[t][i] += dn[i];
     }

@@ -12,6 +12,7 @@
 #include "../src/runtime/model.h"
 #include "../src/runtime/sampler.h"
 #include "../tools/random_model.h"
+#include "../src/runtime/json_constraint.h"
 #include "check.h"
 
 using namespace magnet;
@@ -156,8 +157,91 @@ static void sampler_nan() {
   std::printf("  sampler: NaN / inf logits and NaN / inf / negative temperature give valid tokens\n");
 }
 
+// JSON mode's automaton: every prefix of a valid object is accepted, and it is complete exactly at the end;
+// each broken document is refused at the byte that breaks it.
+static void json_constraint() {
+  const char* valid[] = {
+      "{}",
+      "{ \"a\" : 1 }",
+      "{\n  \"a\": {\n    \"b\": [1, 2]\n  }\n}",
+      "{\"a\":[1,-2.5e+3,0,0.25,true,false,null,\"x\\n\\u00e9\\\"\"],\"b\":{\"c\":{}},\"d\":[]}",
+      "{\"k\":\"caf\xc3\xa9\"}",
+  };
+  for (const char* doc : valid) {
+    JsonConstraint j;
+    bool ok = true;
+    for (const char* p = doc; *p; p++) {
+      ok = ok && j.feed((uint8_t)*p);
+      if (p[1] != '\0' && std::string(p + 1).find_first_not_of(" ") != std::string::npos)
+        ok = ok && !j.complete();  // not complete before its closing brace
+    }
+    CHECK(ok && j.complete(), "valid JSON accepted and complete: %s", doc);
+  }
+  const char* broken[] = {"[1]", "{\"a\" 1}", "{\"a\":01}", "{\"a\":1,}", "{\"a\":tru}", "{\"a\":\"\n\"}", "{\"a\":1}}",
+                          "{\"a\":[1,]}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":\"\\x\"}", "{a:1}", "{} x",
+                          " {}", "{} ", "{\"a\":                                  1}"};  // leading or trailing blanks, a run of 34
+  for (const char* doc : broken) {
+    JsonConstraint j;
+    bool ok = true;
+    for (const char* p = doc; *p && ok; p++) ok = j.feed((uint8_t)*p);
+    CHECK(!(ok && j.complete()), "broken JSON refused: %s", doc);
+  }
+  JsonConstraint deep;
+  bool ok = deep.feed('{') && deep.feed('"') && deep.feed('a') && deep.feed('"') && deep.feed(':');
+  for (int i = 1; i < JsonConstraint::MAX_DEPTH; i++) ok = ok && deep.feed('[');
+  CHECK(ok && !deep.feed('['), "nesting deeper than %d refused", JsonConstraint::MAX_DEPTH);
+  std::printf("  JSON mode automaton: %zu valid objects accepted, %zu broken ones refused\n", sizeof valid / sizeof *valid,
+              sizeof broken / sizeof *broken);
+}
+
+static std::string hexs(const std::string& s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) out += d[c >> 4], out += d[c & 15];
+  return out;
+}
+
+// JSON mode with a schema: {"name": string, "age"?: integer, "tags": [enum "a"|"b"], "ok": boolean}, in that order.
+static void json_schema_constraint() {
+  const std::string text = "object 4 " + hexs("name") + " 1 1 " + hexs("age") + " 2 0 " + hexs("tags") + " 3 1 " + hexs("ok") +
+                           " 5 1\nstring\ninteger\narray 4\nenum 2 " + hexs("a") + " " + hexs("b") + "\nboolean\n";
+  auto schema = JsonSchema::parse(text);
+  auto run = [&](const char* doc) {
+    JsonConstraint j(schema);
+    for (const char* p = doc; *p; p++)
+      if (!j.feed((uint8_t)*p)) return false;
+    return j.complete();
+  };
+  const char* good[] = {"{\"name\":\"x\",\"age\":30,\"tags\":[\"a\",\"b\"],\"ok\":true}", "{\"name\":\"\",\"tags\":[],\"ok\":false}",
+                        "{ \"name\" : \"q\\\"\" , \"tags\" : [ \"b\" ] , \"ok\" : true }"};
+  for (const char* d : good) CHECK(run(d), "matches the schema: %s", d);
+  const char* bad[] = {
+      "{\"tags\":[],\"name\":\"x\",\"ok\":true}",              // out of order
+      "{\"name\":\"x\",\"tags\":[],\"ok\":true,\"more\":1}",    // an extra property
+      "{\"name\":\"x\",\"ok\":true}",                            // a required one skipped
+      "{\"name\":1,\"tags\":[],\"ok\":true}",                     // wrong type
+      "{\"name\":\"x\",\"age\":3.5,\"tags\":[],\"ok\":true}",  // not an integer
+      "{\"name\":\"x\",\"tags\":[\"c\"],\"ok\":true}",         // not in the enum
+      "{\"name\":\"x\",\"tags\":[\"ab\"],\"ok\":true}",        // an enum value's prefix grown too long
+      "{\"name\":\"x\",\"tags\":[],\"ok\":null}",               // wrong literal
+      "{\"name\":\"x\",\"tags\":[]}",                            // closed before a required property
+  };
+  for (const char* d : bad) CHECK(!run(d), "refused by the schema: %s", d);
+  bool threw = false;
+  try {
+    JsonSchema::parse("array 0\n");
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw, "a schema whose root is not an object is refused");
+  std::printf("  JSON schema automaton: %zu matching objects accepted, %zu others refused\n", sizeof good / sizeof *good,
+              sizeof bad / sizeof *bad);
+}
+
 int main() {
   setvbuf(stdout, nullptr, _IONBF, 0);
+  json_constraint();
+  json_schema_constraint();
   char tmpl[] = "/tmp/magnet-test-gguf-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   struct Case {
@@ -173,7 +257,8 @@ int main() {
       {"non_ternary", "llama", "blk.0.ffn_up.weight"},
       {"mixed_scales", "llama", "blk.0.attn_q.weight"},
       {"missing", "llama", "blk.0.ffn_down.weight"},
-      {"", "bitnet-b1.58", "general.architecture"},
+      {"", "bitnet-b1.58", ""},
+      {"", "mamba", "general.architecture"},
   };
   for (const Case& c : cases) {
     RandomModelSpec s;

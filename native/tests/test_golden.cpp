@@ -1,5 +1,6 @@
 // The golden vectors shared with the trainer and the daemon (test/golden/trainer, written by make_golden.py): the
 // TQ2_0 bytes of the gguf package's own quantizer are what pack_tq2_0 writes, and unpack_tq2_0 reads them back.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "../src/runtime/float_formats.h"
 #include "../src/runtime/ternary_format.h"
+#include "../src/runtime/gguf.h"
 #include "check.h"
 
 using namespace magnet;
@@ -82,8 +85,54 @@ static void tq2_0_golden() {
   std::printf("  tq2_0.json: %zu blocks packed and unpacked byte for byte\n", blocks);
 }
 
+// The floats of the (flat) JSON array that starts at `at`.
+static std::vector<double> float_array(const std::string& doc, size_t at) {
+  std::vector<double> out;
+  for (size_t i = at + 1; i < doc.size() && doc[i] != ']'; i++) {
+    const char c = doc[i];
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      char* end = nullptr;
+      out.push_back(std::strtod(doc.c_str() + i, &end));
+      i = (size_t)(end - doc.c_str()) - 1;
+    }
+  }
+  return out;
+}
+
+// quants/rows.json: block bytes decoded by the gguf package; decode_float_row must give the same floats, and
+// encode_float_row must write bytes that decode close to what it was given (Q4_0: half of a step of max/7).
+static void float_format_golden() {
+  const std::string doc = read_text(MAGNET_GOLDEN_DIR "/quants/rows.json");
+  int cases = 0;
+  for (size_t at = doc.find("{\"type\""); at != std::string::npos; at = doc.find("{\"type\"", at + 1), cases++) {
+    const std::string c = doc.substr(at, doc.find('}', at) - at + 1);
+    const uint32_t type = (uint32_t)std::atoi(c.c_str() + value_of(c, "type"));
+    const int cols = std::atoi(c.c_str() + value_of(c, "cols"));
+    const std::vector<uint8_t> raw = hex_bytes(c, value_of(c, "hex"));
+    const std::vector<double> want = float_array(c, value_of(c, "values"));
+    CHECK(raw.size() == float_row_bytes(type, cols) && want.size() == (size_t)cols, "type %u: %zu bytes, %zu values", type,
+          raw.size(), want.size());
+    if (magnet_failures()) return;
+    std::vector<float> got(cols);
+    decode_float_row(type, raw.data(), cols, got.data());
+    int wrong = 0;
+    for (int i = 0; i < cols; i++) wrong += got[i] != (float)want[i];
+    CHECK(wrong == 0, "%s: %d of %d values differ from the gguf package's", ggml_type_name(type), wrong, cols);
+    std::vector<uint8_t> again(raw.size());
+    encode_float_row(type, got.data(), cols, again.data());
+    std::vector<float> back(cols);
+    decode_float_row(type, again.data(), cols, back.data());
+    float amax = 0, worst = 0;
+    for (int i = 0; i < cols; i++) amax = std::fmax(amax, std::fabs(got[i])), worst = std::fmax(worst, std::fabs(back[i] - got[i]));
+    CHECK(worst <= amax / 8, "%s: encode then decode is off by %g (max |value| %g)", ggml_type_name(type), worst, amax);
+    std::printf("  %s: %d values decoded as the gguf package does; round trip within %.3g of %.3g\n", ggml_type_name(type), cols, worst, amax);
+  }
+  CHECK(cases == 4, "%d float format cases", cases);
+}
+
 int main() {
   tq2_0_golden();
+  float_format_golden();
   std::printf(magnet_failures() ? "test_golden: %d failures\n" : "test_golden: ok\n", magnet_failures());
   return magnet_failures() ? 1 : 0;
 }

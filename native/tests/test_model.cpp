@@ -126,12 +126,104 @@ int main() {
                 worst, mx, worst / mx);
     CHECK(worst <= 1e-5f * mx, "%s logits within 1e-5 * max|logit| of the reference", name);
   }
+  // 1b. A prompt longer than a token block (32): one forward of 78 tokens (the blocked GEMM, 3 token blocks) gives
+  //     exactly what forwards of 5 tokens at a time give (integer dot products, the same epilogue), and stays near
+  //     the reference (past a dozen tokens, an int8 rounding flip somewhere moves a logit by about 1e-2).
+  {
+    std::vector<int> longer = {256};
+    for (int i = 0; i < 77; i++) longer.push_back(32 + (i * 37) % 90);
+    auto model = std::make_shared<Model>(dir + "/tq2.gguf", LoadOptions{});
+    Engine one(model, EngineOptions{2, 4, 128}), fives(model, EngineOptions{2, 4, 5});
+    const std::vector<float> got = one.logits(longer);  // the scratch holds 128 items: one forward
+    CHECK(got == fives.logits(longer), "78 tokens in one forward (3 token blocks) equal 5-token forwards bit for bit");
+    GgufFile f(dir + "/tq2.gguf");
+    const auto want = ref_forward(f, longer, true);
+    float worst = 0, mx = 0;
+    const int V = model->config().vocab;
+    for (size_t t = 0; t < longer.size(); t++)
+      for (int v = 0; v < V; v++) worst = std::fmax(worst, std::fabs(got[t * V + v] - want[t][v])), mx = std::fmax(mx, std::fabs(want[t][v]));
+    std::printf("  78-token prefill: max |logit diff| vs reference %.3g (max |logit| %.3g)\n", worst, mx);
+    CHECK(worst <= 0.02f * mx, "a prefill of 78 tokens within 2%% of max|logit| of the reference");
+  }
   // 2. TQ1_0 and TQ2_0 holding the same trits give the same logits, bit for bit.
   {
     Engine a(std::make_shared<Model>(dir + "/tq2.gguf", LoadOptions{}), EngineOptions{2, 4, 128});
     Engine b(std::make_shared<Model>(dir + "/tq1.gguf", LoadOptions{}), EngineOptions{2, 4, 128});
     CHECK(a.logits(toks) == b.logits(toks), "TQ1_0 and TQ2_0 logits identical");
     CHECK(b.model().source_format() == "TQ1_0", "format reported");
+  }
+  // 2b. Every ternary dialect and float format of the issue: BitNet b1.58 (ReLU², sub-norms) against the reference;
+  //     I2_S holding the same trits as TQ2_0 gives the same logits bit for bit; heads in BF16, Q8_0, Q4_0, Q6_K
+  //     (repacked to int8 rows at load) stay close to the reference, which decodes them to floats.
+  {
+    auto logits_vs_ref = [&](const RandomModelSpec& sp, const std::string& name, float tol) {
+      write_random_model(sp, dir + "/" + name);
+      auto model = std::make_shared<Model>(dir + "/" + name, LoadOptions{});
+      Engine e(model, EngineOptions{2, 4, 5});
+      const std::vector<float> got = e.logits(toks);
+      GgufFile f(dir + "/" + name);
+      const auto want = ref_forward(f, toks, true);
+      float worst = 0, mx = 0;
+      const int V = model->config().vocab;
+      for (size_t t = 0; t < toks.size(); t++)
+        for (int v = 0; v < V; v++) worst = std::fmax(worst, std::fabs(got[t * V + v] - want[t][v])), mx = std::fmax(mx, std::fabs(want[t][v]));
+      std::printf("  %s (%s, %s, embd %s%s): max |logit diff| vs reference %.3g (max |logit| %.3g, ratio %.2e)\n", name.c_str(),
+                  sp.arch.c_str(), sp.type.c_str(), sp.embd_type.c_str(), sp.tied ? ", tied" : "", worst, mx, worst / mx);
+      CHECK(worst <= tol * mx, "%s logits within %g * max|logit| of the reference", name.c_str(), tol);
+      return got;
+    };
+    RandomModelSpec b = spec;
+    b.tied = false;
+    b.arch = "bitnet-b1.58";
+    const auto bit_tq2 = logits_vs_ref(b, "bitnet_tq2.gguf", 1e-5f);
+    b.type = "i2_s";
+    const auto bit_i2s = logits_vs_ref(b, "bitnet_i2s.gguf", 1e-5f);
+    CHECK(bit_tq2 == bit_i2s, "I2_S and TQ2_0 holding the same trits give identical logits");
+    CHECK(Model(dir + "/bitnet_i2s.gguf", LoadOptions{}).source_format() == "I2_S", "I2_S reported");
+    b.arch = "bitnet";
+    logits_vs_ref(b, "bitnet_plain.gguf", 1e-5f);
+    for (const char* et : {"bf16", "q8_0", "q4_0", "q6_k"}) {
+      RandomModelSpec q = spec;
+      q.tied = std::string(et) == "q6_k";  // the 2B4T shape: a tied Q6_K embedding and head
+      q.arch = q.tied ? "bitnet-b1.58" : "llama";
+      q.type = q.tied ? "i2_s" : "tq2_0";
+      q.embd_type = et;
+      logits_vs_ref(q, std::string("head_") + et + ".gguf", 0.02f);
+    }
+    {  // a tied int8 head serves the embedding lookups from its own rows: the file's embedding pages are not kept
+      auto m = std::make_shared<Model>(dir + "/head_q6_k.gguf", LoadOptions{});
+      CHECK(m->head_i8() != nullptr && m->tied(), "a Q6_K tied head is repacked to int8");
+      std::vector<float> row(m->config().dim), want(m->config().dim);
+      m->embedding_row(72, row.data());
+      m->embeddings().row(72, want.data());
+      float worst = 0;
+      for (size_t i = 0; i < row.size(); i++) worst = std::fmax(worst, std::fabs(row[i] - want[i]));
+      CHECK(worst <= 0.02f * max_abs(want), "embedding row from the int8 copy within 2%% (%g)", worst);
+    }
+    {  // an I2_S file cut inside the last tensor's scale tail is refused, naming the tensor
+      RandomModelSpec t = spec;
+      t.type = "i2_s";
+      t.layers = 2;
+      t.tied = true;
+      const std::string path = dir + "/i2s_short_tail.gguf";
+      write_random_model(t, path);
+      size_t cut;
+      {
+        GgufFile f(path);
+        const GgufTensor* last = f.find("blk.1.ffn_down.weight");
+        cut = (size_t)(last->data - f.base()) + last->nbytes - 16;
+      }
+      CHECK(truncate(path.c_str(), (off_t)cut) == 0, "truncate");
+      std::string err;
+      try {
+        Model m(path, LoadOptions{});
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      std::printf("  I2_S short tail: %s\n", err.c_str());
+      CHECK(err.find("blk.1.ffn_down.weight") != std::string::npos && err.find("truncated") != std::string::npos,
+            "short I2_S tail refused naming the tensor: %s", err.c_str());
+    }
   }
   // 3. Generation: greedy is deterministic, batching changes nothing, stop sequences and limits hold.
   {

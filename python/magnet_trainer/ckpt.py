@@ -32,9 +32,10 @@ class Checkpoint:
         return int(self.meta.get("round", 0))
 
 
-def init(preset_name: str, seed: int, tie_embeddings: bool = False) -> Checkpoint:
+def init(preset_name: str, seed: int, tie_embeddings: bool = False, arch: str = "llama",
+         vocab_size: int | None = None) -> Checkpoint:
     try:
-        cfg = preset(preset_name, tie_embeddings)
+        cfg = preset(preset_name, tie_embeddings, arch, vocab_size)
     except ValueError as e:
         raise TrainerError("bad_args", str(e)) from e
     model = build(cfg, seed=seed)

@@ -1,4 +1,4 @@
-"""python -m magnet_trainer {init,train,merge,eval,export,logits,experiment}: arguments in, JSON lines out.
+"""python -m magnet_trainer {init,tokenizer,train,merge,eval,export,logits,experiment}: arguments in, JSON lines out.
 
 stdout carries only JSON lines (start, progress, result, error); logs go to stderr; exit 0 only on success.
 """
@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True, help="tiny, small or genkidama")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tie-embeddings", action="store_true", help="the output head reuses token_embd")
+    p.add_argument("--arch", choices=["llama", "bitnet"], default="llama",
+                   help="llama (SiLU FFN) or bitnet (BitNet b1.58: ReLU² FFN and sub-norms)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json: the vocabulary size follows it (default bytes)")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer (tokenizer.json) on --data")
+    p.add_argument("--data", required=True, help="text file, directory of text files, or 'stdlib' / 'generated'")
+    p.add_argument("--vocab", type=_positive(int), default=4096, help="vocabulary size, special tokens included")
+    p.add_argument("--pre", choices=["llama3", "gpt2"], default="llama3", help="pre-tokenizer (how text splits into words)")
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("train", help="H inner AdamW steps from --base; writes delta = base - local")
@@ -129,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="qat,ternary,float", help="comma list of qat, ternary, float")
     _device_args(p)
 
-    p = sub.add_parser("export", help="ternary GGUF (llama arch, TQ2_0)")
+    p = sub.add_parser("export", help="ternary GGUF (llama or bitnet-b1.58 arch, TQ2_0)")
     p.add_argument("--ckpt", required=True)
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json the model was trained with (default bytes)")
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("logits", help="ternary-inference logits of a token sequence (golden parity file)")
@@ -193,7 +203,12 @@ def dispatch(args) -> dict:
     if c == "init":
         from . import ckpt
 
-        ck = ckpt.init(args.preset, args.seed, args.tie_embeddings)
+        vocab = None
+        if args.tokenizer:
+            from .data import Tokenizer
+
+            vocab = Tokenizer(args.tokenizer).vocab_size
+        ck = ckpt.init(args.preset, args.seed, args.tie_embeddings, args.arch, vocab)
         emit("start", command="init", preset=args.preset, seed=args.seed)
         sha = ckpt.save(args.out, ck)
         return {"out": args.out, "sha256": sha, "bytes": Path(args.out).stat().st_size, "preset": args.preset,
@@ -223,9 +238,14 @@ def dispatch(args) -> dict:
 
         ck = ckpt.load(args.ckpt, "--ckpt")
         emit("start", command="export", ckpt=args.ckpt, sha256=ck.sha256)
-        counts = export.write_gguf(args.out, ck)
+        counts = export.write_gguf(args.out, ck, args.tokenizer)
         return {"out": args.out, "bytes": Path(args.out).stat().st_size, "checkpoint_sha256": ck.sha256,
                 "round": ck.round, "tensors_tq2_0": counts["ternary"], "tensors_f32": counts["f32"]}
+    if c == "tokenizer":
+        from . import tokenizer_train
+
+        emit("start", command="tokenizer", data=args.data)
+        return tokenizer_train.run(args)
     if c == "logits":
         from . import evaluate
 

@@ -27,6 +27,7 @@ CHUNK = 4096
 HOLDOUT_EVERY = 20
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".py", ".c", ".h", ".js", ".ts", ".json", ".html", ".css", ".toml", ".cfg"}
 BUILTIN = ("stdlib", "generated")
+SPECIAL_BOS, SPECIAL_EOS = "<|begin_of_text|>", "<|end_of_text|>"
 
 
 class Tokenizer:
@@ -43,6 +44,11 @@ class Tokenizer:
             if not Path(path).is_file():
                 raise TrainerError("file_missing", f"--tokenizer {path}: no such file")
             self.hf = HF.from_file(path)
+            # Documents are wrapped in the tokenizer's own BOS/EOS when it has them (`magnet_trainer tokenizer` adds
+            # LLaMA 3's); special-token texts inside a document stay text, as the server encodes users' text.
+            self.hf.encode_special_tokens = True
+            self.bos = self.hf.token_to_id(SPECIAL_BOS)
+            self.eos = self.hf.token_to_id(SPECIAL_EOS)
 
     @property
     def vocab_size(self) -> int:
@@ -50,7 +56,8 @@ class Tokenizer:
 
     def encode_doc(self, text: bytes) -> list[int]:
         if self.hf:
-            return self.hf.encode(text.decode("utf-8", errors="replace")).ids
+            ids = self.hf.encode(text.decode("utf-8", errors="replace"), add_special_tokens=False).ids
+            return [*([self.bos] if self.bos is not None else []), *ids, *([self.eos] if self.eos is not None else [])]
         return [BOS, *text, EOS]
 
 

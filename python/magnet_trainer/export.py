@@ -1,4 +1,5 @@
-"""Ternary export to GGUF v3, llama.cpp's `llama` architecture, BitLinear weights as TQ2_0 (ggml type 35).
+"""Ternary export to GGUF v3, llama.cpp's `llama` architecture (or `bitnet-b1.58` for arch bitnet), BitLinear weights
+as TQ2_0 (ggml type 35); the byte vocabulary, or a byte-level BPE tokenizer.json as a `gpt2` vocabulary.
 
 Non-ternary tensors (embeddings, norms, output head) are F32, so the runtime's reference arithmetic is exactly
 the trainer's "ternary" mode. q/k rows are NOT permuted: the trainer already uses llama.cpp's adjacent-pair RoPE.
@@ -25,6 +26,8 @@ BLOCK_NAMES = {
     "ffn.w_gate.weight": "ffn_gate.weight",
     "ffn.w_up.weight": "ffn_up.weight",
     "ffn.w_down.weight": "ffn_down.weight",
+    "attn.sub_norm.weight": "attn_sub_norm.weight",  # bitnet
+    "ffn.sub_norm.weight": "ffn_sub_norm.weight",  # bitnet
 }
 TOP_NAMES = {"tok_emb.weight": "token_embd.weight", "norm.weight": "output_norm.weight", "output.weight": "output.weight"}
 
@@ -71,13 +74,46 @@ def ternary_tensors(model: BitNet) -> dict[str, tuple[np.ndarray, float]]:
     return out
 
 
-def write_gguf(path: str, ck: ckpt.Checkpoint) -> dict:
+def bpe_vocab(path: str, vocab_size: int) -> dict:
+    """tokens, types, merges, pre and BOS/EOS of a byte-level BPE tokenizer.json, padded to the model's vocabulary."""
+    import json
+
+    from .tokenizer_train import gguf_pre
+
+    try:
+        doc = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as e:
+        raise TrainerError("file_missing", f"--tokenizer {path}: {e}") from e
+    model = doc.get("model") or {}
+    if model.get("type") != "BPE":
+        raise TrainerError("bad_args", f"--tokenizer {path}: a {model.get('type')} model; export writes byte-level BPE")
+    vocab = dict(model["vocab"])
+    specials = set()
+    for a in doc.get("added_tokens", []):
+        vocab[a["content"]] = a["id"]
+        if a.get("special"):
+            specials.add(a["content"])
+    if len(vocab) > vocab_size:
+        raise TrainerError("config_mismatch", f"--tokenizer {path} has {len(vocab)} tokens, the model's vocabulary {vocab_size}")
+    tokens = [f"<|pad_{i}|>" for i in range(vocab_size)]
+    types = [TokenType.UNUSED] * vocab_size
+    for t, i in vocab.items():
+        tokens[i] = t
+        types[i] = TokenType.CONTROL if t in specials else TokenType.NORMAL
+    merges = [m if isinstance(m, str) else f"{m[0]} {m[1]}" for m in model.get("merges", [])]
+    return {"tokens": tokens, "types": types, "merges": merges, "pre": gguf_pre(doc),
+            "bos": vocab.get("<|begin_of_text|>"), "eos": vocab.get("<|end_of_text|>")}
+
+
+def write_gguf(path: str, ck: ckpt.Checkpoint, tokenizer: str | None = None) -> dict:
     model, cfg = ck.model.cpu(), ck.cfg
     tern = ternary_tensors(model)
     counts = {"ternary": 0, "f32": 0}
+    bpe = bpe_vocab(tokenizer, cfg.vocab_size) if tokenizer else None
+    arch = "bitnet-b1.58" if cfg.arch == "bitnet" else "llama"
 
     def writer(tmp: str) -> None:
-        w = GGUFWriter(tmp, "llama")
+        w = GGUFWriter(tmp, arch)
         w.add_name("magnet-bitnet")
         w.add_context_length(cfg.context)
         w.add_embedding_length(cfg.dim)
@@ -95,19 +131,31 @@ def write_gguf(path: str, ck: ckpt.Checkpoint) -> dict:
         w.add_string("magnet.checkpoint_sha256", ck.sha256 or "")
         w.add_string("magnet.weight_quant", "absmean-per-tensor")
         w.add_string("magnet.act_quant", "absmax-int8-per-token")
-        # byte tokenizer: <0x00>..<0xFF> (BYTE), <s>, </s> (CONTROL), then padding tokens if the vocab is larger
-        tokens = [f"<0x{i:02X}>" for i in range(256)] + ["<s>", "</s>"]
-        types = [TokenType.BYTE] * 256 + [TokenType.CONTROL] * 2
-        tokens += [f"<pad_{i}>" for i in range(cfg.vocab_size - 258)]
-        types += [TokenType.UNUSED] * (cfg.vocab_size - 258)
-        w.add_tokenizer_model("llama")
-        w.add_token_list(tokens)
-        w.add_token_scores([0.0] * len(tokens))
-        w.add_token_types(types)
-        w.add_bos_token_id(BOS)
-        w.add_eos_token_id(EOS)
-        w.add_add_bos_token(True)
-        w.add_add_space_prefix(False)
+        if bpe:
+            # byte-level BPE as llama.cpp's converter writes it: gpt2 model, the split rule's name, merges
+            w.add_tokenizer_model("gpt2")
+            w.add_tokenizer_pre(bpe["pre"])
+            w.add_token_list(bpe["tokens"])
+            w.add_token_types(bpe["types"])
+            w.add_token_merges(bpe["merges"])
+            if bpe["bos"] is not None:
+                w.add_bos_token_id(bpe["bos"])
+            w.add_eos_token_id(bpe["eos"] if bpe["eos"] is not None else 0)
+            w.add_add_bos_token(bpe["bos"] is not None)
+        else:
+            # byte tokenizer: <0x00>..<0xFF> (BYTE), <s>, </s> (CONTROL), then padding tokens if the vocab is larger
+            tokens = [f"<0x{i:02X}>" for i in range(256)] + ["<s>", "</s>"]
+            types = [TokenType.BYTE] * 256 + [TokenType.CONTROL] * 2
+            tokens += [f"<pad_{i}>" for i in range(cfg.vocab_size - 258)]
+            types += [TokenType.UNUSED] * (cfg.vocab_size - 258)
+            w.add_tokenizer_model("llama")
+            w.add_token_list(tokens)
+            w.add_token_scores([0.0] * len(tokens))
+            w.add_token_types(types)
+            w.add_bos_token_id(BOS)
+            w.add_eos_token_id(EOS)
+            w.add_add_bos_token(True)
+            w.add_add_space_prefix(False)
         for name, p in model.state_dict().items():
             if name in tern:
                 q, d = tern[name]

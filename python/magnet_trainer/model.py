@@ -23,6 +23,7 @@ QK_K = 256  # TQ2_0 block size: every BitLinear input dimension is a multiple of
 BYTE_VOCAB = 258  # bytes 0..255, BOS 256, EOS 257
 BOS, EOS = 256, 257
 MODES = ("qat", "ternary", "float")
+ARCHS = ("llama", "bitnet")
 
 
 @dataclass
@@ -37,6 +38,10 @@ class ModelConfig:
     rope_base: float = 10000.0
     norm_eps: float = 1e-5
     tie_embeddings: bool = False
+    # "llama": SiLU-gated FFN (the export's `llama` architecture). "bitnet": BitNet b1.58 as Microsoft's 2B4T has it,
+    # a ReLU²-gated FFN and an RMSNorm before the attention output and before the FFN down projection (exported as
+    # `bitnet-b1.58` with attn_sub_norm / ffn_sub_norm).
+    arch: str = "llama"
 
     @property
     def head_dim(self) -> int:
@@ -55,12 +60,17 @@ class ModelConfig:
                 problems.append(f"{name} {d} is not a multiple of {QK_K} (TQ2_0 block)")
         if self.vocab_size < BYTE_VOCAB:
             problems.append(f"vocab_size {self.vocab_size} < {BYTE_VOCAB} (the byte tokenizer needs 258)")
+        if self.arch not in ARCHS:
+            problems.append(f"arch {self.arch!r} is not one of {', '.join(ARCHS)}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["arch"] == "llama":  # the default stays out, so every llama checkpoint keeps its bytes and hash
+            del d["arch"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -81,10 +91,13 @@ PRESETS = {
 }
 
 
-def preset(name: str, tie_embeddings: bool = False) -> ModelConfig:
+def preset(name: str, tie_embeddings: bool = False, arch: str = "llama", vocab_size: int | None = None) -> ModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return ModelConfig(**{**PRESETS[name].to_dict(), "tie_embeddings": tie_embeddings}).validate()
+    over = {"tie_embeddings": tie_embeddings, "arch": arch}
+    if vocab_size is not None:
+        over["vocab_size"] = vocab_size
+    return ModelConfig(**{**PRESETS[name].to_dict(), **over}).validate()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -189,6 +202,7 @@ class Attention(nn.Module):
         self.wk = BitLinear(cfg.dim, kv_dim)
         self.wv = BitLinear(cfg.dim, kv_dim)
         self.wo = BitLinear(cfg.dim, cfg.dim)
+        self.sub_norm = RMSNorm(cfg.dim, cfg.norm_eps) if cfg.arch == "bitnet" else None
 
     def forward(self, x, cos, sin, mode):
         B, T, _ = x.shape
@@ -208,7 +222,8 @@ class Attention(nn.Module):
             y = att @ v.float()
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.wo(y.transpose(1, 2).reshape(B, T, c.dim), mode)
+        y = y.transpose(1, 2).reshape(B, T, c.dim)
+        return self.wo(self.sub_norm(y) if self.sub_norm is not None else y, mode)
 
 
 class FeedForward(nn.Module):
@@ -217,9 +232,12 @@ class FeedForward(nn.Module):
         self.w_gate = BitLinear(cfg.dim, cfg.ffn_dim)
         self.w_up = BitLinear(cfg.dim, cfg.ffn_dim)
         self.w_down = BitLinear(cfg.ffn_dim, cfg.dim)
+        self.sub_norm = RMSNorm(cfg.ffn_dim, cfg.norm_eps) if cfg.arch == "bitnet" else None
 
     def forward(self, x, mode):
-        return self.w_down(F.silu(self.w_gate(x, mode)) * self.w_up(x, mode), mode)
+        if self.sub_norm is None:
+            return self.w_down(F.silu(self.w_gate(x, mode)) * self.w_up(x, mode), mode)
+        return self.w_down(self.sub_norm(F.relu(self.w_gate(x, mode)).square() * self.w_up(x, mode)), mode)
 
 
 class Block(nn.Module):

@@ -83,6 +83,26 @@ describe('serving through the daemon (magnet-node start, real addon, openai clie
   });
 });
 
+describe('a node that does not serve', { skip }, () => {
+  it('answers /v1 with 503 saying why, not "no model is loaded yet"', async () => {
+    const d = await startDaemon({ env: testEnv({ MAGNET_SERVE: 'off' }) });
+    try {
+      const r = await fetch(`${d.apiUrl}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'any', prompt: 'x' }),
+      });
+      assert.equal(r.status, 503);
+      const err = ((await r.json()) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'not_serving');
+      assert.match(err.message, /this node does not serve: serving is off here \(serve.enabled off/);
+    } finally {
+      await d.stop();
+      rmSync(d.home, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('magnet-node serve / generate (standalone, no network)', { skip }, () => {
   let model: string;
   let proc: ChildProcess | undefined;
@@ -95,8 +115,8 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
     rmSync(dirname(model), { recursive: true, force: true });
   });
 
-  it('serve --model answers the openai client and exits cleanly on SIGTERM', async () => {
-    const p = spawn(process.execPath, [CLI, 'serve', '--model', model, '--api', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], {
+  it('serve --model answers the openai client, logs each request with its speed, has probes and metrics, and exits cleanly on SIGTERM', async () => {
+    const p = spawn(process.execPath, [CLI, 'serve', '--model', model, '--api', '127.0.0.1:0', '--threads', '1', '--log-level', 'info'], {
       env: testEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -108,6 +128,18 @@ describe('magnet-node serve / generate (standalone, no network)', { skip }, () =
     const client = new OpenAI({ baseURL: base, apiKey: 'unused', maxRetries: 0 });
     const r = await client.completions.create({ model: 'cli', prompt: 'abc', max_tokens: 5, temperature: 0 });
     assert.ok(r.choices[0] && r.usage?.prompt_tokens === 4);
+    const root = base.replace(/\/v1$/, '');
+    assert.equal((await fetch(`${root}/healthz`)).status, 200);
+    assert.deepEqual(await (await fetch(`${root}/readyz`)).json(), { ready: true });
+    const metrics = await (await fetch(`${root}/metrics`)).text();
+    assert.match(metrics, /magnet_serve_request_seconds_count\{finish="(length|stop)"\} 1/);
+    assert.match(metrics, /magnet_serve_prompt_tokens_total 4/);
+    assert.match(metrics, /magnet_serve_running 0/);
+    const line = await waitFor(() => out.split('\n').find((l) => l.includes('"msg":"request"')), 5_000, 'the request log line');
+    const logged = JSON.parse(line) as { promptTokens: number; completionTokens: number; tokensPerSecond: number; ms: number };
+    assert.equal(logged.promptTokens, 4);
+    assert.equal(logged.completionTokens, r.usage?.completion_tokens);
+    assert.ok(logged.tokensPerSecond > 0 && logged.ms >= 0);
     const exited = new Promise<number | null>((res) => p.once('exit', (code) => res(code)));
     p.kill('SIGTERM');
     assert.equal(await exited, 0);

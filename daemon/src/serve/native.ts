@@ -54,6 +54,15 @@ export interface NativeSubmitOptions {
   topP: number;
   seed: number;
   stop: string[];
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  logitBias?: { ids: Int32Array; values: Float32Array };
+  /** -1: none; k >= 0: a 'token' event per generated token with its log-probability and the k most likely. */
+  logprobs?: number;
+  /** JSON mode: sampling keeps the text a prefix of one JSON object and ends when it closes. */
+  json?: boolean;
+  /** A compiled schema (json-schema.ts): JSON mode whose object must also match it. */
+  jsonSchema?: string;
 }
 
 export type NativeEvent =
@@ -73,7 +82,11 @@ export interface NativeModel {
   submit(tokens: Int32Array, opts: NativeSubmitOptions, onEvent: (...args: unknown[]) => void): number;
   cancel(id: number): void;
   logits(tokens: Int32Array): Promise<Float32Array>;
+  /** Mean of the final-normed hidden states over all positions, scaled to unit length (dim floats). */
+  embedding(tokens: Int32Array): Promise<Float32Array>;
   active(): number;
+  /** Each token's text (texts[offsets[i], offsets[i+1])) and the ids that end a generation; before the first submit. */
+  setVocab(texts: Buffer, offsets: Uint32Array, endIds: Int32Array): void;
   close(): void;
 }
 
@@ -124,11 +137,13 @@ export function runGeneration(
   tokens: Int32Array,
   opts: NativeSubmitOptions,
   onText: (bytes: Buffer, tokens: number) => void,
+  onToken?: (id: number, logprob: number, topIds: Int32Array, topLogprobs: Float32Array) => void,
 ): { id: number; done: Promise<Extract<NativeEvent, { kind: 'done' }>> } {
   let resolveDone!: (e: Extract<NativeEvent, { kind: 'done' }>) => void;
   const done = new Promise<Extract<NativeEvent, { kind: 'done' }>>((r) => (resolveDone = r));
   const id = model.submit(tokens, opts, (kind, a, b, c, d) => {
     if (kind === 'text') onText(a as Buffer, b as number);
+    else if (kind === 'token') onToken?.(a as number, b as number, c as Int32Array, d as Float32Array);
     else
       resolveDone({
         kind: 'done',

@@ -61,6 +61,8 @@ export class ServePart implements Startable {
 
   async start(): Promise<void> {
     if (this.started) return;
+    if (!this.wanted)
+      this.service.notServing(`serving is off here (serve.enabled ${this.d.options.enabled}, roles: ${this.d.roles.join(', ') || 'none'})`);
     if (this.wanted) {
       try {
         await this.service.start();
@@ -70,6 +72,7 @@ export class ServePart implements Startable {
         const code = err instanceof MagnetError ? err.code : '';
         if (this.d.options.enabled === 'on' || code === 'ERR_MODEL_LOAD') throw err;
         this.unavailable = errorMessage(err);
+        this.service.notServing(this.unavailable);
         this.d.log.warn({ err: this.unavailable }, 'serving unavailable on this node; the rest of the node runs');
       }
     }

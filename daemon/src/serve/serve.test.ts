@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { HttpApi } from '../api/http-server.js';
 import { createLogger } from '../log/logger.js';
 import { type ServeOptions, ServeService } from './service.js';
+import { REPO_ROOT } from '../version.js';
 import { nativeMissing, randomModel } from '../../../test/helpers/native-models.js';
 
 const skip = nativeMissing();
+const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** A started service behind a real HTTP listener and the official client pointed at it. */
 async function serveOverHttp(opts: ServeOptions): Promise<{ svc: ServeService; client: OpenAI; close: () => Promise<void> }> {
@@ -146,6 +148,275 @@ describe('OpenAI-compatible serving (real addon, real HTTP, official openai clie
     assert.equal(body.error.code, 'invalid_json');
   });
 
+  it('refuses, naming it, every parameter it does not implement, instead of ignoring it; neutral values pass', async () => {
+    const refused: Array<[string, Record<string, unknown>, string]> = [
+      [
+        'chat',
+        {
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'x', schema: { type: 'object', properties: { a: { anyOf: [] } } } },
+          },
+        },
+        'response_format',
+      ],
+      ['chat', { response_format: { type: 'yaml' } }, 'response_format'],
+      ['chat', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'tools'],
+      ['chat', { tool_choice: 'required' }, 'tool_choice'],
+      ['chat', { frobnicate: true }, 'frobnicate'],
+      ['chat', { top_logprobs: 2 }, 'top_logprobs'],
+      ['chat', { n: 9 }, 'n'],
+      ['chat', { logit_bias: { '258': 5 } }, 'logit_bias'],
+      ['text', { echo: true, logprobs: 2 }, 'echo'],
+      ['text', { suffix: 'x' }, 'suffix'],
+      ['text', { best_of: 3 }, 'best_of'],
+    ];
+    for (const [kind, extra, param] of refused) {
+      const body =
+        kind === 'chat'
+          ? { model: 'magnet-tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, ...extra }
+          : { model: 'magnet-tiny', prompt: 'hi', max_tokens: 2, ...extra };
+      const r = await fetch(`${base}/${kind === 'chat' ? 'chat/completions' : 'completions'}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      const err = ((await r.json()) as { error: { param: string; code: string; message: string } }).error;
+      assert.equal(r.status, 400, `${param}: ${JSON.stringify(err)}`);
+      assert.equal(err.param, param);
+      assert.match(err.message, new RegExp(param));
+    }
+    const neutral = await client.chat.completions.create({
+      model: 'magnet-tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+      n: 1,
+      logprobs: false,
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      tools: [],
+      response_format: { type: 'text' },
+      user: 'someone',
+    });
+    assert.ok(neutral.choices[0]);
+  });
+
+  it('log-probabilities (chat and completions, streamed and not): the greedy token is the most likely one', async () => {
+    const messages = [{ role: 'user' as const, content: 'Say something' }];
+    const a = await client.chat.completions.create({
+      model: 'magnet-tiny',
+      messages,
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    const content = a.choices[0]!.logprobs!.content!;
+    assert.ok(content.length >= 1);
+    for (const t of content) {
+      assert.ok(t.logprob <= 0);
+      assert.equal(t.top_logprobs.length, 3);
+      assert.equal(t.logprob, t.top_logprobs[0]!.logprob, 'greedy picks the most likely token');
+      assert.deepEqual(t.bytes, t.top_logprobs[0]!.bytes);
+    }
+    const textBytes = Buffer.concat(content.map((t) => Buffer.from(t.bytes!)));
+    if (a.choices[0]!.finish_reason === 'length') assert.equal(textBytes.toString('utf8'), a.choices[0]!.message.content);
+    const s = await client.chat.completions.create({
+      model: 'magnet-tiny',
+      messages,
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+      stream: true,
+    });
+    const streamed = [];
+    for await (const c of s) streamed.push(...(c.choices[0]?.logprobs?.content ?? []));
+    assert.deepEqual(streamed, content);
+    const t = await client.completions.create({ model: 'magnet-tiny', prompt: 'Hello', max_tokens: 6, temperature: 0, logprobs: 2 });
+    const lp = t.choices[0]!.logprobs!;
+    assert.equal(lp.tokens!.length, lp.token_logprobs!.length);
+    assert.equal(lp.top_logprobs![0]![lp.tokens![0]!], lp.token_logprobs![0]);
+    assert.equal(lp.text_offset![0], 0);
+  });
+
+  it('logit_bias, presence and frequency penalties act on the sampled tokens', async () => {
+    const Z = 90; // byte 'Z' in the byte vocabulary
+    const biased = await client.completions.create({
+      model: 'magnet-tiny',
+      prompt: 'x',
+      max_tokens: 80,
+      temperature: 0,
+      logit_bias: { [Z]: 100 },
+    });
+    assert.equal(biased.choices[0]!.text, 'Z'.repeat(80));
+    // Each Z costs 2 more (frequency) after the first (presence 2): past about 49 of them another token wins.
+    const penalized = await client.completions.create({
+      model: 'magnet-tiny',
+      prompt: 'x',
+      max_tokens: 80,
+      temperature: 0,
+      logit_bias: { [Z]: 100 },
+      frequency_penalty: 2,
+      presence_penalty: 2,
+    });
+    const zs = [...penalized.choices[0]!.text].filter((ch) => ch === 'Z').length;
+    assert.ok(zs >= 40 && zs < 60, `${zs} Z of ${penalized.choices[0]!.text.length}`);
+  });
+
+  it('embeddings: one unit-length vector per input (mean pooling), floats or base64, the same input the same vector', async () => {
+    const r = await client.embeddings.create({ model: 'magnet-tiny', input: ['hello world', 'a different text', 'hello world'] });
+    assert.equal(r.data.length, 3);
+    assert.deepEqual(
+      r.data.map((d) => d.index),
+      [0, 1, 2],
+    );
+    for (const d of r.data) {
+      assert.equal(d.embedding.length, 256);
+      assert.ok(Math.abs(Math.hypot(...d.embedding) - 1) < 1e-4);
+    }
+    assert.deepEqual(r.data[0]!.embedding, r.data[2]!.embedding);
+    assert.notDeepEqual(r.data[0]!.embedding, r.data[1]!.embedding);
+    assert.equal(r.usage.prompt_tokens, 3 * 1 + 'hello world'.length * 2 + 'a different text'.length);
+    // the official client asks for base64 by default; plain floats on request give the same numbers
+    const floats = await client.embeddings.create({ model: 'magnet-tiny', input: 'hello world', encoding_format: 'float' });
+    assert.deepEqual(floats.data[0]!.embedding, r.data[0]!.embedding);
+    await assert.rejects(
+      client.embeddings.create({ model: 'magnet-tiny', input: 'x', dimensions: 64 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'dimensions',
+    );
+  });
+
+  it('JSON mode: the answer is one JSON object, ended when it closes', async () => {
+    const messages = [{ role: 'user' as const, content: 'Answer in JSON' }];
+    // '{' first, then '}' (biased over anything else allowed): the object closes at once and the answer ends.
+    const closed = await client.chat.completions.create({
+      model: 'magnet-tiny',
+      messages,
+      max_tokens: 20,
+      temperature: 0,
+      response_format: { type: 'json_object' },
+      logit_bias: { 123: 100, 125: 90 },
+    });
+    assert.equal(closed.choices[0]!.message.content, '{}');
+    assert.equal(closed.choices[0]!.finish_reason, 'stop');
+    for (const seed of [1, 2, 3, 4]) {
+      const r = await client.chat.completions.create({
+        model: 'magnet-tiny',
+        messages,
+        max_tokens: 48,
+        temperature: 1,
+        seed,
+        response_format: { type: 'json_object' },
+      });
+      const text = r.choices[0]!.message.content!;
+      assert.match(text, /^\s*\{/, `seed ${seed}: ${JSON.stringify(text)}`);
+      // A finished answer is a whole object (the automaton's prefix property is tested natively, test_gguf).
+      if (r.choices[0]!.finish_reason === 'stop') assert.equal(typeof JSON.parse(text), 'object');
+    }
+  });
+
+  it('JSON schema: the object has the properties of the schema, in order, each of its type', async () => {
+    const schema = {
+      type: 'object',
+      properties: { answer: { type: 'integer' }, mood: { enum: ['happy', 'sad'] }, note: { type: 'string' } },
+      required: ['answer', 'mood'],
+      additionalProperties: false,
+    };
+    for (const seed of [1, 2, 3]) {
+      const r = await client.chat.completions.create({
+        model: 'magnet-tiny',
+        messages: [{ role: 'user', content: 'Answer' }],
+        max_tokens: 60,
+        temperature: 1,
+        seed,
+        response_format: { type: 'json_schema', json_schema: { name: 'answer', schema, strict: true } },
+        // '}' and ',' favoured where the schema allows them, blanks kept out: the random model's object ends soon
+        logit_bias: { 125: 40, 44: 20, 32: -100, 9: -100, 10: -100, 13: -100 },
+      });
+      const text = r.choices[0]!.message.content!;
+      assert.equal(r.choices[0]!.finish_reason, 'stop', `seed ${seed}: ${JSON.stringify(text)}`);
+      const v = JSON.parse(text) as { answer: number; mood: string; note?: string };
+      assert.deepEqual(Object.keys(v).slice(0, 2), ['answer', 'mood'], text);
+      assert.ok(Number.isInteger(v.answer) && ['happy', 'sad'].includes(v.mood), text);
+      assert.ok(v.note === undefined || typeof v.note === 'string', text);
+    }
+  });
+
+  it('n choices: each the request with seed, seed+1, ...; streamed by index; echo puts the prompt first', async () => {
+    const req = { model: 'magnet-tiny', prompt: 'abc', max_tokens: 6, temperature: 1, seed: 40 };
+    const three = await client.completions.create({ ...req, n: 3 });
+    assert.deepEqual(
+      three.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
+    let completionTokens = 0;
+    for (const i of [0, 1, 2]) {
+      const one = await client.completions.create({ ...req, seed: 40 + i });
+      assert.equal(three.choices[i]!.text, one.choices[0]!.text);
+      completionTokens += one.usage!.completion_tokens;
+      assert.equal(three.usage!.prompt_tokens, one.usage!.prompt_tokens, 'the prompt counts once');
+    }
+    assert.equal(three.usage!.completion_tokens, completionTokens);
+    const s = await client.completions.create({ ...req, n: 3, stream: true });
+    const texts = ['', '', ''];
+    for await (const c of s) for (const ch of c.choices) texts[ch.index] += ch.text;
+    assert.deepEqual(
+      texts,
+      three.choices.map((c) => c.text),
+    );
+    const echoed = await client.completions.create({ ...req, echo: true });
+    assert.ok(echoed.choices[0]!.text.startsWith('abc'));
+    assert.equal(echoed.choices[0]!.text.slice(3), three.choices[0]!.text);
+  });
+
+  it("tokenize and detokenize by the model's own tokenizer", async () => {
+    const tok = await fetch(`${base}/tokenize`, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ model: 'magnet-tiny', prompt: 'hé' }),
+    });
+    const t = (await tok.json()) as { tokens: number[]; count: number; max_model_len: number };
+    assert.deepEqual(t.tokens, [256, 104, 0xc3, 0xa9]);
+    assert.equal(t.count, 4);
+    assert.equal(t.max_model_len, 256);
+    const chat = await fetch(`${base}/tokenize`, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ model: 'magnet-tiny', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(((await chat.json()) as { count: number }).count, 1 + 'user: hi\nassistant:'.length);
+    const de = await fetch(`${base}/detokenize`, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ model: 'magnet-tiny', tokens: t.tokens }),
+    });
+    assert.deepEqual(await de.json(), { prompt: 'hé' });
+    const bad = await fetch(`${base}/detokenize`, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ model: 'magnet-tiny', tokens: [258] }),
+    });
+    assert.equal(bad.status, 400);
+  });
+
+  it('says which checkpoint answered (header and system_fingerprint); max_tokens past the context is refused, not cut', async () => {
+    const r = await client.completions.create({ model: 'magnet-tiny', prompt: 'hi', max_tokens: 2, temperature: 0 }).withResponse();
+    assert.equal(r.response.headers.get('x-magnet-checkpoint'), `0/${svc.model()!.info.checkpointSha256}`);
+    assert.equal(r.data.system_fingerprint, `magnet-r0-${svc.model()!.info.checkpointSha256.slice(0, 12)}`);
+    // tiny: a context of 256; BOS + 2 bytes of prompt leaves 253.
+    await assert.rejects(
+      client.completions.create({ model: 'magnet-tiny', prompt: 'hi', max_tokens: 254 }),
+      (e: unknown) =>
+        e instanceof OpenAI.BadRequestError &&
+        e.code === 'context_length_exceeded' &&
+        e.param === 'max_tokens' &&
+        /at most 253 can be generated/.test(e.message),
+    );
+    const full = await client.completions.create({ model: 'magnet-tiny', prompt: 'hi', max_tokens: 253, temperature: 0 });
+    assert.ok(full.choices[0]);
+  });
+
   it('keeps serving the old model when a load fails', async () => {
     const before = svc.status()['model'] as { path: string };
     await assert.rejects(svc.load('/nonexistent/model.gguf'), (e: unknown) => (e as { code?: string }).code === 'ERR_MODEL_LOAD');
@@ -224,7 +495,8 @@ describe('a model declaring a huge context', { skip }, () => {
       const id = svc.model()?.id as string;
       assert.equal(svc.model()?.info.contextLength, 2 ** 20);
       await assert.rejects(
-        client.completions.create({ model: id, prompt: 'Hello', max_tokens: 2 ** 20, temperature: 0 }),
+        // BOS + 5 bytes of prompt: the request asks for the whole context, whose KV cache is over the budget.
+        client.completions.create({ model: id, prompt: 'Hello', max_tokens: 2 ** 20 - 6, temperature: 0 }),
         (e: unknown) =>
           e instanceof OpenAI.InternalServerError &&
           e.code === 'generation_failed' &&
@@ -232,6 +504,68 @@ describe('a model declaring a huge context', { skip }, () => {
       );
       const ok = await client.completions.create({ model: id, prompt: 'Hello', max_tokens: 4, temperature: 0 });
       assert.ok(ok.choices[0]?.finish_reason === 'length' || ok.choices[0]?.finish_reason === 'stop');
+    } finally {
+      await close();
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a model with a real vocabulary (byte-level BPE, LLaMA 3 pre-tokenizer and chat format)', { skip }, () => {
+  it('tokenizes by the file, renders its chat format, and a file with an unknown tokenizer is refused at load', async () => {
+    const vocab = join(REPO_ROOT, 'test', 'golden', 'tokenizers', 'bpe-llama3.gguf');
+    const file = randomModel('tiny-llama3-vocab', ['--vocab-from', vocab]);
+    const { svc, client, close } = await serveOverHttp({
+      modelPath: file,
+      threads: 1,
+      maxConcurrent: 2,
+      maxQueue: 8,
+      headInt8: false,
+      kvInt8: false,
+    });
+    try {
+      const m = svc.model()!;
+      assert.equal(m.tokenizer.kind, 'bpe');
+      assert.equal(m.chat.format, 'llama3');
+      assert.equal(m.info.vocabSize, 1024);
+      const golden = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'golden', 'tokenizers', 'cases.json'), 'utf8')) as {
+        ids: Record<string, number[][]>;
+      };
+      const c = await client.completions.create({
+        model: m.id,
+        prompt: 'def add(a, b):\n    return a + b  # sum',
+        max_tokens: 4,
+        temperature: 0,
+      });
+      assert.equal(c.usage?.prompt_tokens, golden.ids['bpe-llama3']![0]!.length, 'no BOS: the file does not ask for one');
+      const chat = await client.chat.completions.create({
+        model: m.id,
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 4,
+        temperature: 0,
+      });
+      assert.equal(chat.usage?.prompt_tokens, m.chat.render([{ role: 'user', content: 'hi' }]).length);
+      // Generated text is the vocabulary's text: every piece the engine emits decodes from the file's tokens.
+      assert.equal(typeof chat.choices[0]?.message.content, 'string');
+      const status = svc.status()['model'] as { tokenizer: string; chatFormat: string };
+      assert.equal(status.tokenizer, 'BPE (pre-tokenizer llama-bpe), 1024 tokens');
+      assert.equal(status.chatFormat, 'llama3');
+      // The same file naming a tokenizer model this server does not implement: refused at load, the model in
+      // service stays.
+      const raw = readFileSync(vocab);
+      const at = raw.indexOf('gpt2', raw.indexOf('tokenizer.ggml.model'));
+      raw.write('rwkv', at);
+      const unknownVocab = join(dirname(file), 'rwkv-vocab.gguf');
+      writeFileSync(unknownVocab, raw);
+      const bad = randomModel('tiny-rwkv-vocab', ['--vocab-from', unknownVocab]);
+      await assert.rejects(
+        svc.load(bad),
+        (e: unknown) =>
+          (e as { code?: string }).code === 'ERR_MODEL_LOAD' &&
+          /tokenizer model "rwkv" \(key tokenizer.ggml.model\) is not supported/.test((e as Error).message),
+      );
+      assert.equal(svc.model()!.info.path, file);
+      rmSync(dirname(bad), { recursive: true, force: true });
     } finally {
       await close();
       rmSync(dirname(file), { recursive: true, force: true });

@@ -5,9 +5,10 @@ import { MagnetError } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { ApiError } from './errors.js';
 import type { GenerateArgs, GenerateResult, LoadedModel, ModelServer } from './generation.js';
-import { type KernelInfo, type NativeModelInfo, kernelInfo, loadAddon, loadNativeModel, runGeneration } from './native.js';
+import { type KernelInfo, type NativeModelInfo, kernelInfo, loadAddon, runGeneration } from './native.js';
 import { DEFAULT_MAX_TOKENS } from './request.js';
 import { serveRoutes } from './routes.js';
+import { loadServedModel } from './served-model.js';
 
 export interface ServeOptions {
   /** GGUF to load at start (optional: `load()` can come later, e.g. after the first merge). */
@@ -30,6 +31,18 @@ export interface ServeOptions {
   addon?: string;
 }
 
+/** One finished generation, as the request log and the metrics see it. */
+export interface RequestRecord {
+  model: string;
+  finishReason: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** From taking a slot (after any queueing) to the last token. */
+  ms: number;
+  /** Waiting for a slot. */
+  queuedMs: number;
+}
+
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = { maxConcurrent: 4, maxQueue: 16, headInt8: false, kvInt8: false };
 
 /**
@@ -43,6 +56,8 @@ export class ServeService implements Startable, ModelServer {
   private readonly waiters: Array<() => void> = [];
   private stats = { requests: 0, rejected: 0, completionTokens: 0, swaps: 0 };
   private started = false;
+  private notServingWhy: string | undefined;
+  private readonly observers: Array<(r: RequestRecord) => void> = [];
 
   constructor(
     private readonly opts: ServeOptions,
@@ -79,7 +94,7 @@ export class ServeService implements Startable, ModelServer {
   async load(path: string, id?: string, verify?: (info: NativeModelInfo) => string | undefined): Promise<NativeModelInfo> {
     const run = this.loading.then(async () => {
       const t0 = Date.now();
-      const native = await loadNativeModel(path, {
+      const { native, info, tokenizer, chat } = await loadServedModel(path, {
         ...(this.opts.threads ? { threads: this.opts.threads } : {}),
         maxBatch: this.opts.maxConcurrent,
         headInt8: this.opts.headInt8,
@@ -87,7 +102,6 @@ export class ServeService implements Startable, ModelServer {
         ...(this.opts.contextLength ? { contextLength: this.opts.contextLength } : {}),
         ...(this.opts.kvCacheBytes ? { kvCacheBytes: this.opts.kvCacheBytes } : {}),
       });
-      const info = native.info();
       const wrong = verify?.(info);
       if (wrong) {
         native.close();
@@ -95,7 +109,7 @@ export class ServeService implements Startable, ModelServer {
       }
       // The id stays across swaps (clients keep using one name while merged models replace each other).
       const modelId = id ?? this.opts.modelId ?? this.current?.id ?? basename(path).replace(/\.gguf$/i, '');
-      const next: LoadedModel = { id: modelId, native, info, loadedAt: Date.now(), inflight: 0, retired: false };
+      const next: LoadedModel = { id: modelId, native, info, tokenizer, chat, loadedAt: Date.now(), inflight: 0, retired: false };
       const old = this.current;
       this.current = next;
       if (old) {
@@ -103,7 +117,18 @@ export class ServeService implements Startable, ModelServer {
         old.retired = true;
         if (old.inflight === 0) old.native.close();
       }
-      this.log.info({ model: next.id, path, round: info.round, kernel: info.kernel, ms: Date.now() - t0 }, 'model loaded');
+      this.log.info(
+        {
+          model: next.id,
+          path,
+          round: info.round,
+          kernel: info.kernel,
+          tokenizer: tokenizer.description,
+          chat: chat.format,
+          ms: Date.now() - t0,
+        },
+        'model loaded',
+      );
       return info;
     });
     this.loading = run.catch((err: unknown) => this.log.warn({ err, path }, 'model load failed; keeping the current model'));
@@ -114,9 +139,27 @@ export class ServeService implements Startable, ModelServer {
     return this.current;
   }
 
+  /** Marks this service as one that will never serve here, and why: requests get 503 with that reason. */
+  notServing(why: string): void {
+    this.notServingWhy = why;
+  }
+
+  /** Called after every finished generation (metrics). */
+  observe(fn: (r: RequestRecord) => void): void {
+    this.observers.push(fn);
+  }
+
+  /** Why /readyz is not ready, or undefined when a model answers. */
+  unready(): string | undefined {
+    if (this.notServingWhy) return `this node does not serve: ${this.notServingWhy}`;
+    if (!this.started) return 'serving has not started';
+    return this.current ? undefined : 'no model is loaded yet';
+  }
+
   /** Resolves a request's model name: the current id (or its file name); anything else is 404. */
   resolveModel(name: string): LoadedModel {
     const m = this.current;
+    if (this.notServingWhy) throw new ApiError(503, `this node does not serve: ${this.notServingWhy}`, 'server_error', null, 'not_serving');
     if (!m) throw new ApiError(503, 'no model is loaded yet', 'server_error', null, 'model_not_loaded');
     if (name !== m.id && name !== basename(m.info.path))
       throw new ApiError(404, `The model '${name}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
@@ -125,6 +168,7 @@ export class ServeService implements Startable, ModelServer {
 
   /** Runs one generation through the queue; throws ApiError 429 when the queue is full. */
   async generate(args: GenerateArgs, m: LoadedModel): Promise<GenerateResult> {
+    const queuedAt = Date.now();
     if (this.running >= this.opts.maxConcurrent) {
       if (this.waiters.length >= this.opts.maxQueue) {
         this.stats.rejected++;
@@ -146,6 +190,7 @@ export class ServeService implements Startable, ModelServer {
     }
     // A request that waited in the queue across a hot swap runs on the new model (the old one may be closed).
     if (m.retired && this.current) m = this.current;
+    const startedAt = Date.now();
     this.stats.requests++;
     m.inflight++;
     try {
@@ -158,6 +203,14 @@ export class ServeService implements Startable, ModelServer {
           'messages',
           'context_length_exceeded',
         );
+      if (args.maxTokensKey && args.tokens.length + args.maxTokens > ctx)
+        throw new ApiError(
+          400,
+          `'${args.maxTokensKey}' is ${args.maxTokens} but the prompt has ${args.tokens.length} tokens and this model's context holds ${ctx}: at most ${ctx - args.tokens.length} can be generated`,
+          'invalid_request_error',
+          args.maxTokensKey,
+          'context_length_exceeded',
+        );
       const g = runGeneration(
         m.native,
         args.tokens,
@@ -168,8 +221,15 @@ export class ServeService implements Startable, ModelServer {
           topK: args.topK,
           seed: args.seed >>> 0,
           stop: args.stop,
+          presencePenalty: args.presencePenalty ?? 0,
+          frequencyPenalty: args.frequencyPenalty ?? 0,
+          ...(args.logitBias ? { logitBias: args.logitBias } : {}),
+          logprobs: args.logprobs ?? -1,
+          json: args.json === true,
+          ...(args.jsonSchema ? { jsonSchema: args.jsonSchema } : {}),
         },
         (bytes) => args.onText(bytes),
+        (id, logprob, topIds, topLps) => args.onToken?.({ id, logprob, top: Array.from(topIds, (t, i) => [t, topLps[i]!]) }),
       );
       const abort = (): void => m.native.cancel(g.id);
       args.signal?.addEventListener('abort', abort, { once: true });
@@ -177,6 +237,15 @@ export class ServeService implements Startable, ModelServer {
       args.signal?.removeEventListener('abort', abort);
       this.stats.completionTokens += done.completionTokens;
       // The engine failed this request only (its KV cache refused or not allocated, a native exception).
+      const rec: RequestRecord = {
+        model: m.id,
+        finishReason: done.finishReason,
+        promptTokens: done.promptTokens,
+        completionTokens: done.completionTokens,
+        ms: Date.now() - startedAt,
+        queuedMs: startedAt - queuedAt,
+      };
+      this.record(rec, done.error);
       if (done.finishReason === 'error') throw new ApiError(500, done.error, 'server_error', null, 'generation_failed');
       return { finishReason: done.finishReason, promptTokens: done.promptTokens, completionTokens: done.completionTokens, model: m };
     } finally {
@@ -184,6 +253,38 @@ export class ServeService implements Startable, ModelServer {
       if (m.retired && m.inflight === 0 && m !== this.current) m.native.close();
       this.release();
     }
+  }
+
+  async embed(inputs: Int32Array[], m: LoadedModel): Promise<Float32Array[]> {
+    const ctx = m.info.contextLength;
+    inputs.forEach((t, i) => {
+      if (t.length > ctx)
+        throw new ApiError(
+          400,
+          `input ${i} has ${t.length} tokens; this model's context holds ${ctx}`,
+          'invalid_request_error',
+          'input',
+          'context_length_exceeded',
+        );
+    });
+    m.inflight++;
+    try {
+      const out: Float32Array[] = [];
+      for (const t of inputs) out.push(await m.native.embedding(t));
+      this.stats.requests++;
+      return out;
+    } finally {
+      m.inflight--;
+      if (m.retired && m.inflight === 0 && m !== this.current) m.native.close();
+    }
+  }
+
+  /** One log line per request with its speed, and the observers. */
+  private record(r: RequestRecord, error: string): void {
+    const tokensPerSecond = r.ms > 0 ? Math.round((r.completionTokens / r.ms) * 10_000) / 10 : 0;
+    if (r.finishReason === 'error') this.log.warn({ ...r, error }, 'generation failed');
+    else this.log.info({ ...r, tokensPerSecond }, 'request');
+    for (const fn of this.observers) fn(r);
   }
 
   private release(): void {
@@ -211,6 +312,9 @@ export class ServeService implements Startable, ModelServer {
             inflight: m.inflight,
             contextLength: m.info.contextLength,
             vocabSize: m.info.vocabSize,
+            tokenizer: m.tokenizer.description,
+            chatFormat: m.chat.format,
+            chatFormatNote: m.chat.note,
             bytesPerToken: m.info.bytesPerToken,
             threads: m.info.threads,
           }

@@ -84,7 +84,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Napi::Function f = DefineClass(env, "NativeModel",
                                    {InstanceMethod("info", &NativeModel::Info), InstanceMethod("submit", &NativeModel::Submit),
                                     InstanceMethod("cancel", &NativeModel::Cancel), InstanceMethod("logits", &NativeModel::Logits),
-                                    InstanceMethod("active", &NativeModel::Active), InstanceMethod("close", &NativeModel::Close)});
+                                    InstanceMethod("active", &NativeModel::Active), InstanceMethod("close", &NativeModel::Close),
+                                    InstanceMethod("setVocab", &NativeModel::SetVocab),
+                                    InstanceMethod("embedding", &NativeModel::Embedding)});
     ctor = Napi::Persistent(f);
     exports.Set("NativeModel", f);
   }
@@ -106,7 +108,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const ModelConfig& c = m.config();
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("path", m.path());
-    o.Set("arch", "llama");
+    o.Set("arch", c.arch_name);
     o.Set("contextLength", c.n_ctx);
     o.Set("embeddingLength", c.dim);
     o.Set("blockCount", c.n_layer);
@@ -157,29 +159,69 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       Napi::Array a = o.Get("stop").As<Napi::Array>();
       for (uint32_t i = 0; i < a.Length(); i++) r.stop.push_back(a.Get(i).ToString().Utf8Value());
     }
+    r.sampling.presence_penalty = (float)op.real("presencePenalty", 0.0, -2.0, 2.0);
+    r.sampling.frequency_penalty = (float)op.real("frequencyPenalty", 0.0, -2.0, 2.0);
+    r.sampling.logprobs = op.whole("logprobs", -1, -1, 20);
+    r.json = o.Has("json") && o.Get("json").ToBoolean().Value();
+    if (o.Has("jsonSchema") && o.Get("jsonSchema").IsString()) {
+      try {
+        r.json_schema = JsonSchema::parse(o.Get("jsonSchema").As<Napi::String>().Utf8Value());
+      } catch (const std::exception& ex) {
+        throw Napi::TypeError::New(env, std::string("jsonSchema: ") + ex.what());
+      }
+      r.json = true;
+    }
+    // logitBias: {ids: Int32Array, values: Float32Array} of equal length (token ids are checked by the engine).
+    if (o.Has("logitBias") && !o.Get("logitBias").IsUndefined()) {
+      Napi::Value lb = o.Get("logitBias");
+      const bool ok = lb.IsObject() && is_int32_array(lb.As<Napi::Object>().Get("ids")) &&
+                      lb.As<Napi::Object>().Get("values").IsTypedArray() &&
+                      lb.As<Napi::Object>().Get("values").As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+      if (!ok) op.bad("logitBias", "{ids: Int32Array, values: Float32Array}");
+      auto ids = lb.As<Napi::Object>().Get("ids").As<Napi::Int32Array>();
+      auto vals = lb.As<Napi::Object>().Get("values").As<Napi::Float32Array>();
+      if (ids.ElementLength() != vals.ElementLength()) op.bad("logitBias", "ids and values of equal length");
+      for (size_t i = 0; i < ids.ElementLength(); i++) {
+        if (!(vals[i] >= -100.0f && vals[i] <= 100.0f)) op.bad("logitBias", "biases in [-100, 100]");
+        r.sampling.logit_bias.emplace_back(ids[i], vals[i]);
+      }
+    }
+    enum Kind { TEXT, DONE, TOKEN };
     struct Event {
-      bool done;
+      Kind kind;
       std::string text;
       int a, b;
       std::string error;
+      TokenLogprobs lp;
     };
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "magnet-generate", 0, 1);
     auto deliver = [](Napi::Env env, Napi::Function cb, Event* ev) {
       if (env != nullptr && cb != nullptr) {
-        if (ev->done)
+        if (ev->kind == DONE)
           cb.Call({Napi::String::New(env, "done"), Napi::String::New(env, ev->text), Napi::Number::New(env, ev->a),
                    Napi::Number::New(env, ev->b), Napi::String::New(env, ev->error)});
-        else
+        else if (ev->kind == TEXT)
           cb.Call({Napi::String::New(env, "text"), Napi::Buffer<char>::Copy(env, ev->text.data(), ev->text.size()),
                    Napi::Number::New(env, ev->a)});
+        else {  // ('token', id, logprob, topIds: Int32Array, topLogprobs: Float32Array)
+          const size_t k = ev->lp.top.size();
+          auto ids = Napi::Int32Array::New(env, k);
+          auto lps = Napi::Float32Array::New(env, k);
+          for (size_t i = 0; i < k; i++) ids[i] = ev->lp.top[i].first, lps[i] = ev->lp.top[i].second;
+          cb.Call({Napi::String::New(env, "token"), Napi::Number::New(env, ev->lp.token), Napi::Number::New(env, ev->lp.logprob),
+                   ids, lps});
+        }
       }
       delete ev;
     };
     r.on_text = [tsfn, deliver](const std::string& t, int n) mutable {
-      tsfn.NonBlockingCall(new Event{false, t, n, 0, {}}, deliver);
+      tsfn.NonBlockingCall(new Event{TEXT, t, n, 0, {}, {}}, deliver);
+    };
+    r.on_token = [tsfn, deliver](const TokenLogprobs& lp) mutable {
+      tsfn.NonBlockingCall(new Event{TOKEN, {}, 0, 0, {}, lp}, deliver);
     };
     r.on_done = [tsfn, deliver](const std::string& f, int p, int c, const std::string& err) mutable {
-      tsfn.NonBlockingCall(new Event{true, f, p, c, err}, deliver);
+      tsfn.NonBlockingCall(new Event{DONE, f, p, c, err, {}}, deliver);
       tsfn.Release();
     };
     try {
@@ -188,6 +230,33 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       tsfn.Release();
       throw Napi::Error::New(env, ex.what());
     }
+  }
+
+  // setVocab(texts: Buffer, offsets: Uint32Array (vocab + 1 entries), endIds: Int32Array): token id i stands for
+  // texts[offsets[i], offsets[i+1]); generation ends on any of endIds. Must come before the first submit.
+  Napi::Value SetVocab(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Engine& e = engine(env);
+    const bool u32 = info.Length() >= 2 && info[1].IsTypedArray() &&
+                     info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
+    if (info.Length() != 3 || !info[0].IsBuffer() || !u32 || !is_int32_array(info[2]))
+      throw Napi::TypeError::New(env, "setVocab(texts: Buffer, offsets: Uint32Array, endIds: Int32Array)");
+    auto texts = info[0].As<Napi::Buffer<char>>();
+    auto offs = info[1].As<Napi::Uint32Array>();
+    auto ends = info[2].As<Napi::Int32Array>();
+    if (offs.ElementLength() == 0) throw Napi::RangeError::New(env, "offsets is empty");
+    std::vector<std::string> pieces(offs.ElementLength() - 1);
+    for (size_t i = 0; i + 1 < offs.ElementLength(); i++) {
+      const uint32_t a = offs[i], b = offs[i + 1];
+      if (a > b || b > texts.Length()) throw Napi::RangeError::New(env, "offsets " + std::to_string(i) + " out of order or past the texts");
+      pieces[i].assign(texts.Data() + a, b - a);
+    }
+    try {
+      e.set_vocab(std::move(pieces), std::vector<int>(ends.Data(), ends.Data() + ends.ElementLength()));
+    } catch (const std::exception& ex) {
+      throw Napi::Error::New(env, ex.what());
+    }
+    return env.Undefined();
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
@@ -201,6 +270,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   // logits(tokens: Int32Array) -> Promise<Float32Array> (positions x vocab), computed off the event loop.
   Napi::Value Logits(const Napi::CallbackInfo& info);
+  Napi::Value Embedding(const Napi::CallbackInfo& info);
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     engine_.reset();  // joins the engine thread; requests still queued end with finish reason "cancelled"
@@ -214,12 +284,13 @@ Napi::FunctionReference NativeModel::ctor;
 
 class LogitsWorker : public Napi::AsyncWorker {
  public:
-  LogitsWorker(Napi::Env env, std::shared_ptr<Engine> e, std::vector<int> toks)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), engine_(std::move(e)), toks_(std::move(toks)) {}
+  LogitsWorker(Napi::Env env, std::shared_ptr<Engine> e, std::vector<int> toks, bool embedding = false)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), engine_(std::move(e)), toks_(std::move(toks)),
+        embedding_(embedding) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
-      out_ = engine_->logits(toks_);
+      out_ = embedding_ ? engine_->embedding(toks_) : engine_->logits(toks_);
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -235,6 +306,7 @@ class LogitsWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Engine> engine_;
   std::vector<int> toks_;
+  bool embedding_;
   std::vector<float> out_;
 };
 
@@ -244,6 +316,17 @@ Napi::Value NativeModel::Logits(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !is_int32_array(info[0])) throw Napi::TypeError::New(info.Env(), "logits(tokens: Int32Array)");
   Napi::Int32Array t = info[0].As<Napi::Int32Array>();
   auto* w = new LogitsWorker(info.Env(), engine_, std::vector<int>(t.Data(), t.Data() + t.ElementLength()));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// embedding(tokens: Int32Array) -> Promise<Float32Array> (dim floats: mean-pooled, unit length), off the event loop.
+Napi::Value NativeModel::Embedding(const Napi::CallbackInfo& info) {
+  engine(info.Env());
+  if (info.Length() < 1 || !is_int32_array(info[0])) throw Napi::TypeError::New(info.Env(), "embedding(tokens: Int32Array)");
+  Napi::Int32Array t = info[0].As<Napi::Int32Array>();
+  auto* w = new LogitsWorker(info.Env(), engine_, std::vector<int>(t.Data(), t.Data() + t.ElementLength()), true);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

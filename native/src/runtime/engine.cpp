@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "../kernels/dispatch.h"
@@ -22,7 +23,10 @@ struct Engine::Seq {
   size_t emitted = 0;    // bytes of `text` already sent
   bool done = false;
   uint64_t kv_reserved = 0;  // bytes of the budget held from admission until the sequence is erased
-  Seq(uint64_t i, GenRequest r) : id(i), req(std::move(r)), sampler(req.sampling) {}
+  std::vector<int> counts;   // per token id, how often this request generated it (only with penalties)
+  TokenLogprobs pending_lp;  // the sampled token's log-probabilities, reported once it is accepted
+  JsonConstraint json;       // JSON mode: the text so far, as a prefix of one object
+  Seq(uint64_t i, GenRequest r) : id(i), req(std::move(r)), sampler(req.sampling), json(req.json_schema) {}
 };
 
 static int hw_threads(int n) {
@@ -74,15 +78,33 @@ uint64_t Engine::submit(GenRequest req) {
                                 std::to_string(c.n_ctx) + " tokens");
   for (int t : req.prompt)
     if (t < 0 || t >= c.vocab) throw std::invalid_argument("token id " + std::to_string(t) + " outside the vocabulary");
+  for (const auto& [t, b] : req.sampling.logit_bias)
+    if (t < 0 || t >= c.vocab || !std::isfinite(b))
+      throw std::invalid_argument("logit_bias: token id " + std::to_string(t) + " outside the vocabulary or bias not finite");
   if (req.max_tokens < 1) throw std::invalid_argument("max_tokens must be at least 1");
   req.max_tokens = std::min(req.max_tokens, c.n_ctx - (int)req.prompt.size());
   std::lock_guard<std::mutex> lk(m_);
   if (stop_) throw std::runtime_error("engine is closed");
+  submitted_ = true;
   const uint64_t id = next_id_++;
   pending_.push_back(std::make_unique<Seq>(id, std::move(req)));
   active_count_++;
   cv_.notify_all();
   return id;
+}
+
+void Engine::set_vocab(std::vector<std::string> pieces, std::vector<int> end_ids) {
+  const int vocab = model_->config().vocab;
+  if (submitted_) throw std::logic_error("set_vocab after the first request");
+  if ((int)pieces.size() != vocab)
+    throw std::invalid_argument(std::to_string(pieces.size()) + " token texts for a vocabulary of " + std::to_string(vocab));
+  std::vector<uint8_t> ends(vocab, 0);
+  for (int t : end_ids) {
+    if (t < 0 || t >= vocab) throw std::invalid_argument("end token id " + std::to_string(t) + " outside the vocabulary");
+    ends[t] = 1;
+  }
+  pieces_ = std::move(pieces);
+  ends_ = std::move(ends);
 }
 
 void Engine::cancel(uint64_t id) {
@@ -108,6 +130,38 @@ std::vector<float> Engine::logits(const std::vector<int>& tokens) {
       items.push_back({&cache, tokens[i], (int)i, &out[i * c.vocab]});
     forward(*model_, k_, pool_, scratch_, items.data(), (int)items.size());
   }
+  return out;
+}
+
+std::vector<float> Engine::embedding(const std::vector<int>& tokens) {
+  const ModelConfig& c = model_->config();
+  if (tokens.empty() || (int)tokens.size() > c.n_ctx) throw std::invalid_argument("bad token count for an embedding");
+  for (int t : tokens)
+    if (t < 0 || t >= c.vocab) throw std::invalid_argument("token id " + std::to_string(t) + " outside the vocabulary");
+  const int n = (int)tokens.size(), D = c.dim;
+  const uint64_t need = kv_bytes(n);
+  if (need > kv_budget_) throw std::runtime_error(over_budget(need, n, kv_budget_));
+  std::lock_guard<std::mutex> lk(compute_);
+  KvCache cache(c, n, KvCache::type_for(model_->options()));
+  std::vector<double> sum(D, 0.0);
+  const std::vector<float>& w = model_->output_norm();
+  for (int b = 0; b < n; b += scratch_.max_batch) {
+    std::vector<BatchItem> items;
+    for (int i = b; i < std::min(n, b + scratch_.max_batch); i++) items.push_back({&cache, tokens[i], i, nullptr});
+    forward(*model_, k_, pool_, scratch_, items.data(), (int)items.size());  // no logits: sc.x holds the residuals
+    for (size_t j = 0; j < items.size(); j++) {
+      const float* x = &scratch_.x[j * D];
+      double ss = 0;
+      for (int i = 0; i < D; i++) ss += (double)x[i] * x[i];
+      const double r = 1.0 / std::sqrt(ss / D + c.eps);
+      for (int i = 0; i < D; i++) sum[i] += x[i] * r * w[i];
+    }
+  }
+  double norm = 0;
+  for (double v : sum) norm += v * v;
+  norm = std::sqrt(norm);
+  std::vector<float> out(D);
+  for (int i = 0; i < D; i++) out[i] = norm > 0 ? (float)(sum[i] / norm) : 0.0f;
   return out;
 }
 
@@ -151,12 +205,53 @@ void Engine::guard(Seq& s, F&& f) noexcept {
   }
 }
 
+const std::string& Engine::piece(int token) const {
+  static const std::vector<std::string> bytes = [] {
+    std::vector<std::string> b(257);
+    for (int i = 0; i < 256; i++) b[i] = std::string(1, (char)i);
+    return b;
+  }();
+  if (!pieces_.empty()) return pieces_[token];
+  return token < 256 ? bytes[token] : bytes[256];
+}
+
+bool Engine::is_end(int token) const { return token == model_->config().eos || (!ends_.empty() && ends_[token]); }
+
+int Engine::pick(Seq& s) {
+  const int V = model_->config().vocab;
+  const SamplingParams& p = s.req.sampling;
+  float* l = s.logits.data();
+  for (const auto& [t, b] : p.logit_bias) l[t] += b;
+  const bool penalize = p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+  if (penalize) {
+    if (s.counts.empty()) s.counts.assign(V, 0);
+    for (int t = 0; t < V; t++)
+      if (s.counts[t] > 0) l[t] -= (float)s.counts[t] * p.frequency_penalty + p.presence_penalty;
+  }
+  if (s.req.json) {  // every token that would break the JSON prefix (or end it too early) is out
+    const bool complete = s.json.complete();
+    int allowed = 0;
+    for (int t = 0; t < V; t++) {
+      const bool ok = is_end(t) ? complete : !complete && !piece(t).empty() && s.json.accepts(piece(t));
+      if (ok) allowed++;
+      else l[t] = -INFINITY;
+    }
+    if (allowed == 0) return model_->config().eos;  // nothing can continue the object: end here
+  }
+  const int token = s.sampler.sample(l, V);
+  if (s.req.json && !is_end(token))
+    for (unsigned char b : piece(token)) s.json.feed(b);
+  if (p.logprobs >= 0) s.pending_lp = logprobs_of(l, V, token, p.logprobs);
+  if (penalize) s.counts[token]++;
+  return token;
+}
+
 // Takes a sampled token: EOS ends the request; bytes are emitted except what may start a stop sequence.
 void Engine::accept(Seq& s, int token) {
-  const ModelConfig& c = model_->config();
   s.generated++;
-  if (token == c.eos) return finish(s, "stop");
-  if (token < 256) s.text.push_back((char)token);
+  if (is_end(token)) return finish(s, "stop");
+  if (s.req.sampling.logprobs >= 0 && s.req.on_token) s.req.on_token(s.pending_lp);
+  s.text += piece(token);
   size_t limit = s.text.size();
   for (const std::string& st : s.req.stop) {
     if (st.empty()) continue;
@@ -197,7 +292,7 @@ void Engine::step_new(Seq& s) {
     forward(*model_, k_, pool_, scratch_, items.data(), (int)items.size());
   }
   s.pos = P;
-  accept(s, s.sampler.sample(s.logits.data(), c.vocab));
+  accept(s, pick(s));
 }
 
 // A last resort around each round: what escapes a per-request guard (the batched forward, the scheduler's own
@@ -221,7 +316,6 @@ void Engine::loop() {
 }
 
 bool Engine::step() {
-  const ModelConfig& c = model_->config();
   std::vector<uint64_t> cancels;
   {
     std::unique_lock<std::mutex> lk(m_);
@@ -285,7 +379,7 @@ bool Engine::step() {
       for (Seq* s : seqs)
         guard(*s, [&] {
           s->pos++;
-          accept(*s, s->sampler.sample(s->logits.data(), c.vocab));
+          accept(*s, pick(*s));
         });
     }
   }

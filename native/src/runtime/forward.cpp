@@ -121,6 +121,8 @@ void quantize_rows(const KernelTable& k, ThreadPool& pool, Scratch& sc, const fl
   });
 }
 
+constexpr int TOKEN_BLOCK = 32;  // 32 x K activation bytes: 216 KB at K = 6912, within a core's L2
+
 // out[t][r] (+)= (int32 dot) * row_scale[r] / s[t]: the one float epilogue of the contract.
 void bitlinear(const KernelTable& k, ThreadPool& pool, Scratch& sc, const TernaryMatrix& W, int n, float* out, bool add) {
   par(pool, (size_t)W.rows * W.K / 4 * n, [&](int ith, int nth) {
@@ -128,7 +130,12 @@ void bitlinear(const KernelTable& k, ThreadPool& pool, Scratch& sc, const Ternar
     split_range(W.rows, ith, nth, 16, &r0, &r1);
     if (r1 <= r0) return;
     int32_t* acc = sc.acc.data();
-    k.ternary_gemm(W.data + (size_t)r0 * W.row_bytes, W.row_bytes, r1 - r0, W.K, sc.xq.data(), sc.xsum.data(), n, acc + r0, W.rows);
+    // Token blocks: a block's activations (TOKEN_BLOCK x K bytes) stay in cache while this thread's rows stream
+    // past once per block. Without it a prefill re-reads every token's activations for each group of rows, n times
+    // the weight bytes.
+    for (int t0 = 0; t0 < n; t0 += TOKEN_BLOCK)
+      k.ternary_gemm(W.data + (size_t)r0 * W.row_bytes, W.row_bytes, r1 - r0, W.K, sc.xq.data() + (size_t)t0 * W.K,
+                     sc.xsum.data() + t0, std::min(TOKEN_BLOCK, n - t0), acc + (size_t)t0 * W.rows + r0, W.rows);
     for (int t = 0; t < n; t++) {
       float* o = out + (size_t)t * W.rows;
       const int32_t* a = acc + (size_t)t * W.rows;
@@ -158,8 +165,8 @@ void forward(const Model& m, const KernelTable& k, ThreadPool& pool, Scratch& sc
   const ModelConfig& c = m.config();
   const int D = c.dim, hd = c.head_dim, kvd = c.n_kv * hd, QKV = D + 2 * kvd, F = c.ffn;
   const float scale = 1.0f / std::sqrt((float)hd);
-  for (int t = 0; t < n; t++)
-    for (int i = 0; i < D; i++) sc.x[(size_t)t * D + i] = m.embeddings().at((size_t)items[t].token * D + i);
+  const bool bitnet = c.arch == Arch::Bitnet;
+  for (int t = 0; t < n; t++) m.embedding_row(items[t].token, &sc.x[(size_t)t * D]);
 
   for (int l = 0; l < c.n_layer; l++) {
     const Layer& L = m.layers()[l];
@@ -209,6 +216,8 @@ void forward(const Model& m, const KernelTable& k, ThreadPool& pool, Scratch& sc
         }
       }
     });
+    if (bitnet)  // BitNet b1.58: RMSNorm on the attention output before its projection
+      for (int t = 0; t < n; t++) rmsnorm(&sc.att[(size_t)t * D], L.attn_sub_norm.data(), D, c.eps, &sc.att[(size_t)t * D]);
     quantize_rows(k, pool, sc, sc.att.data(), n, D);
     bitlinear(k, pool, sc, L.wo, n, sc.x.data(), true);
 
@@ -218,7 +227,15 @@ void forward(const Model& m, const KernelTable& k, ThreadPool& pool, Scratch& sc
     for (int t = 0; t < n; t++) {
       const float* g = &sc.gu[(size_t)t * 2 * F];
       float* h = &sc.hid[(size_t)t * F];
-      for (int j = 0; j < F; j++) h[j] = g[j] / (1.0f + std::exp(-g[j])) * g[F + j];
+      if (bitnet) {  // ReLU² gate, then RMSNorm before the down projection
+        for (int j = 0; j < F; j++) {
+          const float r = g[j] > 0.0f ? g[j] : 0.0f;
+          h[j] = r * r * g[F + j];
+        }
+        rmsnorm(h, L.ffn_sub_norm.data(), F, c.eps, h);
+      } else {
+        for (int j = 0; j < F; j++) h[j] = g[j] / (1.0f + std::exp(-g[j])) * g[F + j];
+      }
     }
     quantize_rows(k, pool, sc, sc.hid.data(), n, F);
     bitlinear(k, pool, sc, L.down, n, sc.x.data(), true);
@@ -238,10 +255,12 @@ void forward(const Model& m, const KernelTable& k, ThreadPool& pool, Scratch& sc
   par(pool, (size_t)c.vocab * D * want.size(), [&](int ith, int nth) {
     int r0, r1;
     split_range(c.vocab, ith, nth, 16, &r0, &r1);
-    for (size_t j = 0; j < want.size(); j++) {
-      float* out = items[want[j]].logits;
-      const float* xv = &sc.xn[j * D];
-      for (int r = r0; r < r1; r++) {
+    // Row-major over the head: each row is read from memory once for every item of the batch (it stays in L1 while
+    // the items use it), so batched decoding reads the head once per step, not once per request.
+    for (int r = r0; r < r1; r++) {
+      for (size_t j = 0; j < want.size(); j++) {
+        float* out = items[want[j]].logits;
+        const float* xv = &sc.xn[j * D];
         if (hq) {
           out[r] = (float)k.dot_i8(hq + (size_t)r * D, &sc.xq[j * D], D) * m.head_i8_scale()[r] / sc.s[j];
         } else if (H.f16) {

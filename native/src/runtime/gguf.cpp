@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "checked.h"
+#include "float_formats.h"
 
 namespace magnet {
 
@@ -19,7 +20,11 @@ const char* ggml_type_name(uint32_t type) {
     case GGML_F16: return "F16";
     case GGML_TQ1_0: return "TQ1_0";
     case GGML_TQ2_0: return "TQ2_0";
-    case 36: return "I2_S (bitnet.cpp) / IQ4_NL_4_4";
+    case GGML_Q4_0: return "Q4_0";
+    case GGML_Q8_0: return "Q8_0";
+    case GGML_Q6_K: return "Q6_K";
+    case GGML_BF16: return "BF16";
+    case GGML_I2_S: return "I2_S";
     default: return "unsupported";
   }
 }
@@ -37,9 +42,27 @@ size_t ggml_nbytes(uint32_t type, uint64_t n, uint64_t ne0, const std::string& t
                         ggml_type_name(type) + ")");
       bytes = checked_mul(n / 256, type == GGML_TQ2_0 ? 66 : 54, what);
       break;
+    case GGML_I2_S:
+      // bitnet.cpp: 2 bits per weight in blocks of 128, then one float scale for the whole tensor (32 bytes
+      // reserved for it), so a file cut inside that tail is truncated like any other tensor.
+      if (n % 128 != 0)
+        throw GgufError("tensor '" + tensor + "': " + std::to_string(n) + " values is not a multiple of 128 (I2_S)");
+      bytes = checked_add(n / 4, 32, what);
+      break;
+    case GGML_Q4_0:
+    case GGML_Q8_0:
+    case GGML_Q6_K:
+    case GGML_BF16: {
+      const size_t row = float_row_bytes(type, ne0);
+      if (row == 0)
+        throw GgufError("tensor '" + tensor + "': row length " + std::to_string(ne0) + " is not a whole number of " +
+                        ggml_type_name(type) + " blocks");
+      bytes = checked_mul(n / ne0, row, what);
+      break;
+    }
     default:
       throw GgufError("tensor '" + tensor + "': unsupported tensor type " + std::to_string(type) + " (" +
-                      ggml_type_name(type) + "); supported: F32, F16, TQ1_0, TQ2_0");
+                      ggml_type_name(type) + "); supported: F32, F16, BF16, Q8_0, Q4_0, Q6_K, TQ1_0, TQ2_0, I2_S");
   }
   if (bytes > SIZE_MAX) throw GgufError(what + ": size overflows");
   return (size_t)bytes;

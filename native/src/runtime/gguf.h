@@ -12,7 +12,11 @@ struct GgufError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum GgmlType : uint32_t { GGML_F32 = 0, GGML_F16 = 1, GGML_TQ1_0 = 34, GGML_TQ2_0 = 35 };
+enum GgmlType : uint32_t {
+  GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q8_0 = 8, GGML_Q6_K = 14, GGML_BF16 = 30,
+  GGML_TQ1_0 = 34, GGML_TQ2_0 = 35,
+  GGML_I2_S = 36,  // bitnet.cpp's ternary format (x86 layout); llama.cpp later gave 36 to IQ4_NL_4_4
+};
 enum GgufValueType : uint32_t {
   GV_U8 = 0, GV_I8, GV_U16, GV_I16, GV_U32, GV_I32, GV_F32, GV_BOOL, GV_STRING, GV_ARRAY, GV_U64, GV_I64, GV_F64
 };

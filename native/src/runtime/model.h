@@ -12,10 +12,16 @@
 
 namespace magnet {
 
+// llama: SiLU-gated FFN. bitnet (BitNet b1.58, `bitnet` / `bitnet-b1.58` in GGUF): ReLU²-gated FFN and an extra
+// RMSNorm before the attention output and before the FFN down projection (attn_sub_norm, ffn_sub_norm).
+enum class Arch { Llama, Bitnet };
+
 struct ModelConfig {
   int n_ctx = 0, dim = 0, n_layer = 0, ffn = 0, n_head = 0, n_kv = 0, head_dim = 0, vocab = 0;
   float rope_base = 10000.0f, eps = 1e-5f;
   int bos = 256, eos = 257;
+  Arch arch = Arch::Llama;
+  std::string arch_name = "llama";
 };
 
 struct LoadOptions {
@@ -34,16 +40,22 @@ struct TernaryMatrix {
   std::vector<float> row_scale;
 };
 
-// A float vector/matrix stored in the file as F32 or F16, used in place.
+// A float vector/matrix used in place from the file: F32 or F16 (read directly), or BF16, Q8_0, Q4_0, Q6_K
+// (decoded a row at a time; a head in those formats is repacked to int8 rows at load).
 struct FloatTensor {
   const void* data = nullptr;
-  bool f16 = false;
+  uint32_t type = 0;  // GGUF type
+  bool f16 = false;   // type == F16 (the fast paths)
   int rows = 0, cols = 0;
+  size_t row_bytes = 0;
   float at(size_t i) const { return f16 ? fp16_to_fp32(((const uint16_t*)data)[i]) : ((const float*)data)[i]; }
+  bool direct() const { return type == 0 || type == 1; }  // F32 or F16: at() and the dot kernels read it as stored
+  void row(int r, float* out) const;                        // any format
 };
 
 struct Layer {
   std::vector<float> attn_norm, ffn_norm;
+  std::vector<float> attn_sub_norm, ffn_sub_norm;  // bitnet only (dim, ffn)
   TernaryMatrix qkv;   // rows: dim (q) + n_kv*head_dim (k) + n_kv*head_dim (v)
   TernaryMatrix wo;    // dim x dim
   TernaryMatrix gate_up;  // rows: ffn (gate) + ffn (up)
@@ -65,6 +77,9 @@ class Model {
   const std::string& path() const { return file_->path(); }
   const std::vector<Layer>& layers() const { return layers_; }
   const FloatTensor& embeddings() const { return embd_; }
+  // The embedding of `token` (dim floats): from the int8 head's own rows when the head is tied and int8 (so the
+  // file's embedding pages are never touched), else decoded from the file.
+  void embedding_row(int token, float* out) const;
   const FloatTensor& head() const { return head_; }
   const std::vector<float>& output_norm() const { return out_norm_; }
   const int8_t* head_i8() const { return head_i8_.empty() ? nullptr : head_i8_.data(); }
@@ -80,6 +95,8 @@ class Model {
 
  private:
   void load_ternary(TernaryMatrix& m, const std::vector<const GgufTensor*>& parts, int K);
+  void build_int8_head();
+  int load_i2_s(const GgufTensor& t, int K, TernaryMatrix& m, int r0, int8_t* w);  // returns the rows loaded
   std::vector<float> load_norm(const std::string& name, int n);
   FloatTensor load_float(const std::string& name, int cols, int rows, bool required);
 

@@ -79,4 +79,26 @@ int Sampler::sample(const float* logits, int n) {
   return cand_[prob.size() - 1].second;
 }
 
+TokenLogprobs logprobs_of(const float* logits, int n, int token, int k) {
+  TokenLogprobs out;
+  out.token = token;
+  float mx = -INFINITY;
+  for (int i = 0; i < n; i++) mx = std::fmax(mx, key_of(logits[i]));
+  double sum = 0;
+  for (int i = 0; i < n; i++) sum += std::exp((double)key_of(logits[i]) - mx);
+  const double lse = mx + std::log(sum);
+  auto lp = [&](int i) { return (float)((double)key_of(logits[i]) - lse); };
+  out.logprob = lp(token);
+  if (k > 0) {
+    std::vector<int> ids(n);
+    for (int i = 0; i < n; i++) ids[i] = i;
+    const int m = std::min(k, n);
+    std::partial_sort(ids.begin(), ids.begin() + m, ids.end(), [&](int a, int b) {
+      return key_of(logits[a]) > key_of(logits[b]) || (key_of(logits[a]) == key_of(logits[b]) && a < b);
+    });
+    for (int i = 0; i < m; i++) out.top.emplace_back(ids[i], lp(ids[i]));
+  }
+  return out;
+}
+
 }  // namespace magnet

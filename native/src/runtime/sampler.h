@@ -11,7 +11,23 @@ struct SamplingParams {
   int top_k = 0;             // 0: off
   float top_p = 1.0f;        // 1: off
   uint64_t seed = 0;
+  // OpenAI's penalties: a token's logit drops by count * frequency + (count > 0) * presence, counting the
+  // tokens this request has generated so far.
+  float presence_penalty = 0.0f, frequency_penalty = 0.0f;
+  std::vector<std::pair<int, float>> logit_bias;  // (token id, added to its logit)
+  // -1: none. k >= 0: report each generated token's log-probability and the k most likely alternatives.
+  int logprobs = -1;
 };
+
+// Log-probabilities of one generated token: log-softmax of the logits it was sampled from (after bias and
+// penalties, before temperature, top-k and top-p), and the `k` most likely tokens at that step.
+struct TokenLogprobs {
+  int token = -1;
+  float logprob = 0.0f;
+  std::vector<std::pair<int, float>> top;
+};
+
+TokenLogprobs logprobs_of(const float* logits, int n, int token, int k);
 
 class Sampler {
  public:
