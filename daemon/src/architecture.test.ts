@@ -20,9 +20,10 @@ import ts from 'typescript';
  * - L2 profile, L3 membership: membership reads the machine's tier from profile (a member's admission depends on
  *   it), so the two are one layer apart rather than siblings.
  * - L4 net, L5 storage (stores shards over net), L6 the three parts that use net and storage and never each other
- *   (node/ adapts between them), L7 node, the composition root (the merged config and the migrations list are
- *   assembled there), L8 testnet (runs whole nodes), L9 the command line.
- * - L10 adversary: a second program built on the CLI's start command (a real node with its honest checks
+ *   (node/ adapts between them), L7 network (a network spec: the values of those parts' options every member shares),
+ *   L8 node, the composition root (the merged config and the migrations list are assembled there), L9 testnet (runs
+ *   whole nodes), L10 the command line.
+ * - L11 adversary: a second program built on the CLI's start command (a real node with its honest checks
  *   bypassed), so it sits above cli; the CLI reads only the catalogue of its kinds (testnet/adversary-kinds.ts).
  */
 export const LAYERS: readonly (readonly string[])[] = [
@@ -33,6 +34,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['net'],
   ['storage'],
   ['diloco', 'serve', 'chain'],
+  ['network'],
   ['node'],
   ['testnet'],
   ['cli'],

@@ -123,7 +123,10 @@ test(
     );
     assert.ok(perNodePerRound > 0, 'gradients and checkpoints travelled over the data plane');
 
-    const jobs = new TrainerJobs(testDilocoOptions(diloco as Partial<DilocoOptions>), pino({ level: 'silent' }), process.env);
+    const jobs = new TrainerJobs(testDilocoOptions(diloco as Partial<DilocoOptions>), pino({ level: 'silent' }), process.env, {
+      index: 0,
+      count: 1,
+    });
     const ckpt = (sha: string) => join(d1.home, 'diloco', 'checkpoints', `${sha}.safetensors`);
     const before = await jobs.heldOutLoss(ckpt(genesis), 8);
     const afterLoss = await jobs.heldOutLoss(ckpt(latest[0]?.sha256 as string), 8);

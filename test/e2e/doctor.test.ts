@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { CLI, tempHome, testEnv } from '../helpers/daemon.js';
@@ -56,6 +58,28 @@ describe('magnet-node doctor', () => {
       }
     },
   );
+
+  it('names a network spec that cannot be used, with its fix, beside the other checks', { timeout: 180_000 }, async () => {
+    const home = tempHome('magnet-doctor-');
+    const spec = join(home, 'bad-spec.json');
+    writeFileSync(spec, JSON.stringify({ magnetNetwork: 1, round: { innerStep: 3 } }));
+    const env = testEnv({ ...loopbackPorts, MAGNET_API: '127.0.0.1:0', MAGNET_NETWORK: spec });
+    const r = await run(process.execPath, [CLI, 'doctor', '--json', '--home', home], { env }).catch(
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal((r as { code?: number }).code, 1);
+    const report = JSON.parse((r as { stdout: string }).stdout) as {
+      findings: { check: string; status: string; detail: string; fix?: string }[];
+    };
+    const net = report.findings.find((f) => f.check === 'network');
+    assert.equal(net?.status, 'fail');
+    assert.match(net?.detail ?? '', /unknown key "round\.innerStep"/);
+    assert.match(net?.fix ?? '', /magnet-node network show/);
+    assert.ok(
+      report.findings.some((f) => f.check === 'disk'),
+      'the other checks still ran',
+    );
+  });
 
   it('finds a machine the project scripts set up ready to join', { timeout: 180_000 }, async () => {
     const env = testEnv({ ...loopbackPorts, MAGNET_API: '127.0.0.1:0' });

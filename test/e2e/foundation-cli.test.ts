@@ -37,7 +37,8 @@ test('start reaches /readyz, answers /status and /metrics, refuses a second daem
 
     const st = cli(['status', '--home', d.home]);
     assert.equal(st.code, 0, st.stderr);
-    assert.match(st.stdout, new RegExp(`node\\s+${status.nodeId}`));
+    assert.match(st.stdout, new RegExp(`^  id\\s+${status.nodeId}$`, 'm'));
+    assert.match(st.stdout, /^storage\n {2}blobs/m, 'a section per part, as text');
     const stJson = JSON.parse(cli(['status', '--home', d.home, '--json']).stdout) as { nodeId: string };
     assert.equal(stJson.nodeId, status.nodeId);
 
@@ -128,6 +129,33 @@ test('bad input: one clear line, non-zero exit, nothing overwritten', async (t) 
     } finally {
       blocker.close();
     }
+  });
+
+  await t.test('occupied gRPC and libp2p ports, a garbage bootstrap peer: one line naming the flag, no stack', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    const oneLine = (r: { stderr: string }, re: RegExp) => {
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('{'));
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      assert.match(lines[0] as string, re);
+    };
+    try {
+      const grpcTaken = cli([...loopbackStartArgs(tempHome()), '--grpc', `127.0.0.1:${port}`]);
+      assert.equal(grpcTaken.code, 1);
+      oneLine(grpcTaken, new RegExp(`gRPC port 127\\.0\\.0\\.1:${port} is already in use; choose another with --grpc`));
+      const p2pTaken = cli([...loopbackStartArgs(tempHome()), '--p2p', `/ip4/127.0.0.1/tcp/${port}`]);
+      assert.equal(p2pTaken.code, 1);
+      oneLine(p2pTaken, new RegExp(`libp2p port /ip4/127\\.0\\.0\\.1/tcp/${port} is already in use; choose another with --p2p`));
+    } finally {
+      blocker.close();
+    }
+    const badPeer = cli([...loopbackStartArgs(tempHome()), '--bootstrap', '/ip4/127.0.0.1/tcp/4001/p2p/garbage']);
+    assert.equal(badPeer.code, 1);
+    oneLine(badPeer, /invalid value for net\.bootstrap \(from flag\): .*"garbage" is not a libp2p peer id/);
   });
 
   await t.test('corrupted state database is left untouched', () => {

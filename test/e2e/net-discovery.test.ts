@@ -98,3 +98,22 @@ test('three daemons find each other through a bootstrap peer, heartbeat, and sur
   }
   for (const d of [d1, d2, d3b]) assert.equal(await d.stop(), 0);
 });
+
+test('a peer that stops is shown down at once, long before the stale time', { timeout: 120_000 }, async () => {
+  // A stale time of 120 s: only the closed connection and the failed heartbeat can mark the peer down in time.
+  const slow = testEnv({ MAGNET_HEARTBEAT: '2', MAGNET_PEER_STALE: '120', MAGNET_SSD_TEST: 'false' });
+  const a = await startDaemon({ env: slow });
+  daemons.push(a);
+  const boot = (await a.get<NetStatus>('/status')).listen.p2p[0] as string;
+  const b = await startDaemon({ env: slow, args: ['--bootstrap', boot] });
+  daemons.push(b);
+  const idB = (await b.get<NetStatus>('/status')).nodeId;
+  await waitFor(async () => (await livePeers(a)).includes(idB), 20_000, 'a to see b live');
+  const t0 = Date.now();
+  assert.equal(await b.stop(), 0);
+  await waitFor(async () => !(await livePeers(a)).includes(idB), 20_000, 'a to show b down');
+  const downMs = Date.now() - t0;
+  assert.ok(downMs < 20_000, `b shown down ${downMs} ms after it stopped (stale time 120 s)`);
+  assert.match(a.output(), new RegExp(`"peer":"${idB}".*"msg":"peer is down"`));
+  console.log(`# a stopped peer was shown down after ${downMs} ms (stale time 120 s)`);
+});

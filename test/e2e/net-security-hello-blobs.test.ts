@@ -102,8 +102,12 @@ test(
       const a = peers.peer(t);
       const c1 = await generateSelfSigned(a.nodeId);
       const c2 = await generateSelfSigned(a.nodeId);
-      await a.client.hello(helloOf(a.nodeId, c1.certPem, a.key));
-      const err = await refused(a.client.hello(helloOf(a.nodeId, c2.certPem, a.key)), grpc.status.PERMISSION_DENIED, 'cert_pin_mismatch');
+      await a.client.hello(helloOf(a.nodeId, c1.certPem, a.key, undefined, t.networkId));
+      const err = await refused(
+        a.client.hello(helloOf(a.nodeId, c2.certPem, a.key, undefined, t.networkId)),
+        grpc.status.PERMISSION_DENIED,
+        'cert_pin_mismatch',
+      );
       assert.ok(
         err.message.includes(certFingerprint(c1.certPem).toString('hex')) &&
           err.message.includes(certFingerprint(c2.certPem).toString('hex')),
@@ -226,6 +230,22 @@ test(
         'bad_field',
       );
     }
+    // 14. A validly signed and bound Hello from a node of another network (its spec differs): refused, both ids named.
+    {
+      const a = peers.peer(t);
+      const cert = await generateSelfSigned(a.nodeId);
+      const other = 'f0'.repeat(32);
+      const err = await refused(
+        a.client.hello(helloOf(a.nodeId, cert.certPem, a.key, undefined, other)),
+        grpc.status.FAILED_PRECONDITION,
+        'wrong_network',
+      );
+      assert.ok(
+        err.message.includes(other.slice(0, 12)) && err.message.includes(t.networkId.slice(0, 12)),
+        `both networks named: ${err.message}`,
+      );
+      reasons.set('hello from another network', a.nodeId);
+    }
     // 13. A member pushes a blob that nothing places here, and a shard under another member's manifest.
     {
       const a = peers.peer(t, 'wallet', SECRET, true);
@@ -251,7 +271,7 @@ test(
       const stat = await a.client.statBlob(sha);
       assert.deepEqual([stat.present, stat.staged], [false, 0], 'nothing of a refused upload was kept or staged');
     }
-    assert.equal(reasons.size, 14, `${reasons.size} kinds of bad input`);
+    assert.equal(reasons.size, 15, `${reasons.size} kinds of bad input`);
 
     // Each refusal was logged naming the sender, and counted by reason.
     await assertLoggedAndCounted([wallet], reasons, [
@@ -267,6 +287,7 @@ test(
       'not_member',
       'not_public',
       'not_placed',
+      'wrong_network',
     ]);
   },
 );

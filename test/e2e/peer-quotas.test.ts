@@ -156,7 +156,7 @@ test(
     assert.ok(refused >= 2, `C refused the manifest and its shards: ${refused}`);
     assert.deepEqual(storedFiles(c), [], 'C keeps nothing');
     assert.deepEqual(staged(c), [], 'C staged nothing');
-    const status = JSON.parse(await cli(a, 'blob', 'status', id)) as { shards: { holders: string[] }[] };
+    const status = JSON.parse(await cli(a, 'blob', 'status', id, '--json')) as { shards: { holders: string[] }[] };
     assert.ok(
       status.shards.every((s) => s.holders.length === 1 && s.holders[0] !== homes[2]!.nodeId),
       'every shard went to another holder',
@@ -269,7 +269,7 @@ test(
     const input = join(work, 'oversize.bin');
     writeFileSync(input, randomBytes(8 * MiB));
     const id = (await cli(a, 'blob', 'put', input)).trim();
-    const status = JSON.parse(await cli(a, 'blob', 'status', id)) as {
+    const status = JSON.parse(await cli(a, 'blob', 'status', id, '--json')) as {
       manifest: { shardSize: number; shards: { index: number; holders: string[] }[] };
     };
     const onHostile = status.manifest.shards.filter((s) => s.holders.includes(homes[3]!.nodeId)).map((s) => s.index);

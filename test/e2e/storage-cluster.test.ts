@@ -68,7 +68,7 @@ test(
     const id = (await cli(d1, 'blob', 'put', input)).trim();
     const putMs = Date.now() - t0;
     assert.match(id, /^[0-9a-f]{64}$/);
-    const status0 = JSON.parse(await cli(d1, 'blob', 'status', id)) as BlobStatus;
+    const status0 = JSON.parse(await cli(d1, 'blob', 'status', id, '--json')) as BlobStatus;
     assert.equal(status0.priority, 'healthy');
     for (const s of status0.shards) assert.equal(new Set(s.holders).size, 3, `shard ${s.index} on 3 distinct holders`);
     if (kubo) {
@@ -88,7 +88,7 @@ test(
     const live = [ids[0]!, ids[2]!].sort();
     const healed = await waitFor(
       async () => {
-        const s = JSON.parse(await cli(d1, 'blob', 'status', id)) as BlobStatus;
+        const s = JSON.parse(await cli(d1, 'blob', 'status', id, '--json')) as BlobStatus;
         return s.priority === 'healthy' && s.shards.every((x) => JSON.stringify([...x.holders].sort()) === JSON.stringify(live))
           ? s
           : undefined;

@@ -88,7 +88,7 @@ async function cliFails(d: RunningDaemon, ...args: string[]): Promise<string> {
   return r.stderr ?? '';
 }
 const storageStatus = async (d: RunningDaemon) => (await d.get<{ storage: StorageStatus }>('/status')).storage;
-const blobStatus = async (d: RunningDaemon, id: string) => JSON.parse(await cli(d, 'blob', 'status', id)) as BlobStatus;
+const blobStatus = async (d: RunningDaemon, id: string) => JSON.parse(await cli(d, 'blob', 'status', id, '--json')) as BlobStatus;
 const metric = async (d: RunningDaemon, name: string) =>
   Number(new RegExp(`^magnet_${name} (\\S+)$`, 'm').exec(await (await d.fetch(`/metrics`)).text())?.[1] ?? 0);
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');

@@ -9,7 +9,7 @@ import { openStateDb } from '../../daemon/src/db/database.js';
 import { RoundCoordinator } from '../../daemon/src/diloco/coordinator.js';
 import { dilocoMetrics } from '../../daemon/src/diloco/metrics.js';
 import { dilocoOptions } from '../../daemon/src/diloco/options.js';
-import { type DilocoOptions, TrainerJobs } from '../../daemon/src/diloco/trainer-jobs.js';
+import { type DilocoOptions, TrainerJobs, dataSliceOf } from '../../daemon/src/diloco/trainer-jobs.js';
 import { Metrics } from '../../daemon/src/metrics/metrics.js';
 import { tempHome } from './daemon.js';
 import { LoopbackCluster } from './loopback-rounds.js';
@@ -81,7 +81,7 @@ export function makeCluster(
       signer: { nodeId, sign: (d) => signDigest(k.key, d) },
       contributions: cluster.sink(),
       receipts: cluster.receipts(nodeId),
-      jobs: new TrainerJobs(opts, nlog, process.env),
+      jobs: new TrainerJobs(opts, nlog, process.env, dataSliceOf({ nodeId, address: k.address }, opts, [])),
     });
     cluster.add(nodeId, home, c);
     return c;

@@ -52,11 +52,14 @@ export interface Status {
   nodeId: string;
   listen: { p2p: string[]; grpc: string };
   net: { tls: { certSha256: string }; peers: { nodeId: string; state: string }[] };
+  network: { id: string };
 }
 
 /** A daemon as a peer's client dials it, with the auth mode its answers are signed in. */
 export interface HostileTarget extends PeerTarget {
   auth: 'wallet' | 'hmac';
+  /** The daemon's network id: a Hello must name it to be accepted. */
+  networkId: string;
 }
 
 export async function targetOf(d: RunningDaemon, auth: 'wallet' | 'hmac' = 'wallet'): Promise<HostileTarget> {
@@ -67,6 +70,7 @@ export async function targetOf(d: RunningDaemon, auth: 'wallet' | 'hmac' = 'wall
     certPem: readFileSync(join(d.home, 'tls', 'cert.pem'), 'utf8'),
     certSha256: Buffer.from(st.net.tls.certSha256, 'hex'),
     auth,
+    networkId: st.network.id,
   };
 }
 
@@ -138,8 +142,17 @@ export async function refused(p: Promise<unknown>, code: grpc.status, reason: st
   assert.fail(`expected a ${reason} refusal, the call succeeded`);
 }
 
-/** A Hello describing `nodeId` with `certPem`, the certificate binding signed by `bindingKey` (its own key or another's). */
-export function helloOf(nodeId: string, certPem: string, bindingKey: SigningKey, address = computeAddress(bindingKey.publicKey)): HelloMsg {
+/**
+ * A Hello describing `nodeId` with `certPem`, the certificate binding signed by `bindingKey` (its own key or another's),
+ * in network `networkId` (a daemon accepts only its own: HostileTarget.networkId).
+ */
+export function helloOf(
+  nodeId: string,
+  certPem: string,
+  bindingKey: SigningKey,
+  address = computeAddress(bindingKey.publicKey),
+  networkId = '',
+): HelloMsg {
   const binding = signBinding(bindingKey, nodeId, certFingerprint(certPem));
   return {
     self: {
@@ -151,6 +164,7 @@ export function helloOf(nodeId: string, certPem: string, bindingKey: SigningKey,
       tier: 'mobile_light',
       roles: ['light'],
       version: 'test',
+      networkId,
     },
     certPem,
     binding,

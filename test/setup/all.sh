@@ -25,5 +25,8 @@ if [ -f native/binding.gyp ]; then
   fi
 fi
 
+step "Chromium for the dashboard test (Debian package)"
+bash test/setup/chromium.sh
+
 step "TypeScript build"
 npm run build --silent

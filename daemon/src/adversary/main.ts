@@ -119,7 +119,7 @@ async function attackWhenReady(
         .peers()
         .filter((x) => x.member)
         .slice(0, 2)) {
-        const counts = await helloFlood(net, p.nodeId);
+        const counts = await helloFlood(net, p.nodeId, node.network.id);
         log.warn({ target: p.nodeId, counts }, 'adversary: hello flood done');
         write({ probe: 'hello flood', target: p.nodeId, counts });
       }

@@ -18,9 +18,10 @@ export function strangerClient(net: Peers, target: string): PeerClient {
 
 /**
  * 300 throwaway identities say Hello to `target`: the peer table keeps at most a few per IP range and a bounded
- * pool of strangers, so most are refused (ip_range_full, peer_table_full). Returns the counts by answer.
+ * pool of strangers, so most are refused (ip_range_full, peer_table_full). They name `networkId` (the adversary's own,
+ * which its targets share). Returns the counts by answer.
  */
-export async function helloFlood(net: Peers, target: string, count = 300): Promise<Record<string, number>> {
+export async function helloFlood(net: Peers, target: string, networkId: string, count = 300): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   // One certificate for every identity: each key binds it to its own nodeId (the binding is per nodeId).
   const cert = await generateSelfSigned('node-0000000000000000');
@@ -42,6 +43,7 @@ export async function helloFlood(net: Peers, target: string, count = 300): Promi
           tier: 'gpu_compute',
           roles: ['trainer', 'storage'],
           version: 'flood',
+          networkId, // the target's own: the flood tests the peer table's bounds, not the network check
         },
         certPem: cert.certPem,
         binding,

@@ -12,8 +12,9 @@ export function isLoopbackHost(host: string): boolean {
 const refuse = (status: number, message: string, type: string): { refuse: GateRefusal } => ({ refuse: { status, message, type } });
 
 /**
- * The admin listener's checks, in order: no browser origin (a web page the operator visits never reaches it), a Host
- * that names this machine (DNS rebinding), then the bearer token from the node's home directory.
+ * The admin listener's checks, in order: no browser origin (a cross-site page never reaches it; the dashboard's own
+ * same-origin GETs carry none), a Host that names this machine (DNS rebinding), then the bearer token from the node's
+ * home directory, except on open routes.
  */
 export class AdminGate implements RequestGate {
   constructor(
@@ -22,7 +23,7 @@ export class AdminGate implements RequestGate {
     private readonly port: () => number,
   ) {}
 
-  admit(req: IncomingMessage): { refuse: GateRefusal } | { release?: () => void } {
+  admit(req: IncomingMessage, routed?: { open: boolean }): { refuse: GateRefusal } | { release?: () => void } {
     if (req.headers.origin !== undefined)
       return refuse(
         403,
@@ -36,6 +37,9 @@ export class AdminGate implements RequestGate {
         `Host "${String(host ?? '').slice(0, 100)}" is not this node's admin address (use 127.0.0.1, localhost or [::1])`,
         'permission_error',
       );
+    // Open routes (the dashboard's page and its static files, health probes) carry no data: a browser loads them by
+    // navigation, which cannot send the token. The page then reads everything else with it.
+    if (routed?.open) return {};
     const presented = bearerToken(req.headers.authorization);
     if (presented === undefined)
       return refuse(

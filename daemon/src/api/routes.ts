@@ -17,7 +17,10 @@ export interface Route {
   path: string;
   /** The request body it reads (default: none for GET, json otherwise). */
   body?: RouteBody;
-  /** Public listener only: answered without an API key and outside the per-client limits (health probes). */
+  /**
+   * Answered without an API key or admin token, outside the per-client limits: health probes, and the dashboard's
+   * static page on the admin listener (Origin and Host are still checked there). Never a route that returns data.
+   */
   open?: boolean;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }

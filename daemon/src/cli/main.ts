@@ -1,41 +1,4 @@
 #!/usr/bin/env node
-import { Command, type CommanderError } from 'commander';
-import { VERSION } from '../version.js';
-import { registerBlobCommands } from './commands/blob.js';
-import { registerChainCommands } from './commands/chain.js';
-import { registerDoctorCommand } from './commands/doctor.js';
-import { registerKeysCommands } from './commands/keys.js';
-import { registerPeersCommands } from './commands/peers.js';
-import { registerProfileCommand } from './commands/profile.js';
-import { registerServeCommands } from './commands/serve.js';
-import { registerStartCommand } from './commands/start.js';
-import { registerStatusCommand } from './commands/status.js';
-import { registerTestnetCommand } from './commands/testnet.js';
-import { USAGE_EXIT_CODE, shortUsageErrors } from './usage-errors.js';
+import { buildProgram } from './program.js';
 
-const program = new Command('magnet-node')
-  .description('node daemon of a decentralized network that trains ternary (BitNet b1.58) models with DiLoCo and serves them on CPUs')
-  .version(`magnet-node ${VERSION}`, '-V, --version', 'print the version')
-  .enablePositionalOptions()
-  // Set before the commands are added: each inherits it. Help and --version exit 0, a usage error 2.
-  .exitOverride((err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : USAGE_EXIT_CODE));
-
-registerStartCommand(program);
-registerStatusCommand(program);
-registerProfileCommand(program);
-registerKeysCommands(program);
-registerPeersCommands(program);
-registerBlobCommands(program);
-registerServeCommands(program);
-registerTestnetCommand(program);
-registerChainCommands(program);
-registerDoctorCommand(program);
-program
-  .command('version')
-  .description('print the version')
-  .action(() => {
-    process.stdout.write(`magnet-node ${VERSION}\n`);
-  });
-shortUsageErrors(program);
-
-await program.parseAsync(process.argv);
+await buildProgram().parseAsync(process.argv);

@@ -3,7 +3,7 @@ import { ConfigError, errorMessage } from '../util/errors.js';
 import { type ConfigOf, type Field, type Schema, describeAllowed } from './schema.js';
 
 /** Where a value came from, lowest precedence first. */
-export type Source = 'default' | 'config/default.json' | 'config file' | 'env' | 'flag';
+export type Source = 'default' | 'config/default.json' | 'config file' | 'env' | 'flag' | 'network spec';
 
 /** Partial values keyed "group.key" (flags and env arrive flat; files arrive nested). */
 export type Layer = Record<string, unknown>;
@@ -13,6 +13,11 @@ export interface LoadInput {
   configFile?: string | undefined;
   env: NodeJS.ProcessEnv;
   flags: Layer;
+  /**
+   * Values a network spec fixes (`name` says which network). They win over every other source, and an operator's
+   * own setting (config file, env, flag) of one of them to another value is an error naming both.
+   */
+  fixed?: { layer: Layer; name: string } | undefined;
 }
 
 /** Merges defaults < config/default.json < --config file < MAGNET_* env < flags, validating every value. */
@@ -22,19 +27,37 @@ export function loadConfig<S extends Schema>(schema: S, input: LoadInput): Confi
     out[g] = {};
     for (const [k, f] of Object.entries(group)) out[g][k] = f.default;
   }
+  /** The operator's own settings (not the defaults): the ones a network spec may not contradict. */
+  const set = new Map<string, { value: unknown; source: Source }>();
   const apply = (layer: Layer, source: Source) => {
     for (const [path, raw] of Object.entries(layer)) {
       if (raw === undefined) continue;
       const [g, k] = splitPath(path);
       const field = schema[g]?.[k];
-      if (!field) throw new ConfigError(`unknown config key "${path}" (from ${source}); known keys: ${knownKeys(schema, g)}`, { key: path });
-      (out[g] as Record<string, unknown>)[k] = coerce(field, raw, path, source);
+      if (!field)
+        throw new ConfigError(`unknown config key "${path}" (from ${source}); known keys: ${knownKeys(schema, g)}`, { key: path });
+      const value = coerce(field, raw, path, source);
+      (out[g] as Record<string, unknown>)[k] = value;
+      if (source !== 'config/default.json') set.set(path, { value, source });
     }
   };
-  if (input.repoDefaultsFile) apply(readJsonLayer(input.repoDefaultsFile, 'config/default.json'), 'config/default.json');
-  if (input.configFile) apply(readJsonLayer(input.configFile, 'config file'), 'config file');
+  if (input.repoDefaultsFile) apply(readJsonLayer(input.repoDefaultsFile, 'config/default.json', schema), 'config/default.json');
+  if (input.configFile) apply(readJsonLayer(input.configFile, 'config file', schema), 'config file');
   apply(envLayer(schema, input.env), 'env');
   apply(input.flags, 'flag');
+  if (input.fixed) {
+    const own = new Map(set);
+    apply(input.fixed.layer, 'network spec');
+    for (const [path, spec] of Object.entries(input.fixed.layer)) {
+      const mine = own.get(path);
+      const fixedValue = set.get(path)?.value;
+      if (mine && JSON.stringify(mine.value) !== JSON.stringify(fixedValue))
+        throw new ConfigError(
+          `${path} is ${JSON.stringify(mine.value)} (from ${mine.source}), but network ${input.fixed.name} fixes it at ${JSON.stringify(spec)}: drop that setting, or join another network`,
+          { key: path, source: mine.source },
+        );
+    }
+  }
   return out as ConfigOf<S>;
 }
 
@@ -46,10 +69,12 @@ function splitPath(path: string): [string, string] {
 function knownKeys(schema: Schema, group: string): string {
   const g = schema[group];
   if (!g) return `groups ${Object.keys(schema).join(', ')}`;
-  return Object.keys(g).map((k) => `${group}.${k}`).join(', ');
+  return Object.keys(g)
+    .map((k) => `${group}.${k}`)
+    .join(', ');
 }
 
-function readJsonLayer(file: string, source: Source): Layer {
+function readJsonLayer(file: string, source: Source, schema: Schema): Layer {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -60,6 +85,9 @@ function readJsonLayer(file: string, source: Source): Layer {
   const layer: Layer = {};
   for (const [g, group] of Object.entries(parsed)) {
     if (g.startsWith('$')) continue; // "$comment" and similar
+    // An unknown group is refused even when empty: a misspelt group would otherwise be ignored without a word.
+    if (!schema[g])
+      throw new ConfigError(`${source} ${file}: unknown config group "${g}"; known groups: ${Object.keys(schema).join(', ')}`, { key: g });
     if (!isObject(group)) throw new ConfigError(`${source} ${file}: "${g}" must be an object of options`, { key: g });
     for (const [k, v] of Object.entries(group)) layer[`${g}.${k}`] = v;
   }
@@ -76,7 +104,8 @@ function envLayer(schema: Schema, env: NodeJS.ProcessEnv): Layer {
   return layer;
 }
 
-function coerce(f: Field<unknown>, raw: unknown, key: string, source: Source): unknown {
+/** Checks one value against its field (numbers and lists arrive as text from env and flags); throws naming `key`. */
+export function coerce(f: Field<unknown>, raw: unknown, key: string, source: Source): unknown {
   const fail = (): never => {
     const shown = f.secret ? '<redacted>' : JSON.stringify(raw);
     throw new ConfigError(`invalid value for ${key} (from ${source}): ${shown}; allowed: ${describeAllowed(f)}`, { key, source });
@@ -96,7 +125,11 @@ function coerce(f: Field<unknown>, raw: unknown, key: string, source: Source): u
       if (typeof v !== 'boolean') fail();
       break;
     case 'list':
-      if (fromText) v = (raw as string).split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (fromText)
+        v = (raw as string)
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
       if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) fail();
       break;
     case 'choice':

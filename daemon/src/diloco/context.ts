@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import type { LossHistory } from './loss-history.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { DilocoMetrics } from './metrics.js';
 import type { OutcomeRepository } from './outcome-repo.js';
@@ -29,6 +30,8 @@ export interface RoundContext {
   signer: RoundSigner;
   refuser: Refuser;
   phases: PhaseClock;
+  /** Held-out loss of each merge this node judged (leader or voter). */
+  losses: LossHistory;
   metrics: DilocoMetrics;
   log: Logger;
   /** The node's shutdown signal: once aborted, no new work starts and a job in flight is cut (and left to redo). */

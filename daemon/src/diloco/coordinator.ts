@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StateDb } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
-import { errorMessage } from '../util/errors.js';
+import { MagnetError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { CatchUp } from './catch-up.js';
 import { CheckpointStore, removeOutput } from './checkpoint-store.js';
@@ -23,6 +23,7 @@ import type {
   Vote,
 } from './messages.js';
 import type { DilocoMetrics } from './metrics.js';
+import { LossHistory, type RoundLoss } from './loss-history.js';
 import { OutcomeRepository } from './outcome-repo.js';
 import { PhaseClock } from './phase-clock.js';
 import type { ContributionSink, ReceiptExchange, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
@@ -95,6 +96,7 @@ export class RoundCoordinator implements Startable {
       view,
       rounds: new RoundRepository(d.db),
       grads: new GradientRepository(d.db),
+      losses: new LossHistory(d.db),
       outcomes,
       ckpts: new CheckpointStore(d.home),
       gradDir,
@@ -235,7 +237,16 @@ export class RoundCoordinator implements Startable {
     const tmp = join(c.ckpts.dir, `genesis-${process.pid}.tmp.safetensors`);
     let sha: string;
     try {
-      await this.d.jobs.init(tmp);
+      const made = await this.d.jobs.init(tmp);
+      // A network spec names the round-0 hash its author's trainer made: a trainer that makes other bytes (another
+      // torch, another preset table) would train a base no other member has.
+      const want = this.opts.genesisSha256;
+      if (want && made !== want)
+        throw new MagnetError(
+          'ERR_GENESIS_MISMATCH',
+          `the round-0 checkpoint made here (preset ${this.opts.preset}, seed ${this.opts.seed}) is ${made}, but the network spec expects ${want}: this trainer (its torch version or presets) differs from the one that wrote the spec`,
+          { made, want },
+        );
       sha = await c.ckpts.adopt(tmp);
     } finally {
       removeOutput(tmp);
@@ -364,6 +375,11 @@ export class RoundCoordinator implements Startable {
   }
 
   // ------------------------------------------------------------------ status
+
+  /** The held-out loss of each merge this node judged, oldest first. */
+  lossHistory(limit?: number): RoundLoss[] {
+    return this.ctx.losses.recent(limit);
+  }
 
   status(): Record<string, unknown> {
     const c = this.ctx;

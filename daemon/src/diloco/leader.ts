@@ -268,7 +268,7 @@ export class Leader {
     c.log.info({ round: row.round, gradients: files.length, tmp }, 'merge started');
     let sha: string;
     let damping = 0;
-    let judged = { lossMerged: NaN, lossMomentum: NaN };
+    let judged = { lossParent: NaN, lossMerged: NaN, lossMomentum: NaN };
     try {
       for (; damping <= MAX_DAMPING; damping++) {
         const j = await this.verifier.judgeMerge(
@@ -325,6 +325,8 @@ export class Leader {
     crashPoint('leader:merged');
     c.rounds.update(row.round, { state: 'proposed', mergedSha256: sha, mergedManifest: manifestId });
     c.phases.record(row.round, 'merge', (Date.now() - t0) / 1000);
+    c.losses.record({ round: row.round, sha256: sha, lossParent: judged.lossParent, lossMerged: judged.lossMerged });
+    if (Number.isFinite(judged.lossMerged)) c.metrics.heldOutLoss.set(judged.lossMerged);
     c.log.info(
       {
         round: row.round,

@@ -13,6 +13,7 @@ export function dilocoMetrics(m: Metrics) {
     ),
     trainStep: m.gauge('diloco_train_step', 'Inner step of the running training job'),
     trainLoss: m.gauge('diloco_train_loss', 'Last training loss reported by the trainer'),
+    heldOutLoss: m.gauge('diloco_heldout_loss', 'Held-out loss of the last merge this node judged (leader or voter), on its windows'),
     trainTokensPerSecond: m.gauge('diloco_train_tokens_per_second', 'Training throughput reported by the trainer'),
     failovers: m.counter('diloco_failovers_total', 'Leaders this node gave up on in a round, by reason', ['reason']),
     refused: m.counter('diloco_refused_total', 'Round messages refused, by message kind and reason', ['message', 'reason']),

@@ -24,7 +24,23 @@ export const dilocoOptions = {
     env: 'MAGNET_PRESET',
   }),
   seed: int(0, 'Seed of the round-0 checkpoint and of the data order (every node must agree)', { env: 'MAGNET_SEED' }),
-  data: str('stdlib', "Training data: text file, directory, uint16 token file, or 'stdlib' / 'generated'", { env: 'MAGNET_DATA' }),
+  data: str(
+    'stdlib',
+    "Training data: a text file, a directory, a uint16 token file (.bin), 'stdlib' / 'generated', or 'blob:<manifest id>' (text in the network's storage, fetched before the rounds start)",
+    {
+      env: 'MAGNET_DATA',
+      check: (v) => (v.startsWith('blob:') && !/^blob:[0-9a-f]{64}$/.test(v) ? "'blob:' and a manifest id (64 lowercase hex)" : undefined),
+    },
+  ),
+  genesisSha256: str('', 'SHA-256 the round-0 checkpoint made here must have (set by a network spec; empty: not checked)', {
+    check: (v) => (v === '' || /^[0-9a-f]{64}$/.test(v) ? undefined : '64 lowercase hex digits, or empty'),
+  }),
+  dataAssignment: choice(
+    'hash',
+    ['hash', 'members'],
+    "How nodes share the data: 'hash' (a node reads the slice its nodeId hashes to among dataSlices), 'members' (the member at position i of membership.members reads slice i of as many: disjoint)",
+  ),
+  dataSlices: int(64, "Data slices with dataAssignment 'hash'", { min: 1, max: 65_536 }),
   innerSteps: int(100, 'Inner steps H per round', { min: 1, max: 1_000_000, env: 'MAGNET_INNER_STEPS' }),
   batch: int(TRAINER_DEFAULTS.batch, 'Sequences per inner step', { min: 1, max: 4096 }),
   seq: int(TRAINER_DEFAULTS.seq, 'Tokens per sequence', { min: 8, max: 8192 }),

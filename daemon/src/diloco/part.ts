@@ -1,15 +1,17 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { StateDb } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { errorMessage } from '../util/errors.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { removeOutput } from './checkpoint-store.js';
 import { RoundCoordinator } from './coordinator.js';
+import type { RoundLoss } from './loss-history.js';
 import { dilocoMetrics } from './metrics.js';
+import { trainerPython } from './trainer-runner.js';
 import type { ContributionSink, ReceiptExchange, RoundMembers, RoundNetwork, RoundSigner, RoundStorage } from './ports.js';
-import { type DilocoOptions, TrainerJobs } from './trainer-jobs.js';
+import { type DataSlice, type DilocoOptions, TrainerJobs } from './trainer-jobs.js';
 
 /** Whoever serves the model (the serve part): gets each new merged model as a ternary GGUF file. */
 export interface ModelSink {
@@ -20,6 +22,8 @@ export interface ModelSink {
 
 export interface DilocoPartDeps {
   options: DilocoOptions;
+  /** The slice of the network's data this node trains on. */
+  dataSlice: DataSlice;
   self: { nodeId: string; address: string; roles: string[] };
   home: string;
   db: StateDb;
@@ -43,6 +47,14 @@ export interface DilocoPartDeps {
 
 const KEEP_EXPORTS = 2;
 
+/** The manifest id of a `blob:<id>` data source (text stored in the network's storage), if it is one. */
+export function blobDataId(data: string): string | undefined {
+  return /^blob:([0-9a-f]{64})$/.exec(data)?.[1];
+}
+
+/** Data sources the trainer makes itself (python/magnet_trainer/data.py BUILTIN). */
+const BUILTIN_DATA = ['stdlib', 'generated'];
+
 /**
  * The DiLoCo part: a round coordinator driving the PyTorch trainer subprocess, plus the serving hook that turns
  * each new `latest` checkpoint into a GGUF the serve part loads. Exports run one at a time; a newer round
@@ -54,16 +66,28 @@ export class DilocoPart implements Startable {
   private readonly log: Logger;
   private readonly modelDir: string;
   private exporting: Promise<void> | undefined;
+  /** Why rounds cannot run here (no trainer), when they cannot. */
+  private unavailable: string | undefined;
+  /** Where a `blob:<id>` data source lands; the rounds start once it is there. */
+  private readonly dataFile: string | undefined;
+  private dataWait: string | undefined;
   private queued: { path: string; sha256: string; round: number } | undefined;
   private lastExport: { round: number; sha256: string; file: string; seconds: number } | { round: number; error: string } | undefined;
 
   constructor(private readonly d: DilocoPartDeps) {
     this.log = d.log;
     const m = dilocoMetrics(d.metrics);
+    // The trainer runs in python/: a relative data path means the operator's working directory, not that one. A blob
+    // in the network's storage is fetched (hash-checked) into the home before the rounds start.
+    const blob = blobDataId(d.options.data);
+    this.dataFile = blob ? join(d.home, 'data', `${blob}.txt`) : undefined;
+    const data = this.dataFile ?? (BUILTIN_DATA.includes(d.options.data) ? d.options.data : resolve(d.options.data));
+    const options = { ...d.options, data };
     this.jobs = new TrainerJobs(
-      d.options,
+      options,
       d.log,
       d.env ?? process.env,
+      d.dataSlice,
       (e) => {
         if (e.event !== 'progress' || typeof e['step'] !== 'number') return;
         m.trainStep.set(e['step']);
@@ -73,7 +97,7 @@ export class DilocoPart implements Startable {
       d.signal,
     );
     this.modelDir = join(d.home, 'models');
-    this.coordinator = new RoundCoordinator(d.options, {
+    this.coordinator = new RoundCoordinator(options, {
       self: d.self,
       home: d.home,
       db: d.db,
@@ -92,6 +116,54 @@ export class DilocoPart implements Startable {
   }
 
   async start(): Promise<void> {
+    const data = this.d.options.data;
+    // Said now, not at the first round's training step minutes later.
+    if (this.d.options.enabled && !this.dataFile && !BUILTIN_DATA.includes(data) && !existsSync(resolve(data)))
+      throw new ConfigError(
+        `diloco.data: the training data ${resolve(data)} does not exist (a text file, a directory, a uint16 token file, or one of ${BUILTIN_DATA.join(', ')})`,
+        { key: 'diloco.data' },
+      );
+    if (this.d.options.enabled) {
+      try {
+        trainerPython(this.d.options.python);
+      } catch (err) {
+        // Said once with its fix, instead of a failed round step every second.
+        this.unavailable = errorMessage(err);
+        this.log.error({ err: this.unavailable }, 'DiLoCo rounds are off on this node: no trainer to run them; the rest of the node runs');
+        return;
+      }
+    }
+    if (this.dataFile && !existsSync(this.dataFile)) {
+      void this.fetchData(this.dataFile); // the rounds start when it is here
+      return;
+    }
+    await this.startRounds();
+  }
+
+  /**
+   * Fetches a `blob:<id>` data source from the network's storage (every shard and the whole blob hash-checked),
+   * retrying until a holder answers, then starts the rounds.
+   */
+  private async fetchData(file: string): Promise<void> {
+    const id = blobDataId(this.d.options.data) as string;
+    mkdirSync(join(this.d.home, 'data'), { recursive: true });
+    for (let wait = 2_000; !this.d.signal?.aborted; wait = Math.min(wait * 2, 60_000)) {
+      this.dataWait = `fetching the training data blob ${id} from the network's storage`;
+      try {
+        await this.d.storage.get(id, file);
+        this.dataWait = undefined;
+        this.log.info({ blob: id, file }, 'training data fetched from storage');
+        return await this.startRounds();
+      } catch (err) {
+        this.dataWait = `the training data blob ${id} is not reachable yet: ${errorMessage(err)}`;
+        this.log.warn({ blob: id, retryInSeconds: wait / 1000, err: errorMessage(err) }, 'training data not fetched yet; the rounds wait');
+      }
+      await new Promise((r) => setTimeout(r, wait).unref());
+    }
+  }
+
+  private async startRounds(): Promise<void> {
+    if (this.d.signal?.aborted) return;
     await this.coordinator.start();
     const latest = this.coordinator.status()['latest'] as { sha256: string; round: number } | null;
     // A restarted serving node serves its latest checkpoint again.
@@ -110,8 +182,18 @@ export class DilocoPart implements Startable {
     this.jobs.close();
   }
 
+  /** The held-out loss of each merge this node judged, oldest first (the dashboard's loss curve). */
+  lossHistory(limit?: number): RoundLoss[] {
+    return this.coordinator.lossHistory(limit);
+  }
+
   status(): Record<string, unknown> {
-    return { ...this.coordinator.status(), lastExport: this.lastExport ?? null };
+    return {
+      ...this.coordinator.status(),
+      ...(this.unavailable ? { unavailable: this.unavailable } : {}),
+      ...(this.dataWait ? { waitingForData: this.dataWait } : {}),
+      lastExport: this.lastExport ?? null,
+    };
   }
 
   private exportLatest(c: { path: string; sha256: string; round: number }): void {

@@ -8,11 +8,28 @@ import { TrainerWorker } from './trainer-worker.js';
 
 export type DilocoOptions = Values<typeof dilocoOptions>;
 
-/** How many data slices the network's data is cut into; a node reads the slice its nodeId hashes to. */
-export const DATA_SLICES = 64;
+/** The slice of the network's data a node trains on: slice `index` of `count` (the trainer's --node / --nodes). */
+export interface DataSlice {
+  index: number;
+  count: number;
+}
 
-export function dataSliceOf(nodeId: string): number {
-  return createHash('sha256').update(nodeId).digest().readUInt32BE(0) % DATA_SLICES;
+/**
+ * A node's data slice. 'members': the position of the node (its nodeId or wallet) in the member list, so members
+ * read disjoint slices; a node not on the list (it may not train) falls back to its hash. 'hash': the slice its
+ * nodeId hashes to among `dataSlices` (two nodes may share one).
+ */
+export function dataSliceOf(node: { nodeId: string; address: string }, opts: DilocoOptions, members: readonly string[]): DataSlice {
+  if (opts.dataAssignment === 'members' && members.length > 0) {
+    const i = members.findIndex((m) => m === node.nodeId || m.toLowerCase() === node.address.toLowerCase());
+    if (i >= 0) return { index: i, count: members.length };
+    return { index: hashSlice(node.nodeId, members.length), count: members.length };
+  }
+  return { index: hashSlice(node.nodeId, opts.dataSlices), count: opts.dataSlices };
+}
+
+function hashSlice(nodeId: string, count: number): number {
+  return createHash('sha256').update(nodeId).digest().readUInt32BE(0) % count;
 }
 
 export interface TrainResult {
@@ -36,6 +53,8 @@ export class TrainerJobs {
     private readonly opts: DilocoOptions,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv,
+    /** The data slice this node trains on (see dataSliceOf). */
+    private readonly slice: DataSlice,
     private readonly onProgress: (e: TrainerEvent) => void = () => undefined,
     /** The node's shutdown signal: every job is cut when it aborts (on top of a job's own signal). */
     private readonly signal?: AbortSignal,
@@ -82,9 +101,9 @@ export class TrainerJobs {
         '--out',
         p.out,
         '--node',
-        String(dataSliceOf(p.nodeId)),
+        String(this.slice.index),
         '--nodes',
-        String(DATA_SLICES),
+        String(this.slice.count),
         '--node-id',
         p.nodeId,
         '--seed',

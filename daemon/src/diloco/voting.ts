@@ -194,6 +194,8 @@ export class Voting {
       if (j.worse) return { reason: 'merge_worse', detail: worseDetail(j, p.damping) };
       await c.ckpts.adopt(tmp, p.sha256); // we hold the merged checkpoint now: no download when it is certified
       c.phases.record(p.round, 'verify_merge', (Date.now() - t0) / 1000);
+      c.losses.record({ round: p.round, sha256: p.sha256, lossParent: j.lossParent, lossMerged: j.lossMerged });
+      if (Number.isFinite(j.lossMerged)) c.metrics.heldOutLoss.set(j.lossMerged);
       return undefined;
     } finally {
       removeOutput(tmp);

@@ -24,7 +24,9 @@ const DEFAULT_N = 131072; // the scrypt cost ethers and geth use by default
 
 function derive(passphrase: string, salt: Buffer, n: number, r: number, p: number, dklen: number): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scrypt(passphrase.normalize('NFKC'), salt, dklen, { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+    scrypt(passphrase.normalize('NFKC'), salt, dklen, { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
   );
 }
 

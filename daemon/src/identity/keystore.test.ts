@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isMagnetError } from '../util/errors.js';
 import { Keystore } from './keystore.js';
+import { passphraseWeakness } from './passphrase.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'magnet-ks-'));
 
@@ -50,4 +51,28 @@ test('keystores are interchangeable with ethers (the format wallets import)', as
   const ours = await encryptKeystore(w.privateKey, 'pw', 1024);
   const back = await Wallet.fromEncryptedJson(JSON.stringify(ours), 'pw');
   assert.equal(back.privateKey, w.privateKey);
+});
+
+test('a bad private key is refused without repeating it', async () => {
+  const d = dir();
+  const typo = `${'ab'.repeat(31)}zz`;
+  for (const [key, re] of [
+    [typo, /64 hex digits .* with non-hex characters/],
+    ['0x1234', /64 hex digits .* this one is 4 characters/],
+    ['f'.repeat(64), /outside the secp256k1 range/],
+    ['0'.repeat(64), /outside the secp256k1 range/],
+  ] as [string, RegExp][]) {
+    await assert.rejects(
+      new Keystore(join(d, `${key.length}-${key.slice(-2)}.json`)).create('a-long-enough-passphrase', key),
+      (e: Error) => re.test(e.message) && !e.message.includes(key.replace(/^0x/, '').slice(0, 16)),
+    );
+  }
+});
+
+test('weak passphrases are named: short, one character, one kind', () => {
+  assert.equal(passphraseWeakness('hunter2'), '7 characters');
+  assert.equal(passphraseWeakness('aaaaaaaaaaaaaaaa'), 'almost one character repeated');
+  assert.equal(passphraseWeakness('abcdefghijklm'), 'one kind of character');
+  assert.equal(passphraseWeakness('correct horse battery staple'), undefined);
+  assert.equal(passphraseWeakness('Tr0ub4dor&3xyz'), undefined);
 });

@@ -13,6 +13,40 @@ export async function obtainPassphrase(env: NodeJS.ProcessEnv, purpose: string):
   );
 }
 
+/**
+ * A passphrase for a new keystore: MAGNET_PASSPHRASE, else asked twice on a terminal (a typo there would lock the
+ * wallet away for good). A weak one is accepted with a warning on stderr: the keystore is only as strong as it.
+ */
+export async function obtainNewPassphrase(
+  env: NodeJS.ProcessEnv,
+  purpose: string,
+  warn: (m: string) => void = (m) => void process.stderr.write(`${m}\n`),
+): Promise<string> {
+  const fromEnv = env['MAGNET_PASSPHRASE'];
+  let passphrase: string;
+  if (fromEnv !== undefined && fromEnv !== '') passphrase = fromEnv;
+  else {
+    passphrase = await obtainPassphrase(env, purpose);
+    const again = await askHidden('The same passphrase again: ');
+    if (again !== passphrase) throw new MagnetError('ERR_PASSPHRASE_MISMATCH', 'the two passphrases differ; nothing was written');
+  }
+  const weakness = passphraseWeakness(passphrase);
+  if (weakness)
+    warn(
+      `warning: weak passphrase (${weakness}): anyone who copies the keystore can guess it; 12 or more characters of several kinds, or 4+ random words, are much stronger`,
+    );
+  return passphrase;
+}
+
+/** Why a passphrase is easy to guess, or undefined: short, one kind of character, or one character repeated. */
+export function passphraseWeakness(p: string): string | undefined {
+  if (p.length < 12) return `${p.length} characters`;
+  if (new Set(p).size <= 3) return 'almost one character repeated';
+  const kinds = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((re) => re.test(p)).length;
+  if (kinds < 2 && p.length < 20) return 'one kind of character';
+  return undefined;
+}
+
 function askHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;

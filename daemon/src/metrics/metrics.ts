@@ -23,6 +23,30 @@ export class Metrics {
     return new Histogram({ name: `magnet_${name}`, help, labelNames, registers: [this.registry], ...(buckets ? { buckets } : {}) });
   }
 
+  /**
+   * A gauge read at scrape time from `read` (a number, or one value per label set): for state a part already
+   * keeps, so it is never copied into a second place that could drift.
+   */
+  sampled<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    read: () => number | { labels: Record<L, string>; value: number }[],
+  ): Gauge<L> {
+    return new Gauge({
+      name: `magnet_${name}`,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        const v = read();
+        this.reset();
+        if (typeof v === 'number') (this as Gauge<string>).set(v);
+        else for (const x of v) this.set(x.labels as Partial<Record<L, string>>, x.value);
+      },
+    });
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

@@ -107,6 +107,9 @@ export class PeerClient {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.initial_reconnect_backoff_ms': 500,
       'grpc.max_reconnect_backoff_ms': 30_000,
+      // Peers are dialled by IP address; TLS SNI must be a host name (Node warns DEP0123 otherwise). The pin
+      // (checkServerIdentity above) decides who the peer is, never this name.
+      'grpc.ssl_target_name_override': 'magnet-peer',
     });
     this.data = {
       client: this.client,

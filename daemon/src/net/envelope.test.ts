@@ -292,6 +292,7 @@ test('a truncated protobuf is refused by the codec', () => {
       tier: 't',
       roles: ['r'],
       version: '1',
+      networkId: 'n',
     },
     certPem: 'x'.repeat(200),
     binding: null,

@@ -10,6 +10,10 @@ import type { NetOptions } from './options.js';
 import type { StagingArea } from './staging.js';
 import type { TlsMaterial } from './tls.js';
 
+// grpc-js prints its own errors to stderr (a bind failure as "E No address added…"); each one also reaches us through
+// a callback and is reported once, naming the flag. GRPC_VERBOSITY set in the environment still turns them on.
+if (!process.env['GRPC_VERBOSITY']) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+
 /** The control and data services behind one TLS listener; resolves once it listens. */
 export async function listenGrpc(o: {
   cfg: NetOptions;
@@ -63,7 +67,19 @@ export async function listenGrpc(o: {
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(formatHostPort(listen), creds, (err, p) =>
-      err ? reject(new MagnetError('ERR_LISTEN', `cannot listen for gRPC on ${c.grpc}: ${err.message}`)) : resolve(p),
+      err
+        ? reject(
+            /EADDRINUSE/.test(err.message)
+              ? new MagnetError(
+                  'ERR_PORT_IN_USE',
+                  `gRPC port ${c.grpc} is already in use; choose another with --grpc HOST:PORT (port 0 picks a free one)`,
+                )
+              : new MagnetError(
+                  'ERR_LISTEN',
+                  `cannot listen for gRPC on ${c.grpc} (--grpc): ${err.message.split(' errors: ').pop() ?? err.message}`,
+                ),
+          )
+        : resolve(p),
     ),
   );
   return { server, port };

@@ -19,16 +19,28 @@ export interface CheckedHello {
 
 /**
  * Checks a peer's Hello signed by `nodeId`: field sizes, its gRPC address, its certificate, the wallet binding of that
- * certificate to the key, the wallet it names, and then either the cluster CA (private clusters) or the certificate
- * pinned on first contact. Throws a Refusal naming what is wrong.
+ * certificate to the key, the wallet it names, then either the cluster CA (private clusters) or the certificate
+ * pinned on first contact, and last its network (so only a peer that proved its key learns ours differs). Throws a
+ * Refusal naming what is wrong.
  */
-export function checkHello(nodeId: string, msg: HelloMsg, trust: { caPem?: string; book: PeerBook }): CheckedHello {
+export function checkHello(
+  nodeId: string,
+  msg: HelloMsg,
+  trust: { caPem?: string | undefined; book: PeerBook; networkId: string },
+): CheckedHello {
   const info = msg.self;
   if (!info || info.nodeId !== nodeId)
     throw new Refusal('bad_field', `Hello describes ${info?.nodeId ?? 'nobody'}, but it is signed by ${nodeId}`, nodeId);
-  const tooLong = [info.address, info.peerId, info.grpcAddress, info.tier, info.version, ...info.roles, ...info.multiaddrs].some(
-    (s) => s.length > MAX_FIELD,
-  );
+  const tooLong = [
+    info.address,
+    info.peerId,
+    info.grpcAddress,
+    info.tier,
+    info.version,
+    info.networkId,
+    ...info.roles,
+    ...info.multiaddrs,
+  ].some((s) => s.length > MAX_FIELD);
   if (tooLong || info.roles.length > 16 || info.multiaddrs.length > 32)
     throw new Refusal('bad_field', 'Hello fields are too long or too many', nodeId);
   try {
@@ -73,5 +85,16 @@ export function checkHello(nodeId: string, msg: HelloMsg, trust: { caPem?: strin
       throw err;
     }
   }
+  if (info.networkId !== trust.networkId)
+    throw new Refusal(
+      'wrong_network',
+      `${nodeId} is in network ${info.networkId ? shortNetworkId(info.networkId) : '(none given)'}, this node in network ${shortNetworkId(trust.networkId)}: nodes join one network by starting with the same spec (--network)`,
+      nodeId,
+    );
   return { info, certPem: msg.certPem, certSha256 };
+}
+
+/** A network id as logs show it (the spec module's short form; net sits below it). */
+function shortNetworkId(id: string): string {
+  return id.replace(/[^0-9a-f]/g, '?').slice(0, 12);
 }

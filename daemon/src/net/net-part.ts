@@ -31,7 +31,8 @@ export interface NetDeps {
   log: Logger;
   metrics: NetMetrics;
   identity: NodeIdentity;
-  self: { tier: string; roles: string[]; version: string };
+  /** What this node says of itself in every Hello; `networkId` is its network spec's id (peers of another are refused). */
+  self: { tier: string; roles: string[]; version: string; networkId: string };
   /** The peer table this part fills (Hello, heartbeats, discovery); the other parts read it. */
   peers: Peers;
   security: NetSecurity;
@@ -107,7 +108,13 @@ export class NetPart implements Startable, ControlHost {
     } catch (err) {
       server.forceShutdown();
       this.server = undefined;
-      throw isMagnetError(err) ? err : new MagnetError('ERR_LISTEN', `cannot start libp2p on ${c.p2p}: ${errorMessage(err)}`);
+      if (isMagnetError(err)) throw err;
+      if (/EADDRINUSE/.test(errorMessage(err)))
+        throw new MagnetError(
+          'ERR_PORT_IN_USE',
+          `libp2p port ${c.p2p} is already in use; choose another with --p2p MULTIADDR (tcp port 0 picks a free one)`,
+        );
+      throw new MagnetError('ERR_LISTEN', `cannot start libp2p on ${c.p2p} (--p2p): ${errorMessage(err).split('\n')[0]}`);
     }
     this.grpcAddress = c.grpcAdvertise || formatHostPort({ host: advertiseHost(listen.host), port });
     const contact = new PeerContact({
@@ -123,6 +130,7 @@ export class NetPart implements Startable, ControlHost {
     });
     this.contact = contact;
     await serveHello(this.host, () => codecs.HelloResponse.encode(this.selfHello()));
+    this.host.addEventListener('peer:disconnect', (e) => contact.disconnected(e.detail));
     this.host.addEventListener('peer:identify', (e) => {
       if (e.detail.protocols.includes(HELLO_PROTOCOL)) void contact.discover(e.detail.peerId);
     });
@@ -194,12 +202,18 @@ export class NetPart implements Startable, ControlHost {
     };
   }
 
-  /** Drops a peer and its certificate pin; one still connected over libp2p is greeted again at once. */
+  /**
+   * Drops a peer and its certificate pin, then greets it again at once: over its libp2p connection when it still has
+   * one, else by dialling the addresses it last announced. Its certificate is pinned now, without waiting for it to
+   * come back by itself (after refusals its own retries may be a minute apart).
+   */
   forget(nodeId: string): boolean {
+    const addrs = this.deps.peers.book.get(nodeId)?.multiaddrs ?? [];
     const known = this.deps.peers.forget(nodeId);
-    // Still connected (e.g. it was refused for a new certificate): the certificate it presents now is pinned
-    // without waiting for a reconnect.
-    this.contact?.rediscover(nodeId);
+    if (!this.contact?.rediscover(nodeId)) {
+      for (const a of addrs.filter((x) => x.includes('/p2p/')))
+        this.host?.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    }
     return known;
   }
 
@@ -216,6 +230,7 @@ export class NetPart implements Startable, ControlHost {
       tier: this.deps.self.tier,
       roles: this.deps.self.roles,
       version: this.deps.self.version,
+      networkId: this.deps.self.networkId,
     };
   }
 
@@ -251,7 +266,11 @@ export class NetPart implements Startable, ControlHost {
   /** Checks a peer's Hello against the CA (private clusters) or the pins. Throws Refusal. */
   private checkHello(nodeId: string, msg: HelloMsg): CheckedHello {
     const tls = this.deps.security.tls;
-    return checkHello(nodeId, msg, { caPem: tls.mode === 'ca' ? (tls.caPem as string) : undefined, book: this.deps.peers.book });
+    return checkHello(nodeId, msg, {
+      caPem: tls.mode === 'ca' ? (tls.caPem as string) : undefined,
+      book: this.deps.peers.book,
+      networkId: this.deps.self.networkId,
+    });
   }
 
   /** Every second: the peers' turn (heartbeats, greetings, the stale sweep), and now and then the staging sweep. */

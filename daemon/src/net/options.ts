@@ -1,3 +1,5 @@
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
 import { type Values, bool, choice, int, list, str } from '../config/schema.js';
 
 const MiB = 1024 * 1024;
@@ -19,6 +21,13 @@ export const netOptions = {
   bootstrap: list([], 'libp2p multiaddrs (with /p2p/<peer id>) of peers to join through', {
     env: 'MAGNET_BOOTSTRAP',
     flag: '--bootstrap <addrs>',
+    check: (v) => {
+      for (const a of v) {
+        const problem = bootstrapProblem(a);
+        if (problem) return `"${a.slice(0, 120)}": ${problem}`;
+      }
+      return undefined;
+    },
   }),
   mdns: bool(true, 'Find peers on the LAN with mDNS (turn off in tests: it multicasts to the LAN)', {
     env: 'MAGNET_MDNS',
@@ -103,3 +112,20 @@ export const netOptions = {
 };
 
 export type NetOptions = Values<typeof netOptions>;
+
+/** What is wrong with a bootstrap address: not a multiaddr, no /p2p/ part, or a peer id that is not one. */
+function bootstrapProblem(a: string): string | undefined {
+  try {
+    multiaddr(a);
+  } catch {
+    return 'not a libp2p multiaddr (like /ip4/1.2.3.4/tcp/7601/p2p/16Uiu2HA…, as /status shows it)';
+  }
+  const id = /\/p2p\/([^/]+)/.exec(a)?.[1];
+  if (!id) return 'it has no /p2p/<peer id> part';
+  try {
+    peerIdFromString(id);
+  } catch {
+    return `"${id.slice(0, 60)}" is not a libp2p peer id`;
+  }
+  return undefined;
+}

@@ -62,14 +62,25 @@ export class PeerContact {
     }
   }
 
-  /** Greets a peer still connected over libp2p again (e.g. after its pin was forgotten), so its certificate is pinned now. */
-  rediscover(nodeId: string): void {
+  /**
+   * Greets a peer still connected over libp2p again (e.g. after its pin was forgotten), so its certificate is pinned
+   * now; false when it has no connection.
+   */
+  rediscover(nodeId: string): boolean {
     for (const conn of this.d.host()?.getConnections() ?? []) {
       if (nodeIdOfPeer(conn.remotePeer) === nodeId) {
         void this.discover(conn.remotePeer);
-        break;
+        return true;
       }
     }
+    return false;
+  }
+
+  /** libp2p lost its last connection to a peer (a clean stop closes them): heartbeat it now to learn whether it is down. */
+  disconnected(peerId: PeerId): void {
+    const nodeId = nodeIdOfPeer(peerId);
+    const l = nodeId ? this.d.peers.table.get(nodeId) : undefined;
+    if (l && l.state === 'live' && (this.d.host()?.getConnections(peerId).length ?? 0) === 0) l.lastSent = 0;
   }
 
   /** Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. */
@@ -141,7 +152,9 @@ export class PeerContact {
       if (!this.d.running()) return;
       try {
         this.d.metrics.heartbeats.inc({ outcome: 'failed' });
-        if (err instanceof RpcError && err.status === grpc.status.FAILED_PRECONDITION) l.state = 'stale'; // it restarted: Hello again
+        // It restarted (FAILED_PRECONDITION: Hello again), or it is gone or unreachable: down now, not after the stale
+        // time; the next contact greets it again.
+        if (err instanceof RpcError && DOWN_STATUSES.has(err.status)) this.d.peers.table.down(l, err.message);
         this.peerFailed(l.info.nodeId, 'heartbeat', err);
       } catch (e) {
         this.d.log.warn({ peer: l.info.nodeId, err: errorMessage(e) }, 'recording a failed heartbeat failed');
@@ -149,6 +162,9 @@ export class PeerContact {
     }
   }
 }
+
+/** Heartbeat failures that mean the peer is down or restarted, rather than slow. */
+const DOWN_STATUSES = new Set([grpc.status.UNAVAILABLE, grpc.status.FAILED_PRECONDITION, grpc.status.UNAUTHENTICATED]);
 
 /** The IP of a libp2p multiaddr string (/ip4/1.2.3.4/tcp/…, /ip6/::1/tcp/…), or the string itself. */
 function remoteIp(ma: string): string {

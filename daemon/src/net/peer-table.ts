@@ -135,6 +135,7 @@ export class PeerTable {
       tier: rec.tier,
       roles: rec.roles,
       version: '',
+      networkId: '', // unknown until it greets us again (its Hello is checked then)
     };
     this.live.set(rec.nodeId, this.entry(info, rec.certPem, Buffer.from(rec.certSha256, 'hex'), 'restored', 0));
   }
@@ -152,6 +153,18 @@ export class PeerTable {
       this.d.log.info({ peer: l.info.nodeId, grpc: l.info.grpcAddress }, wasNew ? 'new peer' : 'peer is back');
       this.d.emit(wasNew ? 'peer:new' : 'peer:back', this.toNetPeer(l));
     }
+  }
+
+  /**
+   * A peer that failed a heartbeat or closed its connection is stale at once, not after net.staleSeconds of silence:
+   * parts stop counting on it now, and it is greeted again when it answers.
+   */
+  down(l: Live, why: string): void {
+    if (l.state !== 'live') return;
+    l.state = 'stale';
+    this.d.log.warn({ peer: l.info.nodeId, why }, 'peer is down');
+    this.d.emit('peer:stale', this.toNetPeer(l));
+    this.updateGauge();
   }
 
   /** Marks silent peers stale; a non-member silent for twice the stale time leaves the table (members stay: they are few and expected back). */
@@ -213,20 +226,21 @@ export class PeerTable {
   private seat(info: PeerInfoMsg, range: string): void {
     const now = Date.now();
     const limits = this.d.limits();
-    const seats = [...this.live.values()].map((l) => ({
-      nodeId: l.info.nodeId,
-      member: this.isMember(l.info.nodeId),
-      range: l.range,
-      lastSeen: Math.max(l.lastHeartbeat, l.lastSent),
-      live: l.state === 'live',
-    }));
+    const idleMs = limits.staleSeconds * 1000;
+    const seats = [...this.live.values()].map((l) => {
+      const lastSeen = Math.max(l.lastHeartbeat, l.lastSent);
+      // A peer shown down at once (a failed heartbeat) keeps its seat until it has been silent for the stale time, as
+      // before: else identities that never answer a heartbeat would free their seats for the next ones of a flood.
+      return {
+        nodeId: l.info.nodeId,
+        member: this.isMember(l.info.nodeId),
+        range: l.range,
+        lastSeen,
+        live: l.state === 'live' || now - lastSeen <= idleMs,
+      };
+    });
     const member = this.d.members.isMember(info.nodeId, info.address);
-    const a = admit(
-      { member, range },
-      seats,
-      { maxStrangers: limits.maxPeers, maxPerRange: limits.maxPeersPerIpRange, idleMs: limits.staleSeconds * 1000 },
-      now,
-    );
+    const a = admit({ member, range }, seats, { maxStrangers: limits.maxPeers, maxPerRange: limits.maxPeersPerIpRange, idleMs }, now);
     if (!a.ok) throw new Refusal(a.reason, a.detail, info.nodeId);
     if (a.evict) this.drop(a.evict, 'evicted for a newcomer');
     if (!member) this.d.book.prune((id) => this.isMember(id), limits.maxPeers * 4);

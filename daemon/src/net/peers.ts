@@ -95,6 +95,7 @@ export class Peers extends EventEmitter<NetEvents> {
       ...this.table.toNetPeer(l),
       lastHeartbeatAgoSeconds: l.lastHeartbeat ? Math.round((now - l.lastHeartbeat) / 1000) : null,
       failures: l.failures,
+      certSha256: l.certSha256.toString('hex'),
     }));
   }
 

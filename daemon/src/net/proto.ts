@@ -21,6 +21,8 @@ export interface PeerInfoMsg {
   tier: string;
   roles: string[];
   version: string;
+  /** The network the peer says it is in (a spec's id); checked last in a Hello, after the key and certificate. */
+  networkId: string;
 }
 export interface CertBindingMsg {
   nodeId: string;

@@ -11,6 +11,7 @@ export type RefusalReason =
   | 'too_many_streams'
   | 'bad_binding'
   | 'cert_pin_mismatch'
+  | 'wrong_network'
   | 'blob_too_large'
   | 'bad_offset'
   | 'bad_chunk'
@@ -57,6 +58,7 @@ export const REFUSAL_STATUS: Record<RefusalReason, status> = {
   size_mismatch: status.INVALID_ARGUMENT,
   bad_binding: status.PERMISSION_DENIED,
   cert_pin_mismatch: status.PERMISSION_DENIED,
+  wrong_network: status.FAILED_PRECONDITION,
   bad_offset: status.OUT_OF_RANGE,
   hash_mismatch: status.DATA_LOSS,
   not_found: status.NOT_FOUND,

@@ -1,5 +1,6 @@
 import { profileMigrations } from '../profile/profile-repo.js';
 import { dilocoMigrations } from '../diloco/round-repo.js';
+import { lossHistoryMigrations } from '../diloco/loss-history.js';
 import { storageMigrations } from '../storage/storage-repo.js';
 import { netMigrations } from '../net/peer-book.js';
 import { chainMigrations } from '../chain/claim-store.js';
@@ -12,6 +13,7 @@ export const allMigrations: readonly Migration[] = [
   ...profileMigrations,
   ...netMigrations,
   ...dilocoMigrations,
+  ...lossHistoryMigrations,
   ...storageMigrations,
   ...chainMigrations,
 ];

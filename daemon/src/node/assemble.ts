@@ -10,6 +10,7 @@ import { NetRoundNetwork, type RoundMessageHandlers, roundHandlersOf } from './w
 import type { RoundNetwork } from '../diloco/ports.js';
 import type { BlobBackend } from '../net/blob-backend.js';
 import { DilocoPart } from '../diloco/part.js';
+import { dataSliceOf } from '../diloco/trainer-jobs.js';
 import { dilocoRoutes } from '../diloco/routes.js';
 import { PartRoundStorage } from './wiring/round-storage.js';
 import { netMetrics } from '../net/metrics.js';
@@ -23,6 +24,9 @@ import { StoragePart } from '../storage/part.js';
 import { storageRoutes } from '../storage/routes.js';
 import { formatHostPort } from '../util/host-port.js';
 import { VERSION } from '../version.js';
+import { dashboardRoutes } from './dashboard-routes.js';
+import { partMetrics } from './wiring/part-metrics.js';
+import { requestMetrics } from '../serve/serve-metrics.js';
 import { MagnetNode, type NodeDeps } from './node.js';
 import { receiptExchange, submissionBook } from './wiring/receipts.js';
 import { roundRetention } from './wiring/round-retention.js';
@@ -113,6 +117,8 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
     const roundNetwork = new NetRoundNetwork(peers, config.net.staleSeconds * 1000);
     const diloco = new DilocoPart({
       options: config.diloco,
+      // Members named in the network spec read disjoint slices; other nodes the slice their nodeId hashes to.
+      dataSlice: dataSliceOf(node.identity, config.diloco, config.membership.members),
       self: { nodeId: node.identity.nodeId, address: node.identity.address, roles: node.roles },
       home: node.home.sub('diloco'),
       db: node.db,
@@ -146,7 +152,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       log: netLog,
       metrics: netM,
       identity: node.identity,
-      self: { tier: node.tier.tier, roles: node.roles, version: VERSION },
+      self: { tier: node.tier.tier, roles: node.roles, version: VERSION, networkId: node.network.id },
       peers,
       security,
       backend: hooks.blobBackend?.(backend, node) ?? backend,
@@ -170,7 +176,11 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
     node.addPart('serve', serve, () => serve.status());
     node.addPart('diloco', diloco, () => diloco.status());
     node.admin.add(...netRoutes(peers, net), ...storageRoutes(storage), ...chainRoutes(chain), ...dilocoRoutes(diloco));
+    // The operator's page: every part's status and the loss curve, live (`magnet-node dashboard` opens it with the token).
+    node.admin.add(...dashboardRoutes({ status: () => node.status(), losses: () => diloco.lossHistory() }));
     node.api.add(...serve.routes());
+    partMetrics(node.metrics, { serve, chain });
+    requestMetrics(node.metrics, serve.service);
     return node;
   } catch (err) {
     await node.stop().catch(() => undefined);

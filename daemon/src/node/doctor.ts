@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { readDeployment } from '../chain/deploy.js';
 import { makeProvider } from '../chain/provider.js';
 import { trainerPython } from '../diloco/trainer-runner.js';
+import { type JoinedNetwork, describeNetwork } from '../network/joined.js';
 import { detectNvidiaGpus } from '../profile/hardware.js';
 import { loadRewardConfig, type Thresholds } from '../profile/reward-config.js';
 import { runSsdTest } from '../profile/ssd-test.js';
@@ -30,12 +31,15 @@ export interface DoctorContext {
   /** This home's daemon answers: its own ports are in use by it, not by a stranger. */
   daemonRunning: boolean;
   env: NodeJS.ProcessEnv;
+  /** The network `start` would join, or why its spec cannot be used. */
+  network?: JoinedNetwork;
+  networkError?: string;
 }
 
 /**
  * Everything a node needs before it joins, checked the way the daemon would use it: the listeners bind and answer
  * on loopback, the disk has room and passes the SSD test, the trainer's Python has torch, the native kernels load,
- * and kubo and the chain answer when configured. Each finding says what to do when it fails.
+ * kubo and the chain answer when configured, and the network spec is valid. Each finding says what to do when it fails.
  */
 export async function runDoctor(config: NodeConfig, ctx: DoctorContext): Promise<Finding[]> {
   const out: Finding[] = [];
@@ -45,6 +49,7 @@ export async function runDoctor(config: NodeConfig, ctx: DoctorContext): Promise
     ['port grpc', config.net.grpc, '--grpc', 'MAGNET_GRPC'],
     ['port p2p', tcpOfMultiaddr(config.net.p2p), '--p2p', 'MAGNET_P2P'],
   ];
+  out.push(networkFinding(config, ctx));
   for (const [check, address, flag, env] of listeners) {
     if (check === 'port p2p' && address === config.net.p2p) {
       out.push({ check, status: 'warn', detail: `${address} is not a TCP multiaddr: not checked` });
@@ -62,6 +67,27 @@ export async function runDoctor(config: NodeConfig, ctx: DoctorContext): Promise
   if (config.storage.ipfsApi) out.push(await kuboFinding(config.storage.ipfsApi));
   if (config.chain.rpc && config.chain.deployment) out.push(await chainFinding(config.chain.rpc, config.chain.deployment));
   return out;
+}
+
+/** The network the node would join: its spec read and checked (or why not), or the implicit one of its settings. */
+function networkFinding(config: NodeConfig, ctx: DoctorContext): Finding {
+  const check = 'network';
+  if (ctx.networkError)
+    return {
+      check,
+      status: 'fail',
+      detail: ctx.networkError,
+      fix: `mend the spec (\`magnet-node network show ${config.node.network}\` checks it) or unset --network (MAGNET_NETWORK)`,
+    };
+  const n = ctx.network;
+  if (!n || n.source === 'implicit')
+    return {
+      check,
+      status: 'ok',
+      detail: `no --network: ${n ? `the implicit network ${describeNetwork(n)} of this node's own round settings` : "this node's own round settings"}`,
+    };
+  const data = n.spec.data.source;
+  return { check, status: 'ok', detail: `spec of network ${describeNetwork(n)} is valid (preset ${n.spec.model.preset}, data ${data})` };
 }
 
 /** "HOST:PORT" of a /ip4|ip6/HOST/tcp/PORT multiaddr (anything else is returned as it is, and reported). */

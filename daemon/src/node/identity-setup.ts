@@ -1,6 +1,6 @@
 import { Keystore } from '../identity/keystore.js';
 import type { NodeIdentity } from '../identity/identity.js';
-import { obtainPassphrase } from '../identity/passphrase.js';
+import { obtainNewPassphrase, obtainPassphrase } from '../identity/passphrase.js';
 import type { Logger } from '../log/logger.js';
 import type { HomeDir } from './home.js';
 
@@ -11,7 +11,7 @@ export async function unlockOrCreateIdentity(home: HomeDir, env: NodeJS.ProcessE
     const passphrase = await obtainPassphrase(env, `unlock the wallet in ${home.keystore}`);
     return ks.unlock(passphrase);
   }
-  const passphrase = await obtainPassphrase(env, `encrypt the new wallet in ${home.keystore}`);
+  const passphrase = await obtainNewPassphrase(env, `encrypt the new wallet in ${home.keystore}`, (m) => log.warn(m));
   const identity = await ks.create(passphrase);
   log.info({ nodeId: identity.nodeId, address: identity.address, keystore: home.keystore }, 'created a new wallet');
   return identity;

@@ -22,3 +22,9 @@ export const nodeSchema = {
 };
 
 export type NodeConfig = ConfigOf<typeof nodeSchema>;
+
+/** One value of a config by its "group.key" name (what a network spec reads and fixes). */
+export function configValue(config: NodeConfig, key: string): unknown {
+  const [g, k] = key.split('.') as [string, string];
+  return (config as unknown as Record<string, Record<string, unknown>>)[g]?.[k];
+}

@@ -5,7 +5,7 @@ import { loadOrCreateAdminToken } from '../api/admin-token.js';
 import { HttpApi } from '../api/http-server.js';
 import type { RequestGate } from '../api/gate.js';
 import { PublicGate } from '../api/public-gate.js';
-import { type NodeConfig, nodeSchema } from './node-config.js';
+import { type NodeConfig, configValue, nodeSchema } from './node-config.js';
 import { redactConfig } from '../config/load.js';
 import { allMigrations } from './all-migrations.js';
 import { type StateDb, openStateDb } from '../db/database.js';
@@ -22,9 +22,12 @@ import { ConfigError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type HostPort, formatHostPort, parseHostPort } from '../util/host-port.js';
 import { type Startable, startAll, stopAll } from '../util/lifecycle.js';
+import { type JoinedNetwork, describeNetwork, implicitNetwork, rememberNetwork } from '../network/joined.js';
 import { REPO_ROOT, VERSION } from '../version.js';
 import { HomeDir } from './home.js';
 import { unlockOrCreateIdentity } from './identity-setup.js';
+import { devNetworkNotice, devRoles, isDevNetwork } from './dev-network.js';
+import { statusLine } from './status-line.js';
 import { healthRoutes, statusRoutes } from './status-routes.js';
 
 /** A started part and the section it adds to /status. */
@@ -37,7 +40,12 @@ interface Part {
 export interface NodeDeps {
   env: NodeJS.ProcessEnv;
   log: Logger;
+  /** The network this node is in (`loadNodeSetup`); default: the implicit one of its own round settings. */
+  network?: JoinedNetwork;
 }
+
+/** How often a running node logs its one-line status. */
+const STATUS_LINE_MS = 60_000;
 
 /**
  * The composition root: builds every part in dependency order and owns them. Only the CLI handles signals.
@@ -48,6 +56,7 @@ export class MagnetNode {
   /** Process start, so start-up time and uptime include loading the code. */
   private readonly startedAt = Math.round(performance.timeOrigin);
   private releaseLock: (() => void) | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
   /** The one shutdown signal: aborted first thing in stop(), it reaches every loop, timer and subprocess. */
   private readonly abort: AbortController;
 
@@ -66,6 +75,8 @@ export class MagnetNode {
     readonly api: HttpApi,
     /** Admin listener (loopback, bearer token): status, metrics and every part's operator routes. */
     readonly admin: HttpApi,
+    /** The network this node is in: its id travels in every Hello, and peers of another network are refused. */
+    readonly network: JoinedNetwork,
     abort: AbortController,
   ) {
     this.abort = abort;
@@ -78,7 +89,8 @@ export class MagnetNode {
 
   static async create(config: NodeConfig, deps: NodeDeps): Promise<MagnetNode> {
     const log = deps.log;
-    log.info({ config: redactConfig(nodeSchema, config) }, 'configuration');
+    // About 100 values: at debug level, so a terminal's first screen is about the node, not its settings.
+    log.debug({ config: redactConfig(nodeSchema, config) }, 'configuration');
     const home = new HomeDir(config.node.home);
     home.ensure();
     const releaseLock = home.lock(); // before anything touches the database: one daemon per home
@@ -106,8 +118,32 @@ export class MagnetNode {
       });
       // The saved profile's checks hold unless this measurement clearly crosses a floor: one tier from start to start.
       const { decision: tier, alone } = settleTier(new ProfileRepository(db), profile, config.profile.researchAgent, rewards, 'keep');
-      const roles = resolveRoles(tier, config.node.role, config.profile.cpuTraining);
+      const network = deps.network ?? implicitNetwork((key) => configValue(config, key));
+      rememberNetwork(network, home.root);
+      log.info(
+        { network: network.id, source: network.source, preset: network.spec.model.preset, innerSteps: network.spec.round['innerSteps'] },
+        network.source === 'implicit'
+          ? `network ${describeNetwork(network)}: the one this node's own round settings make (no --network given)`
+          : `network ${describeNetwork(network)} joined`,
+      );
+      const own = resolveRoles(tier, config.node.role, config.profile.cpuTraining);
+      const dev = isDevNetwork(config, network);
+      const roles = dev ? devRoles(own) : own;
       log.info({ tier: tier.tier, roles, ssd: profile.ssd, reasons: tier.reasons }, 'hardware profiled');
+      const missing = (['server', 'storage'] as const).filter((r) => !roles.includes(r));
+      if (missing.length > 0 && config.node.role === 'auto')
+        log.warn(
+          { tier: tier.tier, reasons: tier.reasons },
+          `tier ${tier.tier} takes no ${missing.join(' or ')} role: ${tier.reasons.join('; ')}`,
+        );
+      if (dev)
+        log.warn(
+          { roles },
+          devNetworkNotice(
+            tier.tier,
+            roles.filter((r) => !own.includes(r)),
+          ),
+        );
       if (alone.tier !== tier.tier) {
         log.info(
           { tier: tier.tier, measuredTier: alone.tier, held: tier.held },
@@ -137,7 +173,7 @@ export class MagnetNode {
         { listen: adminListen, name: 'admin API', flag: '--admin', gate: adminGate, onRefused: onRefused('admin') },
         log.child({ part: 'admin' }),
       );
-      const node = new MagnetNode(config, home, log, metrics, db, identity, profile, tier, roles, rewards, api, admin, abort);
+      const node = new MagnetNode(config, home, log, metrics, db, identity, profile, tier, roles, rewards, api, admin, network, abort);
       node.releaseLock = releaseLock;
       // The listeners start first so /healthz answers while the other parts start; /readyz waits for all.
       node.parts.push({ name: 'api', part: api }, { name: 'admin', part: admin });
@@ -165,8 +201,11 @@ export class MagnetNode {
       JSON.stringify({ api: urlOf(this.api.address), admin: urlOf(this.admin.address), pid: process.pid, nodeId: this.identity.nodeId }),
     );
     this.started = true;
+    this.statusTimer = setInterval(() => this.log.info(statusLine(this.status())), STATUS_LINE_MS).unref();
     const listen = { api: formatHostPort(this.api.address), admin: formatHostPort(this.admin.address) };
     this.log.info({ nodeId: this.identity.nodeId, ...listen, startupMs: Date.now() - this.startedAt }, 'node ready');
+    // The token is not printed (logs travel); the CLI reads it from the home and prints the URL that carries it.
+    this.log.info(`dashboard: ${urlOf(this.admin.address)}/dashboard (run \`magnet-node dashboard\` for the link with the admin token)`);
   }
 
   /**
@@ -178,6 +217,7 @@ export class MagnetNode {
    */
   async stop(): Promise<void> {
     this.started = false;
+    clearInterval(this.statusTimer);
     rmSync(this.home.apiFile, { force: true });
     if (!this.abort.signal.aborted) this.log.info('stopping: no new work taken; draining the round in progress');
     this.abort.abort();
@@ -202,6 +242,7 @@ export class MagnetNode {
       nodeId: this.identity.nodeId,
       address: this.identity.address,
       version: VERSION,
+      network: { id: this.network.id, name: this.network.spec.name, source: this.network.source },
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       ready: this.started,
       tier: this.tier.tier,

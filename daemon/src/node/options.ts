@@ -9,6 +9,11 @@ export const nodeOptions = {
     flag: '--role <role>',
   }),
   logLevel: choice('info', LOG_LEVELS, 'Log level', { env: 'MAGNET_LOG_LEVEL', flag: '--log-level <level>' }),
+  network: str(
+    '',
+    "Network to join: a spec file written by `magnet-node network init`, or the id (8+ hex digits) of one this home joined before. Empty: the network of this node's own round settings",
+    { env: 'MAGNET_NETWORK', flag: '--network <file|id>' },
+  ),
 };
 
 /** The node's two HTTP listeners: the public one (OpenAI-compatible /v1, health) and the admin one (everything else). */

@@ -25,6 +25,9 @@ export interface RoundReport {
   errors: string[];
 }
 
+/** How often a failing holder is named at warning level. */
+const WARN_EVERY_MS = 10 * 60_000;
+
 /**
  * One repair pass over the blobs this node owns: decide each blob's priority from live holders (stale peers
  * and copies failing a presence probe do not count), then repair critical first: rebuild shards nobody holds
@@ -33,6 +36,17 @@ export interface RoundReport {
  */
 export class Repairer {
   private readonly rate: ByteRate;
+
+  /** When each holder's failure was last logged as a warning: a dead peer is named once every 10 min, not per shard. */
+  private readonly warnedAt = new Map<string, number>();
+
+  private warnOncePer(holder: string, fields: Record<string, unknown>, msg: string): void {
+    const now = this.now();
+    const last = this.warnedAt.get(holder);
+    if (last !== undefined && now - last < WARN_EVERY_MS) return this.log.debug(fields, msg);
+    this.warnedAt.set(holder, now);
+    this.log.warn(fields, `${msg} (further failures of this holder at debug level for 10 min)`);
+  }
 
   constructor(
     private readonly service: BlobService,
@@ -133,7 +147,11 @@ export class Repairer {
           report.copiesPlaced++;
           report.bytesMoved += bytes.length;
         } catch (err) {
-          this.log.warn({ id, shard: s.idx, holder, err: errorMessage(err) }, 'placing a repair copy failed; trying another holder');
+          this.warnOncePer(
+            holder,
+            { id, shard: s.idx, holder, err: errorMessage(err) },
+            'placing a repair copy failed; trying another holder',
+          );
         }
       }
     }

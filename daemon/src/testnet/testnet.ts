@@ -6,7 +6,14 @@ import { type DaemonEndpoint, adminFetch, readDaemonEndpoint } from '../api/daem
 import type { NodeIdentity } from '../identity/identity.js';
 import { Keystore } from '../identity/keystore.js';
 import { HomeDir } from '../node/home.js';
+import { loadConfig } from '../config/load.js';
+import type { Field } from '../config/schema.js';
+import { type JoinedNetwork, describeNetwork, fixedLayer, resolveNetwork } from '../network/joined.js';
+import { specFromConfig } from '../network/spec.js';
+import { configValue, nodeSchema } from '../node/node-config.js';
 import { MagnetError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { REPO_ROOT } from '../version.js';
 
 export interface TestnetOptions {
   nodes: number;
@@ -22,6 +29,11 @@ export interface TestnetOptions {
   onNodeReady?: (node: TestnetNode) => Promise<void>;
   /** The last node runs as this kind of attacker (daemon/src/adversary); its report goes to its home. */
   adversary?: string;
+  /**
+   * A network spec file every node starts with. Default: one written to `<dir>/network.json` from these options and
+   * the environment, listing every node as a member (without a chain).
+   */
+  network?: string;
   print: (line: string) => void;
 }
 
@@ -48,10 +60,22 @@ export class ProcessTestnet {
   readonly nodes: TestnetNode[] = [];
   /** nodeIds of every node (made by prepare()), the network's members. */
   members: string[] = [];
+  /** The network every node joins (made by prepare()). */
+  network: JoinedNetwork | undefined;
+  /** The spec file every node starts with (`--network`). */
+  specFile = '';
 
   constructor(private readonly o: TestnetOptions) {}
 
+  /** Every node's environment. The variables of values the network spec fixes are left out: the spec decides them. */
   env(): NodeJS.ProcessEnv {
+    const env = this.baseEnv();
+    if (this.network) for (const key of Object.keys(fixedLayer(this.network, ''))) delete env[envOf(key) ?? ''];
+    return env;
+  }
+
+  /** The environment the testnet's settings make, before a spec takes its values out. */
+  private baseEnv(): NodeJS.ProcessEnv {
     return {
       ...process.env,
       MAGNET_PASSPHRASE: process.env['MAGNET_PASSPHRASE'] || 'testnet-only',
@@ -84,7 +108,19 @@ export class ProcessTestnet {
       ids.push(ks.exists() ? await ks.unlock(passphrase) : await ks.create(passphrase));
     }
     this.members = ids.map((id) => id.nodeId);
+    this.network = this.o.network ? resolveNetwork(this.o.network, this.o.dir) : this.writeSpec();
     return ids;
+  }
+
+  /** The spec the testnet's settings describe, every node a member (with a chain, the registry decides instead). */
+  private writeSpec(): JoinedNetwork {
+    const config = loadConfig(nodeSchema, { repoDefaultsFile: join(REPO_ROOT, 'config', 'default.json'), env: this.baseEnv(), flags: {} });
+    const withMembers = config.chain.rpc === '';
+    const spec = specFromConfig((key) => configValue(config, key), { name: 'testnet', withMembers });
+    if (withMembers) spec.data.assignment = 'members';
+    const file = join(this.o.dir, 'network.json');
+    writeFileAtomic(file, JSON.stringify(spec, null, 2) + '\n');
+    return resolveNetwork(file, this.o.dir);
   }
 
   private homeOf(index: number): string {
@@ -93,6 +129,9 @@ export class ProcessTestnet {
 
   async start(): Promise<void> {
     if (this.members.length === 0) await this.prepare();
+    const n = this.network as JoinedNetwork;
+    this.specFile = resolve(this.o.network ?? join(this.o.dir, 'network.json'));
+    this.o.print(`network ${describeNetwork(n)}, spec ${this.specFile}`);
     const first = await this.startNode(1, []);
     const status = (await (await adminFetch(first.endpoint, '/status')).json()) as { listen?: { p2p?: string[] } };
     const bootstrap = (status.listen?.p2p ?? []).filter((a) => a.includes('/ip4/127.0.0.1/'));
@@ -108,7 +147,7 @@ export class ProcessTestnet {
     const head = hostile
       ? [ADVERSARY, '--kind', this.o.adversary as string, '--report', join(home, 'adversary.jsonl'), ...loopbackStartArgs(home).slice(1)]
       : [CLI, ...loopbackStartArgs(home)];
-    const args = [...head, ...(this.o.args ?? []), ...extra];
+    const args = [...head, '--network', this.specFile, ...(this.o.args ?? []), ...extra];
     const proc = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
@@ -138,6 +177,12 @@ export class ProcessTestnet {
       ),
     );
   }
+}
+
+/** The environment variable that sets a config key ("group.key"), if any. */
+function envOf(key: string): string | undefined {
+  const [g, k] = key.split('.') as [keyof typeof nodeSchema, string];
+  return (nodeSchema[g] as Record<string, Field<unknown>> | undefined)?.[k]?.env;
 }
 
 /** `start` arguments for a daemon in `home` on loopback with ports the OS picks and mDNS off (testnets, tests). */

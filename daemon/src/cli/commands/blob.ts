@@ -10,22 +10,28 @@ import { MagnetError, errorMessage } from '../../util/errors.js';
 import { callDaemon, daemonAnswer, daemonEndpoint } from '../daemon-client.js';
 import { resolveHome } from '../home-option.js';
 import { fail, printJson } from '../output.js';
+import { Progress } from '../progress.js';
 
 /** Storage calls can take minutes (a large blob is coded and placed on peers), so no 10 s client timeout here. */
 const STORAGE_TIMEOUT_MS = 30 * 60_000;
 
 /** Streams FILE to the daemon as the request body: the daemon never opens a path the caller names. */
-async function putFile(home: string, file: string, kind: string): Promise<{ id: string }> {
+async function putFile(home: string, file: string, kind: string, progress: boolean): Promise<{ id: string }> {
   const path = resolve(file);
   const info = await stat(path).catch((err: unknown) => {
     throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: ${errorMessage(err)}`);
   });
   if (!info.isFile()) throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: not a regular file`);
   const ep = daemonEndpoint(home);
+  const sending = createReadStream(path);
+  if (progress) {
+    const bar = new Progress(`put ${basename(path)}`, info.size);
+    sending.on('data', (c) => bar.add(c.length)).once('end', () => bar.finish('sent; the node codes the blob and places its shards'));
+  }
   const res = await adminFetch(ep, `/storage/blobs?kind=${encodeURIComponent(kind)}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(info.size) },
-    body: Readable.toWeb(createReadStream(path)) as ReadableStream,
+    body: Readable.toWeb(sending) as ReadableStream,
     duplex: 'half',
     signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
   } as RequestInit).catch((err: unknown) => {
@@ -38,7 +44,7 @@ async function putFile(home: string, file: string, kind: string): Promise<{ id: 
  * Streams blob ID from the daemon into OUT: written beside OUT, hash-checked against the daemon's x-magnet-sha256,
  * fsynced and renamed, so a failed get never leaves a half file under OUT.
  */
-async function getFile(home: string, id: string, out: string): Promise<{ size: number; sha256: string; out: string }> {
+async function getFile(home: string, id: string, out: string, progress: boolean): Promise<{ size: number; sha256: string; out: string }> {
   const ep = daemonEndpoint(home);
   const res = await adminFetch(ep, `/storage/blobs/content?id=${encodeURIComponent(id)}`, {
     signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
@@ -51,10 +57,12 @@ async function getFile(home: string, id: string, out: string): Promise<{ size: n
   const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.tmp`);
   const hash = createHash('sha256');
   let size = 0;
+  const bar = progress ? new Progress(`get ${id.slice(0, 12)}`, Number(res.headers.get('content-length') ?? 0)) : undefined;
   try {
     const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream).on('data', (c: Buffer) => {
       hash.update(c);
       size += c.length;
+      bar?.add(c.length);
     });
     await pipeline(body, createWriteStream(tmp, { flags: 'wx' }));
     const got = hash.digest('hex');
@@ -62,6 +70,7 @@ async function getFile(home: string, id: string, out: string): Promise<{ size: n
     const fh = await open(tmp, 'r');
     await fh.sync().finally(() => fh.close());
     await rename(tmp, target);
+    bar?.finish('written');
   } catch (err) {
     await rm(tmp, { force: true });
     if (err instanceof MagnetError) throw err;
@@ -79,9 +88,10 @@ export function registerBlobCommands(program: Command): void {
     .option('--home <dir>', 'data directory of the daemon (default ~/.magnet, env MAGNET_HOME)')
     .option('--kind <kind>', 'checkpoint|gradient|model|blob', 'blob')
     .option('--json', 'print the full answer as JSON')
-    .action(async (file: string, flags: { home?: string; kind: string; json?: boolean }) => {
+    .option('--no-progress', 'no progress on stderr')
+    .action(async (file: string, flags: { home?: string; kind: string; json?: boolean; progress: boolean }) => {
       try {
-        const r = await putFile(resolveHome(flags.home), file, flags.kind);
+        const r = await putFile(resolveHome(flags.home), file, flags.kind, flags.progress);
         if (flags.json) printJson(r);
         else process.stdout.write(`${r.id}\n`);
       } catch (err) {
@@ -94,9 +104,10 @@ export function registerBlobCommands(program: Command): void {
     .argument('<id>', 'manifest id printed by blob put')
     .argument('<out>', 'file to write (replaced atomically)')
     .option('--home <dir>', 'data directory of the daemon (default ~/.magnet, env MAGNET_HOME)')
-    .action(async (id: string, out: string, flags: { home?: string }) => {
+    .option('--no-progress', 'no progress on stderr')
+    .action(async (id: string, out: string, flags: { home?: string; progress: boolean }) => {
       try {
-        const r = await getFile(resolveHome(flags.home), id, out);
+        const r = await getFile(resolveHome(flags.home), id, out, flags.progress);
         process.stdout.write(`${r.out}: ${r.size} bytes, sha256 ${r.sha256}\n`);
       } catch (err) {
         fail(err);
@@ -107,13 +118,42 @@ export function registerBlobCommands(program: Command): void {
     .description('manifest of blob ID and, on the node that stored it, its live holders and repair priority')
     .argument('<id>', 'manifest id')
     .option('--home <dir>', 'data directory of the daemon (default ~/.magnet, env MAGNET_HOME)')
-    .action(async (id: string, flags: { home?: string }) => {
+    .option('--json', 'print the manifest and health as JSON')
+    .action(async (id: string, flags: { home?: string; json?: boolean }) => {
       try {
-        printJson(
-          await callDaemon(resolveHome(flags.home), `/storage/blob?id=${encodeURIComponent(id)}`, { timeoutMs: STORAGE_TIMEOUT_MS }),
-        );
+        const st = await callDaemon<Record<string, unknown>>(resolveHome(flags.home), `/storage/blob?id=${encodeURIComponent(id)}`, {
+          timeoutMs: STORAGE_TIMEOUT_MS,
+        });
+        if (flags.json) printJson(st);
+        else process.stdout.write(formatBlobStatus(st));
       } catch (err) {
         fail(err);
       }
     });
+}
+
+/** `blob status` for people: the blob, its health on the owner, and each shard's live holders. */
+export function formatBlobStatus(st: Record<string, unknown>): string {
+  const m = (st['manifest'] ?? {}) as {
+    blob?: { size?: number; sha256?: string };
+    k?: number;
+    m?: number;
+    kind?: string;
+    shards?: unknown[];
+  };
+  const lines = [
+    `blob      ${String(st['id'])}`,
+    `size      ${m.blob?.size ?? '?'} bytes, sha256 ${m.blob?.sha256 ?? '?'}`,
+    `coding    ${m.k ?? '?'} data + ${m.m ?? '?'} parity shards${m.kind ? `, kind ${m.kind}` : ''}`,
+  ];
+  if (!st['owned']) lines.push('health    known only on the node that stored it (this node holds the manifest)');
+  else {
+    lines.push(
+      `health    ${String(st['priority'])}: ${String(st['liveShards'])} shards live, target ${String(st['target'])} copies each (${String(st['state'])})`,
+    );
+    lines.push('shard  live holders');
+    for (const s of (st['shards'] ?? []) as { index: number; holders: string[] }[])
+      lines.push(`${String(s.index).padStart(5)}  ${s.holders.length ? s.holders.join(', ') : 'NONE'}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

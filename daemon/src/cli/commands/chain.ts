@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Wallet, formatEther, isAddress, parseEther, type Contract, type JsonRpcProvider } from 'ethers';
+import { checkedKey } from '../../identity/keystore.js';
 import { createLogger } from '../../log/logger.js';
 import { HomeDir } from '../../node/home.js';
 import { unlockOrCreateIdentity } from '../../node/identity-setup.js';
@@ -76,7 +78,10 @@ export function registerChainCommands(program: Command): void {
     .description('deploy Params, NodeRegistry, ContributionLedger (+ MagnetToken) and NotaryPanel and write a deployment file')
     .option('--rpc <url>', 'JSON-RPC URL of the chain (env MAGNET_CHAIN_RPC)')
     .option('--out <file>', 'deployment file to write (env MAGNET_CHAIN_DEPLOYMENT)')
-    .option('--key <hex>', 'funded deployer private key (env MAGNET_DEPLOYER_KEY; default: the node wallet of --home)')
+    .option(
+      '--key-file <file>',
+      "file holding the funded deployer's hex private key, '-' for stdin (or env MAGNET_DEPLOYER_KEY; default: the node wallet of --home). Never on the command line, where ps shows it",
+    )
     .option('--home <dir>', HOME_HELP)
     .option('--params <file>', 'reward config with the "chain" section', join(REPO_ROOT, 'config', 'reward-config.json'))
     .option('--fast', 'testnet windows: 60 s epochs, 30 s reveal and challenge windows')
@@ -84,13 +89,13 @@ export function registerChainCommands(program: Command): void {
       '--proposer <address>',
       'who may schedule parameter changes in the timelock (a multisig on a public chain; default: the deployer)',
     )
-    .action(async (flags: ChainFlags & { out?: string; key?: string; params: string; fast?: boolean; proposer?: string }) => {
+    .action(async (flags: ChainFlags & { out?: string; keyFile?: string; params: string; fast?: boolean; proposer?: string }) => {
       try {
         const out = resolve(flags.out ?? process.env.MAGNET_CHAIN_DEPLOYMENT ?? 'deployment.json');
         const provider = makeProvider(rpcOf(flags));
-        const key = flags.key ?? process.env.MAGNET_DEPLOYER_KEY;
+        const key = flags.keyFile ? readFileSync(flags.keyFile === '-' ? 0 : flags.keyFile, 'utf8') : process.env.MAGNET_DEPLOYER_KEY;
         const signer = key
-          ? new Wallet(key, provider)
+          ? new Wallet(checkedKey(key), provider)
           : ((await unlockOrCreateIdentity(new HomeDir(resolveHome(flags.home)), process.env, createLogger('warn'))).wallet.connect(
               provider,
             ) as Wallet);

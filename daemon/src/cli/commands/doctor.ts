@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { type Finding, runDoctor } from '../../node/doctor.js';
 import { callDaemon } from '../daemon-client.js';
-import { loadNodeConfig } from '../load-node-config.js';
+import type { JoinedNetwork } from '../../network/joined.js';
+import type { NodeConfig } from '../../node/node-config.js';
+import { errorMessage } from '../../util/errors.js';
+import { loadNodeSetup, loadOwnConfig } from '../load-node-config.js';
 import { fail, printJson } from '../output.js';
 
 interface DoctorFlags {
@@ -23,12 +26,27 @@ export function registerDoctorCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: DoctorFlags) => {
       try {
-        const config = loadNodeConfig({ 'node.home': flags.home }, flags.config);
+        const flagsLayer = { 'node.home': flags.home };
+        // A spec that cannot be used is one finding among the others, not the end of the checks.
+        let setup: { config: NodeConfig; network?: JoinedNetwork; networkError?: string };
+        try {
+          setup = loadNodeSetup(flagsLayer, flags.config);
+        } catch (err) {
+          const own = loadOwnConfig(flagsLayer, flags.config);
+          if (!own.node.network) throw err;
+          setup = { config: own, networkError: errorMessage(err) };
+        }
+        const { config } = setup;
         const daemonRunning = await callDaemon(config.node.home, '/status', { timeoutMs: 2_000 }).then(
           () => true,
           () => false,
         );
-        const findings = await runDoctor(config, { daemonRunning, env: process.env });
+        const findings = await runDoctor(config, {
+          daemonRunning,
+          env: process.env,
+          ...(setup.network ? { network: setup.network } : {}),
+          ...(setup.networkError ? { networkError: setup.networkError } : {}),
+        });
         const failed = findings.filter((f) => f.status === 'fail').length;
         if (flags.json) printJson({ ok: failed === 0, findings });
         else process.stdout.write(format(findings));

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { Keystore } from '../../identity/keystore.js';
-import { obtainPassphrase } from '../../identity/passphrase.js';
+import { obtainNewPassphrase, obtainPassphrase } from '../../identity/passphrase.js';
 import { HomeDir } from '../../node/home.js';
 import { MagnetError } from '../../util/errors.js';
 import { resolveHome } from '../home-option.js';
@@ -21,7 +21,7 @@ export function registerKeysCommands(program: Command): void {
         const ks = new Keystore(home.keystore);
         if (ks.exists())
           throw new MagnetError('ERR_KEYSTORE_EXISTS', `a keystore already exists at ${home.keystore}; it is never overwritten`);
-        const id = await ks.create(await obtainPassphrase(process.env, `encrypt the new wallet in ${home.keystore}`));
+        const id = await ks.create(await obtainNewPassphrase(process.env, `encrypt the new wallet in ${home.keystore}`));
         show({ nodeId: id.nodeId, address: id.address, publicKey: id.publicKey, keystore: home.keystore }, flags.json);
       } catch (err) {
         fail(err);
@@ -59,7 +59,7 @@ export function registerKeysCommands(program: Command): void {
         home.ensure();
         const key = flags.keyFile ? readFileSync(flags.keyFile, 'utf8') : (process.env['MAGNET_IMPORT_KEY'] ?? readFileSync(0, 'utf8'));
         const ks = new Keystore(home.keystore);
-        const id = await ks.create(await obtainPassphrase(process.env, `encrypt the imported wallet in ${home.keystore}`), key);
+        const id = await ks.create(await obtainNewPassphrase(process.env, `encrypt the imported wallet in ${home.keystore}`), key);
         show({ nodeId: id.nodeId, address: id.address, publicKey: id.publicKey, keystore: home.keystore }, flags.json);
       } catch (err) {
         fail(err);

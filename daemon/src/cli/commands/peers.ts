@@ -56,13 +56,24 @@ export function registerPeersCommands(program: Command): void {
     });
 }
 
-function formatPeers(rows: PeerRow[]): string {
+/** A table with a header row: one peer per line, its failures counted. */
+export function formatPeers(rows: PeerRow[], now = Date.now()): string {
   if (rows.length === 0) return 'no peers known\n';
-  const now = Date.now();
-  return `${rows
-    .map((r) => {
-      const hb = r.lastHeartbeat ? `${Math.round((now - r.lastHeartbeat) / 1000)}s ago` : 'never';
-      return `${r.nodeId}  ${r.state.padEnd(7)} ${r.grpcAddress.padEnd(21)} ${r.tier.padEnd(8)} ${r.roles.join(',').padEnd(20)} heartbeat ${hb}  cert ${r.certSha256 ? r.certSha256.slice(0, 16) : '-'}`;
-    })
-    .join('\n')}\n`;
+  const table = [
+    ['NODE', 'STATE', 'GRPC', 'TIER', 'ROLES', 'HEARTBEAT', 'FAILURES', 'PINNED CERT'],
+    ...rows.map((r) => [
+      r.nodeId,
+      r.state,
+      r.grpcAddress || '-',
+      r.tier || '-',
+      r.roles.join(',') || '-',
+      r.lastHeartbeat ? `${Math.round((now - r.lastHeartbeat) / 1000)} s ago` : 'never',
+      String(r.failures ?? 0),
+      r.certSha256 ? r.certSha256.slice(0, 16) : '-',
+    ]),
+  ];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => (row[c] as string).length)));
+  const live = rows.filter((r) => r.state === 'live').length;
+  const lines = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c] as number))).join('  '));
+  return `${lines.join('\n')}\n${rows.length} peers, ${live} live\n`;
 }

@@ -6,9 +6,14 @@ import { type LogLevel, createLogger } from '../../log/logger.js';
 import { DEFAULT_MAX_TOKENS } from '../../serve/request.js';
 import { DEFAULT_SERVE_OPTIONS, ServeService } from '../../serve/service.js';
 import { apiOptions } from '../../node/options.js';
-import { loadAddon, loadNativeModel, runGeneration } from '../../serve/native.js';
+import { healthRoutes, metricsRoute } from '../../node/status-routes.js';
+import { loadAddon, runGeneration } from '../../serve/native.js';
 import { addonFromEnv } from '../../serve/options.js';
-import { Utf8Stream, encodePrompt } from '../../serve/tokenizer.js';
+import { Metrics } from '../../metrics/metrics.js';
+import { requestMetrics, serveGauges } from '../../serve/serve-metrics.js';
+import { loadServedModel } from '../../serve/served-model.js';
+import { encodePrompt } from '../../serve/tokenizer/chat.js';
+import { Utf8Stream } from '../../serve/utf8-stream.js';
 import { ConfigError, MagnetError } from '../../util/errors.js';
 import { formatHostPort, parseHostPort } from '../../util/host-port.js';
 import { fail } from '../output.js';
@@ -112,7 +117,17 @@ export function registerServeCommands(program: Command): void {
         );
         api = new HttpApi({ listen: parseHostPort(f.api, '--api'), name: 'API', flag: '--api', gate }, log.child({ part: 'api' }));
         const s = svc;
-        api.add(...svc.routes(), { method: 'GET', path: '/status', open: true, handle: async (_q, res) => sendJson(res, 200, s.status()) });
+        // Probes and the scraper carry no API key: /healthz (the process answers), /readyz (a model answers),
+        // /metrics (requests, tokens, latency, queue) and /status are open.
+        const metrics = new Metrics();
+        serveGauges(metrics, () => ({ ...s.status(), serving: s.unready() === undefined }));
+        requestMetrics(metrics, s);
+        api.add(
+          ...svc.routes(),
+          { method: 'GET', path: '/status', open: true, handle: async (_q, res) => sendJson(res, 200, s.status()) },
+          ...healthRoutes({ ready: () => s.unready() === undefined, unready: () => s.unready() }),
+          metricsRoute(metrics, true),
+        );
         await api.start();
         process.stdout.write(`serving ${svc.model()?.id} on http://${formatHostPort(api.address)}/v1\n`);
       } catch (err) {
@@ -146,13 +161,13 @@ export function registerServeCommands(program: Command): void {
       try {
         const threads = int(f.threads, '--threads', 1);
         loadAddon(addonFromEnv());
-        const model = await loadNativeModel(f.model, { ...(threads ? { threads } : {}), maxBatch: 1, headInt8: f.headInt8 === true });
-        const info = model.info();
+        const served = await loadServedModel(f.model, { ...(threads ? { threads } : {}), maxBatch: 1, headInt8: f.headInt8 === true });
+        const { native: model, info } = served;
         const utf8 = new Utf8Stream();
         const t0 = process.hrtime.bigint();
         const g = runGeneration(
           model,
-          encodePrompt(f.prompt, info.bosTokenId),
+          Int32Array.from(encodePrompt(served.tokenizer, f.prompt)),
           {
             maxTokens: int(f.maxTokens, '--max-tokens', 1) ?? 64,
             temperature: float(f.temperature, '--temperature', 0, 2),

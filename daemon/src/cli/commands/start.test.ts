@@ -21,6 +21,7 @@ test('the start flags come from the schema: the names the README, tests and dock
     '--ipfs-api',
     '--log-level',
     '--members',
+    '--network',
     '--no-mdns',
     '--no-ssd-test',
     '--p2p',

@@ -4,7 +4,7 @@ import { type Field, describeAllowed } from '../../config/schema.js';
 import { createLogger, type LogLevel } from '../../log/logger.js';
 import { type AssemblyHooks, assembleNode } from '../../node/assemble.js';
 import type { MagnetNode } from '../../node/node.js';
-import { loadNodeConfig } from '../load-node-config.js';
+import { loadNodeSetup } from '../load-node-config.js';
 import { fail } from '../output.js';
 
 /** What commander parsed: `config`, plus one value per generated flag under its camelCase name (`apiKeys`, `mdns`). */
@@ -88,16 +88,17 @@ export function withStartOptions(cmd: Command): Command {
  * adversary testing tool (daemon/src/adversary), which runs a real node with its honest behaviour bypassed.
  */
 export async function runDaemon(flags: StartFlags, hooks: AssemblyHooks = {}, started?: (node: MagnetNode) => void): Promise<void> {
-  let config;
+  let setup;
   try {
-    config = loadNodeConfig(startFlagsToLayer(flags), flags.config);
+    setup = loadNodeSetup(startFlagsToLayer(flags), flags.config);
   } catch (err) {
     fail(err);
   }
+  const { config, network } = setup;
   const log = createLogger(config.node.logLevel as LogLevel);
   let node;
   try {
-    node = await assembleNode(config, { env: process.env, log }, hooks);
+    node = await assembleNode(config, { env: process.env, log, network }, hooks);
     await node.start();
   } catch (err) {
     if (node) await node.stop().catch(() => undefined);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalChain, type LocalChain } from '../../chain/local-chain.js';
@@ -19,6 +19,7 @@ interface Flags {
   ipfsApi?: string;
   chain?: boolean;
   adversary?: string;
+  network?: string;
 }
 
 export function registerTestnetCommand(program: Command): void {
@@ -30,6 +31,10 @@ export function registerTestnetCommand(program: Command): void {
     .option('--preset <name>', 'model preset: tiny, small or genkidama', 'tiny')
     .option('--rounds <r>', 'stop after this many merged rounds (0 = run until Ctrl-C)', '3')
     .option('--H <steps>', 'inner steps per round', '20')
+    .option(
+      '--network <file>',
+      'a network spec (`magnet-node network init`) every node starts with; its preset and H replace --preset and --H',
+    )
     .option('--ipfs-api <url>', "kubo RPC API every node pins shards to (default: each node's embedded store)")
     .option(
       '--chain',
@@ -48,6 +53,7 @@ export function registerTestnetCommand(program: Command): void {
       if (!Number.isInteger(innerSteps) || innerSteps < 1) fail(new Error(`--H ${f.H}: allowed an integer >= 1`));
       if (f.adversary !== undefined && !isAdversaryKind(f.adversary))
         fail(new Error(`--adversary ${f.adversary}: allowed ${Object.keys(ADVERSARY_KINDS).join(', ')}`));
+      if (f.network !== undefined && !existsSync(f.network)) fail(new Error(`--network ${f.network}: no such spec file`));
       if (f.adversary !== undefined && nodes < 2) fail(new Error('--adversary needs --nodes 2 or more (the last node is the attacker)'));
       const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'magnet-testnet-'));
       mkdirSync(dir, { recursive: true });
@@ -91,9 +97,10 @@ export function registerTestnetCommand(program: Command): void {
             ...(withChain ? { MAGNET_MEMBERS_REFRESH: '2' } : {}),
           },
           ...(f.adversary ? { adversary: f.adversary } : {}),
+          ...(f.network ? { network: f.network } : {}),
         });
         print(
-          `starting ${nodes} nodes in ${dir} (preset ${f.preset}, H=${innerSteps}, rounds ${rounds || 'until Ctrl-C'}${f.adversary ? `, node ${nodes} as the adversary ${f.adversary}` : ''})`,
+          `starting ${nodes} nodes in ${dir} (${f.network ? `spec ${f.network}` : `preset ${f.preset}, H=${innerSteps}`}, rounds ${rounds || 'until Ctrl-C'}${f.adversary ? `, node ${nodes} as the adversary ${f.adversary}` : ''})`,
         );
         const ids = await net.prepare();
         if (withChain) for (const [i, id] of ids.entries()) await registerOnChain(withChain, id, i + 1, print);

@@ -46,6 +46,11 @@ export class NetShardTransport implements ShardTransport {
 export function netPeerDirectory(net: NetAccess): PeerDirectory {
   return {
     peers: () =>
-      net.peers().map((p) => ({ nodeId: p.nodeId, lastHeartbeat: p.lastHeartbeat, storage: p.member && p.roles.includes('storage') })),
+      // A peer net marked down counts as silent at once (no heartbeat), whatever its last heartbeat was.
+      net.peers().map((p) => ({
+        nodeId: p.nodeId,
+        lastHeartbeat: p.state === 'live' ? p.lastHeartbeat : null,
+        storage: p.member && p.roles.includes('storage'),
+      })),
   };
 }
