@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Native tests (`npm run test:native`): builds the C++ tests with CMake (native/build/cmake), runs them with the
 # best kernel path and again with MAGNET_KERNEL=scalar (the GGUF fuzz corpus replay also under ASan + UBSan),
-# then runs the daemon's serve tests (real addon, trainer parity golden file, openai client) the same two ways.
+# then runs the daemon's serve tests (real addon, trainer parity golden file, openai client) the same two ways, and the
+# erasure codec's tests (every SIMD path against scalar, the daemon's golden vectors over the addon).
 # test_golden and the parity test read the golden vectors in test/golden/trainer (shared with python/tests).
 # Here a missing addon, generator or venv is a failure.
 set -euo pipefail
@@ -21,6 +22,11 @@ for kernel in "" scalar; do
   for t in test_kernels test_gguf test_model test_gguf_corpus test_golden; do
     MAGNET_KERNEL=$kernel "$B/$t" | tail -n 1
   done
+# The erasure codec checks every path it can run here itself (scalar, avx2, gfni-avx512, neon), then the daemon's
+# codec tests run over the addon's codec (goldens from klauspost/reedsolomon).
+echo "== erasure codec"
+"$B/test_erasure"
+MAGNET_REQUIRE_NATIVE=1 node --test --test-reporter=dot dist/daemon/src/storage/erasure/
   # The GGUF fuzz corpus again under ASan + UBSan (built where gcc has them; see native/fuzz/run.sh).
   if [ -x "$B/test_gguf_corpus_asan" ]; then
     MAGNET_KERNEL=$kernel "$B/test_gguf_corpus_asan" | tail -n 4 | sed 's/^test_gguf_corpus/test_gguf_corpus (asan)/'
@@ -28,3 +34,8 @@ for kernel in "" scalar; do
   echo "== serve tests (addon), kernel: $label"
   MAGNET_KERNEL=$kernel MAGNET_REQUIRE_NATIVE=1 node --test --test-concurrency=1 --test-reporter=dot dist/daemon/src/serve/
 done
+# The erasure codec checks every path it can run here itself (scalar, avx2, gfni-avx512, neon), then the daemon's
+# codec tests run over the addon's codec (goldens from klauspost/reedsolomon).
+echo "== erasure codec"
+"$B/test_erasure"
+MAGNET_REQUIRE_NATIVE=1 node --test --test-reporter=dot dist/daemon/src/storage/erasure/

@@ -16,7 +16,7 @@ import ts from 'typescript';
  * folder on a lower layer, nothing else.
  * - L0 leaves: constants, errors, helpers, logging and metrics interfaces.
  * - L1 infrastructure: the option-schema machinery and loader, the SQLite engine (database, migrations runner,
- *   generic repos), the HTTP server and its gates, keys and signatures.
+ *   generic repos), the HTTP server and its gates, keys and signatures, the native addon's loader.
  * - L2 profile, L3 membership: membership reads the machine's tier from profile (a member's admission depends on
  *   it), so the two are one layer apart rather than siblings.
  * - L4 net, L5 storage (stores shards over net), L6 the three parts that use net and storage and never each other
@@ -28,7 +28,7 @@ import ts from 'typescript';
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['version.ts', 'util', 'log', 'metrics'],
-  ['config', 'db', 'api', 'identity'],
+  ['config', 'db', 'api', 'identity', 'native'],
   ['profile'],
   ['membership'],
   ['net'],

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench:native`: every figure of one run on this machine, as JSON lines, then the ratios (summary.mjs).
+# `npm run bench:native`: every figure of one run on this machine, as JSON lines, then the ratios (summary.mjs):
+# kernels, the erasure codec (K=4 M=2 per path vs memcpy), models, the HTTP API and concurrent streams.
 #   BENCH_MODELS="tiny small 2b4t 2b4t-bitnet" (random ternary models; 2b4t = the BitNet b1.58 2B4T shape as a llama
 #   TQ2_0 file with a tied F16 head, about 1.2 GB written to BENCH_DIR; 2b4t-bitnet = the same shape as bitnet-b1.58,
 #   I2_S weights, tied Q6_K head)   BENCH_TOKENS=64 (decode tokens per measurement)
@@ -19,6 +20,7 @@ echo "# results: $RES" >&2
 lscpu | sed -n 's/^Model name: *//p' | sed 's/^/# cpu: /' >&2
 "$B/magnet_bench" bandwidth | tee -a "$RES"
 "$B/magnet_bench" gemv | tee -a "$RES"
+"$B/magnet_bench" erasure | tee -a "$RES"
 for p in ${BENCH_MODELS:-tiny small 2b4t 2b4t-bitnet}; do
   f="$DIR/$p.gguf"
   preset=$p

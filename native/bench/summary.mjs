@@ -1,5 +1,6 @@
 // Reads the JSON lines of one bench run and prints the ratios, each against a reference from the same run:
-// decode GB/s vs the streaming-read roofline, prefill vs decode, RSS vs model + KV, ternary vs int8/f16 GEMV.
+// decode GB/s vs the streaming-read roofline, prefill vs decode, RSS vs model + KV, ternary vs int8/f16 GEMV,
+// erasure coding vs memcpy.
 //   node native/bench/summary.mjs results.jsonl
 import { readFileSync } from 'node:fs';
 
@@ -20,6 +21,11 @@ for (const t of [1, 2]) {
         `${(best.gweights_s / (i8?.gweights_s ?? NaN)).toFixed(2)}x int8 GEMV (${i8?.gweights_s}), ${(best.gweights_s / (f16?.gweights_s ?? NaN)).toFixed(2)}x f16 GEMV (${f16?.gweights_s})`,
     );
 }
+for (const r of rows.filter((x) => x.bench === 'erasure'))
+  out.push(
+    `erasure K=${r.k} M=${r.m} ${r.path}, ${r.shard_bytes >> 10} KiB shards, 1 core: encode ${r.encode_gbs} GB/s = ${r.encode_vs_memcpy}x memcpy, ` +
+      `rebuild ${r.lost} lost data shards ${r.rebuild_gbs} GB/s = ${r.rebuild_vs_memcpy}x memcpy (memcpy ${r.memcpy_gbs} GB/s)`,
+  );
 for (const r of rows.filter((x) => x.bench === 'model')) {
   const name = r.model.split('/').pop();
   out.push(

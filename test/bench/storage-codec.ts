@@ -1,8 +1,10 @@
 /**
  * Reed-Solomon K=4, M=2 candidates, single thread (= per core), 1 MiB and 16 MiB shards, beside a plain copy of
  * the same bytes measured in the same run:
- *  - ours: ReedSolomon over @subspace/reed-solomon-erasure.wasm (segmented, fresh wasm instance per call: what
- *    the storage part runs);
+ *  - ours, native: ReedSolomon over the addon's SIMD codec (what the storage part runs when the addon is built;
+ *    per-path figures against memcpy come from `magnet_bench erasure`, in `npm run bench:native`);
+ *  - ours, wasm: ReedSolomon over @subspace/reed-solomon-erasure.wasm (segmented, fresh wasm instance per call: the
+ *    fallback without the addon);
  *  - subspace raw: the same wasm called once on the whole (k+m) * shard buffer;
  *  - bare `reed-solomon-erasure` wasm (no allocator: our buffer placed above its initial memory);
  *  - @bnb-chain/reed-solomon (pure JS, encode only: it has no reconstruct).
@@ -16,8 +18,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Cluster } from '../helpers/cluster-harness.js';
+import { nativeShardCodec } from '../../daemon/src/storage/erasure/native-codec.js';
 import { ReedSolomon } from '../../daemon/src/storage/erasure/reed-solomon.js';
-import { subspaceCodec } from '../../daemon/src/storage/erasure/wasm-codec.js';
+import { subspaceCodec, wasmShardCodec } from '../../daemon/src/storage/erasure/wasm-codec.js';
 
 const K = 4;
 const M = 2;
@@ -47,9 +50,17 @@ function unpack(buf: Uint8Array, size: number, n: number): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => buf.slice(i * size, (i + 1) * size));
 }
 
-function ours(): Candidate {
-  const rs = new ReedSolomon(K, M);
-  return { name: 'ours (subspace wasm, segmented)', encode: (d) => rs.encode(d), decode: (s) => rs.reconstruct(s) };
+function ours(): Candidate[] {
+  const out: Candidate[] = [];
+  try {
+    const rs = new ReedSolomon(K, M, nativeShardCodec());
+    out.push({ name: `ours, ${rs.codecName}`, encode: (d) => rs.encode(d), decode: (s) => rs.reconstruct(s) });
+  } catch (err) {
+    console.log(`(no native codec: ${(err as Error).message})`);
+  }
+  const wasm = new ReedSolomon(K, M, wasmShardCodec());
+  out.push({ name: 'ours, wasm (segmented)', encode: (d) => wasm.encode(d), decode: (s) => wasm.reconstruct(s) });
+  return out;
 }
 
 function subspaceRaw(): Candidate {
@@ -147,7 +158,7 @@ async function time(reps: number, fn: () => unknown): Promise<number> {
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 async function codecs(): Promise<void> {
-  const candidates = [ours(), subspaceRaw(), bareWasm(), bnb()];
+  const candidates = [...ours(), subspaceRaw(), bareWasm(), bnb()];
   for (const shardSize of QUICK ? [64 * 1024, 256 * 1024] : [1 * MiB, 16 * MiB]) {
     const reps = QUICK ? 2 : shardSize > MiB ? 3 : 9;
     const data = Array.from({ length: K }, () => randomBytes(shardSize) as Uint8Array);
@@ -156,7 +167,7 @@ async function codecs(): Promise<void> {
     const copyMs = await time(reps, () => data.map((d) => Uint8Array.prototype.slice.call(d)));
     const copy = mbps(bytes, copyMs);
     console.log(`\nK=${K} M=${M}, shard ${shardSize / MiB} MiB (blob ${bytes / MiB} MiB): plain copy ${copy.toFixed(0)} MB/s`);
-    const want = await new ReedSolomon(K, M).encode(data);
+    const want = await new ReedSolomon(K, M, wasmShardCodec()).encode(data);
     const lost = [0, 1]; // worst case: two data shards, both need decoding
     const damaged: (Uint8Array | undefined)[] = [...data, ...want].map((s, i) => (lost.includes(i) ? undefined : s));
     for (const c of candidates) {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addonPath } from '../../daemon/src/serve/native.js';
+import { addonPath } from '../../daemon/src/native/addon.js';
 import { addonFromEnv } from '../../daemon/src/serve/options.js';
 import { REPO_ROOT } from '../../daemon/src/version.js';
 

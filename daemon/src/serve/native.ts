@@ -1,8 +1,5 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { loadAddonModule } from '../native/addon.js';
 import { MagnetError } from '../util/errors.js';
-import { REPO_ROOT } from '../version.js';
 
 /** What the addon reports about the CPU and the kernel path it chose (after its start-up self-test). */
 export interface KernelInfo {
@@ -95,26 +92,9 @@ interface Addon {
   loadModel(path: string, opts?: NativeLoadOptions): Promise<NativeModel>;
 }
 
-let addon: Addon | undefined;
-
-/**
- * The configured addon file (serve.addon, env MAGNET_NATIVE_ADDON), else native/build/Release/magnet_native.node in
- * the repository (or installed package).
- */
-export function addonPath(configured = ''): string {
-  if (configured) return resolve(configured);
-  const p = join(REPO_ROOT, 'native', 'build', 'Release', 'magnet_native.node');
-  if (existsSync(p)) return p;
-  throw new MagnetError(
-    'ERR_NATIVE_MISSING',
-    'the native addon is not built: run `npm run build:native` (native/build/Release/magnet_native.node)',
-  );
-}
-
 /** Loads the addon once per process: `configured` counts on the first call (ServeService.start makes it). */
 export function loadAddon(configured = ''): Addon {
-  addon ??= createRequire(import.meta.url)(addonPath(configured)) as Addon;
-  return addon;
+  return loadAddonModule(configured) as Addon;
 }
 
 export function kernelInfo(): KernelInfo {

@@ -1,5 +1,6 @@
 // N-API binding: loads a model off the event loop, streams generated text through a thread-safe function per
-// request, and reports the kernel path. Weights stay in native memory (mmap + repacked buffers).
+// request, and reports the kernel path. Weights stay in native memory (mmap + repacked buffers). The erasure
+// codec's functions come from erasure_binding.cpp.
 #include <napi.h>
 
 #include <climits>
@@ -11,6 +12,7 @@
 
 #include "../kernels/dispatch.h"
 #include "../runtime/engine.h"
+#include "erasure_binding.h"
 
 using namespace magnet;
 
@@ -390,6 +392,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   NativeModel::Init(env, exports);
   exports.Set("kernelInfo", Napi::Function::New(env, KernelInfo));
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  InitErasure(env, exports);
   return exports;
 }
 

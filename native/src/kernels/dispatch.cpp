@@ -35,6 +35,7 @@ CpuFeatures detect_cpu() {
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
     f.avx512vnni = c & (1u << 11);
+    f.gfni = c & (1u << 8);
   }
 #elif defined(__aarch64__)
   f.neon = true;

@@ -8,6 +8,7 @@ namespace magnet {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false;
+  bool gfni = false;  // Galois-field instructions (the erasure codec's fastest path)
   bool os_avx = false, os_avx512 = false;  // XCR0: the OS saves the YMM / ZMM state
   bool neon = false;
 };

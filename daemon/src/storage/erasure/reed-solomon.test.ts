@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isMagnetError } from '../../util/errors.js';
 import { REPO_ROOT } from '../../version.js';
+import { nativeShardCodec } from './native-codec.js';
 import { ReedSolomon } from './reed-solomon.js';
+import type { ShardCodec } from './shard-codec.js';
+import { wasmShardCodec } from './wasm-codec.js';
 
 interface Vector {
   name: string;
@@ -31,70 +34,115 @@ function lcg(n: number, seed: number): Uint8Array {
   return out;
 }
 
-test('parity equals klauspost/reedsolomon on every golden vector', async () => {
-  assert.ok(vectors.length >= 4);
-  for (const v of vectors) {
-    const rs = new ReedSolomon(v.k, v.m);
-    const parity = await rs.encode(v.data.map((d) => Buffer.from(d, 'hex')));
-    assert.deepEqual(parity.map(hex), v.parity, v.name);
+/**
+ * Every test runs over each codec this machine has: the wasm one always, the addon's when it is built (the native
+ * suite sets MAGNET_REQUIRE_NATIVE=1, where a missing addon is a failure, not a skip).
+ */
+function codecs(): ShardCodec[] {
+  const out = [wasmShardCodec()];
+  try {
+    out.push(nativeShardCodec());
+  } catch (err) {
+    if (process.env.MAGNET_REQUIRE_NATIVE === '1') throw err;
   }
-});
+  return out;
+}
 
-test('the LCG inputs of the golden file are the ones the Go generator used', () => {
-  const v = vectors.find((x) => x.name === 'lcg-1000')!;
-  assert.equal(v.data.join(''), hex(lcg(1000, 42)));
-});
+for (const codec of codecs()) {
+  test('the LCG inputs of the golden file are the ones the Go generator used', () => {
+    const v = vectors.find((x) => x.name === 'lcg-1000')!;
+    assert.equal(v.data.join(''), hex(lcg(1000, 42)));
+  });
 
-test('RS(4,2) matrix KAT: parity rows [27,28,18,20] and [28,27,20,18]', async () => {
-  const rs = new ReedSolomon(4, 2);
-  for (let i = 0; i < 4; i++) {
-    const data = [0, 1, 2, 3].map((j) => Uint8Array.of(j === i ? 1 : 0));
-    const parity = await rs.encode(data);
-    assert.deepEqual([parity[0]![0], parity[1]![0]], [[27, 28, 18, 20][i], [28, 27, 20, 18][i]]);
-  }
-});
-
-test('all 15 two-shard losses of RS(4,2) rebuild bit-identical shards and blob (multi-segment shards)', async () => {
-  const rs = new ReedSolomon(4, 2);
-  const blob = randomBytes(4 * (1 << 20) + 2 * 4096 + 3); // not a multiple of 4, shards span two segments
-  const data = rs.split(blob);
-  const all = [...data, ...(await rs.encode(data))];
-  let combos = 0;
-  for (let a = 0; a < 6; a++) {
-    for (let b = a + 1; b < 6; b++) {
-      const damaged = all.map((s, i) => (i === a || i === b ? undefined : s));
-      const rebuilt = await rs.reconstruct(damaged);
-      for (let i = 0; i < 6; i++) assert.ok(Buffer.from(rebuilt[i]!).equals(all[i]!), `shard ${i} after losing ${a},${b}`);
-      assert.ok(Buffer.from(rs.join(rebuilt, blob.length)).equals(blob));
-      combos++;
+  test(`[${codec.name}] parity equals klauspost/reedsolomon on every golden vector`, async () => {
+    assert.ok(vectors.length >= 4);
+    for (const v of vectors) {
+      const rs = new ReedSolomon(v.k, v.m, codec);
+      const parity = await rs.encode(v.data.map((d) => Buffer.from(d, 'hex')));
+      assert.deepEqual(parity.map(hex), v.parity, v.name);
     }
-  }
-  assert.equal(combos, 15);
-});
+  });
 
-test('K and M are configurable (RS(5,3) loses 3 shards and rebuilds)', async () => {
-  const rs = new ReedSolomon(5, 3);
-  const blob = lcg(12_345, 9);
-  const all = [...rs.split(blob), ...(await rs.encode(rs.split(blob)))];
-  const rebuilt = await rs.reconstruct(all.map((s, i) => (i === 0 || i === 4 || i === 6 ? undefined : s)));
-  assert.ok(Buffer.from(rs.join(rebuilt, blob.length)).equals(Buffer.from(blob)));
-});
+  test(`[${codec.name}] RS(4,2) matrix KAT: parity rows [27,28,18,20] and [28,27,20,18]`, async () => {
+    const rs = new ReedSolomon(4, 2, codec);
+    for (let i = 0; i < 4; i++) {
+      const data = [0, 1, 2, 3].map((j) => Uint8Array.of(j === i ? 1 : 0));
+      const parity = await rs.encode(data);
+      assert.deepEqual([parity[0]![0], parity[1]![0]], [[27, 28, 18, 20][i], [28, 27, 20, 18][i]]);
+    }
+  });
 
-test('too few shards, bad parameters and unequal shards are clear errors', async () => {
-  const rs = new ReedSolomon(4, 2);
-  const data = rs.split(lcg(100, 1));
-  const all = [...data, ...(await rs.encode(data))];
-  await assert.rejects(rs.reconstruct([undefined, undefined, undefined, ...all.slice(3)]), (e) => isMagnetError(e, 'ERR_RS_TOO_FEW'));
-  assert.throws(() => new ReedSolomon(0, 2), (e) => isMagnetError(e, 'ERR_RS_PARAMS'));
-  assert.throws(() => new ReedSolomon(200, 100), (e) => isMagnetError(e, 'ERR_RS_PARAMS'));
-  await assert.rejects(rs.encode([new Uint8Array(3), new Uint8Array(3), new Uint8Array(3), new Uint8Array(4)]), (e) => isMagnetError(e, 'ERR_RS_SHARDS'));
-  // The codec still works after refused input (a wasm trap would have killed it).
-  assert.equal((await rs.encode(data)).length, 2);
-});
+  test(`[${codec.name}] all 15 two-shard losses of RS(4,2) rebuild bit-identical shards and blob (multi-segment shards)`, async () => {
+    const rs = new ReedSolomon(4, 2, codec);
+    const blob = randomBytes(4 * (1 << 20) + 2 * 4096 + 3); // not a multiple of 4, shards span two segments
+    const data = rs.split(blob);
+    const all = [...data, ...(await rs.encode(data))];
+    let combos = 0;
+    for (let a = 0; a < 6; a++) {
+      for (let b = a + 1; b < 6; b++) {
+        const damaged = all.map((s, i) => (i === a || i === b ? undefined : s));
+        const rebuilt = await rs.reconstruct(damaged);
+        for (let i = 0; i < 6; i++) assert.ok(Buffer.from(rebuilt[i]!).equals(all[i]!), `shard ${i} after losing ${a},${b}`);
+        assert.ok(Buffer.from(rs.join(rebuilt, blob.length)).equals(blob));
+        combos++;
+      }
+    }
+    assert.equal(combos, 15);
+  });
 
-test('an empty blob still splits and joins', async () => {
-  const rs = new ReedSolomon(4, 2);
-  const data = rs.split(new Uint8Array(0));
-  assert.equal(data[0]!.length, 1);
-  assert.equal(rs.join(await rs.reconstruct([...data, ...(await rs.encode(data))]), 0).length, 0);
-});
+  test(`[${codec.name}] K and M are configurable (RS(5,3) loses 3 shards and rebuilds)`, async () => {
+    const rs = new ReedSolomon(5, 3, codec);
+    const blob = lcg(12_345, 9);
+    const all = [...rs.split(blob), ...(await rs.encode(rs.split(blob)))];
+    const rebuilt = await rs.reconstruct(all.map((s, i) => (i === 0 || i === 4 || i === 6 ? undefined : s)));
+    assert.ok(Buffer.from(rs.join(rebuilt, blob.length)).equals(Buffer.from(blob)));
+  });
+
+  test(`[${codec.name}] too few shards, bad parameters and unequal shards are clear errors`, async () => {
+    const rs = new ReedSolomon(4, 2, codec);
+    const data = rs.split(lcg(100, 1));
+    const all = [...data, ...(await rs.encode(data))];
+    await assert.rejects(rs.reconstruct([undefined, undefined, undefined, ...all.slice(3)]), (e) => isMagnetError(e, 'ERR_RS_TOO_FEW'));
+    assert.throws(
+      () => new ReedSolomon(0, 2, codec),
+      (e) => isMagnetError(e, 'ERR_RS_PARAMS'),
+    );
+    assert.throws(
+      () => new ReedSolomon(200, 100, codec),
+      (e) => isMagnetError(e, 'ERR_RS_PARAMS'),
+    );
+    await assert.rejects(rs.encode([new Uint8Array(3), new Uint8Array(3), new Uint8Array(3), new Uint8Array(4)]), (e) =>
+      isMagnetError(e, 'ERR_RS_SHARDS'),
+    );
+    // The codec still works after refused input (a wasm trap would have killed it).
+    assert.equal((await rs.encode(data)).length, 2);
+  });
+
+  test(`[${codec.name}] an empty blob still splits and joins`, async () => {
+    const rs = new ReedSolomon(4, 2, codec);
+    const data = rs.split(new Uint8Array(0));
+    assert.equal(data[0]!.length, 1);
+    assert.equal(rs.join(await rs.reconstruct([...data, ...(await rs.encode(data))]), 0).length, 0);
+  });
+
+  test(`[${codec.name}] agrees with the wasm codec on random layouts, lengths and loss patterns`, async () => {
+    const wasm = wasmShardCodec();
+    for (const [k, m, len] of [
+      [10, 4, 100_003],
+      [3, 7, 65],
+      [16, 16, 4096 + 1],
+      [1, 1, 9],
+    ] as const) {
+      const data = Array.from({ length: k }, (_, i) => lcg(len, 100 + i));
+      const ours = Array.from({ length: m }, () => new Uint8Array(len));
+      const theirs = Array.from({ length: m }, () => new Uint8Array(len));
+      await codec.encode(k, m, data, ours);
+      await wasm.encode(k, m, data, theirs);
+      assert.deepEqual(ours.map(hex), theirs.map(hex), `RS(${k},${m}) parity`);
+      const all = [...data, ...ours];
+      const lost = new Set(Array.from({ length: m }, (_, j) => (j * 7 + k) % (k + m)));
+      const rebuilt = await new ReedSolomon(k, m, codec).reconstruct(all.map((s, i) => (lost.has(i) ? undefined : s)));
+      assert.deepEqual(rebuilt.map(hex), all.map(hex), `RS(${k},${m}) lost ${[...lost].join(',')}`);
+    }
+  });
+}
