@@ -24,15 +24,18 @@ export class Cluster {
   readonly nodes: StoragePart[] = [];
   private readonly alive = new Map<string, boolean>();
   private readonly heartbeat = new Map<string, number>();
+  /** Whether each node's tier lets it hold shards (false: a light node). */
+  private readonly stores = new Map<string, boolean>();
   private readonly dirs: string[] = [];
 
-  static async create(n: number, options: Partial<StorageOptions> = {}): Promise<Cluster> {
+  /** `light`: indices of nodes whose tier does not store shards (they still put and get blobs). */
+  static async create(n: number, options: Partial<StorageOptions> = {}, light: number[] = []): Promise<Cluster> {
     const c = new Cluster();
-    for (let i = 0; i < n; i++) await c.add(options);
+    for (let i = 0; i < n; i++) await c.add(options, !light.includes(i));
     return c;
   }
 
-  async add(options: Partial<StorageOptions> = {}): Promise<StoragePart> {
+  async add(options: Partial<StorageOptions> = {}, stores = true): Promise<StoragePart> {
     const dir = mkdtempSync(join(tmpdir(), 'magnet-cluster-'));
     this.dirs.push(dir);
     const identity = identityFromWallet(new Wallet(Wallet.createRandom().privateKey));
@@ -46,10 +49,12 @@ export class Cluster {
       metrics: new Metrics(),
       transport: this.transport(identity.nodeId),
       peers: this.directory(identity.nodeId),
+      selfStores: stores,
     });
     await part.start();
     this.nodes.push(part);
     this.alive.set(identity.nodeId, true);
+    this.stores.set(identity.nodeId, stores);
     this.heartbeat.set(identity.nodeId, Date.now());
     return part;
   }
@@ -119,7 +124,7 @@ export class Cluster {
         this.nodes
           .map((n) => n.service.self)
           .filter((id) => id !== self)
-          .map((id) => ({ nodeId: id, lastHeartbeat: this.heartbeat.get(id) ?? null, storage: true })),
+          .map((id) => ({ nodeId: id, lastHeartbeat: this.heartbeat.get(id) ?? null, storage: this.stores.get(id) ?? true })),
     };
   }
 }

@@ -91,6 +91,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       metrics: node.metrics,
       transport: new NetShardTransport(peers),
       peers: netPeerDirectory(peers),
+      selfStores: node.roles.includes('storage'),
       signal: node.signal,
     });
 

@@ -34,6 +34,8 @@ export interface StorageDeps {
   transport: ShardTransport;
   peers: PeerDirectory;
   retention?: RetentionSource;
+  /** Whether this node's tier and roles let it hold shards (default true: the storage part's own tests). */
+  selfStores?: boolean;
   /** The node's shutdown signal: when it aborts, the maintenance loop schedules nothing more and its round is cut. */
   signal?: AbortSignal;
 }
@@ -80,7 +82,14 @@ export class StoragePart implements Startable {
       this.access,
       deps.peers,
       this.repo,
-      { k: o.dataShards, m: o.parityShards, replicas: o.replicas, staleAfterMs: o.staleAfterMs, maxBlobBytes: o.maxBlobBytes },
+      {
+        k: o.dataShards,
+        m: o.parityShards,
+        replicas: o.replicas,
+        staleAfterMs: o.staleAfterMs,
+        maxBlobBytes: o.maxBlobBytes,
+        selfStores: deps.selfStores ?? true,
+      },
       this.log,
       kuboState,
     );
@@ -294,6 +303,8 @@ export class StoragePart implements Startable {
       priority: health.priority,
       liveShards: health.liveShards,
       target: health.target,
+      replicas: health.replicas,
+      minCopies: health.minCopies,
       shards: shards.map((s) => ({ index: s.idx, holders: s.liveHolders })),
       manifest,
     };

@@ -93,7 +93,7 @@ export class Repairer {
     for (const a of assessed) {
       report.blobs++;
       report.byPriority[a.health.priority] = (report.byPriority[a.health.priority] ?? 0) + 1;
-      if (a.health.priority === 'healthy' || a.health.priority === 'lost') continue;
+      if (a.health.priority === 'healthy' || a.health.priority === 'degraded' || a.health.priority === 'lost') continue;
       if (signal?.aborted) break;
       try {
         await this.repairBlob(a.blob, a.health, a.shards, report, signal);

@@ -64,6 +64,7 @@ export function storageRoutes(part: StoragePart): Route[] {
           sha256: put.manifest.blob.sha256,
           kubo: put.kubo,
           holders: put.manifest.shards.map((s) => s.holders),
+          redundancy: put.redundancy,
         });
       },
     },

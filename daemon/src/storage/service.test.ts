@@ -37,8 +37,11 @@ test('two holders killed: get still works and one repair round restores the repl
     const report = await c.nodes[0]!.repairer.round();
     assert.deepEqual(report.errors, []);
     const after = await c.nodes[0]!.repairer.assess(c.nodes[0]!.repo.blob(put.id)!);
-    assert.equal(after.health.priority, 'healthy');
+    // Every shard on both live holders: as many copies as there are holders, fewer than the 3 wanted.
+    assert.equal(after.health.priority, 'degraded');
     assert.equal(after.health.target, 2); // 2 live holders left
+    assert.equal(after.health.replicas, 3);
+    assert.equal(after.health.minCopies, 2);
     for (const s of after.shards) assert.deepEqual([...s.liveHolders].sort(), [c.id(0), c.id(2)].sort());
   } finally {
     await c.destroy();
@@ -131,6 +134,74 @@ test('a forged manifest (re-signed by nobody, or by another key) is refused; tam
     // Tampered bytes under the original id fail their hash check everywhere and are never used.
     for (const n of c.nodes) writeFileSync(n.local.pathOf(put.id), forged);
     await assert.rejects(c.nodes[1]!.service.get(put.id), (e) => isMagnetError(e, 'ERR_BLOB_NOT_FOUND'));
+  } finally {
+    await c.destroy();
+  }
+});
+
+const holdsAny = (c: Cluster, node: number, shas: string[]) =>
+  Promise.all(shas.map((sha) => c.nodes[node]!.local.stat(sha))).then((st) => st.some((x) => x !== undefined));
+
+test('mixed tiers: a light node puts on storage peers only, says the redundancy it reached, and the blob outlives its creator', async () => {
+  // Nodes 0 and 3 are light, 1 and 2 store; 3 copies of each shard are wanted, 2 storage holders are live.
+  const c = await Cluster.create(4, { replicas: 3 }, [0, 3]);
+  try {
+    const blob = randomBytes((1 << 20) + 5);
+    const put = await c.nodes[0]!.service.put(blob, 'checkpoint');
+    for (const s of put.manifest.shards) assert.deepEqual([...s.holders].sort(), [c.id(1), c.id(2)].sort(), `shard ${s.index}`);
+    const shas = put.manifest.shards.map((s) => s.sha256);
+    assert.equal(await holdsAny(c, 0, shas), false, 'the light creator keeps no shard of its own blob');
+    assert.deepEqual(
+      {
+        target: put.redundancy.target,
+        reached: put.redundancy.reached,
+        holders: put.redundancy.holders,
+        degraded: put.redundancy.degraded,
+      },
+      { target: 3, reached: 2, holders: 2, degraded: true },
+    );
+    assert.match(put.redundancy.note ?? '', /2 storage holders are live, 3 copies of each shard are wanted; repair adds copies/);
+    const health = await c.nodes[0]!.repairer.assess(c.nodes[0]!.repo.blob(put.id)!);
+    assert.equal(health.health.priority, 'degraded');
+    // The creator and one storage holder die; the other light node still reads the blob (manifest and shards on 2).
+    c.kill(c.id(0));
+    c.kill(c.id(1));
+    assert.ok(same((await c.nodes[3]!.service.get(put.id)).bytes, blob));
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('no storage peer live: a light node keeps its blob itself, says so, and a light reader finds the manifest on it', async () => {
+  const c = await Cluster.create(2, { replicas: 3 }, [0, 1]);
+  try {
+    const blob = randomBytes(70_000);
+    const put = await c.nodes[0]!.service.put(blob);
+    assert.ok(put.manifest.shards.every((s) => s.holders.length === 1 && s.holders[0] === c.id(0)));
+    assert.equal(put.redundancy.degraded, true);
+    assert.match(put.redundancy.note ?? '', /no storage holder is live: every shard is kept on this node only/);
+    // Node 1 is light too: it asks every live peer, not only storage ones, for the manifest and the shards.
+    assert.ok(same((await c.nodes[1]!.service.get(put.id)).bytes, blob));
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('a put below the replica target is completed by repair when storage holders join', async () => {
+  const c = await Cluster.create(2, { replicas: 3 });
+  try {
+    const owner = c.nodes[0]!;
+    const put = await owner.service.put(randomBytes(300_000));
+    assert.equal(put.redundancy.reached, 2);
+    assert.equal(put.redundancy.degraded, true);
+    assert.equal((await owner.repairer.round()).copiesPlaced, 0, 'nothing to do while only 2 holders are live');
+    await c.add({ replicas: 3 });
+    const report = await owner.repairer.round();
+    assert.deepEqual(report.errors, []);
+    assert.equal(report.copiesPlaced, 6, 'one new copy of each of the 6 shards');
+    const after = await owner.repairer.assess(owner.repo.blob(put.id)!);
+    assert.equal(after.health.priority, 'healthy');
+    assert.equal(after.health.minCopies, 3);
   } finally {
     await c.destroy();
   }

@@ -8,7 +8,7 @@ import type { ShardAccess } from './shard-access.js';
 import type { StorageRepository } from './storage-repo.js';
 import type { ContentRef } from './stores/content-store.js';
 import type { KuboStore } from './stores/kubo-store.js';
-import { type PeerDirectory, livePeers } from './transport.js';
+import { type PeerDirectory, livePeers, liveReaders } from './transport.js';
 
 export interface BlobServiceOptions {
   k: number;
@@ -16,12 +16,32 @@ export interface BlobServiceOptions {
   replicas: number;
   staleAfterMs: number;
   maxBlobBytes: number;
+  /**
+   * Whether this node's tier and roles let it hold shards. A node that may not keeps shards of its own blobs only
+   * when no storage peer is live (a network of one), and its put then says so.
+   */
+  selfStores: boolean;
+}
+
+/** What a put reached, against storage.replicas. */
+export interface Redundancy {
+  /** storage.replicas: copies wanted of each shard. */
+  target: number;
+  /** The fewest copies any shard got. */
+  reached: number;
+  /** Distinct nodes holding at least one shard. */
+  holders: number;
+  /** Fewer copies than the target: repair adds them when storage holders appear. */
+  degraded: boolean;
+  /** Why, in words, when degraded. */
+  note?: string;
 }
 
 export interface PutResult {
   id: string;
   manifest: Manifest;
   kubo: 'pinned' | 'queued' | 'none';
+  redundancy: Redundancy;
 }
 
 /**
@@ -50,12 +70,29 @@ export class BlobService {
     return this.identity.nodeId;
   }
 
-  /** This node first, then live storage peers by nodeId. */
+  /**
+   * Where shards go: this node first when it stores, then live storage peers by nodeId. A node that does not store
+   * is its own last resort, only when no storage peer is live.
+   */
   candidates(): string[] {
     const peers = livePeers(this.peers, this.now(), this.opts.staleAfterMs)
       .map((p) => p.nodeId)
-      .filter((id) => id !== this.self);
-    return [this.self, ...peers.sort()];
+      .filter((id) => id !== this.self)
+      .sort();
+    if (this.opts.selfStores) return [this.self, ...peers];
+    return peers.length > 0 ? peers : [this.self];
+  }
+
+  /**
+   * Where a reader looks for a manifest or a shard: this node, the storage candidates, then every other live peer of
+   * any tier (a light creator keeps its blob's manifest; every piece is verified by hash, whoever gives it).
+   */
+  readers(): string[] {
+    const first = [this.self, ...this.candidates()];
+    const rest = liveReaders(this.peers, this.now(), this.opts.staleAfterMs)
+      .map((p) => p.nodeId)
+      .sort();
+    return [...new Set([...first, ...rest])];
   }
 
   async put(blob: Uint8Array, kind = 'blob', round = 0): Promise<PutResult> {
@@ -103,8 +140,27 @@ export class BlobService {
     const mRef = same ? plannedRef : await this.spreadManifest(mBytes, candidates);
     this.repo.addBlob(id, manifest, round, this.self);
     const kuboState = await this.pinInKubo(id, [...shards.map((s, i) => ({ ref: refs[i]!, bytes: s })), { ref: mRef, bytes: mBytes }]);
-    this.log.info({ id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState }, 'blob stored');
-    return { id, manifest, kubo: kuboState };
+    const redundancy = this.redundancyOf(manifest, candidates);
+    this.log[redundancy.degraded ? 'warn' : 'info'](
+      { id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState, redundancy },
+      redundancy.degraded ? `blob stored below its redundancy target: ${redundancy.note}` : 'blob stored',
+    );
+    return { id, manifest, kubo: kuboState, redundancy };
+  }
+
+  private redundancyOf(manifest: Manifest, candidates: string[]): Redundancy {
+    const target = this.opts.replicas;
+    const reached = Math.min(...manifest.shards.map((s) => s.holders.length));
+    const holders = new Set(manifest.shards.flatMap((s) => s.holders)).size;
+    if (reached >= target) return { target, reached, holders, degraded: false };
+    const storing = candidates.filter((c) => c !== this.self || this.opts.selfStores).length;
+    const note =
+      storing === 0
+        ? `no storage holder is live: every shard is kept on this node only, which is not a storage node`
+        : storing < target
+          ? `${storing} storage holder${storing === 1 ? ' is' : 's are'} live, ${target} copies of each shard are wanted`
+          : `holders refused shards: ${reached} of ${target} copies placed for the worst shard`;
+    return { target, reached, holders, degraded: true, note: `${note}; repair adds copies when holders join` };
   }
 
   /** A signed manifest to this node's store and to every candidate (so any of them can serve `blob get`). */
@@ -165,7 +221,7 @@ export class BlobService {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new MagnetError('ERR_BAD_ID', `not a manifest id (64 lowercase hex): ${id}`);
     const ref = { sha256: id, cid: '' };
     let lastError: unknown;
-    for (const holder of this.candidates()) {
+    for (const holder of this.readers()) {
       const got = await this.access.fetch(holder, ref, MAX_MANIFEST_BYTES);
       if (!('bytes' in got)) continue;
       try {
@@ -236,7 +292,7 @@ export class BlobService {
   async fetchShard(id: string, m: Manifest, idx: number): Promise<Uint8Array | undefined> {
     const s = m.shards[idx]!;
     const known = this.repo.shards(id).find((r) => r.idx === idx)?.holders ?? [];
-    const order = [...this.access.rank([this.self, ...known, ...s.holders]), ...this.access.rank(this.candidates())];
+    const order = [...this.access.rank([this.self, ...known, ...s.holders]), ...this.access.rank(this.readers())];
     const tried = new Set<string>();
     for (const holder of order) {
       if (tried.has(holder)) continue;

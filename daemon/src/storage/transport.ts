@@ -31,6 +31,11 @@ export interface PeerDirectory {
   peers(): StoragePeer[];
 }
 
+/** Peers of any tier heard from within `staleAfterMs`: where a reader may also find a manifest or a shard. */
+export function liveReaders(dir: PeerDirectory, now: number, staleAfterMs: number): StoragePeer[] {
+  return dir.peers().filter((p) => p.lastHeartbeat !== null && now - p.lastHeartbeat <= staleAfterMs);
+}
+
 /** Storage peers heard from within `staleAfterMs`. */
 export function livePeers(dir: PeerDirectory, now: number, staleAfterMs: number): StoragePeer[] {
   return dir.peers().filter((p) => p.storage && p.lastHeartbeat !== null && now - p.lastHeartbeat <= staleAfterMs);

@@ -16,7 +16,12 @@ import { Progress } from '../progress.js';
 const STORAGE_TIMEOUT_MS = 30 * 60_000;
 
 /** Streams FILE to the daemon as the request body: the daemon never opens a path the caller names. */
-async function putFile(home: string, file: string, kind: string, progress: boolean): Promise<{ id: string }> {
+async function putFile(
+  home: string,
+  file: string,
+  kind: string,
+  progress: boolean,
+): Promise<{ id: string; redundancy?: { target: number; reached: number; degraded: boolean; note?: string } }> {
   const path = resolve(file);
   const info = await stat(path).catch((err: unknown) => {
     throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: ${errorMessage(err)}`);
@@ -94,6 +99,11 @@ export function registerBlobCommands(program: Command): void {
         const r = await putFile(resolveHome(flags.home), file, flags.kind, flags.progress);
         if (flags.json) printJson(r);
         else process.stdout.write(`${r.id}\n`);
+        // Below its redundancy target the blob is stored, and says so (stdout keeps the id alone for scripts).
+        if (!flags.json && r.redundancy?.degraded)
+          process.stderr.write(
+            `warning: ${r.redundancy.reached} of ${r.redundancy.target} copies of each shard: ${r.redundancy.note ?? ''}\n`,
+          );
       } catch (err) {
         fail(err);
       }
@@ -149,7 +159,8 @@ export function formatBlobStatus(st: Record<string, unknown>): string {
   if (!st['owned']) lines.push('health    known only on the node that stored it (this node holds the manifest)');
   else {
     lines.push(
-      `health    ${String(st['priority'])}: ${String(st['liveShards'])} shards live, target ${String(st['target'])} copies each (${String(st['state'])})`,
+      `health    ${String(st['priority'])}: ${String(st['liveShards'])} shards live, ${String(st['minCopies'] ?? '?')} or more copies each, ` +
+        `target ${String(st['target'])} now of ${String(st['replicas'] ?? st['target'])} wanted (${String(st['state'])})`,
     );
     lines.push('shard  live holders');
     for (const s of (st['shards'] ?? []) as { index: number; holders: string[] }[])
