@@ -9,6 +9,7 @@ import { createLogger } from '../../daemon/src/log/logger.js';
 import { Metrics } from '../../daemon/src/metrics/metrics.js';
 import type { Upload } from '../../daemon/src/net/blob-backend.js';
 import { MagnetError } from '../../daemon/src/util/errors.js';
+import type { RetentionSource } from '../../daemon/src/storage/maintenance.js';
 import { type StorageOptions, storageSchemaDefaults } from '../../daemon/src/storage/options.js';
 import { StoragePart } from '../../daemon/src/storage/part.js';
 import { storageMigrations } from '../../daemon/src/storage/storage-repo.js';
@@ -28,14 +29,21 @@ export class Cluster {
   private readonly stores = new Map<string, boolean>();
   private readonly dirs: string[] = [];
 
-  /** `light`: indices of nodes whose tier does not store shards (they still put and get blobs). */
-  static async create(n: number, options: Partial<StorageOptions> = {}, light: number[] = []): Promise<Cluster> {
+  /**
+   * `light`: indices of nodes whose tier does not store shards (they still put and get blobs); `retention`: what GC
+   * keeps, for every node (none by default).
+   */
+  static async create(
+    n: number,
+    options: Partial<StorageOptions> = {},
+    extra: { light?: number[]; retention?: RetentionSource } = {},
+  ): Promise<Cluster> {
     const c = new Cluster();
-    for (let i = 0; i < n; i++) await c.add(options, !light.includes(i));
+    for (let i = 0; i < n; i++) await c.add(options, !extra.light?.includes(i), extra.retention);
     return c;
   }
 
-  async add(options: Partial<StorageOptions> = {}, stores = true): Promise<StoragePart> {
+  async add(options: Partial<StorageOptions> = {}, stores = true, retention?: RetentionSource): Promise<StoragePart> {
     const dir = mkdtempSync(join(tmpdir(), 'magnet-cluster-'));
     this.dirs.push(dir);
     const identity = identityFromWallet(new Wallet(Wallet.createRandom().privateKey));
@@ -50,6 +58,7 @@ export class Cluster {
       transport: this.transport(identity.nodeId),
       peers: this.directory(identity.nodeId),
       selfStores: stores,
+      retention,
     });
     await part.start();
     this.nodes.push(part);

@@ -13,6 +13,7 @@ export const EXAMPLES: Record<string, string[]> = {
   'blob put': ['magnet-node blob put model.gguf --kind model', 'magnet-node blob put data.txt --json --no-progress'],
   'blob get': ['magnet-node blob get 5c48...fa out.bin'],
   'blob status': ['magnet-node blob status 5c48...fa', 'magnet-node blob status 5c48...fa --json'],
+  gc: ['magnet-node gc', 'magnet-node gc --json'],
   serve: ['magnet-node serve --model model.gguf --api 127.0.0.1:8080'],
   generate: ["magnet-node generate --model model.gguf --prompt 'def add(a, b):'"],
   testnet: [

@@ -4,6 +4,7 @@ import { registerBlobCommands } from './commands/blob.js';
 import { registerChainCommands } from './commands/chain.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerGcCommand } from './commands/gc.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerPeersCommands } from './commands/peers.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerKeysCommands(program);
   registerPeersCommands(program);
   registerBlobCommands(program);
+  registerGcCommand(program);
   registerServeCommands(program);
   registerTestnetCommand(program);
   registerChainCommands(program);

@@ -56,6 +56,16 @@ export class HeldRepository {
     return { blobs: r.n, bytes: r.b };
   }
 
+  /** What is held for peers, by purpose (shard, manifest, gradient). */
+  countsByPurpose(): Record<string, { blobs: number; bytes: number }> {
+    const rows = this.db.prepare('SELECT purpose, COUNT(*) AS n, SUM(size) AS b FROM storage_held GROUP BY purpose').all() as {
+      purpose: string;
+      n: number;
+      b: number;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.purpose, { blobs: r.n, bytes: r.b }]));
+  }
+
   /** Blobs whose lease ended by `now`, oldest first. */
   expired(now: number, limit = 256): HeldBlob[] {
     return (

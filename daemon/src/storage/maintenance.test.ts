@@ -31,3 +31,34 @@ test('GC unpins blobs older than gcKeepRounds, except the latest checkpoint and 
     await c.destroy();
   }
 });
+
+test('gc now: old rounds of own blobs are unpinned (latest and claimed stay), and the bytes kept are reported by kind and purpose', async () => {
+  let latest: string | undefined;
+  const claimed: string[] = [];
+  const c = await Cluster.create(
+    2,
+    { replicas: 2, gcKeepRounds: 3 },
+    { retention: { currentRound: () => 10, latest: () => latest, claimed: () => claimed } },
+  );
+  try {
+    const owner = c.nodes[0]!;
+    const old = await owner.put(randomBytes(40_000), 'checkpoint', 2);
+    const oldLatest = await owner.put(randomBytes(40_001), 'checkpoint', 3);
+    const oldClaimed = await owner.put(randomBytes(30_000), 'gradient', 4);
+    const recent = await owner.put(randomBytes(50_000), 'gradient', 9);
+    latest = oldLatest.id;
+    claimed.push(oldClaimed.id);
+    const r = await owner.gcNow();
+    assert.deepEqual(r.collected, [old.id], 'only the old checkpoint that nothing refers to goes');
+    assert.deepEqual(r.bytes.ownedByKind, { checkpoint: { blobs: 1, bytes: 40_001 }, gradient: { blobs: 2, bytes: 80_000 } });
+    for (const s of old.manifest.shards)
+      assert.equal(await owner.local.stat(s.sha256), undefined, `shard ${s.index} of the old blob unpinned here`);
+    assert.equal((await c.nodes[1]!.get(recent.id)).bytes.length, 50_000, 'a recent blob still reads');
+    // The peer holds shards and manifests of every blob for the owner, under their leases.
+    const peer = (await c.nodes[1]!.gcNow()).bytes.heldForPeersByPurpose as Record<string, { blobs: number; bytes: number }>;
+    assert.ok((peer.shard?.blobs ?? 0) >= 4 * 6 - 6, `shards held for the owner: ${JSON.stringify(peer)}`);
+    assert.ok((peer.manifest?.blobs ?? 0) >= 4, `manifests held for the owner: ${JSON.stringify(peer)}`);
+  } finally {
+    await c.destroy();
+  }
+});

@@ -24,7 +24,9 @@ export function storageMetrics(m: Metrics) {
       '1 while the free space under the storage directory is below the low-watermark (uploads from peers refused)',
     ),
     diskFree: m.gauge('storage_disk_free_bytes', 'Free bytes of the filesystem holding the storage directory, at the last check'),
-    heldBytes: m.gauge('storage_held_bytes', 'Bytes this node keeps for peers (placed shards and manifests, pushed gradients)'),
+    heldBytes: m.gauge('storage_held_bytes', 'Bytes this node keeps for peers, by purpose (shard, manifest, gradient)', ['purpose']),
+    ownedBytes: m.gauge('storage_owned_bytes', 'Bytes of the blobs this node stored and keeps (before coding), by kind', ['kind']),
+    gcCollected: m.counter('storage_gc_collected_total', 'Blobs of this node unpinned by garbage collection (old rounds)'),
     heldCollected: m.counter('storage_held_collected_total', 'Blobs kept for peers deleted when their lease ended'),
     putSeconds: m.histogram('storage_blob_put_seconds', 'Time to code and place a blob', [], [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120]),
   };

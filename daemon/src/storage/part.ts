@@ -67,7 +67,7 @@ export class StoragePart implements Startable {
   private started = false;
   private lastRound: (RoundReport & { durationMs: number }) | undefined;
   private rounds = 0;
-  private readonly heldBytes: () => number;
+  private readonly held: HeldRepository;
 
   constructor(private readonly deps: StorageDeps) {
     const o = (this.options = deps.options);
@@ -125,7 +125,7 @@ export class StoragePart implements Startable {
       collected: (blobs) => metrics.heldCollected.inc(blobs),
     });
     this.local.setUploadGate(this.uploads);
-    this.heldBytes = () => held.counts().bytes;
+    this.held = held;
     this.service.observer = {
       put: (seconds) => {
         metrics.puts.inc();
@@ -198,25 +198,49 @@ export class StoragePart implements Startable {
       this.metrics.blobs.reset();
       for (const [p, n] of Object.entries(this.repo.counts().byPriority)) this.metrics.blobs.set({ priority: p }, n);
       await this.checkDisk();
-      // Blobs kept for peers past their lease go, except the latest checkpoint's and those claims refer to.
-      const retention = this.deps.retention ?? noRetention;
-      const keep = new Set([...retention.claimed(), ...[retention.latest()].filter((x): x is string => !!x)]);
-      await this.uploads.collect(keep);
-      this.metrics.heldBytes.set(this.heldBytes());
-      await collectGarbage(
-        this.deps.retention ?? noRetention,
-        this.options.gcKeepRounds,
-        this.repo,
-        this.service.self,
-        this.local,
-        this.kuboUp ? this.kubo : undefined,
-        this.log,
-      );
+      await this.collect();
       this.lastRound = { ...report, durationMs: Date.now() - t0 };
       this.rounds++;
     } catch (err) {
       if (!signal.aborted) this.log.error({ err: errorMessage(err) }, 'storage maintenance round failed');
     }
+  }
+
+  /**
+   * Garbage collection: blobs kept for peers past their lease (except the latest checkpoint's and those claims refer
+   * to), then this node's own blobs older than gcKeepRounds (same exceptions). The byte gauges are read after.
+   */
+  private async collect(): Promise<{ collected: string[]; held: { blobs: number; bytes: number } }> {
+    const retention = this.deps.retention ?? noRetention;
+    const keep = new Set([...retention.claimed(), ...[retention.latest()].filter((x): x is string => !!x)]);
+    const held = await this.uploads.collect(keep);
+    const collected = await collectGarbage(
+      retention,
+      this.options.gcKeepRounds,
+      this.repo,
+      this.service.self,
+      this.local,
+      this.kuboUp ? this.kubo : undefined,
+      this.log,
+    );
+    this.metrics.gcCollected.inc(collected.length);
+    this.metrics.heldBytes.reset();
+    for (const [purpose, c] of Object.entries(this.held.countsByPurpose())) this.metrics.heldBytes.set({ purpose }, c.bytes);
+    this.metrics.ownedBytes.reset();
+    for (const [kind, c] of Object.entries(this.repo.ownedByKind(this.service.self))) this.metrics.ownedBytes.set({ kind }, c.bytes);
+    return { collected, held };
+  }
+
+  /** `magnet-node gc`: one collection now, after the maintenance round in progress (if any) ends. */
+  async gcNow(): Promise<{ collected: string[]; held: { blobs: number; bytes: number }; bytes: Record<string, unknown> }> {
+    await this.running?.catch(() => undefined);
+    const r = await this.collect();
+    return { ...r, bytes: this.bytesHeld() };
+  }
+
+  /** Bytes this node keeps: its own blobs by kind (before coding), and what it holds for peers by purpose. */
+  private bytesHeld(): Record<string, unknown> {
+    return { ownedByKind: this.repo.ownedByKind(this.service.self), heldForPeersByPurpose: this.held.countsByPurpose() };
   }
 
   /** The disk low-watermark alarm, read now (it is read again before every upload from a peer). */
@@ -238,6 +262,7 @@ export class StoragePart implements Startable {
     return {
       embedded: { dir: this.local.dir },
       disk: this.disk.status(),
+      bytes: this.bytesHeld(),
       fromPeers: this.uploads.status(),
       kubo: this.kubo
         ? {

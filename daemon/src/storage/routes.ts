@@ -83,6 +83,14 @@ export function storageRoutes(part: StoragePart): Route[] {
       },
     },
     {
+      // `magnet-node gc`: a garbage collection pass now (leases past, old rounds), and the bytes kept after it.
+      method: 'POST',
+      path: '/storage/gc',
+      handle: async (_req, res) => {
+        sendJson(res, 200, await part.gcNow());
+      },
+    },
+    {
       method: 'GET',
       path: '/storage/blob',
       handle: async (req, res) => {

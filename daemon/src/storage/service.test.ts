@@ -144,7 +144,7 @@ const holdsAny = (c: Cluster, node: number, shas: string[]) =>
 
 test('mixed tiers: a light node puts on storage peers only, says the redundancy it reached, and the blob outlives its creator', async () => {
   // Nodes 0 and 3 are light, 1 and 2 store; 3 copies of each shard are wanted, 2 storage holders are live.
-  const c = await Cluster.create(4, { replicas: 3 }, [0, 3]);
+  const c = await Cluster.create(4, { replicas: 3 }, { light: [0, 3] });
   try {
     const blob = randomBytes((1 << 20) + 5);
     const put = await c.nodes[0]!.service.put(blob, 'checkpoint');
@@ -173,7 +173,7 @@ test('mixed tiers: a light node puts on storage peers only, says the redundancy 
 });
 
 test('no storage peer live: a light node keeps its blob itself, says so, and a light reader finds the manifest on it', async () => {
-  const c = await Cluster.create(2, { replicas: 3 }, [0, 1]);
+  const c = await Cluster.create(2, { replicas: 3 }, { light: [0, 1] });
   try {
     const blob = randomBytes(70_000);
     const put = await c.nodes[0]!.service.put(blob);

@@ -154,6 +154,14 @@ export class StorageRepository {
       .run(priority, liveShards, now, repaired ? 1 : 0, now, id);
   }
 
+  /** Blobs this node owns and keeps (not collected), by kind: count and bytes before coding. */
+  ownedByKind(owner: string): Record<string, { blobs: number; bytes: number }> {
+    const rows = this.db
+      .prepare(`SELECT kind, COUNT(*) AS n, SUM(size) AS b FROM storage_blobs WHERE owner = ? AND state = 'active' GROUP BY kind`)
+      .all(owner) as { kind: string; n: number; b: number }[];
+    return Object.fromEntries(rows.map((r) => [r.kind, { blobs: r.n, bytes: r.b }]));
+  }
+
   markCollected(id: string): void {
     this.db.prepare(`UPDATE storage_blobs SET state = 'collected' WHERE manifest_id = ?`).run(id);
   }
