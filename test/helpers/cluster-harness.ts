@@ -21,10 +21,14 @@ import type { PeerDirectory, ShardTransport, StoragePeer } from '../../daemon/sr
  * calls the data plane makes (admit an upload, stat, read from 0, accept a verified file, touch on a presence
  * probe), so no bytes are checked on the way that the real transport would not check either. A "killed" node refuses every call, like a dead process.
  */
+export type ReadFault = 'stall' | 'die' | 'corrupt';
+
 export class Cluster {
   readonly nodes: StoragePart[] = [];
   private readonly alive = new Map<string, boolean>();
   private readonly heartbeat = new Map<string, number>();
+  /** Faults a node shows when its copies are read (see `fault`). */
+  private readonly faults = new Map<string, ReadFault>();
   /** Whether each node's tier lets it hold shards (false: a light node). */
   private readonly stores = new Map<string, boolean>();
   private readonly dirs: string[] = [];
@@ -76,6 +80,14 @@ export class Cluster {
     return this.nodes.find((n) => n.service.self === id)!;
   }
 
+  /**
+   * How `id` serves reads of its copies from now on: `stall` sends the first 1 MiB chunk then nothing more; `die`
+   * sends the first chunk then is killed; `corrupt` flips a bit of every chunk. Each holds for every read.
+   */
+  fault(id: string, f: ReadFault): void {
+    this.faults.set(id, f);
+  }
+
   /** Dead: refuses calls at once; its heartbeat stops (stale after staleAfterMs). */
   kill(id: string, staleNow = true): void {
     this.alive.set(id, false);
@@ -94,6 +106,9 @@ export class Cluster {
 
   /** The data plane as `sender` uses it: uploads go through the receiver's admission (placement, quotas, disk). */
   private transport(sender: string): ShardTransport {
+    const target = (peer: string) => this.target(peer);
+    const kill = (peer: string) => this.kill(peer);
+    const faults = this.faults;
     return {
       put: async (peer, sha256, bytes, placement) => {
         const store = this.target(peer).local;
@@ -117,6 +132,29 @@ export class Cluster {
         const parts: Uint8Array[] = [];
         for await (const c of store.read(sha256, 0)) parts.push(c);
         return Buffer.concat(parts);
+      },
+      read: async function* (this: void, peer, sha256, offset, maxBytes, signal) {
+        const store = target(peer).local;
+        const st = await store.stat(sha256);
+        if (!st) throw new MagnetError('ERR_SHARD_MISSING', `${peer} has no ${sha256}`);
+        if (st.size > maxBytes)
+          throw new MagnetError('ERR_BLOB_TOO_LARGE', `${peer} announces ${st.size} bytes; at most ${maxBytes} expected`);
+        let sent = 0;
+        for await (const c of store.read(sha256, offset)) {
+          target(peer); // killed mid-stream: the next chunk never comes
+          const f = faults.get(peer);
+          if (sent > 0 && f === 'stall') {
+            await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+            throw new MagnetError('ERR_RPC', `read from ${peer} cancelled`);
+          }
+          if (sent > 0 && f === 'die') {
+            kill(peer);
+            target(peer);
+          }
+          const out = f === 'corrupt' ? Uint8Array.from(c, (b, i) => (i === 0 ? b ^ 1 : b)) : c;
+          sent += out.length;
+          yield out;
+        }
       },
       has: async (peer, sha256) => {
         const store = this.target(peer).local;

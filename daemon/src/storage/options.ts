@@ -20,6 +20,10 @@ export const storageOptions = {
     min: 100,
   }),
   staleAfterMs: int(120_000, 'a holder without heartbeat for this long counts as lost, ms', { env: 'MAGNET_HOLDER_STALE_MS', min: 100 }),
+  fetchStallMs: int(15_000, 'a shard source that sends nothing for this long is dropped and the shard continues from another holder, ms', {
+    env: 'MAGNET_FETCH_STALL_MS',
+    min: 50,
+  }),
   repairBytesPerSec: int(64 * 1024 * 1024, 'bandwidth cap of repairs (bytes fetched plus bytes placed per second)', {
     env: 'MAGNET_REPAIR_BYTES_PER_SEC',
     min: 1024,

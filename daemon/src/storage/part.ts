@@ -88,6 +88,7 @@ export class StoragePart implements Startable {
         replicas: o.replicas,
         staleAfterMs: o.staleAfterMs,
         maxBlobBytes: o.maxBlobBytes,
+        fetchStallMs: o.fetchStallMs,
         selfStores: deps.selfStores ?? true,
       },
       this.log,

@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { contentCid, sha256Hex } from './cid.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
+import { type FetchRefusal, type KofNResult, fetchAnyK } from './kofn-fetch.js';
 import { MAX_MANIFEST_BYTES, type Manifest, type SignedManifest, signManifest, verifyManifest } from './manifest.js';
 import type { ShardAccess } from './shard-access.js';
 import type { StorageRepository } from './storage-repo.js';
@@ -16,6 +17,8 @@ export interface BlobServiceOptions {
   replicas: number;
   staleAfterMs: number;
   maxBlobBytes: number;
+  /** A shard source silent this long is dropped; the shard goes on from another holder at the same offset. */
+  fetchStallMs: number;
   /**
    * Whether this node's tier and roles let it hold shards. A node that may not keeps shards of its own blobs only
    * when no storage peer is live (a network of one), and its put then says so.
@@ -51,9 +54,9 @@ export interface PutResult {
  */
 export class BlobService {
   /** Told of every put (seconds taken) and get (whether it succeeded): the part turns these into metrics. */
-  observer:
-    | { put(seconds: number): void; got(ok: boolean): void; refused(reason: 'withheld' | 'corrupt' | 'oversize' | 'failed'): void }
-    | undefined;
+  observer: { put(seconds: number): void; got(ok: boolean): void; refused(reason: FetchRefusal): void } | undefined;
+  /** The last k-of-n fetch's figures (sources switched, bytes received): for tests and benchmarks. */
+  lastFetch: KofNResult | undefined;
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -260,57 +263,56 @@ export class BlobService {
   }
 
   /**
-   * Fetches `need` distinct verified shards (data shards first: no decoding when they all arrive), `need` at a
-   * time in parallel; a shard no holder can give is replaced by the next index. Undefined slots are missing.
+   * Fetches `need` distinct verified shards k-of-n (kofn-fetch.ts): data shards first (no decoding when they all
+   * arrive), `need` at a time in parallel, each from its fastest holder and continued from another at the same offset
+   * when that one stalls, leaves or refuses. Undefined slots are missing.
    */
   async fetchShards(id: string, m: Manifest, need: number, skip: ReadonlySet<number> = new Set()): Promise<(Uint8Array | undefined)[]> {
-    const out: (Uint8Array | undefined)[] = new Array(m.k + m.m).fill(undefined);
-    const queue = m.shards.map((s) => s.index).filter((i) => !skip.has(i));
-    let got = 0;
-    const worker = async (): Promise<void> => {
-      while (got < need && queue.length > 0) {
-        const idx = queue.shift()!;
-        const bytes = await this.fetchShard(id, m, idx);
-        if (bytes) {
-          out[idx] = bytes;
-          got++;
-          return;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: need }, worker));
-    if (got < need)
-      throw new MagnetError('ERR_BLOB_UNAVAILABLE', `only ${got} of the ${need} shards needed for ${id} could be fetched`, {
+    const r = await this.fetchAnyK(
+      id,
+      m,
+      need,
+      m.shards.map((s) => s.index).filter((i) => !skip.has(i)),
+    );
+    if (r.got < need)
+      throw new MagnetError('ERR_BLOB_UNAVAILABLE', `only ${r.got} of the ${need} shards needed for ${id} could be fetched`, {
         id,
-        got,
+        got: r.got,
         need,
       });
-    return out;
+    return r.shards;
   }
 
-  /** One shard, trying its holders fastest first, then every other live peer; corrupt copies are recorded. */
+  /** One shard, from its holders fastest first, then every other live peer; corrupt copies are recorded. */
   async fetchShard(id: string, m: Manifest, idx: number): Promise<Uint8Array | undefined> {
-    const s = m.shards[idx]!;
-    const known = this.repo.shards(id).find((r) => r.idx === idx)?.holders ?? [];
-    const order = [...this.access.rank([this.self, ...known, ...s.holders]), ...this.access.rank(this.readers())];
-    const tried = new Set<string>();
-    for (const holder of order) {
-      if (tried.has(holder)) continue;
-      tried.add(holder);
-      const r = await this.access.fetch(holder, s, m.shardSize);
-      if ('bytes' in r) return r.bytes;
-      if ('corrupt' in r && this.repo.blob(id)) this.repo.setHolder(id, idx, holder, 'corrupt', this.now());
-      if (holder !== this.self && s.holders.includes(holder)) {
-        // A holder the signed manifest placed this shard on does not give it back: logged by name, counted by reason.
-        const reason = 'missing' in r ? 'withheld' : 'corrupt' in r ? 'corrupt' : 'oversize' in r ? 'oversize' : 'failed';
+    return (await this.fetchAnyK(id, m, 1, [idx])).shards[idx];
+  }
+
+  /** The k-of-n fetch over this node's holders and access, with its refusals logged, counted and recorded. */
+  async fetchAnyK(id: string, m: Manifest, need: number, indices: number[]): Promise<KofNResult> {
+    const known = (idx: number) => this.repo.shards(id).find((r) => r.idx === idx)?.holders ?? [];
+    const result = await fetchAnyK({
+      shards: m.shards,
+      shardSize: m.shardSize,
+      need,
+      indices,
+      holdersOf: (idx) => [...this.access.rank([this.self, ...known(idx), ...m.shards[idx]!.holders]), ...this.access.rank(this.readers())],
+      read: (holder, ref, offset, maxBytes, signal) => this.access.read(holder, ref, offset, maxBytes, signal),
+      stallMs: this.opts.fetchStallMs,
+      timed: (holder, bytes, ms) => this.access.note(holder, bytes, ms),
+      refused: (holder, idx, reason, detail) => {
+        if (reason === 'corrupt' && this.repo.blob(id)) this.repo.setHolder(id, idx, holder, 'corrupt', this.now());
+        else if (reason !== 'withheld') this.access.note(holder, 1 << 20, 10_000); // a failing holder drops in the ranking
+        // A holder the signed manifest placed this shard on that does not give it back: logged by name, counted by reason.
+        if (holder === this.self || !m.shards[idx]!.holders.includes(holder)) return;
         this.observer?.refused(reason);
-        this.log.warn(
-          { holder, id, shard: idx, reason, ...('failed' in r ? { err: r.failed } : 'oversize' in r ? { err: r.oversize } : {}) },
-          `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`,
-        );
-      }
-    }
-    return undefined;
+        this.log.warn({ holder, id, shard: idx, reason, err: detail }, `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`);
+      },
+    });
+    if (result.resumed > 0 || Object.keys(result.refusals).length > 0)
+      this.log.info({ id, got: result.got, need, resumed: result.resumed, refusals: result.refusals }, 'k-of-n fetch switched sources');
+    this.lastFetch = result;
+    return result;
   }
 }
 

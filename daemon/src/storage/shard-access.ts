@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import type { Placement } from '../net/blob-backend.js';
-import { errorMessage, isMagnetError } from '../util/errors.js';
+import { MagnetError, errorMessage, isMagnetError } from '../util/errors.js';
 import { sha256Hex } from './cid.js';
 import type { ContentRef } from './stores/content-store.js';
 import type { EmbeddedStore } from './stores/embedded-store.js';
@@ -60,6 +60,23 @@ export class ShardAccess {
     }
   }
 
+  /**
+   * A copy at `holder` from `offset` on, unverified (the caller hashes the whole shard): this node's store (or kubo)
+   * in one piece, a peer's as its stream arrives. Missing: ERR_SHARD_MISSING.
+   */
+  async *read(holder: string, ref: ContentRef, offset: number, maxBytes: number, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    if (holder !== this.self) {
+      yield* this.transport.read(holder, ref.sha256, offset, maxBytes, signal);
+      return;
+    }
+    let bytes = await this.local.get(ref);
+    if (!bytes && this.kubo) bytes = await this.kubo.get(ref).catch(() => undefined);
+    if (!bytes) throw new MagnetError('ERR_SHARD_MISSING', `this node has no copy of ${ref.sha256}`);
+    if (bytes.length > maxBytes)
+      throw new MagnetError('ERR_BLOB_TOO_LARGE', `the local copy of ${ref.sha256} has ${bytes.length} bytes, ${maxBytes} expected`);
+    yield bytes.subarray(offset);
+  }
+
   /** Stores a copy on `holder` (this node: its own store; a peer: under `placement`). */
   async place(holder: string, ref: ContentRef, bytes: Uint8Array, placement: Placement): Promise<void> {
     if (holder === this.self) await this.local.put(bytes);
@@ -78,7 +95,8 @@ export class ShardAccess {
     return unique.sort((a, b) => cost(a) - cost(b));
   }
 
-  private note(holder: string, bytes: number, ms: number): void {
+  /** Remembers a transfer's speed (ms per MiB, smoothed) for rank(). */
+  note(holder: string, bytes: number, ms: number): void {
     const perMiB = ms / Math.max(bytes / (1 << 20), 1 / 64);
     const old = this.speed.get(holder);
     this.speed.set(holder, old === undefined ? perMiB : old * 0.7 + perMiB * 0.3);

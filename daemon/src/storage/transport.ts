@@ -15,6 +15,12 @@ export interface ShardTransport {
    * `maxBytes` (the size this node expects) is never read: the transfer is cut off (ERR_BLOB_TOO_LARGE).
    */
   get(peer: string, sha256: string, maxBytes: number): Promise<Uint8Array | undefined>;
+  /**
+   * The bytes of the peer's copy from `offset` on, as they arrive (a byte range: a fetch that lost its source goes on
+   * from another). Throws ERR_SHARD_MISSING when the peer has none and ERR_BLOB_TOO_LARGE when it announces more than
+   * `maxBytes`; ends with an error soon after `signal` aborts.
+   */
+  read(peer: string, sha256: string, offset: number, maxBytes: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
   /** Whether the peer holds a complete copy. */
   has(peer: string, sha256: string): Promise<boolean>;
 }

@@ -34,6 +34,20 @@ export class NetShardTransport implements ShardTransport {
     return Buffer.concat(parts);
   }
 
+  async *read(peer: string, sha256: string, offset: number, maxBytes: number, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    const { chunks, cancel } = this.net.client(peer).getBlob(sha256, offset, maxBytes);
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      yield* chunks;
+    } catch (err) {
+      if ((err as { status?: number }).status === grpc.status.NOT_FOUND)
+        throw new MagnetError('ERR_SHARD_MISSING', `${peer} has no ${sha256}`);
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+  }
+
   async has(peer: string, sha256: string): Promise<boolean> {
     return (await this.net.client(peer).statBlob(sha256)).present;
   }
