@@ -162,6 +162,8 @@ export class Cluster {
         if (present) store.touch(sender, sha256);
         return present;
       },
+      // The data plane authenticates the caller; here the sender is who this transport belongs to.
+      release: async (peer, manifestId) => this.target(peer).local.release(sender, manifestId),
     };
   }
 

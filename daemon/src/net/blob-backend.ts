@@ -43,6 +43,11 @@ export interface BlobBackend {
   accept(sha256: string, file: string, u: Upload): Promise<void>;
   /** The sender of a blob asked whether this node still holds it: the lease on it is renewed. */
   touch?(sender: string, sha256: string): void;
+  /**
+   * ReleaseBlob: `sender` lets this node delete manifest `manifestId` and the shards placed under it. Throws a Refusal
+   * (not_found, not_owner) unless every one of them was placed by `sender`.
+   */
+  release?(sender: string, manifestId: string): Promise<{ released: number; bytes: number; kept: number }>;
   /** True for blobs anyone may fetch (certified checkpoints); everything else is for members only. */
   isPublic?(sha256: string): boolean;
 }

@@ -24,6 +24,7 @@ import {
   type RoundAckMsg,
   type RoundAnnouncementMsg,
   type RoundOutcomeMsg,
+  type ReleaseBlobResponseMsg,
   type StatBlobResponseMsg,
   type VoteBundleMsg,
 } from './proto.js';
@@ -159,6 +160,15 @@ export class PeerClient {
   }
   statBlob(sha256: string): Promise<StatBlobResponseMsg> {
     return this.unary(METHODS.statBlob, codecs.StatBlobRequest.encode({ sha256 }), codecs.StatBlobResponse.decode);
+  }
+
+  /** Lets the peer delete manifest `manifestId` and the shards this node placed under it (see data.proto). */
+  releaseBlob(manifestId: string): Promise<ReleaseBlobResponseMsg> {
+    return this.unary(
+      METHODS.releaseBlob,
+      codecs.ReleaseBlobRequest.encode({ manifestId, holder: this.target.nodeId }),
+      codecs.ReleaseBlobResponse.decode,
+    );
   }
 
   /**

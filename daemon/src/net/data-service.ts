@@ -6,7 +6,7 @@ import { type BlobBackend, UPLOAD_PURPOSES, type Upload, type UploadPurpose } fr
 import { type CallCtx, clientCertOf, decodeOr, type RpcGuard } from './guard.js';
 import { codecs, METHODS, type PutBlobHeaderMsg } from './proto.js';
 import { ConcurrencyLimiter } from '../util/limiters.js';
-import { Refusal } from './refusal.js';
+import { Refusal, RpcStatus } from './refusal.js';
 import type { StagingArea } from './staging.js';
 
 export const HEAD_KEY = 'magnet-head-bin';
@@ -232,6 +232,23 @@ export function dataImplementation(guard: RpcGuard, backend: BlobBackend, opts: 
         return codecs.StatBlobResponse.encode({ present: have !== undefined, size: have?.size ?? 0, staged });
       },
       'anyone',
+    ),
+    ReleaseBlob: guard.unary(
+      METHODS.releaseBlob,
+      true,
+      async (ctx, body) => {
+        const req = decodeOr(codecs.ReleaseBlobRequest.decode, body, 'ReleaseBlobRequest', ctx.nodeId);
+        checkSha(req.manifestId, ctx.nodeId);
+        if (req.holder !== opts.self)
+          throw new Refusal(
+            'bad_field',
+            `the release is for ${req.holder ? req.holder.slice(0, 40) : 'no named holder'}, not for ${opts.self}`,
+            ctx.nodeId,
+          );
+        if (!backend.release) throw new RpcStatus(grpc.status.UNIMPLEMENTED, 'this node keeps blobs until their lease lapses');
+        return codecs.ReleaseBlobResponse.encode(await backend.release(ctx.nodeId, req.manifestId));
+      },
+      'member',
     ),
   };
 }

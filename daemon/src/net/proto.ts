@@ -198,6 +198,15 @@ export interface StatBlobResponseMsg {
   size: number;
   staged: number;
 }
+export interface ReleaseBlobRequestMsg {
+  manifestId: string;
+  holder: string;
+}
+export interface ReleaseBlobResponseMsg {
+  released: number;
+  bytes: number;
+  kept: number;
+}
 
 /** Encodes and decodes one message type; decode throws on malformed or truncated bytes. */
 export interface Codec<T> {
@@ -289,6 +298,8 @@ export const codecs = {
   GetBlobRequest: codec<GetBlobRequestMsg>('GetBlobRequest'),
   StatBlobRequest: codec<StatBlobRequestMsg>('StatBlobRequest'),
   StatBlobResponse: codec<StatBlobResponseMsg>('StatBlobResponse'),
+  ReleaseBlobRequest: codec<ReleaseBlobRequestMsg>('ReleaseBlobRequest'),
+  ReleaseBlobResponse: codec<ReleaseBlobResponseMsg>('ReleaseBlobResponse'),
 };
 
 const pkg = protoLoader.loadSync(FILES, { includeDirs: [PROTO_DIR], keepCase: false });
@@ -333,5 +344,6 @@ export const METHODS = {
   putBlob: '/magnet.v1.Data/PutBlob',
   getBlob: '/magnet.v1.Data/GetBlob',
   statBlob: '/magnet.v1.Data/StatBlob',
+  releaseBlob: '/magnet.v1.Data/ReleaseBlob',
 } as const;
 export type MethodPath = (typeof METHODS)[keyof typeof METHODS];

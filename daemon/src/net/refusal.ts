@@ -30,7 +30,8 @@ export type RefusalReason =
   | 'peer_quota_exceeded'
   | 'quota_exceeded'
   | 'disk_low'
-  | 'answer_too_large';
+  | 'answer_too_large'
+  | 'not_owner';
 
 /** The gRPC status each refusal answers with: specific, so a client can tell them apart. */
 export const REFUSAL_STATUS: Record<RefusalReason, status> = {
@@ -78,6 +79,8 @@ export const REFUSAL_STATUS: Record<RefusalReason, status> = {
   disk_low: status.RESOURCE_EXHAUSTED,
   /** Client side: a peer's answer larger than announced or than this node expects (never sent, only counted). */
   answer_too_large: status.RESOURCE_EXHAUSTED,
+  /** ReleaseBlob of a blob the caller did not place here: nothing is deleted. */
+  not_owner: status.PERMISSION_DENIED,
 };
 
 /** Thrown inside handlers; the server turns it into the status above, a log line and a metric. */

@@ -76,6 +76,15 @@ export class HeldRepository {
     ).map(toHeld);
   }
 
+  /** A manifest held here and every shard placed under it. */
+  byManifest(manifestId: string): HeldBlob[] {
+    return (
+      this.db
+        .prepare(`SELECT * FROM storage_held WHERE sha256 = ? OR (purpose = 'shard' AND ref = ?) ORDER BY sha256`)
+        .all(manifestId, manifestId) as Record<string, unknown>[]
+    ).map(toHeld);
+  }
+
   remove(sha256: string): void {
     this.db.prepare('DELETE FROM storage_held WHERE sha256 = ?').run(sha256);
   }

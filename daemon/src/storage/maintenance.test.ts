@@ -54,10 +54,46 @@ test('gc now: old rounds of own blobs are unpinned (latest and claimed stay), an
     for (const s of old.manifest.shards)
       assert.equal(await owner.local.stat(s.sha256), undefined, `shard ${s.index} of the old blob unpinned here`);
     assert.equal((await c.nodes[1]!.get(recent.id)).bytes.length, 50_000, 'a recent blob still reads');
-    // The peer holds shards and manifests of every blob for the owner, under their leases.
+    // The peer was told to release the collected blob (ReleaseBlob): it keeps the 6 shards and the manifest of each other one.
     const peer = (await c.nodes[1]!.gcNow()).bytes.heldForPeersByPurpose as Record<string, { blobs: number; bytes: number }>;
-    assert.ok((peer.shard?.blobs ?? 0) >= 4 * 6 - 6, `shards held for the owner: ${JSON.stringify(peer)}`);
-    assert.ok((peer.manifest?.blobs ?? 0) >= 4, `manifests held for the owner: ${JSON.stringify(peer)}`);
+    assert.equal(peer.shard?.blobs, 3 * 6, `shards held for the owner: ${JSON.stringify(peer)}`);
+    assert.equal(peer.manifest?.blobs, 3, `manifests held for the owner: ${JSON.stringify(peer)}`);
+    for (const s of old.manifest.shards)
+      assert.equal(await c.nodes[1]!.local.stat(s.sha256), undefined, `shard ${s.index} released at the peer`);
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('ReleaseBlob: only the sender that placed a blob may release it; what the network still needs stays', async () => {
+  let latest: string | undefined;
+  const c = await Cluster.create(3, { replicas: 3 }, { retention: { currentRound: () => 0, latest: () => latest, claimed: () => [] } });
+  try {
+    const [owner, holder, other] = [c.nodes[0]!, c.nodes[1]!, c.nodes[2]!];
+    const put = await owner.put(randomBytes(60_000), 'checkpoint', 0);
+    const kept = await owner.put(randomBytes(60_001), 'checkpoint', 0);
+    latest = kept.id;
+    // Another member asks the holder to delete the owner's blob: refused by name, nothing deleted.
+    await assert.rejects(holder.local.release(other.service.self, put.id), (err: Error & { reason?: string }) => {
+      assert.equal(err.reason, 'not_owner');
+      assert.match(err.message, new RegExp(`placed here by ${owner.service.self}, not ${other.service.self}`));
+      return true;
+    });
+    for (const s of put.manifest.shards) assert.ok(await holder.local.stat(s.sha256), `shard ${s.index} still held`);
+    await assert.rejects(
+      holder.local.release(owner.service.self, 'ab'.repeat(32)),
+      (err: Error & { reason?: string }) => err.reason === 'not_found',
+    );
+    // The owner's release goes through: the manifest and its 6 shards.
+    assert.deepEqual(await holder.local.release(owner.service.self, put.id), {
+      released: 7,
+      bytes: put.manifest.shardSize * 6 + (await owner.local.get({ sha256: put.id, cid: '' }))!.length,
+      kept: 0,
+    });
+    for (const s of put.manifest.shards) assert.equal(await holder.local.stat(s.sha256), undefined, `shard ${s.index} deleted`);
+    // The latest checkpoint stays, even at its owner's word.
+    assert.deepEqual(await holder.local.release(owner.service.self, kept.id), { released: 0, bytes: 0, kept: 7 });
+    assert.ok(await holder.local.stat(kept.manifest.shards[0]!.sha256));
   } finally {
     await c.destroy();
   }

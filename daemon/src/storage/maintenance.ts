@@ -91,7 +91,8 @@ export async function kuboCatchUp(kubo: KuboStore, repo: StorageRepository, acce
 
 /**
  * Unpins (kubo and this node's store) the shards of blobs this node owns that are older than `keepRounds` rounds, except the
- * latest checkpoint and blobs pending claims refer to. Manifests stay (small, and the history of what was stored).
+ * latest checkpoint and blobs pending claims refer to, and has `release` tell their holders. Manifests stay here (small,
+ * and the history of what was stored).
  */
 export async function collectGarbage(
   retention: RetentionSource,
@@ -101,6 +102,7 @@ export async function collectGarbage(
   local: EmbeddedStore,
   kubo: KuboStore | undefined,
   log: Logger,
+  release?: (manifestId: string) => Promise<number>,
 ): Promise<string[]> {
   const round = retention.currentRound();
   const keep = new Set([...retention.claimed()]);
@@ -116,6 +118,7 @@ export async function collectGarbage(
       }
       repo.markCollected(blob.manifestId);
       collected.push(blob.manifestId);
+      if (release) await release(blob.manifestId);
     } catch (err) {
       log.warn({ id: blob.manifestId, err: errorMessage(err) }, 'GC of a blob failed; retrying next round');
     }

@@ -124,6 +124,7 @@ export class StoragePart implements Startable {
       },
       log: this.log,
       collected: (blobs) => metrics.heldCollected.inc(blobs),
+      keep: () => this.keepSet(),
     });
     this.local.setUploadGate(this.uploads);
     this.held = held;
@@ -213,8 +214,7 @@ export class StoragePart implements Startable {
    */
   private async collect(): Promise<{ collected: string[]; held: { blobs: number; bytes: number } }> {
     const retention = this.deps.retention ?? noRetention;
-    const keep = new Set([...retention.claimed(), ...[retention.latest()].filter((x): x is string => !!x)]);
-    const held = await this.uploads.collect(keep);
+    const held = await this.uploads.collect(this.keepSet());
     const collected = await collectGarbage(
       retention,
       this.options.gcKeepRounds,
@@ -223,6 +223,8 @@ export class StoragePart implements Startable {
       this.local,
       this.kuboUp ? this.kubo : undefined,
       this.log,
+      // Holders are told to delete their copies now (ReleaseBlob) instead of when the leases lapse.
+      (id) => this.releaseEverywhere(id),
     );
     this.metrics.gcCollected.inc(collected.length);
     this.metrics.heldBytes.reset();
@@ -230,6 +232,32 @@ export class StoragePart implements Startable {
     this.metrics.ownedBytes.reset();
     for (const [kind, c] of Object.entries(this.repo.ownedByKind(this.service.self))) this.metrics.ownedBytes.set({ kind }, c.bytes);
     return { collected, held };
+  }
+
+  /** Manifest ids the network still needs: the latest checkpoint and what pending claims refer to. */
+  private keepSet(): Set<string> {
+    const retention = this.deps.retention ?? noRetention;
+    return new Set([...retention.claimed(), ...[retention.latest()].filter((x): x is string => !!x)]);
+  }
+
+  /**
+   * Asks every holder of a collected blob's shards, and every live storage peer (the manifest went to them all), to
+   * delete its copies. Best effort: a holder that misses it deletes them when their lease lapses.
+   */
+  private async releaseEverywhere(id: string): Promise<number> {
+    const holders = new Set([...this.repo.shards(id).flatMap((s) => s.holders), ...this.service.candidates()]);
+    holders.delete(this.service.self);
+    let released = 0;
+    await Promise.all(
+      [...holders].map(async (h) => {
+        try {
+          released += (await this.deps.transport.release(h, id)).released;
+        } catch (err) {
+          this.log.debug({ holder: h, id, err: errorMessage(err) }, 'release not taken; the lease will lapse');
+        }
+      }),
+    );
+    return released;
   }
 
   /** `magnet-node gc`: one collection now, after the maintenance round in progress (if any) ends. */

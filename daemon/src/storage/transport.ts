@@ -23,6 +23,8 @@ export interface ShardTransport {
   read(peer: string, sha256: string, offset: number, maxBytes: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
   /** Whether the peer holds a complete copy. */
   has(peer: string, sha256: string): Promise<boolean>;
+  /** Lets the peer delete manifest `manifestId` and the shards this node placed under it (ReleaseBlob). */
+  release(peer: string, manifestId: string): Promise<{ released: number; bytes: number; kept: number }>;
 }
 
 export interface StoragePeer {

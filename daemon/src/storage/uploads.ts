@@ -32,6 +32,8 @@ export interface UploadGateDeps {
   log: Logger;
   /** Told of each collection run that deleted something. */
   collected?: (blobs: number, bytes: number) => void;
+  /** Manifest ids the network still needs (the latest checkpoint, blobs pending claims): never deleted here. */
+  keep?: () => ReadonlySet<string>;
 }
 
 /**
@@ -97,6 +99,36 @@ export class UploadGate {
   /** Its sender asked about a blob (StatBlob from its repair loop): the lease runs again from now. */
   touch(sender: string, sha256: string, now = Date.now()): void {
     this.d.held.renew(sha256, sender, now + this.d.opts.leaseMs);
+  }
+
+  /**
+   * ReleaseBlob from `sender`: the manifest and the shards it placed under it are deleted now. Every one of them must
+   * be `sender`'s (else not_owner, and nothing goes); those the network still needs stay (`kept`), as does content
+   * this node owns itself.
+   */
+  async release(sender: string, manifestId: string): Promise<{ released: number; bytes: number; kept: number }> {
+    const entries = this.d.held.byManifest(manifestId);
+    if (entries.length === 0) throw new Refusal('not_found', `nothing is held here under manifest ${manifestId}`, sender);
+    const foreign = entries.find((e) => e.sender !== sender);
+    if (foreign)
+      throw new Refusal(
+        'not_owner',
+        `manifest ${manifestId} was placed here by ${foreign.sender}, not ${sender}: only its sender may release it`,
+        sender,
+      );
+    if (this.d.keep?.().has(manifestId)) return { released: 0, bytes: 0, kept: entries.length };
+    let released = 0;
+    let bytes = 0;
+    for (const e of entries) {
+      if (!this.d.repo.ownsContent(e.sha256, this.d.self)) await this.d.store.unpin({ sha256: e.sha256, cid: '' });
+      this.d.held.remove(e.sha256);
+      this.verified.delete(e.sha256);
+      released++;
+      bytes += e.size;
+    }
+    this.d.log.info({ sender, manifestId, released, bytes }, 'blob released by its sender');
+    this.d.collected?.(released, bytes);
+    return { released, bytes, kept: 0 };
   }
 
   /**

@@ -51,6 +51,10 @@ export class NetShardTransport implements ShardTransport {
   async has(peer: string, sha256: string): Promise<boolean> {
     return (await this.net.client(peer).statBlob(sha256)).present;
   }
+
+  release(peer: string, manifestId: string): Promise<{ released: number; bytes: number; kept: number }> {
+    return this.net.client(peer).releaseBlob(manifestId);
+  }
 }
 
 /**

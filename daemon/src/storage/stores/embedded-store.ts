@@ -118,6 +118,11 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
     this.uploads?.touch(sender, sha256);
   }
 
+  async release(sender: string, manifestId: string): Promise<{ released: number; bytes: number; kept: number }> {
+    if (!this.uploads) throw new Refusal('not_found', 'this store holds nothing for peers', sender);
+    return this.uploads.release(sender, manifestId);
+  }
+
   async stat(sha256: string): Promise<{ size: number } | undefined> {
     try {
       const s = await stat(this.pathOf(sha256));
