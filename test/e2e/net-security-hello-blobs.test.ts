@@ -27,7 +27,8 @@ import {
 /**
  * Bad Hellos, a flood, and bad blobs against a real wallet-mode daemon over real gRPC/TLS (the envelope cases are in
  * net-security-envelope.test.ts): truncated or falsely bound Hellos, a swapped certificate, calls before a Hello,
- * past the rate limit, blobs with the wrong hash, size or offset, pushed by a non-member or placed by nothing.
+ * past the rate limit, blobs with the wrong hash, size or offset, pushed by a non-member or placed by nothing, released
+ * by a member that did not place them.
  * Every case must be refused with its own gRPC status and reason, logged with the sender's nodeId and counted in
  * /metrics; afterwards an honest daemon still joins.
  */
@@ -270,8 +271,21 @@ test(
       );
       const stat = await a.client.statBlob(sha);
       assert.deepEqual([stat.present, stat.staged], [false, 0], 'nothing of a refused upload was kept or staged');
+
+      // 15. A member tells the holder to delete another member's manifest (ReleaseBlob): refused, nothing deleted;
+      // the member that placed it releases it.
+      await expectRefusal(
+        "release of another member's blob",
+        a.nodeId,
+        a.client.releaseBlob(m.id),
+        grpc.status.PERMISSION_DENIED,
+        'not_owner',
+      );
+      assert.equal((await a.client.statBlob(m.id)).present, true, 'the manifest is still held');
+      assert.deepEqual(await b.client.releaseBlob(m.id), { released: 1, bytes: m.bytes.length, kept: 0 });
+      assert.equal((await a.client.statBlob(m.id)).present, false, 'released by its sender');
     }
-    assert.equal(reasons.size, 15, `${reasons.size} kinds of bad input`);
+    assert.equal(reasons.size, 16, `${reasons.size} kinds of bad input`);
 
     // Each refusal was logged naming the sender, and counted by reason.
     await assertLoggedAndCounted([wallet], reasons, [
@@ -288,6 +302,7 @@ test(
       'not_public',
       'not_placed',
       'wrong_network',
+      'not_owner',
     ]);
   },
 );
