@@ -41,3 +41,8 @@ export function classify(shards: ShardHealth[], k: number, m: number, replicas: 
   const minCopies = shards.length === 0 ? 0 : Math.min(...shards.map((s) => s.liveHolders.length));
   return { priority, liveShards, target, replicas, minCopies };
 }
+
+/** Copies wanted of each shard of a blob of `kind`: pseudo-gradients have their own, lower target. */
+export function replicasOf(kind: string, opts: { replicas: number; gradientReplicas: number }): number {
+  return kind === 'gradient' ? opts.gradientReplicas : opts.replicas;
+}

@@ -37,7 +37,7 @@ test('gc now: old rounds of own blobs are unpinned (latest and claimed stay), an
   const claimed: string[] = [];
   const c = await Cluster.create(
     2,
-    { replicas: 2, gcKeepRounds: 3 },
+    { replicas: 2, gradientReplicas: 2, gcKeepRounds: 3 },
     { retention: { currentRound: () => 10, latest: () => latest, claimed: () => claimed } },
   );
   try {

@@ -15,6 +15,11 @@ export const storageOptions = {
     min: 1,
     max: 16,
   }),
+  gradientReplicas: int(
+    1,
+    'copies of each shard of a stored pseudo-gradient: it is pushed to the leader directly and read back at most once (failover, checks), so RS(K,M) alone guards it',
+    { env: 'MAGNET_STORAGE_GRADIENT_REPLICAS', min: 1, max: 16 },
+  ),
   repairIntervalMs: int(30_000, 'period of the repair loop (health check, scrub, repairs, kubo catch-up, GC), ms', {
     env: 'MAGNET_REPAIR_INTERVAL_MS',
     min: 100,

@@ -86,6 +86,7 @@ export class StoragePart implements Startable {
         k: o.dataShards,
         m: o.parityShards,
         replicas: o.replicas,
+        gradientReplicas: o.gradientReplicas,
         staleAfterMs: o.staleAfterMs,
         maxBlobBytes: o.maxBlobBytes,
         fetchStallMs: o.fetchStallMs,
@@ -99,7 +100,7 @@ export class StoragePart implements Startable {
       this.access,
       deps.peers,
       this.repo,
-      { replicas: o.replicas, staleAfterMs: o.staleAfterMs, repairBytesPerSec: o.repairBytesPerSec },
+      { replicas: o.replicas, gradientReplicas: o.gradientReplicas, staleAfterMs: o.staleAfterMs, repairBytesPerSec: o.repairBytesPerSec },
       this.log,
     );
     this.scrubber = new Scrubber(this.local, this.log);
@@ -301,7 +302,12 @@ export class StoragePart implements Startable {
             note: this.kuboUp ? undefined : 'kubo down: storing to peers and the embedded store, catching up when it returns',
           }
         : null,
-      coding: { k: this.options.dataShards, m: this.options.parityShards, replicas: this.options.replicas },
+      coding: {
+        k: this.options.dataShards,
+        m: this.options.parityShards,
+        replicas: this.options.replicas,
+        gradientReplicas: this.options.gradientReplicas,
+      },
       holders: {
         live: 1 + livePeers(this.deps.peers, now, this.options.staleAfterMs).filter((p) => p.nodeId !== this.service.self).length,
       },

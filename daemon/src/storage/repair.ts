@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
-import { type BlobHealth, PRIORITIES, type ShardHealth, classify } from './health.js';
+import { type BlobHealth, PRIORITIES, type ShardHealth, classify, replicasOf } from './health.js';
 import { MAX_MANIFEST_BYTES, canonicalJson } from './manifest.js';
 import { ByteRate } from './rate-limit.js';
 import type { BlobService } from './service.js';
@@ -11,6 +11,7 @@ import { type PeerDirectory, livePeers } from './transport.js';
 
 export interface RepairOptions {
   replicas: number;
+  gradientReplicas: number;
   staleAfterMs: number;
   repairBytesPerSec: number;
 }
@@ -78,7 +79,7 @@ export class Repairer {
       }
       shards.push({ idx: row.idx, liveHolders });
     }
-    return { health: classify(shards, blob.k, blob.m, this.opts.replicas, this.service.candidates().length), shards };
+    return { health: classify(shards, blob.k, blob.m, replicasOf(blob.kind, this.opts), this.service.candidates().length), shards };
   }
 
   async round(signal?: AbortSignal): Promise<RoundReport> {

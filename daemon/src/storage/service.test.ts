@@ -206,3 +206,21 @@ test('a put below the replica target is completed by repair when storage holders
     await c.destroy();
   }
 });
+
+test('a pseudo-gradient is stored with storage.gradientReplicas copies (1): Reed-Solomon alone guards it, and repair leaves it so', async () => {
+  const c = await Cluster.create(4, { replicas: 3 });
+  try {
+    const owner = c.nodes[0]!;
+    const put = await owner.service.put(randomBytes(200_000), 'gradient', 3);
+    for (const s of put.manifest.shards) assert.equal(s.holders.length, 1, `shard ${s.index}: one copy`);
+    assert.equal(new Set(put.manifest.shards.flatMap((s) => s.holders)).size, 4, 'spread over the 4 holders');
+    assert.deepEqual([put.redundancy.target, put.redundancy.reached, put.redundancy.degraded], [1, 1, false]);
+    assert.equal((await owner.repairer.round()).copiesPlaced, 0);
+    assert.equal((await owner.repairer.assess(owner.repo.blob(put.id)!)).health.priority, 'healthy');
+    // A checkpoint on the same nodes still gets 3 copies of each shard.
+    const ckpt = await owner.service.put(randomBytes(200_000), 'checkpoint', 3);
+    for (const s of ckpt.manifest.shards) assert.equal(s.holders.length, 3);
+  } finally {
+    await c.destroy();
+  }
+});

@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { contentCid, sha256Hex } from './cid.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
+import { replicasOf } from './health.js';
 import { type FetchRefusal, type KofNResult, fetchAnyK } from './kofn-fetch.js';
 import { MAX_MANIFEST_BYTES, type Manifest, type SignedManifest, signManifest, verifyManifest } from './manifest.js';
 import type { ShardAccess } from './shard-access.js';
@@ -15,6 +16,8 @@ export interface BlobServiceOptions {
   k: number;
   m: number;
   replicas: number;
+  /** Copies of each shard of a blob of kind 'gradient' (storage.gradientReplicas). */
+  gradientReplicas: number;
   staleAfterMs: number;
   maxBlobBytes: number;
   /** A shard source silent this long is dropped; the shard goes on from another holder at the same offset. */
@@ -26,9 +29,9 @@ export interface BlobServiceOptions {
   selfStores: boolean;
 }
 
-/** What a put reached, against storage.replicas. */
+/** What a put reached, against storage.replicas (storage.gradientReplicas for a gradient). */
 export interface Redundancy {
-  /** storage.replicas: copies wanted of each shard. */
+  /** storage.replicas (gradientReplicas for a gradient): copies wanted of each shard. */
   target: number;
   /** The fewest copies any shard got. */
   reached: number;
@@ -114,7 +117,7 @@ export class BlobService {
     const shards = [...data, ...(await rs.encode(data))];
     const refs: ContentRef[] = shards.map((s) => ({ sha256: sha256Hex(s), cid: contentCid(s) }));
     const candidates = this.candidates();
-    const want = Math.min(this.opts.replicas, candidates.length);
+    const want = Math.min(replicasOf(kind, this.opts), candidates.length);
     const start = parseInt(sha256Hex(blob).slice(0, 8), 16) % candidates.length; // spreads blobs over holders
     const orders = shards.map((_, i) => rotate(candidates, (start + i) % candidates.length));
     const manifestOf = (holders: string[][]): Manifest => ({
@@ -143,7 +146,7 @@ export class BlobService {
     const mRef = same ? plannedRef : await this.spreadManifest(mBytes, candidates);
     this.repo.addBlob(id, manifest, round, this.self);
     const kuboState = await this.pinInKubo(id, [...shards.map((s, i) => ({ ref: refs[i]!, bytes: s })), { ref: mRef, bytes: mBytes }]);
-    const redundancy = this.redundancyOf(manifest, candidates);
+    const redundancy = this.redundancyOf(manifest, candidates, replicasOf(kind, this.opts));
     this.log[redundancy.degraded ? 'warn' : 'info'](
       { id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState, redundancy },
       redundancy.degraded ? `blob stored below its redundancy target: ${redundancy.note}` : 'blob stored',
@@ -151,8 +154,7 @@ export class BlobService {
     return { id, manifest, kubo: kuboState, redundancy };
   }
 
-  private redundancyOf(manifest: Manifest, candidates: string[]): Redundancy {
-    const target = this.opts.replicas;
+  private redundancyOf(manifest: Manifest, candidates: string[], target: number): Redundancy {
     const reached = Math.min(...manifest.shards.map((s) => s.holders.length));
     const holders = new Set(manifest.shards.flatMap((s) => s.holders)).size;
     if (reached >= target) return { target, reached, holders, degraded: false };
