@@ -309,7 +309,10 @@ export class StoragePart implements Startable {
         gradientReplicas: this.options.gradientReplicas,
       },
       holders: {
-        live: 1 + livePeers(this.deps.peers, now, this.options.staleAfterMs).filter((p) => p.nodeId !== this.service.self).length,
+        // Nodes that may hold shards: this one when its tier stores, and the live storage peers.
+        live:
+          (this.deps.selfStores === false ? 0 : 1) +
+          livePeers(this.deps.peers, now, this.options.staleAfterMs).filter((p) => p.nodeId !== this.service.self).length,
       },
       blobs: this.repo.counts(),
       repair: { intervalMs: this.options.repairIntervalMs, rounds: this.rounds, last: this.lastRound ?? null },

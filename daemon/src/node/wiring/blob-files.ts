@@ -45,4 +45,9 @@ export class BlobBackendWithFiles implements BlobBackend {
   touch(sender: string, sha256: string): void {
     this.primary.touch?.(sender, sha256);
   }
+
+  release(sender: string, manifestId: string): Promise<{ released: number; bytes: number; kept: number }> {
+    if (!this.primary.release) throw new Error('the primary store takes no releases');
+    return this.primary.release(sender, manifestId);
+  }
 }
