@@ -46,6 +46,7 @@ export function withholdingBackend(inner: BlobBackend): BlobBackend {
     admit: (u) => inner.admit(u),
     accept: (sha256, file, u) => inner.accept(sha256, file, u),
     touch: (sender, sha256) => inner.touch?.(sender, sha256),
+    ...(inner.release ? { release: (sender: string, id: string) => inner.release!(sender, id) } : {}),
     isPublic: (sha256) => inner.isPublic?.(sha256) ?? false,
   };
 }
@@ -66,6 +67,7 @@ export function bloatingBackend(inner: BlobBackend): BlobBackend {
     admit: (u) => inner.admit(u),
     accept: (sha256, file, u) => inner.accept(sha256, file, u),
     touch: (sender, sha256) => inner.touch?.(sender, sha256),
+    ...(inner.release ? { release: (sender: string, id: string) => inner.release!(sender, id) } : {}),
     isPublic: (sha256) => inner.isPublic?.(sha256) ?? false,
   };
 }

@@ -45,6 +45,7 @@ export async function listenGrpc(o: {
         admit: (u) => b.admit(u),
         accept: (s, f, u) => b.accept(s, f, u),
         touch: (sender, s) => b.touch?.(sender, s),
+        ...(b.release ? { release: (sender: string, id: string) => b.release!(sender, id) } : {}),
         isPublic: (s) => b.isPublic?.(s) ?? false,
       },
       {
