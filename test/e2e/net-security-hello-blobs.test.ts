@@ -273,17 +273,18 @@ test(
       assert.deepEqual([stat.present, stat.staged], [false, 0], 'nothing of a refused upload was kept or staged');
 
       // 15. A member tells the holder to delete another member's manifest (ReleaseBlob): refused, nothing deleted;
-      // the member that placed it releases it.
+      // the member that placed it releases it. (A fresh member: a and b are near their call-rate burst.)
+      const c = peers.peer(t, 'wallet', SECRET, true);
       await expectRefusal(
         "release of another member's blob",
-        a.nodeId,
-        a.client.releaseBlob(m.id),
+        c.nodeId,
+        c.client.releaseBlob(m.id),
         grpc.status.PERMISSION_DENIED,
         'not_owner',
       );
-      assert.equal((await a.client.statBlob(m.id)).present, true, 'the manifest is still held');
+      assert.equal((await c.client.statBlob(m.id)).present, true, 'the manifest is still held');
       assert.deepEqual(await b.client.releaseBlob(m.id), { released: 1, bytes: m.bytes.length, kept: 0 });
-      assert.equal((await a.client.statBlob(m.id)).present, false, 'released by its sender');
+      assert.equal((await c.client.statBlob(m.id)).present, false, 'released by its sender');
     }
     assert.equal(reasons.size, 16, `${reasons.size} kinds of bad input`);
 
