@@ -60,6 +60,8 @@ export class BlobService {
   observer: { put(seconds: number): void; got(ok: boolean): void; refused(reason: FetchRefusal): void } | undefined;
   /** The last k-of-n fetch's figures (sources switched, bytes received): for tests and benchmarks. */
   lastFetch: KofNResult | undefined;
+  /** When each redundancy shortfall was last logged as a warning. */
+  private readonly degradedWarnedAt = new Map<string, number>();
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -147,7 +149,10 @@ export class BlobService {
     this.repo.addBlob(id, manifest, round, this.self);
     const kuboState = await this.pinInKubo(id, [...shards.map((s, i) => ({ ref: refs[i]!, bytes: s })), { ref: mRef, bytes: mBytes }]);
     const redundancy = this.redundancyOf(manifest, candidates, replicasOf(kind, this.opts));
-    this.log[redundancy.degraded ? 'warn' : 'info'](
+    // A shortfall is a warning once an hour per reason (a network of one has it on every put), info otherwise.
+    const warn = redundancy.degraded && this.now() - (this.degradedWarnedAt.get(redundancy.note ?? '') ?? -Infinity) >= 3_600_000;
+    if (warn) this.degradedWarnedAt.set(redundancy.note ?? '', this.now());
+    this.log[warn ? 'warn' : 'info'](
       { id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState, redundancy },
       redundancy.degraded ? `blob stored below its redundancy target: ${redundancy.note}` : 'blob stored',
     );
