@@ -1,6 +1,6 @@
 /**
  * DiLoCo rounds on a local process testnet: wall time per round split into phases, the share of a round that is
- * not training, and data-plane bytes per node per round against what synchronous data-parallel training would
+ * not training, and data-plane bytes sent per node per round against what synchronous data-parallel training would
  * send for the same steps (a ring all-reduce of fp32 gradients every step: 2(n-1)/n of the gradient per node),
  * with the gradient size measured in the same run.
  *
@@ -19,11 +19,12 @@ interface DilocoStatus {
   phasesByRound: Record<string, Record<string, number>>;
 }
 
-async function blobBytes(node: TestnetNode): Promise<number> {
+/** Data-plane bytes the node sent (`out`) or received (`in`), from its own counters. */
+async function blobBytes(node: TestnetNode, direction: 'in' | 'out'): Promise<number> {
   const text = await (await adminFetch(node.endpoint, '/metrics')).text();
   return text
     .split('\n')
-    .filter((l) => l.startsWith('magnet_net_blob_bytes_total{'))
+    .filter((l) => l.startsWith('magnet_net_blob_bytes_total{') && l.includes(`direction="${direction}"`))
     .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
 }
 
@@ -42,7 +43,10 @@ export async function run(): Promise<void> {
     const statuses = await Promise.all(
       net.nodes.map(async (n) => ((await (await adminFetch(n.endpoint, `/status`)).json()) as { diloco: DilocoStatus }).diloco),
     );
-    const bytes = (await Promise.all(net.nodes.map((n) => blobBytes(n)))).reduce((a, b) => a + b, 0);
+    const sum = async (direction: 'in' | 'out') =>
+      (await Promise.all(net.nodes.map((n) => blobBytes(n, direction)))).reduce((a, b) => a + b, 0);
+    const sent = await sum('out');
+    const received = await sum('in');
     const gradBytes = statSync(join(net.nodes[0]?.home as string, 'diloco', 'checkpoints', `${summary.finalHashes[0]}.safetensors`)).size;
 
     console.log(
@@ -66,10 +70,13 @@ export async function run(): Promise<void> {
     }
     const mean = shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length);
     console.log(`non-training share of a round (mean over rounds): ${(mean * 100).toFixed(1)}% (goal <= 10% at H=100)`);
-    const perNodeRound = bytes / nodes / rounds;
+    // Like for like: what a node sends. A ring all-reduce sends 2(n-1)/n of the gradient per node per step (and
+    // receives as much); DiLoCo's sent bytes are every node's data-plane `out` counter, over nodes and rounds.
+    const perNodeRound = sent / nodes / rounds;
     const syncDp = H * 2 * ((nodes - 1) / nodes) * gradBytes;
     console.log(
-      `data-plane bytes per node per round: ${(perNodeRound / 1e6).toFixed(2)} MB; synchronous DP for the same ${H} steps: ${(syncDp / 1e6).toFixed(2)} MB; ratio sync/diloco ${(syncDp / perNodeRound).toFixed(1)}x`,
+      `data-plane bytes sent per node per round: ${(perNodeRound / 1e6).toFixed(2)} MB (received ${(received / nodes / rounds / 1e6).toFixed(2)} MB); ` +
+        `synchronous DP sends ${(syncDp / 1e6).toFixed(2)} MB per node for the same ${H} steps; ratio sync/diloco ${(syncDp / perNodeRound).toFixed(1)}x`,
     );
   } finally {
     await net.stop();
