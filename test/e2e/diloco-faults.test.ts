@@ -26,7 +26,11 @@ type Status = {
 };
 const st = (c: { status(): Record<string, unknown> }) => c.status() as unknown as Status;
 
-/** Rewrites a safetensors gradient with numpy: 'nan' puts a NaN in the first tensor, 'huge' scales every tensor. */
+/**
+ * Rewrites a safetensors gradient with numpy: 'nan' puts a NaN in the first float tensor, 'huge' scales every float
+ * tensor by 1e9. With int8 compression the float tensors are the per-block scales, so the decoded gradient is NaN or
+ * huge there too.
+ */
 function tamper(src: string, dest: string, how: 'nan' | 'huge'): void {
   const py = `
 import sys, numpy as np
@@ -35,7 +39,7 @@ from safetensors import safe_open
 src, dest, how = sys.argv[1:4]
 with safe_open(src, "np") as f: meta = f.metadata()
 t = load_file(src)
-k = sorted(t)[0]
+k = sorted(n for n, v in t.items() if v.dtype.kind == "f")[0]
 if how == "nan":
     a = t[k].astype(t[k].dtype).copy(); a.flat[0] = np.nan; t[k] = a
 else:
@@ -70,7 +74,7 @@ test('a leader refuses bad gradients by name and keeps the round going', { timeo
         lossAfter: 4,
         tokens,
         steps: opts.innerSteps,
-        compression: 'none',
+        compression: opts.compression,
         ...over,
       };
       const key = keys.get(signer)?.key ?? testKey().key;
