@@ -2,7 +2,8 @@
 # Native tests (`npm run test:native`): builds the C++ tests with CMake (native/build/cmake), runs them with the
 # best kernel path and again with MAGNET_KERNEL=scalar (the GGUF fuzz corpus replay also under ASan + UBSan),
 # then runs the daemon's serve tests (real addon, trainer parity golden file, openai client) the same two ways, and the
-# erasure codec's tests (every SIMD path against scalar, the daemon's golden vectors over the addon).
+# erasure codec's tests (every SIMD path against scalar, the NEON one under qemu, the daemon's golden vectors over the
+# addon).
 # test_golden and the parity test read the golden vectors in test/golden/trainer (shared with python/tests).
 # Here a missing addon, generator or venv is a failure.
 set -euo pipefail
@@ -26,6 +27,16 @@ for kernel in "" scalar; do
 # codec tests run over the addon's codec (goldens from klauspost/reedsolomon).
 echo "== erasure codec"
 "$B/test_erasure"
+# The NEON path, cross-built for aarch64 and run under qemu's user-mode emulation (test/setup/arm-emulation.sh).
+if [ "$(uname -m)" = x86_64 ] && command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64-static >/dev/null; then
+  S=native/src
+  aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o "$B/test_erasure_aarch64" native/tests/test_erasure.cpp \
+    $S/erasure/gf256.cpp $S/erasure/reed_solomon.cpp $S/erasure/rs_scalar.cpp $S/erasure/rs_neon.cpp \
+    $S/kernels/dispatch.cpp $S/kernels/generic.cpp $S/kernels/avx2.cpp $S/kernels/avx512.cpp
+  qemu-aarch64-static "$B/test_erasure_aarch64" | sed 's/^/  aarch64 (qemu): /'
+else
+  echo "  aarch64 (qemu): skipped, no cross compiler or qemu (bash test/setup/arm-emulation.sh installs them)"
+fi
 MAGNET_REQUIRE_NATIVE=1 node --test --test-reporter=dot dist/daemon/src/storage/erasure/
   # The GGUF fuzz corpus again under ASan + UBSan (built where gcc has them; see native/fuzz/run.sh).
   if [ -x "$B/test_gguf_corpus_asan" ]; then
@@ -38,4 +49,14 @@ done
 # codec tests run over the addon's codec (goldens from klauspost/reedsolomon).
 echo "== erasure codec"
 "$B/test_erasure"
+# The NEON path, cross-built for aarch64 and run under qemu's user-mode emulation (test/setup/arm-emulation.sh).
+if [ "$(uname -m)" = x86_64 ] && command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64-static >/dev/null; then
+  S=native/src
+  aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o "$B/test_erasure_aarch64" native/tests/test_erasure.cpp \
+    $S/erasure/gf256.cpp $S/erasure/reed_solomon.cpp $S/erasure/rs_scalar.cpp $S/erasure/rs_neon.cpp \
+    $S/kernels/dispatch.cpp $S/kernels/generic.cpp $S/kernels/avx2.cpp $S/kernels/avx512.cpp
+  qemu-aarch64-static "$B/test_erasure_aarch64" | sed 's/^/  aarch64 (qemu): /'
+else
+  echo "  aarch64 (qemu): skipped, no cross compiler or qemu (bash test/setup/arm-emulation.sh installs them)"
+fi
 MAGNET_REQUIRE_NATIVE=1 node --test --test-reporter=dot dist/daemon/src/storage/erasure/

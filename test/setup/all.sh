@@ -28,5 +28,8 @@ fi
 step "Chromium for the dashboard test (Debian package)"
 bash test/setup/chromium.sh
 
+step "aarch64 cross compiler and qemu, for the NEON erasure path (Debian packages)"
+bash test/setup/arm-emulation.sh
+
 step "TypeScript build"
 npm run build --silent

@@ -68,18 +68,15 @@ void mul_rows_gfni(const uint8_t* coeffs, int rows, int k, const uint8_t* const*
   std::vector<uint64_t> mats((size_t)rows * k);
   for (size_t j = 0; j < mats.size(); j++) mats[j] = affine_matrix(coeffs[j]);
   const size_t vec_len = len & ~(size_t)63;
-  for (size_t b = 0; b < vec_len; b += kColumnBlock) {
-    const size_t e = b + kColumnBlock < vec_len ? b + kColumnBlock : vec_len;
-    for (int r0 = 0; r0 < rows; r0 += kRowGroup) {
-      const uint64_t* m = mats.data() + (size_t)r0 * k;
-      switch (rows - r0 < kRowGroup ? rows - r0 : kRowGroup) {
-        case 1: group<1>(m, k, in, out + r0, b, e); break;
-        case 2: group<2>(m, k, in, out + r0, b, e); break;
-        case 3: group<3>(m, k, in, out + r0, b, e); break;
-        default: group<4>(m, k, in, out + r0, b, e); break;
-      }
+  for_each_block(rows, vec_len, [&](int r0, int nr, size_t b, size_t e) {
+    const uint64_t* t = mats.data() + (size_t)r0 * k;
+    switch (nr) {
+      case 1: group<1>(t, k, in, out + r0, b, e); break;
+      case 2: group<2>(t, k, in, out + r0, b, e); break;
+      case 3: group<3>(t, k, in, out + r0, b, e); break;
+      default: group<4>(t, k, in, out + r0, b, e); break;
     }
-  }
+  });
   mul_rows_tail(coeffs, rows, k, in, out, vec_len, len);
 }
 

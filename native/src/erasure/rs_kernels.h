@@ -27,4 +27,14 @@ constexpr int kRowGroup = 4;
 // Columns per cache block: the k inputs of one block stay in L1/L2 while every row group passes over them.
 constexpr size_t kColumnBlock = 16384;
 
+// The vector paths' common driver: calls group(r0, nr, from, to) for each cache block of the first `vec_len` columns
+// and each group of at most kRowGroup output rows. Each path instantiates it in its own file, with its own ISA flags.
+template <typename GroupFn>
+inline void for_each_block(int rows, size_t vec_len, GroupFn group) {
+  for (size_t b = 0; b < vec_len; b += kColumnBlock) {
+    const size_t e = b + kColumnBlock < vec_len ? b + kColumnBlock : vec_len;
+    for (int r0 = 0; r0 < rows; r0 += kRowGroup) group(r0, rows - r0 < kRowGroup ? rows - r0 : kRowGroup, b, e);
+  }
+}
+
 }  // namespace magnet::rs

@@ -35,18 +35,15 @@ void mul_rows_neon(const uint8_t* coeffs, int rows, int k, const uint8_t* const*
     for (int n = 0; n < 16; n++) tables[32 * j + n] = row[n], tables[32 * j + 16 + n] = row[n << 4];
   }
   const size_t vec_len = len & ~(size_t)15;
-  for (size_t b = 0; b < vec_len; b += kColumnBlock) {
-    const size_t e = b + kColumnBlock < vec_len ? b + kColumnBlock : vec_len;
-    for (int r0 = 0; r0 < rows; r0 += kRowGroup) {
-      const uint8_t* t = tables.data() + 32 * (size_t)r0 * k;
-      switch (rows - r0 < kRowGroup ? rows - r0 : kRowGroup) {
-        case 1: group<1>(t, k, in, out + r0, b, e); break;
-        case 2: group<2>(t, k, in, out + r0, b, e); break;
-        case 3: group<3>(t, k, in, out + r0, b, e); break;
-        default: group<4>(t, k, in, out + r0, b, e); break;
-      }
+  for_each_block(rows, vec_len, [&](int r0, int nr, size_t b, size_t e) {
+    const uint8_t* t = tables.data() + 32 * (size_t)r0 * k;
+    switch (nr) {
+      case 1: group<1>(t, k, in, out + r0, b, e); break;
+      case 2: group<2>(t, k, in, out + r0, b, e); break;
+      case 3: group<3>(t, k, in, out + r0, b, e); break;
+      default: group<4>(t, k, in, out + r0, b, e); break;
     }
-  }
+  });
   mul_rows_tail(coeffs, rows, k, in, out, vec_len, len);
 }
 
