@@ -23,21 +23,6 @@ for kernel in "" scalar; do
   for t in test_kernels test_gguf test_model test_gguf_corpus test_golden; do
     MAGNET_KERNEL=$kernel "$B/$t" | tail -n 1
   done
-# The erasure codec checks every path it can run here itself (scalar, avx2, gfni-avx512, neon), then the daemon's
-# codec tests run over the addon's codec (goldens from klauspost/reedsolomon).
-echo "== erasure codec"
-"$B/test_erasure"
-# The NEON path, cross-built for aarch64 and run under qemu's user-mode emulation (test/setup/arm-emulation.sh).
-if [ "$(uname -m)" = x86_64 ] && command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64-static >/dev/null; then
-  S=native/src
-  aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o "$B/test_erasure_aarch64" native/tests/test_erasure.cpp \
-    $S/erasure/gf256.cpp $S/erasure/reed_solomon.cpp $S/erasure/rs_scalar.cpp $S/erasure/rs_neon.cpp \
-    $S/kernels/dispatch.cpp $S/kernels/generic.cpp $S/kernels/avx2.cpp $S/kernels/avx512.cpp
-  qemu-aarch64-static "$B/test_erasure_aarch64" | sed 's/^/  aarch64 (qemu): /'
-else
-  echo "  aarch64 (qemu): skipped, no cross compiler or qemu (bash test/setup/arm-emulation.sh installs them)"
-fi
-MAGNET_REQUIRE_NATIVE=1 node --test --test-reporter=dot dist/daemon/src/storage/erasure/
   # The GGUF fuzz corpus again under ASan + UBSan (built where gcc has them; see native/fuzz/run.sh).
   if [ -x "$B/test_gguf_corpus_asan" ]; then
     MAGNET_KERNEL=$kernel "$B/test_gguf_corpus_asan" | tail -n 4 | sed 's/^test_gguf_corpus/test_gguf_corpus (asan)/'
