@@ -1,9 +1,9 @@
-// AVX2: multiplication by a constant as two 16-entry table lookups (low and high nibble) with vpshufb, 32 bytes at a time.
+// AVX2: multiplication by a constant as two 16-entry table lookups (low and high nibble, nibble_tables) with vpshufb,
+// 32 bytes at a time.
 #include <immintrin.h>
 
 #include <vector>
 
-#include "gf256.h"
 #include "rs_kernels.h"
 
 namespace magnet::rs {
@@ -32,11 +32,7 @@ void group(const uint8_t* tables, int k, const uint8_t* const* in, uint8_t* cons
 }
 
 void mul_rows_avx2(const uint8_t* coeffs, int rows, int k, const uint8_t* const* in, uint8_t* const* out, size_t len) {
-  std::vector<uint8_t> tables((size_t)rows * k * 32);
-  for (size_t j = 0; j < (size_t)rows * k; j++) {
-    const uint8_t* row = gf::mul_row(coeffs[j]);
-    for (int n = 0; n < 16; n++) tables[32 * j + n] = row[n], tables[32 * j + 16 + n] = row[n << 4];
-  }
+  const std::vector<uint8_t> tables = nibble_tables(coeffs, (size_t)rows * k);
   const size_t vec_len = len & ~(size_t)31;
   for_each_block(rows, vec_len, [&](int r0, int nr, size_t b, size_t e) {
     const uint8_t* t = tables.data() + 32 * (size_t)r0 * k;

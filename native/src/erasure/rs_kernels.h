@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace magnet::rs {
 
@@ -21,6 +22,10 @@ const RsKernel* kernel_neon();
 // The scalar loop over bytes [from, len), for the tails the vector paths leave.
 void mul_rows_tail(const uint8_t* coeffs, int rows, int k, const uint8_t* const* in, uint8_t* const* out, size_t from,
                    size_t len);
+
+// Per coefficient, 32 bytes for the shuffle-based paths (AVX2, NEON): c * x for the 16 low nibbles x, then c * (x << 4)
+// for the 16 high ones; a product is the XOR of one lookup in each.
+std::vector<uint8_t> nibble_tables(const uint8_t* coeffs, size_t n);
 
 // Output rows kept in registers at once by the vector paths; more rows are done in groups, re-reading inputs from cache.
 constexpr int kRowGroup = 4;

@@ -4,7 +4,6 @@
 
 #include <vector>
 
-#include "gf256.h"
 #include "rs_kernels.h"
 
 namespace magnet::rs {
@@ -29,11 +28,7 @@ void group(const uint8_t* tables, int k, const uint8_t* const* in, uint8_t* cons
 }
 
 void mul_rows_neon(const uint8_t* coeffs, int rows, int k, const uint8_t* const* in, uint8_t* const* out, size_t len) {
-  std::vector<uint8_t> tables((size_t)rows * k * 32);  // per coefficient: c * low nibble, then c * (high nibble << 4)
-  for (size_t j = 0; j < (size_t)rows * k; j++) {
-    const uint8_t* row = gf::mul_row(coeffs[j]);
-    for (int n = 0; n < 16; n++) tables[32 * j + n] = row[n], tables[32 * j + 16 + n] = row[n << 4];
-  }
+  const std::vector<uint8_t> tables = nibble_tables(coeffs, (size_t)rows * k);
   const size_t vec_len = len & ~(size_t)15;
   for_each_block(rows, vec_len, [&](int r0, int nr, size_t b, size_t e) {
     const uint8_t* t = tables.data() + 32 * (size_t)r0 * k;

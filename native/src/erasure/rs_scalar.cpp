@@ -19,6 +19,15 @@ void mul_rows_tail(const uint8_t* coeffs, int rows, int k, const uint8_t* const*
   }
 }
 
+std::vector<uint8_t> nibble_tables(const uint8_t* coeffs, size_t n) {
+  std::vector<uint8_t> t(n * 32);
+  for (size_t j = 0; j < n; j++) {
+    const uint8_t* row = gf::mul_row(coeffs[j]);
+    for (int x = 0; x < 16; x++) t[32 * j + x] = row[x], t[32 * j + 16 + x] = row[x << 4];
+  }
+  return t;
+}
+
 namespace {
 void mul_rows_scalar(const uint8_t* coeffs, int rows, int k, const uint8_t* const* in, uint8_t* const* out, size_t len) {
   mul_rows_tail(coeffs, rows, k, in, out, 0, len);
