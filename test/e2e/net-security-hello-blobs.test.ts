@@ -283,10 +283,19 @@ test(
         'not_owner',
       );
       assert.equal((await c.client.statBlob(m.id)).present, true, 'the manifest is still held');
+      // Even its sender cannot aim a release at one holder and have another act on it: the request names the holder.
+      const elsewhere = codecs.ReleaseBlobRequest.encode({ manifestId: m.id, holder: `node-${'0'.repeat(16)}` });
+      await expectRefusal(
+        'release for another holder',
+        b.nodeId,
+        b.client.rawUnary(METHODS.releaseBlob, elsewhere, metadata(signEnvelope(b.signer, 'request', METHODS.releaseBlob, elsewhere))),
+        grpc.status.INVALID_ARGUMENT,
+        'bad_field',
+      );
       assert.deepEqual(await b.client.releaseBlob(m.id), { released: 1, bytes: m.bytes.length, kept: 0 });
       assert.equal((await c.client.statBlob(m.id)).present, false, 'released by its sender');
     }
-    assert.equal(reasons.size, 16, `${reasons.size} kinds of bad input`);
+    assert.equal(reasons.size, 17, `${reasons.size} kinds of bad input`);
 
     // Each refusal was logged naming the sender, and counted by reason.
     await assertLoggedAndCounted([wallet], reasons, [

@@ -297,7 +297,8 @@ export class BlobService {
 
   /** The k-of-n fetch over this node's holders and access, with its refusals logged, counted and recorded. */
   async fetchAnyK(id: string, m: Manifest, need: number, indices: number[]): Promise<KofNResult> {
-    const known = (idx: number) => this.repo.shards(id).find((r) => r.idx === idx)?.holders ?? [];
+    const rows = this.repo.shards(id); // read once: holdersOf runs per shard
+    const known = (idx: number) => rows.find((r) => r.idx === idx)?.holders ?? [];
     const result = await fetchAnyK({
       shards: m.shards,
       shardSize: m.shardSize,

@@ -46,5 +46,5 @@ export function liveReaders(dir: PeerDirectory, now: number, staleAfterMs: numbe
 
 /** Storage peers heard from within `staleAfterMs`. */
 export function livePeers(dir: PeerDirectory, now: number, staleAfterMs: number): StoragePeer[] {
-  return dir.peers().filter((p) => p.storage && p.lastHeartbeat !== null && now - p.lastHeartbeat <= staleAfterMs);
+  return liveReaders(dir, now, staleAfterMs).filter((p) => p.storage);
 }

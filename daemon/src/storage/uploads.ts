@@ -4,7 +4,7 @@ import type { Upload } from '../net/blob-backend.js';
 import { Refusal } from '../net/refusal.js';
 import { errorMessage } from '../util/errors.js';
 import type { DiskWatch } from './disk-watch.js';
-import type { HeldRepository } from './held-repo.js';
+import type { HeldBlob, HeldRepository } from './held-repo.js';
 import { MAX_MANIFEST_BYTES, type Manifest, verifyManifest } from './manifest.js';
 import { type GradientGate, checkManifestUpload, checkPlacement } from './placement.js';
 import type { StorageRepository } from './storage-repo.js';
@@ -120,9 +120,7 @@ export class UploadGate {
     let released = 0;
     let bytes = 0;
     for (const e of entries) {
-      if (!this.d.repo.ownsContent(e.sha256, this.d.self)) await this.d.store.unpin({ sha256: e.sha256, cid: '' });
-      this.d.held.remove(e.sha256);
-      this.verified.delete(e.sha256);
+      await this.drop(e);
       released++;
       bytes += e.size;
     }
@@ -144,9 +142,7 @@ export class UploadGate {
         continue;
       }
       try {
-        if (!this.d.repo.ownsContent(b.sha256, this.d.self)) await this.d.store.unpin({ sha256: b.sha256, cid: '' });
-        this.d.held.remove(b.sha256);
-        this.verified.delete(b.sha256);
+        await this.drop(b);
         blobs++;
         bytes += b.size;
       } catch (err) {
@@ -158,6 +154,13 @@ export class UploadGate {
       this.d.collected?.(blobs, bytes);
     }
     return { blobs, bytes };
+  }
+
+  /** Deletes a blob held for a peer (its file too, unless this node owns the same content) and forgets it. */
+  private async drop(b: HeldBlob): Promise<void> {
+    if (!this.d.repo.ownsContent(b.sha256, this.d.self)) await this.d.store.unpin({ sha256: b.sha256, cid: '' });
+    this.d.held.remove(b.sha256);
+    this.verified.delete(b.sha256);
   }
 
   status(): Record<string, unknown> {
