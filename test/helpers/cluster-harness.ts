@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
@@ -13,7 +13,7 @@ import type { RetentionSource } from '../../daemon/src/storage/maintenance.js';
 import { type StorageOptions, storageSchemaDefaults } from '../../daemon/src/storage/options.js';
 import { StoragePart } from '../../daemon/src/storage/part.js';
 import { storageMigrations } from '../../daemon/src/storage/storage-repo.js';
-import type { PeerDirectory, ShardTransport, StoragePeer } from '../../daemon/src/storage/transport.js';
+import { type PeerDirectory, type ShardTransport, type StoragePeer, sourceSize } from '../../daemon/src/storage/transport.js';
 
 /**
  * Several storage parts in one process for tests. The gRPC data plane is the net part's and is tested there and
@@ -110,14 +110,15 @@ export class Cluster {
     const kill = (peer: string) => this.kill(peer);
     const faults = this.faults;
     return {
-      put: async (peer, sha256, bytes, placement) => {
+      put: async (peer, sha256, src, placement) => {
         const store = this.target(peer).local;
-        const u: Upload = { sender, sha256, size: bytes.length, ...placement, staged: { peer: 0, all: 0 } };
+        const u: Upload = { sender, sha256, size: sourceSize(src), ...placement, staged: { peer: 0, all: 0 } };
         const release = await store.admit(u);
         try {
           if (await store.stat(sha256)) return;
           const staged = join(store.dir, 'tmp', `incoming-${randomBytes(4).toString('hex')}`);
-          writeFileSync(staged, bytes);
+          if (src instanceof Uint8Array) writeFileSync(staged, src);
+          else copyFileSync(src.file, staged);
           await store.accept(sha256, staged, u);
         } finally {
           release();

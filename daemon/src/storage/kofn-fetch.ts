@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
+import { type FileHandle, open, rm } from 'node:fs/promises';
 import { errorMessage, isMagnetError } from '../util/errors.js';
-import { sha256Hex } from './cid.js';
 import type { ContentRef } from './stores/content-store.js';
 
 /** Why a holder did not give a shard: every one is reported (metrics, logs) and the fetch goes on elsewhere. */
@@ -17,7 +18,43 @@ export type PieceReader = (
   signal: AbortSignal,
 ) => AsyncIterable<Uint8Array>;
 
-export interface KofNRequest {
+/**
+ * Where one shard's bytes go as they arrive, in order (a fetch that switches source goes on at the same offset):
+ * a file (FileSink), so a shard of any size costs one chunk of memory. It hashes what it was given.
+ */
+export interface ShardSink {
+  write(chunk: Uint8Array): Promise<void> | void;
+  /** sha256 (hex) of everything written since the last reset; called once, when the shard is complete. */
+  digest(): string;
+  /** Forgets everything written: the shard starts over from another holder. */
+  reset(): Promise<void> | void;
+}
+
+/** A shard written to a file as it arrives, hashed on the way: memory stays at one chunk whatever the shard's size. */
+export class FileSink implements ShardSink {
+  private fh: FileHandle | undefined;
+  private hash = createHash('sha256');
+  constructor(readonly file: string) {}
+  async write(chunk: Uint8Array): Promise<void> {
+    this.fh ??= await open(this.file, 'w', 0o600);
+    for (let off = 0; off < chunk.length;) off += (await this.fh.write(chunk, off, chunk.length - off)).bytesWritten;
+    this.hash.update(chunk);
+  }
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+  async reset(): Promise<void> {
+    await this.close();
+    await rm(this.file, { force: true });
+    this.hash = createHash('sha256');
+  }
+  async close(): Promise<void> {
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+}
+
+export interface KofNRequest<S extends ShardSink = ShardSink> {
   /** Every shard of the blob, by index. */
   shards: readonly ContentRef[];
   shardSize: number;
@@ -28,6 +65,8 @@ export interface KofNRequest {
   /** Holders of shard `idx`, best first. */
   holdersOf(idx: number): string[];
   read: PieceReader;
+  /** Where shard `idx` is written as it arrives. */
+  sink(idx: number): S;
   /** A source that sends nothing for this long is dropped and the shard goes on from another holder at that offset. */
   stallMs: number;
   refused?(holder: string, idx: number, reason: FetchRefusal, detail: string): void;
@@ -35,9 +74,9 @@ export interface KofNRequest {
   timed?(holder: string, bytes: number, ms: number): void;
 }
 
-export interface KofNResult {
+export interface KofNResult<S extends ShardSink = ShardSink> {
   /** Complete, hash-checked shards by index; undefined where none was fetched. */
-  shards: (Uint8Array | undefined)[];
+  shards: (S | undefined)[];
   got: number;
   /** Bytes received, from every source, kept or not. */
   bytes: number;
@@ -53,15 +92,15 @@ export interface KofNResult {
  * shard that no holder can give is replaced by the next index. Each complete shard is checked against its sha256;
  * a mismatch discards it and every source it came from, and the shard starts over from another holder.
  */
-export async function fetchAnyK(req: KofNRequest): Promise<KofNResult> {
-  const result: KofNResult = { shards: new Array(req.shards.length).fill(undefined), got: 0, bytes: 0, resumed: 0, refusals: {} };
+export async function fetchAnyK<S extends ShardSink>(req: KofNRequest<S>): Promise<KofNResult<S>> {
+  const result: KofNResult<S> = { shards: new Array(req.shards.length).fill(undefined), got: 0, bytes: 0, resumed: 0, refusals: {} };
   const queue = [...req.indices];
   const worker = async (): Promise<void> => {
     while (result.got < req.need && queue.length > 0) {
       const idx = queue.shift()!;
-      const bytes = await fetchOne(req, idx, result);
-      if (bytes) {
-        result.shards[idx] = bytes;
+      const sink = await fetchOne(req, idx, result);
+      if (sink) {
+        result.shards[idx] = sink;
         result.got++;
         return;
       }
@@ -71,10 +110,10 @@ export async function fetchAnyK(req: KofNRequest): Promise<KofNResult> {
   return result;
 }
 
-async function fetchOne(req: KofNRequest, idx: number, result: KofNResult): Promise<Uint8Array | undefined> {
+async function fetchOne<S extends ShardSink>(req: KofNRequest<S>, idx: number, result: KofNResult<S>): Promise<S | undefined> {
   const ref = req.shards[idx]!;
   const size = req.shardSize;
-  const buf = new Uint8Array(size);
+  const sink = req.sink(idx);
   let filled = 0;
   let sources: string[] = [];
   const tried = new Set<string>();
@@ -98,7 +137,7 @@ async function fetchOne(req: KofNRequest, idx: number, result: KofNResult): Prom
           failure = { reason: 'oversize', detail: `sent more than the ${size} bytes of the shard` };
           break;
         }
-        buf.set(chunk, filled);
+        await sink.write(chunk);
         filled += chunk.length;
         timer.refresh();
       }
@@ -117,8 +156,13 @@ async function fetchOne(req: KofNRequest, idx: number, result: KofNResult): Prom
     } finally {
       clearTimeout(timer);
     }
-    // An oversize source is hostile: nothing it sent is kept. Any other keeps what it gave; the hash judges it.
-    if (failure?.reason === 'oversize') filled = start;
+    // An oversize source is hostile: the shard starts over without what it sent. Any other keeps what it gave; the
+    // hash judges it.
+    if (failure?.reason === 'oversize') {
+      await sink.reset();
+      filled = 0;
+      sources = [];
+    }
     if (filled > start) {
       sources.push(holder);
       req.timed?.(holder, filled - start, performance.now() - t0);
@@ -127,11 +171,13 @@ async function fetchOne(req: KofNRequest, idx: number, result: KofNResult): Prom
       refuse(holder, failure.reason, failure.detail);
       continue;
     }
-    if (sha256Hex(buf) === ref.sha256) return buf;
+    if (sink.digest() === ref.sha256) return sink;
     // Which source lied is unknown when several gave bytes: each is reported, and the shard starts over.
     for (const h of sources) refuse(h, 'corrupt', `shard ${idx} failed its hash check`);
     sources = [];
     filled = 0;
+    await sink.reset();
   }
+  await sink.reset();
   return undefined;
 }

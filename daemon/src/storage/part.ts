@@ -327,9 +327,24 @@ export class StoragePart implements Startable {
     return this.service.put(bytes, kind, round);
   }
 
-  /** Rebuilds a blob from its manifest id (hash-checked). */
+  /** Stores the file `src` (left in place), streamed: memory stays bounded whatever its size. */
+  putFile(src: string, kind: string, round: number): Promise<PutResult> {
+    return this.service.putFile(src, kind, round);
+  }
+
+  /** Rebuilds a blob from its manifest id (hash-checked), in memory: small blobs. */
   get(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
     return this.service.get(id);
+  }
+
+  /** Rebuilds a blob into `dest` (hash-checked, fsynced), streamed: memory stays bounded whatever its size. */
+  getToFile(id: string, dest: string): Promise<Manifest> {
+    return this.service.getToFile(id, dest);
+  }
+
+  /** A private work directory in the shard store's tmp/ (removed at start): for a streamed upload or download. */
+  workDir(): Promise<string> {
+    return this.local.workDir();
   }
 
   /** The file of a blob pushed here whole through the data plane, when this node holds it. */

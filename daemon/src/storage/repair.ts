@@ -1,5 +1,7 @@
 import type { Logger } from '../log/logger.js';
-import { errorMessage } from '../util/errors.js';
+import { rm } from 'node:fs/promises';
+import { MagnetError, errorMessage } from '../util/errors.js';
+import { rebuildFiles } from './erasure/file-coding.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
 import { type BlobHealth, PRIORITIES, type ShardHealth, classify, replicasOf } from './health.js';
 import { MAX_MANIFEST_BYTES, canonicalJson } from './manifest.js';
@@ -119,42 +121,59 @@ export class Repairer {
     const { manifest } = await this.service.manifest(id);
     const candidates = this.service.candidates();
     const missing = shards.filter((s) => s.liveHolders.length === 0).map((s) => s.idx);
-    let rebuilt: Uint8Array[] | undefined;
-    if (missing.length > 0) {
-      const got = await this.service.fetchShards(id, manifest, manifest.k, new Set(missing));
-      await this.rate.take(manifest.shardSize * manifest.k, signal);
-      rebuilt = await new ReedSolomon(manifest.k, manifest.m).reconstruct(got);
-      report.shardsRebuilt += missing.length;
-      report.bytesMoved += manifest.shardSize * manifest.k;
-      this.log.info({ id, missing, priority: health.priority }, 'rebuilt lost shards from any K');
-    }
-    for (const s of shards) {
-      if (s.liveHolders.length >= health.target) continue;
-      const ref = manifest.shards[s.idx]!;
-      const bytes = rebuilt?.[s.idx] ?? (await this.service.fetchShard(id, manifest, s.idx));
-      if (!bytes) throw new Error(`shard ${s.idx} could not be fetched for copying`);
-      const holders = new Set(s.liveHolders);
-      for (const holder of candidates) {
-        if (holders.size >= health.target) break;
-        if (holders.has(holder)) continue;
-        if (signal?.aborted) return;
-        await this.rate.take(bytes.length, signal);
-        try {
-          // The manifest first: a holder takes a shard only under a manifest of its creator that it holds.
-          await this.ensureManifestOn(holder, id);
-          await this.access.place(holder, ref, bytes, { purpose: 'shard', manifestId: id });
-          holders.add(holder);
-          this.repo.setHolder(id, s.idx, holder, 'live', this.now());
-          report.copiesPlaced++;
-          report.bytesMoved += bytes.length;
-        } catch (err) {
-          this.warnOncePer(
-            holder,
-            { id, shard: s.idx, holder, err: errorMessage(err) },
-            'placing a repair copy failed; trying another holder',
-          );
+    // Shards pass through files in a work directory, window by window: memory stays bounded whatever their size.
+    const work = await this.access.local.workDir();
+    try {
+      const files: (string | undefined)[] = new Array(manifest.k + manifest.m).fill(undefined);
+      if (missing.length > 0) {
+        const got = await this.service.fetchShards(id, manifest, manifest.k, work, new Set(missing));
+        await this.rate.take(manifest.shardSize * manifest.k, signal);
+        const rebuilt = await rebuildFiles(new ReedSolomon(manifest.k, manifest.m), got, manifest.shardSize, missing, work);
+        got.forEach((f, i) => (files[i] = f));
+        for (const [i, r] of rebuilt) {
+          // Rebuilt from verified shards it cannot differ, unless the codec is broken: never placed if it does.
+          if (r.ref.sha256 !== manifest.shards[i]!.sha256)
+            throw new MagnetError(
+              'ERR_BLOB_HASH',
+              `rebuilt shard ${i} of ${id} hashes to ${r.ref.sha256}, expected ${manifest.shards[i]!.sha256}`,
+            );
+          files[i] = r.file;
+        }
+        report.shardsRebuilt += missing.length;
+        report.bytesMoved += manifest.shardSize * manifest.k;
+        this.log.info({ id, missing, priority: health.priority }, 'rebuilt lost shards from any K');
+      }
+      for (const s of shards) {
+        if (s.liveHolders.length >= health.target) continue;
+        const ref = manifest.shards[s.idx]!;
+        const file = files[s.idx] ?? (await this.service.fetchShard(id, manifest, s.idx, work));
+        if (!file) throw new Error(`shard ${s.idx} could not be fetched for copying`);
+        const src = { file, size: manifest.shardSize };
+        const holders = new Set(s.liveHolders);
+        for (const holder of candidates) {
+          if (holders.size >= health.target) break;
+          if (holders.has(holder)) continue;
+          if (signal?.aborted) return;
+          await this.rate.take(src.size, signal);
+          try {
+            // The manifest first: a holder takes a shard only under a manifest of its creator that it holds.
+            await this.ensureManifestOn(holder, id);
+            await this.access.place(holder, ref, src, { purpose: 'shard', manifestId: id });
+            holders.add(holder);
+            this.repo.setHolder(id, s.idx, holder, 'live', this.now());
+            report.copiesPlaced++;
+            report.bytesMoved += src.size;
+          } catch (err) {
+            this.warnOncePer(
+              holder,
+              { id, shard: s.idx, holder, err: errorMessage(err) },
+              'placing a repair copy failed; trying another holder',
+            );
+          }
         }
       }
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   }
 

@@ -1,5 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import { type Route, readBody, sendJson } from '../api/routes.js';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Route, sendJson } from '../api/routes.js';
 import { MagnetError } from '../util/errors.js';
 import type { StoragePart } from './part.js';
 
@@ -22,6 +27,24 @@ const STATUS: Record<string, number> = {
   ERR_BLOB_UNAVAILABLE: 503,
   ERR_DISK_FULL: 507,
 };
+
+/**
+ * Streams a request body into `file`, at most `limit` bytes (storage.maxBlobBytes): a larger declared or sent body is
+ * refused (ERR_BLOB_TOO_LARGE, 413) without reading on. The file is the caller's to delete.
+ */
+async function receiveBody(req: IncomingMessage, limit: number, file: string): Promise<void> {
+  const tooLarge = () => new MagnetError('ERR_BLOB_TOO_LARGE', `the blob is over storage.maxBlobBytes (${limit} bytes)`);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  let size = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      done(size > limit ? tooLarge() : null, chunk);
+    },
+  });
+  await pipeline(req, counted, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+}
 
 /** Answers a storage failure with its code, so the CLI can say exactly what went wrong. */
 function guarded(handle: Route['handle']): Route['handle'] {
@@ -52,12 +75,15 @@ export function storageRoutes(part: StoragePart): Route[] {
         if (!KINDS.has(kind)) throw badRequest(`kind "${kind.slice(0, 40)}" is not one of ${[...KINDS].join(', ')}`);
         const round = Number(q.get('round') ?? 0);
         if (!Number.isSafeInteger(round) || round < 0) throw badRequest(`round "${q.get('round')}" is not a non-negative integer`);
-        const limit = part.maxBlobBytes;
-        const bytes = await readBody(req, limit).catch((err: { status?: number }) => {
-          if (err.status === 413) throw new MagnetError('ERR_BLOB_TOO_LARGE', `the blob is over storage.maxBlobBytes (${limit} bytes)`);
-          throw err;
-        });
-        const put = await part.put(bytes, kind, round);
+        const work = await part.workDir();
+        let put: Awaited<ReturnType<StoragePart['putFile']>>;
+        try {
+          const file = join(work, 'upload');
+          await receiveBody(req, part.maxBlobBytes, file);
+          put = await part.putFile(file, kind, round);
+        } finally {
+          await rm(work, { recursive: true, force: true });
+        }
         sendJson(res, 200, {
           id: put.id,
           size: put.manifest.blob.size,
@@ -73,13 +99,19 @@ export function storageRoutes(part: StoragePart): Route[] {
       method: 'GET',
       path: '/storage/blobs/content',
       handle: async (req, res) => {
-        const { bytes, manifest } = await part.get(query(req).get('id') ?? '');
-        res.writeHead(200, {
-          'content-type': 'application/octet-stream',
-          'content-length': bytes.length,
-          'x-magnet-sha256': manifest.blob.sha256,
-        });
-        res.end(bytes);
+        const work = await part.workDir();
+        try {
+          const file = join(work, 'blob');
+          const manifest = await part.getToFile(query(req).get('id') ?? '', file);
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': manifest.blob.size,
+            'x-magnet-sha256': manifest.blob.sha256,
+          });
+          await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), res);
+        } finally {
+          await rm(work, { recursive: true, force: true });
+        }
       },
     },
     {

@@ -1,16 +1,18 @@
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
-import { contentCid, sha256Hex } from './cid.js';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ShardFile, encodeFile, joinFiles, rebuildFiles } from './erasure/file-coding.js';
 import { ReedSolomon } from './erasure/reed-solomon.js';
 import { replicasOf } from './health.js';
-import { type FetchRefusal, type KofNResult, fetchAnyK } from './kofn-fetch.js';
+import { type FetchRefusal, FileSink, type KofNResult, fetchAnyK } from './kofn-fetch.js';
 import { MAX_MANIFEST_BYTES, type Manifest, type SignedManifest, signManifest, verifyManifest } from './manifest.js';
 import type { ShardAccess } from './shard-access.js';
 import type { StorageRepository } from './storage-repo.js';
 import type { ContentRef } from './stores/content-store.js';
 import type { KuboStore } from './stores/kubo-store.js';
-import { type PeerDirectory, livePeers, liveReaders } from './transport.js';
+import { type PeerDirectory, type ShardSource, livePeers, liveReaders } from './transport.js';
 
 export interface BlobServiceOptions {
   k: number;
@@ -59,7 +61,7 @@ export class BlobService {
   /** Told of every put (seconds taken) and get (whether it succeeded): the part turns these into metrics. */
   observer: { put(seconds: number): void; got(ok: boolean): void; refused(reason: FetchRefusal): void } | undefined;
   /** The last k-of-n fetch's figures (sources switched, bytes received): for tests and benchmarks. */
-  lastFetch: KofNResult | undefined;
+  lastFetch: KofNResult<FileSink> | undefined;
   /** When each redundancy shortfall was last logged as a warning. */
   private readonly degradedWarnedAt = new Map<string, number>();
 
@@ -103,32 +105,62 @@ export class BlobService {
     return [...new Set([...first, ...rest])];
   }
 
+  /** Stores bytes in hand (written to a work file first: one path, the streaming one, for every blob). */
   async put(blob: Uint8Array, kind = 'blob', round = 0): Promise<PutResult> {
-    const t0 = performance.now();
-    const result = await this.putBlob(blob, kind, round);
-    this.observer?.put((performance.now() - t0) / 1000);
-    return result;
+    this.checkSize(blob.length);
+    const work = await this.access.local.workDir();
+    try {
+      const file = join(work, 'blob');
+      await writeFile(file, blob);
+      return await this.putFile(file, kind, round);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   }
 
-  private async putBlob(blob: Uint8Array, kind: string, round: number): Promise<PutResult> {
-    if (blob.length > this.opts.maxBlobBytes)
-      throw new MagnetError('ERR_BLOB_TOO_LARGE', `blob of ${blob.length} bytes exceeds storage.maxBlobBytes (${this.opts.maxBlobBytes})`);
+  /**
+   * Stores the file `src` (left in place): coded window by window into shard files (erasure/file-coding.ts), which are
+   * streamed to their holders, so memory stays bounded whatever the blob's size.
+   */
+  async putFile(src: string, kind = 'blob', round = 0): Promise<PutResult> {
+    const t0 = performance.now();
+    this.checkSize((await stat(src)).size);
+    const work = await this.access.local.workDir();
+    try {
+      const coded = await encodeFile(new ReedSolomon(this.opts.k, this.opts.m), src, work);
+      const result = await this.place(coded.blob, coded.shardSize, coded.shards, kind, round);
+      this.observer?.put((performance.now() - t0) / 1000);
+      return result;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  private checkSize(size: number): void {
+    if (size > this.opts.maxBlobBytes)
+      throw new MagnetError('ERR_BLOB_TOO_LARGE', `blob of ${size} bytes exceeds storage.maxBlobBytes (${this.opts.maxBlobBytes})`);
+  }
+
+  private async place(
+    blob: { sha256: string; size: number },
+    shardSize: number,
+    shards: (ShardFile & { ref: ContentRef })[],
+    kind: string,
+    round: number,
+  ): Promise<PutResult> {
     const { k, m } = this.opts;
-    const rs = new ReedSolomon(k, m);
-    const data = rs.split(blob);
-    const shards = [...data, ...(await rs.encode(data))];
-    const refs: ContentRef[] = shards.map((s) => ({ sha256: sha256Hex(s), cid: contentCid(s) }));
+    const refs = shards.map((s) => s.ref);
     const candidates = this.candidates();
     const want = Math.min(replicasOf(kind, this.opts), candidates.length);
-    const start = parseInt(sha256Hex(blob).slice(0, 8), 16) % candidates.length; // spreads blobs over holders
+    const start = parseInt(blob.sha256.slice(0, 8), 16) % candidates.length; // spreads blobs over holders
     const orders = shards.map((_, i) => rotate(candidates, (start + i) % candidates.length));
     const manifestOf = (holders: string[][]): Manifest => ({
       version: 1,
       kind,
-      blob: { sha256: sha256Hex(blob), size: blob.length },
+      blob,
       k,
       m,
-      shardSize: shards[0]!.length,
+      shardSize,
       shards: refs.map((r, i) => ({ index: i, sha256: r.sha256, cid: r.cid, holders: holders[i]! })),
       createdAt: this.now(),
       creator: { nodeId: this.identity.nodeId, address: this.identity.address, publicKey: this.identity.publicKey },
@@ -137,7 +169,7 @@ export class BlobService {
     const planned = manifestOf(orders.map((o) => o.slice(0, want)));
     const plannedSigned = signManifest(planned, this.identity);
     const plannedRef = await this.spreadManifest(plannedSigned.bytes, candidates);
-    const holders = await Promise.all(shards.map((bytes, i) => this.placeCopies(refs[i]!, bytes, want, orders[i]!, plannedSigned.id)));
+    const holders = await Promise.all(shards.map((file, i) => this.placeCopies(refs[i]!, file, want, orders[i]!, plannedSigned.id)));
     holders.forEach((h, i) => {
       if (h.length === 0) throw new MagnetError('ERR_STORAGE_PLACE', `no holder accepted shard ${i} of the blob`, { shard: i });
     });
@@ -147,13 +179,13 @@ export class BlobService {
     const { bytes: mBytes, id } = same ? plannedSigned : signManifest(manifest, this.identity);
     const mRef = same ? plannedRef : await this.spreadManifest(mBytes, candidates);
     this.repo.addBlob(id, manifest, round, this.self);
-    const kuboState = await this.pinInKubo(id, [...shards.map((s, i) => ({ ref: refs[i]!, bytes: s })), { ref: mRef, bytes: mBytes }]);
+    const kuboState = await this.pinInKubo(id, [...shards.map((s) => ({ ref: s.ref, src: s })), { ref: mRef, src: mBytes }]);
     const redundancy = this.redundancyOf(manifest, candidates, replicasOf(kind, this.opts));
     // A shortfall is a warning once an hour per reason (a network of one has it on every put), info otherwise.
     const warn = redundancy.degraded && this.now() - (this.degradedWarnedAt.get(redundancy.note ?? '') ?? -Infinity) >= 3_600_000;
     if (warn) this.degradedWarnedAt.set(redundancy.note ?? '', this.now());
     this.log[warn ? 'warn' : 'info'](
-      { id, size: blob.length, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState, redundancy },
+      { id, size: blob.size, k, m, holders: manifest.shards.map((s) => s.holders.length), kubo: kuboState, redundancy },
       redundancy.degraded ? `blob stored below its redundancy target: ${redundancy.note}` : 'blob stored',
     );
     return { id, manifest, kubo: kuboState, redundancy };
@@ -188,7 +220,7 @@ export class BlobService {
    * `want` copies on distinct holders taken in `order`, sent in parallel: a failed transfer hands its slot to the
    * next holder in the order, so there are never more than `want` copies in flight or placed.
    */
-  private async placeCopies(ref: ContentRef, bytes: Uint8Array, want: number, order: string[], manifestId: string): Promise<string[]> {
+  private async placeCopies(ref: ContentRef, src: ShardSource, want: number, order: string[], manifestId: string): Promise<string[]> {
     const placed: string[] = [];
     let next = 0;
     let inFlight = 0;
@@ -197,7 +229,7 @@ export class BlobService {
         const holder = order[next++]!;
         inFlight++;
         try {
-          await this.access.place(holder, ref, bytes, { purpose: 'shard', manifestId });
+          await this.access.place(holder, ref, src, { purpose: 'shard', manifestId });
           placed.push(holder);
         } catch (err) {
           this.log.warn({ holder, sha256: ref.sha256, err: errorMessage(err) }, 'shard placement failed; trying another holder');
@@ -211,12 +243,12 @@ export class BlobService {
   }
 
   /** Pins now when kubo answers, else queues for the repair loop's catch-up. */
-  async pinInKubo(manifestId: string, items: { ref: ContentRef; bytes: Uint8Array }[]): Promise<'pinned' | 'queued' | 'none'> {
+  async pinInKubo(manifestId: string, items: { ref: ContentRef; src: ShardSource }[]): Promise<'pinned' | 'queued' | 'none'> {
     const kubo = this.kubo();
     if (!kubo) return 'none';
     if (kubo.up) {
       try {
-        for (const it of items) await kubo.store.put(it.bytes);
+        for (const it of items) await (it.src instanceof Uint8Array ? kubo.store.put(it.src) : kubo.store.putFile(it.src.file, it.ref));
         return 'pinned';
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, 'kubo pin failed; queued for catch-up');
@@ -245,41 +277,72 @@ export class BlobService {
     throw new MagnetError('ERR_BLOB_NOT_FOUND', `no reachable holder has manifest ${id}`, { id });
   }
 
-  /** Rebuilds the blob: any K verified shards, fetched in parallel from the fastest holders. */
+  /** Rebuilds the blob in memory (a work file read back): for blobs that fit; getToFile for any size. */
   async get(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
+    const work = await this.access.local.workDir();
     try {
-      const got = await this.rebuild(id);
+      const file = join(work, 'blob');
+      const manifest = await this.getToFile(id, file);
+      return { bytes: await readFile(file), manifest };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Rebuilds the blob into `dest` (written, fsynced; removed again when the blob fails its hash): any K verified
+   * shards, fetched in parallel from the fastest holders to work files, missing data shards rebuilt window by window.
+   */
+  async getToFile(id: string, dest: string): Promise<Manifest> {
+    try {
+      const m = await this.rebuildTo(id, dest);
       this.observer?.got(true);
-      return got;
+      return m;
     } catch (err) {
       this.observer?.got(false);
       throw err;
     }
   }
 
-  private async rebuild(id: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
+  private async rebuildTo(id: string, dest: string): Promise<Manifest> {
     const { manifest: m } = await this.manifest(id);
-    const shards = await this.fetchShards(id, m, m.k);
-    const rs = new ReedSolomon(m.k, m.m);
-    const full = shards.slice(0, m.k).every((s) => s !== undefined) ? (shards as Uint8Array[]) : await rs.reconstruct(shards);
-    const bytes = rs.join(full, m.blob.size);
-    const actual = sha256Hex(bytes);
-    if (actual !== m.blob.sha256)
-      throw new MagnetError('ERR_BLOB_HASH', `rebuilt blob ${id} hashes to ${actual}, expected ${m.blob.sha256}`, { id });
-    return { bytes, manifest: m };
+    const work = await this.access.local.workDir();
+    try {
+      const files = await this.fetchShards(id, m, m.k, work);
+      const missing = files.slice(0, m.k).flatMap((f, i) => (f === undefined ? [i] : []));
+      if (missing.length > 0) {
+        const rebuilt = await rebuildFiles(new ReedSolomon(m.k, m.m), files, m.shardSize, missing, work);
+        for (const [i, s] of rebuilt) files[i] = s.file;
+      }
+      const actual = await joinFiles(files.slice(0, m.k) as string[], m.blob.size, dest);
+      if (actual !== m.blob.sha256) {
+        await rm(dest, { force: true });
+        throw new MagnetError('ERR_BLOB_HASH', `rebuilt blob ${id} hashes to ${actual}, expected ${m.blob.sha256}`, { id });
+      }
+      return m;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   }
 
   /**
-   * Fetches `need` distinct verified shards k-of-n (kofn-fetch.ts): data shards first (no decoding when they all
-   * arrive), `need` at a time in parallel, each from its fastest holder and continued from another at the same offset
-   * when that one stalls, leaves or refuses. Undefined slots are missing.
+   * Fetches `need` distinct verified shards k-of-n (kofn-fetch.ts) into files in `work`: data shards first (no
+   * decoding when they all arrive), `need` at a time in parallel, each from its fastest holder and continued from
+   * another at the same offset when that one stalls, leaves or refuses. Undefined slots are missing.
    */
-  async fetchShards(id: string, m: Manifest, need: number, skip: ReadonlySet<number> = new Set()): Promise<(Uint8Array | undefined)[]> {
+  async fetchShards(
+    id: string,
+    m: Manifest,
+    need: number,
+    work: string,
+    skip: ReadonlySet<number> = new Set(),
+  ): Promise<(string | undefined)[]> {
     const r = await this.fetchAnyK(
       id,
       m,
       need,
       m.shards.map((s) => s.index).filter((i) => !skip.has(i)),
+      work,
     );
     if (r.got < need)
       throw new MagnetError('ERR_BLOB_UNAVAILABLE', `only ${r.got} of the ${need} shards needed for ${id} could be fetched`, {
@@ -287,16 +350,16 @@ export class BlobService {
         got: r.got,
         need,
       });
-    return r.shards;
+    return r.shards.map((s) => s?.file);
   }
 
-  /** One shard, from its holders fastest first, then every other live peer; corrupt copies are recorded. */
-  async fetchShard(id: string, m: Manifest, idx: number): Promise<Uint8Array | undefined> {
-    return (await this.fetchAnyK(id, m, 1, [idx])).shards[idx];
+  /** One shard into a file in `work`, from its holders fastest first, then every other live peer; corrupt copies are recorded. */
+  async fetchShard(id: string, m: Manifest, idx: number, work: string): Promise<string | undefined> {
+    return (await this.fetchAnyK(id, m, 1, [idx], work)).shards[idx]?.file;
   }
 
   /** The k-of-n fetch over this node's holders and access, with its refusals logged, counted and recorded. */
-  async fetchAnyK(id: string, m: Manifest, need: number, indices: number[]): Promise<KofNResult> {
+  async fetchAnyK(id: string, m: Manifest, need: number, indices: number[], work: string): Promise<KofNResult<FileSink>> {
     const rows = this.repo.shards(id); // read once: holdersOf runs per shard
     const known = (idx: number) => rows.find((r) => r.idx === idx)?.holders ?? [];
     const result = await fetchAnyK({
@@ -306,6 +369,7 @@ export class BlobService {
       indices,
       holdersOf: (idx) => [...this.access.rank([this.self, ...known(idx), ...m.shards[idx]!.holders]), ...this.access.rank(this.readers())],
       read: (holder, ref, offset, maxBytes, signal) => this.access.read(holder, ref, offset, maxBytes, signal),
+      sink: (idx) => new FileSink(join(work, `fetched-${idx}`)),
       stallMs: this.opts.fetchStallMs,
       timed: (holder, bytes, ms) => this.access.note(holder, bytes, ms),
       refused: (holder, idx, reason, detail) => {
@@ -317,6 +381,7 @@ export class BlobService {
         this.log.warn({ holder, id, shard: idx, reason, err: detail }, `shard ${idx} of ${id} refused by its holder ${holder}: ${reason}`);
       },
     });
+    await Promise.all(result.shards.map((s) => s?.close()));
     if (result.resumed > 0 || Object.keys(result.refusals).length > 0)
       this.log.info({ id, got: result.got, need, resumed: result.resumed, refusals: result.refusals }, 'k-of-n fetch switched sources');
     this.lastFetch = result;

@@ -5,7 +5,7 @@ import { sha256Hex } from './cid.js';
 import type { ContentRef } from './stores/content-store.js';
 import type { EmbeddedStore } from './stores/embedded-store.js';
 import type { KuboStore } from './stores/kubo-store.js';
-import type { ShardTransport } from './transport.js';
+import type { ShardSource, ShardTransport } from './transport.js';
 
 /** `oversize`: the holder announced or sent more than the expected size (cut off there). */
 export type FetchOutcome = { bytes: Uint8Array } | { missing: true } | { corrupt: true } | { oversize: string } | { failed: string };
@@ -69,18 +69,25 @@ export class ShardAccess {
       yield* this.transport.read(holder, ref.sha256, offset, maxBytes, signal);
       return;
     }
-    let bytes = await this.local.get(ref);
-    if (!bytes && this.kubo) bytes = await this.kubo.get(ref).catch(() => undefined);
+    const st = await this.local.stat(ref.sha256);
+    if (st) {
+      if (st.size > maxBytes)
+        throw new MagnetError('ERR_BLOB_TOO_LARGE', `the local copy of ${ref.sha256} has ${st.size} bytes, ${maxBytes} expected`);
+      yield* this.local.read(ref.sha256, offset); // hash-checked by the caller, like any holder's
+      return;
+    }
+    const bytes = this.kubo ? await this.kubo.get(ref).catch(() => undefined) : undefined;
     if (!bytes) throw new MagnetError('ERR_SHARD_MISSING', `this node has no copy of ${ref.sha256}`);
     if (bytes.length > maxBytes)
-      throw new MagnetError('ERR_BLOB_TOO_LARGE', `the local copy of ${ref.sha256} has ${bytes.length} bytes, ${maxBytes} expected`);
+      throw new MagnetError('ERR_BLOB_TOO_LARGE', `kubo's copy of ${ref.sha256} has ${bytes.length} bytes, ${maxBytes} expected`);
     yield bytes.subarray(offset);
   }
 
-  /** Stores a copy on `holder` (this node: its own store; a peer: under `placement`). */
-  async place(holder: string, ref: ContentRef, bytes: Uint8Array, placement: Placement): Promise<void> {
-    if (holder === this.self) await this.local.put(bytes);
-    else await this.transport.put(holder, ref.sha256, bytes, placement);
+  /** Stores a copy on `holder` (this node: its own store; a peer: under `placement`), from bytes or a file. */
+  async place(holder: string, ref: ContentRef, src: ShardSource, placement: Placement): Promise<void> {
+    if (holder !== this.self) await this.transport.put(holder, ref.sha256, src, placement);
+    else if (src instanceof Uint8Array) await this.local.put(src);
+    else await this.local.putFile(src.file, ref);
   }
 
   async has(holder: string, ref: ContentRef): Promise<boolean> {

@@ -1,4 +1,12 @@
 import type { Placement } from '../net/blob-backend.js';
+import type { ShardFile } from './erasure/file-coding.js';
+
+/** What is sent: bytes in hand (a manifest, a small blob), or a file streamed from disk (a shard of any size). */
+export type ShardSource = Uint8Array | ShardFile;
+
+export function sourceSize(src: ShardSource): number {
+  return src instanceof Uint8Array ? src.length : src.size;
+}
 
 /**
  * How storage reaches other nodes. The data plane (net part, PutBlob/GetBlob/StatBlob over gRPC) implements
@@ -6,10 +14,10 @@ import type { Placement } from '../net/blob-backend.js';
  */
 export interface ShardTransport {
   /**
-   * Stores the bytes (named by their sha256) on the peer under `placement` (a manifest of ours, or a shard of one
+   * Stores the bytes or the file (named by their sha256) on the peer under `placement` (a manifest of ours, or a shard of one
    * we sent it first); resolves once the peer holds them verified.
    */
-  put(peer: string, sha256: string, bytes: Uint8Array, placement: Placement): Promise<void>;
+  put(peer: string, sha256: string, src: ShardSource, placement: Placement): Promise<void>;
   /**
    * The bytes the peer holds under sha256 (not yet verified by the caller); undefined when it has none. More than
    * `maxBytes` (the size this node expects) is never read: the transfer is cut off (ERR_BLOB_TOO_LARGE).

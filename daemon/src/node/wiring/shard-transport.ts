@@ -1,9 +1,10 @@
+import { createReadStream } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Placement } from '../../net/blob-backend.js';
 import type { PeerClient } from '../../net/client.js';
 import type { NetPeer } from '../../net/peer-table.js';
 import { MagnetError } from '../../util/errors.js';
-import type { PeerDirectory, ShardTransport } from '../../storage/transport.js';
+import { type PeerDirectory, type ShardSource, type ShardTransport, sourceSize } from '../../storage/transport.js';
 
 /** What storage needs of the peers: who is live, and a signed client to each. */
 export interface NetAccess {
@@ -15,9 +16,12 @@ export interface NetAccess {
 export class NetShardTransport implements ShardTransport {
   constructor(private readonly net: NetAccess) {}
 
-  async put(peer: string, sha256: string, bytes: Uint8Array, placement: Placement): Promise<void> {
-    const res = await this.net.client(peer).putBlob({ data: bytes, sha256, size: bytes.length }, placement);
-    if (res.sha256 !== sha256 || Number(res.size) !== bytes.length)
+  async put(peer: string, sha256: string, src: ShardSource, placement: Placement): Promise<void> {
+    const size = sourceSize(src);
+    // A file streams from disk in 1 MiB reads (the data plane cuts them into its chunks): never held whole.
+    const data = src instanceof Uint8Array ? src : (createReadStream(src.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>);
+    const res = await this.net.client(peer).putBlob({ data, sha256, size }, placement);
+    if (res.sha256 !== sha256 || Number(res.size) !== size)
       throw new MagnetError('ERR_STORAGE_PLACE', `${peer} acknowledged ${res.sha256} (${res.size} bytes), not ${sha256}`);
   }
 

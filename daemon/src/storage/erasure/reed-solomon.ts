@@ -53,6 +53,23 @@ export class ReedSolomon {
     return parity;
   }
 
+  /** Parity of one window: fills `parity` (m equal-length buffers) from `data` (k of the same length), in place. */
+  async encodeInto(data: Uint8Array[], parity: Uint8Array[]): Promise<void> {
+    const size = this.checkShards(data, this.k, 'data');
+    this.checkShards(parity, this.m, 'parity');
+    if (parity[0]!.length !== size) throw new MagnetError('ERR_RS_SHARDS', 'parity and data windows differ in length');
+    await this.codec.encode(this.k, this.m, data, parity);
+  }
+
+  /** One window: fills every shard whose flag is false from the present ones (at least k), in place. */
+  async reconstructInto(shards: Uint8Array[], present: readonly boolean[]): Promise<void> {
+    this.checkShards(shards, this.k + this.m, 'window');
+    const count = present.filter(Boolean).length;
+    if (count < this.k)
+      throw new MagnetError('ERR_RS_TOO_FEW', `only ${count} of ${this.k + this.m} shards present; at least ${this.k} are needed`);
+    if (count < this.k + this.m) await this.codec.reconstruct(this.k, this.m, shards, [...present]);
+  }
+
   /** Rebuilds every missing shard (undefined entries) from any k present ones. Returns all k+m shards. */
   async reconstruct(shards: ReadonlyArray<Uint8Array | undefined>): Promise<Uint8Array[]> {
     if (shards.length !== this.k + this.m)

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobBackend, Upload } from '../../net/blob-backend.js';
 import { Refusal } from '../../net/refusal.js';
 import { MagnetError, errorMessage } from '../../util/errors.js';
 import { sha256File } from '../../util/hash.js';
-import { contentCid, sha256Hex } from '../cid.js';
+import { contentCid, hashFile, sha256Hex } from '../cid.js';
 import type { UploadGate } from '../uploads.js';
 import type { ContentRef, ContentStore } from './content-store.js';
 
@@ -60,6 +60,36 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
       throw writeError(err, this.dir, sha256);
     }
     return ref;
+  }
+
+  /**
+   * Stores a copy of `file` (left in place): hard-linked when on this filesystem (the work files of a put are), copied
+   * otherwise, fsynced, then renamed under its content name. `ref` is what the caller computed it to be; it is hashed
+   * again when absent.
+   */
+  async putFile(file: string, ref?: ContentRef): Promise<ContentRef> {
+    const r = ref ?? (await hashFile(file));
+    const named = { sha256: r.sha256, cid: r.cid };
+    if (await this.stat(r.sha256)) return named;
+    const tmp = join(this.tmpDir, `${r.sha256}.${randomBytes(4).toString('hex')}`);
+    try {
+      await link(file, tmp).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EXDEV' && err.code !== 'EPERM') throw err;
+        await copyFile(file, tmp);
+      });
+      const fh = await open(tmp, 'r');
+      await fh.sync().finally(() => fh.close());
+      await this.place(tmp, r.sha256);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw writeError(err, this.dir, r.sha256);
+    }
+    return named;
+  }
+
+  /** A new private directory for the files of one put or get (under tmp/: removed at start, on the same filesystem). */
+  workDir(): Promise<string> {
+    return mkdtemp(join(this.tmpDir, 'work-'));
   }
 
   async get(ref: ContentRef): Promise<Uint8Array | undefined> {

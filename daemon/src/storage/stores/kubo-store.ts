@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { type KuboRPCClient, create } from 'kubo-rpc-client';
 import { CID } from 'multiformats/cid';
 import { MagnetError, errorMessage } from '../../util/errors.js';
@@ -37,8 +38,34 @@ export class KuboStore implements ContentStore {
       throw this.error('add', err);
     }
     if (cid !== ref.cid) {
-      throw new MagnetError('ERR_KUBO_CID', `kubo stored ${ref.sha256} as ${cid}, expected ${ref.cid}: kubo is not using CIDv1 raw leaves with 1 MiB chunks`, { cid, expected: ref.cid });
+      throw new MagnetError(
+        'ERR_KUBO_CID',
+        `kubo stored ${ref.sha256} as ${cid}, expected ${ref.cid}: kubo is not using CIDv1 raw leaves with 1 MiB chunks`,
+        { cid, expected: ref.cid },
+      );
     }
+    return ref;
+  }
+
+  /** Adds and pins a file streamed from disk; `ref` is its sha256 and the CID kubo must give it. */
+  async putFile(file: string, ref: ContentRef): Promise<ContentRef> {
+    let cid: string;
+    try {
+      const added = await this.client.add(createReadStream(file, { highWaterMark: 1 << 20 }), {
+        ...KUBO_ADD_OPTIONS,
+        pin: true,
+        timeout: this.timeout,
+      });
+      cid = added.cid.toString();
+    } catch (err) {
+      throw this.error('add', err);
+    }
+    if (cid !== ref.cid)
+      throw new MagnetError(
+        'ERR_KUBO_CID',
+        `kubo stored ${file} as ${cid}, expected ${ref.cid}: kubo is not using CIDv1 raw leaves with 1 MiB chunks`,
+        { cid, expected: ref.cid },
+      );
     return ref;
   }
 
@@ -52,7 +79,10 @@ export class KuboStore implements ContentStore {
     }
     const bytes = Buffer.concat(chunks);
     const actual = sha256Hex(bytes);
-    if (actual !== ref.sha256) throw new MagnetError('ERR_CONTENT_CORRUPT', `kubo returned bytes hashing to ${actual} for ${ref.cid}, expected ${ref.sha256}`, { cid: ref.cid });
+    if (actual !== ref.sha256)
+      throw new MagnetError('ERR_CONTENT_CORRUPT', `kubo returned bytes hashing to ${actual} for ${ref.cid}, expected ${ref.sha256}`, {
+        cid: ref.cid,
+      });
     return bytes;
   }
 
