@@ -6,7 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { CLI, type RunningDaemon, membersArgs, prepareHomes, startDaemon, testEnv, waitFor } from '../helpers/daemon.js';
+import {
+  CLI,
+  type RunningDaemon,
+  membersArgs,
+  prepareHomes,
+  resetPeakMemory,
+  residentMemory,
+  startDaemon,
+  testEnv,
+  waitFor,
+} from '../helpers/daemon.js';
 import { type RunningKubo, kuboAvailable, startKubo } from '../helpers/kubo.js';
 
 /**
@@ -17,6 +27,8 @@ import { type RunningKubo, kuboAvailable, startKubo } from '../helpers/kubo.js';
 const run = promisify(execFile);
 const env = testEnv({ MAGNET_HEARTBEAT: '1', MAGNET_PEER_STALE: '5', MAGNET_HOLDER_STALE_MS: '5000', MAGNET_REPAIR_INTERVAL_MS: '2000' });
 const SIZE = Number(process.env['MAGNET_TEST_BLOB_MIB'] ?? 64) * 1024 * 1024;
+/** What a put or a get may add to a daemon's peak RSS, whatever the blob's size: coding windows, stream buffers. */
+const MEMORY_BOUND = 48 * 1024 * 1024;
 
 interface BlobStatus {
   priority: string;
@@ -64,9 +76,15 @@ test(
     const output = `${input}.out`;
     files.push(input, output);
     writeFileSync(input, randomBytes(SIZE));
+    // Peak resident memory of the putting daemon during the put, and of the reading one during the get: both stream
+    // (windows of 4 MiB per shard), so neither grows by anything near the blob's size.
+    const pid1 = d1.proc.pid!;
+    resetPeakMemory(pid1);
+    const before1 = residentMemory(pid1).rss;
     const t0 = Date.now();
     const id = (await cli(d1, 'blob', 'put', input)).trim();
     const putMs = Date.now() - t0;
+    const putGrowth = residentMemory(pid1).peak - before1;
     assert.match(id, /^[0-9a-f]{64}$/);
     const status0 = JSON.parse(await cli(d1, 'blob', 'status', id, '--json')) as BlobStatus;
     assert.equal(status0.priority, 'healthy');
@@ -79,9 +97,13 @@ test(
     // Kill two holders that are neither the creator (d1) nor the reader (d3).
     await daemons[1]!.kill();
     await daemons[3]!.kill();
+    const pid3 = daemons[2]!.proc.pid!;
+    resetPeakMemory(pid3);
+    const before3 = residentMemory(pid3).rss;
     const t1 = Date.now();
     await cli(daemons[2]!, 'blob', 'get', id, output);
     const getMs = Date.now() - t1;
+    const getGrowth = residentMemory(pid3).peak - before3;
     assert.equal(sha(output), sha(input), 'the third node rebuilt the same bytes');
 
     // Repair: once the dead holders are stale, every shard is on both live holders: as many copies as there are
@@ -100,8 +122,12 @@ test(
     assert.equal(healed.liveShards, 6);
     const metrics = await (await d1.fetch(`/metrics`)).text();
     assert.match(metrics, /magnet_storage_repair_rounds_total [1-9]/);
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1);
     process.stdout.write(
-      `# blob ${SIZE >> 20} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills\n`,
+      `# blob ${SIZE >> 20} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills; ` +
+        `peak RSS growth: put ${mib(putGrowth)} MiB, get ${mib(getGrowth)} MiB\n`,
     );
+    assert.ok(putGrowth < MEMORY_BOUND, `the put grew the daemon's peak RSS by ${mib(putGrowth)} MiB (bound ${mib(MEMORY_BOUND)})`);
+    assert.ok(getGrowth < MEMORY_BOUND, `the get grew the daemon's peak RSS by ${mib(getGrowth)} MiB (bound ${mib(MEMORY_BOUND)})`);
   },
 );

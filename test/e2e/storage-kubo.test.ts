@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { contentCid } from '../../daemon/src/storage/cid.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { contentCid, hashFile } from '../../daemon/src/storage/cid.js';
 import { contentStoreCompliance } from '../helpers/content-store-compliance.js';
 import { KuboStore, toApiUrl } from '../../daemon/src/storage/stores/kubo-store.js';
 import { isMagnetError } from '../../daemon/src/util/errors.js';
@@ -29,6 +32,21 @@ test('kubo store: a 16 MiB shard (16 leaves) gets the CID the embedded store com
   const bytes = randomBytes(16 << 20);
   const ref = await store.put(bytes); // put itself refuses a CID that differs from contentCid
   assert.equal(ref.cid, contentCid(bytes));
+});
+
+test('kubo store: a 180 MiB shard streamed from its file (more leaves than kubo links by default) gets the same CID', async () => {
+  const store = new KuboStore({ api: kubo.apiUrl });
+  const dir = mkdtempSync(join(tmpdir(), 'magnet-kubo-file-'));
+  try {
+    const file = join(dir, 'shard');
+    writeFileSync(file, randomBytes(180 << 20));
+    const ref = await hashFile(file);
+    // putFile refuses a CID other than ref.cid: kubo's default of 174 links per file node would give another.
+    assert.deepEqual(await store.putFile(file, ref), { sha256: ref.sha256, cid: ref.cid });
+    assert.equal(await store.has(ref), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('kubo store: kubo down is reported as unavailable and puts fail with ERR_KUBO', async () => {

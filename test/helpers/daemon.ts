@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type DaemonEndpoint, adminFetch } from '../../daemon/src/api/daemon-endpoint.js';
 import { loopbackStartArgs, waitReady } from '../../daemon/src/testnet/testnet.js';
 
@@ -169,4 +169,19 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * A process's resident memory now and at its peak since the last `resetPeak` (Linux: /proc/<pid>/status VmRSS, VmHWM),
+ * in bytes: how a test checks that a transfer stays within a memory bound without sampling.
+ */
+export function residentMemory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+/** Resets the process's peak resident memory (VmHWM) to its current RSS (writing 5 to clear_refs; needs the same user or root). */
+export function resetPeakMemory(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }

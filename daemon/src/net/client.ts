@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MagnetError, errorMessage } from '../util/errors.js';
 import { fingerprintText } from './binding.js';
 import type { Placement } from './blob-backend.js';
-import { type DataCallSite, getBlob, getBlobToFile, putBlob } from './data-client.js';
+import { type DataCallSite, type UploadSource, getBlob, getBlobToFile, putBlob } from './data-client.js';
 import { type EnvelopeSigner, type EnvelopeVerifier, envelopeFromPairs, envelopeToPairs, signEnvelope } from './envelope.js';
 import type { RefusalReason } from './refusal.js';
 import {
@@ -231,13 +231,10 @@ export class PeerClient {
   }
 
   /**
-   * Uploads a blob (a file path, or bytes/stream with their sha256 and size) under `placement`, the reason it belongs
+   * Uploads a blob (a file path, bytes or a stream, or a file with its sha256 and size) under `placement`, the reason it belongs
    * on this peer (a peer stores nothing without one). See data-client.ts.
    */
-  putBlob(
-    src: string | { data: Uint8Array | AsyncIterable<Uint8Array>; sha256: string; size: number },
-    placement?: Placement,
-  ): Promise<PutBlobResponseMsg> {
+  putBlob(src: UploadSource, placement?: Placement): Promise<PutBlobResponseMsg> {
     return putBlob(this.data, src, placement);
   }
 

@@ -6,7 +6,7 @@ import { MagnetError, isMagnetError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
 import type { Placement } from './blob-backend.js';
 import { HEAD_KEY } from './data-service.js';
-import { codecs, METHODS, type BlobHeaderMsg, type PutBlobResponseMsg, type StatBlobResponseMsg } from './proto.js';
+import { blobChunkHead, codecs, METHODS, type BlobHeaderMsg, type PutBlobResponseMsg, type StatBlobResponseMsg } from './proto.js';
 import type { RefusalReason } from './refusal.js';
 import { RpcError } from './rpc-error.js';
 
@@ -28,31 +28,38 @@ export interface DataCallSite {
   refused?: ((method: string, reason: RefusalReason, message: string) => void) | undefined;
 }
 
+/** What an upload sends: a file path (hashed here, resumed), bytes or a stream, or a file whose sha256 is known. */
+export type UploadSource =
+  string | { data: Uint8Array | AsyncIterable<Uint8Array>; sha256: string; size: number } | { file: string; sha256: string; size: number };
+
+/** Chunks of one upload written to the call and not yet sent: bounds its memory (4 x chunkBytes). */
+const MAX_CHUNKS_IN_FLIGHT = 4;
+
 /**
- * Uploads a blob (a file path, or bytes/stream with their sha256 and size) under `placement`, the reason it belongs
+ * Uploads a blob (UploadSource) under `placement`, the reason it belongs
  * on this peer (a peer stores nothing without one). Resumes after what the peer already staged from us; the peer
  * checks the sha256 at the end.
  */
-export async function putBlob(
-  site: DataCallSite,
-  src: string | { data: Uint8Array | AsyncIterable<Uint8Array>; sha256: string; size: number },
-  placement?: Placement,
-): Promise<PutBlobResponseMsg> {
+export async function putBlob(site: DataCallSite, src: UploadSource, placement?: Placement): Promise<PutBlobResponseMsg> {
   let sha256: string;
   let size: number;
   let offset = 0;
-  let open_: (from: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  let messages: (from: number) => AsyncIterable<Buffer>;
+  const chunk = site.opts.chunkBytes;
   if (typeof src === 'string') {
     size = (await stat(src)).size;
     sha256 = await sha256File(src);
     const st = await site.statBlob(sha256);
     if (st.present) return { sha256, size: st.size, alreadyPresent: true };
     if (st.staged > 0 && st.staged <= size) offset = st.staged;
-    open_ = (from) => createReadStream(src, { start: from, highWaterMark: site.opts.chunkBytes }) as AsyncIterable<Buffer>;
+    messages = (from) => fileMessages(src, from, size, chunk);
+  } else if ('file' in src) {
+    ({ sha256, size } = src);
+    messages = (from) => fileMessages(src.file, from, size, chunk);
   } else {
     ({ sha256, size } = src);
     const data = src.data;
-    open_ = () => (data instanceof Uint8Array ? [data] : data);
+    messages = (from) => encodedMessages(data instanceof Uint8Array ? [data] : data, from, chunk);
   }
   const head = codecs.PutBlobHeader.encode({
     sha256,
@@ -85,19 +92,22 @@ export async function putBlob(
     );
     call.on('metadata', (m: grpc.Metadata) => (answerMd = m));
     void (async () => {
-      let pos = offset;
-      for await (const piece of open_(offset)) {
-        for (let i = 0; i < piece.length && !answered; i += site.opts.chunkBytes) {
-          const data = piece.subarray(i, Math.min(piece.length, i + site.opts.chunkBytes));
-          const ok = call.write(codecs.BlobChunk.encode({ offset: pos, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }));
-          pos += data.length;
-          if (!ok && !answered)
-            await new Promise<void>((r) => {
-              call.once('drain', r);
-              onAnswer.push(r);
-            });
-        }
+      // At most MAX_CHUNKS_IN_FLIGHT chunks written and not yet taken by HTTP/2: what one upload holds in memory,
+      // whatever the blob's size (the stream's own buffer would hold 16 chunks).
+      let inFlight = 0;
+      let wake: (() => void) | undefined;
+      for await (const message of messages(offset)) {
         if (answered) break;
+        inFlight++;
+        call.write(message, () => {
+          inFlight--;
+          wake?.();
+        });
+        while (inFlight >= MAX_CHUNKS_IN_FLIGHT && !answered)
+          await new Promise<void>((r) => {
+            wake = r;
+            onAnswer.push(r);
+          });
       }
       if (!answered) call.end();
     })().catch((err: unknown) => {
@@ -108,6 +118,50 @@ export async function putBlob(
   const out = await result;
   site.checkAnswer(method, answerMd, out, nonce);
   return codecs.PutBlobResponse.decode(out);
+}
+
+/** BlobChunk messages of `pieces` (bytes from `from` on), cut at `chunk` bytes. */
+async function* encodedMessages(
+  pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  from: number,
+  chunk: number,
+): AsyncIterable<Buffer> {
+  let pos = from;
+  for await (const piece of pieces) {
+    for (let i = 0; i < piece.length; i += chunk) {
+      const data = piece.subarray(i, Math.min(piece.length, i + chunk));
+      yield codecs.BlobChunk.encode({ offset: pos, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+      pos += data.length;
+    }
+  }
+}
+
+/**
+ * BlobChunk messages of a file from `from` on, read straight into a ring of message buffers: no allocation per chunk
+ * (each would be garbage the GC collects late, megabytes at a time). A buffer comes round again only after
+ * MAX_CHUNKS_IN_FLIGHT + 1 later messages, by which time the call took it (the writer keeps fewer in flight).
+ */
+async function* fileMessages(file: string, from: number, size: number, chunk: number): AsyncIterable<Buffer> {
+  const ring = Array.from({ length: MAX_CHUNKS_IN_FLIGHT + 2 }, () => Buffer.allocUnsafe(chunk + 16));
+  const fh = await open(file, 'r');
+  try {
+    for (let pos = from, i = 0; pos < size; i++) {
+      const n = Math.min(chunk, size - pos);
+      const msg = ring[i % ring.length]!;
+      const head = blobChunkHead(pos, n);
+      msg.set(head, 0);
+      const at = head.length;
+      for (let got = 0; got < n;) {
+        const { bytesRead } = await fh.read(msg, at + got, n - got, pos + got);
+        if (bytesRead === 0) throw new MagnetError('ERR_BLOB_CHANGED', `${file} ended at ${pos + got} of ${size} bytes while it was sent`);
+        got += bytesRead;
+      }
+      yield msg.subarray(0, at + n);
+      pos += n;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

@@ -245,9 +245,7 @@ function codec<T>(name: string): Codec<T> {
  */
 const blobChunkCodec: Codec<BlobChunkMsg> = {
   encode({ offset, data }: BlobChunkMsg): Buffer {
-    const w = protobuf.Writer.create();
-    if (offset !== 0) w.uint32(8).uint64(offset);
-    const head = w.uint32(18).uint32(data.length).finish();
+    const head = blobChunkHead(offset, data.length);
     return Buffer.concat([head, data], head.length + data.length);
   },
   decode(bytes: Uint8Array): BlobChunkMsg {
@@ -271,6 +269,13 @@ const blobChunkCodec: Codec<BlobChunkMsg> = {
     return { offset, data };
   },
 };
+
+/** The bytes of a BlobChunk before its data: offset, then the data field's tag and length (a sender fills in the rest). */
+export function blobChunkHead(offset: number, length: number): Uint8Array {
+  const w = protobuf.Writer.create();
+  if (offset !== 0) w.uint32(8).uint64(offset);
+  return w.uint32(18).uint32(length).finish();
+}
 
 export const codecs = {
   PeerInfo: codec<PeerInfoMsg>('PeerInfo'),

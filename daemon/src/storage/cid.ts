@@ -12,8 +12,17 @@ export const CHUNK_SIZE = 1 << 20;
 const MAX_LINKS = 1024;
 const SHA2_256 = 0x12;
 
-/** The options that make kubo `add` produce the CIDs `contentCid` computes. */
-export const KUBO_ADD_OPTIONS = { cidVersion: 1, rawLeaves: true, chunker: `size-${CHUNK_SIZE}`, hashAlg: 'sha2-256' } as const;
+/**
+ * The options that make kubo `add` produce the CIDs `contentCid` computes. `max-file-links` matters above 174 MiB:
+ * kubo's default file node holds 174 links unless its config says otherwise (the unixfs-v1-2025 profile says 1024).
+ */
+export const KUBO_ADD_OPTIONS = {
+  cidVersion: 1,
+  rawLeaves: true,
+  chunker: `size-${CHUNK_SIZE}`,
+  hashAlg: 'sha2-256',
+  'max-file-links': MAX_LINKS,
+} as const;
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

@@ -42,8 +42,7 @@ export class Scrubber {
       if (bytes >= bytesPerRound) break;
       this.cursor = sha256;
       try {
-        const got = await this.local.get({ sha256, cid: '' });
-        bytes += got?.length ?? 0;
+        bytes += (await this.local.verify(sha256)) ?? 0;
         checked++;
       } catch (err) {
         if (!isMagnetError(err, 'ERR_CONTENT_CORRUPT')) throw err;
@@ -65,16 +64,20 @@ export async function kuboCatchUp(kubo: KuboStore, repo: StorageRepository, acce
     const blob = repo.blob(item.manifestId);
     // What this item may be at most: the manifest itself, or one shard of its blob.
     const max = item.sha256 === item.manifestId || !blob ? MAX_MANIFEST_BYTES : Math.max(1, Math.ceil(blob.size / blob.k));
-    const local = await access.fetch(access.self, ref, max);
-    let bytes = 'bytes' in local ? local.bytes : undefined;
-    if (!bytes) {
-      for (const s of repo.shards(item.manifestId).filter((r) => r.sha256 === item.sha256)) {
-        for (const holder of s.holders) {
-          const r = await access.fetch(holder, ref, max);
-          if ('bytes' in r) {
-            bytes = r.bytes;
-            break;
-          }
+    // This node's copy goes to kubo as a stream from its file (a shard of any size); else a holder's, in memory.
+    if ((await access.local.verify(item.sha256).catch(() => undefined)) !== undefined) {
+      await kubo.putFile(access.local.pathOf(item.sha256), ref);
+      repo.kuboDone(item.sha256);
+      done++;
+      continue;
+    }
+    let bytes: Uint8Array | undefined;
+    for (const s of repo.shards(item.manifestId).filter((r) => r.sha256 === item.sha256)) {
+      for (const holder of s.holders) {
+        const r = await access.fetch(holder, ref, max);
+        if ('bytes' in r) {
+          bytes = r.bytes;
+          break;
         }
       }
     }

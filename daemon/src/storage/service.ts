@@ -1,6 +1,7 @@
 import type { NodeIdentity } from '../identity/identity.js';
 import type { Logger } from '../log/logger.js';
 import { MagnetError, errorMessage } from '../util/errors.js';
+import { Slots } from '../util/limiters.js';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ShardFile, encodeFile, joinFiles, rebuildFiles } from './erasure/file-coding.js';
@@ -13,6 +14,12 @@ import type { StorageRepository } from './storage-repo.js';
 import type { ContentRef } from './stores/content-store.js';
 import type { KuboStore } from './stores/kubo-store.js';
 import { type PeerDirectory, type ShardSource, livePeers, liveReaders } from './transport.js';
+
+/**
+ * Shard uploads in flight at once: enough to keep several holders busy, few enough that their buffers (4 chunks of
+ * 1 MiB each, plus a 1 MiB file read) stay a small fixed amount of memory whatever the blob's size.
+ */
+const UPLOADS_AT_ONCE = 6;
 
 export interface BlobServiceOptions {
   k: number;
@@ -62,6 +69,8 @@ export class BlobService {
   observer: { put(seconds: number): void; got(ok: boolean): void; refused(reason: FetchRefusal): void } | undefined;
   /** The last k-of-n fetch's figures (sources switched, bytes received): for tests and benchmarks. */
   lastFetch: KofNResult<FileSink> | undefined;
+  /** Shard uploads at once, over every put of this node: each holds a few chunks in memory (UPLOADS_AT_ONCE). */
+  private readonly uploads = new Slots(UPLOADS_AT_ONCE);
   /** When each redundancy shortfall was last logged as a warning. */
   private readonly degradedWarnedAt = new Map<string, number>();
 
@@ -229,7 +238,7 @@ export class BlobService {
         const holder = order[next++]!;
         inFlight++;
         try {
-          await this.access.place(holder, ref, src, { purpose: 'shard', manifestId });
+          await this.uploads.run(() => this.access.place(holder, ref, src, { purpose: 'shard', manifestId }));
           placed.push(holder);
         } catch (err) {
           this.log.warn({ holder, sha256: ref.sha256, err: errorMessage(err) }, 'shard placement failed; trying another holder');

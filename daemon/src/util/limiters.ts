@@ -42,3 +42,22 @@ export class ConcurrencyLimiter {
     };
   }
 }
+
+/** At most `max` holders at once; the others wait their turn in order (bounds what concurrent transfers keep in memory). */
+export class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.used >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    else this.used++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used--;
+    }
+  }
+}

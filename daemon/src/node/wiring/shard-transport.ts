@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Placement } from '../../net/blob-backend.js';
 import type { PeerClient } from '../../net/client.js';
@@ -18,9 +17,10 @@ export class NetShardTransport implements ShardTransport {
 
   async put(peer: string, sha256: string, src: ShardSource, placement: Placement): Promise<void> {
     const size = sourceSize(src);
-    // A file streams from disk in 1 MiB reads (the data plane cuts them into its chunks): never held whole.
-    const data = src instanceof Uint8Array ? src : (createReadStream(src.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>);
-    const res = await this.net.client(peer).putBlob({ data, sha256, size }, placement);
+    // A file streams from disk chunk by chunk (never held whole).
+    const res = await this.net
+      .client(peer)
+      .putBlob(src instanceof Uint8Array ? { data: src, sha256, size } : { file: src.file, sha256, size }, placement);
     if (res.sha256 !== sha256 || Number(res.size) !== size)
       throw new MagnetError('ERR_STORAGE_PLACE', `${peer} acknowledged ${res.sha256} (${res.size} bytes), not ${sha256}`);
   }

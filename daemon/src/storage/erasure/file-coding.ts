@@ -46,7 +46,12 @@ export async function encodeFile(rs: ReedSolomon, src: string, workDir: string, 
   const data = await Promise.all(files.slice(0, k).map((f) => open(f, 'wx+', 0o600)));
   try {
     // Pass 1: the blob in order, into the data shards.
-    for await (const chunk of input.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>) {
+    // One reused read buffer: a fresh one per read would be garbage that the GC frees late, megabytes at a time.
+    const readBuf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, total)));
+    while (size < total) {
+      const { bytesRead } = await input.read(readBuf, 0, Math.min(readBuf.length, total - size), size);
+      if (bytesRead === 0) throw new MagnetError('ERR_BLOB_CHANGED', `${src} shrank while it was read (${total} bytes, then ${size})`);
+      const chunk = readBuf.subarray(0, bytesRead);
       blobHash.update(chunk);
       let off = 0;
       while (off < chunk.length) {
@@ -59,7 +64,6 @@ export async function encodeFile(rs: ReedSolomon, src: string, workDir: string, 
         size += n;
       }
     }
-    if (size !== total) throw new MagnetError('ERR_BLOB_CHANGED', `${src} changed while it was read (${total} bytes, then ${size})`);
     const zeros = Buffer.alloc(Math.min(window, shardSize));
     for (let at = size; at < k * shardSize;) {
       const shard = Math.floor(at / shardSize);

@@ -100,16 +100,32 @@ export class EmbeddedStore implements ContentStore, BlobBackend {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new MagnetError('ERR_CONTENT_READ', `cannot read ${ref.sha256} from the embedded store: ${errorMessage(err)}`);
     }
-    const actual = sha256Hex(bytes);
-    if (actual !== ref.sha256) {
-      // Keep the evidence aside; the content name is freed so a good copy can take its place.
-      await rename(this.pathOf(ref.sha256), join(this.tmpDir, `${ref.sha256}.corrupt`)).catch(() => undefined);
-      throw new MagnetError('ERR_CONTENT_CORRUPT', `stored content ${ref.sha256} is corrupted (hashes to ${actual})`, {
-        sha256: ref.sha256,
-        actual,
-      });
-    }
+    await this.checkHash(ref.sha256, sha256Hex(bytes));
     return bytes;
+  }
+
+  /**
+   * Re-hashes a stored file as a stream (the scrubber: any size, bounded memory); returns its size, undefined when
+   * absent. A mismatch is handled as on get: moved aside, ERR_CONTENT_CORRUPT.
+   */
+  async verify(sha256: string): Promise<number | undefined> {
+    let actual: string;
+    try {
+      actual = await sha256File(this.pathOf(sha256));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new MagnetError('ERR_CONTENT_READ', `cannot read ${sha256} from the embedded store: ${errorMessage(err)}`);
+    }
+    const size = (await this.stat(sha256))?.size;
+    await this.checkHash(sha256, actual);
+    return size;
+  }
+
+  private async checkHash(sha256: string, actual: string): Promise<void> {
+    if (actual === sha256) return;
+    // Keep the evidence aside; the content name is freed so a good copy can take its place.
+    await rename(this.pathOf(sha256), join(this.tmpDir, `${sha256}.corrupt`)).catch(() => undefined);
+    throw new MagnetError('ERR_CONTENT_CORRUPT', `stored content ${sha256} is corrupted (hashes to ${actual})`, { sha256, actual });
   }
 
   async has(ref: ContentRef): Promise<boolean> {

@@ -66,7 +66,7 @@ export class KuboStore implements ContentStore {
         `kubo stored ${file} as ${cid}, expected ${ref.cid}: kubo is not using CIDv1 raw leaves with 1 MiB chunks`,
         { cid, expected: ref.cid },
       );
-    return ref;
+    return { sha256: ref.sha256, cid: ref.cid };
   }
 
   async get(ref: ContentRef): Promise<Uint8Array | undefined> {
