@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { type KuboRPCClient, create } from 'kubo-rpc-client';
 import { CID } from 'multiformats/cid';
 import { MagnetError, errorMessage } from '../../util/errors.js';
@@ -47,16 +50,15 @@ export class KuboStore implements ContentStore {
     return ref;
   }
 
-  /** Adds and pins a file streamed from disk; `ref` is its sha256 and the CID kubo must give it. */
+  /**
+   * Adds and pins a file streamed from disk; `ref` is its sha256 and the CID kubo must give it. A plain multipart POST
+   * piped from the file, so kubo's pace holds the reads back (kubo-rpc-client reads a stream ahead of the upload,
+   * a whole shard into memory).
+   */
   async putFile(file: string, ref: ContentRef): Promise<ContentRef> {
     let cid: string;
     try {
-      const added = await this.client.add(createReadStream(file, { highWaterMark: 1 << 20 }), {
-        ...KUBO_ADD_OPTIONS,
-        pin: true,
-        timeout: this.timeout,
-      });
-      cid = added.cid.toString();
+      cid = await this.addFile(file);
     } catch (err) {
       throw this.error('add', err);
     }
@@ -67,6 +69,58 @@ export class KuboStore implements ContentStore {
         { cid, expected: ref.cid },
       );
     return { sha256: ref.sha256, cid: ref.cid };
+  }
+
+  private async addFile(file: string): Promise<string> {
+    // The HTTP API's own option names (kubo-rpc-client translates its camelCase ones).
+    const o = KUBO_ADD_OPTIONS;
+    const params = new URLSearchParams({
+      'cid-version': String(o.cidVersion),
+      'raw-leaves': String(o.rawLeaves),
+      chunker: o.chunker,
+      hash: o.hashAlg,
+      'max-file-links': String(o['max-file-links']),
+      pin: 'true',
+    });
+    const url = new URL(`${toApiUrl(this.opts.api)}/add?${params}`);
+    const boundary = `magnet-${randomBytes(12).toString('hex')}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="shard"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const size = (await stat(file)).size;
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(
+        url,
+        {
+          method: 'POST',
+          headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': head.length + size + tail.length },
+          timeout: this.timeout, // idle: a large shard may take longer than this in all
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8');
+            if (res.statusCode === 200) resolve(text);
+            else reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no progress for ${this.timeout} ms`)));
+      req.on('error', reject);
+      req.write(head);
+      const from = createReadStream(file, { highWaterMark: 1 << 20 });
+      from.on('error', (err) => req.destroy(err));
+      from.on('end', () => req.end(tail));
+      from.pipe(req, { end: false });
+    });
+    // One JSON object per line; the last names the file.
+    const lines = body.trim().split('\n');
+    const last = JSON.parse(lines[lines.length - 1] ?? '{}') as { Hash?: string };
+    if (!last.Hash) throw new Error(`kubo add answered without a CID: ${body.slice(0, 200)}`);
+    return last.Hash;
   }
 
   async get(ref: ContentRef): Promise<Uint8Array | undefined> {
