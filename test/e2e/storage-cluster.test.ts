@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -17,6 +17,7 @@ import {
   testEnv,
   waitFor,
 } from '../helpers/daemon.js';
+import { sha256File } from '../../daemon/src/util/hash.js';
 import { type RunningKubo, kuboAvailable, startKubo } from '../helpers/kubo.js';
 
 /**
@@ -28,7 +29,8 @@ const run = promisify(execFile);
 const env = testEnv({ MAGNET_HEARTBEAT: '1', MAGNET_PEER_STALE: '5', MAGNET_HOLDER_STALE_MS: '5000', MAGNET_REPAIR_INTERVAL_MS: '2000' });
 // 256 MiB by default: above the memory bound below, so a put or get that held the blob (or its shards) would fail.
 // MAGNET_TEST_BLOB_MIB=4096 is the 4 GiB run (about 40 GB of disk on one machine: 4 copies and the shards).
-const SIZE = Number(process.env['MAGNET_TEST_BLOB_MIB'] ?? 256) * 1024 * 1024;
+const MIB = Number(process.env['MAGNET_TEST_BLOB_MIB'] ?? 256);
+const SIZE = MIB * 1024 * 1024;
 /**
  * What a put or a get may add to a daemon's peak RSS, whatever the blob's size: coding windows (6 x 4 MiB), six
  * uploads of 4 chunks each, and the chunk garbage V8 collects late (measured: about 90 MiB at 1 GiB, the same at 256).
@@ -53,11 +55,10 @@ after(async () => {
 
 const cli = async (d: RunningDaemon, ...args: string[]): Promise<string> =>
   (await run(process.execPath, [CLI, ...args, '--home', d.home], { env, maxBuffer: 1 << 24 })).stdout;
-const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
 test(
-  `4 daemons: a ${SIZE >> 20} MiB blob put and got in bounded memory survives two killed holders, rebuilds on a third node, repair restores redundancy`,
-  { timeout: 300_000 + (SIZE >> 20) * 1000 },
+  `4 daemons: a ${MIB} MiB blob put and got in bounded memory survives two killed holders, rebuilds on a third node, repair restores redundancy`,
+  { timeout: 300_000 + MIB * 1000 },
   async () => {
     kubo = kuboAvailable() ? await startKubo() : undefined;
     // Shards go only to members: the four homes are made first and listed as the network's members.
@@ -80,7 +81,10 @@ test(
     const input = join(tmpdir(), `magnet-blob-${process.pid}.bin`);
     const output = `${input}.out`;
     files.push(input, output);
-    writeFileSync(input, randomBytes(SIZE));
+    // Written in 64 MiB random pieces: a 4 GiB run never holds its blob in this process either.
+    const fd = openSync(input, 'w');
+    for (let left = SIZE; left > 0; left -= 64 << 20) writeSync(fd, randomBytes(Math.min(left, 64 << 20)));
+    closeSync(fd);
     // Peak resident memory of the putting daemon during the put, and of the reading one during the get: both stream
     // (windows of 4 MiB per shard), so neither grows by anything near the blob's size.
     const pid1 = d1.proc.pid!;
@@ -109,7 +113,7 @@ test(
     await cli(daemons[2]!, 'blob', 'get', id, output);
     const getMs = Date.now() - t1;
     const getGrowth = residentMemory(pid3).peak - before3;
-    assert.equal(sha(output), sha(input), 'the third node rebuilt the same bytes');
+    assert.equal(await sha256File(output), await sha256File(input), 'the third node rebuilt the same bytes');
 
     // Repair: once the dead holders are stale, every shard is on both live holders: as many copies as there are
     // holders, fewer than the 3 wanted, so the blob says `degraded` (not healthy) until more join.
@@ -129,7 +133,7 @@ test(
     assert.match(metrics, /magnet_storage_repair_rounds_total [1-9]/);
     const mib = (n: number) => (n / 2 ** 20).toFixed(1);
     process.stdout.write(
-      `# blob ${SIZE >> 20} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills; ` +
+      `# blob ${MIB} MiB: put ${putMs} ms, get after 2 kills ${getMs} ms, healed ${Date.now() - t1} ms after the kills; ` +
         `peak RSS growth: put ${mib(putGrowth)} MiB, get ${mib(getGrowth)} MiB\n`,
     );
     assert.ok(putGrowth < MEMORY_BOUND, `the put grew the daemon's peak RSS by ${mib(putGrowth)} MiB (bound ${mib(MEMORY_BOUND)})`);

@@ -209,6 +209,9 @@ export class RoundCoordinator implements Startable {
       if (c.view.trains() && Date.now() - this.startedAt >= this.opts.startDelaySec * 1000) await this.driveRound(r);
       if (currentRound(c) === r) await this.catchUp.probe();
       this.voting.prune(currentRound(c) - 1);
+      // Our gradients of settled rounds: nobody asks for them again (the leader's copies go by storage retention).
+      const settled = c.outcomes.latest()?.round ?? -1;
+      if (settled > 0 && this.trainer.prune(settled) > 0) c.log.debug({ before: settled }, 'gradients of settled rounds deleted');
       this.lastError = undefined;
     } catch (err) {
       if (this.ctx.signal.aborted) return; // cut by the shutdown: redone from the persisted state on the next start

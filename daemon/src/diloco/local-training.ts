@@ -84,10 +84,13 @@ export class LocalTraining {
       const file = join(this.d.gradDir, `${res.sha256}.safetensors`);
       renameSync(out, file);
       this.d.phases.record(r, 'train', (Date.now() - t0) / 1000);
-      const { manifestId } = await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
-        this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
-        return { manifestId: null as string | null };
-      });
+      // A gradient is needed once, by the round's leader: pushed to it (submit), not archived unless asked for.
+      const { manifestId } = this.d.opts.storeGradients
+        ? await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
+            this.d.log.warn({ err: errorMessage(err) }, 'gradient not stored in shared storage; the direct push still carries it');
+            return { manifestId: null as string | null };
+          })
+        : { manifestId: null };
       this.d.grads.add({
         round: r,
         nodeId: this.d.nodeId,
@@ -121,6 +124,20 @@ export class LocalTraining {
     const g = this.d.grads.get(row.round, this.d.nodeId);
     if (!g?.path || !existsSync(g.path) || g.status === 'refused') return undefined;
     return { sha256: g.sha256, size: g.size, path: g.path, manifestId: g.manifestId };
+  }
+
+  /**
+   * Deletes this node's gradient files of rounds before `settled` (the latest certified round): nothing asks for them
+   * once their round is settled. Returns how many were deleted.
+   */
+  prune(settled: number): number {
+    let n = 0;
+    for (const g of this.d.grads.withFilesBefore(settled, this.d.nodeId)) {
+      rmSync(g.path, { force: true });
+      this.d.grads.forgetFile(g.round, this.d.nodeId);
+      n++;
+    }
+    return n;
   }
 
   /** Our signed statement that we trained `sha256` on the round's base. */

@@ -54,6 +54,11 @@ export const dilocoOptions = {
     'Pseudo-gradient compression (int8: per block with a float scale, the residual fed back into the next round; a quarter of the bytes of none)',
     { env: 'MAGNET_COMPRESSION' },
   ),
+  storeGradients: bool(
+    false,
+    "Also store each pseudo-gradient erasure-coded in the network's storage (storage.gradientReplicas copies). Off: it goes to the round's leader only and stays on this node's disk until its round is settled (a new leader after failover gets it from here)",
+    { env: 'MAGNET_STORE_GRADIENTS' },
+  ),
   roundTimeoutSec: int(
     900,
     "Seconds from announcement to the round deadline; followers cap the leader's deadline at this on their own clock",

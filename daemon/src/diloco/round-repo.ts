@@ -306,6 +306,18 @@ export class GradientRepository {
     return r && rowToGradient(r);
   }
 
+  /** A node's gradients of rounds before `round` that still have a file on disk. */
+  withFilesBefore(round: number, nodeId: string): { round: number; path: string }[] {
+    return this.db
+      .prepare('SELECT round, path FROM round_gradients WHERE round < ? AND node_id = ? AND path IS NOT NULL ORDER BY round')
+      .all(round, nodeId) as { round: number; path: string }[];
+  }
+
+  /** The gradient's file was deleted: the row (its verdict, its hash) stays. */
+  forgetFile(round: number, nodeId: string): void {
+    this.db.prepare('UPDATE round_gradients SET path = NULL WHERE round = ? AND node_id = ?').run(round, nodeId);
+  }
+
   forRound(round: number): JudgedGradient[] {
     return (this.db.prepare('SELECT * FROM round_gradients WHERE round = ? ORDER BY node_id').all(round) as Record<string, unknown>[]).map(
       rowToGradient,

@@ -56,6 +56,15 @@ export class HeldRepository {
     return { blobs: r.n, bytes: r.b };
   }
 
+  /** Gradients held for leaders of rounds before `round` (their ref is the round). */
+  gradientsBefore(round: number, limit = 256): HeldBlob[] {
+    return (
+      this.db
+        .prepare(`SELECT * FROM storage_held WHERE purpose = 'gradient' AND CAST(ref AS INTEGER) < ? ORDER BY sha256 LIMIT ?`)
+        .all(round, limit) as Record<string, unknown>[]
+    ).map(toHeld);
+  }
+
   /** What is held for peers, by purpose (shard, manifest, gradient). */
   countsByPurpose(): Record<string, { blobs: number; bytes: number }> {
     const rows = this.db.prepare('SELECT purpose, COUNT(*) AS n, SUM(size) AS b FROM storage_held GROUP BY purpose').all() as {

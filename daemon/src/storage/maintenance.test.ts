@@ -14,7 +14,7 @@ test('GC unpins blobs older than gcKeepRounds, except the latest checkpoint and 
     const claimed = await put(2); // old, but a pending claim refers to it
     const old = await put(3); // old: collected
     const recent = await put(15); // inside the window: kept
-    const retention = { currentRound: () => 20, latest: () => latest, claimed: () => [claimed] };
+    const retention = { currentRound: () => 20, latest: () => latest, claimed: () => [claimed], settledRound: () => -1 };
     const collected = await collectGarbage(retention, 10, node.repo, node.service.self, node.local, undefined, createLogger('silent'));
     assert.deepEqual(collected, [old]);
     assert.equal(node.repo.blob(old)!.state, 'collected');
@@ -38,7 +38,7 @@ test('gc now: old rounds of own blobs are unpinned (latest and claimed stay), an
   const c = await Cluster.create(
     2,
     { replicas: 2, gradientReplicas: 2, gcKeepRounds: 3 },
-    { retention: { currentRound: () => 10, latest: () => latest, claimed: () => claimed } },
+    { retention: { currentRound: () => 10, latest: () => latest, claimed: () => claimed, settledRound: () => -1 } },
   );
   try {
     const owner = c.nodes[0]!;
@@ -67,7 +67,11 @@ test('gc now: old rounds of own blobs are unpinned (latest and claimed stay), an
 
 test('ReleaseBlob: only the sender that placed a blob may release it; what the network still needs stays', async () => {
   let latest: string | undefined;
-  const c = await Cluster.create(3, { replicas: 3 }, { retention: { currentRound: () => 0, latest: () => latest, claimed: () => [] } });
+  const c = await Cluster.create(
+    3,
+    { replicas: 3 },
+    { retention: { currentRound: () => 0, latest: () => latest, claimed: () => [], settledRound: () => -1 } },
+  );
   try {
     const [owner, holder, other] = [c.nodes[0]!, c.nodes[1]!, c.nodes[2]!];
     const put = await owner.put(randomBytes(60_000), 'checkpoint', 0);

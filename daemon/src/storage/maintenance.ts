@@ -13,9 +13,11 @@ export interface RetentionSource {
   latest(): string | undefined;
   /** Manifest ids that pending contribution claims refer to, never collected. */
   claimed(): Iterable<string>;
+  /** The latest certified round (-1: none): gradients held for the rounds before it are deleted, leases or not. */
+  settledRound(): number;
 }
 
-export const noRetention: RetentionSource = { currentRound: () => 0, latest: () => undefined, claimed: () => [] };
+export const noRetention: RetentionSource = { currentRound: () => 0, latest: () => undefined, claimed: () => [], settledRound: () => -1 };
 
 /**
  * Re-hashes local files, at most `bytesPerRound` per call, resuming where the last call stopped. A corrupt

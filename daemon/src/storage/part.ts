@@ -211,11 +211,17 @@ export class StoragePart implements Startable {
 
   /**
    * Garbage collection: blobs kept for peers past their lease (except the latest checkpoint's and those claims refer
-   * to), then this node's own blobs older than gcKeepRounds (same exceptions). The byte gauges are read after.
+   * to), gradients of settled rounds, then this node's own blobs older than gcKeepRounds (same exceptions). The byte gauges are read after.
    */
   private async collect(): Promise<{ collected: string[]; held: { blobs: number; bytes: number } }> {
     const retention = this.deps.retention ?? noRetention;
     const held = await this.uploads.collect(this.keepSet());
+    const settled = retention.settledRound();
+    if (settled > 0) {
+      const g = await this.uploads.settleGradients(settled);
+      held.blobs += g.blobs;
+      held.bytes += g.bytes;
+    }
     const collected = await collectGarbage(
       retention,
       this.options.gcKeepRounds,

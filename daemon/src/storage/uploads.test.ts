@@ -155,3 +155,36 @@ test('what peers placed here is deleted when its lease ends, unless its sender r
     t.done();
   }
 });
+
+test('gradients pushed to a leader are deleted once their round is settled, whatever their lease; later ones stay', async () => {
+  const t = await setup(undefined, { peer: 1 << 20, total: 1 << 20 });
+  try {
+    t.gate.expectGradients(() => undefined); // this node leads every round here
+    const now = Date.now();
+    const push = async (round: number): Promise<string> => {
+      const bytes = randomBytes(1000 + round);
+      const up: Upload = {
+        sender: alice.nodeId,
+        sha256: sha256Hex(bytes),
+        size: bytes.length,
+        purpose: 'gradient',
+        round,
+        staged: { peer: 0, all: 0 },
+      };
+      const release = await t.store.admit(up);
+      const file = join(t.dir, `grad-${round}`);
+      writeFileSync(file, bytes);
+      await t.store.accept(up.sha256, file, up);
+      t.gate.accepted(up, now);
+      release();
+      return up.sha256;
+    };
+    const [r3, r5, r6] = [await push(3), await push(5), await push(6)];
+    assert.deepEqual(await t.gate.settleGradients(5), { blobs: 1, bytes: 1003 }, 'round 3 goes: round 5 is settled');
+    assert.equal(await t.store.has({ sha256: r3, cid: '' }), false);
+    for (const sha of [r5, r6]) assert.equal(await t.store.has({ sha256: sha, cid: '' }), true, 'the settled round and later stay');
+    assert.deepEqual(await t.gate.settleGradients(5), { blobs: 0, bytes: 0 }, 'nothing left before round 5');
+  } finally {
+    t.done();
+  }
+});

@@ -156,6 +156,29 @@ export class UploadGate {
     return { blobs, bytes };
   }
 
+  /**
+   * Deletes the gradients held for the leaders of rounds before `round` (the latest certified one): a settled round
+   * never asks for its gradients again, so they go now rather than when their lease lapses.
+   */
+  async settleGradients(round: number): Promise<{ blobs: number; bytes: number }> {
+    let blobs = 0;
+    let bytes = 0;
+    for (const b of this.d.held.gradientsBefore(round)) {
+      try {
+        await this.drop(b);
+        blobs++;
+        bytes += b.size;
+      } catch (err) {
+        this.d.log.warn({ sha256: b.sha256, err: errorMessage(err) }, 'deleting a gradient of a settled round failed; retrying next round');
+      }
+    }
+    if (blobs > 0) {
+      this.d.log.info({ blobs, bytes, before: round }, 'gradients of settled rounds deleted');
+      this.d.collected?.(blobs, bytes);
+    }
+    return { blobs, bytes };
+  }
+
   /** Deletes a blob held for a peer (its file too, unless this node owns the same content) and forgets it. */
   private async drop(b: HeldBlob): Promise<void> {
     if (!this.d.repo.ownsContent(b.sha256, this.d.self)) await this.d.store.unpin({ sha256: b.sha256, cid: '' });

@@ -13,5 +13,6 @@ export function roundRetention(db: StateDb): RetentionSource {
     currentRound: () => outcomes.currentRound(),
     latest: () => outcomes.latest()?.manifestId ?? undefined,
     claimed: () => [],
+    settledRound: () => outcomes.latest()?.round ?? -1,
   };
 }
