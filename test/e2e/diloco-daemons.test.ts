@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
@@ -122,6 +122,18 @@ test(
       `# data-plane bytes per node per round: ${(perNodePerRound / 1e6).toFixed(2)} MB (all data-plane traffic, storage included); sync DP reference for H=${diloco.innerSteps}: ${(syncDp / 1e6).toFixed(2)} MB; ratio sync/diloco ${(syncDp / perNodePerRound).toFixed(2)}x`,
     );
     assert.ok(perNodePerRound > 0, 'gradients and checkpoints travelled over the data plane');
+
+    // Retention: a node's own gradients of rounds before the settled one (round 2) are deleted: at most the settled
+    // round's and the next one's stay (without pruning, rounds 0 and 1 would be there too).
+    for (const d of daemons) {
+      const dir = join(d.home, 'diloco', 'gradients');
+      const files = () => readdirSync(dir).filter((f) => f.endsWith('.safetensors') && !f.includes('.tmp'));
+      await waitFor(
+        async () => files().length <= 2,
+        30_000,
+        `${dir} to keep the gradients of unsettled rounds only: ${files().join(', ')}`,
+      );
+    }
 
     const jobs = new TrainerJobs(testDilocoOptions(diloco as Partial<DilocoOptions>), pino({ level: 'silent' }), process.env, {
       index: 0,
