@@ -41,7 +41,7 @@ export const storageOptions = {
     env: 'MAGNET_GC_KEEP_ROUNDS',
     min: 1,
   }),
-  maxBlobBytes: int(4 * 1024 * 1024 * 1024, 'largest blob accepted by blob put (held in memory while coded)', {
+  maxBlobBytes: int(4 * 1024 * 1024 * 1024, 'largest blob accepted by blob put (coded and sent in windows: memory stays bounded whatever the size)', {
     env: 'MAGNET_STORAGE_MAX_BLOB_BYTES',
     min: 1,
   }),
