@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { adminFetch } from '../../api/daemon-endpoint.js';
 import { MagnetError, errorMessage } from '../../util/errors.js';
 import { callDaemon, daemonAnswer, daemonEndpoint } from '../daemon-client.js';
 import { resolveHome } from '../home-option.js';
@@ -14,6 +14,41 @@ import { Progress } from '../progress.js';
 
 /** Storage calls can take minutes (a large blob is coded and placed on peers), so no 10 s client timeout here. */
 const STORAGE_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * One admin call over node:http, streaming `body` up and the answer down. Not fetch: undici gives up on an answer
+ * whose headers take over 300 s, and the daemon answers a put once the blob is coded and placed (a 4 GiB blob takes
+ * longer than that here), a get once it is rebuilt.
+ */
+function adminStream(
+  home: string,
+  path: string,
+  opts: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: Readable },
+): Promise<Response> {
+  const ep = daemonEndpoint(home);
+  return new Promise<Response>((resolve, reject) => {
+    const req = httpRequest(
+      new URL(path, ep.admin),
+      {
+        method: opts.method,
+        headers: { ...opts.headers, authorization: `Bearer ${ep.token}` },
+        signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
+      },
+      (res) => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+        resolve(new Response(Readable.toWeb(res) as ReadableStream, { status: res.statusCode ?? 500, headers }));
+      },
+    );
+    req.on('error', (err) =>
+      reject(new MagnetError('ERR_NO_DAEMON', `no magnet-node daemon answers at ${ep.admin} (home ${home}): ${errorMessage(err)}`)),
+    );
+    if (opts.body) {
+      opts.body.on('error', (err) => req.destroy(err));
+      opts.body.pipe(req);
+    } else req.end();
+  });
+}
 
 /** Streams FILE to the daemon as the request body: the daemon never opens a path the caller names. */
 async function putFile(
@@ -27,20 +62,15 @@ async function putFile(
     throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: ${errorMessage(err)}`);
   });
   if (!info.isFile()) throw new MagnetError('ERR_BAD_REQUEST', `cannot read ${path}: not a regular file`);
-  const ep = daemonEndpoint(home);
   const sending = createReadStream(path);
   if (progress) {
     const bar = new Progress(`put ${basename(path)}`, info.size);
     sending.on('data', (c) => bar.add(c.length)).once('end', () => bar.finish('sent; the node codes the blob and places its shards'));
   }
-  const res = await adminFetch(ep, `/storage/blobs?kind=${encodeURIComponent(kind)}`, {
+  const res = await adminStream(home, `/storage/blobs?kind=${encodeURIComponent(kind)}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(info.size) },
-    body: Readable.toWeb(sending) as ReadableStream,
-    duplex: 'half',
-    signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
-  } as RequestInit).catch((err: unknown) => {
-    throw new MagnetError('ERR_NO_DAEMON', `no magnet-node daemon answers at ${ep.admin} (home ${home}): ${errorMessage(err)}`);
+    body: sending,
   });
   return daemonAnswer(res);
 }
@@ -50,12 +80,7 @@ async function putFile(
  * fsynced and renamed, so a failed get never leaves a half file under OUT.
  */
 async function getFile(home: string, id: string, out: string, progress: boolean): Promise<{ size: number; sha256: string; out: string }> {
-  const ep = daemonEndpoint(home);
-  const res = await adminFetch(ep, `/storage/blobs/content?id=${encodeURIComponent(id)}`, {
-    signal: AbortSignal.timeout(STORAGE_TIMEOUT_MS),
-  }).catch((err: unknown) => {
-    throw new MagnetError('ERR_NO_DAEMON', `no magnet-node daemon answers at ${ep.admin} (home ${home}): ${errorMessage(err)}`);
-  });
+  const res = await adminStream(home, `/storage/blobs/content?id=${encodeURIComponent(id)}`, { method: 'GET' });
   if (!res.ok || !res.body) await daemonAnswer(res);
   const expected = res.headers.get('x-magnet-sha256') ?? '';
   const target = resolve(out);
