@@ -148,10 +148,10 @@ export async function rebuildFiles(
   return out;
 }
 
-/** Writes the first `size` bytes of the K data shard files, in order, to `dest` (created, fsynced); returns their sha256. */
+/** Writes the first `size` bytes of the K data shard files, in order, to `dest` (created or replaced, fsynced); returns their sha256. */
 export async function joinFiles(data: readonly string[], size: number, dest: string): Promise<string> {
   const hash = createHash('sha256');
-  const out = await open(dest, 'wx', 0o600);
+  const out = await open(dest, 'w', 0o600);
   try {
     let left = size;
     for (const file of data) {
