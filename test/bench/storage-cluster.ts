@@ -14,7 +14,17 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { sha256File } from '../../daemon/src/util/hash.js';
-import { CLI, type RunningDaemon, membersArgs, prepareHomes, startDaemon, testEnv, waitFor } from '../helpers/daemon.js';
+import {
+  CLI,
+  type RunningDaemon,
+  membersArgs,
+  prepareHomes,
+  resetPeakMemory,
+  residentMemory,
+  startDaemon,
+  testEnv,
+  waitFor,
+} from '../helpers/daemon.js';
 
 /** The node with the bench-only plain-copy route (test/helpers/bench-node.ts). */
 const BENCH_NODE = fileURLToPath(new URL('../helpers/bench-node.js', import.meta.url));
@@ -71,14 +81,21 @@ export async function run(): Promise<void> {
     const mb = (ms: number) => `${ms.toFixed(0)} ms (${(size / 1e6 / (ms / 1000)).toFixed(0)} MB/s)`;
 
     // The daemons' HTTP routes, as `blob put` and `blob get` call them (no CLI start-up in the figures).
+    const [pid1, pid3] = [d1.proc.pid!, daemons[2]!.proc.pid!];
+    resetPeakMemory(pid1);
+    const rss1 = residentMemory(pid1).rss;
     const t0 = performance.now();
     const put = await post<{ id: string; holders: string[][] }>(d1, '/storage/blobs', input);
     const putMs = performance.now() - t0;
+    const putPeak = residentMemory(pid1).peak;
+    resetPeakMemory(pid3);
+    const rss3 = residentMemory(pid3).rss;
     const t1 = performance.now();
     const got = await daemons[2]!.fetch(`/storage/blobs/content?id=${put.id}`);
     if (!got.ok || !got.body) throw new Error(`blob get: ${got.status} ${await got.text()}`);
     await pipeline(Readable.fromWeb(got.body as import('node:stream/web').ReadableStream), createWriteStream(out));
     const getMs = performance.now() - t1;
+    const getPeak = residentMemory(pid3).peak;
     await cli(daemons[2]!, 'blob', 'status', put.id); // the CLI answers for the same blob
     if ((await sha256File(out)) !== (await sha256File(input))) throw new Error('blob get returned different bytes');
     const copies = put.holders.reduce((n, h) => n + h.length, 0);
@@ -92,6 +109,10 @@ export async function run(): Promise<void> {
       `  blob put (d1)              ${mb(putMs)}; stores ${copies} shard copies = ${stored.toFixed(2)}x the blob (3x replication: 3.00x, ratio ${(stored / 3).toFixed(2)})`,
     );
     console.log(`  blob get (d3)              ${mb(getMs)}`);
+    const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+    console.log(
+      `  daemon peak RSS: put ${mib(putPeak)} (${mib(putPeak - rss1)} over its ${mib(rss1)} before), get ${mib(getPeak)} (${mib(getPeak - rss3)} over ${mib(rss3)}); the blob is ${mib(size)}`,
+    );
     console.log(`  plain copy to 1 peer      ${mb(one.putMs)}; read back ${mb(one.getMs)}`);
     console.log(`  plain copy to 3 peers     ${mb(three.putMs)} (3x replication, no coding)`);
     console.log(
