@@ -2,7 +2,8 @@
 /**
  * A real magnet-node (same flags as `start`) with one extra admin route for the storage benchmark: POST
  * /bench/plain-copy?copies=N sends its body whole and uncoded to N live peers and reads it back from the first, the
- * reference the coded `blob put` is measured against. It exists only here: `magnet-node start` has no such route.
+ * reference the coded `blob put` is measured against; it answers the one-shard manifest id, so `blob get` of it on
+ * another node is a fetch from one holder. It exists only here: `magnet-node start` has no such route.
  *   node dist/test/helpers/bench-node.js <start flags>
  */
 import { createHash } from 'node:crypto';
@@ -43,7 +44,7 @@ const program = withStartOptions(new Command('magnet-bench-node')).action((flags
           const getMs = performance.now() - t1;
           if (!back || sha256Hex(back) !== sha256)
             return sendJson(res, 500, { error: { message: `${peers[0]} gave back different bytes` } });
-          sendJson(res, 200, { size: bytes.length, peers, putMs: t1 - t0, getMs });
+          sendJson(res, 200, { size: bytes.length, peers, putMs: t1 - t0, getMs, manifestId: manifest.id });
         },
       });
     },
