@@ -1,0 +1,75 @@
+/**
+ * What an idle daemon costs: N real daemons on loopback form their mesh (no rounds: DiLoCo off), then each one's CPU
+ * (utime + stime from /proc over a window) and resident memory are read, beside a bare Node process that only runs a
+ * 1 s timer, measured over the same window (the reference: what any Node daemon costs here). Issue target for an idle
+ * daemon: <= 1% of a core and <= 120 MiB.
+ *
+ * Env: MAGNET_BENCH_NODES (10), MAGNET_BENCH_IDLE_SEC (60).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { type RunningDaemon, membersArgs, prepareHomes, residentMemory, startDaemon, testEnv, waitFor } from '../helpers/daemon.js';
+
+/** CPU seconds (user + system) a process has used: fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // after "pid (comm) ": field 3 is index 0
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export async function run(): Promise<void> {
+  const n = Number(process.env['MAGNET_BENCH_NODES'] ?? 10);
+  const windowSec = Number(process.env['MAGNET_BENCH_IDLE_SEC'] ?? 60);
+  const env = testEnv(); // default heartbeat (15 s) and timers: what a node on the internet runs
+  const daemons: RunningDaemon[] = [];
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    const homes = await prepareHomes(n);
+    const members = membersArgs(homes);
+    const first = await startDaemon({ env, home: homes[0]!.home, args: [...members, '--log-level', 'warn'] });
+    daemons.push(first);
+    const boot = (await first.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
+    const t0 = Date.now();
+    // Four at a time: starting all at once on 2 cores would time the machine, not the daemons.
+    for (let i = 1; i < n; i += 4) {
+      const batch = homes.slice(i, i + 4);
+      daemons.push(
+        ...(await Promise.all(
+          batch.map((h) => startDaemon({ env, home: h.home, args: [...members, '--bootstrap', boot, '--log-level', 'warn'] })),
+        )),
+      );
+    }
+    for (const d of daemons)
+      await waitFor(
+        async () => (await d.get<{ storage: { holders: { live: number } } }>('/status')).storage.holders.live === n,
+        180_000,
+        `every daemon to see ${n - 1} live peers`,
+      );
+    const meshSec = (Date.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 10_000)); // start-up work (profiling, first heartbeats) settles
+
+    const pids = daemons.map((d) => d.proc.pid!);
+    const before = pids.map(cpuSeconds);
+    const bareBefore = cpuSeconds(bare.pid!);
+    await new Promise((r) => setTimeout(r, windowSec * 1000));
+    const cores = pids.map((p, i) => (cpuSeconds(p) - before[i]!) / windowSec);
+    const bareCore = (cpuSeconds(bare.pid!) - bareBefore) / windowSec;
+    const rss = pids.map((p) => residentMemory(p).rss / 2 ** 20);
+    const bareRss = residentMemory(bare.pid!).rss / 2 ** 20;
+
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+    console.log(`${n} idle daemons on loopback (default settings, no rounds): full mesh in ${meshSec.toFixed(0)} s; over ${windowSec} s:`);
+    console.log(
+      `  CPU per daemon: mean ${pct(mean(cores))} of a core, max ${pct(Math.max(...cores))}; all together ${pct(cores.reduce((a, b) => a + b, 0))}`,
+    );
+    console.log(`  RSS per daemon: mean ${mean(rss).toFixed(0)} MiB, max ${Math.max(...rss).toFixed(0)} MiB`);
+    console.log(`  bare Node process (a 1 s timer): ${pct(bareCore)} of a core, ${bareRss.toFixed(0)} MiB`);
+    console.log(
+      `  ratios to the bare process: CPU ${(mean(cores) / Math.max(bareCore, 1e-4)).toFixed(0)}x, RSS ${(mean(rss) / bareRss).toFixed(2)}x; target per daemon <= 1% of a core and <= 120 MiB: ${mean(cores) <= 0.01 ? 'met' : 'missed'} / ${mean(rss) <= 120 ? 'met' : 'missed'}`,
+    );
+  } finally {
+    bare.kill();
+    for (const d of daemons) await d.kill();
+  }
+}
