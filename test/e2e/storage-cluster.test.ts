@@ -33,9 +33,10 @@ const MIB = Number(process.env['MAGNET_TEST_BLOB_MIB'] ?? 256);
 const SIZE = MIB * 1024 * 1024;
 /**
  * What a put or a get may add to a daemon's peak RSS, whatever the blob's size: coding windows (6 x 4 MiB), six
- * uploads of 4 chunks each, and the chunk garbage V8 collects late (measured: about 90 MiB at 1 GiB, the same at 256).
+ * uploads of 4 chunks each, and the chunk garbage V8 collects late (measured: 85-129 MiB from 256 MiB to 4 GiB, the
+ * most on a loaded machine). Still under the 256 MiB blob: holding it, or its shards, fails.
  */
-const MEMORY_BOUND = 160 * 1024 * 1024;
+const MEMORY_BOUND = 192 * 1024 * 1024;
 
 interface BlobStatus {
   priority: string;

@@ -52,11 +52,18 @@ export async function startKubo(opts: { readyTimeoutMs?: number } = {}): Promise
   const ipfsPath = mkdtempSync(join(tmpdir(), 'magnet-kubo-'));
   const env = { ...process.env, IPFS_PATH: ipfsPath };
   await run(KUBO_BIN, ['init', '--profile', 'test', '--empty-repo'], { env });
-  const apiPort = await freePort();
-  const gwPort = await freePort();
   const set = (key: string, value: string) => run(KUBO_BIN, ['config', '--json', key, value], { env });
-  await set('Addresses.API', JSON.stringify(`/ip4/127.0.0.1/tcp/${apiPort}`));
-  await set('Addresses.Gateway', JSON.stringify(`/ip4/127.0.0.1/tcp/${gwPort}`));
+  // Two distinct free ports (two asks in a row may get the same one back), chosen again if one is taken by the time
+  // kubo binds it.
+  let apiPort = 0;
+  const choosePorts = async (): Promise<void> => {
+    apiPort = await freePort();
+    let gwPort = await freePort();
+    while (gwPort === apiPort) gwPort = await freePort();
+    await set('Addresses.API', JSON.stringify(`/ip4/127.0.0.1/tcp/${apiPort}`));
+    await set('Addresses.Gateway', JSON.stringify(`/ip4/127.0.0.1/tcp/${gwPort}`));
+  };
+  await choosePorts();
   await set('Addresses.Swarm', JSON.stringify(['/ip4/127.0.0.1/tcp/0']));
 
   let proc!: ChildProcess;
@@ -96,7 +103,16 @@ export async function startKubo(opts: { readyTimeoutMs?: number } = {}): Promise
     await exited;
     clearTimeout(timer);
   };
-  const apiMultiaddr = await launch();
+  let apiMultiaddr: string | undefined;
+  for (let attempt = 1; apiMultiaddr === undefined; attempt++) {
+    try {
+      apiMultiaddr = await launch();
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+      out = '';
+      await choosePorts();
+    }
+  }
   return {
     ipfsPath,
     apiMultiaddr,
