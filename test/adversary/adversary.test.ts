@@ -83,7 +83,9 @@ test(
     const report = join(work, 'probes.jsonl');
     const config = join(work, 'config.json');
     writeFileSync(config, JSON.stringify({ diloco, net: { heartbeatSeconds: 1, staleSeconds: 10 } }));
-    const env = testEnv({ MAGNET_DILOCO: 'true', MAGNET_CPU_TRAINING: 'true' });
+    // Gradients archived too (diloco.storeGradients): every trainer then owns erasure-coded blobs with shards on the
+    // withholding member, and its repair reads meet the withheld shards, as the checkpoint read below may not.
+    const env = testEnv({ MAGNET_DILOCO: 'true', MAGNET_CPU_TRAINING: 'true', MAGNET_STORE_GRADIENTS: 'true' });
     const args = ['--config', config, ...membersArgs(homes)];
 
     const first = await startDaemon({ home: honest[0]!.home, env, args });
