@@ -96,6 +96,7 @@ export async function putBlob(site: DataCallSite, src: UploadSource, placement?:
       // whatever the blob's size (the stream's own buffer would hold 16 chunks).
       let inFlight = 0;
       let wake: (() => void) | undefined;
+      onAnswer.push(() => wake?.()); // an answer (a refusal) ends the wait too
       for await (const message of messages(offset)) {
         if (answered) break;
         inFlight++;
@@ -103,11 +104,7 @@ export async function putBlob(site: DataCallSite, src: UploadSource, placement?:
           inFlight--;
           wake?.();
         });
-        while (inFlight >= MAX_CHUNKS_IN_FLIGHT && !answered)
-          await new Promise<void>((r) => {
-            wake = r;
-            onAnswer.push(r);
-          });
+        while (inFlight >= MAX_CHUNKS_IN_FLIGHT && !answered) await new Promise<void>((r) => (wake = r));
       }
       if (!answered) call.end();
     })().catch((err: unknown) => {

@@ -134,26 +134,12 @@ export class UploadGate {
    * and what pending claims refer to, with their shards) and content this node owns itself.
    */
   async collect(keep: ReadonlySet<string>, now = Date.now()): Promise<{ blobs: number; bytes: number }> {
-    let blobs = 0;
-    let bytes = 0;
-    for (const b of this.d.held.expired(now)) {
-      if (keep.has(b.sha256) || (b.purpose === 'shard' && keep.has(b.ref))) {
-        this.d.held.renew(b.sha256, b.sender, now + this.d.opts.leaseMs);
-        continue;
-      }
-      try {
-        await this.drop(b);
-        blobs++;
-        bytes += b.size;
-      } catch (err) {
-        this.d.log.warn({ sha256: b.sha256, err: errorMessage(err) }, 'deleting a blob past its lease failed; retrying next round');
-      }
-    }
-    if (blobs > 0) {
-      this.d.log.info({ blobs, bytes }, 'blobs held for peers past their lease: deleted');
-      this.d.collected?.(blobs, bytes);
-    }
-    return { blobs, bytes };
+    const gone = this.d.held.expired(now).filter((b) => {
+      if (!keep.has(b.sha256) && !(b.purpose === 'shard' && keep.has(b.ref))) return true;
+      this.d.held.renew(b.sha256, b.sender, now + this.d.opts.leaseMs);
+      return false;
+    });
+    return this.dropAll(gone, 'blobs held for peers past their lease', {});
   }
 
   /**
@@ -161,19 +147,24 @@ export class UploadGate {
    * never asks for its gradients again, so they go now rather than when their lease lapses.
    */
   async settleGradients(round: number): Promise<{ blobs: number; bytes: number }> {
+    return this.dropAll(this.d.held.gradientsBefore(round), 'gradients of settled rounds', { before: round });
+  }
+
+  /** Drops each blob (a failure is logged and retried next round), logs and counts what went. */
+  private async dropAll(held: HeldBlob[], what: string, fields: Record<string, unknown>): Promise<{ blobs: number; bytes: number }> {
     let blobs = 0;
     let bytes = 0;
-    for (const b of this.d.held.gradientsBefore(round)) {
+    for (const b of held) {
       try {
         await this.drop(b);
         blobs++;
         bytes += b.size;
       } catch (err) {
-        this.d.log.warn({ sha256: b.sha256, err: errorMessage(err) }, 'deleting a gradient of a settled round failed; retrying next round');
+        this.d.log.warn({ sha256: b.sha256, err: errorMessage(err) }, `deleting ${what} failed; retrying next round`);
       }
     }
     if (blobs > 0) {
-      this.d.log.info({ blobs, bytes, before: round }, 'gradients of settled rounds deleted');
+      this.d.log.info({ ...fields, blobs, bytes }, `${what}: deleted`);
       this.d.collected?.(blobs, bytes);
     }
     return { blobs, bytes };
