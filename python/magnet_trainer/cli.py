@@ -20,6 +20,13 @@ class _Parser(argparse.ArgumentParser):
         raise TrainerError("bad_args", f"{self.prog}: {message}")
 
 
+def _density(s):
+    v = float(s)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"{s} is not in (0, 1]")
+    return v
+
+
 def _positive(kind):
     def parse(s):
         v = kind(s)
@@ -94,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta1", type=float, default=0.9)
     p.add_argument("--beta2", type=float, default=0.95)
     p.add_argument("--grad-clip", type=float, default=1.0, help="global norm clip, 0 = off")
-    p.add_argument("--compression", choices=["none", "fp16", "int8"], default="none")
+    p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="none")
     p.add_argument("--int8-block", type=_positive(int), default=256, help="values per int8 scale")
+    p.add_argument("--topk-density", type=_density, default=1 / 64, help="topk2: share of each chunk's values sent")
     p.add_argument("--no-error-feedback", action="store_true", help="drop the compression residual")
     p.add_argument("--progress-every", type=int, default=10, help="progress line every N steps, 0 = none")
     _device_args(p)

@@ -42,10 +42,18 @@ def load_grad(path: str, base: ckpt.Checkpoint) -> tuple[dict[str, torch.Tensor]
         same = False
     if not same:
         raise TrainerError("config_mismatch", f"{what}: model config differs from the base", file=str(path))
-    delta = compress.decode(tensors, meta.get("compression", {}), what)
     expected = base.model.state_dict()
-    if set(delta) != set(expected):
+    comp = meta.get("compression") if isinstance(meta.get("compression"), dict) else {}
+    # shapes are checked before decoding: a topk2 file names its full shapes, so a forged one could ask decode for
+    # a dense tensor far larger than the file
+    shapes = comp.get("shapes") if isinstance(comp.get("shapes"), dict) else {}
+    if set(shapes) != set(expected):
         raise TrainerError("config_mismatch", f"{what}: parameter names differ from the base", file=str(path))
+    for k, shape in shapes.items():
+        if shape != list(expected[k].shape):
+            raise TrainerError("config_mismatch", f"{what}: {k} has shape {shape}, expected {list(expected[k].shape)}",
+                               file=str(path))
+    delta = compress.decode(tensors, comp, what)
     for k, d in delta.items():
         if d.shape != expected[k].shape or d.dtype != torch.float32:
             raise TrainerError("config_mismatch", f"{what}: {k} is {d.dtype} {tuple(d.shape)}, "

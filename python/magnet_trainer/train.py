@@ -173,7 +173,7 @@ def run(args, data_tokens) -> dict:
     raw_norm = math.sqrt(sum(float(d.double().pow(2).sum()) for d in delta.values()))
     use_ef = args.compression != "none" and not args.no_error_feedback
     corrected = {k: d + local["residual"].get(k, 0.0) for k, d in delta.items()} if use_ef else delta
-    payload, comp = compress.encode(corrected, args.compression, args.int8_block)
+    payload, comp = compress.encode(corrected, args.compression, args.int8_block, args.topk_density)
     residual = {}
     if use_ef:
         decoded = compress.decode(payload, comp)

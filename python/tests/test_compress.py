@@ -69,3 +69,64 @@ def test_train_writes_int8_grad_and_residual(trainer, workdir, base_ckpt, text_f
     # residual = what int8 lost: small next to the delta itself
     ef = torch.cat([v.flatten() for k, v in lt.items() if k.startswith("ef.")])
     assert 0 < ef.norm().item() < 0.1 * res["delta_norm"]
+
+
+def test_topk2_keeps_the_largest_values_with_two_levels_and_their_signs():
+    g = torch.Generator().manual_seed(9)
+    d = {"w": torch.randn(3, 5000, generator=g), "norm": torch.randn(40, generator=g)}
+    enc, meta = compress.encode(d, "topk2", density=0.02)
+    assert meta["kind"] == "topk2" and meta["chunk"] == compress.TOPK_CHUNK and meta["density"] == 0.02
+    dec = compress.decode(enc, meta)
+    flat = d["w"].reshape(-1)
+    rows = torch.cat([flat, flat.new_zeros(-flat.numel() % 4096)]).view(-1, 4096)
+    k = round(0.02 * 4096)
+    for i, row in enumerate(rows):
+        got = dec["w"].reshape(-1)[i * 4096:(i + 1) * 4096]
+        kept = got.nonzero().flatten()
+        assert set(kept.tolist()) == set(row.abs().topk(k).indices.tolist())  # exactly the k largest magnitudes
+        assert torch.equal(torch.sign(got[kept]), torch.sign(row[kept]))  # signs kept
+        assert len(set(got[kept].abs().tolist())) <= 2  # two levels per chunk
+    assert dec["norm"].count_nonzero() == 1  # round(0.02 * 40) = 1 value of a 40-value tensor
+    n = sum(v.numel() for v in d.values())
+    sizes = {kind: compress.payload_bytes(compress.encode(d, kind, density=1 / 64)[0]) for kind in ("int8", "topk2")}
+    assert sizes["topk2"] * 20 < sizes["int8"] and sizes["topk2"] < 0.05 * n
+
+
+def test_topk2_error_feedback_sends_everything_eventually():
+    """The residual is what top-k left out; sent again and again with feedback, the decoded sum approaches K*delta."""
+    d = sample()
+    residual = {k: torch.zeros_like(v) for k, v in d.items()}
+    total = {k: torch.zeros_like(v) for k, v in d.items()}
+    drift = []
+    for step in range(1, 401):
+        corrected = {k: d[k] + residual[k] for k in d}
+        dec = compress.decode(*compress.encode(corrected, "topk2", density=1 / 16))
+        residual = {k: corrected[k] - dec[k] for k in d}
+        total = {k: total[k] + dec[k] for k in d}
+        if step in (25, 400):
+            drift.append(max(((total[k] - step * d[k]).norm() / (step * d[k]).norm()).item() for k in d))
+    assert drift[1] < 0.2 * drift[0] and drift[1] < 0.05, drift
+
+
+def test_topk2_decode_refuses_forged_payloads():
+    import pytest
+
+    from magnet_trainer.protocol import TrainerError
+
+    d = {"w": torch.randn(2, 4096, generator=torch.Generator().manual_seed(1))}
+    enc, meta = compress.encode(d, "topk2", density=1 / 64)
+
+    def refused(tensors, m, words):
+        with pytest.raises(TrainerError) as e:
+            compress.decode(tensors, m)
+        assert e.value.code == "file_corrupt" and words in str(e.value), str(e.value)
+
+    dup = dict(enc, **{"w.idx": enc["w.idx"].clone()})
+    dup["w.idx"][0, 1] = dup["w.idx"][0, 0]
+    refused(dup, meta, "not strictly increasing")
+    out = dict(enc, **{"w.idx": enc["w.idx"].clone()})
+    out["w.idx"][1, 0] = -1
+    refused(out, meta, "outside its chunk")
+    refused(dict(enc, **{"w.lv": enc["w.lv"][:1]}), meta, "w.lv is")
+    refused(enc, {**meta, "density": 0.5}, "w.idx is")  # k no longer matches the file
+    refused(enc, {**meta, "chunk": 10**6}, "chunk in [1, 32768]")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from magnet_trainer import ckpt, files
+from magnet_trainer import ckpt, compress, files
 from magnet_trainer.ckpt import Checkpoint
 from magnet_trainer.merge import outer_step, weighted_mean
 from magnet_trainer.train import GRAD_KIND
@@ -255,3 +255,20 @@ def test_leader_sets_steps_tokens_and_contributors(trainer, workdir, base_ckpt, 
     r = trainer("merge", "--base", base_ckpt, "--grad", grads[0], "--weight", 1, "--steps-per-grad", 5,
                 "--out", workdir / "half.safetensors")
     assert r.rc == 1 and r.error["code"] == "bad_args" and not (workdir / "half.safetensors").exists()
+
+
+def test_refuses_forged_shapes_before_decoding(trainer, workdir, base_ckpt, grads):
+    """A topk2 gradient names its dense shapes; one that names a huge tensor is refused before anything is allocated."""
+    t, meta = files.load(grads[0], GRAD_KIND, "g")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    dense = compress.decode(t, meta["compression"])
+    enc, comp = compress.encode(dense, "topk2")
+    name = sorted(comp["shapes"])[0]
+    forged = workdir / "forged_shape.safetensors"
+    files.save(forged, enc, GRAD_KIND, {**meta, "compression": {**comp, "shapes": {**comp["shapes"], name: [10**12]}}})
+    r = trainer("merge", "--base", base_ckpt, "--grad", forged, "--weight", 1, "--out", workdir / "never.safetensors")
+    assert r.rc == 1 and r.error["code"] == "config_mismatch" and "[1000000000000]" in r.error["message"]
+    honest = workdir / "topk2_grad.safetensors"
+    files.save(honest, enc, GRAD_KIND, {**meta, "compression": comp})
+    r = trainer("merge", "--base", base_ckpt, "--grad", honest, "--weight", 1, "--out", workdir / "topk2_merged.safetensors")
+    assert r.rc == 0, r.err

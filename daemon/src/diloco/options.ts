@@ -50,9 +50,17 @@ export const dilocoOptions = {
   momentum: num(TRAINER_DEFAULTS.momentum, 'Outer Nesterov momentum', { min: 0, max: 1 }),
   compression: choice(
     'int8',
-    ['none', 'fp16', 'int8'],
-    'Pseudo-gradient compression (int8: per block with a float scale, the residual fed back into the next round; a quarter of the bytes of none)',
+    ['none', 'fp16', 'int8', 'topk2'],
+    'Pseudo-gradient compression, the residual fed back into the next round (int8: per block with a float scale, a quarter of the bytes of none; topk2: the largest diloco.topkDensity of each 4096 values, 2 bits each, about 1/27 of int8)',
     { env: 'MAGNET_COMPRESSION' },
+  ),
+  topkDensity: num(
+    1 / 64,
+    "Share of each chunk's values a topk2 pseudo-gradient sends (this node's choice: a receiver reads it from the file)",
+    {
+      min: 1 / 4096,
+      max: 1,
+    },
   ),
   storeGradients: bool(
     false,

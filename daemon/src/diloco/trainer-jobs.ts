@@ -118,6 +118,8 @@ export class TrainerJobs {
         String(o.warmup),
         '--compression',
         o.compression,
+        '--topk-density',
+        String(o.topkDensity),
       ],
       p.signal,
     );
