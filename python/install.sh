@@ -10,7 +10,7 @@ want="$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
   && "$venv/bin/python" -c "import importlib.util as u, sys
-sys.exit(0 if all(u.find_spec(m) for m in ('magnet_trainer', 'torch', 'numpy', 'safetensors', 'gguf', 'pytest', 'tokenizers', 'sentencepiece')) else 1)" 2>/dev/null; then
+sys.exit(0 if all(u.find_spec(m) for m in ('magnet_trainer', 'torch', 'numpy', 'safetensors', 'gguf', 'pytest', 'tokenizers', 'sentencepiece', 'matplotlib')) else 1)" 2>/dev/null; then
   exit 0
 fi
 

@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-error-feedback", action="store_true", help="drop the compression residual")
     p.add_argument("--progress-every", type=int, default=10, help="progress line every N steps, 0 = none")
     _device_args(p)
+    p.add_argument("--devices", type=_positive(int), default=1,
+                   help="data-parallel processes under torchrun: one per GPU (NCCL), or gloo on CPU; each takes "
+                        "batch/devices sequences of every step (the same training as one process)")
+    p.add_argument("--dist-timeout", type=_positive(float), default=600.0,
+                   help="with --devices > 1: seconds a rank waits for the others in a collective before failing")
 
     p = sub.add_parser("merge", help="outer Nesterov step from pseudo-gradients")
     p.add_argument("--base", required=True)
@@ -163,17 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny")
     p.add_argument("--workers", type=_positive(int), default=4)
     p.add_argument("--H", type=_positive(int), default=50, help="inner steps per round")
-    p.add_argument("--rounds", type=_positive(int), default=4)
+    p.add_argument("--rounds", type=_positive(int), default=16)
+    p.add_argument("--warm-start", type=_non_negative, default=100,
+                   help="steps of synchronous training (batch workers x batch) every method starts from")
+    p.add_argument("--methods", default="diloco,sync,single", help="comma list of diloco, delayed, sync, single")
     p.add_argument("--batch", type=_positive(int), default=4)
     p.add_argument("--seq", type=_positive(int), default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="cosine",
+                   help="inner learning rate after warmup, over warm start + H x rounds steps")
     p.add_argument("--outer-lr", type=float, default=0.7)
     p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="none",
+                   help="how DiLoCo workers encode their pseudo-gradients (with error feedback)")
+    p.add_argument("--topk-density", type=_density, default=1 / 64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-windows", type=_positive(int), default=32)
+    p.add_argument("--eval-windows", type=_positive(int), default=64)
     p.add_argument("--data", default="stdlib")
     p.add_argument("--out", default=None, help="also write the result JSON here")
+    p.add_argument("--plot", default=None, help="also draw the held-out loss curves as a PNG here (needs matplotlib)")
     _device_args(p)
     return ap
 
@@ -226,6 +240,14 @@ def dispatch(args) -> dict:
 
         if not 0 <= args.node < args.nodes:
             raise TrainerError("bad_args", f"--node {args.node} is not in [0, --nodes {args.nodes})")
+        if args.devices > 1:
+            from . import parallel
+
+            world = parallel.rank_world()
+            if world is None:
+                return parallel.launch(args)  # this process starts the ranks and relays rank 0
+            if world.size != args.devices:
+                raise TrainerError("internal", f"rank {world.rank} of {world.size} runs with --devices {args.devices}")
         return train.run(args, _tokens(args.data, args.tokenizer))
     if c == "merge":
         from . import merge
@@ -304,6 +326,7 @@ def main(argv=None) -> int:
     command = None
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # train --devices N re-runs them in its ranks
         command = args.command
         if command == "worker":
             return worker()

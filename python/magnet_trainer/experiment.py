@@ -1,14 +1,19 @@
 """`experiment diloco`: N simulated DiLoCo workers in one process vs synchronous data parallel vs one worker.
 
-All three start from the same init and see the same number of tokens per worker-step:
-  diloco  N workers, each with its own data slice and AdamW, H inner steps per round, R rounds, Nesterov outer
-          step on the mean pseudo-gradient (the `train` + `merge` code paths, in memory)
-  sync    one model, batch N*B (the average of N workers' gradients every step), H*R steps: same total tokens
-  single  one worker, batch B, H*R steps: the same steps per worker as DiLoCo, N times fewer tokens
-Held-out losses are measured after every round (baselines: after the same number of steps), so one run shows how
-the DiLoCo/sync gap moves with the budget.
+All methods start from one shared warm start (W steps of synchronous training at batch N*B, optimizer state
+included) and then see the same number of tokens per worker-step:
+  diloco   N workers, each with its own data slice and AdamW, H inner steps per round, R rounds, Nesterov outer
+           step on the mean pseudo-gradient (the `train` + `merge` code paths, in memory), pseudo-gradients encoded
+           with --compression and error feedback as a node sends them
+  delayed  the same with a one-step-delayed outer update: a worker starts round r+1 on its own model while round
+           r's pseudo-gradient is in flight, and when the merge lands it moves its progress of round r+1 onto the
+           merged model (local = merged - progress): training never waits for the network
+  sync     one model, batch N*B (the average of N workers' gradients every step), H*R steps: same total tokens
+  single   one worker, batch B, H*R steps: the same steps per worker as DiLoCo, N times fewer tokens
+Held-out losses are measured after every round (baselines: after the same number of steps; delayed: with the
+merge of that round applied, which a node has once it lands), so one run shows how the gaps move with the budget.
 Bytes communicated (upload per worker, summed over workers): sync sends an fp32 gradient every step; DiLoCo sends
-one pseudo-gradient per round, measured as the encoded payload for none, fp16 and int8.
+one pseudo-gradient per round, measured as the encoded payload for each encoding.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 
 import torch
 
-from . import compress
+from . import compress, files
 from .ckpt import Checkpoint
 from .data import Dataset, load_tokens
 from .evaluate import heldout_loss
@@ -27,9 +32,116 @@ from .model import build, preset
 from .protocol import TrainerError, emit, log
 from .train import InnerHParams, inner_steps, make_optimizer, pick_device
 
+METHODS = ("diloco", "delayed", "sync", "single")
+
 
 def _eval(model, data, args, device) -> float:
     return heldout_loss(model, data, 8, args.eval_windows, "qat", device)[0]
+
+
+def _hparams(args, batch: int, total_steps: int) -> InnerHParams:
+    return InnerHParams(lr=args.lr, warmup=args.warmup, batch=batch, seq=args.seq, schedule=args.schedule,
+                        total_steps=total_steps)
+
+
+def _fork(model, opt, hp: InnerHParams, device):
+    """A copy of a model and its AdamW state (the warm start every method continues from)."""
+    m = copy.deepcopy(model).to(device)
+    o = make_optimizer(m, hp)
+    o.load_state_dict(opt.state_dict())
+    return m, o
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Encoder:
+    """One worker's pseudo-gradient encoding with error feedback, as `train --compression` does it."""
+
+    def __init__(self, kind: str, density: float):
+        self.kind, self.density, self.residual = kind, density, {}
+
+    def __call__(self, delta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.kind == "none":
+            return delta
+        corrected = {k: d + self.residual[k] if k in self.residual else d for k, d in delta.items()}
+        dev = next(iter(delta.values())).device
+        enc, comp = compress.encode({k: v.cpu() for k, v in corrected.items()}, self.kind, density=self.density)
+        decoded = {k: v.to(dev) for k, v in compress.decode(enc, comp).items()}
+        self.residual = {k: corrected[k] - decoded[k] for k in corrected}
+        return decoded
+
+
+def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curve: list, payload: dict) -> None:
+    n, H, R = args.workers, args.H, args.rounds
+    hp = _hparams(args, args.batch, args.warm_start + H * R)
+    glob = Checkpoint(copy.deepcopy(warm).to(device), {}, {}, None)
+    workers = []
+    for i in range(n):
+        m, o = _fork(warm, warm_opt, hp, device)
+        workers.append({"model": m, "opt": o, "cursor": 0, "encode": Encoder(args.compression, args.topk_density),
+                        "data": Dataset(tokens, args.seq, seed=args.seed, node=i, nodes=n)})
+    phase = "delayed" if delayed else "diloco"
+    in_flight = None  # delayed: the mean pseudo-gradient of the previous round, merged while this round trains
+    for r in range(R):
+        gw = _weights(glob.model)
+        starts, deltas, losses = [], [], []
+        for w in workers:
+            if not delayed:
+                w["model"].load_state_dict(gw)
+            starts.append(_weights(w["model"]))
+            out = inner_steps(w["model"], w["opt"], w["data"], hp, args.warm_start + r * H, w["cursor"], H, device)
+            w["cursor"] = out["cursor"]
+            losses.append(out["losses"][-1])
+        for w, start in zip(workers, starts):
+            deltas.append({k: start[k] - v.detach() for k, v in w["model"].state_dict().items()})
+        if r == 0 and not payload:  # bytes of one pseudo-gradient in each encoding
+            for kind in compress.KINDS:
+                enc, _ = compress.encode({k: v.cpu() for k, v in deltas[0].items()}, kind, density=args.topk_density)
+                payload[kind] = compress.payload_bytes(enc)
+        sent = [w["encode"](d) for w, d in zip(workers, deltas)]
+        mean = {k: sum(d[k] for d in sent) / n for k in sent[0]}
+        if delayed:
+            if in_flight is not None:  # round r-1's merge lands now: each worker's round-r progress moves onto it
+                outer_step(glob, in_flight, args.outer_lr, args.momentum)
+                merged = _weights(glob.model)
+                for w, d in zip(workers, deltas):
+                    w["model"].load_state_dict({k: merged[k] - d[k] for k in merged})
+            in_flight = mean
+            # what a node holds once this round's merge lands (during the next round's inner steps)
+            view = Checkpoint(copy.deepcopy(glob.model), {}, {k: v.clone() for k, v in glob.momentum.items()}, None)
+            outer_step(view, in_flight, args.outer_lr, args.momentum)
+            curve.append(_eval(view.model, eval_data, args, device))
+        else:
+            outer_step(glob, mean, args.outer_lr, args.momentum)
+            curve.append(_eval(glob.model, eval_data, args, device))
+        emit("progress", phase=phase, round=r + 1, rounds=R, worker_loss=sum(losses) / n, heldout_loss=curve[-1])
+
+
+def _baseline(args, warm, warm_opt, tokens, eval_data, device, phase: str, curve: list) -> None:
+    n, H, R = args.workers, args.H, args.rounds
+    batch = n * args.batch if phase == "sync" else args.batch
+    hp = _hparams(args, batch, args.warm_start + H * R)
+    m, opt = _fork(warm, warm_opt, hp, device)
+    # sync continues the warm start's data stream; single reads worker 0's slice, as DiLoCo's first worker does
+    data = Dataset(tokens, args.seq, seed=args.seed, node=0, nodes=1 if phase == "sync" else n)
+    cursor = args.warm_start * n * args.batch if phase == "sync" else 0
+    out = {"losses": [float("nan")]}
+    for r in range(R):  # R chunks of H steps: one optimizer, one schedule, evaluated where DiLoCo merges
+        out = inner_steps(m, opt, data, hp, args.warm_start + r * H, cursor, H, device)
+        cursor = out["cursor"]
+        curve.append(_eval(m, eval_data, args, device))
+    emit("progress", phase=phase, steps=H * R, train_loss=out["losses"][-1], heldout_loss=curve[-1])
+
+
+def _methods(spec: str) -> list[str]:
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    bad = [m for m in names if m not in METHODS]
+    if bad or not names:
+        raise TrainerError("bad_args", f"--methods {spec!r}: unknown {', '.join(bad) or 'empty list'}; known: "
+                           f"{', '.join(METHODS)}")
+    return [m for m in METHODS if m in names]
 
 
 def run(args) -> dict:
@@ -38,79 +150,97 @@ def run(args) -> dict:
         cfg = preset(args.preset)
     except ValueError as e:
         raise TrainerError("bad_args", str(e)) from e
+    methods = _methods(args.methods)
+    if args.compression not in compress.KINDS:
+        raise TrainerError("bad_args", f"--compression {args.compression}: known {', '.join(compress.KINDS)}")
     tokens = load_tokens(args.data)
     init = build(cfg, seed=args.seed)
     eval_data = Dataset(tokens, args.seq)
     n, H, R = args.workers, args.H, args.rounds
-    hp = InnerHParams(lr=args.lr, warmup=args.warmup, batch=args.batch, seq=args.seq)
     n_params = init.num_params()
-    t0 = time.perf_counter()
+    seconds, curves, payload = {}, {}, {}
 
-    # --- DiLoCo
-    glob = Checkpoint(copy.deepcopy(init).to(device), {}, {}, None)
-    workers = []
-    for i in range(n):
-        m = copy.deepcopy(init).to(device)
-        workers.append({"model": m, "opt": make_optimizer(m, hp), "cursor": 0,
-                        "data": Dataset(tokens, args.seq, seed=args.seed, node=i, nodes=n)})
-    payload = {}
-    # held-out loss after every round (DiLoCo) and after the same number of steps (baselines): the gap's trend
-    curves = {"diloco": [], "sync": [], "single": []}
-    for r in range(R):
-        gw = {k: v.detach().clone() for k, v in glob.model.state_dict().items()}
-        deltas, losses = [], []
-        for w in workers:
-            w["model"].load_state_dict(gw)
-            out = inner_steps(w["model"], w["opt"], w["data"], hp, r * H, w["cursor"], H, device)
-            w["cursor"] = out["cursor"]
-            losses.append(out["losses"][-1])
-            deltas.append({k: gw[k] - v.detach() for k, v in w["model"].state_dict().items()})
-        if r == 0:  # bytes of one pseudo-gradient in each encoding
-            for kind in compress.KINDS:
-                enc, _ = compress.encode({k: v.cpu() for k, v in deltas[0].items()}, kind)
-                payload[kind] = compress.payload_bytes(enc)
-        mean = {k: sum(d[k] for d in deltas) / n for k in deltas[0]}
-        outer_step(glob, mean, args.outer_lr, args.momentum)
-        curves["diloco"].append(_eval(glob.model, eval_data, args, device))
-        emit("progress", phase="diloco", round=r + 1, rounds=R, worker_loss=sum(losses) / n,
-             heldout_loss=curves["diloco"][-1])
-    diloco_loss = curves["diloco"][-1]
-    t_diloco = time.perf_counter() - t0
-    log(f"diloco: held-out loss {diloco_loss:.4f} ({t_diloco:.0f}s)")
+    # --- the shared warm start: synchronous training at batch N*B, its optimizer state handed on too
+    t = time.perf_counter()
+    warm = init.to(device)
+    warm_hp = _hparams(args, n * args.batch, args.warm_start + H * R)
+    warm_opt = make_optimizer(warm, warm_hp)
+    warm_loss = None
+    if args.warm_start:
+        inner_steps(warm, warm_opt, Dataset(tokens, args.seq, seed=args.seed), warm_hp, 0, 0, args.warm_start, device)
+        warm_loss = _eval(warm, eval_data, args, device)
+        emit("progress", phase="warm_start", steps=args.warm_start, heldout_loss=warm_loss)
+    seconds["warm_start"] = time.perf_counter() - t
 
-    # --- synchronous data parallel at equal tokens, and a single worker at equal steps
-    def baseline(batch: int, phase: str) -> tuple[float, float]:
-        t = time.perf_counter()
-        m = copy.deepcopy(init).to(device)
-        bhp = InnerHParams(lr=args.lr, warmup=args.warmup, batch=batch, seq=args.seq)
-        data = Dataset(tokens, args.seq, seed=args.seed, node=0, nodes=1 if phase == "sync" else n)
-        opt, cursor = make_optimizer(m, bhp), 0
-        for r in range(R):  # R chunks of H steps: one optimizer, one schedule, evaluated where DiLoCo merges
-            out = inner_steps(m, opt, data, bhp, r * H, cursor, H, device)
-            cursor = out["cursor"]
-            curves[phase].append(_eval(m, eval_data, args, device))
-        loss = curves[phase][-1]
-        emit("progress", phase=phase, steps=H * R, train_loss=out["losses"][-1], heldout_loss=loss)
-        return loss, time.perf_counter() - t
+    for m in methods:
+        t, curves[m] = time.perf_counter(), []
+        if m in ("diloco", "delayed"):
+            _diloco(args, warm, warm_opt, tokens, eval_data, device, m == "delayed", curves[m], payload)
+        else:
+            _baseline(args, warm, warm_opt, tokens, eval_data, device, m, curves[m])
+        seconds[m] = time.perf_counter() - t
+        log(f"{m}: held-out loss {curves[m][-1]:.4f} ({seconds[m]:.0f}s)")
 
-    sync_loss, t_sync = baseline(n * args.batch, "sync")
-    single_loss, t_single = baseline(args.batch, "single")
-
-    sync_bytes = n * H * R * 4 * n_params
-    diloco_bytes = {k: n * R * v for k, v in payload.items()}
+    final = {m: c[-1] for m, c in curves.items()}
     tokens_each = n * args.batch * args.seq * H * R
-    return {
+    result = {
         "settings": {"preset": args.preset, "params": n_params, "workers": n, "H": H, "rounds": R,
-                     "batch": args.batch, "seq": args.seq, "lr": args.lr, "warmup": args.warmup,
-                     "outer_lr": args.outer_lr, "momentum": args.momentum, "data": args.data, "seed": args.seed,
-                     "device": str(device), "eval_windows": args.eval_windows},
-        "tokens": {"diloco": tokens_each, "sync": tokens_each, "single": tokens_each // n},
-        "heldout_loss": {"diloco": diloco_loss, "sync": sync_loss, "single": single_loss},
-        "diloco_vs_sync": diloco_loss / sync_loss - 1,
-        "diloco_vs_single": diloco_loss / single_loss - 1,
+                     "warm_start": args.warm_start, "batch": args.batch, "seq": args.seq, "lr": args.lr,
+                     "warmup": args.warmup, "schedule": args.schedule, "outer_lr": args.outer_lr,
+                     "momentum": args.momentum, "compression": args.compression, "topk_density": args.topk_density,
+                     "data": args.data, "seed": args.seed, "device": str(device), "eval_windows": args.eval_windows},
+        "methods": methods,
+        "warm_start_loss": warm_loss,
+        "tokens": {"warm_start": args.warm_start * n * args.batch * args.seq,
+                   **{m: tokens_each // (n if m == "single" else 1) for m in methods}},
+        "heldout_loss": final,
         "heldout_curve": curves,
-        "diloco_vs_sync_curve": [d / s - 1 for d, s in zip(curves["diloco"], curves["sync"])],
-        "bytes": {"sync_fp32": sync_bytes, **{f"diloco_{k}": v for k, v in diloco_bytes.items()}},
-        "bytes_ratio": {f"sync_over_diloco_{k}": sync_bytes / v for k, v in diloco_bytes.items()},
-        "seconds": {"diloco": t_diloco, "sync": t_sync, "single": t_single},
+        "seconds": seconds,
     }
+    for a, b in (("diloco", "sync"), ("diloco", "single"), ("delayed", "sync"), ("delayed", "diloco")):
+        if a in curves and b in curves:
+            result[f"{a}_vs_{b}"] = final[a] / final[b] - 1
+            result[f"{a}_vs_{b}_curve"] = [x / y - 1 for x, y in zip(curves[a], curves[b])]
+    if payload:
+        sync_bytes = n * H * R * 4 * n_params
+        diloco_bytes = {k: n * R * v for k, v in payload.items()}
+        result["bytes"] = {"sync_fp32": sync_bytes, **{f"diloco_{k}": v for k, v in diloco_bytes.items()}}
+        result["bytes_ratio"] = {f"sync_over_diloco_{k}": sync_bytes / v for k, v in diloco_bytes.items()}
+    if args.plot:
+        plot(result, args.plot)
+    return result
+
+
+def plot(result: dict, path: str) -> None:
+    """The held-out loss curves as a PNG (matplotlib, Agg), written to a temp file and renamed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise TrainerError("bad_args", "--plot needs matplotlib (python/install.sh installs it)") from e
+    s = result["settings"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    styles = {"sync": ("synchronous data parallel", "k", "-"), "diloco": (f"DiLoCo, {s['workers']} workers", "C0", "-"),
+              "delayed": ("DiLoCo, one-step-delayed outer update", "C1", "--"),
+              "single": ("one worker (1/%d of the tokens)" % s["workers"], "C2", ":")}
+    per_round = s["workers"] * s["batch"] * s["seq"] * s["H"]
+    warm = result["tokens"]["warm_start"]
+    for m, curve in result["heldout_curve"].items():
+        label, color, ls = styles[m]
+        if m + "_vs_sync" in result:
+            label += f" ({100 * result[m + '_vs_sync']:+.1f}% vs sync)"
+        xs = [(warm + (i + 1) * per_round) / 1e6 for i in range(len(curve))]
+        ax.plot(xs, curve, color=color, linestyle=ls, marker="o", markersize=3, label=label)
+    ax.set_xlabel("tokens seen by DiLoCo / sync (millions, warm start included)")
+    ax.set_ylabel("held-out loss (qat)")
+    ax.set_title(f"{s['preset']}: H={s['H']}, {s['rounds']} rounds, warm start {s['warm_start']} steps, "
+                 f"outer lr {s['outer_lr']} / momentum {s['momentum']}, {s['compression']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        files.write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"), "plot")
+    finally:
+        plt.close(fig)

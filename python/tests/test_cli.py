@@ -98,18 +98,25 @@ def test_merge_export_experiment_lines(trainer, workdir, base_ckpt, grads, text_
     g = workdir / "proto.gguf"
     r = trainer("export", "--ckpt", m, "--out", g)
     assert [e["event"] for e in r.events] == ["start", "result"] and r.result["bytes"] == g.stat().st_size
-    out = workdir / "experiment.json"
+    out, png = workdir / "experiment.json", workdir / "experiment.png"
     r = trainer("experiment", "diloco", "--workers", 2, "--H", 2, "--rounds", 2, "--batch", 2, "--seq", 32,
-                "--eval-windows", 2, "--data", text_file, "--warmup", 1, "--out", out, "--threads", 2)
+                "--eval-windows", 2, "--data", text_file, "--warmup", 1, "--warm-start", 2, "--out", out, "--plot", png,
+                "--methods", "single,delayed,diloco,sync", "--compression", "int8", "--threads", 2)
     assert r.rc == 0, r.err
     phases = [e.get("phase") for e in r.events if e["event"] == "progress"]
-    assert phases == ["diloco", "diloco", "sync", "single"]
+    assert phases == ["warm_start", "diloco", "diloco", "delayed", "delayed", "sync", "single"]
     res = r.result
     assert json.loads(out.read_text())["heldout_loss"] == res["heldout_loss"]
-    assert set(res["heldout_loss"]) == {"diloco", "sync", "single"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert set(res["heldout_loss"]) == {"diloco", "delayed", "sync", "single"}
     for k, curve in res["heldout_curve"].items():  # one held-out loss per round, the last one is the final loss
         assert len(curve) == 2 and curve[-1] == res["heldout_loss"][k]
     assert res["tokens"]["diloco"] == res["tokens"]["sync"] == 2 * res["tokens"]["single"] == 2 * 2 * 32 * 2 * 2
+    assert res["tokens"]["warm_start"] == 2 * 2 * 2 * 32 and res["settings"]["compression"] == "int8"
+    # the delayed schedule is a different model from the plain one after its first landed merge, never the same
+    assert res["heldout_curve"]["delayed"][1] != res["heldout_curve"]["diloco"][1]
+    r = trainer("experiment", "diloco", "--methods", "diloco,nesterov", "--data", text_file)
+    assert r.rc == 1 and r.error["code"] == "bad_args" and "nesterov" in r.error["message"]
     # uncompressed DiLoCo sends one fp32 delta per H steps: exactly H times fewer bytes than per-step gradients
     assert res["bytes_ratio"]["sync_over_diloco_none"] == 2
     assert res["bytes"]["diloco_int8"] < res["bytes"]["diloco_fp16"] < res["bytes"]["diloco_none"]
