@@ -42,6 +42,8 @@ export interface TrainSummary {
  */
 export class LocalTraining {
   private job: { round: number; done: Promise<void> } | undefined;
+  /** Delayed schedule: the stretch trained ahead, from our own weights, for the round after our last gradient's. */
+  private ahead: { forRound: number; done: Promise<{ seconds: number } | undefined>; abort: AbortController } | undefined;
   private abort = new AbortController();
   last: TrainSummary | undefined;
 
@@ -61,6 +63,8 @@ export class LocalTraining {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.job?.done.catch(() => undefined);
+    await this.ahead?.done;
+    this.ahead = undefined;
   }
 
   /** Starts training this node's gradient for `row` unless a job is running; the gradient is recorded when done. */
@@ -74,16 +78,22 @@ export class LocalTraining {
       if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(this.d.gradDir, f), { force: true });
     const done = (async () => {
       await this.d.ensureBase(row);
+      const ahead = await this.takeAhead(r);
       const res = await this.d.jobs.train({
         base: this.d.ckpts.path(row.baseSha256),
-        state: join(this.d.home, 'trainer-local.safetensors'),
+        state: this.statePath,
         out,
         nodeId: this.d.nodeId,
+        take: ahead !== undefined,
         signal: this.abort.signal,
       });
       const file = join(this.d.gradDir, `${res.sha256}.safetensors`);
       renameSync(out, file);
-      this.d.phases.record(r, 'train', (Date.now() - t0) / 1000);
+      // train: the trainer's seconds for this gradient (the stretch ahead ran before the round began); wait: how
+      // long the round's own training held it up, what the delayed schedule takes to almost nothing
+      this.d.phases.record(r, 'train', ahead ? ahead.seconds + res.seconds : (Date.now() - t0) / 1000);
+      this.d.phases.record(r, 'wait', (Date.now() - t0) / 1000);
+      if (this.d.opts.schedule === 'delayed') this.trainAhead(r + 1, row.baseSha256);
       // A gradient is needed once, by the round's leader: pushed to it (submit), not archived unless asked for.
       const { manifestId } = this.d.opts.storeGradients
         ? await this.d.storage.put(file, { kind: 'gradient', round: r }).catch((err: unknown) => {
@@ -117,6 +127,44 @@ export class LocalTraining {
         this.job = undefined;
       });
     this.job = { round: r, done };
+  }
+
+  private get statePath(): string {
+    return join(this.d.home, 'trainer-local.safetensors');
+  }
+
+  /**
+   * Delayed schedule: trains the next round's H steps now, from our own weights, while this round's gradient travels,
+   * is checked and merged. One stretch at a time; its progress waits in the LOCAL state until round `forRound` starts.
+   */
+  private trainAhead(forRound: number, baseSha256: string): void {
+    const abort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, this.abort.signal]);
+    const done = this.d.jobs
+      .trainAhead({ base: this.d.ckpts.path(baseSha256), state: this.statePath, nodeId: this.d.nodeId, signal })
+      .catch((err: unknown) => {
+        if (!signal.aborted)
+          this.d.log.warn({ forRound, err: errorMessage(err) }, 'training ahead failed: the next round trains from its base');
+        return undefined;
+      });
+    this.ahead = { forRound, done, abort };
+  }
+
+  /**
+   * The stretch trained ahead for round `r`, once it is done (its seconds), or undefined: there is none, it failed,
+   * or it was trained for another round (we missed one): such progress is dropped by rule, never applied late.
+   */
+  private async takeAhead(r: number): Promise<{ seconds: number } | undefined> {
+    const a = this.ahead;
+    this.ahead = undefined;
+    if (!a) return undefined;
+    if (a.forRound !== r) {
+      a.abort.abort();
+      await a.done;
+      this.d.log.info({ round: r, trainedFor: a.forRound }, 'progress trained ahead was for another round: dropped');
+      return undefined;
+    }
+    return a.done;
   }
 
   /** Our gradient of `row` (trained on its base), if it is on disk. */

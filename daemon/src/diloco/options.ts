@@ -54,6 +54,12 @@ export const dilocoOptions = {
     'Pseudo-gradient compression, the residual fed back into the next round (int8: per block with a float scale, a quarter of the bytes of none; topk2: the largest diloco.topkDensity of each 4096 values, 2 bits each, about 1/27 of int8)',
     { env: 'MAGNET_COMPRESSION' },
   ),
+  schedule: choice(
+    'plain',
+    ['plain', 'delayed'],
+    "'delayed': train the next round's steps from this node's own weights while its gradient is in flight, then move that progress onto the merged model (one-step-delayed outer update: training does not wait for the network); 'plain': every round trains from the merged model",
+    { env: 'MAGNET_DILOCO_SCHEDULE' },
+  ),
   topkDensity: num(
     1 / 64,
     "Share of each chunk's values a topk2 pseudo-gradient sends (this node's choice: a receiver reads it from the file)",

@@ -85,44 +85,15 @@ export class TrainerJobs {
     return String(r['sha256']);
   }
 
-  async train(p: { base: string; state: string; out: string; nodeId: string; signal?: AbortSignal }): Promise<TrainResult> {
+  /**
+   * This node's pseudo-gradient of a round on `base`: H inner steps from it, or with `take` (delayed schedule) the
+   * progress of the stretch trained ahead (trainAhead), its weights moved onto `base`.
+   */
+  async train(p: { base: string; state: string; out: string; nodeId: string; take?: boolean; signal?: AbortSignal }): Promise<TrainResult> {
     const o = this.opts;
-    const r = await this.run(
-      [
-        'train',
-        '--base',
-        p.base,
-        '--steps',
-        String(o.innerSteps),
-        '--data',
-        o.data,
-        '--state',
-        p.state,
-        '--out',
-        p.out,
-        '--node',
-        String(this.slice.index),
-        '--nodes',
-        String(this.slice.count),
-        '--node-id',
-        p.nodeId,
-        '--seed',
-        String(o.seed),
-        '--batch',
-        String(o.batch),
-        '--seq',
-        String(o.seq),
-        '--lr',
-        String(o.innerLr),
-        '--warmup',
-        String(o.warmup),
-        '--compression',
-        o.compression,
-        '--topk-density',
-        String(o.topkDensity),
-      ],
-      p.signal,
-    );
+    const schedule = p.take ? ['--take-ahead'] : o.schedule === 'delayed' ? ['--keep-weights'] : [];
+    const encoding = ['--compression', o.compression, '--topk-density', String(o.topkDensity)];
+    const r = await this.run(['train', ...schedule, ...this.trainArgs(p), '--out', p.out, ...encoding], p.signal);
     return {
       sha256: String(r['sha256']),
       bytes: Number(r['bytes']),
@@ -134,6 +105,27 @@ export class TrainerJobs {
       compression: String(r['compression']),
       seconds: Number(r['seconds']),
     };
+  }
+
+  /**
+   * Delayed schedule: H inner steps from this node's own weights (kept in its LOCAL state by the last train), while
+   * its last gradient is in flight; the progress waits in the state for train({ take: true }). `base` only names
+   * the model config.
+   */
+  async trainAhead(p: { base: string; state: string; nodeId: string; signal?: AbortSignal }): Promise<{ seconds: number; tokens: number }> {
+    const r = await this.run(['train', '--ahead', ...this.trainArgs(p)], p.signal);
+    return { seconds: Number(r['seconds']), tokens: Number(r['tokens']) };
+  }
+
+  /** What every train command of this node says: base, steps, data slice, state and inner hyperparameters. */
+  private trainArgs(p: { base: string; state: string; nodeId: string }): string[] {
+    const o = this.opts;
+    const s = this.slice;
+    return [
+      ...['--base', p.base, '--steps', String(o.innerSteps), '--data', o.data, '--state', p.state],
+      ...['--node', String(s.index), '--nodes', String(s.count), '--node-id', p.nodeId, '--seed', String(o.seed)],
+      ...['--batch', String(o.batch), '--seq', String(o.seq), '--lr', String(o.innerLr), '--warmup', String(o.warmup)],
+    ];
   }
 
   /** Held-out loss of a checkpoint (the QAT model the network trains) on a few windows. */
