@@ -5,7 +5,7 @@
  * with the gradient size measured in the same run.
  *
  * Env: MAGNET_BENCH_PRESET (tiny), MAGNET_BENCH_H (100), MAGNET_BENCH_NODES (3), MAGNET_BENCH_ROUNDS (= nodes, so
- * every node leads one round and reports its phases).
+ * every node leads one round and reports its phases), MAGNET_DILOCO_SCHEDULE (plain or delayed: the daemons read it).
  */
 import { adminFetch } from '../../daemon/src/api/daemon-endpoint.js';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -33,6 +33,7 @@ export async function run(): Promise<void> {
   const H = Number(process.env['MAGNET_BENCH_H'] ?? 100);
   const nodes = Number(process.env['MAGNET_BENCH_NODES'] ?? 3);
   const rounds = Number(process.env['MAGNET_BENCH_ROUNDS'] ?? nodes);
+  const schedule = process.env['MAGNET_DILOCO_SCHEDULE'] ?? 'plain';
   const dir = mkdtempSync(join(tmpdir(), 'magnet-bench-diloco-'));
   const net = new ProcessTestnet({ nodes, dir, preset, rounds, innerSteps: H, print: () => undefined });
   const t0 = Date.now();
@@ -70,6 +71,18 @@ export async function run(): Promise<void> {
     }
     const mean = shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length);
     console.log(`non-training share of a round (mean over rounds): ${(mean * 100).toFixed(1)}% (goal <= 10% at H=100)`);
+    // The trainer's own view, which also holds for the delayed schedule (its steps of round r run before r starts):
+    // seconds it trained over the time between its round starts, rounds 1.. (round 0 has no period).
+    const idle = statuses.map((s) => {
+      const rs = Object.entries(s.phasesByRound).filter(([, p]) => p['period'] !== undefined && p['train'] !== undefined);
+      const train = rs.reduce((a, [, p]) => a + (p['train'] ?? 0), 0);
+      const period = rs.reduce((a, [, p]) => a + (p['period'] ?? 0), 0);
+      return period > 0 ? 1 - train / period : NaN;
+    });
+    console.log(
+      `schedule ${schedule}: trainer not training, share of the time between its round starts: ${idle.map((x) => `${(x * 100).toFixed(1)}%`).join(', ')} ` +
+        `(mean ${((idle.reduce((a, b) => a + b, 0) / idle.length) * 100).toFixed(1)}%, goal <= 5% at H=100)`,
+    );
     // Like for like: what a node sends. A ring all-reduce sends 2(n-1)/n of the gradient per node per step (and
     // receives as much); DiLoCo's sent bytes are every node's data-plane `out` counter, over nodes and rounds.
     const perNodeRound = sent / nodes / rounds;

@@ -45,6 +45,8 @@ export class LocalTraining {
   /** Delayed schedule: the stretch trained ahead, from our own weights, for the round after our last gradient's. */
   private ahead: { forRound: number; done: Promise<{ seconds: number } | undefined>; abort: AbortController } | undefined;
   private abort = new AbortController();
+  /** When this node last started a round's training: the time between starts is the round's period. */
+  private lastStart: { round: number; at: number } | undefined;
   last: TrainSummary | undefined;
 
   constructor(private readonly d: LocalTrainingDeps) {}
@@ -72,6 +74,9 @@ export class LocalTraining {
     if (this.job) return;
     const r = row.round;
     const t0 = Date.now();
+    // period: from the start of our last round to this one's, what the trainer's busy share is measured against
+    if (this.lastStart?.round === r - 1) this.d.phases.record(r, 'period', (t0 - this.lastStart.at) / 1000);
+    this.lastStart = { round: r, at: t0 };
     const out = join(this.d.gradDir, `${r}.tmp.safetensors`);
     // A trainer killed mid-save leaves its temp file (never a final one): clear them before the next run.
     for (const f of readdirSync(this.d.gradDir))
