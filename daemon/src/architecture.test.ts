@@ -25,6 +25,7 @@ import ts from 'typescript';
  *   whole nodes), L10 the command line.
  * - L11 adversary: a second program built on the CLI's start command (a real node with its honest checks
  *   bypassed), so it sits above cli; the CLI reads only the catalogue of its kinds (testnet/adversary-kinds.ts).
+ * - L12 sim: the round simulation (real round coordinators over a simulated network and clock); nothing imports it.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['version.ts', 'util', 'log', 'metrics'],
@@ -39,6 +40,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['testnet'],
   ['cli'],
   ['adversary'],
+  ['sim'],
 ];
 
 /** Root files that check the whole tree and belong to no layer; they may import nothing of ours. */

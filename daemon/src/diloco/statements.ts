@@ -74,13 +74,35 @@ export function voteDigest(proposal: Buffer): Buffer {
   return encode(KIND.vote, [proposal]);
 }
 
+/**
+ * Signers already recovered, by digest and signature (least recently used first out). A proposal travels with every
+ * vote message, so without it a member recovers the same contribution statements once per voter: O(members²) key
+ * recoveries per round (the round simulation, daemon/src/sim, measures this). Recovery is a pure function of the
+ * two, so a hit answers exactly what recovering again would.
+ */
+const recovered = new Map<string, Signer | undefined>();
+const RECOVERED_MAX = 16_384;
+
 /** The signer of a statement, or undefined when the signature is malformed or recovers nothing. */
 export function signerOf(digest: Buffer, signature: Uint8Array): Signer | undefined {
-  try {
-    return recoverSigner(digest, signature);
-  } catch {
-    return undefined;
+  const key = signature.length === 65 ? digest.toString('hex') + Buffer.from(signature).toString('hex') : undefined;
+  if (key !== undefined && recovered.has(key)) {
+    const hit = recovered.get(key);
+    recovered.delete(key);
+    recovered.set(key, hit);
+    return hit;
   }
+  let signer: Signer | undefined;
+  try {
+    signer = recoverSigner(digest, signature);
+  } catch {
+    signer = undefined;
+  }
+  if (key !== undefined) {
+    recovered.set(key, signer);
+    if (recovered.size > RECOVERED_MAX) recovered.delete(recovered.keys().next().value as string);
+  }
+  return signer;
 }
 
 /** True when `s` is signed by its own nodeId for (round, base). */

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HOSTILE_ORDER } from './hostile.js';
+import { expectedRefusal } from './sim-report.js';
+import { simulate } from './simulation.js';
+
+// 20 real coordinators, one hostile member of each kind (7 of 20: each kind must act; a third would stop the 2/3 vote
+// quorum), 10% of the honest members churned each round, 1% of messages lost. About 10 s of wall time.
+test('simulated rounds complete among hostile members, every hostile action is refused for its reason, honest nodes agree', async () => {
+  const r = await simulate({ nodes: 20, rounds: 3, seed: 7, hostileKinds: HOSTILE_ORDER, churn: 0.1, net: { loss: 0.01 } });
+  const detail = JSON.stringify(r, null, 1);
+  assert.equal(r.roundsCompleted, 3, detail);
+  assert.ok(r.merged >= 2, detail);
+  assert.equal(r.agree, true, `every honest live member ends on the same latest and lineage: ${detail}`);
+  assert.ok(r.churned > 0, detail);
+  for (const kind of HOSTILE_ORDER) {
+    const want = expectedRefusal(kind);
+    if (want) assert.ok((r.hostileRefused[want] ?? 0) > 0, `${kind}: refused as ${want}: ${detail}`);
+  }
+  assert.equal(r.falseAnnouncementsAccepted, 0, detail);
+  assert.equal(r.hostileMerged, 0, `no poisoned, oversized, mislabelled or withheld gradient is merged: ${detail}`);
+  assert.ok((r.failovers['no announcement within the grace'] ?? 0) > 0, `the silent leader is replaced: ${detail}`);
+});
