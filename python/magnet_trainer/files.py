@@ -49,16 +49,21 @@ def commit(tmp: str, final: str | os.PathLike) -> None:
 
 def crash_point(name: str) -> None:
     """Test hook for crash-safety tests: MAGNET_TRAINER_CRASH_AT="<name>@<marker file>" kills this process with
-    SIGKILL at point `name`, once (the marker file records it). Unset, as always outside those tests, it does nothing."""
-    spec = os.environ.get("MAGNET_TRAINER_CRASH_AT")
-    if not spec:
-        return
-    at, _, marker = spec.partition("@")
-    if at != name or (marker and os.path.exists(marker)):
-        return
-    if marker:
-        Path(marker).write_text(name + "\n")
-    os.kill(os.getpid(), signal.SIGKILL)
+    SIGKILL at point `name`, once (the marker file records it); MAGNET_TRAINER_HANG_AT, same form, makes it sleep
+    there until killed (a process that stops answering). Unset, as always outside those tests, they do nothing."""
+    for var in ("MAGNET_TRAINER_CRASH_AT", "MAGNET_TRAINER_HANG_AT"):
+        spec = os.environ.get(var)
+        if not spec:
+            continue
+        at, _, marker = spec.partition("@")
+        if at != name or (marker and os.path.exists(marker)):
+            continue
+        if marker:
+            Path(marker).write_text(name + "\n")
+        if var == "MAGNET_TRAINER_CRASH_AT":
+            os.kill(os.getpid(), signal.SIGKILL)
+        while True:
+            signal.pause()
 
 
 def write_atomic(final: str | os.PathLike, writer, what: str = "file") -> None:

@@ -22,6 +22,7 @@ CODES = {
     "grad_outlier": "a pseudo-gradient's norm is far beyond the others",
     "train_diverged": "the training loss became NaN or Inf",
     "io_error": "an output file could not be written",
+    "rank_failed": "a data-parallel rank (train --devices N) died, failed or did not answer in time",
     "internal": "an unexpected failure (a bug)",
 }
 
@@ -46,11 +47,16 @@ def _clean(v):
     return v
 
 
+#: True in the ranks other than 0 of a data-parallel run (parallel.py): rank 0 alone speaks the protocol.
+silent = False
+
 #: The request a worker is running (`python -m magnet_trainer worker`): every event it emits carries this id.
 request_id: int | None = None
 
 
 def emit(event: str, **fields) -> None:
+    if silent:
+        return
     ids = {} if request_id is None else {"id": request_id}
     line = json.dumps(_clean({"event": event, "time": round(time.time(), 3), **ids, **fields}), separators=(",", ":"))
     sys.stdout.write(line + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import ckpt, compress, defaults, files
+from . import ckpt, compress, defaults, files, parallel
 from .data import Dataset
 from .model import BitNet
 from .protocol import TrainerError, emit, log
@@ -74,29 +74,35 @@ def make_optimizer(model: BitNet, hp: InnerHParams) -> torch.optim.AdamW:
 
 
 def inner_steps(model: BitNet, opt, data: Dataset, hp: InnerHParams, start_step: int, cursor: int, steps: int,
-                device: torch.device, progress_every: int = 0) -> dict:
-    """Runs `steps` optimizer steps; returns losses, the new cursor and throughput."""
+                device: torch.device, progress_every: int = 0, world: parallel.World | None = None) -> dict:
+    """Runs `steps` optimizer steps; returns losses, the new cursor and throughput. With `world` (a rank of a
+    --devices N run), this rank takes its share of each global batch of hp.batch sequences and the losses are the
+    means over all ranks; the cursor and the token count are the global ones."""
     model.train()
+    net = parallel.wrap(model, device) if world else model
+    share, offset = (hp.batch // world.size, world.rank * (hp.batch // world.size)) if world else (hp.batch, 0)
     losses, tokens, t0 = [], 0, time.perf_counter()
     for i in range(steps):
         lr = hp.lr_at(start_step + i)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = data.batch(cursor, hp.batch)
+        x, y = data.batch(cursor + offset, share)
         cursor += hp.batch
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if world:
+            files.crash_point(f"train:rank{world.rank}:step{i}")  # fault tests: a rank killed (or hung) mid-train
         with autocast(device):
-            _, loss = model(x, y)
+            _, loss = net(x, y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # with DDP: the gradients, averaged over the ranks
         if hp.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         opt.step()
-        lv = loss.item()
+        lv = parallel.mean(loss, world) if world else loss.item()
         if not math.isfinite(lv):
             raise TrainerError("train_diverged", f"loss is {lv} at inner step {start_step + i}")
         losses.append(lv)
-        tokens += x.numel()
+        tokens += hp.batch * hp.seq
         if progress_every and ((i + 1) % progress_every == 0 or i + 1 == steps):
             dt = time.perf_counter() - t0
             emit("progress", step=i + 1, steps=steps, loss=lv, lr=lr, tokens=tokens, tokens_per_s=tokens / dt)
@@ -149,11 +155,30 @@ def save_local(path: str, model: BitNet, opt, meta: dict, residual: dict) -> Non
 
 
 def run(args, data_tokens) -> dict:
+    """The `train` command in one process, or in one rank of a --devices N run (parallel.py)."""
+    world = parallel.rank_world()
+    if world is None:
+        return _run(args, data_tokens, None)
+    import torch.distributed as dist
+
+    try:
+        result = _run(args, data_tokens, world)
+        dist.barrier()  # rank 0 wrote the files: all leave together (gloo aborts a rank whose peer is gone first)
+        return result
+    except dist.DistError as e:  # a peer stayed silent past --dist-timeout
+        raise parallel.failed(world, e) from e
+    finally:
+        parallel.teardown()
+
+
+def _run(args, data_tokens, world: parallel.World | None) -> dict:
     base = ckpt.load(args.base, "--base")
     cfg = base.cfg
     if args.seq > cfg.context:
         raise TrainerError("bad_args", f"--seq {args.seq} exceeds the model context {cfg.context}")
     device = pick_device(args.device, args.threads)
+    if world:
+        device = parallel.setup(world, device, args.dist_timeout)
     hp = InnerHParams(lr=args.lr, warmup=args.warmup, schedule=args.schedule, total_steps=args.total_steps,
                       weight_decay=args.weight_decay, beta1=args.beta1, beta2=args.beta2, grad_clip=args.grad_clip,
                       batch=args.batch, seq=args.seq)
@@ -162,10 +187,16 @@ def run(args, data_tokens) -> dict:
     model = base.model.to(device)
     opt = make_optimizer(model, hp)
     local = load_local(args.state, model, opt, cfg.to_dict(), args.node, args.nodes, args.seed)
+    devices = world.size if world else 1
     emit("start", command="train", base_sha256=base.sha256, round=base.round, steps=args.steps, device=str(device),
-         params=model.num_params(), node=args.node, nodes=args.nodes, inner_step=local["step"], cursor=local["cursor"])
-    log(f"train: {args.steps} steps on {device}, batch {hp.batch}x{hp.seq}, inner step {local['step']}")
-    r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every)
+         devices=devices, params=model.num_params(), node=args.node, nodes=args.nodes, inner_step=local["step"],
+         cursor=local["cursor"])
+    log(f"train: {args.steps} steps on {device}{f' x{devices}' if world else ''}, batch {hp.batch}x{hp.seq}, "
+        f"inner step {local['step']}")
+    r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every,
+                    world)
+    if world and world.rank != 0:
+        return {}  # rank 0 holds the same weights and optimizer state: it alone writes the files and answers
 
     # pseudo-gradient on the latent weights, plus the residual left over by the last lossy encoding
     local_weights = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
@@ -197,4 +228,4 @@ def run(args, data_tokens) -> dict:
             "tokens": r["tokens"], "loss_first": losses[0], "loss_last": losses[-1],
             "loss_mean": sum(losses) / len(losses), "tokens_per_s": r["tokens_per_s"], "seconds": r["seconds"],
             "delta_norm": raw_norm, "inner_step": local["step"] + args.steps, "cursor": r["cursor"],
-            "device": str(device), "state": str(args.state)}
+            "device": str(device), "devices": devices, "state": str(args.state)}
