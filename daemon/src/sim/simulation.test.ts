@@ -5,9 +5,17 @@ import { expectedRefusal } from './sim-report.js';
 import { simulate } from './simulation.js';
 
 // 20 real coordinators, one hostile member of each kind (7 of 20: each kind must act; a third would stop the 2/3 vote
-// quorum), 10% of the honest members churned each round, 1% of messages lost. About 10 s of wall time.
+// quorum), 10% of the honest members churned each round, 1% of messages lost. About 5 s of CPU.
 test('simulated rounds complete among hostile members, every hostile action is refused for its reason, honest nodes agree', async () => {
-  const r = await simulate({ nodes: 20, rounds: 3, seed: 7, hostileKinds: HOSTILE_ORDER, churn: 0.1, net: { loss: 0.01 } });
+  const r = await simulate({
+    nodes: 20,
+    rounds: 3,
+    seed: 7,
+    hostileKinds: HOSTILE_ORDER,
+    churn: 0.1,
+    net: { loss: 0.01 },
+    times: { trainSec: 20 },
+  });
   const detail = JSON.stringify(r, null, 1);
   assert.equal(r.roundsCompleted, 3, detail);
   assert.ok(r.merged >= 2, detail);

@@ -1,3 +1,17 @@
+/**
+ * The round simulation (issue 18): N nodes, each a real RoundCoordinator with its own secp256k1 key, its own SQLite
+ * database (in memory) and home directory, its own Membership (chain source, over a simulated registry), so
+ * election, announcement, collection, judging, voting, certification, failover and catch-up are the daemon's own
+ * code. Simulated, behind the ports of diloco/ports.ts: the network (sim-network.ts: latency, loss, partitions, down
+ * nodes, blob transfers over queued links), storage (a shared store), the trainer (sim-trainer.ts: simulated
+ * durations, files whose bytes hash their inputs), hostile members (hostile.ts) and time (virtual-clock.ts).
+ *
+ * The clock: the round modules read Date.now() and set timers in about 50 places. Injecting a clock would touch a
+ * dozen files others are changing, and node:test's mock.timers (Node 20: setTimeout, setInterval, Date) only moves
+ * by tick(ms) without saying when the next timer is due, so it would step in small fixed increments. A virtual clock
+ * that patches those globals for the run and jumps from one due timer to the next changes no module and runs a
+ * simulated hour in the time its events take.
+ */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
