@@ -119,6 +119,11 @@ export const dilocoOptions = {
     },
   ),
   threads: int(0, 'Torch CPU threads for the trainer (0 = torch default)', { min: 0, max: 1024 }),
+  devices: int(
+    0,
+    'Data-parallel training processes, one per NVIDIA GPU, each taking batch / devices sequences of every step (torchrun, NCCL): 0 = every usable GPU of the hardware profile, 1 = one device',
+    { min: 0, max: 256, env: 'MAGNET_DEVICES' },
+  ),
   python: str('', "Python interpreter that runs the trainer (python -m magnet_trainer); empty: the repository's .venv", {
     env: 'MAGNET_PYTHON',
   }),

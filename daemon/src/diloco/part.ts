@@ -7,6 +7,7 @@ import { ConfigError, errorMessage } from '../util/errors.js';
 import type { Startable } from '../util/lifecycle.js';
 import { removeOutput } from './checkpoint-store.js';
 import { RoundCoordinator } from './coordinator.js';
+import { trainDevices } from './devices.js';
 import type { RoundLoss } from './loss-history.js';
 import { dilocoMetrics } from './metrics.js';
 import { trainerPython } from './trainer-runner.js';
@@ -24,6 +25,8 @@ export interface DilocoPartDeps {
   options: DilocoOptions;
   /** The slice of the network's data this node trains on. */
   dataSlice: DataSlice;
+  /** Usable NVIDIA GPUs (hardware profile, CUDA_VISIBLE_DEVICES): diloco.devices 0 trains on all of them at once. */
+  gpus?: number;
   self: { nodeId: string; address: string; roles: string[] };
   home: string;
   db: StateDb;
@@ -82,7 +85,10 @@ export class DilocoPart implements Startable {
     const blob = blobDataId(d.options.data);
     this.dataFile = blob ? join(d.home, 'data', `${blob}.txt`) : undefined;
     const data = this.dataFile ?? (BUILTIN_DATA.includes(d.options.data) ? d.options.data : resolve(d.options.data));
-    const options = { ...d.options, data };
+    // One trainer process per GPU (torchrun) when there are several; a bad diloco.devices stops the start here.
+    const devices = d.options.enabled ? trainDevices(d.options.devices, d.gpus ?? 0, d.options.batch) : 1;
+    if (devices > 1) d.log.info({ devices, batchPerDevice: d.options.batch / devices }, 'training data parallel');
+    const options = { ...d.options, data, devices };
     this.jobs = new TrainerJobs(
       options,
       d.log,

@@ -46,8 +46,11 @@ export interface TrainResult {
 
 /** The trainer commands a round uses, with this node's options filled in. */
 export class TrainerJobs {
-  /** Two long-lived workers: training runs in the background while the round judges, merges and votes. */
-  private readonly workers: { train: TrainerWorker; work: TrainerWorker } | undefined;
+  /**
+   * Long-lived workers: training runs in the background while the round judges, merges and votes. Training on several
+   * devices (opts.devices > 1: `train --devices N` starts torchrun and its ranks) runs in a process of its own per job.
+   */
+  private readonly workers: { train: TrainerWorker | undefined; work: TrainerWorker } | undefined;
 
   constructor(
     private readonly opts: DilocoOptions,
@@ -61,12 +64,15 @@ export class TrainerJobs {
   ) {
     const python = opts.python;
     if (opts.persistentTrainer)
-      this.workers = { train: new TrainerWorker({ env, log, python }), work: new TrainerWorker({ env, log, python }) };
+      this.workers = {
+        train: opts.devices > 1 ? undefined : new TrainerWorker({ env, log, python }),
+        work: new TrainerWorker({ env, log, python }),
+      };
   }
 
   /** Stops the workers (a command in flight fails as aborted). */
   close(): void {
-    this.workers?.train.close();
+    this.workers?.train?.close();
     this.workers?.work.close();
   }
 
@@ -75,7 +81,8 @@ export class TrainerJobs {
     const threads = this.opts.threads > 0 ? ['--threads', String(this.opts.threads)] : [];
     const withThreads = ['train', 'merge', 'eval'].includes(args[0] as string) ? [...args, ...threads] : args;
     const o = { onEvent: this.onProgress, ...(signal ? { signal } : {}) };
-    if (this.workers) return (args[0] === 'train' ? this.workers.train : this.workers.work).run(withThreads, o);
+    const worker = args[0] === 'train' ? this.workers?.train : this.workers?.work;
+    if (worker) return worker.run(withThreads, o);
     return runTrainer(withThreads, { env: this.env, log: this.log, python: this.opts.python, ...o });
   }
 
@@ -93,7 +100,9 @@ export class TrainerJobs {
     const o = this.opts;
     const schedule = p.take ? ['--take-ahead'] : o.schedule === 'delayed' ? ['--keep-weights'] : [];
     const encoding = ['--compression', o.compression, '--topk-density', String(o.topkDensity)];
-    const r = await this.run(['train', ...schedule, ...this.trainArgs(p), '--out', p.out, ...encoding], p.signal);
+    // Data parallel on several GPUs: the synchronous schedule's H steps (the delayed schedule trains on one device).
+    const devices = o.devices > 1 && schedule.length === 0 ? ['--devices', String(o.devices)] : [];
+    const r = await this.run(['train', ...schedule, ...this.trainArgs(p), '--out', p.out, ...encoding, ...devices], p.signal);
     return {
       sha256: String(r['sha256']),
       bytes: Number(r['bytes']),

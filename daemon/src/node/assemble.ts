@@ -9,6 +9,7 @@ import { BlobBackendWithFiles } from './wiring/blob-files.js';
 import { NetRoundNetwork, type RoundMessageHandlers, roundHandlersOf } from './wiring/round-network.js';
 import type { RoundNetwork } from '../diloco/ports.js';
 import type { BlobBackend } from '../net/blob-backend.js';
+import { usableGpus } from '../diloco/devices.js';
 import { DilocoPart } from '../diloco/part.js';
 import { dataSliceOf } from '../diloco/trainer-jobs.js';
 import { dilocoRoutes } from '../diloco/routes.js';
@@ -120,6 +121,8 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       options: config.diloco,
       // Members named in the network spec read disjoint slices; other nodes the slice their nodeId hashes to.
       dataSlice: dataSliceOf(node.identity, config.diloco, config.membership.members),
+      // Several GPUs: the inner loop runs data parallel over them (diloco.devices).
+      gpus: usableGpus(node.profile.hardware.gpus.length, deps.env),
       self: { nodeId: node.identity.nodeId, address: node.identity.address, roles: node.roles },
       home: node.home.sub('diloco'),
       db: node.db,
