@@ -85,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive(int), required=True, help="inner steps H")
     _data_args(p)
     p.add_argument("--state", required=True, help="LOCAL state file (created when missing)")
-    p.add_argument("--out", required=True, help="pseudo-gradient file to write")
+    p.add_argument("--out", default=None, help="pseudo-gradient file to write (not with --ahead)")
+    p.add_argument("--keep-weights", action="store_true",
+                   help="delayed schedule: also keep the end weights in --state, where --ahead starts from")
+    p.add_argument("--ahead", action="store_true",
+                   help="delayed schedule: train from the kept weights, not the base; the progress waits in --state")
+    p.add_argument("--take-ahead", action="store_true",
+                   help="delayed schedule: the progress made --ahead is the gradient against --base (no steps run)")
     p.add_argument("--node", type=int, default=0, help="this node's index in [0, --nodes)")
     p.add_argument("--nodes", type=_positive(int), default=1, help="number of data slices")
     p.add_argument("--node-id", default=None, help="opaque id recorded in the gradient's metadata")

@@ -23,6 +23,7 @@ CODES = {
     "train_diverged": "the training loss became NaN or Inf",
     "io_error": "an output file could not be written",
     "rank_failed": "a data-parallel rank (train --devices N) died, failed or did not answer in time",
+    "no_ahead": "train --ahead or --take-ahead found no kept weights or progress in its state",
     "internal": "an unexpected failure (a bug)",
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import ckpt, compress, defaults, files, parallel
+from . import ahead, ckpt, compress, defaults, files, parallel
 from .data import Dataset
 from .model import BitNet
 from .protocol import TrainerError, emit, log
@@ -138,8 +138,9 @@ def load_local(path: str, model: BitNet, opt, cfg: dict, node: int, nodes: int, 
     return {"step": int(meta.get("step", 0)), "cursor": int(meta.get("cursor", 0)), "residual": residual}
 
 
-def save_local(path: str, model: BitNet, opt, meta: dict, residual: dict) -> None:
-    tensors, adam_step = {}, 0.0
+def save_local(path: str, model: BitNet, opt, meta: dict, residual: dict, extra: dict | None = None) -> None:
+    """extra: more tensors by name (ahead.py's kept weights and progress)."""
+    tensors, adam_step = dict(extra or {}), 0.0
     for n, p in model.named_parameters():
         st = opt.state.get(p)
         if st:
@@ -187,16 +188,31 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
     model = base.model.to(device)
     opt = make_optimizer(model, hp)
     local = load_local(args.state, model, opt, cfg.to_dict(), args.node, args.nodes, args.seed)
+    mode = ahead.mode(args)
+    if mode != "ahead" and not args.out:
+        raise TrainerError("bad_args", "train needs --out (only --ahead writes no gradient)")
+    start = ahead.begin(args.state, model) if mode == "ahead" else None
+    taken = ahead.take(args.state, model, base_weights) if mode == "take" else None
     devices = world.size if world else 1
     emit("start", command="train", base_sha256=base.sha256, round=base.round, steps=args.steps, device=str(device),
          devices=devices, params=model.num_params(), node=args.node, nodes=args.nodes, inner_step=local["step"],
          cursor=local["cursor"])
     log(f"train: {args.steps} steps on {device}{f' x{devices}' if world else ''}, batch {hp.batch}x{hp.seq}, "
         f"inner step {local['step']}")
-    r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every,
-                    world)
+    if taken is None:
+        r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every,
+                        world)
+    else:  # the steps ran ahead: the gradient is the progress they made (the model already is base - progress)
+        r = {"losses": [taken["losses"]["first"], taken["losses"]["last"]], "tokens": taken["tokens"],
+             "cursor": local["cursor"], "seconds": 0.0, "tokens_per_s": 0.0}
     if world and world.rank != 0:
         return {}  # rank 0 holds the same weights and optimizer state: it alone writes the files and answers
+    state_meta = {"config": cfg.to_dict(), "node": args.node, "nodes": args.nodes, "seed": args.seed,
+                  "step": local["step"] + (0 if taken else args.steps), "cursor": r["cursor"],
+                  "base_sha256": base.sha256}
+    steps = taken["steps"] if taken else args.steps
+    if start is not None:
+        return _ahead_result(args, model, opt, r, start, local, state_meta, device, devices)
 
     # pseudo-gradient on the latent weights, plus the residual left over by the last lossy encoding
     local_weights = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
@@ -211,21 +227,34 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
         residual = {k: corrected[k] - decoded[k] for k in corrected}
     losses = r["losses"]
     meta = {"config": cfg.to_dict(), "round": base.round, "base_sha256": base.sha256, "node": args.node,
-            "nodes": args.nodes, "node_id": args.node_id, "steps": args.steps, "tokens": r["tokens"],
+            "nodes": args.nodes, "node_id": args.node_id, "steps": steps, "tokens": r["tokens"],
             "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)},
             "compression": comp, "delta_norm": raw_norm}
     sha = files.save(args.out, payload, GRAD_KIND, meta)
+    # the weights the next stretch ahead starts from: our end, or with --take-ahead the base plus our progress
+    kept = ahead.tensors(local_weights, None) if args.keep_weights or taken else None
     try:
-        save_local(args.state, model, opt, {"config": cfg.to_dict(), "node": args.node, "nodes": args.nodes,
-                                            "seed": args.seed, "step": local["step"] + args.steps,
-                                            "cursor": r["cursor"], "base_sha256": base.sha256}, residual)
+        save_local(args.state, model, opt, state_meta, residual, kept)
     except BaseException:
         Path(args.out).unlink(missing_ok=True)  # keep the pair consistent: no gradient without its state
         raise
     return {"out": str(args.out), "sha256": sha, "bytes": Path(args.out).stat().st_size,
             "payload_bytes": compress.payload_bytes(payload), "compression": args.compression,
-            "base_sha256": base.sha256, "round": base.round, "node": args.node, "steps": args.steps,
+            "base_sha256": base.sha256, "round": base.round, "node": args.node, "steps": steps,
             "tokens": r["tokens"], "loss_first": losses[0], "loss_last": losses[-1],
             "loss_mean": sum(losses) / len(losses), "tokens_per_s": r["tokens_per_s"], "seconds": r["seconds"],
-            "delta_norm": raw_norm, "inner_step": local["step"] + args.steps, "cursor": r["cursor"],
+            "delta_norm": raw_norm, "inner_step": state_meta["step"], "cursor": r["cursor"],
             "device": str(device), "devices": devices, "state": str(args.state)}
+
+
+def _ahead_result(args, model, opt, r: dict, start: dict, local: dict, state_meta: dict, device, devices: int) -> dict:
+    """--ahead: keeps the end weights and the progress (start - end) in the state; no gradient is written."""
+    end = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    progress = {k: start[k] - end[k] for k in end}
+    losses = r["losses"]
+    stretch = {"steps": args.steps, "tokens": r["tokens"], "seconds": r["seconds"],
+               "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)}}
+    save_local(args.state, model, opt, {**state_meta, "ahead": stretch}, local["residual"], ahead.tensors(end, progress))
+    return {"ahead": True, "steps": args.steps, "tokens": r["tokens"], "loss_first": losses[0], "loss_last": losses[-1],
+            "seconds": r["seconds"], "tokens_per_s": r["tokens_per_s"], "inner_step": state_meta["step"],
+            "cursor": r["cursor"], "device": str(device), "devices": devices, "state": str(args.state)}

@@ -1,0 +1,72 @@
+"""The one-step-delayed schedule: a node trains on while its last pseudo-gradient is in flight.
+
+Plain DiLoCo waits: round r+1 starts on the merged model, which exists only after round r's gradients travelled,
+were checked, merged and certified. Delayed (PCCL's and Decoupled DiLoCo's one-step-delayed outer update): a node
+that has sent its gradient of round r at once trains a stretch "ahead" from its own weights x (`train --ahead`),
+and when round r+1 starts on the merged model B, the progress of that stretch, q = x_start - x_end, is its
+pseudo-gradient of round r+1 against B, and its weights move onto the merged model, x = B - q (`train
+--take-ahead`), the correction that keeps the nodes from drifting apart: each holds the network's model plus only
+its own progress not yet merged.
+
+LOCAL state (train.save_local) carries, besides the AdamW moments and the residual:
+  "w.<param>"  the weights the next stretch ahead starts from (a plain `train --keep-weights` stores its end)
+  "q.<param>"  progress made ahead and not yet taken, with meta "ahead" = {steps, tokens, losses, base_sha256}
+A plain `train` drops both (it starts from the base), so progress ahead that the daemon does not take, because
+the round it was made for never came, is dropped by rule, never applied late.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import files
+from .protocol import TrainerError
+
+WEIGHTS, PROGRESS = "w.", "q."
+
+
+def split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict | None]:
+    """(weights to start ahead from, progress not yet taken, its meta) from a LOCAL state file."""
+    from .train import LOCAL_KIND
+
+    tensors, meta = files.load(path, LOCAL_KIND, "--state")
+    return split(tensors, WEIGHTS), split(tensors, PROGRESS), meta.get("ahead")
+
+
+def tensors(weights: dict[str, torch.Tensor] | None, progress: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    out = {WEIGHTS + k: v.detach().float().cpu() for k, v in (weights or {}).items()}
+    out.update({PROGRESS + k: v.detach().float().cpu() for k, v in (progress or {}).items()})
+    return out
+
+
+def mode(args) -> str:
+    """plain, ahead (train on from the kept weights) or take (turn the progress made ahead into the gradient)."""
+    if args.ahead and args.take_ahead:
+        raise TrainerError("bad_args", "--ahead and --take-ahead exclude each other")
+    return "ahead" if args.ahead else "take" if args.take_ahead else "plain"
+
+
+def begin(state: str, model) -> dict[str, torch.Tensor]:
+    """--ahead: loads the weights kept by the last train into model; returns them (where the stretch starts)."""
+    weights, _, _ = read(state) if Path(state).exists() else ({}, {}, None)
+    if set(weights) != set(model.state_dict()):
+        raise TrainerError("no_ahead", f"--ahead: --state {state} keeps no weights of this model to train on from "
+                           "(a train with --keep-weights or --take-ahead keeps them)")
+    model.load_state_dict(weights)
+    return {k: v.clone() for k, v in weights.items()}
+
+
+def take(state: str, model, base_weights: dict[str, torch.Tensor]) -> dict:
+    """--take-ahead: moves the progress q made ahead onto the base (model = base - q, so base - model = q is the
+    gradient); returns the stretch's steps, tokens, losses and seconds."""
+    _, progress, meta = read(state) if Path(state).exists() else ({}, {}, None)
+    if not meta or set(progress) != set(base_weights):
+        raise TrainerError("no_ahead", f"--take-ahead: --state {state} holds no progress trained ahead (train --ahead)")
+    model.load_state_dict({k: base_weights[k] - progress[k] for k in base_weights})
+    return meta
