@@ -66,7 +66,9 @@ export async function createHost(o: HostOptions): Promise<Libp2p> {
     nodeInfo: { userAgent: o.userAgent },
     // Several nodes on one host (tests, a lab) connect faster than the default 5/s per host allows.
     connectionManager: { inboundConnectionThreshold: 100, maxConnections: 300 },
-    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // No libp2p ping on every connection every 10 s: with aborting off it only measured a round-trip time nobody reads;
+    // liveness is the gRPC heartbeat's, and yamux keeps idle connections open with its own keep-alive.
+    connectionMonitor: { enabled: false },
     services,
   });
 }

@@ -40,6 +40,8 @@ export interface PeerContactDeps {
 export class PeerContact {
   private readonly pending = new Set<string>();
   private readonly startedAt = Date.now();
+  /** When the last exchange after the first minute began (one peer per heartbeat period). */
+  private lastExchange = 0;
   private seq = 0;
 
   constructor(private readonly d: PeerContactDeps) {}
@@ -83,16 +85,29 @@ export class PeerContact {
     if (l && l.state === 'live' && (this.d.host()?.getConnections(peerId).length ?? 0) === 0) l.lastSent = 0;
   }
 
-  /** Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. */
+  /**
+   * Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. Peer exchange: with every
+   * live peer every 2 s while the network forms (this node's first minute), then with one live peer per heartbeat
+   * period, the one asked longest ago: a peer that joins later dials us itself (and asks its own contacts every 2 s),
+   * so the exchange only has to catch what that missed, and asking each of N peers every period costs N signed calls
+   * each way per period, the largest part of an idle node's CPU in a mesh.
+   */
   tick(now: number): void {
     const hbMs = this.d.config.heartbeatSeconds * 1000;
-    // Exchange peers often while the network forms (first minute), then once per heartbeat.
-    const exMs = now - this.startedAt < 60_000 ? 2000 : hbMs;
     const table = this.d.peers.table;
-    for (const l of table.all()) {
+    const all = table.all();
+    const forming = now - this.startedAt < 60_000;
+    let asked: Live | undefined;
+    if (!forming && now - this.lastExchange >= hbMs) {
+      for (const l of all)
+        if (l.state === 'live' && !this.pending.has(l.info.nodeId) && l.nextTry <= now && (!asked || l.lastExchange < asked.lastExchange))
+          asked = l;
+      if (asked) this.lastExchange = now;
+    }
+    for (const l of all) {
       if (this.pending.has(l.info.nodeId) || l.nextTry > now) continue;
       const beat = now - l.lastSent >= hbMs - 500;
-      const exchange = l.state === 'live' && now - l.lastExchange >= exMs;
+      const exchange = l.state === 'live' && (forming ? now - l.lastExchange >= 2000 : l === asked);
       if (!beat && !exchange) continue;
       this.pending.add(l.info.nodeId);
       void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));

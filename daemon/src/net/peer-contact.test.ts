@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Logger } from '../log/logger.js';
+import type { PeerClient } from './client.js';
+import type { NetMetrics } from './metrics.js';
+import type { NetOptions } from './options.js';
+import { PeerContact } from './peer-contact.js';
+import type { Live } from './peer-table.js';
+import type { Peers } from './peers.js';
+
+/** Live peers whose clients count heartbeats and peer exchanges; no network. */
+function fixture(n: number) {
+  const calls = { heartbeat: [] as string[], getPeers: [] as string[] };
+  const live: Live[] = Array.from({ length: n }, (_, i) => {
+    const nodeId = `node-${String(i).padStart(16, '0')}`;
+    const client = {
+      heartbeat: async () => {
+        calls.heartbeat.push(nodeId);
+        return { seq: 0, timeMs: Date.now() };
+      },
+      getPeers: async () => {
+        calls.getPeers.push(nodeId);
+        return { peers: [] };
+      },
+    } as unknown as PeerClient;
+    return {
+      info: { nodeId, address: '', peerId: '', multiaddrs: [], grpcAddress: '', tier: 't', roles: [], version: '', networkId: '' },
+      certPem: '',
+      certSha256: Buffer.alloc(32),
+      client,
+      state: 'live',
+      lastHeartbeat: Date.now(),
+      failures: 0,
+      nextTry: 0,
+      lastExchange: 0,
+      lastSent: 0,
+      range: '127.0.0.0/24',
+    };
+  });
+  const peers = { table: { all: () => live, sweep: () => undefined, alive: () => undefined } } as unknown as Peers;
+  const contact = new PeerContact({
+    config: { heartbeatSeconds: 15 } as NetOptions,
+    peers,
+    self: { nodeId: 'node-ffffffffffffffff', tier: 't', roles: [] },
+    log: { debug: () => undefined, warn: () => undefined } as unknown as Logger,
+    metrics: { heartbeats: { inc: () => undefined } } as unknown as NetMetrics,
+    host: () => undefined,
+    running: () => true,
+    selfHello: () => {
+      throw new Error('not used');
+    },
+    checkHello: () => {
+      throw new Error('not used');
+    },
+  });
+  return { calls, contact, live };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('peer exchange: every live peer while the network forms, then one peer per heartbeat period, each in turn', async () => {
+  const { calls, contact } = fixture(4);
+  const t0 = Date.now();
+  contact.tick(t0);
+  await settle();
+  assert.equal(calls.heartbeat.length, 4, 'every peer gets its heartbeat');
+  assert.equal(calls.getPeers.length, 4, 'in the first minute every live peer is asked');
+
+  calls.heartbeat.length = 0;
+  calls.getPeers.length = 0;
+  const later = t0 + 61_000;
+  contact.tick(later);
+  await settle();
+  assert.equal(calls.heartbeat.length, 4, 'heartbeats keep their cadence');
+  assert.equal(calls.getPeers.length, 1, 'after the first minute one peer per heartbeat period');
+  for (let s = 1; s < 15; s++) contact.tick(later + s * 1000);
+  await settle();
+  assert.equal(calls.getPeers.length, 1, 'no other exchange within the period');
+
+  const asked = new Set(calls.getPeers);
+  for (let p = 1; p < 4; p++) {
+    contact.tick(later + p * 15_000);
+    await settle();
+  }
+  for (const id of calls.getPeers) asked.add(id);
+  assert.equal(calls.getPeers.length, 4, 'one exchange per period');
+  assert.equal(asked.size, 4, 'each live peer in turn, the one asked longest ago first');
+});
+
+test('peer exchange skips stale peers and peers still backing off', async () => {
+  const { calls, contact, live } = fixture(3);
+  const later = Date.now() + 61_000;
+  live[0]!.state = 'stale';
+  live[0]!.nextTry = later + 60_000; // not greeted now either
+  live[1]!.nextTry = later + 60_000;
+  contact.tick(later);
+  await settle();
+  assert.deepEqual(calls.getPeers, [live[2]!.info.nodeId]);
+});
