@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { type KuboRPCClient, create } from 'kubo-rpc-client';
+import type { KuboRPCClient } from 'kubo-rpc-client';
 import { CID } from 'multiformats/cid';
 import { MagnetError, errorMessage } from '../../util/errors.js';
 import { KUBO_ADD_OPTIONS, contentCid, sha256Hex } from '../cid.js';
@@ -22,12 +22,14 @@ export interface KuboStoreOptions {
  */
 export class KuboStore implements ContentStore {
   readonly name = 'kubo';
-  private readonly client: KuboRPCClient;
+  private readonly apiUrl: string;
+  /** kubo-rpc-client, loaded at the first call: a node that never reaches kubo does not carry its code (~10 MiB). */
+  private client: Promise<KuboRPCClient> | undefined;
   private readonly timeout: number;
   private readonly offline = new URLSearchParams({ offline: 'true' });
 
   constructor(readonly opts: KuboStoreOptions) {
-    this.client = create(toApiUrl(opts.api));
+    this.apiUrl = toApiUrl(opts.api); // a bad address fails here, at start, as before
     this.timeout = opts.timeoutMs ?? 60_000;
   }
 
@@ -35,7 +37,7 @@ export class KuboStore implements ContentStore {
     const ref = { sha256: sha256Hex(bytes), cid: contentCid(bytes) };
     let cid: string;
     try {
-      const added = await this.client.add(bytes, { ...KUBO_ADD_OPTIONS, pin: true, timeout: this.timeout });
+      const added = await (await this.rpc()).add(bytes, { ...KUBO_ADD_OPTIONS, pin: true, timeout: this.timeout });
       cid = added.cid.toString();
     } catch (err) {
       throw this.error('add', err);
@@ -82,7 +84,7 @@ export class KuboStore implements ContentStore {
       'max-file-links': String(o['max-file-links']),
       pin: 'true',
     });
-    const url = new URL(`${toApiUrl(this.opts.api)}/add?${params}`);
+    const url = new URL(`${this.apiUrl}/add?${params}`);
     const boundary = `magnet-${randomBytes(12).toString('hex')}`;
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="shard"\r\nContent-Type: application/octet-stream\r\n\r\n`,
@@ -127,7 +129,7 @@ export class KuboStore implements ContentStore {
     if (!(await this.has(ref))) return undefined;
     const chunks: Uint8Array[] = [];
     try {
-      for await (const chunk of this.client.cat(ref.cid, { timeout: this.timeout, searchParams: this.offline })) chunks.push(chunk);
+      for await (const chunk of (await this.rpc()).cat(ref.cid, { timeout: this.timeout, searchParams: this.offline })) chunks.push(chunk);
     } catch (err) {
       throw this.error('cat', err);
     }
@@ -142,7 +144,11 @@ export class KuboStore implements ContentStore {
 
   async has(ref: ContentRef): Promise<boolean> {
     try {
-      for await (const pin of this.client.pin.ls({ paths: [CID.parse(ref.cid)], timeout: this.timeout, searchParams: this.offline })) {
+      for await (const pin of (await this.rpc()).pin.ls({
+        paths: [CID.parse(ref.cid)],
+        timeout: this.timeout,
+        searchParams: this.offline,
+      })) {
         if (pin.cid.toString() === ref.cid) return true;
       }
       return false;
@@ -154,7 +160,7 @@ export class KuboStore implements ContentStore {
 
   async unpin(ref: ContentRef): Promise<void> {
     try {
-      await this.client.pin.rm(ref.cid, { timeout: this.timeout });
+      await (await this.rpc()).pin.rm(ref.cid, { timeout: this.timeout });
     } catch (err) {
       if (/not pinned/i.test(errorMessage(err))) return;
       throw this.error('pin rm', err);
@@ -163,11 +169,16 @@ export class KuboStore implements ContentStore {
 
   async available(): Promise<boolean> {
     try {
-      await this.client.version({ timeout: 3000 });
+      await (await this.rpc()).version({ timeout: 3000 });
       return true;
     } catch {
       return false;
     }
+  }
+
+  private rpc(): Promise<KuboRPCClient> {
+    this.client ??= import('kubo-rpc-client').then((m) => m.create(this.apiUrl));
+    return this.client;
   }
 
   private error(op: string, err: unknown): MagnetError {
