@@ -122,7 +122,10 @@ export class LocalTraining {
         statementSig: null,
       });
       this.last = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
-      this.d.log.info({ round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds }, 'local training done');
+      this.d.log.info(
+        { round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds, ahead: ahead !== undefined },
+        'local training done',
+      );
     })()
       .catch((err: unknown) => {
         rmSync(out, { force: true });
