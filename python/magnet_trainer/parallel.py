@@ -77,6 +77,8 @@ def launch(args) -> dict:
            "--monitor-interval", "0.2", "-m", "magnet_trainer", *args.argv]
     env = {**os.environ, RANK_ENV: "1", "PYTHONPATH": os.pathsep.join(
         p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)}
+    # torchrun would give each rank 1 CPU thread; share the cores instead (--threads still decides when given)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.devices)))
     lo = _loopback()
     if lo and "GLOO_SOCKET_IFNAME" not in env:
         env["GLOO_SOCKET_IFNAME"] = lo  # gloo's peer sockets on loopback, not on the interface of the hostname
