@@ -255,6 +255,7 @@ export class NetPart implements Startable, ControlHost {
     if (!l) throw new Refusal('unknown_peer', 'say Hello first', ctx.nodeId);
     if (msg.tier.length > MAX_FIELD || msg.roles.length > 16) throw new Refusal('bad_field', 'heartbeat tier/roles too long', ctx.nodeId);
     l.info = { ...l.info, tier: msg.tier, roles: msg.roles };
+    l.lastBeatIn = Date.now();
     this.deps.peers.table.alive(l);
   }
 

@@ -9,22 +9,23 @@ import type { Live } from './peer-table.js';
 import type { Peers } from './peers.js';
 
 /** Live peers whose clients count heartbeats and peer exchanges; no network. */
-function fixture(n: number) {
+function fixture(n: number, self = 'node-ffffffffffffffff') {
   const calls = { heartbeat: [] as string[], getPeers: [] as string[] };
   const live: Live[] = Array.from({ length: n }, (_, i) => {
     const nodeId = `node-${String(i).padStart(16, '0')}`;
+    const info = { nodeId, address: '', peerId: '', multiaddrs: [], grpcAddress: '', tier: 't', roles: [], version: '', networkId: '' };
     const client = {
       heartbeat: async () => {
-        calls.heartbeat.push(nodeId);
+        calls.heartbeat.push(info.nodeId);
         return { seq: 0, timeMs: Date.now() };
       },
       getPeers: async () => {
-        calls.getPeers.push(nodeId);
+        calls.getPeers.push(info.nodeId);
         return { peers: [] };
       },
     } as unknown as PeerClient;
     return {
-      info: { nodeId, address: '', peerId: '', multiaddrs: [], grpcAddress: '', tier: 't', roles: [], version: '', networkId: '' },
+      info,
       certPem: '',
       certSha256: Buffer.alloc(32),
       client,
@@ -34,6 +35,7 @@ function fixture(n: number) {
       nextTry: 0,
       lastExchange: 0,
       lastSent: 0,
+      lastBeatIn: 0,
       range: '127.0.0.0/24',
     };
   });
@@ -41,7 +43,7 @@ function fixture(n: number) {
   const contact = new PeerContact({
     config: { heartbeatSeconds: 15 } as NetOptions,
     peers,
-    self: { nodeId: 'node-ffffffffffffffff', tier: 't', roles: [] },
+    self: { nodeId: self, tier: 't', roles: [] },
     log: { debug: () => undefined, warn: () => undefined } as unknown as Logger,
     metrics: { heartbeats: { inc: () => undefined } } as unknown as NetMetrics,
     host: () => undefined,
@@ -96,4 +98,43 @@ test('peer exchange skips stale peers and peers still backing off', async () => 
   contact.tick(later);
   await settle();
   assert.deepEqual(calls.getPeers, [live[2]!.info.nodeId]);
+});
+
+test('heartbeats: of two peers the higher nodeId skips its own while the other keeps beating, yet sends every fourth period', async () => {
+  // Self sits between peer 0 (lower nodeId: it follows) and peer 1 (higher: it leads).
+  const { calls, contact, live } = fixture(2, 'node-0000000000000005');
+  live[1]!.info.nodeId = 'node-9999999999999999';
+  const [low, high] = [live[0]!, live[1]!];
+  const t0 = Date.now();
+  contact.tick(t0);
+  await settle();
+  assert.deepEqual(calls.heartbeat.sort(), [low.info.nodeId, high.info.nodeId], 'the first heartbeat goes both ways');
+
+  // From now on both peers' heartbeats arrive every period; the clock is virtual (tick's `now`), so each beat sent is
+  // dated to the period it went in.
+  const sent: Record<string, number> = { [low.info.nodeId]: 0, [high.info.nodeId]: 0 };
+  for (const l of live) l.lastSent = t0;
+  for (let p = 1; p <= 8; p++) {
+    const now = t0 + p * 15_000;
+    low.lastBeatIn = now - 1000;
+    high.lastBeatIn = now - 1000;
+    calls.heartbeat.length = 0;
+    contact.tick(now);
+    await settle();
+    for (const id of calls.heartbeat) {
+      sent[id] = (sent[id] ?? 0) + 1;
+      live.find((l) => l.info.nodeId === id)!.lastSent = now;
+    }
+  }
+  assert.equal(sent[high.info.nodeId], 8, 'to a peer with a higher nodeId: every period');
+  assert.equal(sent[low.info.nodeId], 2, 'to a lower one that keeps beating: every fourth period');
+
+  // Its heartbeats stop: ours resume at the next period.
+  calls.heartbeat.length = 0;
+  const later = t0 + 9 * 15_000;
+  low.lastSent = later - 15_000;
+  low.lastBeatIn = later - 30_000;
+  contact.tick(later);
+  await settle();
+  assert.ok(calls.heartbeat.includes(low.info.nodeId));
 });

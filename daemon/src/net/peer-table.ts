@@ -36,6 +36,8 @@ export interface Live {
   lastExchange: number;
   /** Our last successful heartbeat to it (lastHeartbeat also counts the ones we receive). */
   lastSent: number;
+  /** The last heartbeat it sent us. */
+  lastBeatIn: number;
   /** The IP range it reached us from (peer admission caps non-members per range). */
   range: string;
 }
@@ -264,6 +266,7 @@ export class PeerTable {
       nextTry: 0,
       lastExchange: 0,
       lastSent: 0,
+      lastBeatIn: 0,
       range,
     };
   }
