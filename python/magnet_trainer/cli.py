@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delayed schedule: train from the kept weights, not the base; the progress waits in --state")
     p.add_argument("--take-ahead", action="store_true",
                    help="delayed schedule: the progress made --ahead is the gradient against --base (no steps run)")
+    p.add_argument("--outer-lr", type=float, default=defaults.OUTER_LR,
+                   help="--take-ahead: the network's outer step, which the kept weights anticipate")
+    p.add_argument("--momentum", type=float, default=defaults.MOMENTUM)
     p.add_argument("--node", type=int, default=0, help="this node's index in [0, --nodes)")
     p.add_argument("--nodes", type=_positive(int), default=1, help="number of data slices")
     p.add_argument("--node-id", default=None, help="opaque id recorded in the gradient's metadata")
@@ -189,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="none",
                    help="how DiLoCo workers encode their pseudo-gradients (with error feedback)")
     p.add_argument("--topk-density", type=_density, default=1 / 64)
+    p.add_argument("--delayed-correction", choices=["eager", "rebase"], default="eager",
+                   help="delayed: a worker's weights when a merge lands: that merge after the outer step of its own "
+                        "progress (eager) or the merge plus its raw progress (rebase)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-windows", type=_positive(int), default=64)
     p.add_argument("--data", default="stdlib")

@@ -105,9 +105,8 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
         if delayed:
             if in_flight is not None:  # round r-1's merge lands now: each worker's round-r progress moves onto it
                 outer_step(glob, in_flight, args.outer_lr, args.momentum)
-                merged = _weights(glob.model)
                 for w, d in zip(workers, deltas):
-                    w["model"].load_state_dict({k: merged[k] - d[k] for k in merged})
+                    w["model"].load_state_dict(moved_onto(glob, d, args))
             in_flight = mean
             # what a node holds once this round's merge lands (during the next round's inner steps)
             view = Checkpoint(copy.deepcopy(glob.model), {}, {k: v.clone() for k, v in glob.momentum.items()}, None)
@@ -117,6 +116,19 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
             outer_step(glob, mean, args.outer_lr, args.momentum)
             curve.append(_eval(glob.model, eval_data, args, device))
         emit("progress", phase=phase, round=r + 1, rounds=R, worker_loss=sum(losses) / n, heldout_loss=curve[-1])
+
+
+def moved_onto(merged: Checkpoint, progress: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
+    """Delayed schedule: a worker's weights once a merge lands, from its progress not yet merged.
+    rebase: merged - progress (the raw progress on the merged model);
+    eager:  the merged model after the outer step its own progress would make (Nesterov, with the merged momentum),
+            its stand-in for the network's mean until that merge lands (eager updates, Kale et al. 2025)."""
+    theta = _weights(merged.model)
+    if args.delayed_correction == "rebase":
+        return {k: theta[k] - progress[k] for k in theta}
+    twin = Checkpoint(copy.deepcopy(merged.model), {}, {k: v.clone() for k, v in merged.momentum.items()}, None)
+    outer_step(twin, {k: progress[k] for k in theta}, args.outer_lr, args.momentum)
+    return _weights(twin.model)
 
 
 def _baseline(args, warm, warm_opt, tokens, eval_data, device, phase: str, curve: list) -> None:
@@ -188,6 +200,7 @@ def run(args) -> dict:
                      "warm_start": args.warm_start, "batch": args.batch, "seq": args.seq, "lr": args.lr,
                      "warmup": args.warmup, "schedule": args.schedule, "outer_lr": args.outer_lr,
                      "momentum": args.momentum, "compression": args.compression, "topk_density": args.topk_density,
+                     "delayed_correction": args.delayed_correction,
                      "data": args.data, "seed": args.seed, "device": str(device), "eval_windows": args.eval_windows},
         "methods": methods,
         "warm_start_loss": warm_loss,
@@ -223,7 +236,7 @@ def plot(result: dict, path: str) -> None:
     s = result["settings"]
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
     styles = {"sync": ("synchronous data parallel", "k", "-"), "diloco": (f"DiLoCo, {s['workers']} workers", "C0", "-"),
-              "delayed": ("DiLoCo, one-step-delayed outer update", "C1", "--"),
+              "delayed": (f"DiLoCo, one-step-delayed outer update ({s['delayed_correction']})", "C1", "--"),
               "single": ("one worker (1/%d of the tokens)" % s["workers"], "C2", ":")}
     per_round = s["workers"] * s["batch"] * s["seq"] * s["H"]
     warm = result["tokens"]["warm_start"]

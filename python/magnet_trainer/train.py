@@ -192,7 +192,7 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
     if mode != "ahead" and not args.out:
         raise TrainerError("bad_args", "train needs --out (only --ahead writes no gradient)")
     start = ahead.begin(args.state, model) if mode == "ahead" else None
-    taken = ahead.take(args.state, model, base_weights) if mode == "take" else None
+    taken, progress = ahead.take(args.state, model, base, args.outer_lr, args.momentum) if mode == "take" else (None, None)
     devices = world.size if world else 1
     emit("start", command="train", base_sha256=base.sha256, round=base.round, steps=args.steps, device=str(device),
          devices=devices, params=model.num_params(), node=args.node, nodes=args.nodes, inner_step=local["step"],
@@ -202,7 +202,7 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
     if taken is None:
         r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every,
                         world)
-    else:  # the steps ran ahead: the gradient is the progress they made (the model already is base - progress)
+    else:  # the steps ran ahead: the gradient is the progress they made (the model has moved onto the base)
         r = {"losses": [taken["losses"]["first"], taken["losses"]["last"]], "tokens": taken["tokens"],
              "cursor": local["cursor"], "seconds": 0.0, "tokens_per_s": 0.0}
     if world and world.rank != 0:
@@ -216,7 +216,7 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
 
     # pseudo-gradient on the latent weights, plus the residual left over by the last lossy encoding
     local_weights = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    delta = {k: base_weights[k] - local_weights[k] for k in base_weights}
+    delta = progress if taken else {k: base_weights[k] - local_weights[k] for k in base_weights}
     raw_norm = math.sqrt(sum(float(d.double().pow(2).sum()) for d in delta.values()))
     use_ef = args.compression != "none" and not args.no_error_feedback
     corrected = {k: d + local["residual"].get(k, 0.0) for k, d in delta.items()} if use_ef else delta
@@ -231,7 +231,7 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
             "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)},
             "compression": comp, "delta_norm": raw_norm}
     sha = files.save(args.out, payload, GRAD_KIND, meta)
-    # the weights the next stretch ahead starts from: our end, or with --take-ahead the base plus our progress
+    # the weights the next stretch ahead starts from: our end, or with --take-ahead the base moved by our progress
     kept = ahead.tensors(local_weights, None) if args.keep_weights or taken else None
     try:
         save_local(args.state, model, opt, state_meta, residual, kept)

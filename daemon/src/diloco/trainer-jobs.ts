@@ -98,7 +98,9 @@ export class TrainerJobs {
    */
   async train(p: { base: string; state: string; out: string; nodeId: string; take?: boolean; signal?: AbortSignal }): Promise<TrainResult> {
     const o = this.opts;
-    const schedule = p.take ? ['--take-ahead'] : o.schedule === 'delayed' ? ['--keep-weights'] : [];
+    // take: the kept weights anticipate the network's outer step of our progress (the eager update)
+    const take = ['--take-ahead', '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum)];
+    const schedule = p.take ? take : o.schedule === 'delayed' ? ['--keep-weights'] : [];
     const encoding = ['--compression', o.compression, '--topk-density', String(o.topkDensity)];
     // Data parallel on several GPUs: the synchronous schedule's H steps (the delayed schedule trains on one device).
     const devices = o.devices > 1 && schedule.length === 0 ? ['--devices', String(o.devices)] : [];
