@@ -116,15 +116,16 @@ export class PeerContact {
   }
 
   /**
-   * Whether this node may skip a due heartbeat to `l`: one answered heartbeat per pair and period shows both ends
-   * alive (the answer is signed by the peer over our nonce), so of two nodes the one with the higher nodeId skips its
-   * own while the peer's keep arriving (the last within a period and a half), but still sends every fourth period, so
-   * its own channel to the peer stays checked and its tier and roles stay fresh there. The peer's heartbeats stopping
-   * brings this node's back within two periods (far inside net.staleSeconds); a closed connection (disconnected())
-   * brings one at once. A peer that heartbeats every period regardless (an older version) loses nothing.
+   * Whether this node may skip a due heartbeat to a live peer `l` (a stale one is greeted as before): one answered
+   * heartbeat per pair and period shows both ends alive (the answer is signed by the peer over our nonce), so of two
+   * nodes the one with the higher nodeId skips its own while the peer's keep arriving (the last within a period and a
+   * half), but still sends every fourth period, so its own channel to the peer stays checked and its tier and roles
+   * stay fresh there. The peer's heartbeats stopping brings this node's back within two periods (far inside
+   * net.staleSeconds); a closed connection (disconnected()) brings one at once. A peer that heartbeats every period
+   * regardless (an older version) loses nothing.
    */
   private answered(l: Live, now: number, hbMs: number): boolean {
-    return this.d.self.nodeId > l.info.nodeId && now - l.lastBeatIn < hbMs * 1.5 && now - l.lastSent < 4 * hbMs - 500;
+    return l.state === 'live' && this.d.self.nodeId > l.info.nodeId && now - l.lastBeatIn < hbMs * 1.5 && now - l.lastSent < 4 * hbMs - 500;
   }
 
   /** gRPC Hello to a peer (re-checking its answer against what we know), then peer exchange. */
