@@ -102,8 +102,8 @@ export class TrainerJobs {
     const take = ['--take-ahead', '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum)];
     const schedule = p.take ? take : o.schedule === 'delayed' ? ['--keep-weights'] : [];
     const encoding = ['--compression', o.compression, '--topk-density', String(o.topkDensity)];
-    // Data parallel on several GPUs: the synchronous schedule's H steps (the delayed schedule trains on one device).
-    const devices = o.devices > 1 && schedule.length === 0 ? ['--devices', String(o.devices)] : [];
+    // Data parallel on several GPUs for every stretch of steps, plain or ahead
+    const devices = p.take ? [] : this.devicesArgs(); // taking progress trained ahead runs no step
     const r = await this.run(['train', ...schedule, ...this.trainArgs(p), '--out', p.out, ...encoding, ...devices], p.signal);
     return {
       sha256: String(r['sha256']),
@@ -124,8 +124,12 @@ export class TrainerJobs {
    * the model config.
    */
   async trainAhead(p: { base: string; state: string; nodeId: string; signal?: AbortSignal }): Promise<{ seconds: number; tokens: number }> {
-    const r = await this.run(['train', '--ahead', ...this.trainArgs(p)], p.signal);
+    const r = await this.run(['train', '--ahead', ...this.trainArgs(p), ...this.devicesArgs()], p.signal);
     return { seconds: Number(r['seconds']), tokens: Number(r['tokens']) };
+  }
+
+  private devicesArgs(): string[] {
+    return this.opts.devices > 1 ? ['--devices', String(this.opts.devices)] : [];
   }
 
   /** What every train command of this node says: base, steps, data slice, state and inner hyperparameters. */
