@@ -111,6 +111,7 @@ export class PeerClient {
       // Peers are dialled by IP address; TLS SNI must be a host name (Node warns DEP0123 otherwise). The pin
       // (checkServerIdentity above) decides who the peer is, never this name.
       'grpc.ssl_target_name_override': 'magnet-peer',
+      'grpc.enable_channelz': 0, // no introspection service reads its counters and traces (see grpc-server.ts)
     });
     this.data = {
       client: this.client,

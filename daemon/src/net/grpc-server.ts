@@ -32,6 +32,9 @@ export async function listenGrpc(o: {
     'grpc.max_receive_message_length': max,
     'grpc.max_send_message_length': max,
     'grpc.max_concurrent_streams': 256,
+    // No channelz: its per-call and per-socket counters and trace events are kept for an introspection service this
+    // server does not offer.
+    'grpc.enable_channelz': 0,
   });
   server.addService(controlService, controlImplementation(o.guard, o.host, o.rounds, 64));
   const b = o.backend;
