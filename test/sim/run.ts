@@ -62,3 +62,4 @@ for (const n of String(values.nodes).split(',').map(Number)) {
   console.error(`${n} nodes: ${r.roundsCompleted}/${r.roundsAttempted} rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s wall`);
 }
 console.log(formatReports(reports));
+console.log(`\nsettings: ${JSON.stringify(values)}`);

@@ -40,9 +40,12 @@ export interface SimReport {
   /** Hostile gradients (poison, oversized, tokens, withheld) found in a certified merge. Must be 0. */
   hostileMerged: number;
   falseAnnouncementsAccepted: number;
-  /** Every honest live member ended on the same latest and the same certified lineage. */
+  /** Every honest live node (member or follower) ended on the same latest and the same certified lineage. */
   agree: boolean;
+  /** Honest members up at the end. */
   honestLive: number;
+  /** Nodes up at the end that only follow certified outcomes (not members). */
+  followersLive: number;
   churned: number;
   partitions: number;
 }
@@ -68,7 +71,9 @@ export function summarize(d: {
 }): SimReport {
   const { o, nodes, net, events } = d;
   const hostileOf = new Map(nodes.filter((n) => n.hostile).map((n) => [n.id, n.hostile as HostileKind]));
-  const honestLive = nodes.filter((n) => n.member && !n.hostile && n.up && n.node);
+  // Members and the nodes that only follow certified outcomes alike: all must end on the same lineage.
+  const honestLive = nodes.filter((n) => !n.hostile && n.up && n.node);
+  const membersLive = honestLive.filter((n) => n.member);
   const lineage = (n: NodeEnd): Certificate[] => (n.node as RoundCoordinator).onLineageRequest('sim', -1, 64);
   const latest = (n: NodeEnd) =>
     (n.db.prepare('SELECT sha256 FROM diloco_latest WHERE id = 1').get() as { sha256: string } | undefined)?.sha256;
@@ -77,7 +82,7 @@ export function summarize(d: {
       .map((c) => proposalDigest(c.proposal).toString('hex'))
       .join(',')}`;
   const prints = new Set(honestLive.map(fingerprint));
-  const ref = honestLive[0] ? lineage(honestLive[0]) : [];
+  const ref = membersLive[0] ? lineage(membersLive[0]) : [];
   const completed = ref.filter((c) => c.proposal.round < o.rounds);
   const gradientKinds = new Set<HostileKind>(['poison', 'oversized', 'tokens', 'withhold']);
   // A leader's own gradient never travels (it is not oversized, mislabelled or withheld), but a poisoned one must
@@ -142,8 +147,9 @@ export function summarize(d: {
     honestRefused,
     hostileMerged,
     falseAnnouncementsAccepted: d.tally.falseAnnouncementsAccepted,
-    agree: honestLive.length > 0 && prints.size === 1,
-    honestLive: honestLive.length,
+    agree: membersLive.length > 0 && prints.size === 1,
+    honestLive: membersLive.length,
+    followersLive: honestLive.length - membersLive.length,
     churned: events.churned,
     partitions: events.partitions,
   };
@@ -175,7 +181,7 @@ export function formatReports(reports: SimReport[]): string {
     const h = Object.values(r.hostile).reduce((a, b) => a + b, 0);
     const p = r.perNodeRound;
     const f = Object.values(r.failovers).reduce((a, b) => a + b, 0);
-    return `| ${r.nodes} (${r.members}, ${h}) | ${r.roundsCompleted} / ${r.roundsAttempted} (${r.merged}) | ${q(r.roundSec, 0.5).toFixed(1)}, ${q(r.roundSec, 0.9).toFixed(1)} | ${p.sent.toFixed(1)} (${p.maxSentNode.toFixed(0)}) | ${(p.bytes / 1e6).toFixed(2)} (${(p.maxBytesNode / 1e6).toFixed(1)}) | ${p.cpuMs.toFixed(1)} | ${f} | ${r.agree ? 'yes' : 'NO'} (${r.honestLive} live) | ${r.wallSec.toFixed(1)} |`;
+    return `| ${r.nodes} (${r.members}, ${h}) | ${r.roundsCompleted} / ${r.roundsAttempted} (${r.merged}) | ${q(r.roundSec, 0.5).toFixed(1)}, ${q(r.roundSec, 0.9).toFixed(1)} | ${p.sent.toFixed(1)} (${p.maxSentNode.toFixed(0)}) | ${(p.bytes / 1e6).toFixed(2)} (${(p.maxBytesNode / 1e6).toFixed(1)}) | ${p.cpuMs.toFixed(1)} | ${f} | ${r.agree ? 'yes' : 'NO'} (${r.honestLive}${r.followersLive ? ` + ${r.followersLive} followers` : ''} live) | ${r.wallSec.toFixed(1)} |`;
   });
   const details = reports.flatMap((r) => [
     `\n${r.nodes} nodes: hostile ${counts(r.hostile as Record<string, number>)}; churned ${r.churned}, partitions ${r.partitions}; ${r.timers} timer events, ${r.simSec.toFixed(0)} simulated s`,
