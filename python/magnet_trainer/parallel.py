@@ -33,6 +33,7 @@ from . import protocol
 from .protocol import TrainerError, emit, log
 
 RANK_ENV = "MAGNET_TRAINER_RANK"  # set by the launcher for the rank processes: "1"
+ARGV_ENV = "MAGNET_TRAINER_ARGV"  # the ranks' command line, JSON (__main__.py reads it)
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
 
@@ -74,8 +75,9 @@ def launch(args) -> dict:
     check(args)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(args.devices),
            "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "--max-restarts", "0",
-           "--monitor-interval", "0.2", "-m", "magnet_trainer", *args.argv]
-    env = {**os.environ, RANK_ENV: "1", "PYTHONPATH": os.pathsep.join(
+           "--monitor-interval", "0.2", "-m", "magnet_trainer"]
+    # the command goes by environment: torchrun would parse options after the module name as its own
+    env = {**os.environ, RANK_ENV: "1", ARGV_ENV: json.dumps(args.argv), "PYTHONPATH": os.pathsep.join(
         p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)}
     # torchrun would give each rank 1 CPU thread; share the cores instead (--threads still decides when given)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.devices)))

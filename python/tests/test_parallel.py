@@ -42,8 +42,9 @@ def _train(*args, env=None, timeout=240) -> tuple[Run, float]:
 
 
 def _common(base_ckpt, text_file, steps=2):
+    # --node and --nodes as the daemon passes them: torchrun must not take them for its --node-rank
     return ["--base", base_ckpt, "--steps", steps, "--data", text_file, "--batch", 4, "--seq", 32, "--warmup", 1,
-            "--lr", 1e-3, "--progress-every", 1, "--threads", 1, "--compression", "int8"]
+            "--lr", 1e-3, "--progress-every", 1, "--threads", 1, "--compression", "int8", "--node", 0, "--nodes", 1]
 
 
 def _rel(a: dict, b: dict) -> float:
