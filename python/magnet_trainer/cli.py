@@ -176,11 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["diloco"])
     p.add_argument("--preset", default="tiny")
     p.add_argument("--workers", type=_positive(int), default=4)
-    p.add_argument("--H", type=_positive(int), default=50, help="inner steps per round")
-    p.add_argument("--rounds", type=_positive(int), default=16)
+    # defaults: what measured best on tiny (python/README.md, docs/diloco-quality.json); H=50 was 6-8% behind sync
+    p.add_argument("--H", type=_positive(int), default=25, help="inner steps per round")
+    p.add_argument("--rounds", type=_positive(int), default=32)
     p.add_argument("--warm-start", type=_non_negative, default=100,
                    help="steps of synchronous training (batch workers x batch) every method starts from")
-    p.add_argument("--methods", default="diloco,sync,single", help="comma list of diloco, delayed, sync, single")
+    p.add_argument("--methods", default="diloco,delayed,sync,single", help="comma list of diloco, delayed, sync, single")
     p.add_argument("--batch", type=_positive(int), default=4)
     p.add_argument("--seq", type=_positive(int), default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inner learning rate after warmup, over warm start + H x rounds steps")
     p.add_argument("--outer-lr", type=float, default=0.7)
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="none",
+    p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="int8",
                    help="how DiLoCo workers encode their pseudo-gradients (with error feedback)")
     p.add_argument("--topk-density", type=_density, default=1 / 64)
     p.add_argument("--delayed-correction", choices=["eager", "rebase"], default="eager",
