@@ -72,10 +72,10 @@ export async function run(): Promise<void> {
     const mean = shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length);
     console.log(`non-training share of a round (mean over rounds): ${(mean * 100).toFixed(1)}% (goal <= 10% at H=100)`);
     // The trainer's own view, which also holds for the delayed schedule (its steps of round r run before r starts):
-    // seconds it trained over the time between its round starts, rounds 1.. (round 0 has no period).
+    // seconds its trainer ran jobs over the time between its round starts, rounds 1.. (round 0 has no period).
     const idle = statuses.map((s) => {
-      const rs = Object.entries(s.phasesByRound).filter(([, p]) => p['period'] !== undefined && p['train'] !== undefined);
-      const train = rs.reduce((a, [, p]) => a + (p['train'] ?? 0), 0);
+      const rs = Object.entries(s.phasesByRound).filter(([, p]) => p['period'] !== undefined && p['busy'] !== undefined);
+      const train = rs.reduce((a, [, p]) => a + (p['busy'] ?? 0), 0);
       const period = rs.reduce((a, [, p]) => a + (p['period'] ?? 0), 0);
       return period > 0 ? 1 - train / period : NaN;
     });

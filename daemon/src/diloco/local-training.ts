@@ -47,6 +47,8 @@ export class LocalTraining {
   private abort = new AbortController();
   /** When this node last started a round's training: the time between starts is the round's period. */
   private lastStart: { round: number; at: number } | undefined;
+  /** Seconds the trainer ran jobs (train, ahead, take) since the last round start: `busy` of the next period. */
+  private busySeconds = 0;
   last: TrainSummary | undefined;
 
   constructor(private readonly d: LocalTrainingDeps) {}
@@ -74,9 +76,14 @@ export class LocalTraining {
     if (this.job) return;
     const r = row.round;
     const t0 = Date.now();
-    // period: from the start of our last round to this one's, what the trainer's busy share is measured against
-    if (this.lastStart?.round === r - 1) this.d.phases.record(r, 'period', (t0 - this.lastStart.at) / 1000);
+    // period: from the start of our last round to this one's; busy: the trainer's job seconds in it (a job counts
+    // where it ends), so 1 - busy/period is the share of the time this node did not train, on either schedule
+    if (this.lastStart?.round === r - 1) {
+      this.d.phases.record(r, 'period', (t0 - this.lastStart.at) / 1000);
+      this.d.phases.record(r, 'busy', this.busySeconds);
+    }
     this.lastStart = { round: r, at: t0 };
+    this.busySeconds = 0;
     const out = join(this.d.gradDir, `${r}.tmp.safetensors`);
     // A trainer killed mid-save leaves its temp file (never a final one): clear them before the next run.
     for (const f of readdirSync(this.d.gradDir))
@@ -84,14 +91,16 @@ export class LocalTraining {
     const done = (async () => {
       await this.d.ensureBase(row);
       const ahead = await this.takeAhead(r);
-      const res = await this.d.jobs.train({
-        base: this.d.ckpts.path(row.baseSha256),
-        state: this.statePath,
-        out,
-        nodeId: this.d.nodeId,
-        take: ahead !== undefined,
-        signal: this.abort.signal,
-      });
+      const res = await this.timed(
+        this.d.jobs.train({
+          base: this.d.ckpts.path(row.baseSha256),
+          state: this.statePath,
+          out,
+          nodeId: this.d.nodeId,
+          take: ahead !== undefined,
+          signal: this.abort.signal,
+        }),
+      );
       const file = join(this.d.gradDir, `${res.sha256}.safetensors`);
       renameSync(out, file);
       // train: the trainer's seconds for this gradient (the stretch ahead ran before the round began); wait: how
@@ -137,6 +146,15 @@ export class LocalTraining {
     this.job = { round: r, done };
   }
 
+  private async timed<T>(job: Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    try {
+      return await job;
+    } finally {
+      this.busySeconds += (Date.now() - t0) / 1000;
+    }
+  }
+
   private get statePath(): string {
     return join(this.d.home, 'trainer-local.safetensors');
   }
@@ -148,13 +166,13 @@ export class LocalTraining {
   private trainAhead(forRound: number, baseSha256: string): void {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.abort.signal]);
-    const done = this.d.jobs
-      .trainAhead({ base: this.d.ckpts.path(baseSha256), state: this.statePath, nodeId: this.d.nodeId, signal })
-      .catch((err: unknown) => {
-        if (!signal.aborted)
-          this.d.log.warn({ forRound, err: errorMessage(err) }, 'training ahead failed: the next round trains from its base');
-        return undefined;
-      });
+    const done = this.timed(
+      this.d.jobs.trainAhead({ base: this.d.ckpts.path(baseSha256), state: this.statePath, nodeId: this.d.nodeId, signal }),
+    ).catch((err: unknown) => {
+      if (!signal.aborted)
+        this.d.log.warn({ forRound, err: errorMessage(err) }, 'training ahead failed: the next round trains from its base');
+      return undefined;
+    });
     this.ahead = { forRound, done, abort };
   }
 
