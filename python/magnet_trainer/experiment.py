@@ -244,7 +244,9 @@ def plot(result: dict, path: str) -> None:
         label, color, ls = styles[m]
         if m + "_vs_sync" in result:
             label += f" ({100 * result[m + '_vs_sync']:+.1f}% vs sync)"
-        xs = [(warm + (i + 1) * per_round) / 1e6 for i in range(len(curve))]
+        # curve_tokens: where each point lies, for a result put together from runs with other eval points
+        xs = [t / 1e6 for t in result.get("curve_tokens", {}).get(m, [])] or [
+            (warm + (i + 1) * per_round) / 1e6 for i in range(len(curve))]
         ax.plot(xs, curve, color=color, linestyle=ls, marker="o", markersize=3, label=label)
     ax.set_xlabel("tokens seen by DiLoCo / sync (millions, warm start included)")
     ax.set_ylabel("held-out loss (qat)")
