@@ -32,6 +32,17 @@ function hashSlice(nodeId: string, count: number): number {
   return createHash('sha256').update(nodeId).digest().readUInt32BE(0) % count;
 }
 
+/** What a merge is asked for (TrainerJobs.merge, and the round simulation's stand-in). */
+export interface MergeRequest {
+  base: string;
+  grads: string[];
+  out: string;
+  evalSeed?: bigint;
+  scale?: number;
+  baseline?: boolean;
+  signal?: AbortSignal;
+}
+
 export interface TrainResult {
   sha256: string;
   bytes: number;
@@ -171,15 +182,7 @@ export class TrainerJobs {
    * checks (base hash, finite values, norm bound). Bit-exact on every machine: members recompute it and compare
    * hashes. With `evalSeed`, also the held-out loss of the base and of the result on windows drawn by that seed.
    */
-  async merge(p: {
-    base: string;
-    grads: string[];
-    out: string;
-    evalSeed?: bigint;
-    scale?: number;
-    baseline?: boolean;
-    signal?: AbortSignal;
-  }): Promise<MergeResult> {
+  async merge(p: MergeRequest): Promise<MergeResult> {
     const o = this.opts;
     const args = ['merge', '--base', p.base, '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum), '--out', p.out];
     for (const g of p.grads) args.push('--grad', g, '--weight', '1');

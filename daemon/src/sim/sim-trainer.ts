@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { MagnetError } from '../util/errors.js';
-import { type DilocoOptions, type MergeResult, type TrainResult, TrainerJobs } from '../diloco/trainer-jobs.js';
+import { type DilocoOptions, type MergeRequest, type MergeResult, type TrainResult, TrainerJobs } from '../diloco/trainer-jobs.js';
 import type { VirtualClock } from './virtual-clock.js';
 
 /** Simulated seconds each trainer command takes (the protocol is the point here, not the math). */
@@ -74,15 +74,7 @@ export class SimTrainerJobs extends TrainerJobs {
     return 3;
   }
 
-  override async merge(p: {
-    base: string;
-    grads: string[];
-    out: string;
-    evalSeed?: bigint;
-    scale?: number;
-    baseline?: boolean;
-    signal?: AbortSignal;
-  }): Promise<MergeResult> {
+  override async merge(p: MergeRequest): Promise<MergeResult> {
     await this.work(this.times.mergeSec + this.times.mergePerGradSec * p.grads.length, p.signal);
     const h = createHash('sha256')
       .update(readFileSync(p.base))
