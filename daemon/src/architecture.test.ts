@@ -20,12 +20,12 @@ import ts from 'typescript';
  * - L2 profile, L3 membership: membership reads the machine's tier from profile (a member's admission depends on
  *   it), so the two are one layer apart rather than siblings.
  * - L4 net, L5 storage (stores shards over net), L6 the three parts that use net and storage and never each other
- *   (node/ adapts between them), L7 network (a network spec: the values of those parts' options every member shares),
- *   L8 node, the composition root (the merged config and the migrations list are assembled there), L9 testnet (runs
- *   whole nodes), L10 the command line.
- * - L11 adversary: a second program built on the CLI's start command (a real node with its honest checks
+ *   (node/ adapts between them), L7 research (autoresearch: runs trials with the diloco part's trainer runner), L8 network (a network spec: the values of those parts' options every member shares),
+ *   L9 node, the composition root (the merged config and the migrations list are assembled there), L10 testnet (runs
+ *   whole nodes), L11 the command line.
+ * - L12 adversary: a second program built on the CLI's start command (a real node with its honest checks
  *   bypassed), so it sits above cli; the CLI reads only the catalogue of its kinds (testnet/adversary-kinds.ts).
- * - L12 sim: the round simulation (real round coordinators over a simulated network and clock); nothing imports it.
+ * - L13 sim: the round simulation (real round coordinators over a simulated network and clock); nothing imports it.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['version.ts', 'util', 'log', 'metrics'],
@@ -35,6 +35,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['net'],
   ['storage'],
   ['diloco', 'serve', 'chain'],
+  ['research'],
   ['network'],
   ['node'],
   ['testnet'],

@@ -1,4 +1,5 @@
-"""python -m magnet_trainer {init,tokenizer,train,merge,eval,export,logits,experiment}: arguments in, JSON lines out.
+"""python -m magnet_trainer {init,tokenizer,train,merge,eval,export,logits,experiment,trial,trial-score,research-plot}:
+arguments in, JSON lines out.
 
 stdout carries only JSON lines (start, progress, result, error); logs go to stderr; exit 0 only on success.
 """
@@ -59,6 +60,12 @@ def _data_args(p, required=True):
     p.add_argument("--data", required=required,
                    help="text file, directory of text files, uint16 token file (*.bin), or 'stdlib' / 'generated'")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json (needs the tokenizers package); default bytes")
+
+
+def _score_args(p):
+    p.add_argument("--eval-windows", type=_positive(int), default=16, help="eval set: the first W held-out windows")
+    p.add_argument("--test-windows", type=_positive(int), default=16, help="test set: the last M held-out windows")
+    p.add_argument("--eval-batch", type=_positive(int), default=8, help="windows per scoring batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +175,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("logits", help="ternary-inference logits of a token sequence (golden parity file)")
     p.add_argument("--ckpt", required=True)
     p.add_argument("--tokens", required=True, help="comma-separated token ids, e.g. 256,72,105")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("trial", help="autoresearch: train one hyperparameter config from scratch and score it")
+    p.add_argument("--config", required=True,
+                   help="JSON object (inline when it starts with '{') or a JSON file: model and optimizer keys, all "
+                        "optional (research.py)")
+    _data_args(p)
+    p.add_argument("--steps", type=_positive(int), required=True, help="optimizer steps")
+    p.add_argument("--seed", type=_seed64, required=True, help="model init and data order seed")
+    p.add_argument("--out", required=True, help="checkpoint of the trained model")
+    p.add_argument("--eval-every", type=_positive(int), default=None, help="eval loss every K steps (max(1, steps/5))")
+    _score_args(p)
+    _device_args(p)
+
+    p = sub.add_parser("trial-score", help="autoresearch: re-score a trial checkpoint as `trial` scored it")
+    p.add_argument("--ckpt", required=True)
+    _data_args(p)
+    _score_args(p)
+    p.add_argument("--threads", type=_positive(int), default=None, help="CPU threads for torch (default: torch's)")
+
+    p = sub.add_parser("research-plot", help="autoresearch: best validation loss per phase as a PNG")
+    p.add_argument("--report", required=True, help="the search's report JSON {name, phases, base_eval_loss}")
     p.add_argument("--out", required=True)
 
     sub.add_parser("worker", help="run commands read as JSON lines {id, args} from stdin, one at a time, until EOF")
@@ -306,6 +335,28 @@ def dispatch(args) -> dict:
 
             write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
         return result
+    if c == "trial":
+        from . import research
+
+        vocab = None
+        if args.tokenizer:
+            from .data import Tokenizer
+
+            vocab = Tokenizer(args.tokenizer).vocab_size
+        cfg_dict, cfg = research.resolve(research.parse_config(args.config), vocab)  # before the data loads
+        return research.run_trial(args, cfg_dict, cfg, _tokens(args.data, args.tokenizer))
+    if c == "trial-score":
+        from . import research
+        from .train import pick_device
+
+        pick_device("cpu", args.threads)
+        emit("start", command="trial-score", ckpt=args.ckpt)
+        return research.run_trial_score(args, _tokens(args.data, args.tokenizer))
+    if c == "research-plot":
+        from . import research
+
+        emit("start", command="research-plot", report=args.report)
+        return research.run_plot(args)
     raise TrainerError("bad_args", f"unknown command {c}")
 
 

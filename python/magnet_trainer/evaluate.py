@@ -13,14 +13,21 @@ from .model import MODES, BitNet
 from .protocol import TrainerError
 
 
+def window_batches(data: Dataset, ids: list[int], batch: int):
+    """The held-out windows with these indices, batch at a time -> (x, y) (as Dataset.eval_batches)."""
+    for i in range(0, len(ids), batch):
+        w = torch.stack([data.heldout[j * data.seq:(j + 1) * data.seq + 1] for j in ids[i:i + batch]])
+        yield w[:, :-1], w[:, 1:]
+
+
 @torch.no_grad()
 def heldout_loss(model: BitNet, data: Dataset, batch: int, max_windows: int, mode: str, device,
-                 seed: int | None = None) -> tuple[float, int]:
-    """Mean next-token cross-entropy over the held-out windows data.heldout_windows(max_windows, seed) (float32
-    arithmetic, no autocast)."""
+                 seed: int | None = None, ids: list[int] | None = None) -> tuple[float, int]:
+    """Mean next-token cross-entropy over the held-out windows data.heldout_windows(max_windows, seed), or over the
+    windows `ids` when given (float32 arithmetic, no autocast)."""
     model.eval()
     total, n = 0.0, 0
-    for x, y in data.eval_batches(batch, max_windows, seed):
+    for x, y in data.eval_batches(batch, max_windows, seed) if ids is None else window_batches(data, ids, batch):
         logits = model(x.to(device), mode=mode)
         total += float(torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(),
                                                          reduction="sum"))

@@ -11,6 +11,7 @@ import { errorMessage } from '../util/errors.js';
 import { putFlood, rpcFlood } from './floods.js';
 import { bloatingBackend, forgedLineageHandlers, withholdingBackend } from './hostile-handlers.js';
 import { HostileRoundNetwork } from './hostile-network.js';
+import { lyingResearchPeers } from './hostile-research.js';
 import { ADVERSARY_KINDS, type AdversaryKind, parseKinds } from './kinds.js';
 import { runProbes } from './probes.js';
 import { helloFlood } from './strangers.js';
@@ -46,6 +47,7 @@ const program = withStartOptions(new Command('magnet-adversary'))
             })
           : n,
       roundHandlers: (h, node) => (has('forge-lineage') ? forgedLineageHandlers(h, { me: node.identity.nodeId, signer: signer(node) }) : h),
+      researchPeers: (p, node) => (list.includes('research-liar') ? lyingResearchPeers(p, signer(node)) : p),
       blobBackend: (b) => (has('withhold-shards') ? withholdingBackend(b) : list.includes('oversize-answers') ? bloatingBackend(b) : b),
     };
     return runDaemon(flags, hooks, (node) => {

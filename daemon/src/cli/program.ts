@@ -9,6 +9,7 @@ import { registerKeysCommands } from './commands/keys.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerPeersCommands } from './commands/peers.js';
 import { registerProfileCommand } from './commands/profile.js';
+import { registerResearchCommands } from './commands/research.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerDashboardCommand(program);
   registerNetworkCommands(program);
+  registerResearchCommands(program);
   program
     .command('completion')
     .description('print a bash completion script (zsh: after bashcompinit); e.g. source <(magnet-node completion)')

@@ -21,6 +21,7 @@ import {
   type LineageMsg,
   type LineageRequestMsg,
   type PutBlobResponseMsg,
+  type ResearchMessageMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
   type RoundOutcomeMsg,
@@ -158,6 +159,12 @@ export class PeerClient {
   }
   getLineage(msg: LineageRequestMsg): Promise<LineageMsg> {
     return this.unary(METHODS.getLineage, codecs.LineageRequest.encode(msg), codecs.Lineage.decode);
+  }
+  offerTrial(msg: ResearchMessageMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.offerTrial, codecs.ResearchMessage.encode(msg), codecs.RoundAck.decode);
+  }
+  reportTrial(msg: ResearchMessageMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.reportTrial, codecs.ResearchMessage.encode(msg), codecs.RoundAck.decode);
   }
   statBlob(sha256: string): Promise<StatBlobResponseMsg> {
     return this.unary(METHODS.statBlob, codecs.StatBlobRequest.encode({ sha256 }), codecs.StatBlobResponse.decode);

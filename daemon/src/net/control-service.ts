@@ -13,6 +13,7 @@ import {
   type LineageMsg,
   type LineageRequestMsg,
   type PeerInfoMsg,
+  type ResearchMessageMsg,
   type RoundAckMsg,
   type RoundAnnouncementMsg,
   type RoundOutcomeMsg,
@@ -45,11 +46,18 @@ export interface RoundHandlers {
   getLineage?: (from: string, msg: LineageRequestMsg) => Promise<LineageMsg>;
 }
 
+/** Handlers for the research messages, set by the research part; absent ones answer UNIMPLEMENTED. Members only. */
+export interface ResearchHandlers {
+  offerTrial?: (from: string, msg: ResearchMessageMsg) => Promise<RoundAckMsg>;
+  reportTrial?: (from: string, msg: ResearchMessageMsg) => Promise<RoundAckMsg>;
+}
+
 export function controlImplementation(
   guard: RpcGuard,
   host: ControlHost,
   rounds: RoundHandlers,
   maxPeersAnswer: number,
+  research: ResearchHandlers = {},
 ): grpc.UntypedServiceImplementation {
   /** A round RPC: members only unless `audience` opens it (public reads). */
   const round = <T, R>(
@@ -108,6 +116,9 @@ export function controlImplementation(
     PublishOutcome: round(METHODS.publishOutcome, codecs.RoundOutcome, ack, () => rounds.publishOutcome),
     GetLatest: round(METHODS.getLatest, codecs.LatestRequest, ack, () => rounds.getLatest, 'anyone'),
     GetLineage: round(METHODS.getLineage, codecs.LineageRequest, codecs.Lineage, () => rounds.getLineage, 'anyone'),
+    // A trial costs its trainer minutes of compute and its result steers a search: members only, both ways.
+    OfferTrial: round(METHODS.offerTrial, codecs.ResearchMessage, ack, () => research.offerTrial),
+    ReportTrial: round(METHODS.reportTrial, codecs.ResearchMessage, ack, () => research.reportTrial),
   };
 }
 

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MagnetError } from '../util/errors.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import type { BlobBackend } from './blob-backend.js';
-import { type ControlHost, controlImplementation, type RoundHandlers } from './control-service.js';
+import { type ControlHost, controlImplementation, type ResearchHandlers, type RoundHandlers } from './control-service.js';
 import { dataImplementation } from './data-service.js';
 import type { RpcGuard } from './guard.js';
 import { controlService, dataService } from './proto.js';
@@ -21,6 +21,7 @@ export async function listenGrpc(o: {
   guard: RpcGuard;
   host: ControlHost;
   rounds: RoundHandlers;
+  research?: ResearchHandlers;
   backend: BlobBackend;
   staging: StagingArea;
   /** This node's nodeId: every upload must name it as its holder. */
@@ -36,7 +37,7 @@ export async function listenGrpc(o: {
     // server does not offer.
     'grpc.enable_channelz': 0,
   });
-  server.addService(controlService, controlImplementation(o.guard, o.host, o.rounds, 64));
+  server.addService(controlService, controlImplementation(o.guard, o.host, o.rounds, 64, o.research));
   const b = o.backend;
   server.addService(
     dataService,

@@ -9,7 +9,7 @@ import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import type { Startable } from '../util/lifecycle.js';
 import { ipRange } from './admission.js';
 import type { BlobBackend } from './blob-backend.js';
-import type { ControlHost, RoundHandlers } from './control-service.js';
+import type { ControlHost, ResearchHandlers, RoundHandlers } from './control-service.js';
 import { type CallCtx, RpcGuard } from './guard.js';
 import { createHost } from './host.js';
 import { listenGrpc } from './grpc-server.js';
@@ -40,6 +40,8 @@ export interface NetDeps {
   backend: BlobBackend;
   /** The round messages (the DiLoCo part's handlers, converted from the wire). */
   rounds: RoundHandlers;
+  /** The research messages (trial offers and results), when the research part runs. */
+  research?: ResearchHandlers;
   /** The node's shutdown signal: once it aborts, no new heartbeat, greeting or discovery starts (calls still answer). */
   signal?: AbortSignal;
 }
@@ -90,6 +92,7 @@ export class NetPart implements Startable, ControlHost {
       guard,
       host: this,
       rounds: this.deps.rounds,
+      ...(this.deps.research ? { research: this.deps.research } : {}),
       backend: this.deps.backend,
       staging: this.staging,
       self: this.deps.identity.nodeId,

@@ -156,6 +156,12 @@ export interface LineageRequestMsg {
 export interface LineageMsg {
   outcomes: RoundOutcomeMsg[];
 }
+/** A signed research record (research/records.ts): canonical JSON and its author's wallet signature. */
+export interface ResearchMessageMsg {
+  kind: string;
+  body: Buffer;
+  signature: Buffer;
+}
 export interface RoundAckMsg {
   accepted: boolean;
   reason: string;
@@ -296,6 +302,7 @@ export const codecs = {
   Lineage: codec<LineageMsg>('Lineage'),
   LatestRequest: codec<LatestRequestMsg>('LatestRequest'),
   RoundAck: codec<RoundAckMsg>('RoundAck'),
+  ResearchMessage: codec<ResearchMessageMsg>('ResearchMessage'),
   PutBlobHeader: codec<PutBlobHeaderMsg>('PutBlobHeader'),
   GetBlobHeader: codec<BlobHeaderMsg>('GetBlobHeader'),
   BlobChunk: blobChunkCodec,
@@ -346,6 +353,8 @@ export const METHODS = {
   publishOutcome: '/magnet.v1.Control/PublishOutcome',
   getLatest: '/magnet.v1.Control/GetLatest',
   getLineage: '/magnet.v1.Control/GetLineage',
+  offerTrial: '/magnet.v1.Control/OfferTrial',
+  reportTrial: '/magnet.v1.Control/ReportTrial',
   putBlob: '/magnet.v1.Data/PutBlob',
   getBlob: '/magnet.v1.Data/GetBlob',
   statBlob: '/magnet.v1.Data/StatBlob',

@@ -6,6 +6,7 @@ import { netMigrations } from '../net/peer-book.js';
 import { chainMigrations } from '../chain/claim-store.js';
 import type { Migration } from '../db/migrations.js';
 import { metaMigrations } from '../db/repos/meta-repo.js';
+import { researchMigrations } from '../research/research-repo.js';
 
 /** Every part's migrations. Each part appends to its own list; add a part's list here once. */
 export const allMigrations: readonly Migration[] = [
@@ -16,4 +17,5 @@ export const allMigrations: readonly Migration[] = [
   ...lossHistoryMigrations,
   ...storageMigrations,
   ...chainMigrations,
+  ...researchMigrations,
 ];

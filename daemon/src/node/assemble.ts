@@ -31,6 +31,10 @@ import { requestMetrics } from '../serve/serve-metrics.js';
 import { MagnetNode, type NodeDeps } from './node.js';
 import { receiptExchange, submissionBook } from './wiring/receipts.js';
 import { roundRetention } from './wiring/round-retention.js';
+import { NetResearchPeers, researchStorage } from './wiring/research-peers.js';
+import { ResearchPart } from '../research/part.js';
+import type { ResearchPeers } from '../research/ports.js';
+import { researchRoutes } from '../research/routes.js';
 
 /**
  * Decorators for what a node says on the wire. Only the adversary testing tool (daemon/src/adversary) sets them, to
@@ -42,6 +46,7 @@ export interface AssemblyHooks {
   roundNetwork?(n: RoundNetwork, node: MagnetNode): RoundNetwork;
   roundHandlers?(h: RoundMessageHandlers, node: MagnetNode): RoundMessageHandlers;
   blobBackend?(b: BlobBackend, node: MagnetNode): BlobBackend;
+  researchPeers?(p: ResearchPeers, node: MagnetNode): ResearchPeers;
 }
 
 /**
@@ -142,6 +147,24 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       signal: node.signal,
     });
 
+    // research after storage: trial checkpoints and findings are blobs there; trials run through the same trainer
+    // the rounds use. Every trainer runs trials members offer it; a node told `research start` leads a plan.
+    const researchPeers = new NetResearchPeers(peers, config.net.staleSeconds * 1000);
+    const research = new ResearchPart({
+      options: config.research,
+      self: { nodeId: node.identity.nodeId, roles: node.roles },
+      python: config.diloco.python,
+      networkData: config.diloco.data,
+      db: node.db,
+      dir: node.home.sub('research'),
+      log: node.log.child({ part: 'research' }),
+      peers: hooks.researchPeers?.(researchPeers, node) ?? researchPeers,
+      storage: researchStorage(storage),
+      signer: { nodeId: node.identity.nodeId, sign: (digest) => signDigest(node.identity.signingKey, digest) },
+      env: deps.env,
+      signal: node.signal,
+    });
+
     // net last, with everything it answers peers with: the data plane serves the storage part's store, then the
     // round files by hash (a checkpoint or gradient even when shared storage could not take it); the round RPCs go
     // to the coordinator.
@@ -161,6 +184,7 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       security,
       backend: hooks.blobBackend?.(backend, node) ?? backend,
       rounds: roundHandlersOf(hooks.roundHandlers?.(diloco.coordinator, node) ?? diloco.coordinator),
+      research: research.handlers(),
       signal: node.signal,
     });
 
@@ -179,7 +203,14 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
     node.addPart('chain', chain, () => chain.status());
     node.addPart('serve', serve, () => serve.status());
     node.addPart('diloco', diloco, () => diloco.status());
-    node.admin.add(...netRoutes(peers, net), ...storageRoutes(storage), ...chainRoutes(chain), ...dilocoRoutes(diloco));
+    node.addPart('research', research, () => research.status());
+    node.admin.add(
+      ...netRoutes(peers, net),
+      ...storageRoutes(storage),
+      ...chainRoutes(chain),
+      ...dilocoRoutes(diloco),
+      ...researchRoutes(research),
+    );
     // The operator's page: every part's status and the loss curve, live (`magnet-node dashboard` opens it with the token).
     node.admin.add(...dashboardRoutes({ status: () => node.status(), losses: () => diloco.lossHistory() }));
     node.api.add(...serve.routes());

@@ -6,6 +6,7 @@ import { serveOptions } from '../serve/options.js';
 import { storageOptions } from '../storage/options.js';
 import { chainOptions } from '../chain/options.js';
 import { membershipOptions } from '../membership/options.js';
+import { researchOptions } from '../research/options.js';
 import type { ConfigOf } from '../config/schema.js';
 
 /** Every part's option group. A part adds its group here once; the loader, docs and CLI read it. */
@@ -19,6 +20,7 @@ export const nodeSchema = {
   chain: chainOptions,
   serve: serveOptions,
   diloco: dilocoOptions,
+  research: researchOptions,
 };
 
 export type NodeConfig = ConfigOf<typeof nodeSchema>;

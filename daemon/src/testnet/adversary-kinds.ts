@@ -18,8 +18,9 @@ export const ADVERSARY_KINDS = {
   'unplaced-blobs':
     'pushes its target blobs nothing places there (no manifest, a manifest it never sent, a manifest signed by another key, a gradient for a round the target does not lead), then 100 unplaced 4 MiB blobs in a row',
   'rpc-flood': 'sends 1000 signed requests a second from its own key to one member for 5 s',
+  'research-liar': 'runs the research trials it is offered, then reports each with an eval loss 30% below what its checkpoint scores',
   mixed:
-    'all of them but oversize-answers: probes (placement ones included), hello-flood, withheld shards and forged lineage throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
+    'all of them but oversize-answers and research-liar: probes (placement ones included), hello-flood, withheld shards and forged lineage throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
 } as const;
 
 export type AdversaryKind = keyof typeof ADVERSARY_KINDS;

@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { resolveHome } from '../home-option.js';
 import { fail, printJson } from '../output.js';
 
-interface InitFlags {
+export interface InitFlags {
   out: string;
   name?: string;
   preset?: string;
@@ -96,7 +96,7 @@ function collect(v: string, all: string[]): string[] {
 }
 
 /** Today's defaults (never this machine's environment: a spec is the same wherever it is written), then the flags. */
-async function initSpec(flags: InitFlags): Promise<NetworkSpec> {
+export async function initSpec(flags: InitFlags): Promise<NetworkSpec> {
   const defaults = (key: string) => {
     const [g, k] = key.split('.') as [keyof typeof nodeSchema, string];
     return (nodeSchema[g] as Record<string, Field<unknown>>)[k]?.default;

@@ -1,0 +1,13 @@
+import { bool, int } from '../config/schema.js';
+
+/** The `research` config group: this node's part in autoresearch (running trials for others, leading a plan). */
+export const researchOptions = {
+  acceptTrials: bool(true, 'Run research trials that members offer (trainer nodes only)', { env: 'MAGNET_RESEARCH_ACCEPT' }),
+  maxTrialSteps: int(20_000, 'Largest trial (optimizer steps) this node runs for a research node', {
+    env: 'MAGNET_RESEARCH_MAX_STEPS',
+    min: 1,
+    max: 1_000_000,
+  }),
+  tickSeconds: int(2, 'How often a running research plan assigns trials, checks deadlines and closes phases', { min: 1, max: 600 }),
+  trialThreads: int(0, 'Torch CPU threads for a trial (0 = torch default)', { env: 'MAGNET_RESEARCH_THREADS', min: 0, max: 1024 }),
+};

@@ -1,0 +1,284 @@
+import type { StateDb } from '../db/database.js';
+import type { Migration } from '../db/migrations.js';
+
+export const researchMigrations: Migration[] = [
+  {
+    part: 'research',
+    version: 1,
+    name: 'research runs, their trials, refused workers, findings, and the trials this node ran for others',
+    up: `
+      CREATE TABLE research_runs (
+        run_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        plan_hash TEXT NOT NULL,
+        phases TEXT NOT NULL,
+        state TEXT NOT NULL,
+        phase_index INTEGER NOT NULL DEFAULT 0,
+        best_config TEXT NOT NULL,
+        best_eval REAL,
+        history TEXT NOT NULL DEFAULT '[]',
+        proposals INTEGER NOT NULL DEFAULT 0,
+        secret TEXT NOT NULL,
+        stop_reason TEXT,
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE research_trials (
+        run_id TEXT NOT NULL,
+        trial_id TEXT NOT NULL,
+        phase_index INTEGER NOT NULL,
+        config TEXT NOT NULL,
+        config_key TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        steps INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        assignee TEXT,
+        assigned_at INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        job_digest TEXT,
+        result TEXT,
+        result_signature TEXT,
+        eval_loss REAL,
+        test_loss REAL,
+        checkpoint_sha256 TEXT,
+        manifest_id TEXT,
+        verified INTEGER,
+        seconds REAL,
+        tokens INTEGER,
+        note TEXT,
+        PRIMARY KEY (run_id, trial_id)
+      );
+      CREATE INDEX research_trials_state ON research_trials(run_id, state);
+      CREATE TABLE research_refused_workers (
+        run_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, node_id)
+      );
+      CREATE TABLE research_findings (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        manifest_id TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+      );
+      CREATE TABLE research_served (
+        job_digest TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        trial_id TEXT NOT NULL,
+        researcher TEXT NOT NULL,
+        state TEXT NOT NULL,
+        tokens INTEGER,
+        seconds REAL,
+        note TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );`,
+  },
+];
+
+export type RunState = 'running' | 'done' | 'stopped';
+export type TrialState = 'queued' | 'assigned' | 'reported' | 'done' | 'failed';
+
+export interface RunRow {
+  runId: string;
+  name: string;
+  plan: string;
+  planHash: string;
+  /** The phases in the order they run (the plan's, with the designer's proposals inserted), JSON. */
+  phases: string;
+  state: RunState;
+  phaseIndex: number;
+  bestConfig: string;
+  bestEval: number | null;
+  /** The best eval loss so far after each closed phase, JSON number[] (the convergence rule reads it). */
+  history: string;
+  proposals: number;
+  secret: string;
+  stopReason: string | null;
+  startedAt: number;
+  updatedAt: number;
+}
+
+export interface TrialRow {
+  runId: string;
+  trialId: string;
+  phaseIndex: number;
+  config: string;
+  configKey: string;
+  seed: number;
+  steps: number;
+  state: TrialState;
+  assignee: string | null;
+  assignedAt: number | null;
+  attempts: number;
+  jobDigest: string | null;
+  result: string | null;
+  resultSignature: string | null;
+  evalLoss: number | null;
+  testLoss: number | null;
+  checkpointSha256: string | null;
+  manifestId: string | null;
+  verified: number | null;
+  seconds: number | null;
+  tokens: number | null;
+  note: string | null;
+}
+
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+function rowOf<T>(r: unknown): T {
+  return Object.fromEntries(Object.entries(r as Record<string, unknown>).map(([k, v]) => [camel(k), v])) as T;
+}
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** The research part's tables; every change of a run's state is one transaction. */
+export class ResearchRepo {
+  constructor(readonly db: StateDb) {}
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertRun(r: RunRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO research_runs (run_id, name, plan, plan_hash, phases, state, phase_index, best_config, best_eval, history, proposals, secret, stop_reason, started_at, updated_at)
+         VALUES (@runId, @name, @plan, @planHash, @phases, @state, @phaseIndex, @bestConfig, @bestEval, @history, @proposals, @secret, @stopReason, @startedAt, @updatedAt)`,
+      )
+      .run(r);
+  }
+
+  run(runId: string): RunRow | undefined {
+    const r = this.db.prepare('SELECT * FROM research_runs WHERE run_id = ?').get(runId);
+    return r ? rowOf<RunRow>(r) : undefined;
+  }
+
+  /** The run in progress (at most one per node), else the newest. */
+  current(): RunRow | undefined {
+    const r =
+      this.db.prepare(`SELECT * FROM research_runs WHERE state = 'running' ORDER BY started_at DESC LIMIT 1`).get() ??
+      this.db.prepare('SELECT * FROM research_runs ORDER BY started_at DESC LIMIT 1').get();
+    return r ? rowOf<RunRow>(r) : undefined;
+  }
+
+  updateRun(runId: string, patch: Partial<RunRow>): void {
+    const keys = Object.keys(patch);
+    if (keys.length === 0) return;
+    const set = [...keys.map((k) => `${snake(k)} = @${k}`), 'updated_at = @updatedAt'].join(', ');
+    this.db.prepare(`UPDATE research_runs SET ${set} WHERE run_id = @runId`).run({ updatedAt: Date.now(), ...patch, runId });
+  }
+
+  insertTrial(
+    t: Pick<TrialRow, 'runId' | 'trialId' | 'phaseIndex' | 'config' | 'configKey' | 'seed' | 'steps' | 'state'> & Partial<TrialRow>,
+  ): void {
+    const row: TrialRow = {
+      assignee: null,
+      assignedAt: null,
+      attempts: 0,
+      jobDigest: null,
+      result: null,
+      resultSignature: null,
+      evalLoss: null,
+      testLoss: null,
+      checkpointSha256: null,
+      manifestId: null,
+      verified: null,
+      seconds: null,
+      tokens: null,
+      note: null,
+      ...t,
+    };
+    this.db
+      .prepare(
+        `INSERT INTO research_trials (run_id, trial_id, phase_index, config, config_key, seed, steps, state, assignee, assigned_at, attempts, job_digest, result, result_signature, eval_loss, test_loss, checkpoint_sha256, manifest_id, verified, seconds, tokens, note)
+         VALUES (@runId, @trialId, @phaseIndex, @config, @configKey, @seed, @steps, @state, @assignee, @assignedAt, @attempts, @jobDigest, @result, @resultSignature, @evalLoss, @testLoss, @checkpointSha256, @manifestId, @verified, @seconds, @tokens, @note)`,
+      )
+      .run(row);
+  }
+
+  trial(runId: string, trialId: string): TrialRow | undefined {
+    const r = this.db.prepare('SELECT * FROM research_trials WHERE run_id = ? AND trial_id = ?').get(runId, trialId);
+    return r ? rowOf<TrialRow>(r) : undefined;
+  }
+
+  trials(runId: string, phaseIndex?: number): TrialRow[] {
+    const rows =
+      phaseIndex === undefined
+        ? this.db.prepare('SELECT * FROM research_trials WHERE run_id = ? ORDER BY phase_index, trial_id').all(runId)
+        : this.db.prepare('SELECT * FROM research_trials WHERE run_id = ? AND phase_index = ? ORDER BY trial_id').all(runId, phaseIndex);
+    return rows.map((r) => rowOf<TrialRow>(r));
+  }
+
+  updateTrial(runId: string, trialId: string, patch: Partial<TrialRow>): void {
+    const keys = Object.keys(patch);
+    if (keys.length === 0) return;
+    const set = keys.map((k) => `${snake(k)} = @${k}`).join(', ');
+    this.db.prepare(`UPDATE research_trials SET ${set} WHERE run_id = @runId AND trial_id = @trialId`).run({ ...patch, runId, trialId });
+  }
+
+  refuseWorker(runId: string, nodeId: string, reason: string): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO research_refused_workers (run_id, node_id, reason, at) VALUES (?, ?, ?, ?)')
+      .run(runId, nodeId, reason, Date.now());
+  }
+
+  refusedWorkers(runId: string): { nodeId: string; reason: string; at: number }[] {
+    return this.db
+      .prepare('SELECT node_id, reason, at FROM research_refused_workers WHERE run_id = ? ORDER BY at')
+      .all(runId)
+      .map((r) => rowOf<{ nodeId: string; reason: string; at: number }>(r));
+  }
+
+  addFinding(runId: string, kind: string, body: string, signature: string): number {
+    const seq = (
+      this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM research_findings WHERE run_id = ?').get(runId) as { n: number }
+    ).n;
+    this.db
+      .prepare('INSERT INTO research_findings (run_id, seq, kind, body, signature, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(runId, seq, kind, body, signature, Date.now());
+    return seq;
+  }
+
+  setFindingManifest(runId: string, seq: number, manifestId: string): void {
+    this.db.prepare('UPDATE research_findings SET manifest_id = ? WHERE run_id = ? AND seq = ?').run(manifestId, runId, seq);
+  }
+
+  findings(
+    runId?: string,
+  ): { runId: string; seq: number; kind: string; body: string; signature: string; manifestId: string | null; createdAt: number }[] {
+    const rows = runId
+      ? this.db.prepare('SELECT * FROM research_findings WHERE run_id = ? ORDER BY seq').all(runId)
+      : this.db.prepare('SELECT * FROM research_findings ORDER BY created_at, seq').all();
+    return rows.map((r) => rowOf(r));
+  }
+
+  /** Worker side: a trial this node accepted from a research node (its own contribution record). */
+  served(
+    jobDigest: string,
+    patch: { runId: string; trialId: string; researcher: string; state: string; tokens?: number; seconds?: number; note?: string },
+  ): void {
+    const now = Date.now();
+    this.db
+      .prepare(
+        `INSERT INTO research_served (job_digest, run_id, trial_id, researcher, state, tokens, seconds, note, created_at, updated_at)
+         VALUES (@jobDigest, @runId, @trialId, @researcher, @state, @tokens, @seconds, @note, @now, @now)
+         ON CONFLICT(job_digest) DO UPDATE SET state = excluded.state, tokens = excluded.tokens, seconds = excluded.seconds, note = excluded.note, updated_at = excluded.updated_at`,
+      )
+      .run({ jobDigest, tokens: null, seconds: null, note: null, ...patch, now });
+  }
+
+  /** After a restart: trials this node was running for others died with the process (their research node reassigns them). */
+  interruptServed(): void {
+    this.db.prepare(`UPDATE research_served SET state = 'interrupted', updated_at = ? WHERE state = 'running'`).run(Date.now());
+  }
+
+  servedCounts(): Record<string, number> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM research_served GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+}

@@ -1,0 +1,719 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import { errorMessage, MagnetError } from '../util/errors.js';
+import { proposePhase } from './designer.js';
+import { canonicalJson, configKey, ffnDim, resolveConfig, type TrialConfig } from './hparams.js';
+import { candidates, converged, improvement, type Phase, phaseSteps, type Ranked, type ResearchPlan } from './plan.js';
+import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
+import { jobDigestHex, openRecord, parseResult, RecordError, signRecord, type TrialJob } from './records.js';
+import type { ResearchRepo, RunRow, TrialRow } from './research-repo.js';
+import type { TrialOutcome, TrialWorker } from './worker.js';
+
+export interface ResearchRunnerDeps {
+  self: { nodeId: string; roles: readonly string[] };
+  /** Whether this node runs trials of its own plan (a trainer that accepts trials). */
+  trainsItself: boolean;
+  repo: ResearchRepo;
+  peers: ResearchPeers;
+  storage: ResearchStorage;
+  trainer: TrainerCall;
+  worker: TrialWorker;
+  signer: ResearchSigner;
+  dir: string;
+  log: Logger;
+  env: Record<string, string | undefined>;
+  /** Trial failures before a trial is given up (each attempt may go to another worker). */
+  maxAttempts?: number;
+  now?: () => number;
+}
+
+/** The first phase of every run: the base config alone, so every later phase has a baseline to beat. */
+const BASE_PHASE: Phase = { name: 'base', vary: [{}] };
+/** A worker that refused an offer is not offered another for this long. */
+const REFUSAL_COOLDOWN_MS = 30_000;
+
+/** A phase's configs, each with the mean eval loss over its seeds. */
+interface Group {
+  key: string;
+  config: TrialConfig;
+  evalLoss: number;
+  trials: TrialRow[];
+}
+
+/**
+ * Drives one research plan at a time (paper Algorithm 1, phase by phase): makes each phase's trials, offers them to
+ * trainer nodes as signed jobs (this node included when it trains), takes their signed results, re-scores a sample
+ * and every result that would win before it counts, refuses a worker whose result does not reproduce (and drops its
+ * trials), closes a phase into a signed finding, carries the best config on, asks the designer for a phase of its
+ * own, and stops on convergence, budget or the plan's end. Every step is a SQLite transaction, so a restarted node
+ * resumes where it was; `tick` is idempotent and may run any time.
+ */
+export class ResearchRunner {
+  private ticking = false;
+  /** Trainer work of this node (its own trials, re-scores): one at a time on a CPU node. */
+  private localQueue: Promise<unknown> = Promise.resolve();
+  private readonly inFlight = new Set<string>();
+  private readonly cooldown = new Map<string, number>();
+  private readonly controller = new AbortController();
+
+  constructor(private readonly d: ResearchRunnerDeps) {}
+
+  private now(): number {
+    return this.d.now?.() ?? Date.now();
+  }
+
+  stop(): void {
+    this.controller.abort();
+  }
+
+  /** After a restart: this node's own trials in flight died with the process and go back to the queue. */
+  recover(): void {
+    const run = this.d.repo.current();
+    if (run?.state !== 'running') return;
+    for (const t of this.d.repo.trials(run.runId))
+      if (t.state === 'assigned' && t.assignee === this.d.self.nodeId)
+        this.d.repo.updateTrial(run.runId, t.trialId, {
+          state: 'queued',
+          assignee: null,
+          assignedAt: null,
+          jobDigest: null,
+          note: 'requeued: this node restarted',
+        });
+  }
+
+  /** Starts a run of `plan`; refuses while another runs (ERR_RESEARCH_RUNNING). */
+  start(plan: ResearchPlan, planHash: string): RunRow {
+    const running = this.d.repo.current();
+    if (running?.state === 'running')
+      throw new MagnetError('ERR_RESEARCH_RUNNING', `research run ${running.runId} (${running.name}) is running; stop it first`);
+    const at = this.now();
+    const row: RunRow = {
+      runId: `r${at.toString(36)}${randomBytes(3).toString('hex')}`,
+      name: plan.name,
+      plan: JSON.stringify(plan),
+      planHash,
+      phases: JSON.stringify([BASE_PHASE, ...plan.phases]),
+      state: 'running',
+      phaseIndex: 0,
+      bestConfig: JSON.stringify(plan.base),
+      bestEval: null,
+      history: '[]',
+      proposals: 0,
+      secret: randomBytes(16).toString('hex'),
+      stopReason: null,
+      startedAt: at,
+      updatedAt: at,
+    };
+    this.d.repo.insertRun(row);
+    this.d.log.info({ run: row.runId, plan: plan.name, phases: plan.phases.length }, 'research run started');
+    return row;
+  }
+
+  /** Stops the running run (its trials in flight finish unheard). */
+  halt(reason = 'stopped by the operator'): RunRow | undefined {
+    const run = this.d.repo.current();
+    if (run?.state !== 'running') return undefined;
+    this.d.repo.updateRun(run.runId, { state: 'stopped', stopReason: reason });
+    return this.d.repo.run(run.runId);
+  }
+
+  /** One pass of the loop: deadlines, assignment, re-scores, closing the phase. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const run = this.d.repo.current();
+      if (run?.state !== 'running') return;
+      const plan = JSON.parse(run.plan) as ResearchPlan;
+      const phases = JSON.parse(run.phases) as Phase[];
+      if (this.overBudget(run, plan)) return await this.finish(run, plan, 'budget spent');
+      const phase = phases[run.phaseIndex] as Phase;
+      let trials = this.d.repo.trials(run.runId, run.phaseIndex);
+      if (trials.length === 0) {
+        this.createTrials(run, plan, phase);
+        trials = this.d.repo.trials(run.runId, run.phaseIndex);
+        if (trials.length === 0) return await this.closePhase(run, plan, phases);
+      }
+      this.expire(run, plan, trials);
+      this.assign(run, plan, this.d.repo.trials(run.runId, run.phaseIndex));
+      this.checkReported(run, plan, this.d.repo.trials(run.runId, run.phaseIndex));
+      const now = this.d.repo.trials(run.runId, run.phaseIndex);
+      if (now.every((t) => t.state === 'done' || t.state === 'failed')) await this.closePhase(run, plan, phases);
+    } catch (err) {
+      this.d.log.error({ err: errorMessage(err) }, 'research tick failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private overBudget(run: RunRow, plan: ResearchPlan): boolean {
+    const trials = this.d.repo.trials(run.runId).filter((t) => !(t.note ?? '').startsWith('reused')).length;
+    return trials > plan.budget.maxTrials || this.now() - run.startedAt > plan.budget.maxHours * 3_600_000;
+  }
+
+  /** The configs of the phase, once per seed; a (config, seed, steps) already run in this run is reused, not rerun. */
+  private createTrials(run: RunRow, plan: ResearchPlan, phase: Phase): void {
+    const best = JSON.parse(run.bestConfig) as TrialConfig;
+    const all = this.d.repo.trials(run.runId);
+    const ranked: Ranked[] = this.groups(all.filter((t) => t.steps === plan.budget.steps)).map((g) => ({
+      config: g.config,
+      evalLoss: g.evalLoss,
+    }));
+    const c = candidates(phase, best, ranked);
+    // The final validation also runs the base at its budget: the improvement is measured at equal steps.
+    if ('final' in phase && !c.configs.some((x) => configKey(x) === configKey(plan.base))) c.configs.push(plan.base);
+    const steps = phaseSteps(plan, phase);
+    this.d.repo.tx(() => {
+      c.configs.forEach((config, i) => {
+        const resolved = resolveConfig(config);
+        const key = configKey(config);
+        for (const seed of plan.seeds) {
+          const trialId = `p${run.phaseIndex}-c${i}-s${seed}`;
+          const prior = all.find((t) => t.configKey === key && t.seed === seed && t.steps === steps && t.state === 'done');
+          const base = {
+            runId: run.runId,
+            trialId,
+            phaseIndex: run.phaseIndex,
+            config: canonicalJson(resolved),
+            configKey: key,
+            seed,
+            steps,
+          };
+          if (prior)
+            this.d.repo.insertTrial({
+              ...prior,
+              ...base,
+              state: 'done',
+              note: `reused ${prior.trialId}`,
+            });
+          else this.d.repo.insertTrial({ ...base, state: 'queued' });
+        }
+      });
+    });
+    for (const d of c.dropped) this.d.log.info({ run: run.runId, phase: phase.name, reason: d.reason }, 'candidate dropped');
+    this.d.log.info({ run: run.runId, phase: phase.name, configs: c.configs.length, steps }, 'research phase started');
+  }
+
+  /** Assigned trials past their deadline, or whose worker went stale, go back to the queue (or fail after maxAttempts). */
+  private expire(run: RunRow, plan: ResearchPlan, trials: TrialRow[]): void {
+    const now = this.now();
+    const max = this.d.maxAttempts ?? 3;
+    for (const t of trials) {
+      if (t.state !== 'assigned' || !t.assignee || t.assignee === this.d.self.nodeId) continue;
+      const late = now - (t.assignedAt ?? now) > plan.trialTimeoutSec * 1000;
+      const gone = this.d.peers.isStale(t.assignee);
+      if (!late && !gone) continue;
+      const why = late ? `no result from ${t.assignee} within ${plan.trialTimeoutSec} s` : `${t.assignee} went away`;
+      const failed = t.attempts >= max;
+      this.d.repo.updateTrial(run.runId, t.trialId, {
+        state: failed ? 'failed' : 'queued',
+        assignee: null,
+        assignedAt: null,
+        jobDigest: null,
+        note: failed ? `given up after ${t.attempts} attempts: ${why}` : `reassigned: ${why}`,
+      });
+      this.d.log.warn({ run: run.runId, trial: t.trialId, why, failed }, 'research trial reassigned');
+    }
+  }
+
+  /** Who may run a trial now: this node (when it trains) and live member trainers not refused, each one trial at a time. */
+  private freeWorkers(run: RunRow, busy: Set<string>): string[] {
+    const refused = new Set(this.d.repo.refusedWorkers(run.runId).map((r) => r.nodeId));
+    const now = this.now();
+    const out: string[] = [];
+    if (this.d.trainsItself && !busy.has(this.d.self.nodeId) && !this.d.worker.busy()) out.push(this.d.self.nodeId);
+    for (const p of this.d.peers.livePeers()) {
+      if (!p.member || !p.roles.includes('trainer') || refused.has(p.nodeId) || busy.has(p.nodeId)) continue;
+      if ((this.cooldown.get(p.nodeId) ?? 0) > now || this.d.peers.isStale(p.nodeId)) continue;
+      out.push(p.nodeId);
+    }
+    return out;
+  }
+
+  private assign(run: RunRow, plan: ResearchPlan, trials: TrialRow[]): void {
+    const busy = new Set(
+      this.d.repo
+        .trials(run.runId)
+        .filter((t) => t.state === 'assigned' && t.assignee)
+        .map((t) => t.assignee as string),
+    );
+    const queued = trials.filter((t) => t.state === 'queued');
+    const workers = this.freeWorkers(run, busy);
+    for (const t of queued) {
+      const w = workers.shift();
+      if (!w) break;
+      this.offer(run, plan, t, w);
+    }
+  }
+
+  private job(run: RunRow, plan: ResearchPlan, t: TrialRow): TrialJob {
+    return {
+      v: 1,
+      runId: run.runId,
+      trialId: t.trialId,
+      researcher: this.d.self.nodeId,
+      config: JSON.parse(t.config) as Record<string, unknown>,
+      seed: t.seed,
+      steps: t.steps,
+      data: plan.data,
+      evalWindows: plan.evaluation.evalWindows,
+      testWindows: plan.evaluation.testWindows,
+      issuedAt: this.now(),
+    };
+  }
+
+  private offer(run: RunRow, plan: ResearchPlan, t: TrialRow, worker: string): void {
+    const job = this.job(run, plan, t);
+    const rec = signRecord('trial-job', job, (dg) => this.d.signer.sign(dg));
+    const digest = jobDigestHex(rec);
+    this.d.repo.updateTrial(run.runId, t.trialId, {
+      state: 'assigned',
+      assignee: worker,
+      assignedAt: this.now(),
+      jobDigest: digest,
+      attempts: t.attempts + 1,
+    });
+    if (worker === this.d.self.nodeId) return this.runLocal(run, t.trialId, job, digest);
+    this.d.peers.offerTrial(worker, rec).then(
+      (ack) => {
+        if (!ack.accepted) this.unassign(run.runId, t.trialId, digest, worker, `offer refused by ${worker}: ${ack.reason}`);
+      },
+      (err) => this.unassign(run.runId, t.trialId, digest, worker, `offer to ${worker} failed: ${errorMessage(err)}`),
+    );
+  }
+
+  private unassign(runId: string, trialId: string, digest: string, worker: string, note: string): void {
+    this.cooldown.set(worker, this.now() + REFUSAL_COOLDOWN_MS);
+    const t = this.d.repo.trial(runId, trialId);
+    if (t?.state !== 'assigned' || t.jobDigest !== digest) return;
+    this.d.repo.updateTrial(runId, trialId, {
+      state: 'queued',
+      assignee: null,
+      assignedAt: null,
+      jobDigest: null,
+      attempts: Math.max(0, t.attempts - 1),
+      note,
+    });
+    this.d.log.info({ trial: trialId, note }, 'research trial back in the queue');
+  }
+
+  /** This node's own trial: run through the same worker code; its result needs no re-score. */
+  private runLocal(run: RunRow, trialId: string, job: TrialJob, digest: string): void {
+    this.enqueueLocal(`run:${run.runId}:${trialId}`, async () => {
+      let out: TrialOutcome;
+      try {
+        out = await this.d.worker.execute(job, this.controller.signal);
+      } catch (err) {
+        const t = this.d.repo.trial(run.runId, trialId);
+        if (t?.jobDigest === digest) {
+          const failed = t.attempts >= (this.d.maxAttempts ?? 3);
+          this.d.repo.updateTrial(run.runId, trialId, {
+            state: failed ? 'failed' : 'queued',
+            assignee: null,
+            assignedAt: null,
+            jobDigest: null,
+            note: `local trial failed: ${errorMessage(err)}`,
+          });
+        }
+        return;
+      }
+      const t = this.d.repo.trial(run.runId, trialId);
+      if (t?.state !== 'assigned' || t.jobDigest !== digest) return;
+      this.d.repo.updateTrial(run.runId, trialId, {
+        state: 'done',
+        evalLoss: out.evalLoss,
+        testLoss: out.testLoss,
+        checkpointSha256: out.checkpointSha256,
+        manifestId: out.manifestId,
+        seconds: out.seconds,
+        tokens: out.tokens,
+        verified: 1,
+        result: canonicalJson({ ...out, worker: this.d.self.nodeId }),
+      });
+    });
+  }
+
+  private enqueueLocal(key: string, work: () => Promise<void>): void {
+    if (this.inFlight.has(key)) return;
+    this.inFlight.add(key);
+    this.localQueue = this.localQueue
+      .then(() => (this.controller.signal.aborted ? undefined : work()))
+      .catch((err) => this.d.log.error({ key, err: errorMessage(err) }, 'research local work failed'))
+      .finally(() => {
+        this.inFlight.delete(key);
+        void this.tick();
+      });
+  }
+
+  /**
+   * A worker's signed result (the net guard already checked the caller is a member). Refusals name why:
+   * unknown_run, not_assigned (not this caller's trial, or another job of it), refused_worker, or the record's.
+   */
+  acceptResult(from: string, rec: { kind: string; body: Uint8Array; signature: Uint8Array }): { accepted: boolean; reason: string } {
+    let r;
+    try {
+      r = parseResult(openRecord(rec, 'trial-result', 'worker', from));
+    } catch (err) {
+      return { accepted: false, reason: err instanceof RecordError ? `${err.reason}: ${err.message}` : errorMessage(err) };
+    }
+    const run = this.d.repo.run(r.runId);
+    if (run?.state !== 'running') return { accepted: false, reason: `unknown_run: no running research run ${r.runId}` };
+    if (this.d.repo.refusedWorkers(run.runId).some((w) => w.nodeId === from))
+      return { accepted: false, reason: 'refused_worker: an earlier result of this node did not reproduce' };
+    const t = this.d.repo.trial(r.runId, r.trialId);
+    if (!t || t.state !== 'assigned' || t.assignee !== from || t.jobDigest !== r.job)
+      return { accepted: false, reason: `not_assigned: trial ${r.trialId} is not assigned to ${from} under this job` };
+    this.d.repo.updateTrial(run.runId, t.trialId, {
+      state: 'reported',
+      result: Buffer.from(rec.body).toString('utf8'),
+      resultSignature: Buffer.from(rec.signature).toString('hex'),
+      evalLoss: r.evalLoss,
+      testLoss: r.testLoss,
+      checkpointSha256: r.checkpointSha256,
+      manifestId: r.manifestId,
+      seconds: r.seconds,
+      tokens: r.tokens,
+      verified: 0,
+    });
+    setImmediate(() => void this.tick());
+    return { accepted: true, reason: '' };
+  }
+
+  /** Whether a result is re-scored although it does not lead: a share of plan.verify.sampleRate, unpredictable to workers. */
+  private sampled(run: RunRow, plan: ResearchPlan, trialId: string): boolean {
+    const h = createHash('sha256').update(`${run.secret}:${trialId}`).digest().readUInt32BE(0);
+    return h / 2 ** 32 < plan.verify.sampleRate;
+  }
+
+  /** Reported results: a sampled one is re-scored, the others count as reported (the phase's winner is checked at close). */
+  private checkReported(run: RunRow, plan: ResearchPlan, trials: TrialRow[]): void {
+    for (const t of trials) {
+      if (t.state !== 'reported') continue;
+      if (this.sampled(run, plan, t.trialId)) this.rescore(run, plan, t);
+      else this.d.repo.updateTrial(run.runId, t.trialId, { state: 'done', verified: 0 });
+    }
+  }
+
+  /**
+   * Fetches a reported checkpoint from storage and scores it here: a checkpoint of another config, another hash, or
+   * an eval loss off by more than plan.verify.tolerance refuses the worker for the run and drops all its results.
+   */
+  private rescore(run: RunRow, plan: ResearchPlan, t: TrialRow): void {
+    this.enqueueLocal(`rescore:${run.runId}:${t.trialId}`, async () => {
+      const cur = this.d.repo.trial(run.runId, t.trialId);
+      if (!cur || cur.jobDigest !== t.jobDigest || cur.verified === 1) return;
+      const worker = cur.assignee as string;
+      let problem: string | undefined;
+      let score: { eval: number; test: number } | undefined;
+      try {
+        score = await this.scoreCheckpoint(plan, cur);
+        const rel = Math.abs(score.eval - (cur.evalLoss as number)) / Math.max(1e-9, score.eval);
+        if (rel > plan.verify.tolerance)
+          problem = `eval loss ${cur.evalLoss} reported, ${score.eval.toFixed(4)} re-scored (${(rel * 100).toFixed(1)}% off, tolerance ${(plan.verify.tolerance * 100).toFixed(1)}%)`;
+      } catch (err) {
+        problem = errorMessage(err);
+      }
+      if (problem) return this.refuseWorker(run.runId, worker, `trial ${t.trialId}: ${problem}`);
+      this.d.repo.updateTrial(run.runId, t.trialId, { state: 'done', verified: 1, testLoss: score?.test ?? cur.testLoss });
+      this.d.log.info({ run: run.runId, trial: t.trialId, worker }, 'research result re-scored: it reproduces');
+    });
+  }
+
+  /** Scores a trial checkpoint from storage with `trial-score`; throws when it is missing or is not the trial's. */
+  private async scoreCheckpoint(plan: ResearchPlan, t: TrialRow): Promise<{ eval: number; test: number }> {
+    if (!t.manifestId) throw new Error('no_checkpoint: the result names no stored checkpoint');
+    await mkdir(this.d.dir, { recursive: true });
+    const file = join(this.d.dir, `score-${t.runId}-${t.trialId}.ckpt`);
+    try {
+      try {
+        await this.d.storage.get(t.manifestId, file);
+      } catch (err) {
+        throw new Error(`no_checkpoint: ${errorMessage(err)}`, { cause: err });
+      }
+      const r = await this.d.trainer(
+        [
+          'trial-score',
+          '--ckpt',
+          file,
+          '--data',
+          plan.data,
+          '--eval-windows',
+          String(plan.evaluation.evalWindows),
+          '--test-windows',
+          String(plan.evaluation.testWindows),
+        ],
+        this.controller.signal,
+      );
+      if (r['checkpoint_sha256'] !== t.checkpointSha256)
+        throw new Error(`wrong_checkpoint: stored checkpoint is ${String(r['checkpoint_sha256'])}, the result names ${t.checkpointSha256}`);
+      const wrong = architectureMismatch(JSON.parse(t.config) as TrialConfig, r['config']);
+      if (wrong) throw new Error(`wrong_config: the checkpoint is not the job's model (${wrong})`);
+      return { eval: Number(r['eval_loss']), test: Number(r['test_loss']) };
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /** A worker whose result does not reproduce loses the run: refused from now on, its trials of this phase rerun elsewhere. */
+  private refuseWorker(runId: string, worker: string, reason: string): void {
+    this.d.repo.tx(() => {
+      this.d.repo.refuseWorker(runId, worker, reason);
+      const run = this.d.repo.run(runId);
+      for (const t of this.d.repo.trials(runId)) {
+        if (t.assignee !== worker || (run && t.phaseIndex !== run.phaseIndex) || (t.note ?? '').startsWith('reused')) continue;
+        this.d.repo.updateTrial(runId, t.trialId, {
+          state: 'queued',
+          assignee: null,
+          assignedAt: null,
+          jobDigest: null,
+          result: null,
+          resultSignature: null,
+          evalLoss: null,
+          testLoss: null,
+          checkpointSha256: null,
+          manifestId: null,
+          verified: null,
+          note: `dropped: ${worker} refused`,
+        });
+      }
+    });
+    this.d.log.warn({ run: runId, worker, reason }, 'research worker refused: its result does not reproduce');
+  }
+
+  /** Done trials by config, mean eval loss over seeds, lowest first. */
+  private groups(trials: TrialRow[]): Group[] {
+    const by = new Map<string, TrialRow[]>();
+    for (const t of trials) {
+      if (t.state !== 'done' || t.evalLoss === null) continue;
+      by.set(t.configKey, [...(by.get(t.configKey) ?? []), t]);
+    }
+    return [...by.entries()]
+      .map(([key, ts]) => ({
+        key,
+        config: JSON.parse((ts[0] as TrialRow).config) as TrialConfig,
+        evalLoss: ts.reduce((s, t) => s + (t.evalLoss as number), 0) / ts.length,
+        trials: ts,
+      }))
+      .sort((a, b) => a.evalLoss - b.evalLoss);
+  }
+
+  private async closePhase(run: RunRow, plan: ResearchPlan, phases: Phase[]): Promise<void> {
+    const phase = phases[run.phaseIndex] as Phase;
+    const trials = this.d.repo.trials(run.runId, run.phaseIndex);
+    const groups = this.groups(trials);
+    // The winner counts only once checked: a remote result not re-scored yet is re-scored first.
+    const top = groups[0];
+    const unchecked = top?.trials.filter((t) => t.verified !== 1) ?? [];
+    if (unchecked.length > 0) {
+      for (const t of unchecked) {
+        this.d.repo.updateTrial(run.runId, t.trialId, { state: 'reported' });
+        this.rescore(run, plan, t);
+      }
+      return;
+    }
+    const final = 'final' in phase;
+    const before = run.bestEval ?? Infinity;
+    const phaseBest = top?.evalLoss ?? Infinity;
+    // The final phase trains longer: its winner replaces the best whatever the earlier (shorter) losses were.
+    const better = final ? Number.isFinite(phaseBest) : phaseBest < before;
+    const bestConfig = better && top ? top.config : (JSON.parse(run.bestConfig) as TrialConfig);
+    const bestEval = better ? phaseBest : before;
+    const history = [...(JSON.parse(run.history) as number[]), final ? phaseBest : bestEval];
+    const finding = {
+      v: 1,
+      kind: 'phase',
+      runId: run.runId,
+      plan: run.name,
+      researcher: this.d.self.nodeId,
+      phase: phase.name,
+      phaseIndex: run.phaseIndex,
+      steps: phaseSteps(plan, phase),
+      tried: groups.map((g) => ({
+        config: diff(g.config, JSON.parse(run.bestConfig) as TrialConfig),
+        evalLoss: round6(g.evalLoss),
+        workers: [...new Set(g.trials.map((t) => t.assignee))],
+        verified: g.trials.every((t) => t.verified === 1),
+      })),
+      winner: top ? diff(top.config, JSON.parse(run.bestConfig) as TrialConfig) : null,
+      phaseBestEvalLoss: Number.isFinite(phaseBest) ? round6(phaseBest) : null,
+      bestEvalLoss: Number.isFinite(bestEval) ? round6(bestEval) : null,
+      improvement: Number.isFinite(before) && Number.isFinite(phaseBest) ? round6(improvement(before, phaseBest)) : null,
+      failed: trials.filter((t) => t.state === 'failed').map((t) => ({ trial: t.trialId, reason: t.note })),
+      refusedWorkers: this.d.repo.refusedWorkers(run.runId),
+      at: this.now(),
+    };
+    this.record(run.runId, finding);
+    let next = run.phaseIndex + 1;
+    let nextPhases = phases;
+    let proposals = run.proposals;
+    const plannedFinal = phases.findIndex((p, i) => i >= next && 'final' in p);
+    let stopReason: string | undefined;
+    if (!final && converged(history, plan.convergence.patience, plan.convergence.epsilon)) {
+      // Algorithm 1's stop: the last `patience` phases each gained less than epsilon; the final validation still runs.
+      if (plannedFinal >= 0) next = plannedFinal;
+      else stopReason = 'converged';
+      this.record(run.runId, {
+        v: 1,
+        kind: 'converged',
+        runId: run.runId,
+        researcher: this.d.self.nodeId,
+        history: history.map(round6),
+        at: this.now(),
+      });
+    } else if (
+      !final &&
+      plan.designer &&
+      run.phaseIndex > 0 &&
+      proposals < plan.designer.maxProposals &&
+      next < phases.length &&
+      !('final' in (phases[next] as Phase))
+    ) {
+      proposals++;
+      const proposal = await this.askDesigner(run, plan, bestConfig, bestEval);
+      if (proposal) nextPhases = [...phases.slice(0, next), proposal, ...phases.slice(next)];
+    }
+    if (next >= nextPhases.length && !stopReason) stopReason = 'plan complete';
+    const fresh = this.d.repo.run(run.runId);
+    if (fresh?.state !== 'running' || fresh.phaseIndex !== run.phaseIndex) return;
+    this.d.repo.updateRun(run.runId, {
+      phaseIndex: Math.min(next, nextPhases.length - 1),
+      phases: JSON.stringify(nextPhases),
+      bestConfig: JSON.stringify(bestConfig),
+      bestEval: Number.isFinite(bestEval) ? bestEval : null,
+      history: JSON.stringify(history),
+      proposals,
+    });
+    this.d.log.info(
+      { run: run.runId, phase: phase.name, phaseBest, bestEval, next: nextPhases[next]?.name ?? null },
+      'research phase closed',
+    );
+    if (stopReason) await this.finish(this.d.repo.run(run.runId) as RunRow, plan, stopReason);
+  }
+
+  private async askDesigner(run: RunRow, plan: ResearchPlan, best: TrialConfig, bestEval: number): Promise<Phase | undefined> {
+    const designer = plan.designer;
+    if (!designer) return undefined;
+    const all = this.d.repo.trials(run.runId);
+    const phases = JSON.parse(run.phases) as Phase[];
+    const history = phases.slice(0, run.phaseIndex + 1).map((p, i) => ({
+      phase: p.name,
+      trials: this.groups(all.filter((t) => t.phaseIndex === i)).map((g) => ({ config: g.config, evalLoss: g.evalLoss })),
+    }));
+    const insights = this.d.repo
+      .findings(run.runId)
+      .map((f) => f.body)
+      .slice(-8);
+    const p = await proposePhase(
+      designer,
+      { plan, best, bestEvalLoss: bestEval, history, insights },
+      { env: this.d.env, signal: this.controller.signal },
+    );
+    const body = p.ok
+      ? {
+          v: 1,
+          kind: 'proposal',
+          runId: run.runId,
+          researcher: this.d.self.nodeId,
+          accepted: true,
+          phase: p.phase,
+          why: p.why,
+          at: this.now(),
+        }
+      : { v: 1, kind: 'proposal', runId: run.runId, researcher: this.d.self.nodeId, accepted: false, reason: p.reason, at: this.now() };
+    this.record(run.runId, body);
+    if (!p.ok) this.d.log.warn({ run: run.runId, reason: p.reason }, 'designer proposal refused; the plan goes on with its own phases');
+    else this.d.log.info({ run: run.runId, phase: p.phase.name, why: p.why }, 'designer proposal accepted');
+    return p.ok ? { ...p.phase, name: `designer: ${p.phase.name}` } : undefined;
+  }
+
+  /** A signed finding in the knowledge base: kept in SQLite at once, stored as a blob in the network's storage after. */
+  private record(runId: string, body: object): void {
+    const rec = signRecord('finding', body, (dg) => this.d.signer.sign(dg));
+    const seq = this.d.repo.addFinding(runId, (body as { kind: string }).kind, rec.body.toString('utf8'), rec.signature.toString('hex'));
+    void this.storeFinding(runId, seq, rec.body, rec.signature);
+  }
+
+  private async storeFinding(runId: string, seq: number, body: Buffer, signature: Buffer): Promise<void> {
+    try {
+      await mkdir(this.d.dir, { recursive: true });
+      const file = join(this.d.dir, `finding-${runId}-${seq}.json`);
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(file, JSON.stringify({ kind: 'finding', body: body.toString('utf8'), signature: signature.toString('hex') }));
+      try {
+        const { manifestId } = await this.d.storage.put(file, 'research');
+        this.d.repo.setFindingManifest(runId, seq, manifestId);
+      } finally {
+        await rm(file, { force: true });
+      }
+    } catch (err) {
+      this.d.log.warn({ run: runId, seq, err: errorMessage(err) }, 'finding not stored in the network (kept locally)');
+    }
+  }
+
+  /** Ends the run: the base and the winner are scored here on the held-out test set (never used for selection). */
+  private async finish(run: RunRow, plan: ResearchPlan, reason: string): Promise<void> {
+    const all = this.d.repo.trials(run.runId);
+    const best = JSON.parse(run.bestConfig) as TrialConfig;
+    const longest = Math.max(...all.filter((t) => t.state === 'done').map((t) => t.steps), 0);
+    const pick = (key: string) =>
+      all
+        .filter((t) => t.state === 'done' && t.configKey === key && t.steps === longest)
+        .sort((a, b) => (a.evalLoss as number) - (b.evalLoss as number))[0];
+    const base = pick(configKey(plan.base));
+    const win = pick(configKey(best));
+    const summary = {
+      v: 1,
+      kind: 'result',
+      runId: run.runId,
+      plan: run.name,
+      researcher: this.d.self.nodeId,
+      reason,
+      steps: longest,
+      best: diff(best, plan.base),
+      base: base ? { evalLoss: round6(base.evalLoss as number), testLoss: base.testLoss === null ? null : round6(base.testLoss) } : null,
+      winner: win ? { evalLoss: round6(win.evalLoss as number), testLoss: win.testLoss === null ? null : round6(win.testLoss) } : null,
+      testImprovement: base?.testLoss && win?.testLoss ? round6(improvement(base.testLoss, win.testLoss)) : null,
+      trials: all.filter((t) => !(t.note ?? '').startsWith('reused')).length,
+      at: this.now(),
+    };
+    this.record(run.runId, summary);
+    this.d.repo.updateRun(run.runId, { state: 'done', stopReason: reason });
+    this.d.log.info({ run: run.runId, reason, testImprovement: summary.testImprovement }, 'research run finished');
+  }
+}
+
+/**
+ * How a checkpoint's model differs from the config its trial named (undefined when it is the same model). Only the
+ * shape can be read back from a checkpoint; the optimizer settings are checked by what the loss re-scores to.
+ */
+export function architectureMismatch(job: TrialConfig, trained: unknown): string | undefined {
+  if (!trained || typeof trained !== 'object') return 'the checkpoint names no trial config';
+  const t = trained as Record<string, unknown>;
+  const want = resolveConfig(job);
+  const expect: Record<string, unknown> = {
+    dim: want.dim,
+    n_layers: want.n_layers,
+    n_heads: want.n_heads,
+    n_kv_heads: want.n_kv_heads,
+    context: want.context,
+    arch: want.arch,
+    ffn_dim: ffnDim(want),
+  };
+  const bad = Object.keys(expect).find((k) => t[k] !== expect[k]);
+  return bad ? `${bad} ${JSON.stringify(t[bad])}, the job named ${JSON.stringify(expect[bad])}` : undefined;
+}
+
+/** The keys of `c` that differ from `from` (a finding names what changed, not the whole config). */
+export function diff(c: TrialConfig, from: TrialConfig): Record<string, unknown> {
+  const a = resolveConfig(c) as Record<string, unknown>;
+  const b = resolveConfig(from) as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.keys(a)
+      .filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]))
+      .map((k) => [k, a[k]]),
+  );
+}
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;

@@ -1,0 +1,169 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../util/errors.js';
+import { checkConfig, checkResolved, resolveConfig } from './hparams.js';
+import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
+import { jobDigestHex, openRecord, parseJob, RecordError, signRecord, type TrialJob, type TrialResult } from './records.js';
+import type { ResearchRepo } from './research-repo.js';
+
+export interface TrialWorkerDeps {
+  self: { nodeId: string; roles: readonly string[] };
+  acceptTrials: boolean;
+  maxTrialSteps: number;
+  /** --data values a job may name: 'generated', 'stdlib' and the network's own data; never any other path. */
+  allowedData: readonly string[];
+  repo: ResearchRepo;
+  peers: ResearchPeers;
+  storage: ResearchStorage;
+  trainer: TrainerCall;
+  signer: ResearchSigner;
+  dir: string;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+/** What a trial produced, before it is signed as a TrialResult. */
+export type TrialOutcome = Omit<TrialResult, 'v' | 'runId' | 'trialId' | 'worker' | 'job'>;
+
+/**
+ * The trainer side of autoresearch: runs one trial at a time for a research node that is a member, and reports its
+ * signed result with the checkpoint stored in the network's storage, so the research node can score it again.
+ */
+export class TrialWorker {
+  private running: string | undefined;
+
+  constructor(private readonly d: TrialWorkerDeps) {}
+
+  busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /**
+   * A member's offer (the net guard already refused strangers). Refusals name why: not_trainer, busy, bad_field,
+   * bad_config, too_many_steps, data_not_allowed, bad_signature, wrong_author.
+   */
+  offer(from: string, rec: { kind: string; body: Uint8Array; signature: Uint8Array }): { accepted: boolean; reason: string } {
+    let job: TrialJob;
+    try {
+      job = parseJob(openRecord(rec, 'trial-job', 'researcher', from));
+    } catch (err) {
+      return { accepted: false, reason: err instanceof RecordError ? `${err.reason}: ${err.message}` : errorMessage(err) };
+    }
+    const refuse = this.refusal(job);
+    if (refuse) {
+      this.d.log.info({ from, trial: job.trialId, reason: refuse }, 'trial offer refused');
+      return { accepted: false, reason: refuse };
+    }
+    const digest = jobDigestHex(rec);
+    this.running = digest;
+    this.d.repo.served(digest, { runId: job.runId, trialId: job.trialId, researcher: from, state: 'running' });
+    void this.runAndReport(job, digest).finally(() => {
+      if (this.running === digest) this.running = undefined;
+    });
+    return { accepted: true, reason: '' };
+  }
+
+  private refusal(job: TrialJob): string | undefined {
+    if (!this.d.self.roles.includes('trainer') || !this.d.acceptTrials) return 'not_trainer: this node does not run trials';
+    if (this.running) return 'busy: this node is running another trial';
+    if (job.steps > this.d.maxTrialSteps) return `too_many_steps: ${job.steps} steps (this node runs at most ${this.d.maxTrialSteps})`;
+    if (!this.d.allowedData.includes(job.data))
+      return `data_not_allowed: --data ${JSON.stringify(job.data.slice(0, 80))} is neither generated, stdlib nor this network's data`;
+    try {
+      checkResolved(resolveConfig(checkConfig(job.config, 'trial job config')), 'trial job config');
+    } catch (err) {
+      return `bad_config: ${errorMessage(err)}`;
+    }
+    return undefined;
+  }
+
+  private async runAndReport(job: TrialJob, digest: string): Promise<void> {
+    let outcome: TrialOutcome;
+    try {
+      outcome = await this.execute(job);
+    } catch (err) {
+      this.d.repo.served(digest, {
+        runId: job.runId,
+        trialId: job.trialId,
+        researcher: job.researcher,
+        state: 'failed',
+        note: errorMessage(err),
+      });
+      this.d.log.warn({ trial: job.trialId, err: errorMessage(err) }, 'trial failed');
+      return; // the research node reassigns it when its deadline passes
+    }
+    const result: TrialResult = { v: 1, runId: job.runId, trialId: job.trialId, worker: this.d.signer.nodeId, job: digest, ...outcome };
+    const rec = signRecord('trial-result', result, (dg) => this.d.signer.sign(dg));
+    let last = '';
+    for (let attempt = 0; attempt < 4 && !this.d.signal?.aborted; attempt++) {
+      try {
+        const ack = await this.d.peers.reportTrial(job.researcher, rec);
+        const state = ack.accepted ? 'reported' : 'refused';
+        this.d.repo.served(digest, {
+          runId: job.runId,
+          trialId: job.trialId,
+          researcher: job.researcher,
+          state,
+          tokens: outcome.tokens,
+          seconds: outcome.seconds,
+          note: ack.reason || undefined,
+        });
+        return;
+      } catch (err) {
+        last = errorMessage(err);
+        await new Promise((r) => setTimeout(r, 2000 * (attempt + 1)));
+      }
+    }
+    this.d.repo.served(digest, { runId: job.runId, trialId: job.trialId, researcher: job.researcher, state: 'unreported', note: last });
+  }
+
+  /** Trains and scores one trial, stores its checkpoint; used for peers' offers and for the research node's own trials. */
+  async execute(job: TrialJob, signal?: AbortSignal): Promise<TrialOutcome> {
+    await mkdir(this.d.dir, { recursive: true });
+    const out = join(this.d.dir, `${job.runId}-${job.trialId}.ckpt`);
+    try {
+      const r = await this.d.trainer(
+        [
+          'trial',
+          '--config',
+          JSON.stringify(job.config),
+          '--data',
+          job.data,
+          '--steps',
+          String(job.steps),
+          '--seed',
+          String(job.seed),
+          '--eval-windows',
+          String(job.evalWindows),
+          '--test-windows',
+          String(job.testWindows),
+          '--out',
+          out,
+        ],
+        signal ?? this.d.signal,
+      );
+      let manifestId = '';
+      try {
+        manifestId = (await this.d.storage.put(out, 'research')).manifestId;
+      } catch (err) {
+        this.d.log.warn(
+          { trial: job.trialId, err: errorMessage(err) },
+          'trial checkpoint could not be stored; the result cannot be re-scored',
+        );
+      }
+      return {
+        checkpointSha256: String(r['checkpoint_sha256']),
+        manifestId,
+        evalLoss: Number(r['eval_loss']),
+        testLoss: Number(r['test_loss']),
+        curve: (r['curve'] as [number, number][]) ?? [],
+        tokens: Number(r['tokens']),
+        seconds: Number(r['seconds']),
+        params: Number(r['params']),
+      };
+    } finally {
+      await rm(out, { force: true });
+    }
+  }
+}

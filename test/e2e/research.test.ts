@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, test } from 'node:test';
+import { parseSpec } from '../../daemon/src/network/spec.js';
+import { canonicalJson } from '../../daemon/src/research/hparams.js';
+import { openRecord } from '../../daemon/src/research/records.js';
+import {
+  ADVERSARY,
+  CLI,
+  type RunningDaemon,
+  membersArgs,
+  prepareHomes,
+  startDaemon,
+  tempHome,
+  testEnv,
+  waitFor,
+} from '../helpers/daemon.js';
+
+const run = promisify(execFile);
+
+/**
+ * Autoresearch on a 3-node testnet: a research node leads a phased plan, the trials run on every trainer (itself
+ * included) as signed jobs, and a member that lies about its results (a real adversary process with its own key:
+ * it trains, then reports 30% lower losses, validly signed) is caught by the re-score of the phase winner, refused
+ * for the run, and its trials rerun by honest nodes. The run ends with signed findings, a report with a plot, and a
+ * network spec made from the winner.
+ */
+const plan = {
+  magnetResearch: 1,
+  name: 'e2e',
+  base: { preset: 'tiny', context: 32, batch: 2, lr: 0.002 },
+  data: 'generated',
+  evaluation: { evalWindows: 4, testWindows: 4 },
+  budget: { steps: 10, maxTrials: 40, maxHours: 1 },
+  phases: [
+    { name: 'learning rate', rule: { param: 'lr', times: [0.5, 2, 4] } },
+    { name: 'context', vary: [{ context: 16 }, { context: 64 }] },
+    { name: 'final', final: { top: 2, stepsFactor: 2 } },
+  ],
+  seeds: [0],
+  convergence: { patience: 3, epsilon: 0.002 },
+  verify: { sampleRate: 0.5, tolerance: 0.02 },
+  trialTimeoutSec: 120,
+};
+
+interface Status {
+  run: {
+    runId: string;
+    state: string;
+    stopReason: string | null;
+    phase: string;
+    refusedWorkers: { nodeId: string; reason: string }[];
+  } | null;
+  trialsRunForOthers: Record<string, number>;
+}
+interface Report {
+  runId: string;
+  phases: {
+    name: string;
+    configs: number;
+    best_eval_loss: number | null;
+    trials: { worker: string; state: string; verified: boolean; note: string | null }[];
+  }[];
+  result: { testImprovement: number | null; base: { testLoss: number } | null; winner: { testLoss: number } | null } | null;
+}
+
+const running: RunningDaemon[] = [];
+after(async () => {
+  for (const d of running) await d.kill();
+});
+
+test(
+  'a research plan runs across 3 nodes to its end; a member that reports forged losses is refused and its trials rerun',
+  { timeout: 900_000 },
+  async () => {
+    const homes = await prepareHomes(3, 'magnet-research-');
+    const dir = tempHome('magnet-research-files-');
+    const config = join(dir, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ net: { heartbeatSeconds: 1, staleSeconds: 10 }, research: { tickSeconds: 1, trialThreads: 1 } }),
+    );
+    const env = testEnv({ MAGNET_CPU_TRAINING: 'true' });
+    const argsOf = (boot?: string) => ['--config', config, ...membersArgs(homes), ...(boot ? ['--bootstrap', boot] : [])];
+    const [ha, hb, hliar] = homes as [(typeof homes)[0], (typeof homes)[0], (typeof homes)[0]];
+
+    const a = await startDaemon({ home: ha.home, env, args: argsOf() });
+    running.push(a);
+    const boot = (await a.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0] as string;
+    const b = await startDaemon({ home: hb.home, env, args: argsOf(boot) });
+    running.push(b);
+    const liar = await startDaemon({ home: hliar.home, env, args: argsOf(boot), entry: [ADVERSARY, '--kind', 'research-liar'] });
+    running.push(liar);
+    const live = async () =>
+      (await a.get<{ net: { peers: { nodeId: string; state: string }[] } }>('/status')).net.peers.filter((p) => p.state === 'live').length;
+    await waitFor(async () => (await live()) >= 2, 60_000, 'A to see both peers');
+
+    // A plan with an unknown hyperparameter is refused by name before any daemon is asked.
+    const badPlan = join(dir, 'bad.json');
+    writeFileSync(badPlan, JSON.stringify({ ...plan, base: { ...plan.base, lrr: 1 } }));
+    const bad = await run(process.execPath, [CLI, 'research', 'start', '--home', ha.home, '--plan', badPlan]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal((bad as { code: number }).code, 1);
+    assert.match((bad as { stderr: string }).stderr, /base: unknown hyperparameter "lrr"/);
+
+    const planFile = join(dir, 'plan.json');
+    writeFileSync(planFile, JSON.stringify(plan));
+    const started = await run(process.execPath, [CLI, 'research', 'start', '--home', ha.home, '--plan', planFile, '--json']);
+    const runId = (JSON.parse(started.stdout) as { runId: string }).runId;
+
+    const done = await waitFor(
+      async () => {
+        const s = await a.get<Status>('/research/status');
+        return s.run?.state === 'done' ? s : undefined;
+      },
+      720_000,
+      'the research run to finish',
+    );
+    assert.equal(done.run?.runId, runId);
+    assert.equal(done.run?.stopReason, 'plan complete');
+
+    // The liar was caught by a re-score and refused for the run; none of its results counts.
+    const refused = done.run?.refusedWorkers ?? [];
+    assert.deepEqual(
+      refused.map((w) => w.nodeId),
+      [hliar.nodeId],
+    );
+    assert.match(refused[0]?.reason ?? '', /reported, .* re-scored .*off/);
+    const report = await a.get<Report>(`/research/report?run=${runId}`);
+    const all = report.phases.flatMap((p) => p.trials);
+    assert.ok(all.length >= 8, `${all.length} trials`);
+    assert.ok(
+      all.every((t) => t.state === 'done'),
+      JSON.stringify(all),
+    );
+    assert.ok(!all.some((t) => t.worker === hliar.nodeId), 'a result of the refused worker counts');
+    // The network ran the trials: the honest trainer besides the research node itself.
+    assert.ok(all.some((t) => t.worker === hb.nodeId) && all.some((t) => t.worker === ha.nodeId), JSON.stringify(all.map((t) => t.worker)));
+    assert.ok(((await b.get<Status>('/research/status')).trialsRunForOthers['reported'] ?? 0) >= 1);
+    assert.deepEqual(
+      report.phases.map((p) => p.name),
+      ['base', 'learning rate', 'context', 'final'],
+    );
+    assert.equal(report.phases[1]?.configs, 3);
+    for (const p of report.phases) assert.ok(Number.isFinite(p.best_eval_loss), `${p.name} has a best loss`);
+    assert.ok(report.result && Number.isFinite(report.result.base?.testLoss) && Number.isFinite(report.result.winner?.testLoss));
+
+    // Every finding is a record signed by the research node.
+    const insights = await a.get<{ findings: { kind: string; body: unknown; signature: string }[] }>(`/research/insights?run=${runId}`);
+    assert.deepEqual(
+      insights.findings.filter((f) => f.kind === 'phase').map((f) => (f.body as { phase: string }).phase),
+      ['base', 'learning rate', 'context', 'final'],
+    );
+    assert.ok(insights.findings.some((f) => f.kind === 'result'));
+    for (const f of insights.findings) {
+      // The stored body is canonical JSON: serializing it again with sorted keys gives the signed bytes.
+      const rec = { kind: 'finding', body: Buffer.from(canonicalJson(f.body)), signature: Buffer.from(f.signature, 'hex') };
+      assert.equal(openRecord(rec, 'finding', 'researcher')['researcher'], ha.nodeId);
+    }
+    const text = await run(process.execPath, [CLI, 'research', 'insights', '--home', ha.home]);
+    assert.match(text.stdout, /"learning rate": 3 configs at 10 steps; winner/);
+
+    // The report: the phase table and the plot; the winner as a network spec that starts a DiLoCo run.
+    const out = join(dir, 'report');
+    await run(process.execPath, [CLI, 'research', 'report', '--home', ha.home, '--out', out]);
+    assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| 1 \| learning rate \| 3 \| 10 \|/);
+    assert.deepEqual([...readFileSync(join(out, 'plot.png')).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const specFile = join(dir, 'spec.json');
+    const spec = await run(process.execPath, [CLI, 'research', 'spec', '--home', ha.home, '--out', specFile, '--json']);
+    const parsed = parseSpec(readFileSync(specFile, 'utf8'), specFile);
+    const best = (report as unknown as { best: { config: { lr: number; context: number } } }).best.config;
+    assert.equal(parsed.round['innerLr'], best.lr);
+    assert.equal(parsed.round['seq'], best.context);
+    assert.equal(parsed.model.preset, 'tiny');
+    assert.equal((JSON.parse(spec.stdout) as { notCarried: { schedule: string } }).notCarried.schedule, 'wsd');
+  },
+);
