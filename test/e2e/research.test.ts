@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
@@ -62,7 +64,7 @@ interface Report {
     name: string;
     configs: number;
     best_eval_loss: number | null;
-    trials: { worker: string; state: string; verified: boolean; note: string | null }[];
+    trials: { trial: string; worker: string; state: string; verified: boolean; note: string | null; seconds: number | null }[];
   }[];
   result: { testImprovement: number | null; base: { testLoss: number } | null; winner: { testLoss: number } | null } | null;
 }
@@ -177,5 +179,116 @@ test(
     assert.equal(parsed.round['seq'], best.context);
     assert.equal(parsed.model.preset, 'tiny');
     assert.equal((JSON.parse(spec.stdout) as { notCarried: { schedule: string } }).notCarried.schedule, 'wsd');
+  },
+);
+
+test(
+  'research faults: a trainer killed mid-trial (reassigned), a designer that answers nonsense then is down (refused, the plan goes on), the research node killed and restarted (resumes without rerunning finished trials)',
+  { timeout: 900_000 },
+  async () => {
+    // The designer: one nonsense answer, then nothing listens on its port.
+    let asked = 0;
+    const designer = createServer((_req, res) => {
+      asked++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'I would try something bold, like a bigger model!' } }] }),
+      );
+    });
+    await new Promise<void>((r) => designer.listen(0, '127.0.0.1', r));
+    const port = (designer.address() as AddressInfo).port;
+
+    const homes = await prepareHomes(2, 'magnet-research-faults-');
+    const [ha, hb] = homes as [(typeof homes)[0], (typeof homes)[0]];
+    const dir = tempHome('magnet-research-faults-files-');
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ net: { heartbeatSeconds: 1, staleSeconds: 6 }, research: { tickSeconds: 1, trialThreads: 1 } }));
+    const env = testEnv({ MAGNET_CPU_TRAINING: 'true' });
+    const argsOf = (boot?: string) => ['--config', config, ...membersArgs(homes), ...(boot ? ['--bootstrap', boot] : [])];
+    let a = await startDaemon({ home: ha.home, env, args: argsOf() });
+    running.push(a);
+    const boot = (await a.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0] as string;
+    const b = await startDaemon({ home: hb.home, env, args: argsOf(boot) });
+    running.push(b);
+
+    const faultPlan = {
+      ...plan,
+      name: 'faults',
+      budget: { steps: 30, maxTrials: 40, maxHours: 1 },
+      phases: [
+        { name: 'learning rate', rule: { param: 'lr', times: [0.5, 2] } },
+        { name: 'context', vary: [{ context: 16 }, { context: 64 }] },
+        { name: 'beta2', vary: [{ beta2: 0.98 }] },
+      ],
+      designer: { url: `http://127.0.0.1:${port}`, model: 'magnet', timeoutSec: 5, maxProposals: 2 },
+      trialTimeoutSec: 300,
+    };
+    const planFile = join(dir, 'plan.json');
+    writeFileSync(planFile, JSON.stringify(faultPlan));
+    await waitFor(async () => (await a.fetch('/research/status')).ok, 10_000, 'A to answer');
+    await run(process.execPath, [CLI, 'research', 'start', '--home', ha.home, '--plan', planFile]);
+
+    // B runs a trial of the search: killed there. A gives the trial to another worker once B is gone.
+    await waitFor(
+      async () => ((await b.get<Status>('/research/status')).trialsRunForOthers['running'] ?? 0) >= 1,
+      300_000,
+      'B to run a trial',
+    );
+    await b.kill();
+
+    // The designer's nonsense was refused after the learning-rate phase; then it goes down. A is killed after that
+    // phase closed, while the context phase runs, and restarted on its home.
+    await waitFor(async () => asked >= 1, 300_000, 'the designer to be asked');
+    await new Promise<void>((r) => designer.close(() => r()));
+    const before = await waitFor(
+      async () => {
+        const r = await a.get<Report>('/research/report');
+        return r.phases[2]?.trials.some((t) => t.state === 'done') ? r : undefined;
+      },
+      300_000,
+      'a trial of the context phase to finish',
+    );
+    const doneBefore = new Map(
+      before.phases.flatMap((p) => p.trials.filter((t) => t.state === 'done').map((t) => [t.trial, t.seconds] as const)),
+    );
+    await a.kill();
+    a = await startDaemon({ home: ha.home, env, args: argsOf() });
+    running.push(a);
+
+    const done = await waitFor(
+      async () => {
+        const s = await a.get<Status>('/research/status');
+        return s.run?.state === 'done' ? s : undefined;
+      },
+      600_000,
+      'the research run to finish after the restart',
+    );
+    assert.equal(done.run?.stopReason, 'plan complete');
+    const report = await a.get<Report>('/research/report');
+    assert.deepEqual(
+      report.phases.map((p) => p.name),
+      ['base', 'learning rate', 'context', 'beta2'],
+    );
+    const trials = report.phases.flatMap((p) => p.trials);
+    assert.ok(
+      trials.every((t) => t.state === 'done'),
+      JSON.stringify(trials),
+    );
+    // The trial B died on went to A, with the reason.
+    assert.ok(
+      trials.some((t) => /^reassigned: (node-[0-9a-f]{16} went away|no result from)/.test(t.note ?? '') && t.worker === ha.nodeId),
+      JSON.stringify(trials.map((t) => t.note)),
+    );
+    // Finished trials were not rerun after the restart (a rerun would have its own timing).
+    for (const [trial, seconds] of doneBefore)
+      assert.equal(trials.find((t) => t.trial === trial)?.seconds, seconds, `trial ${trial} ran again`);
+    // Both designer calls were refused with the reason, and the plan's own phases went on.
+    const proposals = (
+      await a.get<{ findings: { kind: string; body: { accepted: boolean; reason: string } }[] }>('/research/insights')
+    ).findings.filter((f) => f.kind === 'proposal');
+    assert.equal(proposals.length, 2, JSON.stringify(proposals));
+    assert.ok(proposals.every((p) => !p.body.accepted));
+    assert.match(proposals[0]?.body.reason ?? '', /designer answer/);
+    assert.match(proposals[1]?.body.reason ?? '', /unreachable|ECONNREFUSED|fetch failed/);
   },
 );

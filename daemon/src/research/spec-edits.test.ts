@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveConfig } from './hparams.js';
+import { specEditsOf } from './spec-edits.js';
+
+const plan = { data: 'generated', budget: { steps: 40 } };
+
+test('a winner with a preset shape becomes spec edits; what a round sets its own way is named', () => {
+  const w = resolveConfig({ preset: 'tiny', context: 128, lr: 0.002, batch: 4, grad_accum: 2, warmup_frac: 0.1, beta2: 0.98 });
+  const { edits, notCarried } = specEditsOf(w, plan);
+  assert.deepEqual(Object.fromEntries(edits), {
+    'model.preset': 'tiny',
+    'data.source': 'generated',
+    'round.innerLr': 0.002,
+    'round.batch': 8,
+    'round.seq': 128,
+    'round.warmup': 4,
+  });
+  assert.equal(notCarried['beta2'], 0.98);
+  assert.equal(Object.fromEntries(specEditsOf(resolveConfig({ preset: 'small' }), plan).edits)['model.preset'], 'small');
+});
+
+test('a winner no preset can train is refused by name', () => {
+  assert.throws(() => specEditsOf(resolveConfig({ dim: 512, n_layers: 2, n_heads: 4 }), plan), /model \(dim 512, n_layers 2, .*\) is no preset's shape/);
+  assert.throws(() => specEditsOf(resolveConfig({ context: 512 }), plan), /context 512/);
+  assert.throws(() => specEditsOf(resolveConfig({ arch: 'bitnet' }), plan), /arch bitnet/);
+});
