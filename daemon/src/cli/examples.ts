@@ -30,6 +30,12 @@ export const EXAMPLES: Record<string, string[]> = {
   dashboard: ['magnet-node dashboard   # then open the printed link in a browser on this machine'],
   'network init': [], // its own examples: network.ts
   'network show': ['magnet-node network show lab.json', 'magnet-node network show 53f2a78b --home ~/.magnet'],
+  'research start': ['magnet-node research start --builtin genkidama-tiny', 'magnet-node research start --plan plan.json'],
+  'research status': ['magnet-node research status', 'magnet-node research status --json'],
+  'research stop': ['magnet-node research stop'],
+  'research insights': ['magnet-node research insights', 'magnet-node research insights --json'],
+  'research report': ['magnet-node research report --out report/   # report.md, report.json, plot.png'],
+  'research spec': ['magnet-node research spec --out next.json --genesis && magnet-node start --network next.json'],
   completion: ['source <(magnet-node completion)', 'magnet-node completion > ~/.local/share/bash-completion/completions/magnet-node'],
   version: ['magnet-node --version'],
 };

@@ -120,7 +120,7 @@ export class ResearchPart {
   status(): Record<string, unknown> {
     const run = this.repo.current();
     const served = this.repo.servedCounts();
-    if (!run) return { run: null, trialsRunForOthers: served };
+    if (!run) return { run: null, trialsRunForOthers: served, rescores: this.runner.rescores };
     const trials = this.repo.trials(run.runId);
     const phases = JSON.parse(run.phases) as Phase[];
     const count = (s: string) => trials.filter((t) => t.state === s).length;
@@ -145,6 +145,7 @@ export class ResearchPart {
         refusedWorkers: this.repo.refusedWorkers(run.runId),
       },
       trialsRunForOthers: served,
+      rescores: this.runner.rescores,
     };
   }
 

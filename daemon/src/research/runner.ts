@@ -57,6 +57,8 @@ export class ResearchRunner {
   private readonly inFlight = new Set<string>();
   private readonly cooldown = new Map<string, number>();
   private readonly controller = new AbortController();
+  /** Re-scores since this process started: how many, the trainer seconds they took, how many refused a worker. */
+  readonly rescores = { count: 0, seconds: 0, refused: 0 };
 
   constructor(private readonly d: ResearchRunnerDeps) {}
 
@@ -407,6 +409,7 @@ export class ResearchRunner {
       const worker = cur.assignee as string;
       let problem: string | undefined;
       let score: { eval: number; test: number } | undefined;
+      const started = this.now();
       try {
         score = await this.scoreCheckpoint(plan, cur);
         const rel = Math.abs(score.eval - (cur.evalLoss as number)) / Math.max(1e-9, score.eval);
@@ -415,6 +418,9 @@ export class ResearchRunner {
       } catch (err) {
         problem = errorMessage(err);
       }
+      this.rescores.count++;
+      this.rescores.seconds += (this.now() - started) / 1000;
+      if (problem) this.rescores.refused++;
       if (problem) return this.refuseWorker(run.runId, worker, `trial ${t.trialId}: ${problem}`);
       this.d.repo.updateTrial(run.runId, t.trialId, { state: 'done', verified: 1, testLoss: score?.test ?? cur.testLoss });
       this.d.log.info({ run: run.runId, trial: t.trialId, worker }, 'research result re-scored: it reproduces');

@@ -21,7 +21,10 @@ test('a winner with a preset shape becomes spec edits; what a round sets its own
 });
 
 test('a winner no preset can train is refused by name', () => {
-  assert.throws(() => specEditsOf(resolveConfig({ dim: 512, n_layers: 2, n_heads: 4 }), plan), /model \(dim 512, n_layers 2, .*\) is no preset's shape/);
+  assert.throws(
+    () => specEditsOf(resolveConfig({ dim: 512, n_layers: 2, n_heads: 4 }), plan),
+    /model \(dim 512, n_layers 2, .*\) is no preset's shape/,
+  );
   assert.throws(() => specEditsOf(resolveConfig({ context: 512 }), plan), /context 512/);
   assert.throws(() => specEditsOf(resolveConfig({ arch: 'bitnet' }), plan), /arch bitnet/);
 });
