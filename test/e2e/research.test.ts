@@ -152,7 +152,9 @@ test(
     assert.ok(report.result && Number.isFinite(report.result.base?.testLoss) && Number.isFinite(report.result.winner?.testLoss));
 
     // Every finding is a record signed by the research node.
-    const insights = await a.get<{ findings: { kind: string; body: unknown; signature: string }[] }>(`/research/insights?run=${runId}`);
+    const insights = await a.get<{ findings: { kind: string; body: unknown; signature: string; manifestId: string | null }[] }>(
+      `/research/insights?run=${runId}`,
+    );
     assert.deepEqual(
       insights.findings.filter((f) => f.kind === 'phase').map((f) => (f.body as { phase: string }).phase),
       ['base', 'learning rate', 'context', 'final'],
@@ -163,6 +165,28 @@ test(
       const rec = { kind: 'finding', body: Buffer.from(canonicalJson(f.body)), signature: Buffer.from(f.signature, 'hex') };
       assert.equal(openRecord(rec, 'finding', 'researcher')['researcher'], ha.nodeId);
     }
+    // Another node reads a finding from the network's storage and checks it; a tampered copy is refused by name.
+    const stored = insights.findings.find((f) => f.kind === 'phase' && f.manifestId) as (typeof insights.findings)[0];
+    const imported = await run(process.execPath, [
+      CLI,
+      'research',
+      'insights',
+      '--home',
+      hb.home,
+      '--import',
+      stored.manifestId as string,
+      '--json',
+    ]);
+    assert.deepEqual(JSON.parse(imported.stdout), { runId, kind: 'phase', researcher: ha.nodeId, added: true });
+    const forged = join(dir, 'forged.json');
+    const tampered = canonicalJson({ ...(stored.body as object), bestEvalLoss: 0.001 });
+    writeFileSync(forged, JSON.stringify({ kind: 'finding', body: tampered, signature: stored.signature }));
+    const forgedId = (await run(process.execPath, [CLI, 'blob', 'put', forged, '--home', hb.home, '--no-progress'])).stdout.trim();
+    const refusedImport = await run(process.execPath, [CLI, 'research', 'insights', '--home', hb.home, '--import', forgedId]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal((refusedImport as { code: number }).code, 1);
+    assert.match((refusedImport as { stderr: string }).stderr, /wrong_author|bad_signature/);
     const text = await run(process.execPath, [CLI, 'research', 'insights', '--home', ha.home]);
     assert.match(text.stdout, /"learning rate": 3 configs at 10 steps; winner/);
 

@@ -33,7 +33,11 @@ export const EXAMPLES: Record<string, string[]> = {
   'research start': ['magnet-node research start --builtin genkidama-tiny', 'magnet-node research start --plan plan.json'],
   'research status': ['magnet-node research status', 'magnet-node research status --json'],
   'research stop': ['magnet-node research stop'],
-  'research insights': ['magnet-node research insights', 'magnet-node research insights --json'],
+  'research insights': [
+    'magnet-node research insights',
+    'magnet-node research insights --json',
+    'magnet-node research insights --import 5c48...fa',
+  ],
   'research report': ['magnet-node research report --out report/   # report.md, report.json, plot.png'],
   'research spec': ['magnet-node research spec --out next.json --genesis && magnet-node start --network next.json'],
   completion: ['source <(magnet-node completion)', 'magnet-node completion > ~/.local/share/bash-completion/completions/magnet-node'],

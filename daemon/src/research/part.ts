@@ -1,15 +1,16 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Values } from '../config/schema.js';
 import type { StateDb } from '../db/database.js';
 import { runTrainer } from '../diloco/trainer-runner.js';
 import type { Logger } from '../log/logger.js';
-import { ConfigError, MagnetError } from '../util/errors.js';
+import { ConfigError, errorMessage, MagnetError } from '../util/errors.js';
 import { builtinPlan } from './builtin-plan.js';
 import { resolveConfig, type TrialConfig } from './hparams.js';
 import type { researchOptions } from './options.js';
 import { type Phase, parsePlan, planHash, type ResearchPlan } from './plan.js';
 import type { ResearchAck, ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
+import { MAX_RECORD_BYTES, openRecord } from './records.js';
 import { ResearchRepo, type RunRow, type TrialRow } from './research-repo.js';
 import { diff, ResearchRunner } from './runner.js';
 import { TrialWorker } from './worker.js';
@@ -152,6 +153,57 @@ export class ResearchPart {
   /** The knowledge base: every signed finding (this node's runs), newest run last. */
   insights(runId?: string): { runId: string; seq: number; kind: string; body: unknown; signature: string; manifestId: string | null }[] {
     return this.repo.findings(runId).map((f) => ({ ...f, body: JSON.parse(f.body) as unknown }));
+  }
+
+  /**
+   * Reads another research node's finding from the network's storage (its manifest id, as `research insights --json`
+   * shows it), checks its signature and keeps it beside this node's own: the designer reads both.
+   */
+  async importFinding(manifestId: string): Promise<{ runId: string; kind: string; researcher: string; added: boolean }> {
+    if (!/^[A-Za-z0-9._:-]{1,200}$/.test(manifestId))
+      throw new ConfigError(`manifest id ${JSON.stringify(manifestId.slice(0, 80))} is not valid`);
+    const dir = join(this.d.dir, 'work');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `import-${process.pid}-${Date.now()}.json`);
+    try {
+      await this.d.storage.get(manifestId, file);
+      const { size } = await stat(file);
+      if (size > 2 * MAX_RECORD_BYTES)
+        throw new MagnetError('ERR_BAD_FINDING', `blob ${manifestId} is ${size} bytes: no finding is that large`);
+      let rec: { kind?: unknown; body?: unknown; signature?: unknown };
+      try {
+        rec = JSON.parse(await readFile(file, 'utf8')) as typeof rec;
+      } catch {
+        throw new MagnetError('ERR_BAD_FINDING', `blob ${manifestId} is not a finding (not JSON)`);
+      }
+      if (
+        rec.kind !== 'finding' ||
+        typeof rec.body !== 'string' ||
+        typeof rec.signature !== 'string' ||
+        !/^[0-9a-f]{130}$/.test(rec.signature)
+      )
+        throw new MagnetError('ERR_BAD_FINDING', `blob ${manifestId} is not a finding record`);
+      let body: Record<string, unknown>;
+      try {
+        body = openRecord(
+          { kind: 'finding', body: Buffer.from(rec.body, 'utf8'), signature: Buffer.from(rec.signature, 'hex') },
+          'finding',
+          'researcher',
+        );
+      } catch (err) {
+        throw new MagnetError('ERR_BAD_FINDING', `blob ${manifestId}: ${errorMessage(err)}`);
+      }
+      const runId = typeof body['runId'] === 'string' ? body['runId'].slice(0, 80) : 'unknown';
+      const kind = typeof body['kind'] === 'string' ? body['kind'].slice(0, 40) : 'finding';
+      const added = !this.repo.findings(runId).some((f) => f.signature === rec.signature);
+      if (added) {
+        const seq = this.repo.addFinding(runId, kind, rec.body, rec.signature);
+        this.repo.setFindingManifest(runId, seq, manifestId);
+      }
+      return { runId, kind, researcher: String(body['researcher']), added };
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   /** The phase table of a run (the current one by default): per phase its configs, best eval loss and winner. */

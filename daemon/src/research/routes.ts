@@ -7,7 +7,8 @@ const MAX_PLAN_BYTES = 256 * 1024;
 
 /**
  * Admin routes of autoresearch. POST /research/start {plan: "<JSON text>", where?} or {builtin: "<name>"};
- * POST /research/stop; GET /research/status; GET /research/insights?run=; GET /research/report?run=&plot=1 (the
+ * POST /research/stop; GET /research/status; GET /research/insights?run=; POST /research/insights/import
+ * {manifestId} (another research node's finding, checked); GET /research/report?run=&plot=1 (the
  * PNG comes back base64 in "plotPng"). No route takes a server-side path: the CLI reads and writes the files.
  */
 export function researchRoutes(part: ResearchPart): Route[] {
@@ -61,6 +62,18 @@ export function researchRoutes(part: ResearchPart): Route[] {
       path: '/research/insights',
       async handle(req, res) {
         sendJson(res, 200, { findings: part.insights(runOf(req.url)) });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/research/insights/import',
+      async handle(req, res) {
+        const body = await readJson(req, 4096);
+        try {
+          sendJson(res, 200, await part.importFinding(typeof body['manifestId'] === 'string' ? body['manifestId'] : ''));
+        } catch (err) {
+          fail(res, err);
+        }
       },
     },
     {

@@ -607,8 +607,9 @@ export class ResearchRunner {
       phase: p.name,
       trials: this.groups(all.filter((t) => t.phaseIndex === i)).map((g) => ({ config: g.config, evalLoss: g.evalLoss })),
     }));
+    // This run's findings and those imported from other research nodes, newest last.
     const insights = this.d.repo
-      .findings(run.runId)
+      .findings()
       .map((f) => f.body)
       .slice(-8);
     const p = await proposePhase(

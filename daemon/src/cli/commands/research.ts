@@ -143,9 +143,23 @@ export function registerResearchCommands(program: Command): void {
   home(research.command('insights'))
     .description('the knowledge base: the signed findings of each phase (what was tried, what won, by how much, what failed)')
     .option('--run <id>', 'one run only')
+    .option('--import <manifestId>', "fetch another research node's finding from the network's storage, check its signature and keep it")
     .option('--json', 'print the signed records as JSON')
-    .action(async (flags: Flags) => {
+    .action(async (flags: Flags & { import?: string }) => {
       try {
+        if (flags.import) {
+          const r = await callDaemon<{ runId: string; kind: string; researcher: string; added: boolean }>(
+            resolveHome(flags.home),
+            '/research/insights/import',
+            {
+              body: { manifestId: flags.import },
+              timeoutMs: 120_000,
+            },
+          );
+          if (flags.json) return printJson(r);
+          process.stdout.write(`${r.added ? 'imported' : 'already kept'}: ${r.kind} of run ${r.runId}, signed by ${r.researcher}\n`);
+          return;
+        }
         const r = await callDaemon<{
           findings: { runId: string; seq: number; kind: string; body: Record<string, unknown>; manifestId: string | null }[];
         }>(resolveHome(flags.home), `/research/insights${q(flags.run)}`);
