@@ -1,6 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { labelOf } from './labels.js';
 import { memberProbes, strangerProbes } from './message-probes.js';
+import { researchProbes } from './research-probes.js';
 import { placementProbes } from './placement-probes.js';
 import { type Probe, type ProbeContext, probeKit } from './probe-kit.js';
 
@@ -40,8 +41,8 @@ export async function runProbes(ctx: ProbeContext): Promise<{ ok: number; failed
   return { ok, failed };
 }
 
-/** Every probe, in report order: the stranger's, the member's, then the placement ones. */
+/** Every probe, in report order: the stranger's, the member's, the placement ones, then the research ones. */
 function probes(ctx: ProbeContext): Probe[] {
   const kit = probeKit(ctx);
-  return [...strangerProbes(kit), ...memberProbes(kit), ...placementProbes(kit)];
+  return [...strangerProbes(kit), ...memberProbes(kit), ...placementProbes(kit), ...researchProbes(kit)];
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '../util/errors.js';
-import { HPARAMS, HPARAM_KEYS, checkConfig, checkResolved, configKey, ffnDim, resolveConfig } from './hparams.js';
+import { HPARAMS, HPARAM_KEYS, approxParams, checkConfig, checkResolved, configKey, ffnDim, resolveConfig } from './hparams.js';
 
 const throwsLine = (fn: () => unknown, re: RegExp) =>
   assert.throws(fn, (e: unknown) => e instanceof ConfigError && re.test(e.message) && !e.message.includes('\n'));
@@ -99,4 +99,10 @@ test('configKey: the same config written two ways is one key; a different value 
   assert.notEqual(configKey({}), configKey({ lr: 2e-3 }));
   assert.notEqual(configKey({}), configKey({ preset: 'small' }));
   assert.match(configKey({}), /^\{"arch":"llama","batch":4,/);
+});
+
+test('approxParams: the tiny preset is a few million parameters; a member cannot hide a huge model in a config', () => {
+  const tiny = approxParams(resolveConfig({ preset: 'tiny' }));
+  assert.ok(tiny > 3e6 && tiny < 6e6, String(tiny));
+  assert.ok(approxParams(resolveConfig({ dim: 4096, n_layers: 64, n_heads: 32, n_kv_heads: 8 })) > 1e10);
 });

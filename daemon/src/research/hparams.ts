@@ -184,6 +184,19 @@ export function checkResolved(c: ResolvedConfig, where: string): ResolvedConfig 
   return c;
 }
 
+/** The byte-level tokenizer's vocabulary (256 bytes + BOS, padded): what a trial's embeddings are sized by. */
+const BYTE_VOCAB = 258;
+
+/**
+ * About how many parameters a config trains (attention with GQA, SwiGLU FFN, untied embeddings): what a worker
+ * bounds before it accepts a trial (a member could otherwise ask it for a model its memory cannot hold).
+ */
+export function approxParams(c: ResolvedConfig): number {
+  const kv = c.n_kv_heads * (c.dim / c.n_heads);
+  const layer = 2 * c.dim * c.dim + 2 * c.dim * kv + 3 * c.dim * ffnDim(c) + 2 * c.dim;
+  return c.n_layers * layer + (c.tie_embeddings ? 1 : 2) * BYTE_VOCAB * c.dim + c.dim;
+}
+
 /** Canonical JSON: keys sorted at every level, no whitespace, `$` keys and undefined values left out. */
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;

@@ -8,6 +8,11 @@ export const researchOptions = {
     min: 1,
     max: 1_000_000,
   }),
+  maxTrialParams: int(100_000_000, 'Largest model (parameters, about) this node trains for a research node', {
+    env: 'MAGNET_RESEARCH_MAX_PARAMS',
+    min: 1,
+    max: 1_000_000_000_000,
+  }),
   tickSeconds: int(2, 'How often a running research plan assigns trials, checks deadlines and closes phases', { min: 1, max: 600 }),
   trialThreads: int(0, 'Torch CPU threads for a trial (0 = torch default)', { env: 'MAGNET_RESEARCH_THREADS', min: 0, max: 1024 }),
 };

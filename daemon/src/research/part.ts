@@ -58,6 +58,7 @@ export class ResearchPart {
       self: d.self,
       acceptTrials: d.options.acceptTrials,
       maxTrialSteps: d.options.maxTrialSteps,
+      maxTrialParams: d.options.maxTrialParams,
       allowedData: ['generated', 'stdlib', ...(d.networkData ? [d.networkData] : [])],
       repo: this.repo,
       peers: d.peers,

@@ -257,6 +257,13 @@ export class ResearchRepo {
     return rows.map((r) => rowOf(r));
   }
 
+  /** The blobs of the knowledge base (this node's findings and those it imported): storage GC keeps them. */
+  findingManifests(): string[] {
+    return (
+      this.db.prepare('SELECT DISTINCT manifest_id FROM research_findings WHERE manifest_id IS NOT NULL').all() as { manifest_id: string }[]
+    ).map((r) => r.manifest_id);
+  }
+
   /** Worker side: a trial this node accepted from a research node (its own contribution record). */
   served(
     jobDigest: string,

@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
-import { checkConfig, checkResolved, resolveConfig } from './hparams.js';
+import { approxParams, checkConfig, checkResolved, resolveConfig } from './hparams.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
 import { jobDigestHex, openRecord, parseJob, RecordError, signRecord, type TrialJob, type TrialResult } from './records.js';
 import type { ResearchRepo } from './research-repo.js';
@@ -11,6 +11,7 @@ export interface TrialWorkerDeps {
   self: { nodeId: string; roles: readonly string[] };
   acceptTrials: boolean;
   maxTrialSteps: number;
+  maxTrialParams: number;
   /** --data values a job may name: 'generated', 'stdlib' and the network's own data; never any other path. */
   allowedData: readonly string[];
   repo: ResearchRepo;
@@ -64,17 +65,22 @@ export class TrialWorker {
     return { accepted: true, reason: '' };
   }
 
+  /** Why a job is refused: what is wrong with it first (whoever asks), then whether this node can run it now. */
   private refusal(job: TrialJob): string | undefined {
-    if (!this.d.self.roles.includes('trainer') || !this.d.acceptTrials) return 'not_trainer: this node does not run trials';
-    if (this.running) return 'busy: this node is running another trial';
     if (job.steps > this.d.maxTrialSteps) return `too_many_steps: ${job.steps} steps (this node runs at most ${this.d.maxTrialSteps})`;
     if (!this.d.allowedData.includes(job.data))
       return `data_not_allowed: --data ${JSON.stringify(job.data.slice(0, 80))} is neither generated, stdlib nor this network's data`;
+    let config;
     try {
-      checkResolved(resolveConfig(checkConfig(job.config, 'trial job config')), 'trial job config');
+      config = checkResolved(resolveConfig(checkConfig(job.config, 'trial job config')), 'trial job config');
     } catch (err) {
       return `bad_config: ${errorMessage(err)}`;
     }
+    const params = approxParams(config);
+    if (params > this.d.maxTrialParams)
+      return `too_large: the model has about ${params.toExponential(2)} parameters (this node trains at most ${this.d.maxTrialParams.toExponential(2)})`;
+    if (!this.d.self.roles.includes('trainer') || !this.d.acceptTrials) return 'not_trainer: this node does not run trials';
+    if (this.running) return 'busy: this node is running another trial';
     return undefined;
   }
 
