@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Values } from '../config/schema.js';
 import type { StateDb } from '../db/database.js';
-import { runTrainer } from '../diloco/trainer-runner.js';
+import { TrainerWorker } from '../diloco/trainer-worker.js';
 import type { Logger } from '../log/logger.js';
 import { ConfigError, errorMessage, MagnetError } from '../util/errors.js';
 import { builtinPlan } from './builtin-plan.js';
@@ -16,6 +16,9 @@ import { diff, ResearchRunner } from './runner.js';
 import { TrialWorker } from './worker.js';
 
 export type ResearchOptions = Values<typeof researchOptions>;
+
+/** A research trainer process idle this long is closed (the next trial starts another). */
+const TRAINER_IDLE_MS = 120_000;
 
 export interface ResearchPartDeps {
   options: ResearchOptions;
@@ -44,14 +47,28 @@ export class ResearchPart {
   readonly runner: ResearchRunner;
   private timer: NodeJS.Timeout | undefined;
   private readonly trainer: TrainerCall;
+  private python: TrainerWorker | undefined;
+  private active = 0;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: ResearchPartDeps) {
     this.repo = new ResearchRepo(d.db);
     const threads = d.options.trialThreads > 0 ? ['--threads', String(d.options.trialThreads)] : [];
     this.trainer = async (args, signal) => {
       const withThreads = args[0] === 'trial' || args[0] === 'trial-score' ? [...args, ...threads] : args;
-      const r = await runTrainer(withThreads, { env: d.env, log: d.log, python: d.python, ...(signal ? { signal } : {}) });
-      return r as Record<string, unknown>;
+      // One long-lived trainer while trials come (torch and the token stream load once, not per trial: seconds
+      // each), closed when idle so a node that runs no research holds no Python process.
+      if (this.idle) clearTimeout(this.idle);
+      this.active++;
+      this.python ??= new TrainerWorker({ env: d.env, log: d.log, python: d.python });
+      try {
+        return (await this.python.run(withThreads, signal ? { signal } : {})) as Record<string, unknown>;
+      } finally {
+        if (--this.active === 0) {
+          this.idle = setTimeout(() => this.closePython(), TRAINER_IDLE_MS);
+          this.idle.unref();
+        }
+      }
     };
     const trialsDir = join(d.dir, 'trials');
     this.worker = new TrialWorker({
@@ -95,6 +112,13 @@ export class ResearchPart {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.runner.stop();
+    this.closePython();
+  }
+
+  private closePython(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.python?.close();
+    this.python = undefined;
   }
 
   /** The net part's research handlers (the caller is an authenticated member). */

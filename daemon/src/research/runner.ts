@@ -130,11 +130,12 @@ export class ResearchRunner {
       if (run?.state !== 'running') return;
       const plan = JSON.parse(run.plan) as ResearchPlan;
       const phases = JSON.parse(run.phases) as Phase[];
-      if (this.overBudget(run, plan)) return await this.finish(run, plan, 'budget spent');
+      if (this.now() - run.startedAt > plan.budget.maxHours * 3_600_000) return await this.finish(run, plan, 'budget spent: maxHours');
       const phase = phases[run.phaseIndex] as Phase;
       let trials = this.d.repo.trials(run.runId, run.phaseIndex);
       if (trials.length === 0) {
-        this.createTrials(run, plan, phase);
+        // A phase starts only if all its trials fit the budget: a half-run phase would compare nothing.
+        if (!this.createTrials(run, plan, phase)) return await this.finish(run, plan, 'budget spent: maxTrials');
         trials = this.d.repo.trials(run.runId, run.phaseIndex);
         if (trials.length === 0) return await this.closePhase(run, plan, phases);
       }
@@ -150,13 +151,11 @@ export class ResearchRunner {
     }
   }
 
-  private overBudget(run: RunRow, plan: ResearchPlan): boolean {
-    const trials = this.d.repo.trials(run.runId).filter((t) => !(t.note ?? '').startsWith('reused')).length;
-    return trials > plan.budget.maxTrials || this.now() - run.startedAt > plan.budget.maxHours * 3_600_000;
-  }
-
-  /** The configs of the phase, once per seed; a (config, seed, steps) already run in this run is reused, not rerun. */
-  private createTrials(run: RunRow, plan: ResearchPlan, phase: Phase): void {
+  /**
+   * The configs of the phase, once per seed; a (config, seed, steps) already run in this run is reused, not rerun.
+   * False, and nothing made, when the new trials would take the run past plan.budget.maxTrials.
+   */
+  private createTrials(run: RunRow, plan: ResearchPlan, phase: Phase): boolean {
     const best = JSON.parse(run.bestConfig) as TrialConfig;
     const all = this.d.repo.trials(run.runId);
     const ranked: Ranked[] = this.groups(all.filter((t) => t.steps === plan.budget.steps)).map((g) => ({
@@ -167,35 +166,32 @@ export class ResearchRunner {
     // The final validation also runs the base at its budget: the improvement is measured at equal steps.
     if ('final' in phase && !c.configs.some((x) => configKey(x) === configKey(plan.base))) c.configs.push(plan.base);
     const steps = phaseSteps(plan, phase);
-    this.d.repo.tx(() => {
-      c.configs.forEach((config, i) => {
-        const resolved = resolveConfig(config);
+    const rows = c.configs.flatMap((config, i) =>
+      plan.seeds.map((seed) => {
         const key = configKey(config);
-        for (const seed of plan.seeds) {
-          const trialId = `p${run.phaseIndex}-c${i}-s${seed}`;
-          const prior = all.find((t) => t.configKey === key && t.seed === seed && t.steps === steps && t.state === 'done');
-          const base = {
-            runId: run.runId,
-            trialId,
-            phaseIndex: run.phaseIndex,
-            config: canonicalJson(resolved),
-            configKey: key,
-            seed,
-            steps,
-          };
-          if (prior)
-            this.d.repo.insertTrial({
-              ...prior,
-              ...base,
-              state: 'done',
-              note: `reused ${prior.trialId}`,
-            });
-          else this.d.repo.insertTrial({ ...base, state: 'queued' });
-        }
-      });
+        const row = {
+          runId: run.runId,
+          trialId: `p${run.phaseIndex}-c${i}-s${seed}`,
+          phaseIndex: run.phaseIndex,
+          config: canonicalJson(resolveConfig(config)),
+          configKey: key,
+          seed,
+          steps,
+        };
+        return { row, prior: all.find((t) => t.configKey === key && t.seed === seed && t.steps === steps && t.state === 'done') };
+      }),
+    );
+    const used = all.filter((t) => !(t.note ?? '').startsWith('reused')).length;
+    const fresh = rows.filter((r) => !r.prior).length;
+    if (fresh > 0 && used + fresh > plan.budget.maxTrials) return false;
+    this.d.repo.tx(() => {
+      for (const { row, prior } of rows)
+        if (prior) this.d.repo.insertTrial({ ...prior, ...row, state: 'done', note: `reused ${prior.trialId}` });
+        else this.d.repo.insertTrial({ ...row, state: 'queued' });
     });
     for (const d of c.dropped) this.d.log.info({ run: run.runId, phase: phase.name, reason: d.reason }, 'candidate dropped');
     this.d.log.info({ run: run.runId, phase: phase.name, configs: c.configs.length, steps }, 'research phase started');
+    return true;
   }
 
   /** Assigned trials past their deadline, or whose worker went stale, go back to the queue (or fail after maxAttempts). */

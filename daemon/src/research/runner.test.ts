@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openStateDb } from '../db/database.js';
+import { createLogger } from '../log/logger.js';
+import { type ResolvedConfig, resolveConfig } from './hparams.js';
+import { parsePlan, planHash } from './plan.js';
+import type { ResearchPeers, TrainerCall } from './ports.js';
+import { researchMigrations, ResearchRepo } from './research-repo.js';
+import { ResearchRunner } from './runner.js';
+import { TrialWorker } from './worker.js';
+
+/**
+ * The loop's rules on one node, its trainer replaced by a loss formula (the trainer and the network are exercised
+ * by test/e2e/research.test.ts): phases close into findings, the best is carried, a config run before is reused,
+ * convergence skips to the final validation, the budget stops a run.
+ */
+function harness(loss: (c: ResolvedConfig, steps: number) => number) {
+  const db = openStateDb(':memory:', researchMigrations).db;
+  const repo = new ResearchRepo(db);
+  const dir = mkdtempSync(join(tmpdir(), 'magnet-runner-'));
+  let runs = 0;
+  const trainer: TrainerCall = async (args) => {
+    const cfg = JSON.parse(args[args.indexOf('--config') + 1] as string) as ResolvedConfig;
+    const steps = Number(args[args.indexOf('--steps') + 1]);
+    runs++;
+    const l = loss(resolveConfig(cfg), steps);
+    return { checkpoint_sha256: 'c'.repeat(64), eval_loss: l, test_loss: l + 0.01, curve: [[steps, l]], tokens: 10, seconds: 1, params: 1 };
+  };
+  const peers: ResearchPeers = {
+    livePeers: () => [],
+    isStale: () => true,
+    offerTrial: async () => ({ accepted: false, reason: 'none' }),
+    reportTrial: async () => ({ accepted: false, reason: 'none' }),
+  };
+  const storage = { put: async () => ({ manifestId: 'm' }), get: async () => undefined };
+  const signer = { nodeId: 'node-0000000000000001', sign: () => Buffer.alloc(65, 1) };
+  const log = createLogger('error');
+  const self = { nodeId: signer.nodeId, roles: ['trainer'] };
+  const worker = new TrialWorker({
+    self,
+    acceptTrials: true,
+    maxTrialSteps: 1000,
+    maxTrialParams: 1e9,
+    allowedData: ['generated'],
+    repo,
+    peers,
+    storage,
+    trainer,
+    signer,
+    dir,
+    log,
+  });
+  const runner = new ResearchRunner({ self, trainsItself: true, repo, peers, storage, trainer, worker, signer, dir, log, env: {} });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 500 && !cond(); i++) {
+      await runner.tick();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.ok(cond(), 'the run did not get there');
+  };
+  return { repo, runner, until, runs: () => runs };
+}
+
+const plan = (over: Record<string, unknown> = {}) =>
+  parsePlan(
+    JSON.stringify({
+      magnetResearch: 1,
+      name: 'unit',
+      base: { lr: 0.001, context: 64 },
+      data: 'generated',
+      budget: { steps: 10, maxTrials: 50, maxHours: 1 },
+      phases: [
+        { name: 'lr', rule: { param: 'lr', times: [0.5, 2] } },
+        { name: 'context', vary: [{ context: 32 }, { context: 128 }] },
+        { name: 'final', final: { top: 2, stepsFactor: 2 } },
+      ],
+      convergence: { patience: 2, epsilon: 0.01 },
+      ...over,
+    }),
+    'unit plan',
+  );
+
+test('phases close into findings, the best is carried, the final re-runs the top and the base at twice the steps', async () => {
+  // Lower is better at a higher lr and a longer context.
+  const h = harness((c, steps) => 3 - c.lr * 100 - c.context / 1000 - steps / 1000);
+  const p = plan();
+  const run = h.runner.start(p, planHash(p));
+  await h.until(() => h.repo.run(run.runId)?.state === 'done');
+  const done = h.repo.run(run.runId);
+  assert.equal(done?.stopReason, 'plan complete');
+  const best = JSON.parse(done?.bestConfig as string) as { lr: number; context: number };
+  assert.deepEqual([best.lr, best.context], [0.002, 128]);
+  const phases = h.repo.findings(run.runId).filter((f) => f.kind === 'phase');
+  assert.deepEqual(
+    phases.map((f) => (JSON.parse(f.body) as { phase: string }).phase),
+    ['base', 'lr', 'context', 'final'],
+  );
+  const final = h.repo.trials(run.runId, 3);
+  assert.equal(final.length, 3, 'top 2 and the base');
+  assert.ok(final.every((t) => t.steps === 20));
+  const result = JSON.parse(h.repo.findings(run.runId).find((f) => f.kind === 'result')?.body as string) as { testImprovement: number };
+  assert.ok(result.testImprovement > 0);
+});
+
+test('convergence: phases that gain less than epsilon skip to the final validation', async () => {
+  // Nothing but the step count matters: every phase gains 0%.
+  const h = harness((_c, steps) => 2 - steps / 1000);
+  const p = plan({
+    phases: [
+      { name: 'lr', rule: { param: 'lr', times: [0.5, 2] } },
+      { name: 'context', vary: [{ context: 32 }] },
+      { name: 'beta2', vary: [{ beta2: 0.98 }] },
+      { name: 'final', final: { top: 1, stepsFactor: 2 } },
+    ],
+  });
+  const run = h.runner.start(p, planHash(p));
+  await h.until(() => h.repo.run(run.runId)?.state === 'done');
+  const kinds = h.repo.findings(run.runId).map((f) => (JSON.parse(f.body) as { kind: string; phase?: string }).phase ?? f.kind);
+  assert.deepEqual(kinds, ['base', 'lr', 'context', 'converged', 'final', 'result']);
+});
+
+test('the budget stops a run; a config already run is reused, not rerun', async () => {
+  const h = harness((c) => 3 - c.lr * 100);
+  const p = plan({
+    budget: { steps: 10, maxTrials: 3, maxHours: 1 },
+    phases: [
+      { name: 'lr', rule: { param: 'lr', times: [0.5, 2] } },
+      { name: 'again', vary: [{}] },
+      { name: 'more', vary: [{ lr: 0.004 }, { lr: 0.008 }] },
+    ],
+  });
+  const run = h.runner.start(p, planHash(p));
+  await h.until(() => h.repo.run(run.runId)?.state === 'done');
+  assert.equal(h.repo.run(run.runId)?.stopReason, 'budget spent: maxTrials');
+  const again = h.repo.trials(run.runId, 2);
+  assert.match(again[0]?.note ?? '', /^reused p1-/);
+  assert.equal(h.runs(), 3, 'base and 2 lr; "again" reuses, "more" would pass the budget');
+  assert.equal(h.repo.trials(run.runId, 3).length, 0);
+});
