@@ -33,9 +33,9 @@ class Checkpoint:
 
 
 def init(preset_name: str, seed: int, tie_embeddings: bool = False, arch: str = "llama",
-         vocab_size: int | None = None) -> Checkpoint:
+         vocab_size: int | None = None, shape: dict[str, int] | None = None) -> Checkpoint:
     try:
-        cfg = preset(preset_name, tie_embeddings, arch, vocab_size)
+        cfg = preset(preset_name, tie_embeddings, arch, vocab_size, shape)
     except ValueError as e:
         raise TrainerError("bad_args", str(e)) from e
     model = build(cfg, seed=seed)

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=["llama", "bitnet"], default="llama",
                    help="llama (SiLU FFN) or bitnet (BitNet b1.58: ReLU² FFN and sub-norms)")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json: the vocabulary size follows it (default bytes)")
+    p.add_argument("--shape", default="",
+                   help="the preset's shape changed key by key: dim=512,n_layers=2 (dim, n_layers, n_heads, n_kv_heads, "
+                        "ffn_dim, context)")
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer (tokenizer.json) on --data")
@@ -272,7 +275,13 @@ def dispatch(args) -> dict:
             from .data import Tokenizer
 
             vocab = Tokenizer(args.tokenizer).vocab_size
-        ck = ckpt.init(args.preset, args.seed, args.tie_embeddings, args.arch, vocab)
+        from .model import parse_shape
+
+        try:
+            shape = parse_shape(args.shape)
+        except ValueError as e:
+            raise TrainerError("bad_args", f"--shape: {e}") from e
+        ck = ckpt.init(args.preset, args.seed, args.tie_embeddings, args.arch, vocab, shape)
         emit("start", command="init", preset=args.preset, seed=args.seed)
         sha = ckpt.save(args.out, ck)
         return {"out": args.out, "sha256": sha, "bytes": Path(args.out).stat().st_size, "preset": args.preset,

@@ -91,10 +91,28 @@ PRESETS = {
 }
 
 
-def preset(name: str, tie_embeddings: bool = False, arch: str = "llama", vocab_size: int | None = None) -> ModelConfig:
+SHAPE_KEYS = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "context")
+
+
+def parse_shape(text: str) -> dict[str, int]:
+    """'dim=512,n_layers=2' -> {"dim": 512, "n_layers": 2}: a preset's shape changed key by key (a network spec's
+    model.shape, what a research winner trains with). Unknown keys and values that are not positive integers fail."""
+    out: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or key not in SHAPE_KEYS:
+            raise ValueError(f"{part!r} is not KEY=VALUE with KEY one of {', '.join(SHAPE_KEYS)}")
+        if not value.isdigit() or int(value) <= 0:
+            raise ValueError(f"{key}={value!r} is not a positive integer")
+        out[key] = int(value)
+    return out
+
+
+def preset(name: str, tie_embeddings: bool = False, arch: str = "llama", vocab_size: int | None = None,
+           shape: dict[str, int] | None = None) -> ModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    over = {"tie_embeddings": tie_embeddings, "arch": arch}
+    over = {"tie_embeddings": tie_embeddings, "arch": arch, **(shape or {})}
     if vocab_size is not None:
         over["vocab_size"] = vocab_size
     return ModelConfig(**{**PRESETS[name].to_dict(), **over}).validate()

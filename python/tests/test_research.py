@@ -151,3 +151,17 @@ def test_research_plot(trainer, workdir):
     rp.write_text(json.dumps({**report, "phases": []}))
     empty = trainer("research-plot", "--report", rp, "--out", workdir / "never.png")
     assert empty.rc == 1 and empty.error["code"] == "bad_args" and not (workdir / "never.png").exists()
+
+
+def test_init_shape_changes_the_preset_key_by_key(trainer, workdir):
+    """A network spec's model.shape (a research winner's model): init builds it; a bad shape is refused by name."""
+    out = workdir / "shaped.safetensors"
+    r = trainer("init", "--preset", "tiny", "--shape", "dim=512,n_layers=2,n_heads=4,n_kv_heads=4,ffn_dim=1536,context=128",
+                "--out", out)
+    assert r.rc == 0, r.err
+    cfg = r.result["config"]
+    assert (cfg["dim"], cfg["n_layers"], cfg["n_kv_heads"], cfg["ffn_dim"], cfg["context"]) == (512, 2, 4, 1536, 128)
+    assert ckpt.load(out).cfg.dim == 512
+    for bad, named in (("foo=1", "foo=1"), ("dim=0", "dim='0'"), ("dim=300", "dim 300")):
+        r = trainer("init", "--preset", "tiny", "--shape", bad, "--out", workdir / "bad.safetensors")
+        assert r.rc == 1 and r.error["code"] == "bad_args" and named in r.error["message"], r.error

@@ -23,6 +23,20 @@ export const dilocoOptions = {
   preset: choice('tiny', ['tiny', 'small', 'genkidama'], 'Model preset of the round-0 checkpoint (every node must agree)', {
     env: 'MAGNET_PRESET',
   }),
+  modelShape: str(
+    '',
+    "The preset's shape changed key by key, e.g. 'dim=512,n_layers=2' (dim, n_layers, n_heads, n_kv_heads, ffn_dim, context): a research winner's model (every node must agree)",
+    {
+      env: 'MAGNET_MODEL_SHAPE',
+      check: (v) =>
+        v === '' ||
+        /^(dim|n_layers|n_heads|n_kv_heads|ffn_dim|context)=[1-9][0-9]{0,5}(,(dim|n_layers|n_heads|n_kv_heads|ffn_dim|context)=[1-9][0-9]{0,5})*$/.test(
+          v,
+        )
+          ? undefined
+          : 'KEY=VALUE pairs, comma-separated, KEY one of dim, n_layers, n_heads, n_kv_heads, ffn_dim, context and VALUE a positive integer',
+    },
+  ),
   seed: int(0, 'Seed of the round-0 checkpoint and of the data order (every node must agree)', { env: 'MAGNET_SEED' }),
   data: str(
     'stdlib',

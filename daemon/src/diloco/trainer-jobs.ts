@@ -97,9 +97,10 @@ export class TrainerJobs {
     return runTrainer(withThreads, { env: this.env, log: this.log, python: this.opts.python, ...o });
   }
 
-  /** The round-0 checkpoint: bit-identical for the same preset and seed on every machine. */
+  /** The round-0 checkpoint: bit-identical for the same preset, shape and seed on every machine. */
   async init(out: string): Promise<string> {
-    const r = await this.run(['init', '--preset', this.opts.preset, '--seed', String(this.opts.seed), '--out', out]);
+    const shape = this.opts.modelShape ? ['--shape', this.opts.modelShape] : [];
+    const r = await this.run(['init', '--preset', this.opts.preset, ...shape, '--seed', String(this.opts.seed), '--out', out]);
     return String(r['sha256']);
   }
 

@@ -31,8 +31,13 @@ test('every value changes the id: name, a round setting, the member list', () =>
     '{"magnetNetwork":1,"membership":{"members":[]}}',
     '{"magnetNetwork":1,"model":{"seed":1}}',
     '{"magnetNetwork":1,"data":{"source":"generated"}}',
+    '{"magnetNetwork":1,"model":{"shape":"dim=512,n_layers=2"}}',
   ].map((t) => networkIdOf(parseSpec(t, 'b')));
-  assert.equal(new Set([base, ...ids]).size, 7);
+  assert.equal(new Set([base, ...ids]).size, 8);
+  // model.shape came after ids were in use: empty, it is left out, so every spec written before keeps its id.
+  assert.equal(networkIdOf(parseSpec('{"magnetNetwork":1,"model":{"shape":""}}', 'c')), base);
+  assert.equal(specLayer(parseSpec('{"magnetNetwork":1}', 'd'))['diloco.modelShape'], '');
+  assert.throws(() => parseSpec('{"magnetNetwork":1,"model":{"shape":"dim=abc"}}', 'e'), /model\.shape/);
 });
 
 test('bad specs: one line naming the file and the key', () => {

@@ -16,7 +16,8 @@ export interface NetworkSpec {
   name: string;
   /** How text becomes token ids; the trainer and the serving kernels know 'bytes' (byte-level, 256 + BOS). */
   tokenizer: 'bytes';
-  model: { preset: string; seed: number; genesisSha256: string };
+  /** shape: the preset's shape changed key by key (diloco.modelShape); absent when the preset's own. */
+  model: { preset: string; seed: number; genesisSha256: string; shape?: string };
   data: { source: string; assignment: string; slices: number };
   round: Record<RoundKey, number | string>;
   /** Absent: each node's own membership settings decide (an operator list, or the chain registry). */
@@ -26,7 +27,9 @@ export interface NetworkSpec {
 }
 
 /** Where each value of a spec lands in the node config ("group.key"). */
-const MODEL = { preset: 'diloco.preset', seed: 'diloco.seed', genesisSha256: 'diloco.genesisSha256' } as const;
+const MODEL = { preset: 'diloco.preset', seed: 'diloco.seed', genesisSha256: 'diloco.genesisSha256', shape: 'diloco.modelShape' } as const;
+/** Values left out of a spec (and so of its id) when they are their default: keys added after ids were in use. */
+const OMITTED_AT_DEFAULT = new Set(['model.shape']);
 const DATA = { source: 'diloco.data', assignment: 'diloco.dataAssignment', slices: 'diloco.dataSlices' } as const;
 const ROUND_KEYS = [
   'innerSteps',
@@ -79,15 +82,20 @@ export type ConfigReader = (key: string) => unknown;
  * other by name instead of training on different bases.
  */
 export function specFromConfig(read: ConfigReader, opts: { name: string; withMembers: boolean }): NetworkSpec {
-  const group = (map: Record<string, string>) => Object.fromEntries(Object.entries(map).map(([k, key]) => [k, read(key)]));
+  const group = (map: Record<string, string>, g: string) =>
+    Object.fromEntries(
+      Object.entries(map)
+        .map(([k, key]) => [k, read(key)])
+        .filter(([k, v]) => !(OMITTED_AT_DEFAULT.has(`${g}.${k as string}`) && v === fieldOf(map[k as string] as string).default)),
+    );
   return {
     magnetNetwork: 1,
     name: opts.name,
     tokenizer: 'bytes',
-    model: group(MODEL) as NetworkSpec['model'],
-    data: group(DATA) as NetworkSpec['data'],
+    model: group(MODEL, 'model') as NetworkSpec['model'],
+    data: group(DATA, 'data') as NetworkSpec['data'],
     round: Object.fromEntries(ROUND_KEYS.map((k) => [k, read(`diloco.${k}`)])) as NetworkSpec['round'],
-    ...(opts.withMembers ? { membership: group(MEMBERSHIP) as NetworkSpec['membership'] } : {}),
+    ...(opts.withMembers ? { membership: group(MEMBERSHIP, 'membership') as NetworkSpec['membership'] } : {}),
   };
 }
 
@@ -144,6 +152,7 @@ export function parseSpec(text: string, where: string): NetworkSpec {
       const f = fieldOf(key);
       try {
         out[k] = values[k] === undefined ? f.default : coerce(f, values[k], path, 'network spec');
+        if (OMITTED_AT_DEFAULT.has(path) && out[k] === f.default) delete out[k];
       } catch (err) {
         bad((err as Error).message.replace(' (from network spec)', ''), path);
       }
@@ -197,7 +206,9 @@ export function specLayer(spec: NetworkSpec): Layer {
   const layer: Layer = {};
   for (const [path, key] of mapping(spec)) {
     const [g, k] = path.split('.') as [string, string];
-    layer[key] = (spec as unknown as Record<string, Record<string, unknown>>)[g]?.[k];
+    const v = (spec as unknown as Record<string, Record<string, unknown>>)[g]?.[k];
+    // A value left out at its default (model.shape) still fixes the option: a node's own setting cannot change it.
+    layer[key] = v === undefined && OMITTED_AT_DEFAULT.has(path) ? fieldOf(key).default : v;
   }
   return layer;
 }

@@ -505,9 +505,12 @@ export class ResearchRunner {
     const phase = phases[run.phaseIndex] as Phase;
     const trials = this.d.repo.trials(run.runId, run.phaseIndex);
     const groups = this.groups(trials);
-    // The winner counts only once checked: a remote result not re-scored yet is re-scored first.
+    // The winner counts only once checked: a remote result not re-scored yet is re-scored first (in the final phase
+    // the base too, whose test loss the run reports against the winner's).
     const top = groups[0];
-    const unchecked = top?.trials.filter((t) => t.verified !== 1) ?? [];
+    const final = 'final' in phase;
+    const base = final ? groups.find((g) => g.key === configKey(plan.base)) : undefined;
+    const unchecked = [...(top?.trials ?? []), ...(base?.trials ?? [])].filter((t) => t.verified !== 1);
     if (unchecked.length > 0) {
       for (const t of unchecked) {
         this.d.repo.updateTrial(run.runId, t.trialId, { state: 'reported' });
@@ -515,7 +518,6 @@ export class ResearchRunner {
       }
       return;
     }
-    const final = 'final' in phase;
     const before = run.bestEval ?? Infinity;
     const phaseBest = top?.evalLoss ?? Infinity;
     // The final phase trains longer: its winner replaces the best whatever the earlier (shorter) losses were.
@@ -655,7 +657,10 @@ export class ResearchRunner {
     }
   }
 
-  /** Ends the run: the base and the winner are scored here on the held-out test set (never used for selection). */
+  /**
+   * Ends the run with its result: the base's and the winner's held-out test losses (a set never used for selection),
+   * both from this node's own scoring (trained here, or re-scored here before they counted).
+   */
   private async finish(run: RunRow, plan: ResearchPlan, reason: string): Promise<void> {
     const all = this.d.repo.trials(run.runId);
     const best = JSON.parse(run.bestConfig) as TrialConfig;

@@ -20,11 +20,12 @@ test('a winner with a preset shape becomes spec edits; what a round sets its own
   assert.equal(Object.fromEntries(specEditsOf(resolveConfig({ preset: 'small' }), plan).edits)['model.preset'], 'small');
 });
 
-test('a winner no preset can train is refused by name', () => {
-  assert.throws(
-    () => specEditsOf(resolveConfig({ dim: 512, n_layers: 2, n_heads: 4 }), plan),
-    /model \(dim 512, n_layers 2, .*\) is no preset's shape/,
-  );
-  assert.throws(() => specEditsOf(resolveConfig({ context: 512 }), plan), /context 512/);
+test('a shape no preset has goes into model.shape, every differing key named; a BitNet or tied winner is refused', () => {
+  const wide = Object.fromEntries(specEditsOf(resolveConfig({ dim: 512, n_layers: 2, n_kv_heads: 4, context: 128 }), plan).edits);
+  assert.equal(wide['model.preset'], 'small');
+  assert.equal(wide['model.shape'], 'n_layers=2,n_heads=4');
+  const long = Object.fromEntries(specEditsOf(resolveConfig({ context: 512 }), plan).edits);
+  assert.deepEqual([long['model.preset'], long['model.shape']], ['tiny', 'context=512']);
   assert.throws(() => specEditsOf(resolveConfig({ arch: 'bitnet' }), plan), /arch bitnet/);
+  assert.throws(() => specEditsOf(resolveConfig({ tie_embeddings: true }), plan), /ties its embeddings/);
 });

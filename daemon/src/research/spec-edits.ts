@@ -8,38 +8,38 @@ export interface SpecEdits {
   notCarried: Record<string, unknown>;
 }
 
-const SHAPE = ['dim', 'n_layers', 'n_heads', 'n_kv_heads'] as const;
-
 /**
- * The winner of a research run as the edits of a network spec that trains it with DiLoCo: the model preset with its
- * shape, lr -> round.innerLr, batch x grad_accum -> round.batch, context -> round.seq, warmup_frac of the trial
- * budget -> round.warmup, and the plan's data. A spec names a preset, so a winner whose shape is no preset's (or a
- * BitNet-arch or tied-embedding model) is refused by name rather than trained as something else.
+ * The winner of a research run as the edits of a network spec that trains it with DiLoCo: the preset whose shape it
+ * has (else tiny's, or small's when wider, with `model.shape` holding every shape key that differs), lr ->
+ * round.innerLr, batch x grad_accum -> round.batch, context -> round.seq, warmup_frac of the trial budget ->
+ * round.warmup, and the plan's data. A BitNet-arch or tied-embedding winner is refused by name (a network trains
+ * the llama arch, untied) rather than trained as something else.
  */
 export function specEditsOf(w: ResolvedConfig, plan: { data: string; budget: { steps: number } }): SpecEdits {
-  const preset = (Object.keys(PRESETS) as (keyof typeof PRESETS)[]).find((p) => {
-    const s = PRESETS[p];
-    return SHAPE.every((k) => s[k] === w[k]) && ffnDim(s) === ffnDim(w) && w.context <= s.context;
-  });
-  if (!preset) {
-    const shape = `dim ${w.dim}, n_layers ${w.n_layers}, n_heads ${w.n_heads}, n_kv_heads ${w.n_kv_heads}, ffn ${ffnDim(w)}, context ${w.context}`;
-    throw new ConfigError(
-      `the winning config's model (${shape}) is no preset's shape (${Object.entries(PRESETS)
-        .map(
-          ([n, s]) =>
-            `${n}: dim ${s.dim}, n_layers ${s.n_layers}, n_heads ${s.n_heads}, n_kv_heads ${s.n_kv_heads}, ffn ${ffnDim(s)}, context <= ${s.context}`,
-        )
-        .join('; ')}); a network spec names a preset, so it cannot start a DiLoCo run`,
-      { key: 'model' },
-    );
-  }
   if (w.arch !== 'llama')
     throw new ConfigError(`the winning config uses arch ${w.arch}; a network spec trains the llama arch`, { key: 'arch' });
   if (w.tie_embeddings)
     throw new ConfigError('the winning config ties its embeddings; a network spec trains untied ones', { key: 'tie_embeddings' });
+  const want: Record<string, number> = {
+    dim: w.dim,
+    n_layers: w.n_layers,
+    n_heads: w.n_heads,
+    n_kv_heads: w.n_kv_heads,
+    ffn_dim: ffnDim(w),
+    context: w.context,
+  };
+  const shapeOf = (p: keyof typeof PRESETS): Record<string, number> => ({ ...PRESETS[p], ffn_dim: ffnDim(PRESETS[p]) });
+  const differs = (p: keyof typeof PRESETS) =>
+    Object.keys(want).filter((k) => want[k] !== shapeOf(p)[k] && !(k === 'context' && want[k]! <= shapeOf(p)[k]!));
+  const presets = Object.keys(PRESETS) as (keyof typeof PRESETS)[];
+  const preset = presets.find((p) => differs(p).length === 0) ?? (w.dim > PRESETS.tiny.dim ? 'small' : 'tiny');
+  const shape = differs(preset)
+    .map((k) => `${k}=${want[k]}`)
+    .join(',');
   return {
     edits: [
       ['model.preset', preset],
+      ...(shape ? ([['model.shape', shape]] as [string, unknown][]) : []),
       ['data.source', plan.data],
       ['round.innerLr', w.lr],
       ['round.batch', w.batch * w.grad_accum],

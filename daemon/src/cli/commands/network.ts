@@ -153,11 +153,21 @@ function readJson(file: string): unknown {
   }
 }
 
-/** The round-0 checkpoint hash this machine's trainer makes for the spec's preset and seed. */
+/** The round-0 checkpoint hash this machine's trainer makes for the spec's preset, shape and seed. */
 async function genesisOf(spec: NetworkSpec, python = ''): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'magnet-genesis-'));
   try {
-    const args = ['init', '--preset', spec.model.preset, '--seed', String(spec.model.seed), '--out', join(dir, 'genesis.safetensors')];
+    const shape = spec.model.shape ? ['--shape', spec.model.shape] : [];
+    const args = [
+      'init',
+      '--preset',
+      spec.model.preset,
+      ...shape,
+      '--seed',
+      String(spec.model.seed),
+      '--out',
+      join(dir, 'genesis.safetensors'),
+    ];
     const r = await runTrainer(args, { python, log: createLogger('warn') });
     return String(r['sha256']);
   } finally {
@@ -172,7 +182,7 @@ function describeSpec(id: string, s: NetworkSpec): string {
   return [
     `network   ${describeNetwork({ id, spec: s })}`,
     `id        ${id}`,
-    `model     preset ${s.model.preset}, seed ${s.model.seed}, round 0 ${s.model.genesisSha256 || 'not pinned (no --genesis)'}`,
+    `model     preset ${s.model.preset}${s.model.shape ? ` (${s.model.shape})` : ''}, seed ${s.model.seed}, round 0 ${s.model.genesisSha256 || 'not pinned (no --genesis)'}`,
     `tokenizer ${s.tokenizer}`,
     `data      ${s.data.source} (${s.data.assignment === 'members' ? 'one slice per member' : `slice by nodeId hash of ${s.data.slices}`})`,
     `round     ${round}`,
