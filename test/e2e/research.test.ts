@@ -33,7 +33,7 @@ const run = promisify(execFile);
 const plan = {
   magnetResearch: 1,
   name: 'e2e',
-  base: { preset: 'tiny', context: 32, batch: 2, lr: 0.002 },
+  base: { preset: 'tiny', n_layers: 2, context: 32, batch: 2, lr: 0.002 },
   data: 'generated',
   evaluation: { evalWindows: 4, testWindows: 4 },
   budget: { steps: 10, maxTrials: 40, maxHours: 1 },
@@ -196,13 +196,31 @@ test(
     assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| 1 \| learning rate \| 3 \| 10 \|/);
     assert.deepEqual([...readFileSync(join(out, 'plot.png')).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     const specFile = join(dir, 'spec.json');
-    const spec = await run(process.execPath, [CLI, 'research', 'spec', '--home', ha.home, '--out', specFile, '--json']);
+    const spec = await run(process.execPath, [CLI, 'research', 'spec', '--home', ha.home, '--out', specFile, '--genesis', '--json']);
     const parsed = parseSpec(readFileSync(specFile, 'utf8'), specFile);
     const best = (report as unknown as { best: { config: { lr: number; context: number } } }).best.config;
     assert.equal(parsed.round['innerLr'], best.lr);
     assert.equal(parsed.round['seq'], best.context);
-    assert.equal(parsed.model.preset, 'tiny');
+    assert.deepEqual([parsed.model.preset, parsed.model.shape], ['tiny', 'n_layers=2']);
+    assert.match(parsed.model.genesisSha256, /^[0-9a-f]{64}$/);
     assert.equal((JSON.parse(spec.stdout) as { notCarried: { schedule: string } }).notCarried.schedule, 'wsd');
+
+    // The winner starts a DiLoCo run: a node of that network makes the pinned round-0 model (the winner's shape)
+    // and merges its first round.
+    const roundCfg = join(dir, 'round.json');
+    writeFileSync(roundCfg, JSON.stringify({ diloco: { startDelaySec: 1, threads: 1 } }));
+    const env2 = testEnv({ MAGNET_CPU_TRAINING: 'true', MAGNET_DILOCO: 'true' });
+    const trainer = await startDaemon({ env: env2, args: ['--network', specFile, '--config', roundCfg] });
+    running.push(trainer);
+    const first = await waitFor(
+      async () => {
+        const s = await trainer.get<{ network: { id: string }; diloco: { latest: { round: number } | null } }>('/status');
+        return (s.diloco.latest?.round ?? -1) >= 0 ? s : undefined;
+      },
+      300_000,
+      'the first round of the network the winner defines',
+    );
+    assert.equal(first.network.id, (JSON.parse(spec.stdout) as { id: string }).id);
   },
 );
 
