@@ -3,7 +3,8 @@
  * on a testnet of 1 and of 3 trainer daemons on this machine (MAGNET_BENCH_NODES, default "1,3"). Prints per run the
  * phase table, the best config's improvement over the base on the held-out test set, trials per hour, the share of
  * remote results the research node re-scored and what the re-scores cost; then the trials-per-hour ratio of each
- * testnet to the first (the reference, measured in the same run). MAGNET_BENCH_OUT=DIR also writes the first run's
+ * testnet to the first (the reference, measured in the same run). Each trial uses one torch thread, so trials on
+ * several daemons do not oversubscribe the cores. MAGNET_BENCH_OUT=DIR also writes the first run's
  * `research report` (report.md, report.json, plot.png) there.
  *   node dist/test/bench/run.js research-trials
  */
@@ -37,7 +38,7 @@ async function once(nodes: number, plan: string, out?: string): Promise<{ trials
   const homes = await prepareHomes(nodes, 'magnet-bench-research-');
   const dir = tempHome('magnet-bench-research-cfg-');
   const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ net: { heartbeatSeconds: 2, staleSeconds: 20 }, research: { tickSeconds: 1 } }));
+  writeFileSync(config, JSON.stringify({ net: { heartbeatSeconds: 2, staleSeconds: 20 }, research: { tickSeconds: 1, trialThreads: 1 } }));
   const env = testEnv({ MAGNET_CPU_TRAINING: 'true' });
   const daemons: RunningDaemon[] = [];
   try {

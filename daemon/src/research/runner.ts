@@ -200,10 +200,12 @@ export class ResearchRunner {
     const max = this.d.maxAttempts ?? 3;
     for (const t of trials) {
       if (t.state !== 'assigned' || !t.assignee || t.assignee === this.d.self.nodeId) continue;
-      const late = now - (t.assignedAt ?? now) > plan.trialTimeoutSec * 1000;
+      // trialTimeoutSec is for a trial of the budget's steps; a longer one (the final validation) gets as much longer.
+      const limit = plan.trialTimeoutSec * Math.max(1, t.steps / plan.budget.steps);
+      const late = now - (t.assignedAt ?? now) > limit * 1000;
       const gone = this.d.peers.isStale(t.assignee);
       if (!late && !gone) continue;
-      const why = late ? `no result from ${t.assignee} within ${plan.trialTimeoutSec} s` : `${t.assignee} went away`;
+      const why = late ? `no result from ${t.assignee} within ${Math.round(limit)} s` : `${t.assignee} went away`;
       const failed = t.attempts >= max;
       this.d.repo.updateTrial(run.runId, t.trialId, {
         state: failed ? 'failed' : 'queued',
