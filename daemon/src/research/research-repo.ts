@@ -80,6 +80,12 @@ export const researchMigrations: Migration[] = [
         updated_at INTEGER NOT NULL
       );`,
   },
+  {
+    part: 'research',
+    version: 2,
+    name: 'the jobs a trial was offered under before it was reassigned (a late result still counts)',
+    up: `ALTER TABLE research_trials ADD COLUMN prior_jobs TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 export type RunState = 'running' | 'done' | 'stopped';
@@ -128,6 +134,8 @@ export interface TrialRow {
   seconds: number | null;
   tokens: number | null;
   note: string | null;
+  /** JSON [{job, worker}]: earlier offers of this trial, reassigned after their deadline or their worker's silence. */
+  priorJobs: string;
 }
 
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -191,12 +199,13 @@ export class ResearchRepo {
       seconds: null,
       tokens: null,
       note: null,
+      priorJobs: '[]',
       ...t,
     };
     this.db
       .prepare(
-        `INSERT INTO research_trials (run_id, trial_id, phase_index, config, config_key, seed, steps, state, assignee, assigned_at, attempts, job_digest, result, result_signature, eval_loss, test_loss, checkpoint_sha256, manifest_id, verified, seconds, tokens, note)
-         VALUES (@runId, @trialId, @phaseIndex, @config, @configKey, @seed, @steps, @state, @assignee, @assignedAt, @attempts, @jobDigest, @result, @resultSignature, @evalLoss, @testLoss, @checkpointSha256, @manifestId, @verified, @seconds, @tokens, @note)`,
+        `INSERT INTO research_trials (run_id, trial_id, phase_index, config, config_key, seed, steps, state, assignee, assigned_at, attempts, job_digest, result, result_signature, eval_loss, test_loss, checkpoint_sha256, manifest_id, verified, seconds, tokens, note, prior_jobs)
+         VALUES (@runId, @trialId, @phaseIndex, @config, @configKey, @seed, @steps, @state, @assignee, @assignedAt, @attempts, @jobDigest, @result, @resultSignature, @evalLoss, @testLoss, @checkpointSha256, @manifestId, @verified, @seconds, @tokens, @note, @priorJobs)`,
       )
       .run(row);
   }

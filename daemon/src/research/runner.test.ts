@@ -3,11 +3,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Wallet } from 'ethers';
 import { openStateDb } from '../db/database.js';
+import { nodeIdFromPublicKey } from '../identity/node-id.js';
+import { signDigest } from '../identity/signature.js';
 import { createLogger } from '../log/logger.js';
 import { type ResolvedConfig, resolveConfig } from './hparams.js';
 import { parsePlan, planHash } from './plan.js';
 import type { ResearchPeers, TrainerCall } from './ports.js';
+import { jobDigestHex, signRecord } from './records.js';
 import { researchMigrations, ResearchRepo } from './research-repo.js';
 import { ResearchRunner } from './runner.js';
 import { TrialWorker } from './worker.js';
@@ -139,4 +143,92 @@ test('the budget stops a run; a config already run is reused, not rerun', async 
   assert.match(again[0]?.note ?? '', /^reused p1-/);
   assert.equal(h.runs(), 3, 'base and 2 lr; "again" reuses, "more" would pass the budget');
   assert.equal(h.repo.trials(run.runId, 3).length, 0);
+});
+
+test('a result under an earlier offer counts when its slow worker answers before anyone else; an unknown job does not', async () => {
+  const w = Wallet.createRandom().signingKey;
+  const worker = nodeIdFromPublicKey(w.compressedPublicKey);
+  const offers: { trialId: string; digest: string }[] = [];
+  let now = 1_000_000;
+  const db = openStateDb(':memory:', researchMigrations).db;
+  const repo = new ResearchRepo(db);
+  const dir = mkdtempSync(join(tmpdir(), 'magnet-runner-'));
+  const peers: ResearchPeers = {
+    livePeers: () => [{ nodeId: worker, roles: ['trainer'], member: true }],
+    isStale: () => false,
+    offerTrial: async (_to, rec) => {
+      offers.push({ trialId: (JSON.parse(rec.body.toString()) as { trialId: string }).trialId, digest: jobDigestHex(rec) });
+      return { accepted: true, reason: '' };
+    },
+    reportTrial: async () => ({ accepted: true, reason: '' }),
+  };
+  const storage = { put: async () => ({ manifestId: 'm' }), get: async () => undefined };
+  const signer = { nodeId: 'node-0000000000000001', sign: () => Buffer.alloc(65, 1) };
+  const log = createLogger('error');
+  const self = { nodeId: signer.nodeId, roles: ['storage'] };
+  const trainer: TrainerCall = async () => ({});
+  const tw = new TrialWorker({
+    self,
+    acceptTrials: false,
+    maxTrialSteps: 1,
+    maxTrialParams: 1,
+    allowedData: [],
+    repo,
+    peers,
+    storage,
+    trainer,
+    signer,
+    dir,
+    log,
+  });
+  const runner = new ResearchRunner({
+    self,
+    trainsItself: false,
+    repo,
+    peers,
+    storage,
+    trainer,
+    worker: tw,
+    signer,
+    dir,
+    log,
+    env: {},
+    now: () => now,
+  });
+  const p = plan({ trialTimeoutSec: 60 });
+  const run = runner.start(p, planHash(p));
+  await runner.tick();
+  assert.equal(offers.length, 1);
+  now += 61_000; // past the deadline: reassigned (to the same, only, worker under a new job)
+  await runner.tick();
+  assert.equal(offers.length, 2);
+  assert.notEqual(offers[0]?.digest, offers[1]?.digest);
+  const report = (job: string) =>
+    runner.acceptResult(
+      worker,
+      signRecord(
+        'trial-result',
+        {
+          v: 1,
+          runId: run.runId,
+          trialId: 'p0-c0-s0',
+          worker,
+          job,
+          checkpointSha256: 'c'.repeat(64),
+          manifestId: '',
+          evalLoss: 2,
+          testLoss: 2,
+          curve: [],
+          tokens: 1,
+          seconds: 1,
+          params: 1,
+        },
+        (d) => signDigest(w, d),
+      ),
+    );
+  assert.match(report('d'.repeat(64)).reason, /^not_assigned/);
+  assert.deepEqual(report(offers[0]?.digest as string), { accepted: true, reason: '' });
+  assert.equal(repo.trial(run.runId, 'p0-c0-s0')?.state, 'reported');
+  // The newer offer's result now comes too late: the trial is no longer waiting for it.
+  assert.match(report(offers[1]?.digest as string).reason, /^not_assigned/);
 });

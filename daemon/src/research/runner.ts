@@ -34,6 +34,12 @@ const BASE_PHASE: Phase = { name: 'base', vary: [{}] };
 /** A worker that refused an offer is not offered another for this long. */
 const REFUSAL_COOLDOWN_MS = 30_000;
 
+/** An earlier offer of a trial (research_trials.prior_jobs). */
+interface PriorJob {
+  job: string | null;
+  worker: string;
+}
+
 /** A phase's configs, each with the mean eval loss over its seeds. */
 interface Group {
   key: string;
@@ -207,11 +213,14 @@ export class ResearchRunner {
       if (!late && !gone) continue;
       const why = late ? `no result from ${t.assignee} within ${Math.round(limit)} s` : `${t.assignee} went away`;
       const failed = t.attempts >= max;
+      // A slow worker may still answer: its result counts if it comes before another's (see acceptResult).
+      const priorJobs = JSON.stringify([...(JSON.parse(t.priorJobs) as PriorJob[]), { job: t.jobDigest, worker: t.assignee }]);
       this.d.repo.updateTrial(run.runId, t.trialId, {
         state: failed ? 'failed' : 'queued',
         assignee: null,
         assignedAt: null,
         jobDigest: null,
+        priorJobs,
         note: failed ? `given up after ${t.attempts} attempts: ${why}` : `reassigned: ${why}`,
       });
       this.d.log.warn({ run: run.runId, trial: t.trialId, why, failed }, 'research trial reassigned');
@@ -363,10 +372,18 @@ export class ResearchRunner {
     if (this.d.repo.refusedWorkers(run.runId).some((w) => w.nodeId === from))
       return { accepted: false, reason: 'refused_worker: an earlier result of this node did not reproduce' };
     const t = this.d.repo.trial(r.runId, r.trialId);
-    if (!t || t.state !== 'assigned' || t.assignee !== from || t.jobDigest !== r.job)
+    const current = t?.state === 'assigned' && t.assignee === from && t.jobDigest === r.job;
+    // A result under an earlier offer of a trial not done yet: its worker was slow, not wrong; it counts.
+    const late =
+      !!t &&
+      (t.state === 'queued' || t.state === 'assigned') &&
+      (JSON.parse(t.priorJobs) as PriorJob[]).some((p) => p.job === r.job && p.worker === from);
+    if (!t || (!current && !late))
       return { accepted: false, reason: `not_assigned: trial ${r.trialId} is not assigned to ${from} under this job` };
     this.d.repo.updateTrial(run.runId, t.trialId, {
       state: 'reported',
+      assignee: from,
+      jobDigest: r.job,
       result: Buffer.from(rec.body).toString('utf8'),
       resultSignature: Buffer.from(rec.signature).toString('hex'),
       evalLoss: r.evalLoss,
