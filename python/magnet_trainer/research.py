@@ -259,7 +259,10 @@ def run_trial_score(args, tokens) -> dict:
     eval_ids, test_ids = window_sets(data, args.eval_windows, args.test_windows)
     return {"checkpoint_sha256": ck.sha256, "eval_loss": score(ck.model, data, eval_ids, args.eval_batch),
             "test_loss": score(ck.model, data, test_ids, args.eval_batch), "eval_windows": len(eval_ids),
-            "test_windows": len(test_ids), "config": ck.meta.get("trial")}
+            "test_windows": len(test_ids), "config": ck.meta.get("trial"),
+            # what a research node checks against the job: the model this file builds (not what its meta claims
+            # was trained) and the steps and seed it says it ran
+            "model": ck.cfg.to_dict(), "steps": ck.meta.get("steps"), "seed": ck.meta.get("seed")}
 
 
 def _loss(v, what: str):

@@ -54,7 +54,7 @@ const GENKIDAMA_TINY = {
   ],
   seeds: [0],
   convergence: { patience: 3, epsilon: 0.002 },
-  verify: { sampleRate: 0.34, tolerance: 0.02 },
+  verify: { sampleRate: 0.34, tolerance: 0.001 },
   trialTimeoutSec: 300,
 };
 
@@ -72,7 +72,7 @@ const MICRO = {
   ],
   seeds: [0],
   convergence: { patience: 2, epsilon: 0.002 },
-  verify: { sampleRate: 0.34, tolerance: 0.02 },
+  verify: { sampleRate: 0.34, tolerance: 0.001 },
   trialTimeoutSec: 120,
 };
 

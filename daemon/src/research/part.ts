@@ -76,6 +76,8 @@ export class ResearchPart {
       acceptTrials: d.options.acceptTrials,
       maxTrialSteps: d.options.maxTrialSteps,
       maxTrialParams: d.options.maxTrialParams,
+      maxTrialTokens: d.options.maxTrialTokens,
+      maxTrialSeconds: d.options.maxTrialSeconds,
       allowedData: ['generated', 'stdlib', ...(d.networkData ? [d.networkData] : [])],
       repo: this.repo,
       peers: d.peers,
@@ -256,6 +258,8 @@ export class ResearchPart {
       .findings(run.runId)
       .filter((f) => f.kind === 'result')
       .map((f) => JSON.parse(f.body) as Record<string, unknown>)
+      // Only this node's own: a finding imported from another node may name any run id.
+      .filter((b) => b['researcher'] === this.d.self.nodeId)
       .at(-1);
     return {
       runId: run.runId,

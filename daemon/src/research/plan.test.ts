@@ -21,7 +21,7 @@ test('a minimal plan takes the defaults; key order does not change the hash; a v
   assert.deepEqual(p.evaluation, { evalWindows: 16, testWindows: 16 });
   assert.deepEqual(p.seeds, [0]);
   assert.deepEqual(p.convergence, { patience: 2, epsilon: 0.002 });
-  assert.deepEqual(p.verify, { sampleRate: 0.34, tolerance: 0.02 });
+  assert.deepEqual(p.verify, { sampleRate: 0.34, tolerance: 0.001 });
   assert.equal(p.trialTimeoutSec, 900);
   assert.equal(p.designer, undefined);
   assert.match(planHash(p), /^[0-9a-f]{64}$/);
@@ -247,7 +247,7 @@ test('the built-in plans parse, fit a 2-core CPU and have the expected phases', 
   assert.deepEqual(g.budget.steps, 40);
   assert.deepEqual(g.evaluation, { evalWindows: 16, testWindows: 16 });
   assert.deepEqual(g.convergence, { patience: 3, epsilon: 0.002 });
-  assert.deepEqual(g.verify, { sampleRate: 0.34, tolerance: 0.02 });
+  assert.deepEqual(g.verify, { sampleRate: 0.34, tolerance: 0.001 });
   assert.deepEqual(g.phases[9], { name: 'final validation', final: { top: 3, stepsFactor: 4 } });
   let best: TrialConfig = { ...g.base };
   let total = 0;

@@ -82,7 +82,7 @@ export const PLAN_DEFAULTS = {
   budget: { steps: 60, maxTrials: 80, maxHours: 4 },
   seeds: [0],
   convergence: { patience: 2, epsilon: 0.002 },
-  verify: { sampleRate: 0.34, tolerance: 0.02 },
+  verify: { sampleRate: 0.34, tolerance: 0.001 },
   trialTimeoutSec: 900,
   designer: { model: 'magnet', timeoutSec: 60, maxProposals: 3 },
 } as const;

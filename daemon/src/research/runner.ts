@@ -34,6 +34,9 @@ const BASE_PHASE: Phase = { name: 'base', vary: [{}] };
 /** A worker that refused an offer is not offered another for this long. */
 const REFUSAL_COOLDOWN_MS = 30_000;
 
+/** A re-score that shows a result is not what its worker said: the worker is refused for the run. */
+class Lie extends Error {}
+
 /** An earlier offer of a trial (research_trials.prior_jobs). */
 interface PriorJob {
   job: string | null;
@@ -164,10 +167,12 @@ export class ResearchRunner {
   private createTrials(run: RunRow, plan: ResearchPlan, phase: Phase): boolean {
     const best = JSON.parse(run.bestConfig) as TrialConfig;
     const all = this.d.repo.trials(run.runId);
-    const ranked: Ranked[] = this.groups(all.filter((t) => t.steps === plan.budget.steps)).map((g) => ({
-      config: g.config,
-      evalLoss: g.evalLoss,
-    }));
+    const ranked: Ranked[] = this.groups(all.filter((t) => t.steps === plan.budget.steps && !(t.note ?? '').startsWith('reused'))).map(
+      (g) => ({
+        config: g.config,
+        evalLoss: g.evalLoss,
+      }),
+    );
     const c = candidates(phase, best, ranked);
     // The final validation also runs the base at its budget: the improvement is measured at equal steps.
     if ('final' in phase && !c.configs.some((x) => configKey(x) === configKey(plan.base))) c.configs.push(plan.base);
@@ -285,12 +290,15 @@ export class ResearchRunner {
       attempts: t.attempts + 1,
     });
     if (worker === this.d.self.nodeId) return this.runLocal(run, t.trialId, job, digest);
-    this.d.peers.offerTrial(worker, rec).then(
-      (ack) => {
-        if (!ack.accepted) this.unassign(run.runId, t.trialId, digest, worker, `offer refused by ${worker}: ${ack.reason}`);
-      },
-      (err) => this.unassign(run.runId, t.trialId, digest, worker, `offer to ${worker} failed: ${errorMessage(err)}`),
-    );
+    this.d.peers
+      .offerTrial(worker, rec)
+      .then(
+        (ack) => {
+          if (!ack.accepted) this.unassign(run.runId, t.trialId, digest, worker, `offer refused by ${worker}: ${ack.reason}`);
+        },
+        (err) => this.unassign(run.runId, t.trialId, digest, worker, `offer to ${worker} failed: ${errorMessage(err)}`),
+      )
+      .catch((err) => this.d.log.error({ trial: t.trialId, err: errorMessage(err) }, 'research offer bookkeeping failed'));
   }
 
   private unassign(runId: string, trialId: string, digest: string, worker: string, note: string): void {
@@ -422,29 +430,59 @@ export class ResearchRunner {
       const cur = this.d.repo.trial(run.runId, t.trialId);
       if (!cur || cur.jobDigest !== t.jobDigest || cur.verified === 1) return;
       const worker = cur.assignee as string;
-      let problem: string | undefined;
-      let score: { eval: number; test: number } | undefined;
       const started = this.now();
+      let score: { eval: number; test: number };
       try {
         score = await this.scoreCheckpoint(plan, cur);
         const rel = Math.abs(score.eval - (cur.evalLoss as number)) / Math.max(1e-9, score.eval);
         if (rel > plan.verify.tolerance)
-          problem = `eval loss ${cur.evalLoss} reported, ${score.eval.toFixed(4)} re-scored (${(rel * 100).toFixed(1)}% off, tolerance ${(plan.verify.tolerance * 100).toFixed(1)}%)`;
+          throw new Lie(
+            `eval loss ${cur.evalLoss} reported, ${score.eval.toFixed(4)} re-scored (${(rel * 100).toFixed(2)}% off, tolerance ${(plan.verify.tolerance * 100).toFixed(2)}%)`,
+          );
       } catch (err) {
-        problem = errorMessage(err);
+        if (this.controller.signal.aborted) return; // shutting down: re-scored after the restart
+        this.rescores.count++;
+        this.rescores.seconds += (this.now() - started) / 1000;
+        if (err instanceof Lie) {
+          this.rescores.refused++;
+          return this.refuseWorker(run.runId, worker, `trial ${t.trialId}: ${err.message}`);
+        }
+        // Not the worker's fault as far as anyone can tell (storage lost the file, the trainer crashed): run it again.
+        this.d.repo.updateTrial(run.runId, t.trialId, {
+          state: 'queued',
+          assignee: null,
+          assignedAt: null,
+          jobDigest: null,
+          result: null,
+          evalLoss: null,
+          testLoss: null,
+          verified: null,
+          note: `re-score failed, trial rerun: ${errorMessage(err)}`,
+        });
+        return;
       }
       this.rescores.count++;
       this.rescores.seconds += (this.now() - started) / 1000;
-      if (problem) this.rescores.refused++;
-      if (problem) return this.refuseWorker(run.runId, worker, `trial ${t.trialId}: ${problem}`);
-      this.d.repo.updateTrial(run.runId, t.trialId, { state: 'done', verified: 1, testLoss: score?.test ?? cur.testLoss });
+      // From now on the loss that ranks is this node's own score, not the worker's claim.
+      this.d.repo.updateTrial(run.runId, t.trialId, { state: 'done', verified: 1, evalLoss: score.eval, testLoss: score.test });
       this.d.log.info({ run: run.runId, trial: t.trialId, worker }, 'research result re-scored: it reproduces');
     });
   }
 
   /** Scores a trial checkpoint from storage with `trial-score`; throws when it is missing or is not the trial's. */
   private async scoreCheckpoint(plan: ResearchPlan, t: TrialRow): Promise<{ eval: number; test: number }> {
+    // No stored checkpoint (its worker's storage failed, or it hides it): nothing to check, so the trial reruns.
     if (!t.manifestId) throw new Error('no_checkpoint: the result names no stored checkpoint');
+    const twin = this.d.repo
+      .trials(t.runId)
+      .find(
+        (o) =>
+          o.trialId !== t.trialId &&
+          o.checkpointSha256 === t.checkpointSha256 &&
+          !(o.note ?? '').startsWith(`reused ${t.trialId}`) &&
+          !(t.note ?? '').startsWith(`reused ${o.trialId}`),
+      );
+    if (twin) throw new Lie(`reused_checkpoint: trial ${twin.trialId} reported the same checkpoint`);
     await mkdir(this.d.dir, { recursive: true });
     const file = join(this.d.dir, `score-${t.runId}-${t.trialId}.ckpt`);
     try {
@@ -468,9 +506,13 @@ export class ResearchRunner {
         this.controller.signal,
       );
       if (r['checkpoint_sha256'] !== t.checkpointSha256)
-        throw new Error(`wrong_checkpoint: stored checkpoint is ${String(r['checkpoint_sha256'])}, the result names ${t.checkpointSha256}`);
-      const wrong = architectureMismatch(JSON.parse(t.config) as TrialConfig, r['config']);
-      if (wrong) throw new Error(`wrong_config: the checkpoint is not the job's model (${wrong})`);
+        throw new Lie(`wrong_checkpoint: stored checkpoint is ${String(r['checkpoint_sha256'])}, the result names ${t.checkpointSha256}`);
+      const wrong = architectureMismatch(JSON.parse(t.config) as TrialConfig, r['model']);
+      if (wrong) throw new Lie(`wrong_config: the checkpoint is not the job's model (${wrong})`);
+      if (r['steps'] !== t.steps || r['seed'] !== t.seed)
+        throw new Lie(
+          `wrong_run: the checkpoint says ${String(r['steps'])} steps with seed ${String(r['seed'])}, the job named ${t.steps} and ${t.seed}`,
+        );
       return { eval: Number(r['eval_loss']), test: Number(r['test_loss']) };
     } finally {
       await rm(file, { force: true });
@@ -483,9 +525,12 @@ export class ResearchRunner {
       this.d.repo.refuseWorker(runId, worker, reason);
       const run = this.d.repo.run(runId);
       for (const t of this.d.repo.trials(runId)) {
-        if (t.assignee !== worker || (run && t.phaseIndex !== run.phaseIndex) || (t.note ?? '').startsWith('reused')) continue;
+        if (t.assignee !== worker || t.verified === 1) continue;
+        // Every result of the worker this node did not score itself goes: in the phase running it reruns elsewhere;
+        // in a closed one it stops counting (ranking, reuse, the designer's history); that phase's winner was checked.
+        const current = run?.state === 'running' && run.phaseIndex === t.phaseIndex;
         this.d.repo.updateTrial(runId, t.trialId, {
-          state: 'queued',
+          state: current ? 'queued' : 'failed',
           assignee: null,
           assignedAt: null,
           jobDigest: null,
@@ -567,9 +612,10 @@ export class ResearchRunner {
       refusedWorkers: this.d.repo.refusedWorkers(run.runId),
       at: this.now(),
     };
-    this.record(run.runId, finding);
     let next = run.phaseIndex + 1;
     let nextPhases = phases;
+    /** Findings recorded after the phase's own, in the step that moves the run on. */
+    const later: object[] = [];
     let proposals = run.proposals;
     const plannedFinal = phases.findIndex((p, i) => i >= next && 'final' in p);
     let stopReason: string | undefined;
@@ -577,7 +623,7 @@ export class ResearchRunner {
       // Algorithm 1's stop: the last `patience` phases each gained less than epsilon; the final validation still runs.
       if (plannedFinal >= 0) next = plannedFinal;
       else stopReason = 'converged';
-      this.record(run.runId, {
+      later.push({
         v: 1,
         kind: 'converged',
         runId: run.runId,
@@ -594,12 +640,19 @@ export class ResearchRunner {
       !('final' in (phases[next] as Phase))
     ) {
       proposals++;
-      const proposal = await this.askDesigner(run, plan, bestConfig, bestEval);
+      const { phase: proposal, record } = await this.askDesigner(run, plan, bestConfig, bestEval);
+      if (this.controller.signal.aborted) return; // shutting down mid-call: the phase closes again after the restart
+      later.push(record);
       if (proposal) nextPhases = [...phases.slice(0, next), proposal, ...phases.slice(next)];
     }
     if (next >= nextPhases.length && !stopReason) stopReason = 'plan complete';
     const fresh = this.d.repo.run(run.runId);
     if (fresh?.state !== 'running' || fresh.phaseIndex !== run.phaseIndex) return;
+    // The phase's finding and the run's move on go together: a crash before them closes the phase again, once.
+    this.d.repo.tx(() => {
+      this.record(run.runId, finding);
+      for (const f of later) this.record(run.runId, f);
+    });
     this.d.repo.updateRun(run.runId, {
       phaseIndex: Math.min(next, nextPhases.length - 1),
       phases: JSON.stringify(nextPhases),
@@ -615,9 +668,13 @@ export class ResearchRunner {
     if (stopReason) await this.finish(this.d.repo.run(run.runId) as RunRow, plan, stopReason);
   }
 
-  private async askDesigner(run: RunRow, plan: ResearchPlan, best: TrialConfig, bestEval: number): Promise<Phase | undefined> {
-    const designer = plan.designer;
-    if (!designer) return undefined;
+  private async askDesigner(
+    run: RunRow,
+    plan: ResearchPlan,
+    best: TrialConfig,
+    bestEval: number,
+  ): Promise<{ phase: Phase | undefined; record: object }> {
+    const designer = plan.designer as NonNullable<ResearchPlan['designer']>;
     const all = this.d.repo.trials(run.runId);
     const phases = JSON.parse(run.phases) as Phase[];
     const history = phases.slice(0, run.phaseIndex + 1).map((p, i) => ({
@@ -646,10 +703,9 @@ export class ResearchRunner {
           at: this.now(),
         }
       : { v: 1, kind: 'proposal', runId: run.runId, researcher: this.d.self.nodeId, accepted: false, reason: p.reason, at: this.now() };
-    this.record(run.runId, body);
     if (!p.ok) this.d.log.warn({ run: run.runId, reason: p.reason }, 'designer proposal refused; the plan goes on with its own phases');
     else this.d.log.info({ run: run.runId, phase: p.phase.name, why: p.why }, 'designer proposal accepted');
-    return p.ok ? { ...p.phase, name: `designer: ${p.phase.name}` } : undefined;
+    return { phase: p.ok ? { ...p.phase, name: `designer: ${p.phase.name}` } : undefined, record: body };
   }
 
   /** A signed finding in the knowledge base: kept in SQLite at once, stored as a blob in the network's storage after. */
@@ -686,7 +742,7 @@ export class ResearchRunner {
     const longest = Math.max(...all.filter((t) => t.state === 'done').map((t) => t.steps), 0);
     const pick = (key: string) =>
       all
-        .filter((t) => t.state === 'done' && t.configKey === key && t.steps === longest)
+        .filter((t) => t.state === 'done' && t.verified === 1 && t.configKey === key && t.steps === longest)
         .sort((a, b) => (a.evalLoss as number) - (b.evalLoss as number))[0];
     const base = pick(configKey(plan.base));
     const win = pick(configKey(best));

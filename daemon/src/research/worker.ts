@@ -12,6 +12,8 @@ export interface TrialWorkerDeps {
   acceptTrials: boolean;
   maxTrialSteps: number;
   maxTrialParams: number;
+  maxTrialTokens: number;
+  maxTrialSeconds: number;
   /** --data values a job may name: 'generated', 'stdlib' and the network's own data; never any other path. */
   allowedData: readonly string[];
   repo: ResearchRepo;
@@ -24,6 +26,9 @@ export interface TrialWorkerDeps {
   signal?: AbortSignal;
 }
 
+/** Held-out windows (eval + test) a trial may score: each is a forward pass over one context. */
+const MAX_WINDOWS = 512;
+
 /** What a trial produced, before it is signed as a TrialResult. */
 export type TrialOutcome = Omit<TrialResult, 'v' | 'runId' | 'trialId' | 'worker' | 'job'>;
 
@@ -33,11 +38,13 @@ export type TrialOutcome = Omit<TrialResult, 'v' | 'runId' | 'trialId' | 'worker
  */
 export class TrialWorker {
   private running: string | undefined;
+  /** This node's own trials (it leads the plan) in the trainer now. */
+  private ownTrials = 0;
 
   constructor(private readonly d: TrialWorkerDeps) {}
 
   busy(): boolean {
-    return this.running !== undefined;
+    return this.running !== undefined || this.ownTrials > 0;
   }
 
   /**
@@ -57,11 +64,13 @@ export class TrialWorker {
       return { accepted: false, reason: refuse };
     }
     const digest = jobDigestHex(rec);
-    this.running = digest;
     this.d.repo.served(digest, { runId: job.runId, trialId: job.trialId, researcher: from, state: 'running' });
-    void this.runAndReport(job, digest).finally(() => {
-      if (this.running === digest) this.running = undefined;
-    });
+    this.running = digest;
+    void this.runAndReport(job, digest)
+      .catch((err) => this.d.log.error({ trial: job.trialId, err: errorMessage(err) }, 'trial bookkeeping failed'))
+      .finally(() => {
+        if (this.running === digest) this.running = undefined;
+      });
     return { accepted: true, reason: '' };
   }
 
@@ -76,6 +85,11 @@ export class TrialWorker {
     } catch (err) {
       return `bad_config: ${errorMessage(err)}`;
     }
+    const tokens = job.steps * config.batch * config.grad_accum * config.context;
+    if (tokens > this.d.maxTrialTokens)
+      return `too_many_tokens: ${tokens.toExponential(2)} tokens (steps x batch x grad_accum x context; this node trains at most ${this.d.maxTrialTokens.toExponential(2)})`;
+    if (job.evalWindows + job.testWindows > MAX_WINDOWS)
+      return `too_many_windows: ${job.evalWindows} + ${job.testWindows} held-out windows (at most ${MAX_WINDOWS})`;
     const params = approxParams(config);
     if (params > this.d.maxTrialParams)
       return `too_large: the model has about ${params.toExponential(2)} parameters (this node trains at most ${this.d.maxTrialParams.toExponential(2)})`;
@@ -87,7 +101,8 @@ export class TrialWorker {
   private async runAndReport(job: TrialJob, digest: string): Promise<void> {
     let outcome: TrialOutcome;
     try {
-      outcome = await this.execute(job);
+      const cut = AbortSignal.timeout(this.d.maxTrialSeconds * 1000);
+      outcome = await this.run(job, this.d.signal ? AbortSignal.any([cut, this.d.signal]) : cut);
     } catch (err) {
       this.d.repo.served(digest, {
         runId: job.runId,
@@ -124,8 +139,18 @@ export class TrialWorker {
     this.d.repo.served(digest, { runId: job.runId, trialId: job.trialId, researcher: job.researcher, state: 'unreported', note: last });
   }
 
-  /** Trains and scores one trial, stores its checkpoint; used for peers' offers and for the research node's own trials. */
+  /** The research node's own trial: the same run, and the node counts as busy for offers meanwhile. */
   async execute(job: TrialJob, signal?: AbortSignal): Promise<TrialOutcome> {
+    this.ownTrials++;
+    try {
+      return await this.run(job, signal ?? this.d.signal);
+    } finally {
+      this.ownTrials--;
+    }
+  }
+
+  /** Trains and scores one trial and stores its checkpoint in the network's storage. */
+  private async run(job: TrialJob, signal: AbortSignal | undefined): Promise<TrialOutcome> {
     await mkdir(this.d.dir, { recursive: true });
     const out = join(this.d.dir, `${job.runId}-${job.trialId}.ckpt`);
     try {
@@ -147,7 +172,7 @@ export class TrialWorker {
           '--out',
           out,
         ],
-        signal ?? this.d.signal,
+        signal,
       );
       let manifestId = '';
       try {
