@@ -262,7 +262,8 @@ def run_trial_score(args, tokens) -> dict:
             "test_windows": len(test_ids), "config": ck.meta.get("trial"),
             # what a research node checks against the job: the model this file builds (not what its meta claims
             # was trained) and the steps and seed it says it ran
-            "model": ck.cfg.to_dict(), "steps": ck.meta.get("steps"), "seed": ck.meta.get("seed")}
+            "model": {**ck.cfg.to_dict(), "arch": ck.cfg.arch},  # to_dict leaves the default arch out
+            "steps": ck.meta.get("steps"), "seed": ck.meta.get("seed")}
 
 
 def _loss(v, what: str):

@@ -45,6 +45,10 @@ def test_trial_scores_and_trial_score_reproduces_it(trainer, workdir, text_file)
     assert s.result["checkpoint_sha256"] == res["checkpoint_sha256"]
     for key in ("eval_loss", "test_loss"):
         assert s.result[key] == pytest.approx(res[key], rel=1e-6), key
+    # what a research node checks against the job: the model the file builds (arch included), its steps and seed
+    model = s.result["model"]
+    assert (model["dim"], model["n_layers"], model["context"], model["arch"]) == (256, 4, 64, "llama")
+    assert (s.result["steps"], s.result["seed"]) == (6, 1)
 
     # the config is really used: only lr differs (read from a file), or only the depth
     cfg_file = workdir / "trial_b.json"
