@@ -10,7 +10,7 @@ import { resolveConfig, type TrialConfig } from './hparams.js';
 import type { researchOptions } from './options.js';
 import { type Phase, parsePlan, planHash, type ResearchPlan } from './plan.js';
 import type { ResearchAck, ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
-import { MAX_RECORD_BYTES, openRecord } from './records.js';
+import { MAX_RECORD_BYTES, openRecord, RecordError } from './records.js';
 import { ResearchRepo, type RunRow, type TrialRow } from './research-repo.js';
 import { diff, ResearchRunner } from './runner.js';
 import { TrialWorker } from './worker.js';
@@ -218,7 +218,8 @@ export class ResearchPart {
           'researcher',
         );
       } catch (err) {
-        throw new MagnetError('ERR_BAD_FINDING', `blob ${manifestId}: ${errorMessage(err)}`);
+        const label = err instanceof RecordError ? `${err.reason}: ` : '';
+        throw new MagnetError('ERR_BAD_FINDING', `blob ${manifestId}: ${label}${errorMessage(err)}`);
       }
       const runId = typeof body['runId'] === 'string' ? body['runId'].slice(0, 80) : 'unknown';
       const kind = typeof body['kind'] === 'string' ? body['kind'].slice(0, 40) : 'finding';
