@@ -4,6 +4,7 @@ import type { Field } from '../config/schema.js';
 import type { Layer } from '../config/load.js';
 import { dilocoOptions } from '../diloco/options.js';
 import { membershipOptions } from '../membership/options.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { ConfigError } from '../util/errors.js';
 
 /**
@@ -179,17 +180,8 @@ function checkKeys(o: Record<string, unknown>, known: readonly string[], prefix:
   }
 }
 
-/** Canonical JSON: keys sorted at every level, no whitespace. The network id hashes exactly these bytes. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (isObject(v))
-    return `{${Object.keys(v)
-      .filter((k) => !k.startsWith('$') && v[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v);
-}
+/** The network id hashes exactly these bytes. */
+export { canonicalJson };
 
 /** The network id: lowercase hex SHA-256 of the spec's canonical JSON. */
 export function networkIdOf(spec: NetworkSpec): string {

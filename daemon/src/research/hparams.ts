@@ -1,3 +1,4 @@
+import { canonicalJson } from '../util/canonical-json.js';
 import { ConfigError } from '../util/errors.js';
 
 /**
@@ -197,19 +198,7 @@ export function approxParams(c: ResolvedConfig): number {
   return c.n_layers * layer + (c.tie_embeddings ? 1 : 2) * BYTE_VOCAB * c.dim + c.dim;
 }
 
-/** Canonical JSON: keys sorted at every level, no whitespace, `$` keys and undefined values left out. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => !k.startsWith('$') && o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
+export { canonicalJson };
 
 /**
  * The same string for two configs that train the same thing: the canonical JSON of the resolved config without
