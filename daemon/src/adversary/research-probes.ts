@@ -68,6 +68,16 @@ export function researchProbes({ ctx, member, stranger, sign, fresh }: ProbeKit)
       run: async (t) => labelOf(await offer(t, job({ config: { dim: 4096, n_layers: 64, n_heads: 32, n_kv_heads: 8 } }))),
     },
     {
+      name: 'member offers a trial of 2.7 billion tokens (batch 1024 x accumulation 64 x context 4096)',
+      expect: ['too_many_tokens'],
+      run: async (t) => labelOf(await offer(t, job({ config: { context: 4096, batch: 1024, grad_accum: 64 } }))),
+    },
+    {
+      name: 'member offers a trial scored on 4000 held-out windows',
+      expect: ['too_many_windows'],
+      run: async (t) => labelOf(await offer(t, job({ evalWindows: 2000, testWindows: 2000 }))),
+    },
+    {
       name: 'member offers a trial with an unknown hyperparameter',
       expect: ['bad_config'],
       run: async (t) => labelOf(await offer(t, job({ config: { lrr: 1 } }))),

@@ -9,7 +9,6 @@ import { canonicalJson } from './hparams.js';
  * RPC, in SQLite, or as a blob another research node reads.
  */
 export type RecordKind = 'trial-job' | 'trial-result' | 'finding';
-export const RECORD_KINDS: readonly RecordKind[] = ['trial-job', 'trial-result', 'finding'];
 /** Larger records are refused before parsing (a result carries a loss curve; a finding a phase's trials). */
 export const MAX_RECORD_BYTES = 256 * 1024;
 

@@ -138,6 +138,19 @@ export interface TrialRow {
   priorJobs: string;
 }
 
+/** The fields of a trial that is with no worker: queued again, or never offered. */
+export const UNASSIGNED = { assignee: null, assignedAt: null, jobDigest: null } as const;
+/** The fields of a trial without a result (never reported, or dropped). */
+export const NO_RESULT = {
+  result: null,
+  resultSignature: null,
+  evalLoss: null,
+  testLoss: null,
+  checkpointSha256: null,
+  manifestId: null,
+  verified: null,
+} as const;
+
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 function rowOf<T>(r: unknown): T {
   return Object.fromEntries(Object.entries(r as Record<string, unknown>).map(([k, v]) => [camel(k), v])) as T;
@@ -185,17 +198,9 @@ export class ResearchRepo {
     t: Pick<TrialRow, 'runId' | 'trialId' | 'phaseIndex' | 'config' | 'configKey' | 'seed' | 'steps' | 'state'> & Partial<TrialRow>,
   ): void {
     const row: TrialRow = {
-      assignee: null,
-      assignedAt: null,
+      ...UNASSIGNED,
+      ...NO_RESULT,
       attempts: 0,
-      jobDigest: null,
-      result: null,
-      resultSignature: null,
-      evalLoss: null,
-      testLoss: null,
-      checkpointSha256: null,
-      manifestId: null,
-      verified: null,
       seconds: null,
       tokens: null,
       note: null,

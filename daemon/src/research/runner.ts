@@ -8,7 +8,7 @@ import { canonicalJson, configKey, ffnDim, resolveConfig, type TrialConfig } fro
 import { candidates, converged, improvement, type Phase, phaseSteps, type Ranked, type ResearchPlan } from './plan.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
 import { jobDigestHex, openRecord, parseResult, RecordError, signRecord, type TrialJob } from './records.js';
-import type { ResearchRepo, RunRow, TrialRow } from './research-repo.js';
+import { NO_RESULT, type ResearchRepo, type RunRow, type TrialRow, UNASSIGNED } from './research-repo.js';
 import type { TrialOutcome, TrialWorker } from './worker.js';
 
 export interface ResearchRunnerDeps {
@@ -87,9 +87,7 @@ export class ResearchRunner {
       if (t.state === 'assigned' && t.assignee === this.d.self.nodeId)
         this.d.repo.updateTrial(run.runId, t.trialId, {
           state: 'queued',
-          assignee: null,
-          assignedAt: null,
-          jobDigest: null,
+          ...UNASSIGNED,
           note: 'requeued: this node restarted',
         });
   }
@@ -222,9 +220,7 @@ export class ResearchRunner {
       const priorJobs = JSON.stringify([...(JSON.parse(t.priorJobs) as PriorJob[]), { job: t.jobDigest, worker: t.assignee }]);
       this.d.repo.updateTrial(run.runId, t.trialId, {
         state: failed ? 'failed' : 'queued',
-        assignee: null,
-        assignedAt: null,
-        jobDigest: null,
+        ...UNASSIGNED,
         priorJobs,
         note: failed ? `given up after ${t.attempts} attempts: ${why}` : `reassigned: ${why}`,
       });
@@ -307,9 +303,7 @@ export class ResearchRunner {
     if (t?.state !== 'assigned' || t.jobDigest !== digest) return;
     this.d.repo.updateTrial(runId, trialId, {
       state: 'queued',
-      assignee: null,
-      assignedAt: null,
-      jobDigest: null,
+      ...UNASSIGNED,
       attempts: Math.max(0, t.attempts - 1),
       note,
     });
@@ -328,9 +322,7 @@ export class ResearchRunner {
           const failed = t.attempts >= (this.d.maxAttempts ?? 3);
           this.d.repo.updateTrial(run.runId, trialId, {
             state: failed ? 'failed' : 'queued',
-            assignee: null,
-            assignedAt: null,
-            jobDigest: null,
+            ...UNASSIGNED,
             note: `local trial failed: ${errorMessage(err)}`,
           });
         }
@@ -450,13 +442,8 @@ export class ResearchRunner {
         // Not the worker's fault as far as anyone can tell (storage lost the file, the trainer crashed): run it again.
         this.d.repo.updateTrial(run.runId, t.trialId, {
           state: 'queued',
-          assignee: null,
-          assignedAt: null,
-          jobDigest: null,
-          result: null,
-          evalLoss: null,
-          testLoss: null,
-          verified: null,
+          ...UNASSIGNED,
+          ...NO_RESULT,
           note: `re-score failed, trial rerun: ${errorMessage(err)}`,
         });
         return;
@@ -531,16 +518,8 @@ export class ResearchRunner {
         const current = run?.state === 'running' && run.phaseIndex === t.phaseIndex;
         this.d.repo.updateTrial(runId, t.trialId, {
           state: current ? 'queued' : 'failed',
-          assignee: null,
-          assignedAt: null,
-          jobDigest: null,
-          result: null,
-          resultSignature: null,
-          evalLoss: null,
-          testLoss: null,
-          checkpointSha256: null,
-          manifestId: null,
-          verified: null,
+          ...UNASSIGNED,
+          ...NO_RESULT,
           note: `dropped: ${worker} refused`,
         });
       }
