@@ -219,6 +219,90 @@ test('the leader dies after collecting a gradient: the next node takes the round
   }
 });
 
+test('a successor that saw the leader die first is followed at once, not refused and then given up on', { timeout: 300_000 }, async () => {
+  const grace = 3;
+  const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: grace }));
+  const [ida, idb] = ids as [string, string];
+  const [a, b, c] = coordinators as [
+    NonNullable<(typeof coordinators)[0]>,
+    NonNullable<(typeof coordinators)[0]>,
+    NonNullable<(typeof coordinators)[0]>,
+  ];
+  try {
+    // Ticks by hand: a announces round 0 and b and c accept it.
+    await a.tick();
+    await Promise.all([b.tick(), c.tick()]);
+    await waitFor(
+      async () => {
+        await a.tick();
+        return st(b).leader === ida && st(c).leader === ida;
+      },
+      60_000,
+      'b and c to accept round 0 from a',
+    );
+    // a dies; b notices first (its tick), gives up on it and announces. c has not ticked since: it must judge its
+    // own leader on the spot and follow b, not refuse b as "not the expected leader" (b may then be too busy to
+    // announce again within the grace, and c would give up on a live successor: two leaders, no quorum).
+    cluster.dead.add(ida);
+    await a.stop();
+    await new Promise((r) => setTimeout(r, (grace + 0.5) * 1000));
+    await b.tick();
+    assert.equal(st(b).leader, idb, 'b leads round 0 after giving up on a');
+    assert.equal(st(c).leader, idb, 'c follows b at once');
+  } finally {
+    await Promise.all(coordinators.map((x) => x.stop()));
+  }
+});
+
+test(
+  'a successor given up on for being late that announces after all is followed: no two leaders of one round',
+  { timeout: 600_000 },
+  async () => {
+    const grace = 3;
+    const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: grace }));
+    const [ida, idb, idc] = ids as [string, string, string];
+    const [a, b, c] = coordinators as [
+      NonNullable<(typeof coordinators)[0]>,
+      NonNullable<(typeof coordinators)[0]>,
+      NonNullable<(typeof coordinators)[0]>,
+    ];
+    const pause = () => new Promise((r) => setTimeout(r, (grace + 0.5) * 1000));
+    try {
+      await a.tick();
+      await Promise.all([b.tick(), c.tick()]);
+      await waitFor(
+        async () => {
+          await a.tick();
+          return st(b).leader === ida && st(c).leader === ida;
+        },
+        60_000,
+        'b and c to accept round 0 from a',
+      );
+      // a dies. c gives up on it, then on b, which has not ticked (a busy node) and so never announced: c leads and
+      // announces; b, which never gave up on itself, refuses c.
+      cluster.dead.add(ida);
+      await a.stop();
+      await pause();
+      await c.tick();
+      await pause();
+      await c.tick();
+      assert.equal(st(c).leader, idc, 'c leads after giving up on a and b');
+      // b wakes up, leads (it comes first) and announces: c takes it back and follows b.
+      await b.tick();
+      assert.equal(st(b).leader, idb);
+      assert.equal(st(c).leader, idb, 'c follows b after all');
+      const failed = (c as unknown as { ctx: { view: { failed(r: number): Set<string> } } }).ctx.view.failed(0);
+      assert.deepEqual([...failed], [ida], 'only a stays given up on');
+      // and the round completes under b, the same checkpoint on both
+      await Promise.all([b.start(), c.start()]);
+      await waitFor(() => st(b).latest?.round === 0 && st(c).latest?.round === 0, 400_000, 'round 0 merged under b');
+      assert.equal(st(b).latest?.sha256, st(c).latest?.sha256);
+    } finally {
+      await Promise.all(coordinators.map((x) => x.stop()));
+    }
+  },
+);
+
 test(
   'a node restarted mid-training resumes its round, and a node that joins after the round catches up',
   { timeout: 900_000 },

@@ -116,7 +116,7 @@ export async function startDaemon(
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let endpoint: DaemonEndpoint;
   try {
-    endpoint = await waitReady(home, proc, opts.readyTimeoutMs ?? 30_000);
+    endpoint = await waitReady(home, proc, opts.readyTimeoutMs ?? 60_000);
   } catch (err) {
     if (proc.exitCode === null) proc.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\n${out}`, { cause: err });

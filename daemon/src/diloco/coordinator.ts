@@ -287,6 +287,14 @@ export class RoundCoordinator implements Startable {
   // ------------------------------------------------------------------ RPC handlers (called by the net part)
 
   onAnnouncement(from: string, a: RoundAnnouncement): Ack {
+    // An announcement from a leader we do not expect may be a successor that saw our leader die before we did:
+    // judge our leader now rather than on the next tick, or we refuse the successor, then give up on it for not
+    // announcing again within the grace (while it is busy, say, waiting for our check of its gradient). And a
+    // successor we gave up on for being late, that announces after all, is followed (once a round).
+    if (a.round === currentRound(this.ctx) && this.ctx.view.expectedLeader(a.round) !== from) {
+      this.failover.check();
+      this.failover.forgiveLate(a.round, from);
+    }
     const ack = this.closed('announcement', from) ?? this.follower.onAnnouncement(from, a);
     if (!ack.accepted && (ack.currentRound ?? 0) < a.round) this.catchUp.soon();
     return ack;

@@ -1,4 +1,8 @@
 import { type RoundContext, currentRound } from './context.js';
+import { successorOf } from './election.js';
+
+/** Why a live leader is given up on when it never announced its round: the one failure that may be forgiven. */
+const LATE = 'no announcement within the grace';
 
 /**
  * Progress-based failover, on this node's own clock: a leader is given up on when no announcement came within the
@@ -8,6 +12,8 @@ import { type RoundContext, currentRound } from './context.js';
  */
 export class Failover {
   private readonly failedAt = new Map<number, number>();
+  /** Rounds and leaders forgiven once for lateness ("round:leader"). */
+  private readonly forgiven = new Set<string>();
 
   constructor(
     private readonly ctx: RoundContext,
@@ -43,7 +49,27 @@ export class Failover {
     }
     if (expected === c.me || now < since) return;
     if (c.view.isStale(expected)) this.fail(r, expected, 'the leader stopped heartbeating');
-    else if (now - since > grace) this.fail(r, expected, 'no announcement within the grace');
+    else if (now - since > grace) this.fail(r, expected, LATE);
+  }
+
+  /**
+   * A leader given up on only for not announcing within the grace, that announces after all, is followed again,
+   * once per round: it may simply have been busy (judging a gradient, waiting for a check) while our clock ran.
+   * Without this, two live nodes can each lead the same round, each refusing the other, until the deadline. Only
+   * when no outcome was proposed in the round yet, and only when the leader comes first in the rotation again.
+   */
+  forgiveLate(round: number, leader: string): boolean {
+    const c = this.ctx;
+    const key = `${round}:${leader}`;
+    if (c.outcomes.failedLeaders(round).get(leader) !== LATE || this.forgiven.has(key)) return false;
+    if (c.view.isStale(leader) || c.outcomes.proposals(round).length > 0) return false;
+    const failed = c.view.failed(round);
+    failed.delete(leader);
+    if (successorOf(round, c.view.trainers(), failed) !== leader) return false;
+    this.forgiven.add(key);
+    c.outcomes.unfailLeader(round, leader);
+    c.log.warn({ round, leader }, 'a leader given up on for not announcing did announce: following it after all');
+    return true;
   }
 
   fail(round: number, leader: string, reason: string): void {
@@ -53,5 +79,6 @@ export class Failover {
     c.metrics.failovers.inc({ reason: reason.split(' ')[0] === 'equivocation' ? 'equivocation' : reason.replace(/ /g, '_').slice(0, 40) });
     c.log.warn({ round, leader, reason, next: c.view.expectedLeader(round) ?? null }, 'gave up on the leader of this round');
     for (const r of this.failedAt.keys()) if (r < round - 8) this.failedAt.delete(r);
+    for (const k of this.forgiven) if (Number(k.split(':')[0]) < round - 8) this.forgiven.delete(k);
   }
 }

@@ -169,6 +169,11 @@ export class OutcomeRepository {
     );
   }
 
+  /** Takes back giving up on `leader` in round r (it was only late: diloco/failover.ts forgiveLate). */
+  unfailLeader(round: number, leader: string): void {
+    this.db.prepare('DELETE FROM round_failed_leaders WHERE round = ? AND leader = ?').run(round, leader);
+  }
+
   failedLeaders(round: number): Map<string, string> {
     const rows = this.db.prepare('SELECT leader, reason FROM round_failed_leaders WHERE round = ?').all(round) as {
       leader: string;
