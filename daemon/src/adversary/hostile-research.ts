@@ -10,6 +10,7 @@ export function lyingResearchPeers(p: ResearchPeers, signer: { sign(digest: Buff
     livePeers: () => p.livePeers(),
     isStale: (id) => p.isStale(id),
     offerTrial: (to, rec) => p.offerTrial(to, rec),
+    creditTrials: (to, rec) => p.creditTrials(to, rec),
     reportTrial: (to, rec) => {
       const body = JSON.parse(rec.body.toString('utf8')) as Record<string, unknown>;
       body['evalLoss'] = Number(body['evalLoss']) * 0.7;

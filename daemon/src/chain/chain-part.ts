@@ -81,6 +81,11 @@ export class ChainPart implements Startable {
     return this.deps.options.rpc !== '' && this.deps.options.deployment !== '';
   }
 
+  /** Whether the chain link is up now (configured, started and attached). */
+  get connected(): boolean {
+    return this.chain !== undefined;
+  }
+
   async start(): Promise<void> {
     if (this.timer || this.chain) return;
     const o = this.deps.options;
@@ -203,6 +208,11 @@ export class ChainPart implements Startable {
   /** Leader side, for the round outcome: the receipts this node signed for `round` and the rounds it led before. */
   leaderReceipts(round: number): Promise<LeaderReceipt[]> {
     return this.receipts.leaderReceipts(round);
+  }
+
+  /** Leader side for trials (research): the receipts this node signed for these rounds, signing what is pending first. */
+  receiptsOfRounds(rounds: readonly number[]): Promise<LeaderReceipt[]> {
+    return this.receipts.receiptsOfRounds(rounds);
   }
 
   /** Contributor side, from a round outcome: queues the receipts addressed to this node. */

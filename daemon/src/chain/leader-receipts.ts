@@ -152,6 +152,21 @@ export class LeaderReceipts {
     }));
   }
 
+  /**
+   * Leader side, for rounds of another kind (a research node's trials): signs what is pending, then returns the
+   * receipts this node signed for these rounds. Empty with no chain configured.
+   */
+  async receiptsOfRounds(rounds: readonly number[]): Promise<LeaderReceipt[]> {
+    const chain = this.connection();
+    if (!chain) return [];
+    await this.signAsLeader(chain).catch((err) => this.log.warn({ err: errorMessage(err) }, 'chain: signing receipts as leader failed'));
+    return rounds.flatMap((round) =>
+      this.contributions
+        .receiptsOfRound(round)
+        .map((r) => ({ nodeId: r.nodeId, round: r.round, receipt: r.receipt, leaderSignature: r.leaderSignature })),
+    );
+  }
+
   /** The nodeId the registry holds for `address`, or undefined when the address is not registered. */
   private async registeredNodeId(chain: ChainConnection, address: string): Promise<string | undefined> {
     const n = await chain.c.registry.getFunction('nodeOf')(address);

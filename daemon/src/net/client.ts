@@ -166,6 +166,10 @@ export class PeerClient {
   reportTrial(msg: ResearchMessageMsg): Promise<RoundAckMsg> {
     return this.unary(METHODS.reportTrial, codecs.ResearchMessage.encode(msg), codecs.RoundAck.decode);
   }
+
+  creditTrials(msg: ResearchMessageMsg): Promise<RoundAckMsg> {
+    return this.unary(METHODS.creditTrials, codecs.ResearchMessage.encode(msg), codecs.RoundAck.decode);
+  }
   statBlob(sha256: string): Promise<StatBlobResponseMsg> {
     return this.unary(METHODS.statBlob, codecs.StatBlobRequest.encode({ sha256 }), codecs.StatBlobResponse.decode);
   }

@@ -50,6 +50,7 @@ export interface RoundHandlers {
 export interface ResearchHandlers {
   offerTrial?: (from: string, msg: ResearchMessageMsg) => Promise<RoundAckMsg>;
   reportTrial?: (from: string, msg: ResearchMessageMsg) => Promise<RoundAckMsg>;
+  creditTrials?: (from: string, msg: ResearchMessageMsg) => Promise<RoundAckMsg>;
 }
 
 export function controlImplementation(
@@ -119,6 +120,7 @@ export function controlImplementation(
     // A trial costs its trainer minutes of compute and its result steers a search: members only, both ways.
     OfferTrial: round(METHODS.offerTrial, codecs.ResearchMessage, ack, () => research.offerTrial),
     ReportTrial: round(METHODS.reportTrial, codecs.ResearchMessage, ack, () => research.reportTrial),
+    CreditTrials: round(METHODS.creditTrials, codecs.ResearchMessage, ack, () => research.creditTrials),
   };
 }
 

@@ -355,6 +355,7 @@ export const METHODS = {
   getLineage: '/magnet.v1.Control/GetLineage',
   offerTrial: '/magnet.v1.Control/OfferTrial',
   reportTrial: '/magnet.v1.Control/ReportTrial',
+  creditTrials: '/magnet.v1.Control/CreditTrials',
   putBlob: '/magnet.v1.Data/PutBlob',
   getBlob: '/magnet.v1.Data/GetBlob',
   statBlob: '/magnet.v1.Data/StatBlob',

@@ -29,7 +29,7 @@ import { dashboardRoutes } from './dashboard-routes.js';
 import { partMetrics } from './wiring/part-metrics.js';
 import { requestMetrics } from '../serve/serve-metrics.js';
 import { MagnetNode, type NodeDeps } from './node.js';
-import { receiptExchange, submissionBook } from './wiring/receipts.js';
+import { creditBook, receiptExchange, submissionBook } from './wiring/receipts.js';
 import { roundRetention } from './wiring/round-retention.js';
 import { NetResearchPeers, researchStorage } from './wiring/research-peers.js';
 import { ResearchPart } from '../research/part.js';
@@ -161,6 +161,8 @@ export async function assembleNode(config: NodeConfig, deps: NodeDeps, hooks: As
       peers: hooks.researchPeers?.(researchPeers, node) ?? researchPeers,
       storage: researchStorage(storage),
       signer: { nodeId: node.identity.nodeId, sign: (digest) => signDigest(node.identity.signingKey, digest) },
+      // Trials run for others become contribution records and, through the chain part, receipts and claims.
+      credits: creditBook(chain),
       env: deps.env,
       signal: node.signal,
     });

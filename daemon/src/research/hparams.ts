@@ -205,6 +205,11 @@ export { canonicalJson };
  * `preset`, which every resolved config overrides key by key (so `{preset: "small", dim: 256, ...tiny's shape}` and
  * `{}` are one config).
  */
+/** Tokens a trial of `steps` optimizer steps trains on: what a worker's limit and its credit count. */
+export function trialTokens(c: Pick<ResolvedConfig, 'batch' | 'grad_accum' | 'context'>, steps: number): number {
+  return steps * c.batch * c.grad_accum * c.context;
+}
+
 export function configKey(c: TrialConfig): string {
   const r: TrialConfig = resolveConfig(c);
   delete r.preset;

@@ -9,7 +9,8 @@ import { builtinPlan } from './builtin-plan.js';
 import { resolveConfig, type TrialConfig } from './hparams.js';
 import type { researchOptions } from './options.js';
 import { type Phase, parsePlan, planHash, type ResearchPlan } from './plan.js';
-import type { ResearchAck, ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
+import { TrialCredits } from './credits.js';
+import type { CreditBook, ResearchAck, ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
 import { MAX_RECORD_BYTES, openRecord, RecordError } from './records.js';
 import { ResearchRepo, type RunRow, type TrialRow } from './research-repo.js';
 import { diff, ResearchRunner } from './runner.js';
@@ -33,6 +34,8 @@ export interface ResearchPartDeps {
   peers: ResearchPeers;
   storage: ResearchStorage;
   signer: ResearchSigner;
+  /** The chain part's contributions and receipts: trials run for others become claims. */
+  credits: CreditBook;
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
 }
@@ -45,6 +48,7 @@ export class ResearchPart {
   readonly repo: ResearchRepo;
   readonly worker: TrialWorker;
   readonly runner: ResearchRunner;
+  readonly credits: TrialCredits;
   private timer: NodeJS.Timeout | undefined;
   private readonly trainer: TrainerCall;
   private python: TrainerWorker | undefined;
@@ -101,13 +105,14 @@ export class ResearchPart {
       log: d.log,
       env: d.env,
     });
+    this.credits = new TrialCredits({ self: d.self, repo: this.repo, peers: d.peers, signer: d.signer, book: d.credits, log: d.log });
   }
 
   async start(): Promise<void> {
     await mkdir(this.d.dir, { recursive: true });
     this.runner.recover();
     this.repo.interruptServed();
-    this.timer = setInterval(() => void this.runner.tick(), this.d.options.tickSeconds * 1000);
+    this.timer = setInterval(() => void this.runner.tick().then(() => this.credits.tick()), this.d.options.tickSeconds * 1000);
     this.timer.unref();
   }
 
@@ -127,10 +132,12 @@ export class ResearchPart {
   handlers(): {
     offerTrial: (from: string, m: WireRecord) => Promise<ResearchAck>;
     reportTrial: (from: string, m: WireRecord) => Promise<ResearchAck>;
+    creditTrials: (from: string, m: WireRecord) => Promise<ResearchAck>;
   } {
     return {
       offerTrial: async (from, m) => this.worker.offer(from, m),
       reportTrial: async (from, m) => this.runner.acceptResult(from, m),
+      creditTrials: (from, m) => this.credits.accept(from, m),
     };
   }
 
@@ -148,7 +155,8 @@ export class ResearchPart {
   status(): Record<string, unknown> {
     const run = this.repo.current();
     const served = this.repo.servedCounts();
-    if (!run) return { run: null, trialsRunForOthers: served, rescores: this.runner.rescores };
+    const credits = this.repo.creditCounts();
+    if (!run) return { run: null, trialsRunForOthers: served, rescores: this.runner.rescores, credits };
     const trials = this.repo.trials(run.runId);
     const phases = JSON.parse(run.phases) as Phase[];
     const count = (s: string) => trials.filter((t) => t.state === s).length;
@@ -174,6 +182,8 @@ export class ResearchPart {
       },
       trialsRunForOthers: served,
       rescores: this.runner.rescores,
+      // Trials other nodes ran for this node's runs: their receipts, by state (research-repo.ts CreditState).
+      credits,
     };
   }
 

@@ -1,4 +1,4 @@
-import type { SignedRecord } from './records.js';
+import type { CreditReceipt, SignedRecord } from './records.js';
 
 /** A peer's answer to a research message. */
 export interface ResearchAck {
@@ -13,6 +13,30 @@ export interface ResearchPeers {
   isStale(nodeId: string): boolean;
   offerTrial(to: string, rec: SignedRecord): Promise<ResearchAck>;
   reportTrial(to: string, rec: SignedRecord): Promise<ResearchAck>;
+  /** Research node -> worker: the receipts it signed for trials the worker ran (a trial-credits record). */
+  creditTrials(to: string, rec: SignedRecord): Promise<ResearchAck>;
+}
+
+/**
+ * What research needs of the chain part to pay for trials: the research node records each trial another node ran
+ * as a contribution, and the chain part signs its receipt as for a round it led; the worker queues the receipt as a
+ * claim like one from a round outcome. Without a chain, nothing is signed, and credits wait.
+ */
+export interface CreditBook {
+  /** Research node: a contribution record for a trial (ContributionStore.record by shape; idempotent). */
+  record(c: {
+    round: number;
+    nodeId: string;
+    tokens: number;
+    steps: number;
+    lossDelta: number;
+    verified: boolean;
+    gradientSha256: string;
+  }): void;
+  /** Research node: the receipts this node signed for these rounds, signing what is pending first ([] with no chain). */
+  receipts(rounds: readonly number[]): Promise<CreditReceipt[]>;
+  /** Worker: queues the claims; how many were queued. Throws ERR_CHAIN_NOT_CONFIGURED when there is no chain to claim on. */
+  accept(list: readonly CreditReceipt[]): Promise<number>;
 }
 
 /** The network's blob storage: trial checkpoints (re-scored by the research node) and knowledge-base findings. */

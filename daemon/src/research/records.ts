@@ -3,12 +3,12 @@ import { recoverSigner } from '../identity/signature.js';
 import { canonicalJson } from './hparams.js';
 
 /**
- * Signed research records: a trial job (research node -> trainer), a trial result (trainer -> research node) and a
- * finding (a knowledge-base entry). Each is canonical JSON plus its author's wallet signature over
+ * Signed research records: a trial job (research node -> trainer), a trial result (trainer -> research node), a
+ * finding (a knowledge-base entry) and trial credits (research node -> trainer: the receipts it signed for trials). Each is canonical JSON plus its author's wallet signature over
  * sha256("magnet-research-v1\n" + kind + "\n" + body), so a record proves who wrote it wherever it is kept: in an
  * RPC, in SQLite, or as a blob another research node reads.
  */
-export type RecordKind = 'trial-job' | 'trial-result' | 'finding';
+export type RecordKind = 'trial-job' | 'trial-result' | 'finding' | 'trial-credits';
 /** Larger records are refused before parsing (a result carries a loss curve; a finding a phase's trials). */
 export const MAX_RECORD_BYTES = 256 * 1024;
 
@@ -32,7 +32,42 @@ export interface TrialJob {
   evalWindows: number;
   testWindows: number;
   issuedAt: number;
+  /**
+   * The ledger round a receipt for this trial names (TRIAL_CREDIT_BASE + n, never a DiLoCo round): the worker keeps
+   * it, so that it later takes a receipt only for a trial it ran. Absent on the research node's own trials.
+   */
+  creditRound?: number;
 }
+
+/**
+ * Ledger rounds of trial receipts start here: 2^48, far above any DiLoCo round (a round a minute for 500 million
+ * years) and below 2^53, so a JavaScript number holds it exactly. A research node numbers its trials from it.
+ */
+export const TRIAL_CREDIT_BASE = 2 ** 48;
+
+/** A receipt as trial credits carry it: the contribution ledger's Receipt with JSON numbers, and its leader's signature. */
+export interface CreditReceipt {
+  /** The contributor's nodeId (the receipt's `node` is its wallet address). */
+  nodeId: string;
+  node: string;
+  epoch: number;
+  round: number;
+  checkpointHash: string;
+  gradientHash: string;
+  tokens: number;
+  score: number;
+  leader: string;
+  leaderSignature: string;
+}
+
+export interface TrialCredits {
+  v: 1;
+  researcher: string;
+  receipts: CreditReceipt[];
+}
+
+/** At most this many receipts in one trial-credits record (a run's trials for one worker fit many times over). */
+export const MAX_CREDITS = 512;
 
 export interface TrialResult {
   v: 1;
@@ -131,7 +166,38 @@ export function parseJob(b: Record<string, unknown>): TrialJob {
   need(int(b['evalWindows'], 1, 4096), 'evalWindows', b['evalWindows']);
   need(int(b['testWindows'], 1, 4096), 'testWindows', b['testWindows']);
   need(int(b['issuedAt'], 0, Number.MAX_SAFE_INTEGER), 'issuedAt', b['issuedAt']);
+  need(
+    b['creditRound'] === undefined || int(b['creditRound'], TRIAL_CREDIT_BASE, Number.MAX_SAFE_INTEGER),
+    'creditRound',
+    b['creditRound'],
+  );
   return b as unknown as TrialJob;
+}
+
+const HEX32 = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+export function parseCredits(b: Record<string, unknown>): TrialCredits {
+  need(typeof b['researcher'] === 'string', 'researcher', b['researcher']);
+  const list = b['receipts'];
+  need(Array.isArray(list) && list.length > 0 && list.length <= MAX_CREDITS, 'receipts', '(array)');
+  for (const [i, x] of (list as unknown[]).entries()) {
+    need(!!x && typeof x === 'object' && !Array.isArray(x), `receipts[${i}]`, x);
+    const r = x as Record<string, unknown>;
+    need(typeof r['nodeId'] === 'string' && ID.test(r['nodeId']), `receipts[${i}].nodeId`, r['nodeId']);
+    for (const k of ['node', 'leader']) need(typeof r[k] === 'string' && ADDRESS.test(r[k]), `receipts[${i}].${k}`, r[k]);
+    for (const k of ['checkpointHash', 'gradientHash']) need(typeof r[k] === 'string' && HEX32.test(r[k]), `receipts[${i}].${k}`, r[k]);
+    need(int(r['epoch'], 0, Number.MAX_SAFE_INTEGER), `receipts[${i}].epoch`, r['epoch']);
+    need(int(r['round'], TRIAL_CREDIT_BASE, Number.MAX_SAFE_INTEGER), `receipts[${i}].round`, r['round']);
+    need(int(r['tokens'], 0, Number.MAX_SAFE_INTEGER), `receipts[${i}].tokens`, r['tokens']);
+    need(int(r['score'], 0, 1_000_000), `receipts[${i}].score`, r['score']);
+    need(
+      typeof r['leaderSignature'] === 'string' && /^0x[0-9a-fA-F]{130}$/.test(r['leaderSignature']),
+      `receipts[${i}].leaderSignature`,
+      '(sig)',
+    );
+  }
+  return b as unknown as TrialCredits;
 }
 
 export function parseResult(b: Record<string, unknown>): TrialResult {

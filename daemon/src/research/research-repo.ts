@@ -86,7 +86,29 @@ export const researchMigrations: Migration[] = [
     name: 'the jobs a trial was offered under before it was reassigned (a late result still counts)',
     up: `ALTER TABLE research_trials ADD COLUMN prior_jobs TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    part: 'research',
+    version: 3,
+    name: 'trial credits: the ledger round of each trial run for another node, and what became of its receipt',
+    up: `
+      ALTER TABLE research_trials ADD COLUMN credit_round INTEGER;
+      ALTER TABLE research_trials ADD COLUMN credit_state TEXT;
+      ALTER TABLE research_trials ADD COLUMN credit_note TEXT;
+      CREATE UNIQUE INDEX research_trials_credit_round ON research_trials(credit_round);
+      CREATE INDEX research_trials_credit_state ON research_trials(credit_state);
+      ALTER TABLE research_served ADD COLUMN credit_round INTEGER;
+      ALTER TABLE research_served ADD COLUMN checkpoint_sha256 TEXT;
+      CREATE INDEX research_served_credit_round ON research_served(credit_round);`,
+  },
 ];
+
+/**
+ * What became of a trial's credit (research node side). null: not settled yet (the run goes on, or no worker of
+ * another node ran it). 'recorded': a contribution the chain part signs a receipt for; 'delivered': the receipt
+ * reached its worker; 'refused': the worker refused it (the note says why); 'none': nothing to credit (run by this
+ * node, or its worker was refused in the run: a lie forfeits every trial of the run).
+ */
+export type CreditState = 'recorded' | 'delivered' | 'refused' | 'none';
 
 export type RunState = 'running' | 'done' | 'stopped';
 export type TrialState = 'queued' | 'assigned' | 'reported' | 'done' | 'failed';
@@ -136,6 +158,22 @@ export interface TrialRow {
   note: string | null;
   /** JSON [{job, worker}]: earlier offers of this trial, reassigned after their deadline or their worker's silence. */
   priorJobs: string;
+  /** The ledger round of this trial's receipt (records.ts TRIAL_CREDIT_BASE), set when first offered to another node. */
+  creditRound: number | null;
+  creditState: CreditState | null;
+  creditNote: string | null;
+}
+
+/** Worker side: a trial this node ran for a research node, as the receipt check reads it. */
+export interface ServedRow {
+  jobDigest: string;
+  runId: string;
+  trialId: string;
+  researcher: string;
+  state: string;
+  tokens: number | null;
+  checkpointSha256: string | null;
+  creditRound: number | null;
 }
 
 /** The fields of a trial that is with no worker: queued again, or never offered. */
@@ -206,11 +244,15 @@ export class ResearchRepo {
       note: null,
       priorJobs: '[]',
       ...t,
+      // A new trial has no credit yet (a reused trial copies a prior one's fields, never its credit).
+      creditRound: null,
+      creditState: null,
+      creditNote: null,
     };
     this.db
       .prepare(
-        `INSERT INTO research_trials (run_id, trial_id, phase_index, config, config_key, seed, steps, state, assignee, assigned_at, attempts, job_digest, result, result_signature, eval_loss, test_loss, checkpoint_sha256, manifest_id, verified, seconds, tokens, note, prior_jobs)
-         VALUES (@runId, @trialId, @phaseIndex, @config, @configKey, @seed, @steps, @state, @assignee, @assignedAt, @attempts, @jobDigest, @result, @resultSignature, @evalLoss, @testLoss, @checkpointSha256, @manifestId, @verified, @seconds, @tokens, @note, @priorJobs)`,
+        `INSERT INTO research_trials (run_id, trial_id, phase_index, config, config_key, seed, steps, state, assignee, assigned_at, attempts, job_digest, result, result_signature, eval_loss, test_loss, checkpoint_sha256, manifest_id, verified, seconds, tokens, note, prior_jobs, credit_round, credit_state, credit_note)
+         VALUES (@runId, @trialId, @phaseIndex, @config, @configKey, @seed, @steps, @state, @assignee, @assignedAt, @attempts, @jobDigest, @result, @resultSignature, @evalLoss, @testLoss, @checkpointSha256, @manifestId, @verified, @seconds, @tokens, @note, @priorJobs, @creditRound, @creditState, @creditNote)`,
       )
       .run(row);
   }
@@ -233,6 +275,45 @@ export class ResearchRepo {
     if (keys.length === 0) return;
     const set = keys.map((k) => `${snake(k)} = @${k}`).join(', ');
     this.db.prepare(`UPDATE research_trials SET ${set} WHERE run_id = @runId AND trial_id = @trialId`).run({ ...patch, runId, trialId });
+  }
+
+  /** The ledger round for a trial's first offer to another node: one more than any this node gave before. */
+  nextCreditRound(base: number): number {
+    const r = this.db.prepare('SELECT MAX(credit_round) AS m FROM research_trials').get() as { m: number | null };
+    return Math.max(base, r.m ?? 0) + 1;
+  }
+
+  /** Done trials of ended runs (not running) whose credit is not settled yet. */
+  unsettledCredits(): TrialRow[] {
+    return this.db
+      .prepare(
+        `SELECT t.* FROM research_trials t JOIN research_runs r ON r.run_id = t.run_id
+         WHERE r.state != 'running' AND t.state = 'done' AND t.credit_round IS NOT NULL AND t.credit_state IS NULL
+         ORDER BY t.credit_round`,
+      )
+      .all()
+      .map((r) => rowOf<TrialRow>(r));
+  }
+
+  /** Trials whose credit is in the given state, oldest first. */
+  credits(state: CreditState, limit = 10_000): TrialRow[] {
+    return this.db
+      .prepare('SELECT * FROM research_trials WHERE credit_state = ? ORDER BY credit_round LIMIT ?')
+      .all(state, limit)
+      .map((r) => rowOf<TrialRow>(r));
+  }
+
+  setCredit(runId: string, trialId: string, state: CreditState, note: string | null = null): void {
+    this.db
+      .prepare('UPDATE research_trials SET credit_state = ?, credit_note = ? WHERE run_id = ? AND trial_id = ?')
+      .run(state, note, runId, trialId);
+  }
+
+  creditCounts(): Record<string, number> {
+    const rows = this.db
+      .prepare('SELECT credit_state AS s, COUNT(*) AS n FROM research_trials WHERE credit_state IS NOT NULL GROUP BY credit_state')
+      .all() as { s: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.s, r.n]));
   }
 
   refuseWorker(runId: string, nodeId: string, reason: string): void {
@@ -281,16 +362,39 @@ export class ResearchRepo {
   /** Worker side: a trial this node accepted from a research node (its own contribution record). */
   served(
     jobDigest: string,
-    patch: { runId: string; trialId: string; researcher: string; state: string; tokens?: number; seconds?: number; note?: string },
+    patch: {
+      runId: string;
+      trialId: string;
+      researcher: string;
+      state: string;
+      tokens?: number;
+      seconds?: number;
+      note?: string;
+      creditRound?: number;
+      checkpointSha256?: string;
+    },
   ): void {
     const now = Date.now();
     this.db
       .prepare(
-        `INSERT INTO research_served (job_digest, run_id, trial_id, researcher, state, tokens, seconds, note, created_at, updated_at)
-         VALUES (@jobDigest, @runId, @trialId, @researcher, @state, @tokens, @seconds, @note, @now, @now)
-         ON CONFLICT(job_digest) DO UPDATE SET state = excluded.state, tokens = excluded.tokens, seconds = excluded.seconds, note = excluded.note, updated_at = excluded.updated_at`,
+        `INSERT INTO research_served (job_digest, run_id, trial_id, researcher, state, tokens, seconds, note, credit_round, checkpoint_sha256, created_at, updated_at)
+         VALUES (@jobDigest, @runId, @trialId, @researcher, @state, @tokens, @seconds, @note, @creditRound, @checkpointSha256, @now, @now)
+         ON CONFLICT(job_digest) DO UPDATE SET state = excluded.state, tokens = excluded.tokens, seconds = excluded.seconds, note = excluded.note,
+           credit_round = COALESCE(research_served.credit_round, excluded.credit_round),
+           checkpoint_sha256 = COALESCE(excluded.checkpoint_sha256, research_served.checkpoint_sha256), updated_at = excluded.updated_at`,
       )
-      .run({ jobDigest, tokens: null, seconds: null, note: null, ...patch, now });
+      .run({ jobDigest, tokens: null, seconds: null, note: null, creditRound: null, checkpointSha256: null, ...patch, now });
+  }
+
+  /** The trial this node ran for a research node under ledger round `round` (the one that reported it, if several). */
+  servedByCredit(round: number): ServedRow | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT job_digest, run_id, trial_id, researcher, state, tokens, checkpoint_sha256, credit_round FROM research_served
+         WHERE credit_round = ? ORDER BY state = 'reported' DESC, updated_at DESC LIMIT 1`,
+      )
+      .get(round);
+    return r ? rowOf<ServedRow>(r) : undefined;
   }
 
   /** After a restart: trials this node was running for others died with the process (their research node reassigns them). */

@@ -11,7 +11,7 @@ import { createLogger } from '../log/logger.js';
 import { type ResolvedConfig, resolveConfig } from './hparams.js';
 import { parsePlan, planHash } from './plan.js';
 import type { ResearchPeers, TrainerCall } from './ports.js';
-import { jobDigestHex, signRecord } from './records.js';
+import { jobDigestHex, signRecord, TRIAL_CREDIT_BASE } from './records.js';
 import { researchMigrations, ResearchRepo } from './research-repo.js';
 import { ResearchRunner } from './runner.js';
 import { TrialWorker } from './worker.js';
@@ -38,6 +38,7 @@ function harness(loss: (c: ResolvedConfig, steps: number) => number) {
     isStale: () => true,
     offerTrial: async () => ({ accepted: false, reason: 'none' }),
     reportTrial: async () => ({ accepted: false, reason: 'none' }),
+    creditTrials: async () => ({ accepted: false, reason: 'none' }),
   };
   const storage = { put: async () => ({ manifestId: 'm' }), get: async () => undefined };
   const signer = { nodeId: 'node-0000000000000001', sign: () => Buffer.alloc(65, 1) };
@@ -150,7 +151,7 @@ test('the budget stops a run; a config already run is reused, not rerun', async 
 test('a result under an earlier offer counts when its slow worker answers before anyone else; an unknown job does not', async () => {
   const w = Wallet.createRandom().signingKey;
   const worker = nodeIdFromPublicKey(w.compressedPublicKey);
-  const offers: { trialId: string; digest: string }[] = [];
+  const offers: { trialId: string; digest: string; creditRound: number }[] = [];
   let now = 1_000_000;
   const db = openStateDb(':memory:', researchMigrations).db;
   const repo = new ResearchRepo(db);
@@ -159,10 +160,12 @@ test('a result under an earlier offer counts when its slow worker answers before
     livePeers: () => [{ nodeId: worker, roles: ['trainer'], member: true }],
     isStale: () => false,
     offerTrial: async (_to, rec) => {
-      offers.push({ trialId: (JSON.parse(rec.body.toString()) as { trialId: string }).trialId, digest: jobDigestHex(rec) });
+      const job = JSON.parse(rec.body.toString()) as { trialId: string; creditRound: number };
+      offers.push({ trialId: job.trialId, digest: jobDigestHex(rec), creditRound: job.creditRound });
       return { accepted: true, reason: '' };
     },
     reportTrial: async () => ({ accepted: true, reason: '' }),
+    creditTrials: async () => ({ accepted: true, reason: '' }),
   };
   const storage = { put: async () => ({ manifestId: 'm' }), get: async () => undefined };
   const signer = { nodeId: 'node-0000000000000001', sign: () => Buffer.alloc(65, 1) };
@@ -207,6 +210,11 @@ test('a result under an earlier offer counts when its slow worker answers before
   await runner.tick();
   assert.equal(offers.length, 2);
   assert.notEqual(offers[0]?.digest, offers[1]?.digest);
+  // A trial another node runs has one ledger round for its receipt, the same under every offer of it.
+  assert.deepEqual(
+    offers.map((o) => o.creditRound),
+    [TRIAL_CREDIT_BASE + 1, TRIAL_CREDIT_BASE + 1],
+  );
   const report = (job: string) =>
     runner.acceptResult(
       worker,

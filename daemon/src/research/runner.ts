@@ -7,7 +7,7 @@ import { proposePhase } from './designer.js';
 import { canonicalJson, configKey, ffnDim, resolveConfig, type TrialConfig } from './hparams.js';
 import { candidates, converged, improvement, type Phase, phaseSteps, type Ranked, type ResearchPlan } from './plan.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
-import { jobDigestHex, openRecord, parseResult, RecordError, signRecord, type TrialJob } from './records.js';
+import { jobDigestHex, openRecord, parseResult, RecordError, signRecord, TRIAL_CREDIT_BASE, type TrialJob } from './records.js';
 import { NO_RESULT, type ResearchRepo, type RunRow, type TrialRow, UNASSIGNED } from './research-repo.js';
 import type { TrialOutcome, TrialWorker } from './worker.js';
 
@@ -258,7 +258,7 @@ export class ResearchRunner {
     }
   }
 
-  private job(run: RunRow, plan: ResearchPlan, t: TrialRow): TrialJob {
+  private job(run: RunRow, plan: ResearchPlan, t: TrialRow, creditRound: number | null): TrialJob {
     return {
       v: 1,
       runId: run.runId,
@@ -271,11 +271,18 @@ export class ResearchRunner {
       evalWindows: plan.evaluation.evalWindows,
       testWindows: plan.evaluation.testWindows,
       issuedAt: this.now(),
+      ...(creditRound === null ? {} : { creditRound }),
     };
   }
 
   private offer(run: RunRow, plan: ResearchPlan, t: TrialRow, worker: string): void {
-    const job = this.job(run, plan, t);
+    // A trial another node runs earns it a receipt under a ledger round of its own, the same for every offer of it.
+    let creditRound = t.creditRound;
+    if (worker !== this.d.self.nodeId && creditRound === null) {
+      creditRound = this.d.repo.nextCreditRound(TRIAL_CREDIT_BASE);
+      this.d.repo.updateTrial(run.runId, t.trialId, { creditRound });
+    }
+    const job = this.job(run, plan, t, worker === this.d.self.nodeId ? null : creditRound);
     const rec = signRecord('trial-job', job, (dg) => this.d.signer.sign(dg));
     const digest = jobDigestHex(rec);
     this.d.repo.updateTrial(run.runId, t.trialId, {

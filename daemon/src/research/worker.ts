@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
-import { approxParams, checkConfig, checkResolved, resolveConfig } from './hparams.js';
+import { approxParams, checkConfig, checkResolved, resolveConfig, trialTokens } from './hparams.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
 import { jobDigestHex, openRecord, parseJob, RecordError, signRecord, type TrialJob, type TrialResult } from './records.js';
 import type { ResearchRepo } from './research-repo.js';
@@ -64,7 +64,13 @@ export class TrialWorker {
       return { accepted: false, reason: refuse };
     }
     const digest = jobDigestHex(rec);
-    this.d.repo.served(digest, { runId: job.runId, trialId: job.trialId, researcher: from, state: 'running' });
+    this.d.repo.served(digest, {
+      runId: job.runId,
+      trialId: job.trialId,
+      researcher: from,
+      state: 'running',
+      ...(job.creditRound === undefined ? {} : { creditRound: job.creditRound }),
+    });
     this.running = digest;
     void this.runAndReport(job, digest)
       .catch((err) => this.d.log.error({ trial: job.trialId, err: errorMessage(err) }, 'trial bookkeeping failed'))
@@ -85,7 +91,7 @@ export class TrialWorker {
     } catch (err) {
       return `bad_config: ${errorMessage(err)}`;
     }
-    const tokens = job.steps * config.batch * config.grad_accum * config.context;
+    const tokens = trialTokens(config, job.steps);
     if (tokens > this.d.maxTrialTokens)
       return `too_many_tokens: ${tokens.toExponential(2)} tokens (steps x batch x grad_accum x context; this node trains at most ${this.d.maxTrialTokens.toExponential(2)})`;
     if (job.evalWindows + job.testWindows > MAX_WINDOWS)
@@ -128,7 +134,8 @@ export class TrialWorker {
           state,
           tokens: outcome.tokens,
           seconds: outcome.seconds,
-          note: ack.reason || undefined,
+          checkpointSha256: outcome.checkpointSha256,
+          ...(ack.reason ? { note: ack.reason } : {}),
         });
         return;
       } catch (err) {

@@ -3,6 +3,11 @@ import type { StateDb } from '../../db/database.js';
 import type { SignedReceipt } from '../../diloco/messages.js';
 import type { ReceiptExchange } from '../../diloco/ports.js';
 import { GradientRepository, RoundRepository } from '../../diloco/round-repo.js';
+import type { ChainPart } from '../../chain/chain-part.js';
+import type { CreditBook } from '../../research/ports.js';
+import { TRIAL_CREDIT_BASE } from '../../research/records.js';
+import { ResearchRepo } from '../../research/research-repo.js';
+import { MagnetError } from '../../util/errors.js';
 
 /** What the rounds use of the chain part's receipts. */
 export interface ReceiptBook {
@@ -22,14 +27,41 @@ export function receiptExchange(chain: ReceiptBook): ReceiptExchange {
 }
 
 /**
+ * The chain part as research's credit book: a trial run for another node is a contribution its research node signs
+ * a receipt for, and the worker queues that receipt like one from a round outcome (the submission check included).
+ */
+export function creditBook(chain: ChainPart): CreditBook {
+  return {
+    record: (c) => chain.contributions.record(c),
+    receipts: async (rounds) => (await chain.receiptsOfRounds(rounds)).map(toSigned),
+    accept: async (list) => {
+      if (!chain.configured)
+        throw new MagnetError(
+          'ERR_CHAIN_NOT_CONFIGURED',
+          'no chain configured on this node (set MAGNET_CHAIN_RPC and MAGNET_CHAIN_DEPLOYMENT): nothing to claim on',
+        );
+      if (!chain.connected)
+        throw new MagnetError('ERR_CHAIN_UNAVAILABLE', "this node's chain link is down now: send the receipts again later");
+      return chain.acceptLeaderReceipts(list.map(fromSigned));
+    },
+  };
+}
+
+/**
  * This node's submissions as the rounds recorded them (the same SQLite database): for a round, the hash of its own
  * gradient and the leaders of that round it may have sent it to (the current one and those that failed before it).
  */
 export function submissionBook(db: StateDb, me: string): SubmissionBook {
   const rounds = new RoundRepository(db);
   const grads = new GradientRepository(db);
+  const served = new ResearchRepo(db);
   return {
     submitted(round) {
+      // A research trial this node ran for another: its receipt names the checkpoint, its leader the research node.
+      if (round >= TRIAL_CREDIT_BASE) {
+        const s = served.servedByCredit(round);
+        return s?.checkpointSha256 ? { gradientSha256: s.checkpointSha256, leaders: [s.researcher] } : undefined;
+      }
       const row = rounds.get(round);
       const own = grads.get(round, me);
       if (!row || !own || own.status === 'refused') return undefined;

@@ -28,6 +28,11 @@ export class NetResearchPeers implements ResearchPeers {
     const a = await this.net.client(to).reportTrial(rec);
     return { accepted: a.accepted, reason: a.reason };
   }
+
+  async creditTrials(to: string, rec: SignedRecord): Promise<ResearchAck> {
+    const a = await this.net.client(to).creditTrials(rec);
+    return { accepted: a.accepted, reason: a.reason };
+  }
 }
 
 /** ResearchStorage over the storage part: trial checkpoints and findings are erasure-coded blobs like round files. */
