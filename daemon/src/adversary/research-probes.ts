@@ -1,13 +1,13 @@
 import { nodeIdFromPublicKey } from '../identity/node-id.js';
 import { signDigest } from '../identity/signature.js';
-import { signRecord } from '../research/records.js';
+import { signRecord, TRIAL_CREDIT_BASE } from '../research/records.js';
 import { labelOf } from './labels.js';
 import { type Probe, type ProbeKit, SHA } from './probe-kit.js';
 
 /**
  * Research messages a stranger may not send at all, and a member may not send out of shape: a trial that reads a
  * file of the target's disk, that runs for a million steps or trains a model its memory cannot hold, a job or a
- * result signed for someone else, a result nobody asked for.
+ * result signed for someone else, a result nobody asked for, receipts for trials the target never ran.
  */
 export function researchProbes({ ctx, member, stranger, sign, fresh }: ProbeKit): Probe[] {
   const job = (over: Record<string, unknown> = {}) => ({
@@ -39,6 +39,24 @@ export function researchProbes({ ctx, member, stranger, sign, fresh }: ProbeKit)
     seconds: 1,
     params: 1,
     ...over,
+  });
+  const credits = (target: string) => ({
+    v: 1,
+    researcher: ctx.me,
+    receipts: [
+      {
+        nodeId: target,
+        node: '0x' + '22'.repeat(20),
+        epoch: 1,
+        round: TRIAL_CREDIT_BASE + 424_242,
+        checkpointHash: '0x' + '00'.repeat(32),
+        gradientHash: '0x' + SHA('a checkpoint never made'),
+        tokens: 640,
+        score: 1_000_000,
+        leader: '0x' + '33'.repeat(20),
+        leaderSignature: '0x' + '11'.repeat(65),
+      },
+    ],
   });
   const offer = (t: string, body: object, signer = sign) => member(t).offerTrial(signRecord('trial-job', body, signer));
   return [
@@ -99,6 +117,21 @@ export function researchProbes({ ctx, member, stranger, sign, fresh }: ProbeKit)
       name: 'member reports a research result nobody asked for',
       expect: ['unknown_run', 'not_assigned'],
       run: async (t) => labelOf(await member(t).reportTrial(signRecord('trial-result', result(), sign))),
+    },
+    {
+      name: 'member offers a trial whose receipt would name a DiLoCo round',
+      expect: ['bad_field'],
+      run: async (t) => labelOf(await offer(t, job({ creditRound: 7 }))),
+    },
+    {
+      name: 'stranger sends receipts for research trials',
+      expect: ['not_member'],
+      run: async (t) => labelOf(await stranger(t).creditTrials(signRecord('trial-credits', credits(t), sign))),
+    },
+    {
+      name: 'member sends receipts for a trial the target never ran for it (claims it would be slashed for)',
+      expect: ['not_served'],
+      run: async (t) => labelOf(await member(t).creditTrials(signRecord('trial-credits', credits(t), sign))),
     },
   ];
 }
