@@ -8,7 +8,7 @@ import { attach } from '../../daemon/src/chain/deploy.js';
 import { startLocalChain, type LocalChain } from '../../daemon/src/chain/local-chain.js';
 import { makeProvider } from '../../daemon/src/chain/provider.js';
 import { TRIAL_CREDIT_BASE } from '../../daemon/src/research/records.js';
-import { CLI, type RunningDaemon, membersArgs, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
+import { CLI, type RunningDaemon, prepareHomes, startDaemon, tempHome, testEnv, waitFor } from '../helpers/daemon.js';
 
 const run = promisify(execFile);
 
@@ -60,7 +60,7 @@ test('trials a node ran for a research node become claims it commits and reveals
     MAGNET_CHAIN_RETRY_MAX_MS: '500',
   });
   const [ha, hb] = homes as [(typeof homes)[0], (typeof homes)[0]];
-  const args = (boot?: string) => ['--config', config, ...membersArgs(homes), ...(boot ? ['--bootstrap', boot] : [])];
+  const args = (boot?: string) => ['--config', config, ...(boot ? ['--bootstrap', boot] : [])];
   const a = await startDaemon({ home: ha.home, env, args: args() });
   running.push(a);
   const boot = (await a.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0] as string;
@@ -74,11 +74,11 @@ test('trials a node ran for a research node become claims it commits and reveals
     );
   await waitFor(
     async () =>
-      (await a.get<{ net: { peers: { nodeId: string; state: string }[] } }>('/status')).net.peers.some(
-        (p) => p.nodeId === hb.nodeId && p.state === 'live',
+      (await a.get<{ net: { peers: { nodeId: string; state: string; member: boolean }[] } }>('/status')).net.peers.some(
+        (p) => p.nodeId === hb.nodeId && p.state === 'live' && p.member,
       ),
     60_000,
-    'a to see b',
+    'a to see b live, and a member (with a chain, the members are the registry: read every 15 s)',
   );
 
   const planFile = join(dir, 'plan.json');
