@@ -88,10 +88,11 @@ export function registerResearchCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: Flags) => {
       try {
-        const s = await callDaemon<{ run: Record<string, unknown> | null; trialsRunForOthers: Record<string, number> }>(
-          resolveHome(flags.home),
-          '/research/status',
-        );
+        const s = await callDaemon<{
+          run: Record<string, unknown> | null;
+          trialsRunForOthers: Record<string, number>;
+          credits?: Record<string, number>;
+        }>(resolveHome(flags.home), '/research/status');
         if (flags.json) return printJson(s);
         const r = s.run as {
           runId: string;
@@ -122,6 +123,11 @@ export function registerResearchCommands(program: Command): void {
               .map(([k, v]) => `${k} ${v}`)
               .join(', ') || 'none'
           }`,
+          `credits    ${
+            Object.entries(s.credits ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          } (receipts for trials other nodes ran for this node's runs)`,
         );
         process.stdout.write(`${lines.join('\n')}\n`);
       } catch (err) {
