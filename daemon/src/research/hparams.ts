@@ -200,16 +200,16 @@ export function approxParams(c: ResolvedConfig): number {
 
 export { canonicalJson };
 
-/**
- * The same string for two configs that train the same thing: the canonical JSON of the resolved config without
- * `preset`, which every resolved config overrides key by key (so `{preset: "small", dim: 256, ...tiny's shape}` and
- * `{}` are one config).
- */
 /** Tokens a trial of `steps` optimizer steps trains on: what a worker's limit and its credit count. */
 export function trialTokens(c: Pick<ResolvedConfig, 'batch' | 'grad_accum' | 'context'>, steps: number): number {
   return steps * c.batch * c.grad_accum * c.context;
 }
 
+/**
+ * The same string for two configs that train the same thing: the canonical JSON of the resolved config without
+ * `preset`, which every resolved config overrides key by key (so `{preset: "small", dim: 256, ...tiny's shape}` and
+ * `{}` are one config).
+ */
 export function configKey(c: TrialConfig): string {
   const r: TrialConfig = resolveConfig(c);
   delete r.preset;

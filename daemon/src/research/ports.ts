@@ -43,6 +43,8 @@ export interface CreditBook {
 export interface ResearchStorage {
   put(file: string, kind: string): Promise<{ manifestId: string }>;
   get(manifestId: string, dest: string): Promise<void>;
+  /** What a stored blob's manifest says it is, read before any shard is fetched. */
+  describe(manifestId: string): Promise<{ sha256: string; size: number }>;
 }
 
 /** Runs `python -m magnet_trainer <args>` and resolves with its result event's fields; rejects with its error. */

@@ -10,7 +10,7 @@ import { signDigest } from '../identity/signature.js';
 import { createLogger } from '../log/logger.js';
 import { type ResolvedConfig, resolveConfig } from './hparams.js';
 import { parsePlan, planHash } from './plan.js';
-import type { ResearchPeers, TrainerCall } from './ports.js';
+import type { ResearchPeers, ResearchStorage, TrainerCall } from './ports.js';
 import { jobDigestHex, signRecord, TRIAL_CREDIT_BASE } from './records.js';
 import { researchMigrations, ResearchRepo } from './research-repo.js';
 import { ResearchRunner } from './runner.js';
@@ -40,7 +40,11 @@ function harness(loss: (c: ResolvedConfig, steps: number) => number) {
     reportTrial: async () => ({ accepted: false, reason: 'none' }),
     creditTrials: async () => ({ accepted: false, reason: 'none' }),
   };
-  const storage = { put: async () => ({ manifestId: 'm' }), get: async () => undefined };
+  const storage = {
+    put: async () => ({ manifestId: 'm' }),
+    get: async () => undefined,
+    describe: async () => ({ sha256: 'c'.repeat(64), size: 1000 }),
+  };
   const signer = { nodeId: 'node-0000000000000001', sign: () => Buffer.alloc(65, 1) };
   const log = createLogger('error');
   const self = { nodeId: signer.nodeId, roles: ['trainer'] };
@@ -148,11 +152,12 @@ test('the budget stops a run; a config already run is reused, not rerun', async 
   assert.equal(h.repo.trials(run.runId, 3).length, 0);
 });
 
-test('a result under an earlier offer counts when its slow worker answers before anyone else; an unknown job does not', async () => {
+/** One research node (not training itself) and one remote worker, on a clock the test moves. */
+function remoteHarness(storage: ResearchStorage) {
   const w = Wallet.createRandom().signingKey;
   const worker = nodeIdFromPublicKey(w.compressedPublicKey);
   const offers: { trialId: string; digest: string; creditRound: number }[] = [];
-  let now = 1_000_000;
+  const clock = { now: 1_000_000 };
   const db = openStateDb(':memory:', researchMigrations).db;
   const repo = new ResearchRepo(db);
   const dir = mkdtempSync(join(tmpdir(), 'magnet-runner-'));
@@ -167,11 +172,12 @@ test('a result under an earlier offer counts when its slow worker answers before
     reportTrial: async () => ({ accepted: true, reason: '' }),
     creditTrials: async () => ({ accepted: true, reason: '' }),
   };
-  const storage = { put: async () => ({ manifestId: 'm' }), get: async () => undefined };
   const signer = { nodeId: 'node-0000000000000001', sign: () => Buffer.alloc(65, 1) };
   const log = createLogger('error');
   const self = { nodeId: signer.nodeId, roles: ['storage'] };
-  const trainer: TrainerCall = async () => ({});
+  const trainer: TrainerCall = async () => {
+    throw new Error('the trainer is not called in this test');
+  };
   const tw = new TrialWorker({
     self,
     acceptTrials: false,
@@ -200,29 +206,16 @@ test('a result under an earlier offer counts when its slow worker answers before
     dir,
     log,
     env: {},
-    now: () => now,
+    now: () => clock.now,
   });
-  const p = plan({ trialTimeoutSec: 60 });
-  const run = runner.start(p, planHash(p));
-  await runner.tick();
-  assert.equal(offers.length, 1);
-  now += 61_000; // past the deadline: reassigned (to the same, only, worker under a new job)
-  await runner.tick();
-  assert.equal(offers.length, 2);
-  assert.notEqual(offers[0]?.digest, offers[1]?.digest);
-  // A trial another node runs has one ledger round for its receipt, the same under every offer of it.
-  assert.deepEqual(
-    offers.map((o) => o.creditRound),
-    [TRIAL_CREDIT_BASE + 1, TRIAL_CREDIT_BASE + 1],
-  );
-  const report = (job: string) =>
+  const report = (runId: string, job: string, over: Record<string, unknown> = {}) =>
     runner.acceptResult(
       worker,
       signRecord(
         'trial-result',
         {
           v: 1,
-          runId: run.runId,
+          runId,
           trialId: 'p0-c0-s0',
           worker,
           job,
@@ -234,13 +227,63 @@ test('a result under an earlier offer counts when its slow worker answers before
           tokens: 1,
           seconds: 1,
           params: 1,
+          ...over,
         },
         (d) => signDigest(w, d),
       ),
     );
-  assert.match(report('d'.repeat(64)).reason, /^not_assigned/);
-  assert.deepEqual(report(offers[0]?.digest as string), { accepted: true, reason: '' });
+  return { worker, offers, clock, repo, runner, report };
+}
+
+const noStorage: ResearchStorage = {
+  put: async () => ({ manifestId: 'm' }),
+  get: async () => undefined,
+  describe: async () => ({ sha256: 'c'.repeat(64), size: 1000 }),
+};
+
+test('a result under an earlier offer counts when its slow worker answers before anyone else; an unknown job does not', async () => {
+  const { offers, clock, repo, runner, report } = remoteHarness(noStorage);
+  const p = plan({ trialTimeoutSec: 60 });
+  const run = runner.start(p, planHash(p));
+  await runner.tick();
+  assert.equal(offers.length, 1);
+  clock.now += 61_000; // past the deadline: reassigned (to the same, only, worker under a new job)
+  await runner.tick();
+  assert.equal(offers.length, 2);
+  assert.notEqual(offers[0]?.digest, offers[1]?.digest);
+  // A trial another node runs has one ledger round for its receipt, the same under every offer of it.
+  assert.deepEqual(
+    offers.map((o) => o.creditRound),
+    [TRIAL_CREDIT_BASE + 1, TRIAL_CREDIT_BASE + 1],
+  );
+  assert.match(report(run.runId, 'd'.repeat(64)).reason, /^not_assigned/);
+  assert.deepEqual(report(run.runId, offers[0]?.digest as string), { accepted: true, reason: '' });
   assert.equal(repo.trial(run.runId, 'p0-c0-s0')?.state, 'reported');
   // The newer offer's result now comes too late: the trial is no longer waiting for it.
-  assert.match(report(offers[1]?.digest as string).reason, /^not_assigned/);
+  assert.match(report(run.runId, offers[1]?.digest as string).reason, /^not_assigned/);
+});
+
+test('a result naming a stored blob far larger than its model refuses its worker before a byte of it is fetched', async () => {
+  let fetched = 0;
+  const storage: ResearchStorage = {
+    put: async () => ({ manifestId: 'm' }),
+    get: async () => void fetched++,
+    describe: async () => ({ sha256: 'c'.repeat(64), size: 50 * 2 ** 30 }),
+  };
+  const { worker, offers, repo, runner, report } = remoteHarness(storage);
+  const p = plan({ verify: { sampleRate: 1, tolerance: 0.001 } });
+  const run = runner.start(p, planHash(p));
+  await runner.tick();
+  assert.deepEqual(report(run.runId, offers[0]?.digest as string, { manifestId: 'a'.repeat(64) }), { accepted: true, reason: '' });
+  for (let i = 0; i < 20 && repo.refusedWorkers(run.runId).length === 0; i++) {
+    await runner.tick();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const refused = repo.refusedWorkers(run.runId);
+  assert.deepEqual(
+    refused.map((r) => r.nodeId),
+    [worker],
+  );
+  assert.match(refused[0]?.reason ?? '', /^trial p0-c0-s0: too_large: the stored checkpoint is 53687091200 bytes, the job's model fits in \d+/);
+  assert.equal(fetched, 0, 'nothing downloaded');
 });

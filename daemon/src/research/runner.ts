@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage, MagnetError } from '../util/errors.js';
 import { proposePhase } from './designer.js';
-import { canonicalJson, configKey, ffnDim, resolveConfig, type TrialConfig } from './hparams.js';
+import { approxParams, canonicalJson, configKey, ffnDim, resolveConfig, type ResolvedConfig, type TrialConfig } from './hparams.js';
 import { candidates, converged, improvement, type Phase, phaseSteps, type Ranked, type ResearchPlan } from './plan.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
 import { jobDigestHex, openRecord, parseResult, RecordError, signRecord, TRIAL_CREDIT_BASE, type TrialJob } from './records.js';
@@ -477,6 +477,18 @@ export class ResearchRunner {
           !(t.note ?? '').startsWith(`reused ${o.trialId}`),
       );
     if (twin) throw new Lie(`reused_checkpoint: trial ${twin.trialId} reported the same checkpoint`);
+    // The manifest first: a blob that is not the checkpoint reported, or far larger than the job's model could be,
+    // is never downloaded (a worker could name a huge blob to fill this node's disk).
+    let stored;
+    try {
+      stored = await this.d.storage.describe(t.manifestId);
+    } catch (err) {
+      throw new Error(`no_checkpoint: ${errorMessage(err)}`, { cause: err });
+    }
+    if (stored.sha256 !== t.checkpointSha256)
+      throw new Lie(`wrong_checkpoint: the stored blob is ${stored.sha256}, the result names ${t.checkpointSha256}`);
+    const most = maxCheckpointBytes(resolveConfig(JSON.parse(t.config) as TrialConfig));
+    if (stored.size > most) throw new Lie(`too_large: the stored checkpoint is ${stored.size} bytes, the job's model fits in ${most}`);
     await mkdir(this.d.dir, { recursive: true });
     const file = join(this.d.dir, `score-${t.runId}-${t.trialId}.ckpt`);
     try {
@@ -786,3 +798,8 @@ export function diff(c: TrialConfig, from: TrialConfig): Record<string, unknown>
 }
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/** The most bytes a trial checkpoint of config `c` may take: float32 weights, twice over, plus header room. */
+export function maxCheckpointBytes(c: ResolvedConfig): number {
+  return 8 * approxParams(c) + 8 * 1024 * 1024;
+}

@@ -369,6 +369,11 @@ export class StoragePart implements Startable {
     return this.local;
   }
 
+  /** A blob's manifest, from this node or its peers (checked against its id), without fetching a shard. */
+  async manifestOf(id: string): Promise<Manifest> {
+    return (await this.service.manifest(id)).manifest;
+  }
+
   /** The largest blob `put` takes. */
   get maxBlobBytes(): number {
     return this.options.maxBlobBytes;

@@ -36,8 +36,12 @@ export class NetResearchPeers implements ResearchPeers {
 }
 
 /** ResearchStorage over the storage part: trial checkpoints and findings are erasure-coded blobs like round files. */
-export function researchStorage(storage: Pick<BlobStorage, 'putFile' | 'getToFile'>): ResearchStorage {
+export function researchStorage(storage: Pick<BlobStorage, 'putFile' | 'getToFile' | 'manifestOf'>): ResearchStorage {
   return {
+    describe: async (manifestId) => {
+      const m = await storage.manifestOf(manifestId);
+      return { sha256: m.blob.sha256, size: m.blob.size };
+    },
     put: async (file, kind) => ({ manifestId: (await storage.putFile(file, kind, 0)).id }),
     get: async (manifestId, dest) => {
       await storage.getToFile(manifestId, dest);

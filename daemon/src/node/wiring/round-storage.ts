@@ -5,6 +5,8 @@ import type { GradientGate } from '../../storage/placement.js';
 export interface BlobStorage {
   putFile(src: string, kind: string, round: number): Promise<{ id: string }>;
   getToFile(id: string, dest: string): Promise<unknown>;
+  /** A blob's signed manifest (found locally or asked of the peers): what it is and how large, before any shard. */
+  manifestOf(id: string): Promise<{ blob: { sha256: string; size: number } }>;
   localPath(sha256: string): string | undefined;
   expectGradients(gate: GradientGate): void;
 }
