@@ -119,6 +119,20 @@ export function researchProbes({ ctx, member, stranger, sign, fresh }: ProbeKit)
       run: async (t) => labelOf(await member(t).reportTrial(signRecord('trial-result', result(), sign))),
     },
     {
+      name: 'member says a trial it was never given failed',
+      expect: ['unknown_run', 'not_assigned'],
+      run: async (t) =>
+        labelOf(
+          await member(t).reportTrial(
+            signRecord(
+              'trial-failed',
+              { v: 1, runId: 'rprobe', trialId: 'p1-c0-s0', worker: ctx.me, job: SHA('no job'), error: 'x' },
+              sign,
+            ),
+          ),
+        ),
+    },
+    {
       name: 'member offers a trial whose receipt would name a DiLoCo round',
       expect: ['bad_field'],
       run: async (t) => labelOf(await offer(t, job({ creditRound: 7 }))),

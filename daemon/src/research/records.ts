@@ -3,12 +3,12 @@ import { recoverSigner } from '../identity/signature.js';
 import { canonicalJson } from './hparams.js';
 
 /**
- * Signed research records: a trial job (research node -> trainer), a trial result (trainer -> research node), a
+ * Signed research records: a trial job (research node -> trainer), a trial result or failure (trainer -> research node), a
  * finding (a knowledge-base entry) and trial credits (research node -> trainer: the receipts it signed for trials). Each is canonical JSON plus its author's wallet signature over
  * sha256("magnet-research-v1\n" + kind + "\n" + body), so a record proves who wrote it wherever it is kept: in an
  * RPC, in SQLite, or as a blob another research node reads.
  */
-export type RecordKind = 'trial-job' | 'trial-result' | 'finding' | 'trial-credits';
+export type RecordKind = 'trial-job' | 'trial-result' | 'trial-failed' | 'finding' | 'trial-credits';
 /** Larger records are refused before parsing (a result carries a loss curve; a finding a phase's trials). */
 export const MAX_RECORD_BYTES = 256 * 1024;
 
@@ -85,6 +85,16 @@ export interface TrialResult {
   tokens: number;
   seconds: number;
   params: number;
+}
+
+/** A trial its worker could not finish (its trainer failed, or ran past the worker's time limit): reassign it now. */
+export interface TrialFailure {
+  v: 1;
+  runId: string;
+  trialId: string;
+  worker: string;
+  job: string;
+  error: string;
 }
 
 export function recordDigest(kind: string, body: Buffer): Buffer {
@@ -221,6 +231,15 @@ export function parseResult(b: Record<string, unknown>): TrialResult {
   need(finite(b['seconds'], 0, 1e9), 'seconds', b['seconds']);
   need(int(b['params'], 0, Number.MAX_SAFE_INTEGER), 'params', b['params']);
   return b as unknown as TrialResult;
+}
+
+export function parseFailure(b: Record<string, unknown>): TrialFailure {
+  need(typeof b['runId'] === 'string' && ID.test(b['runId']), 'runId', b['runId']);
+  need(typeof b['trialId'] === 'string' && ID.test(b['trialId']), 'trialId', b['trialId']);
+  need(typeof b['worker'] === 'string', 'worker', b['worker']);
+  need(typeof b['job'] === 'string' && HEX64.test(b['job']), 'job', b['job']);
+  need(typeof b['error'] === 'string' && b['error'].length <= 2000, 'error', '(text)');
+  return b as unknown as TrialFailure;
 }
 
 /** The hex digest a result names as its `job`. */

@@ -232,7 +232,14 @@ function remoteHarness(storage: ResearchStorage) {
         (d) => signDigest(w, d),
       ),
     );
-  return { worker, offers, clock, repo, runner, report };
+  const fail = (runId: string, job: string, key = w) =>
+    runner.acceptResult(
+      worker,
+      signRecord('trial-failed', { v: 1, runId, trialId: 'p0-c0-s0', worker, job, error: 'trainer exited with code 137' }, (d) =>
+        signDigest(key, d),
+      ),
+    );
+  return { worker, offers, clock, repo, runner, report, fail };
 }
 
 const noStorage: ResearchStorage = {
@@ -284,6 +291,30 @@ test('a result naming a stored blob far larger than its model refuses its worker
     refused.map((r) => r.nodeId),
     [worker],
   );
-  assert.match(refused[0]?.reason ?? '', /^trial p0-c0-s0: too_large: the stored checkpoint is 53687091200 bytes, the job's model fits in \d+/);
+  assert.match(
+    refused[0]?.reason ?? '',
+    /^trial p0-c0-s0: too_large: the stored checkpoint is 53687091200 bytes, the job's model fits in \d+/,
+  );
   assert.equal(fetched, 0, 'nothing downloaded');
+});
+
+test('a worker that says its trial failed gets it reassigned at once, not at the deadline; given up after three attempts', async () => {
+  const { offers, clock, repo, runner, fail } = remoteHarness(noStorage);
+  const p = plan({ trialTimeoutSec: 3600 });
+  const run = runner.start(p, planHash(p));
+  const trial = () => repo.trial(run.runId, 'p0-c0-s0');
+  await runner.tick();
+  assert.equal(offers.length, 1);
+  assert.match(fail(run.runId, 'd'.repeat(64)).reason, /^not_assigned/, 'only under the job it holds');
+  assert.match(fail(run.runId, offers[0]?.digest as string, Wallet.createRandom().signingKey).reason, /^wrong_author/);
+  assert.deepEqual(fail(run.runId, offers[0]?.digest as string), { accepted: true, reason: '' });
+  assert.equal(trial()?.state, 'queued');
+  assert.match(trial()?.note ?? '', /^failed on node-[0-9a-f]+: trainer exited with code 137/);
+  for (let attempt = 2; attempt <= 3; attempt++) {
+    clock.now += 31_000; // the only worker, past its cooldown
+    await runner.tick();
+    assert.equal(offers.length, attempt);
+    assert.deepEqual(fail(run.runId, offers[attempt - 1]?.digest as string), { accepted: true, reason: '' });
+  }
+  assert.equal(trial()?.state, 'failed', 'given up after three attempts');
 });

@@ -7,7 +7,16 @@ import { proposePhase } from './designer.js';
 import { approxParams, canonicalJson, configKey, ffnDim, resolveConfig, type ResolvedConfig, type TrialConfig } from './hparams.js';
 import { candidates, converged, improvement, type Phase, phaseSteps, type Ranked, type ResearchPlan } from './plan.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
-import { jobDigestHex, openRecord, parseResult, RecordError, signRecord, TRIAL_CREDIT_BASE, type TrialJob } from './records.js';
+import {
+  jobDigestHex,
+  openRecord,
+  parseFailure,
+  parseResult,
+  RecordError,
+  signRecord,
+  TRIAL_CREDIT_BASE,
+  type TrialJob,
+} from './records.js';
 import { NO_RESULT, type ResearchRepo, type RunRow, type TrialRow, UNASSIGNED } from './research-repo.js';
 import type { TrialOutcome, TrialWorker } from './worker.js';
 
@@ -368,6 +377,7 @@ export class ResearchRunner {
    * unknown_run, not_assigned (not this caller's trial, or another job of it), refused_worker, or the record's.
    */
   acceptResult(from: string, rec: { kind: string; body: Uint8Array; signature: Uint8Array }): { accepted: boolean; reason: string } {
+    if (rec.kind === 'trial-failed') return this.acceptFailure(from, rec);
     let r;
     try {
       r = parseResult(openRecord(rec, 'trial-result', 'worker', from));
@@ -401,6 +411,38 @@ export class ResearchRunner {
       tokens: r.tokens,
       verified: 0,
     });
+    setImmediate(() => void this.tick());
+    return { accepted: true, reason: '' };
+  }
+
+  /**
+   * A worker's signed word that it could not finish a trial: back to the queue now (given up after maxAttempts),
+   * not at the deadline. Only for the trial it holds under that job: anyone else's word changes nothing.
+   */
+  private acceptFailure(
+    from: string,
+    rec: { kind: string; body: Uint8Array; signature: Uint8Array },
+  ): { accepted: boolean; reason: string } {
+    let f;
+    try {
+      f = parseFailure(openRecord(rec, 'trial-failed', 'worker', from));
+    } catch (err) {
+      return { accepted: false, reason: err instanceof RecordError ? `${err.reason}: ${err.message}` : errorMessage(err) };
+    }
+    const t = this.d.repo.trial(f.runId, f.trialId);
+    if (this.d.repo.run(f.runId)?.state !== 'running')
+      return { accepted: false, reason: `unknown_run: no running research run ${f.runId}` };
+    if (t?.state !== 'assigned' || t.assignee !== from || t.jobDigest !== f.job)
+      return { accepted: false, reason: `not_assigned: trial ${f.trialId} is not assigned to ${from} under this job` };
+    const failed = t.attempts >= (this.d.maxAttempts ?? 3);
+    // Its next attempt goes to another worker first, if there is one.
+    this.cooldown.set(from, this.now() + REFUSAL_COOLDOWN_MS);
+    this.d.repo.updateTrial(f.runId, f.trialId, {
+      state: failed ? 'failed' : 'queued',
+      ...UNASSIGNED,
+      note: `failed on ${from}: ${f.error.slice(0, 300)}`,
+    });
+    this.d.log.info({ trial: f.trialId, worker: from, error: f.error, given_up: failed }, 'research trial failed on its worker');
     setImmediate(() => void this.tick());
     return { accepted: true, reason: '' };
   }

@@ -4,7 +4,16 @@ import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
 import { approxParams, checkConfig, checkResolved, resolveConfig, trialTokens } from './hparams.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
-import { jobDigestHex, openRecord, parseJob, RecordError, signRecord, type TrialJob, type TrialResult } from './records.js';
+import {
+  jobDigestHex,
+  openRecord,
+  parseJob,
+  RecordError,
+  signRecord,
+  type TrialFailure,
+  type TrialJob,
+  type TrialResult,
+} from './records.js';
 import type { ResearchRepo } from './research-repo.js';
 
 export interface TrialWorkerDeps {
@@ -118,7 +127,25 @@ export class TrialWorker {
         note: errorMessage(err),
       });
       this.d.log.warn({ trial: job.trialId, err: errorMessage(err) }, 'trial failed');
-      return; // the research node reassigns it when its deadline passes
+      // Said at once, so the research node reassigns it now rather than at its deadline. Not when this node is
+      // shutting down: its research node sees it go stale and reassigns it anyway.
+      if (!this.d.signal?.aborted) {
+        const failure: TrialFailure = {
+          v: 1,
+          runId: job.runId,
+          trialId: job.trialId,
+          worker: this.d.signer.nodeId,
+          job: digest,
+          error: errorMessage(err).slice(0, 500),
+        };
+        await this.d.peers
+          .reportTrial(
+            job.researcher,
+            signRecord('trial-failed', failure, (dg) => this.d.signer.sign(dg)),
+          )
+          .catch((e: unknown) => this.d.log.info({ trial: job.trialId, err: errorMessage(e) }, 'trial failure not reported'));
+      }
+      return;
     }
     const result: TrialResult = { v: 1, runId: job.runId, trialId: job.trialId, worker: this.d.signer.nodeId, job: digest, ...outcome };
     const rec = signRecord('trial-result', result, (dg) => this.d.signer.sign(dg));
