@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage, MagnetError } from '../util/errors.js';
 import { proposePhase } from './designer.js';
-import { approxParams, canonicalJson, configKey, ffnDim, resolveConfig, type ResolvedConfig, type TrialConfig } from './hparams.js';
+import { canonicalJson, configKey, resolveConfig, type TrialConfig } from './hparams.js';
 import { candidates, converged, improvement, type Phase, phaseSteps, type Ranked, type ResearchPlan } from './plan.js';
 import type { ResearchPeers, ResearchSigner, ResearchStorage, TrainerCall } from './ports.js';
 import {
@@ -18,6 +18,7 @@ import {
   type TrialJob,
 } from './records.js';
 import { NO_RESULT, type ResearchRepo, type RunRow, type TrialRow, UNASSIGNED } from './research-repo.js';
+import { checkResult, Lie, type ResultCheckDeps } from './result-check.js';
 import type { TrialOutcome, TrialWorker } from './worker.js';
 
 export interface ResearchRunnerDeps {
@@ -42,9 +43,6 @@ export interface ResearchRunnerDeps {
 const BASE_PHASE: Phase = { name: 'base', vary: [{}] };
 /** A worker that refused an offer is not offered another for this long. */
 const REFUSAL_COOLDOWN_MS = 30_000;
-
-/** A re-score that shows a result is not what its worker said: the worker is refused for the run. */
-class Lie extends Error {}
 
 /** An earlier offer of a trial (research_trials.prior_jobs). */
 interface PriorJob {
@@ -78,7 +76,11 @@ export class ResearchRunner {
   /** Re-scores since this process started: how many, the trainer seconds they took, how many refused a worker. */
   readonly rescores = { count: 0, seconds: 0, refused: 0 };
 
-  constructor(private readonly d: ResearchRunnerDeps) {}
+  private readonly checks: ResultCheckDeps;
+
+  constructor(private readonly d: ResearchRunnerDeps) {
+    this.checks = { repo: d.repo, storage: d.storage, trainer: d.trainer, dir: d.dir, signal: this.controller.signal };
+  }
 
   private now(): number {
     return this.d.now?.() ?? Date.now();
@@ -474,12 +476,7 @@ export class ResearchRunner {
       const started = this.now();
       let score: { eval: number; test: number };
       try {
-        score = await this.scoreCheckpoint(plan, cur);
-        const rel = Math.abs(score.eval - (cur.evalLoss as number)) / Math.max(1e-9, score.eval);
-        if (rel > plan.verify.tolerance)
-          throw new Lie(
-            `eval loss ${cur.evalLoss} reported, ${score.eval.toFixed(4)} re-scored (${(rel * 100).toFixed(2)}% off, tolerance ${(plan.verify.tolerance * 100).toFixed(2)}%)`,
-          );
+        score = await checkResult(this.checks, plan, cur);
       } catch (err) {
         if (this.controller.signal.aborted) return; // shutting down: re-scored after the restart
         this.rescores.count++;
@@ -503,68 +500,6 @@ export class ResearchRunner {
       this.d.repo.updateTrial(run.runId, t.trialId, { state: 'done', verified: 1, evalLoss: score.eval, testLoss: score.test });
       this.d.log.info({ run: run.runId, trial: t.trialId, worker }, 'research result re-scored: it reproduces');
     });
-  }
-
-  /** Scores a trial checkpoint from storage with `trial-score`; throws when it is missing or is not the trial's. */
-  private async scoreCheckpoint(plan: ResearchPlan, t: TrialRow): Promise<{ eval: number; test: number }> {
-    // No stored checkpoint (its worker's storage failed, or it hides it): nothing to check, so the trial reruns.
-    if (!t.manifestId) throw new Error('no_checkpoint: the result names no stored checkpoint');
-    const twin = this.d.repo
-      .trials(t.runId)
-      .find(
-        (o) =>
-          o.trialId !== t.trialId &&
-          o.checkpointSha256 === t.checkpointSha256 &&
-          !(o.note ?? '').startsWith(`reused ${t.trialId}`) &&
-          !(t.note ?? '').startsWith(`reused ${o.trialId}`),
-      );
-    if (twin) throw new Lie(`reused_checkpoint: trial ${twin.trialId} reported the same checkpoint`);
-    // The manifest first: a blob that is not the checkpoint reported, or far larger than the job's model could be,
-    // is never downloaded (a worker could name a huge blob to fill this node's disk).
-    let stored;
-    try {
-      stored = await this.d.storage.describe(t.manifestId);
-    } catch (err) {
-      throw new Error(`no_checkpoint: ${errorMessage(err)}`, { cause: err });
-    }
-    if (stored.sha256 !== t.checkpointSha256)
-      throw new Lie(`wrong_checkpoint: the stored blob is ${stored.sha256}, the result names ${t.checkpointSha256}`);
-    const most = maxCheckpointBytes(resolveConfig(JSON.parse(t.config) as TrialConfig));
-    if (stored.size > most) throw new Lie(`too_large: the stored checkpoint is ${stored.size} bytes, the job's model fits in ${most}`);
-    await mkdir(this.d.dir, { recursive: true });
-    const file = join(this.d.dir, `score-${t.runId}-${t.trialId}.ckpt`);
-    try {
-      try {
-        await this.d.storage.get(t.manifestId, file);
-      } catch (err) {
-        throw new Error(`no_checkpoint: ${errorMessage(err)}`, { cause: err });
-      }
-      const r = await this.d.trainer(
-        [
-          'trial-score',
-          '--ckpt',
-          file,
-          '--data',
-          plan.data,
-          '--eval-windows',
-          String(plan.evaluation.evalWindows),
-          '--test-windows',
-          String(plan.evaluation.testWindows),
-        ],
-        this.controller.signal,
-      );
-      if (r['checkpoint_sha256'] !== t.checkpointSha256)
-        throw new Lie(`wrong_checkpoint: stored checkpoint is ${String(r['checkpoint_sha256'])}, the result names ${t.checkpointSha256}`);
-      const wrong = architectureMismatch(JSON.parse(t.config) as TrialConfig, r['model']);
-      if (wrong) throw new Lie(`wrong_config: the checkpoint is not the job's model (${wrong})`);
-      if (r['steps'] !== t.steps || r['seed'] !== t.seed)
-        throw new Lie(
-          `wrong_run: the checkpoint says ${String(r['steps'])} steps with seed ${String(r['seed'])}, the job named ${t.steps} and ${t.seed}`,
-        );
-      return { eval: Number(r['eval_loss']), test: Number(r['test_loss']) };
-    } finally {
-      await rm(file, { force: true });
-    }
   }
 
   /** A worker whose result does not reproduce loses the run: refused from now on, its trials of this phase rerun elsewhere. */
@@ -807,27 +742,6 @@ export class ResearchRunner {
   }
 }
 
-/**
- * How a checkpoint's model differs from the config its trial named (undefined when it is the same model). Only the
- * shape can be read back from a checkpoint; the optimizer settings are checked by what the loss re-scores to.
- */
-export function architectureMismatch(job: TrialConfig, trained: unknown): string | undefined {
-  if (!trained || typeof trained !== 'object') return 'the checkpoint names no trial config';
-  const t = trained as Record<string, unknown>;
-  const want = resolveConfig(job);
-  const expect: Record<string, unknown> = {
-    dim: want.dim,
-    n_layers: want.n_layers,
-    n_heads: want.n_heads,
-    n_kv_heads: want.n_kv_heads,
-    context: want.context,
-    arch: want.arch,
-    ffn_dim: ffnDim(want),
-  };
-  const bad = Object.keys(expect).find((k) => t[k] !== expect[k]);
-  return bad ? `${bad} ${JSON.stringify(t[bad])}, the job named ${JSON.stringify(expect[bad])}` : undefined;
-}
-
 /** The keys of `c` that differ from `from` (a finding names what changed, not the whole config). */
 export function diff(c: TrialConfig, from: TrialConfig): Record<string, unknown> {
   const a = resolveConfig(c) as Record<string, unknown>;
@@ -840,8 +754,3 @@ export function diff(c: TrialConfig, from: TrialConfig): Record<string, unknown>
 }
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
-
-/** The most bytes a trial checkpoint of config `c` may take: float32 weights, twice over, plus header room. */
-export function maxCheckpointBytes(c: ResolvedConfig): number {
-  return 8 * approxParams(c) + 8 * 1024 * 1024;
-}
