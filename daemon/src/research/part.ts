@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Values } from '../config/schema.js';
@@ -201,7 +202,7 @@ export class ResearchPart {
       throw new ConfigError(`manifest id ${JSON.stringify(manifestId.slice(0, 80))} is not valid`);
     const dir = join(this.d.dir, 'work');
     await mkdir(dir, { recursive: true });
-    const file = join(dir, `import-${process.pid}-${Date.now()}.json`);
+    const file = join(dir, `import-${process.pid}-${randomBytes(4).toString('hex')}.json`);
     try {
       await this.d.storage.get(manifestId, file);
       const { size } = await stat(file);
@@ -295,8 +296,10 @@ export class ResearchPart {
     const report = this.report(runId);
     const dir = join(this.d.dir, 'work');
     await mkdir(dir, { recursive: true });
-    const src = join(dir, `report-${process.pid}.json`);
-    const out = join(dir, `report-${process.pid}.png`);
+    // Two plots asked at once (two `research report` calls) each draw their own files.
+    const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    const src = join(dir, `report-${tag}.json`);
+    const out = join(dir, `report-${tag}.png`);
     try {
       await writeFile(src, JSON.stringify(report));
       await this.trainer(['research-plot', '--report', src, '--out', out]);
