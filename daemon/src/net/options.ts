@@ -33,7 +33,11 @@ export const netOptions = {
     env: 'MAGNET_MDNS',
     flag: '--no-mdns',
   }),
-  dht: bool(true, 'Run a private (LAN-mode) kad-dht among magnet nodes', { env: 'MAGNET_DHT' }),
+  dht: bool(
+    false,
+    "Run a private (LAN-mode) kad-dht among magnet nodes. Off by default: magnet's own peer exchange (GetPeers) finds peers and nothing queries the DHT, whose upkeep costs an idle node about an eighth of its CPU",
+    { env: 'MAGNET_DHT' },
+  ),
   authMode: choice('wallet', ['wallet', 'hmac'] as const, 'How RPCs are signed: wallet (secp256k1, default) or hmac (cluster secret)', {
     env: 'MAGNET_AUTH_MODE',
   }),
