@@ -31,6 +31,7 @@ export async function run(): Promise<void> {
     const boot = (await first.get<{ listen: { p2p: string[] } }>('/status')).listen.p2p[0]!;
     const t0 = Date.now();
     // Four at a time: starting all at once on 2 cores would time the machine, not the daemons.
+    let lastStart = Date.now();
     for (let i = 1; i < n; i += 4) {
       const batch = homes.slice(i, i + 4);
       daemons.push(
@@ -38,6 +39,7 @@ export async function run(): Promise<void> {
           batch.map((h) => startDaemon({ env, home: h.home, args: [...members, '--bootstrap', boot, '--log-level', 'warn'] })),
         )),
       );
+      lastStart = Date.now();
     }
     for (const d of daemons)
       await waitFor(
@@ -46,7 +48,9 @@ export async function run(): Promise<void> {
         `every daemon to see ${n - 1} live peers`,
       );
     const meshSec = (Date.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 10_000)); // start-up work (profiling, first heartbeats) settles
+    // Idle means after start-up: a node exchanges peers with every peer every 2 s in its first minute while the
+    // network forms (net/peer-contact.ts), so the window opens a minute and a bit after the last daemon started.
+    await new Promise((r) => setTimeout(r, Math.max(10_000, lastStart + 65_000 - Date.now())));
 
     const pids = daemons.map((d) => d.proc.pid!);
     const before = pids.map(cpuSeconds);
