@@ -18,7 +18,8 @@ const RESEND_LED_ROUNDS = 4;
  * per epoch (the ledger holds one claim per node and epoch) and push its real ones back.
  */
 export interface SubmissionBook {
-  submitted(round: number): { gradientSha256: string; leaders: readonly string[] } | undefined;
+  /** `leader`: the receipt's signer, as the registry names it (rounds that are another node's own, like trials, need it). */
+  submitted(round: number, leader?: string): { gradientSha256: string; leaders: readonly string[] } | undefined;
 }
 
 /** A receipt a leader signed, for whom (the contributor's nodeId) and which round. */
@@ -175,7 +176,7 @@ export class LeaderReceipts {
 
   /** A receipt from a peer must be for a gradient this node submitted, in that round, to that leader. */
   private checkSubmitted(round: number, receipt: Receipt, leaderNodeId: string | undefined): void {
-    const mine = this.submissions?.submitted(round);
+    const mine = this.submissions?.submitted(round, leaderNodeId);
     if (!mine || BigInt(round) !== receipt.round)
       throw new MagnetError('ERR_CHAIN_RECEIPT', `this node submitted no gradient in round ${receipt.round}`);
     if (receipt.gradientHash.toLowerCase() !== `0x${mine.gradientSha256}`)

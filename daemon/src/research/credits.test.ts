@@ -197,6 +197,16 @@ test('a worker takes receipts only for a trial it ran for that research node, wi
   chain = 'none';
   assert.match((await send(researcher, [receipt()])).reason, /^chain_not_configured/);
   chain = 'up';
+  // Another member offered this node a job naming the same ledger round, later: it must not hide the real trial.
+  repo.served('e'.repeat(64), {
+    runId: 'r9',
+    trialId: 't9',
+    researcher: other.nodeId,
+    state: 'reported',
+    tokens,
+    creditRound: TRIAL_CREDIT_BASE + 1,
+    checkpointSha256: 'f'.repeat(64),
+  });
   assert.deepEqual(await send(researcher, [receipt()]), { accepted: true, reason: 'queued 1 of 1' });
   assert.deepEqual(taken, [[receipt()]]);
 });

@@ -160,8 +160,8 @@ export class TrialCredits {
     }
     for (const r of credits.receipts) {
       if (r.nodeId !== this.d.self.nodeId) return no('wrong_node', `a receipt for ${r.nodeId} sent to ${this.d.self.nodeId}`);
-      const s = this.d.repo.servedByCredit(r.round);
-      if (!s || s.researcher !== from) return no('not_served', `this node ran no trial for ${from} under ledger round ${r.round}`);
+      const s = this.d.repo.servedByCredit(r.round, from);
+      if (!s) return no('not_served', `this node ran no trial for ${from} under ledger round ${r.round}`);
       if (!s.checkpointSha256 || r.gradientHash.toLowerCase() !== `0x${s.checkpointSha256}`)
         return no(
           'wrong_checkpoint',

@@ -386,14 +386,17 @@ export class ResearchRepo {
       .run({ jobDigest, tokens: null, seconds: null, note: null, creditRound: null, checkpointSha256: null, ...patch, now });
   }
 
-  /** The trial this node ran for a research node under ledger round `round` (the one that reported it, if several). */
-  servedByCredit(round: number): ServedRow | undefined {
+  /**
+   * The trial this node ran for `researcher` under ledger round `round` (the one it reported, if several). By both:
+   * another member's job naming the same round must not hide the trial from its own research node's receipt.
+   */
+  servedByCredit(round: number, researcher: string): ServedRow | undefined {
     const r = this.db
       .prepare(
         `SELECT job_digest, run_id, trial_id, researcher, state, tokens, checkpoint_sha256, credit_round FROM research_served
-         WHERE credit_round = ? ORDER BY state = 'reported' DESC, updated_at DESC LIMIT 1`,
+         WHERE credit_round = ? AND researcher = ? ORDER BY state = 'reported' DESC, updated_at DESC LIMIT 1`,
       )
-      .get(round);
+      .get(round, researcher);
     return r ? rowOf<ServedRow>(r) : undefined;
   }
 

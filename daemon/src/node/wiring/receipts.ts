@@ -56,10 +56,10 @@ export function submissionBook(db: StateDb, me: string): SubmissionBook {
   const grads = new GradientRepository(db);
   const served = new ResearchRepo(db);
   return {
-    submitted(round) {
+    submitted(round, leader) {
       // A research trial this node ran for another: its receipt names the checkpoint, its leader the research node.
       if (round >= TRIAL_CREDIT_BASE) {
-        const s = served.servedByCredit(round);
+        const s = leader ? served.servedByCredit(round, leader) : undefined;
         return s?.checkpointSha256 ? { gradientSha256: s.checkpointSha256, leaders: [s.researcher] } : undefined;
       }
       const row = rounds.get(round);
