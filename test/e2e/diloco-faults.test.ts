@@ -219,33 +219,41 @@ test('the leader dies after collecting a gradient: the next node takes the round
   }
 });
 
-test('a successor that saw the leader die first is followed at once, not refused and then given up on', { timeout: 300_000 }, async () => {
-  const grace = 3;
+/**
+ * Three coordinators driven by hand (no timers): a announces round 0, b and c accept it, then a dies. The failover
+ * tests below go on from there, each ordering b's and c's ticks exactly.
+ */
+async function leaderDiesAfterAnnouncing(grace: number) {
   const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: grace }));
-  const [ida, idb] = ids as [string, string];
+  const [ida, idb, idc] = ids as [string, string, string];
   const [a, b, c] = coordinators as [
     NonNullable<(typeof coordinators)[0]>,
     NonNullable<(typeof coordinators)[0]>,
     NonNullable<(typeof coordinators)[0]>,
   ];
+  await a.tick();
+  await Promise.all([b.tick(), c.tick()]);
+  await waitFor(
+    async () => {
+      await a.tick();
+      return st(b).leader === ida && st(c).leader === ida;
+    },
+    60_000,
+    'b and c to accept round 0 from a',
+  );
+  cluster.dead.add(ida);
+  await a.stop();
+  const pause = () => new Promise((r) => setTimeout(r, (grace + 0.5) * 1000));
+  return { ida, idb, idc, b, c, coordinators, pause };
+}
+
+test('a successor that saw the leader die first is followed at once, not refused and then given up on', { timeout: 300_000 }, async () => {
+  const { idb, b, c, coordinators, pause } = await leaderDiesAfterAnnouncing(3);
   try {
-    // Ticks by hand: a announces round 0 and b and c accept it.
-    await a.tick();
-    await Promise.all([b.tick(), c.tick()]);
-    await waitFor(
-      async () => {
-        await a.tick();
-        return st(b).leader === ida && st(c).leader === ida;
-      },
-      60_000,
-      'b and c to accept round 0 from a',
-    );
-    // a dies; b notices first (its tick), gives up on it and announces. c has not ticked since: it must judge its
-    // own leader on the spot and follow b, not refuse b as "not the expected leader" (b may then be too busy to
-    // announce again within the grace, and c would give up on a live successor: two leaders, no quorum).
-    cluster.dead.add(ida);
-    await a.stop();
-    await new Promise((r) => setTimeout(r, (grace + 0.5) * 1000));
+    // b notices first (its tick), gives up on a and announces. c has not ticked since: it must judge its own leader
+    // on the spot and follow b, not refuse b as "not the expected leader" (b may then be too busy to announce again
+    // within the grace, and c would give up on a live successor: two leaders, no quorum).
+    await pause();
     await b.tick();
     assert.equal(st(b).leader, idb, 'b leads round 0 after giving up on a');
     assert.equal(st(c).leader, idb, 'c follows b at once');
@@ -258,30 +266,10 @@ test(
   'a successor given up on for being late that announces after all is followed: no two leaders of one round',
   { timeout: 600_000 },
   async () => {
-    const grace = 3;
-    const { cluster, ids, coordinators } = makeCluster(3, testDilocoOptions({ maxRounds: 1, announceGraceSec: grace }));
-    const [ida, idb, idc] = ids as [string, string, string];
-    const [a, b, c] = coordinators as [
-      NonNullable<(typeof coordinators)[0]>,
-      NonNullable<(typeof coordinators)[0]>,
-      NonNullable<(typeof coordinators)[0]>,
-    ];
-    const pause = () => new Promise((r) => setTimeout(r, (grace + 0.5) * 1000));
+    const { ida, idb, idc, b, c, coordinators, pause } = await leaderDiesAfterAnnouncing(3);
     try {
-      await a.tick();
-      await Promise.all([b.tick(), c.tick()]);
-      await waitFor(
-        async () => {
-          await a.tick();
-          return st(b).leader === ida && st(c).leader === ida;
-        },
-        60_000,
-        'b and c to accept round 0 from a',
-      );
-      // a dies. c gives up on it, then on b, which has not ticked (a busy node) and so never announced: c leads and
-      // announces; b, which never gave up on itself, refuses c.
-      cluster.dead.add(ida);
-      await a.stop();
+      // c gives up on a, then on b, which has not ticked (a busy node) and so never announced: c leads and announces;
+      // b, which never gave up on itself, refuses c.
       await pause();
       await c.tick();
       await pause();

@@ -1,3 +1,4 @@
+import type { ContributionSink } from '../diloco/ports.js';
 import type { CreditReceipt, SignedRecord } from './records.js';
 
 /** A peer's answer to a research message. */
@@ -23,16 +24,8 @@ export interface ResearchPeers {
  * claim like one from a round outcome. Without a chain, nothing is signed, and credits wait.
  */
 export interface CreditBook {
-  /** Research node: a contribution record for a trial (ContributionStore.record by shape; idempotent). */
-  record(c: {
-    round: number;
-    nodeId: string;
-    tokens: number;
-    steps: number;
-    lossDelta: number;
-    verified: boolean;
-    gradientSha256: string;
-  }): void;
+  /** Research node: a contribution record for a trial (as DiLoCo records a gradient; idempotent). */
+  record: ContributionSink['record'];
   /** Research node: the receipts this node signed for these rounds, signing what is pending first ([] with no chain). */
   receipts(rounds: readonly number[]): Promise<CreditReceipt[]>;
   /** Worker: queues the claims; how many were queued. Throws ERR_CHAIN_NOT_CONFIGURED when there is no chain to claim on. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { SignedReceipt } from '../diloco/messages.js';
 import { recoverSigner } from '../identity/signature.js';
 import { canonicalJson } from './hparams.js';
 
@@ -45,20 +46,8 @@ export interface TrialJob {
  */
 export const TRIAL_CREDIT_BASE = 2 ** 48;
 
-/** A receipt as trial credits carry it: the contribution ledger's Receipt with JSON numbers, and its leader's signature. */
-export interface CreditReceipt {
-  /** The contributor's nodeId (the receipt's `node` is its wallet address). */
-  nodeId: string;
-  node: string;
-  epoch: number;
-  round: number;
-  checkpointHash: string;
-  gradientHash: string;
-  tokens: number;
-  score: number;
-  leader: string;
-  leaderSignature: string;
-}
+/** A receipt as trial credits carry it: as a round outcome carries one, without a Merkle leaf (none is sealed for trials). */
+export type CreditReceipt = Omit<SignedReceipt, 'leaf'>;
 
 export interface TrialCredits {
   v: 1;
