@@ -35,7 +35,7 @@ export const netOptions = {
   }),
   dht: bool(
     false,
-    "Run a private (LAN-mode) kad-dht among magnet nodes. Off by default: magnet's own peer exchange (GetPeers) finds peers and nothing queries the DHT, whose upkeep costs an idle node about an eighth of its CPU",
+    "Run a private (LAN-mode) kad-dht among magnet nodes. Off by default: magnet's own peer exchange (GetPeers) finds peers and nothing queries the DHT, which costs each node about 10 MiB and CPU while peers join",
     { env: 'MAGNET_DHT' },
   ),
   authMode: choice('wallet', ['wallet', 'hmac'] as const, 'How RPCs are signed: wallet (secp256k1, default) or hmac (cluster secret)', {
