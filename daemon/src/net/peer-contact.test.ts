@@ -60,7 +60,7 @@ function fixture(n: number, self = 'node-ffffffffffffffff') {
 
 const settle = () => new Promise((r) => setImmediate(r));
 
-test('peer exchange: every live peer while the network forms, then one peer per heartbeat period, each in turn', async () => {
+test('peer exchange: a small network asks every live peer while it forms, then one peer per heartbeat period, each in turn', async () => {
   const { calls, contact } = fixture(4);
   const t0 = Date.now();
   contact.tick(t0);
@@ -87,6 +87,23 @@ test('peer exchange: every live peer while the network forms, then one peer per 
   for (const id of calls.getPeers) asked.add(id);
   assert.equal(calls.getPeers.length, 4, 'one exchange per period');
   assert.equal(asked.size, 4, 'each live peer in turn, the one asked longest ago first');
+});
+
+test('while the network forms, a node asks a few peers every 2 s, each in turn, not all of them (N nodes would make N^2 calls)', async () => {
+  const { calls, contact } = fixture(10);
+  const t0 = Date.now();
+  contact.tick(t0);
+  await settle();
+  assert.equal(calls.getPeers.length, 4, 'four peers asked');
+  contact.tick(t0 + 1000);
+  await settle();
+  assert.equal(calls.getPeers.length, 4, 'none again within 2 s');
+  contact.tick(t0 + 2000);
+  await settle();
+  contact.tick(t0 + 4000);
+  await settle();
+  assert.equal(calls.getPeers.length, 12);
+  assert.equal(new Set(calls.getPeers).size, 10, 'every peer asked within three rounds, those asked longest ago first');
 });
 
 test('peer exchange skips stale peers and peers still backing off', async () => {

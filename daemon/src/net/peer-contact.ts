@@ -40,7 +40,7 @@ export interface PeerContactDeps {
 export class PeerContact {
   private readonly pending = new Set<string>();
   private readonly startedAt = Date.now();
-  /** When the last exchange after the first minute began (one peer per heartbeat period). */
+  /** When the last round of peer exchange began (every 2 s in the first minute, then every heartbeat period). */
   private lastExchange = 0;
   private seq = 0;
 
@@ -86,28 +86,31 @@ export class PeerContact {
   }
 
   /**
-   * Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. Peer exchange: with every
-   * live peer every 2 s while the network forms (this node's first minute), then with one live peer per heartbeat
-   * period, the one asked longest ago: a peer that joins later dials us itself (and asks its own contacts every 2 s),
-   * so the exchange only has to catch what that missed, and asking each of N peers every period costs N signed calls
-   * each way per period, the largest part of an idle node's CPU in a mesh.
+   * Heartbeats due peers, re-greets stale ones after their backoff, marks silent ones stale. Peer exchange: while the
+   * network forms (this node's first minute) with FORMING_FANOUT live peers every 2 s, then with one live peer per
+   * heartbeat period, each time those asked longest ago: a peer that joins later dials us itself (and asks its own
+   * contacts), so the exchange only has to catch what that missed. Asking every peer instead costs N signed calls
+   * each way: every 2 s, N nodes forming at once make N^2 calls (50 daemons on two cores never formed their mesh), and
+   * every period it was the largest part of an idle node's CPU.
    */
   tick(now: number): void {
     const hbMs = this.d.config.heartbeatSeconds * 1000;
     const table = this.d.peers.table;
     const all = table.all();
     const forming = now - this.startedAt < 60_000;
-    let asked: Live | undefined;
-    if (!forming && now - this.lastExchange >= hbMs) {
-      for (const l of all)
-        if (l.state === 'live' && !this.pending.has(l.info.nodeId) && l.nextTry <= now && (!asked || l.lastExchange < asked.lastExchange))
-          asked = l;
-      if (asked) this.lastExchange = now;
+    const asked = new Set<Live>();
+    if (now - this.lastExchange >= (forming ? FORMING_EVERY_MS : hbMs)) {
+      const due = all
+        .filter((l) => l.state === 'live' && !this.pending.has(l.info.nodeId) && l.nextTry <= now)
+        .sort((a, b) => a.lastExchange - b.lastExchange)
+        .slice(0, forming ? FORMING_FANOUT : 1);
+      for (const l of due) asked.add(l);
+      if (due.length > 0) this.lastExchange = now;
     }
     for (const l of all) {
       if (this.pending.has(l.info.nodeId) || l.nextTry > now) continue;
       const beat = now - l.lastSent >= hbMs - 500 && !this.answered(l, now, hbMs);
-      const exchange = l.state === 'live' && (forming ? now - l.lastExchange >= 2000 : l === asked);
+      const exchange = asked.has(l);
       if (!beat && !exchange) continue;
       this.pending.add(l.info.nodeId);
       void this.contact(l, beat, exchange).finally(() => this.pending.delete(l.info.nodeId));
@@ -190,6 +193,10 @@ export class PeerContact {
     }
   }
 }
+
+/** While the network forms, how often and with how many peers (those asked longest ago) a node exchanges peer lists. */
+const FORMING_EVERY_MS = 2000;
+const FORMING_FANOUT = 4;
 
 /** Heartbeat failures that mean the peer is down or restarted, rather than slow. */
 const DOWN_STATUSES = new Set([grpc.status.UNAVAILABLE, grpc.status.FAILED_PRECONDITION, grpc.status.UNAUTHENTICATED]);
