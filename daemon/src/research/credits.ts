@@ -108,8 +108,11 @@ export class TrialCredits {
       if ((this.retryAt.get(w) ?? 0) > this.now()) continue;
       byWorker.set(w, [...(byWorker.get(w) ?? []), t]);
     }
+    if (byWorker.size === 0) return;
+    // One pass of the chain part for every due round (signing what is pending costs chain RPCs), then per worker.
+    const all = await this.d.book.receipts([...byWorker.values()].flat().map((t) => t.creditRound as number));
     for (const [worker, rows] of byWorker) {
-      const signed = (await this.d.book.receipts(rows.map((t) => t.creditRound as number))).filter((r) => r.nodeId === worker);
+      const signed = all.filter((r) => r.nodeId === worker);
       if (signed.length === 0) {
         // Not signed yet: no chain, the chain is down, or the worker has not registered on it.
         this.retryAt.set(worker, this.now() + RETRY_MS);
