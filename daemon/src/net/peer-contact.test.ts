@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { privateKeyFromRaw } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { SigningKey, getBytes } from 'ethers';
+import type { Libp2p } from 'libp2p';
 import type { Logger } from '../log/logger.js';
 import type { PeerClient } from './client.js';
+import { nodeIdOfPeer } from './host.js';
 import type { NetMetrics } from './metrics.js';
 import type { NetOptions } from './options.js';
 import { PeerContact } from './peer-contact.js';
@@ -9,7 +14,7 @@ import type { Live } from './peer-table.js';
 import type { Peers } from './peers.js';
 
 /** Live peers whose clients count heartbeats and peer exchanges; no network. */
-function fixture(n: number, self = 'node-ffffffffffffffff') {
+function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown) {
   const calls = { heartbeat: [] as string[], getPeers: [] as string[] };
   const live: Live[] = Array.from({ length: n }, (_, i) => {
     const nodeId = `node-${String(i).padStart(16, '0')}`;
@@ -39,14 +44,20 @@ function fixture(n: number, self = 'node-ffffffffffffffff') {
       range: '127.0.0.0/24',
     };
   });
-  const peers = { table: { all: () => live, sweep: () => undefined, alive: () => undefined } } as unknown as Peers;
+  const table = {
+    all: () => live,
+    get: (id: string) => live.find((l) => l.info.nodeId === id),
+    sweep: () => undefined,
+    alive: () => undefined,
+  };
+  const peers = { table } as unknown as Peers;
   const contact = new PeerContact({
     config: { heartbeatSeconds: 15 } as NetOptions,
     peers,
     self: { nodeId: self, tier: 't', roles: [] },
     log: { debug: () => undefined, warn: () => undefined } as unknown as Logger,
     metrics: { heartbeats: { inc: () => undefined } } as unknown as NetMetrics,
-    host: () => undefined,
+    host: () => host as Libp2p | undefined,
     running: () => true,
     selfHello: () => {
       throw new Error('not used');
@@ -154,4 +165,32 @@ test('heartbeats: of two peers the higher nodeId skips its own while the other k
   contact.tick(later);
   await settle();
   assert.ok(calls.heartbeat.includes(low.info.nodeId));
+});
+
+test('a listed peer already connected over libp2p but unknown here is greeted, not dialled again (a dial opens nothing new)', async () => {
+  const secret = '0x' + '11'.repeat(32);
+  const peerId = peerIdFromPrivateKey(privateKeyFromRaw(getBytes(new SigningKey(secret).privateKey)));
+  const connectedId = nodeIdOfPeer(peerId)!;
+  const dialled: string[] = [];
+  const greeted: string[] = [];
+  const host = {
+    getConnections: () => [{ remotePeer: peerId, remoteAddr: { toString: () => '/ip4/127.0.0.1/tcp/1' } }],
+    dial: async (ma: { toString(): string }) => void dialled.push(ma.toString()),
+    dialProtocol: async (p: typeof peerId) => {
+      greeted.push(nodeIdOfPeer(p)!);
+      throw new Error('no stream in this test');
+    },
+  };
+  const { contact, live } = fixture(1, 'node-ffffffffffffffff', host);
+  const listed = (nodeId: string, port: number) => ({
+    ...live[0]!.info,
+    nodeId,
+    multiaddrs: [`/ip4/127.0.0.1/tcp/${port}/p2p/${peerId.toString()}`],
+  });
+  live[0]!.client.getPeers = async () => ({ peers: [listed(connectedId, 1), listed('node-00000000000000ff', 2)] });
+  contact.tick(Date.now());
+  await settle();
+  await settle();
+  assert.deepEqual(greeted, [connectedId], 'the connected peer is greeted over libp2p');
+  assert.deepEqual(dialled, ['/ip4/127.0.0.1/tcp/2/p2p/' + peerId.toString()], 'only the unconnected one is dialled');
 });

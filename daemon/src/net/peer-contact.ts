@@ -141,15 +141,28 @@ export class PeerContact {
     await this.exchange(l);
   }
 
-  /** Peer exchange: dial (over libp2p) the live peers a peer knows and we do not. */
+  /**
+   * Peer exchange: dial (over libp2p) the live peers a peer knows and we do not. One already connected is greeted
+   * directly: libp2p greets a peer once per connection (on identify), so a greeting that failed (a 5 s deadline on a
+   * loaded machine) left it connected and unknown for good, since dialling it again opens no new connection: of 50
+   * daemons started together on two cores, a few stayed 4-6 peers short of the mesh.
+   */
   private async exchange(l: Live): Promise<void> {
     l.lastExchange = Date.now();
     const { peers } = await l.client.getPeers(32);
+    const host = this.d.host();
+    if (!host) return;
+    let connected: Map<string, PeerId> | undefined; // nodeId -> libp2p peer, built once, when first needed
     for (const p of peers) {
       if (p.nodeId === this.d.self.nodeId || this.d.peers.table.get(p.nodeId)?.state === 'live') continue;
+      connected ??= new Map(host.getConnections().map((c) => [nodeIdOfPeer(c.remotePeer) ?? '', c.remotePeer]));
+      const peerId = connected.get(p.nodeId);
+      if (peerId) {
+        if (!this.d.peers.table.get(p.nodeId)) void this.discover(peerId);
+        continue;
+      }
       const addr = p.multiaddrs.find((a) => a.includes('/p2p/'));
-      const host = this.d.host();
-      if (addr && host) host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      if (addr) host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
     }
   }
 
