@@ -110,7 +110,8 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
 
   const start = async (kind: ChurnKind, member: PreparedHome | undefined, bootstrap: string[]): Promise<Node> => {
     const d = await startDaemon({
-      env,
+      // A light node is one whose disk fails the SSD floors (a laptop, a small VPS): its tier allows nothing heavier.
+      env: kind === 'light' ? { ...env, MAGNET_SSD_MIN_READ_MBPS: '1000000' } : env,
       home: member?.home,
       args: ['--config', config, ...members, '--role', kind, ...bootstrap.flatMap((b) => ['--bootstrap', b]), '--log-level', 'warn'],
       readyTimeoutMs: 120_000,
