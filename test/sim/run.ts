@@ -5,6 +5,7 @@
  *   node dist/test/sim/run.js --nodes 10,100,1000 --rounds 3 --loss 0.01 --hostile 0.02 --churn 0.05
  *
  * Flags (defaults in SIM_DEFAULTS): --nodes LIST, --members N (registered members; the rest follow outcomes),
+ * --voters N (members that do not train, only vote),
  * --rounds N, --seed N, --hostile FRACTION, --hostile-kinds a,b, --churn FRACTION, --partition CHANCE,
  * --partition-sec S, --latency MS, --loss P, --blob-mb MB, --mbps N, --train-sec S, --spot-check-sec S,
  * --merge-sec S, --round-timeout S, --grace S, --max-sim-sec S. MAGNET_SIM_DIR: where node homes go (tmpdir).
@@ -19,6 +20,7 @@ const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '10,100' },
     members: { type: 'string', default: '0' },
+    voters: { type: 'string', default: '0' },
     rounds: { type: 'string', default: String(SIM_DEFAULTS.rounds) },
     seed: { type: 'string', default: String(SIM_DEFAULTS.seed) },
     hostile: { type: 'string', default: String(SIM_DEFAULTS.hostile) },
@@ -46,6 +48,7 @@ for (const n of String(values.nodes).split(',').map(Number)) {
   const r = await simulate({
     nodes: n,
     members: num('members'),
+    voters: num('voters'),
     rounds: num('rounds'),
     seed: num('seed'),
     hostile: num('hostile'),

@@ -152,7 +152,7 @@ export class Voting {
     if (c.view.failed(p.round).has(p.leader)) return once('leader_failed', `this node gave up on ${p.leader} in round ${p.round}`);
     // Only the leader this node expects for the round (its own view) gets its vote; asked again every tick, since a
     // takeover this node has not seen yet becomes expected once it gives up on the earlier leader too.
-    if (c.view.expectedLeader(p.round) !== p.leader && c.rounds.get(p.round)?.leader !== p.leader)
+    if (c.view.expectedLeader(p.round) !== p.leader && c.rounds.get(p.round)?.leader !== p.leader && !this.backedByTrainers(p, digest))
       return once('not_expected_leader', `${p.leader} does not lead round ${p.round} in this node's view`);
     const lock = this.lock(p.round);
     if (lock && lock.sha256 !== p.sha256) return once('locked', `this node voted for ${lock.sha256} in round ${p.round}`);
@@ -172,6 +172,22 @@ export class Voting {
     crashPoint('voter:voted');
     await this.broadcast(p, digest, true);
     await this.tryCertify(digest, p);
+  }
+
+  /**
+   * A member that does not train gets no announcements, so it cannot judge a round's leaders by their progress and
+   * never gives one up: it follows the trainers instead. A proposal by a later leader of the rotation gets its vote
+   * once at least half of the other live member trainers voted for it (each of them votes only for the leader its own
+   * failover expects). Without this such members voted only for the first leader of each round, so after any failover
+   * their votes were missing from the quorum (the churn test: rounds stalled until the deadline failed everyone).
+   */
+  private backedByTrainers(p: OutcomeProposal, digest: string): boolean {
+    const c = this.ctx;
+    if (c.view.trains()) return false;
+    const others = c.view.trainers().filter((id) => id !== p.leader && !c.view.isStale(id));
+    const voters = new Set(c.outcomes.votes(digest).map((v) => v.voter));
+    const backing = others.filter((id) => voters.has(id)).length;
+    return backing > 0 && backing * 2 >= others.length;
   }
 
   /**

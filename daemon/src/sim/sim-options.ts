@@ -7,6 +7,8 @@ export interface SimOptions {
   nodes: number;
   /** How many of the nodes are registered members (train, lead, vote); the rest follow certified outcomes. 0: all. */
   members: number;
+  /** How many of the members do not train (storage nodes: they only vote). */
+  voters: number;
   rounds: number;
   seed: number;
   /** Fraction of the members that are hostile (at least one when > 0), kinds in HOSTILE_ORDER, in turn. */
@@ -29,6 +31,7 @@ export interface SimOptions {
 export const SIM_DEFAULTS: SimOptions = {
   nodes: 20,
   members: 0,
+  voters: 0,
   rounds: 3,
   seed: 1,
   hostile: 0.02,

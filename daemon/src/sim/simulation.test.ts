@@ -29,3 +29,24 @@ test('simulated rounds complete among hostile members, every hostile action is r
   assert.equal(r.hostileMerged, 0, `no poisoned, oversized, mislabelled or withheld gradient is merged: ${detail}`);
   assert.ok((r.failovers['no announcement within the grace'] ?? 0) > 0, `the silent leader is replaced: ${detail}`);
 });
+
+// Half the members do not train (storage nodes): they get no announcements, so they cannot see a leader fail. With a
+// silent first leader the successor's proposal needs their votes (2/3 of 8 = 6; 3 honest trainers vote): they follow
+// the trainers' votes. Before, they voted only for the first leader of the rotation and round 1 never certified.
+test('members that do not train vote for a successor the trainers followed: a failover still reaches the quorum', async () => {
+  const r = await simulate({
+    nodes: 8,
+    voters: 4,
+    rounds: 3,
+    seed: 11,
+    hostileKinds: ['silent-leader'],
+    churn: 0,
+    net: { loss: 0 },
+    times: { trainSec: 20 },
+    maxSimSec: 3 * 3600,
+  });
+  const detail = JSON.stringify(r, null, 1);
+  assert.ok((r.failovers['no announcement within the grace'] ?? 0) > 0, `the silent leader is replaced: ${detail}`);
+  assert.equal(r.roundsCompleted, 3, detail);
+  assert.equal(r.agree, true, detail);
+});

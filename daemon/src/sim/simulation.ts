@@ -136,11 +136,14 @@ export async function simulate(input: SimInput): Promise<SimReport> {
       { length: o.hostile > 0 ? Math.max(1, Math.round(o.hostile * memberCount)) : 0 },
       (_, i) => HOSTILE_ORDER[i % HOSTILE_ORDER.length] as HostileKind,
     );
+  // Members that do not train (they only vote); hostile members are trainers.
+  const voterIds = new Set(memberIds.slice(0, Math.min(o.voters, memberCount - 1)));
+  const trainerIds = memberIds.filter((id) => !voterIds.has(id));
   // A silent leader goes first in the rotation of round 1 (so it has a round to be silent in); the rest at random.
-  const order = [...memberIds].sort();
+  const order = [...trainerIds].sort();
   const first = order[1 % order.length] as string;
   const rest = shuffle(
-    memberIds.filter((id) => id !== first),
+    trainerIds.filter((id) => id !== first),
     rand,
   );
   const kindsInTurn = [...kinds].sort((a, b) => Number(b === 'silent-leader') - Number(a === 'silent-leader'));
@@ -165,7 +168,7 @@ export async function simulate(input: SimInput): Promise<SimReport> {
       );
       const peer: SimPeer = {
         id,
-        roles: member ? ['trainer'] : ['serve'],
+        roles: member ? (voterIds.has(id) ? ['storage'] : ['trainer']) : ['serve'],
         home,
         up: false,
         since: clock.now(),
