@@ -144,4 +144,9 @@ export const dilocoOptions = {
   persistentTrainer: bool(true, 'Keep two trainer processes running (training, and the rest) instead of one Python start per job', {
     env: 'MAGNET_PERSISTENT_TRAINER',
   }),
+  trainerIdleSec: int(
+    120,
+    'A kept trainer process idle this long exits (the next job starts another); 0 keeps it. A node that trains seldom or never holds no Python',
+    { env: 'MAGNET_TRAINER_IDLE', min: 0, max: 86_400 },
+  ),
 };

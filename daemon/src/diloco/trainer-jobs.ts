@@ -76,8 +76,8 @@ export class TrainerJobs {
     const python = opts.python;
     if (opts.persistentTrainer)
       this.workers = {
-        train: opts.devices > 1 ? undefined : new TrainerWorker({ env, log, python }),
-        work: new TrainerWorker({ env, log, python }),
+        train: opts.devices > 1 ? undefined : new TrainerWorker({ env, log, python, idleMs: opts.trainerIdleSec * 1000 }),
+        work: new TrainerWorker({ env, log, python, idleMs: opts.trainerIdleSec * 1000 }),
       };
   }
 

@@ -19,7 +19,9 @@ interface Pending {
  * come back as the same events a one-shot trainer prints, tagged with their id. Python, torch and the token streams
  * load once instead of once per command. A command aborted by its signal, or a worker that dies (a crash, SIGKILL
  * mid-save), fails that command as a one-shot process would (ERR_TRAINER_ABORTED, ERR_TRAINER_CRASHED); the next
- * command starts a fresh worker. The process is unreferenced while idle, so it never keeps its parent alive.
+ * command starts a fresh worker. The process is unreferenced while idle, so it never keeps its parent alive, and with
+ * `idleMs` it exits after that long without a command (a Python process with torch holds 300+ MiB: 50 daemons on one
+ * machine that had each made their genesis checkpoint once held 19 GiB in idle workers).
  */
 export class TrainerWorker {
   private child: ChildProcessWithoutNullStreams | undefined;
@@ -28,8 +30,9 @@ export class TrainerWorker {
   private nextId = 1;
   private stderrTail = '';
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: { env: NodeJS.ProcessEnv; log?: Logger; python?: string }) {}
+  constructor(private readonly o: { env: NodeJS.ProcessEnv; log?: Logger; python?: string; idleMs?: number }) {}
 
   run(args: string[], opts: { signal?: AbortSignal; onEvent?: (e: TrainerEvent) => void } = {}): Promise<TrainerEvent> {
     const run = this.queue.then(() => this.runNow(args, opts));
@@ -45,6 +48,7 @@ export class TrainerWorker {
 
   private runNow(args: string[], opts: { signal?: AbortSignal; onEvent?: (e: TrainerEvent) => void }): Promise<TrainerEvent> {
     if (this.closed || opts.signal?.aborted) return Promise.reject(trainerAborted(args[0] as string));
+    clearTimeout(this.idleTimer);
     const child = this.child ?? this.spawn();
     return new Promise<TrainerEvent>((resolve, reject) => {
       const onAbort = () => this.kill();
@@ -53,6 +57,7 @@ export class TrainerWorker {
         opts.signal?.removeEventListener('abort', onAbort);
         this.pending = undefined;
         this.setRef(false);
+        this.idleAfter();
       };
       this.pending = {
         id: this.nextId++,
@@ -116,7 +121,21 @@ export class TrainerWorker {
   }
 
   private kill(): void {
+    clearTimeout(this.idleTimer);
     this.child?.kill('SIGTERM');
+  }
+
+  /** With `idleMs`: the worker exits when no command came for that long (an unreferenced timer). */
+  private idleAfter(): void {
+    if (!this.o.idleMs) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const child = this.child;
+      if (this.pending || !child) return;
+      this.child = undefined; // detached first: a command that comes while it exits starts a fresh worker
+      child.kill('SIGTERM');
+    }, this.o.idleMs);
+    this.idleTimer.unref();
   }
 
   /** Referenced only while a command runs: an idle worker never keeps its parent process alive. */
