@@ -2,7 +2,7 @@
  * The 50-node churn run (issue 18): real daemons on loopback, most of them strangers that only follow the rounds
  * (light and serving nodes), the members training on `tiny` and holding storage. After every certified round 10% of
  * the live nodes leave and as many join; after the third, 20% are killed at once. Prints the seconds per round,
- * rounds per hour, how many live nodes end on the newest latest, and the daemons' resident memory, beside the same
+ * rounds per hour, how many live nodes hold the same checkpoint for the last round watched, and the daemons' resident memory, beside the same
  * rounds without churn measured first in this run (the reference: what rounds cost here when nobody leaves).
  *
  * Env: MAGNET_BENCH_NODES (50), MAGNET_BENCH_TRAINERS (5), MAGNET_BENCH_STORAGE (5), MAGNET_BENCH_SERVERS (2),
@@ -37,8 +37,8 @@ export async function run(): Promise<void> {
     console.log(
       `${name}: ${r.nodes} daemons (started in ${r.startSeconds.toFixed(0)} s); ${r.rounds} rounds, ${mean.toFixed(0)} s per round ` +
         `(${r.roundSeconds.map((s) => s.toFixed(0)).join(', ')}), ${r.roundsPerHour.toFixed(1)} rounds/hour; ` +
-        `left ${r.left}, joined ${r.joined}, killed ${r.killed}; at the end ${r.onLatest} of ${r.live} live nodes on the newest latest ` +
-        `(round ${r.latestRound}); daemon RSS mean ${r.rssMeanMiB.toFixed(0)} MiB, max ${r.rssMaxMiB.toFixed(0)} MiB`,
+        `left ${r.left}, joined ${r.joined}, killed ${r.killed}; at the end ${r.onLatest} of ${r.live} live nodes hold the same round-${r.latestRound} checkpoint; ` +
+        `daemon RSS mean ${r.rssMeanMiB.toFixed(0)} MiB, max ${r.rssMaxMiB.toFixed(0)} MiB`,
     );
     return mean;
   };

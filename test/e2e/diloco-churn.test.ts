@@ -42,7 +42,7 @@ test(
     assert.equal(r.left, 4, 'two nodes left after each round');
     assert.equal(r.killed, 2, 'two nodes killed at once');
     assert.ok(r.latestRound >= 2, `the newest latest is round ${r.latestRound}`);
-    assert.equal(r.onLatest, r.live, `every live node ends on the newest latest: ${r.onLatest} of ${r.live}`);
+    assert.equal(r.onLatest, r.live, `every live node holds the same checkpoint for the last round: ${r.onLatest} of ${r.live}`);
     assert.ok(r.live >= 6, `the network is back to most of its size: ${r.live} live`);
   },
 );

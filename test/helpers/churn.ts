@@ -50,7 +50,7 @@ export interface ChurnReport {
   left: number;
   joined: number;
   killed: number;
-  /** At the end: live nodes that follow rounds, and how many of them are on the newest latest. */
+  /** At the end: live nodes, and how many hold the same certified checkpoint for the last round watched. */
   live: number;
   onLatest: number;
   latestRound: number;
@@ -214,12 +214,23 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
     }
     sampleRss();
 
-    // Everyone still up settles on the newest latest (a node that joined last fetches it).
-    let end = await newest();
-    for (const until = Date.now() + 180_000; end.on < end.of && Date.now() < until;) {
+    // Rounds go on meanwhile, so agreement is checked on the last round watched: every live node reaches it (a node
+    // that joined last fetches it), then each one's certified outcome of that round must be the same checkpoint.
+    const reached = async () =>
+      (await Promise.all(live.map(status))).filter((s) => s?.diloco.latest && s.diloco.latest.round >= round).length;
+    for (const until = Date.now() + 180_000; (await reached()) < live.length && Date.now() < until;)
       await new Promise((r) => setTimeout(r, 3000));
-      end = await newest();
-    }
+    const shas = await Promise.all(
+      live.map((n) =>
+        n.d.get<{ outcomes: { round: number; sha256: string }[] }>(`/diloco/outcomes?after=${round - 1}&limit=1`).then(
+          (o) => o.outcomes.find((x) => x.round === round)?.sha256,
+          () => undefined,
+        ),
+      ),
+    );
+    const counts = new Map<string, number>();
+    for (const sha of shas) if (sha) counts.set(sha, (counts.get(sha) ?? 0) + 1);
+    const end = { of: live.length, on: Math.max(0, ...counts.values()), round };
     const hours = roundSeconds.reduce((a, b) => a + b, 0) / 3600;
     return {
       nodes: total,
