@@ -65,10 +65,11 @@ interface Node {
   /** Members have a prepared home and come back under it; strangers are new each time. */
   member?: PreparedHome;
   d: RunningDaemon;
+  since: number;
 }
 
 interface Status {
-  diloco: { latest: { sha256: string; round: number } | null };
+  diloco: { latest: { sha256: string; round: number } | null; lastError: string | null };
   listen: { p2p: string[] };
 }
 
@@ -116,7 +117,7 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
       args: ['--config', config, ...members, '--role', kind, ...bootstrap.flatMap((b) => ['--bootstrap', b]), '--log-level', 'warn'],
       readyTimeoutMs: 120_000,
     });
-    return { kind, member, d };
+    return { kind, member, d, since: Date.now() };
   };
   const status = (n: Node) => n.d.get<Status>('/status').catch(() => undefined);
   /** Two live nodes to bootstrap from (whoever is up: the first node may have left long ago). */
@@ -231,6 +232,15 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
     const counts = new Map<string, number>();
     for (const sha of shas) if (sha) counts.set(sha, (counts.get(sha) ?? 0) + 1);
     const end = { of: live.length, on: Math.max(0, ...counts.values()), round };
+    const agreed = [...counts.entries()].find(([, k]) => k === end.on)?.[0];
+    for (const [i, n] of live.entries()) {
+      if (shas[i] === agreed) continue;
+      const s = await status(n);
+      plan.log(
+        `not on the round-${round} checkpoint: a ${n.kind} up ${((Date.now() - n.since) / 1000).toFixed(0)} s, ` +
+          `${shas[i] ? `holding another one (${shas[i]})` : `at round ${s?.diloco.latest?.round ?? 'none'}`}, last error ${s?.diloco.lastError ?? 'none'}`,
+      );
+    }
     const hours = roundSeconds.reduce((a, b) => a + b, 0) / 3600;
     return {
       nodes: total,
