@@ -240,6 +240,7 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
         `not on the round-${round} checkpoint: a ${n.kind} up ${((Date.now() - n.since) / 1000).toFixed(0)} s, ` +
           `${shas[i] ? `holding another one (${shas[i]})` : `at round ${s?.diloco.latest?.round ?? 'none'}`}, last error ${s?.diloco.lastError ?? 'none'}`,
       );
+      for (const line of n.d.output().trim().split('\n').slice(-4)) plan.log(`    ${line.slice(0, 400)}`);
     }
     const hours = roundSeconds.reduce((a, b) => a + b, 0) / 3600;
     return {
