@@ -52,7 +52,7 @@ function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown) {
   };
   const peers = { table } as unknown as Peers;
   const contact = new PeerContact({
-    config: { heartbeatSeconds: 15 } as NetOptions,
+    config: { heartbeatSeconds: 15, bootstrap: ['/ip4/127.0.0.1/tcp/9/p2p/16Uiu2HAmBootstrap'] } as NetOptions,
     peers,
     self: { nodeId: self, tier: 't', roles: [] },
     log: { debug: () => undefined, warn: () => undefined } as unknown as Logger,
@@ -193,4 +193,36 @@ test('a listed peer already connected over libp2p but unknown here is greeted, n
   await settle();
   assert.deepEqual(greeted, [connectedId], 'the connected peer is greeted over libp2p');
   assert.deepEqual(dialled, ['/ip4/127.0.0.1/tcp/2/p2p/' + peerId.toString()], 'only the unconnected one is dialled');
+});
+
+test('a node with no live peer greets its connections and dials its bootstrap list again every 15 s, and stops once it has one', async () => {
+  const peerId = peerIdFromPrivateKey(privateKeyFromRaw(getBytes(new SigningKey('0x' + '22'.repeat(32)).privateKey)));
+  const dialled: string[] = [];
+  const greeted: string[] = [];
+  const host = {
+    getConnections: () => [{ remotePeer: peerId, remoteAddr: { toString: () => '/ip4/127.0.0.1/tcp/1' } }],
+    dial: async (ma: { toString(): string }) => void dialled.push(ma.toString()),
+    dialProtocol: async (p: typeof peerId) => {
+      greeted.push(nodeIdOfPeer(p)!);
+      throw new Error('no stream in this test');
+    },
+  };
+  const { contact, live } = fixture(1, 'node-ffffffffffffffff', host);
+  live[0]!.state = 'stale';
+  live[0]!.nextTry = Number.MAX_SAFE_INTEGER; // not greeted by its own backoff in this test
+  const t0 = Date.now();
+  contact.tick(t0 + 1000);
+  await settle();
+  assert.deepEqual([greeted, dialled], [[], []], 'not within 15 s of the start (the first dial may still be on its way)');
+  contact.tick(t0 + 16_000);
+  await settle();
+  assert.deepEqual(greeted, [nodeIdOfPeer(peerId)], 'the connected, unknown peer is greeted');
+  assert.deepEqual(dialled, ['/ip4/127.0.0.1/tcp/9/p2p/16Uiu2HAmBootstrap'], 'the bootstrap list is dialled again');
+  contact.tick(t0 + 20_000);
+  await settle();
+  assert.equal(dialled.length, 1, 'at most once per 15 s');
+  live[0]!.state = 'live';
+  contact.tick(t0 + 40_000);
+  await settle();
+  assert.equal(dialled.length, 1, 'a node with a live peer does not rejoin');
 });
