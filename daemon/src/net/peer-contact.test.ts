@@ -69,6 +69,22 @@ function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown) {
   return { calls, contact, live };
 }
 
+/** A libp2p host connected to one peer (its key from `byte`), recording dials and greetings (a greeting fails). */
+function connectedHost(byte: string) {
+  const peerId = peerIdFromPrivateKey(privateKeyFromRaw(getBytes(new SigningKey('0x' + byte.repeat(32)).privateKey)));
+  const dialled: string[] = [];
+  const greeted: string[] = [];
+  const host = {
+    getConnections: () => [{ remotePeer: peerId, remoteAddr: { toString: () => '/ip4/127.0.0.1/tcp/1' } }],
+    dial: async (ma: { toString(): string }) => void dialled.push(ma.toString()),
+    dialProtocol: async (p: typeof peerId) => {
+      greeted.push(nodeIdOfPeer(p)!);
+      throw new Error('no stream in this test');
+    },
+  };
+  return { peerId, dialled, greeted, host };
+}
+
 const settle = () => new Promise((r) => setImmediate(r));
 
 test('peer exchange: a small network asks every live peer while it forms, then one peer per heartbeat period, each in turn', async () => {
@@ -168,19 +184,8 @@ test('heartbeats: of two peers the higher nodeId skips its own while the other k
 });
 
 test('a listed peer already connected over libp2p but unknown here is greeted, not dialled again (a dial opens nothing new)', async () => {
-  const secret = '0x' + '11'.repeat(32);
-  const peerId = peerIdFromPrivateKey(privateKeyFromRaw(getBytes(new SigningKey(secret).privateKey)));
+  const { peerId, dialled, greeted, host } = connectedHost('11');
   const connectedId = nodeIdOfPeer(peerId)!;
-  const dialled: string[] = [];
-  const greeted: string[] = [];
-  const host = {
-    getConnections: () => [{ remotePeer: peerId, remoteAddr: { toString: () => '/ip4/127.0.0.1/tcp/1' } }],
-    dial: async (ma: { toString(): string }) => void dialled.push(ma.toString()),
-    dialProtocol: async (p: typeof peerId) => {
-      greeted.push(nodeIdOfPeer(p)!);
-      throw new Error('no stream in this test');
-    },
-  };
   const { contact, live } = fixture(1, 'node-ffffffffffffffff', host);
   const listed = (nodeId: string, port: number) => ({
     ...live[0]!.info,
@@ -196,17 +201,7 @@ test('a listed peer already connected over libp2p but unknown here is greeted, n
 });
 
 test('a node with no live peer greets its connections and dials its bootstrap list again every 15 s, and stops once it has one', async () => {
-  const peerId = peerIdFromPrivateKey(privateKeyFromRaw(getBytes(new SigningKey('0x' + '22'.repeat(32)).privateKey)));
-  const dialled: string[] = [];
-  const greeted: string[] = [];
-  const host = {
-    getConnections: () => [{ remotePeer: peerId, remoteAddr: { toString: () => '/ip4/127.0.0.1/tcp/1' } }],
-    dial: async (ma: { toString(): string }) => void dialled.push(ma.toString()),
-    dialProtocol: async (p: typeof peerId) => {
-      greeted.push(nodeIdOfPeer(p)!);
-      throw new Error('no stream in this test');
-    },
-  };
+  const { peerId, dialled, greeted, host } = connectedHost('22');
   const { contact, live } = fixture(1, 'node-ffffffffffffffff', host);
   live[0]!.state = 'stale';
   live[0]!.nextTry = Number.MAX_SAFE_INTEGER; // not greeted by its own backoff in this test
