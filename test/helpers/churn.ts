@@ -219,7 +219,7 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
     // that joined last fetches it), then each one's certified outcome of that round must be the same checkpoint.
     const reached = async () =>
       (await Promise.all(live.map(status))).filter((s) => s?.diloco.latest && s.diloco.latest.round >= round).length;
-    for (const until = Date.now() + 180_000; (await reached()) < live.length && Date.now() < until;)
+    for (const until = Date.now() + 300_000; (await reached()) < live.length && Date.now() < until;)
       await new Promise((r) => setTimeout(r, 3000));
     const shas = await Promise.all(
       live.map((n) =>
