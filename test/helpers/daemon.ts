@@ -50,6 +50,13 @@ export async function prepareHomes(n: number, prefix = 'magnet-test-'): Promise<
   );
 }
 
+/** A home holding this private key (a test that signs as the node itself, as an accomplice would). */
+export async function prepareHomeWithKey(privateKey: string, prefix = 'magnet-test-'): Promise<PreparedHome> {
+  const home = tempHome(prefix);
+  const id = await new Keystore(new HomeDir(home).keystore).create(TEST_PASSPHRASE, privateKey);
+  return { home, nodeId: id.nodeId, address: id.address };
+}
+
 /** The `start` flag that makes these homes the network's members. */
 export function membersArgs(homes: readonly { nodeId: string }[]): string[] {
   return ['--members', homes.map((h) => h.nodeId).join(',')];

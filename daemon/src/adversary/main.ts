@@ -13,6 +13,7 @@ import { bloatingBackend, forgedLineageHandlers, withholdingBackend } from './ho
 import { HostileRoundNetwork } from './hostile-network.js';
 import { lyingResearchPeers } from './hostile-research.js';
 import { ADVERSARY_KINDS, type AdversaryKind, parseKinds } from './kinds.js';
+import { proposeOutOfTurn } from './out-of-turn.js';
 import { runProbes } from './probes.js';
 import { helloFlood } from './strangers.js';
 
@@ -20,13 +21,18 @@ import { helloFlood } from './strangers.js';
  * The adversary: a real magnet-node (same flags as `start`) whose honest behaviour is bypassed as KIND says, for
  * the adversary suite (test/adversary) and `magnet-node testnet --adversary KIND`. It runs only from this file:
  * `magnet-node start` never carries any of it.
- *   node dist/daemon/src/adversary/main.js --kind KIND[,KIND...] [--report FILE] [--target NODEID] <start flags>
+ *   node dist/daemon/src/adversary/main.js --kind KIND[,KIND...] [--report FILE] [--target NODEID]
+ *     [--accomplice-key FILE] <start flags>
  */
 const program = withStartOptions(new Command('magnet-adversary'))
   .requiredOption('--kind <kinds>', `one or more (comma-separated) of: ${Object.keys(ADVERSARY_KINDS).join(', ')}`)
   .option('--report <file>', 'JSON lines, one per message-level attack and its answer')
   .option('--target <nodeId>', 'the member the probes and floods go to (default: the first member that does not lead the round)')
-  .action((flags: StartFlags & { kind: string; report?: string; target?: string }) => {
+  .option(
+    '--accomplice-key <file>',
+    "out-of-turn: a file holding a colluding member trainer's private key (hex), whose vote backs the proposal",
+  )
+  .action((flags: StartFlags & { kind: string; report?: string; target?: string; accompliceKey?: string }) => {
     const kinds = parseKinds(flags.kind);
     if (!kinds) fail(new Error(`--kind ${flags.kind}: allowed ${Object.keys(ADVERSARY_KINDS).join(', ')} (comma-separated)`));
     const list = kinds as AdversaryKind[];
@@ -56,8 +62,44 @@ const program = withStartOptions(new Command('magnet-adversary'))
           ...(flags.report ? { report: flags.report } : {}),
           ...(flags.target ? { target: flags.target } : {}),
         });
+      if (net && list.includes('out-of-turn')) void outOfTurnWhenReady(node, net, flags);
     });
   });
+
+/** Proposes out of turn to a member that does not train (--target, else the first such member it meets). */
+async function outOfTurnWhenReady(
+  node: MagnetNode,
+  net: Peers,
+  flags: { report?: string; target?: string; accompliceKey?: string },
+): Promise<void> {
+  const log = node.log.child({ part: 'adversary' });
+  try {
+    let target = flags.target;
+    while (!target) {
+      target = net.peers().find((p) => p.member && !p.roles.includes('trainer'))?.nodeId;
+      if (!target) await new Promise((r) => setTimeout(r, 1000));
+    }
+    await proposeOutOfTurn({
+      net,
+      key: node.identity.signingKey,
+      me: node.identity.nodeId,
+      round: () => roundView(node),
+      innerSteps: node.config.diloco.innerSteps,
+      log,
+      target,
+      ...(flags.accompliceKey ? { accompliceKeyFile: flags.accompliceKey } : {}),
+      write: (line) => flags.report && appendFileSync(flags.report, `${JSON.stringify(line)}\n`),
+    });
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'adversary: out-of-turn attack failed');
+  }
+}
+
+/** This node's view of the round, from its status. */
+function roundView(node: MagnetNode): { round: number; latest: string; leader: string | null } {
+  const d = node.status()['diloco'] as { round?: number; leader?: string | null; latest?: { sha256: string } | null } | undefined;
+  return { round: d?.round ?? 0, latest: d?.latest?.sha256 ?? '', leader: d?.leader ?? null };
+}
 
 /** The kinds that change what this node does in the rounds (HostileRoundNetwork). */
 const ROUND_KINDS: AdversaryKind[] = ['silent-leader', 'far-deadline', 'equivocate', 'poison', 'tokens'];
@@ -75,10 +117,7 @@ async function attackWhenReady(
   const log = node.log.child({ part: 'adversary' });
   const has = (...ks: AdversaryKind[]) => kinds.includes('mixed') || ks.some((k) => kinds.includes(k));
   const needsRounds = has('probes', 'hello-flood');
-  const view = () => {
-    const d = node.status()['diloco'] as { round?: number; leader?: string | null; latest?: { sha256: string } | null } | undefined;
-    return { round: d?.round ?? 0, latest: d?.latest?.sha256 ?? '', leader: d?.leader ?? null };
-  };
+  const view = () => roundView(node);
   const write = (line: Record<string, unknown>) => o.report && appendFileSync(o.report, `${JSON.stringify(line)}\n`);
   const target = () =>
     o.target ??

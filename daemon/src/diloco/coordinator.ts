@@ -204,6 +204,7 @@ export class RoundCoordinator implements Startable {
       if (this.opts.maxRounds > 0 && (c.outcomes.latest()?.round ?? -1) + 1 >= this.opts.maxRounds) return;
       const r = currentRound(c);
       this.d.metrics.round.set(r);
+      if (c.view.selfIsMember() && !c.view.trains()) this.failover.checkLiveness();
       await this.voting.drive();
       if (currentRound(c) !== r) return;
       if (c.view.trains() && Date.now() - this.startedAt >= this.opts.startDelaySec * 1000) await this.driveRound(r);

@@ -53,6 +53,34 @@ export class Failover {
   }
 
   /**
+   * A member that does not train gets no announcements, so it judges the leaders by liveness alone: the leader it
+   * expects is given up on once it stopped heartbeating for a grace into the round, as a trainer would. That covers
+   * the common failover (a leader leaving mid-round) on this node's own evidence; for a leader that is live but
+   * silent it follows the trainers' votes instead (Voting.backedByTrainers).
+   */
+  checkLiveness(): void {
+    const c = this.ctx;
+    const r = currentRound(c);
+    const now = Date.now();
+    const grace = c.opts.announceGraceSec * 1000;
+    if (now - this.roundBegan(r) <= grace) return;
+    for (let n = c.view.trainers().length; n > 0; n--) {
+      const expected = c.view.expectedLeader(r);
+      if (expected === undefined) {
+        // Every trainer given up on, and some are back: start the rotation over, as trainers do.
+        if (now - (this.failedAt.get(r) ?? 0) > grace && c.view.trainers().some((id) => !c.view.isStale(id))) {
+          c.log.warn({ round: r }, 'every trainer was given up on in this round: starting the rotation over');
+          c.outcomes.clearFailures(r);
+          this.failedAt.set(r, now);
+        }
+        return;
+      }
+      if (!c.view.isStale(expected)) return;
+      this.fail(r, expected, 'the leader stopped heartbeating');
+    }
+  }
+
+  /**
    * A leader given up on only for not announcing within the grace, that announces after all, is followed again,
    * once per round: it may simply have been busy (judging a gradient, waiting for a check) while our clock ran.
    * Without this, two live nodes can each lead the same round, each refusing the other, until the deadline. Only

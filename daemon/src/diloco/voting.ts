@@ -175,11 +175,14 @@ export class Voting {
   }
 
   /**
-   * A member that does not train gets no announcements, so it cannot judge a round's leaders by their progress and
-   * never gives one up: it follows the trainers instead. A proposal by a later leader of the rotation gets its vote
-   * once at least half of the other live member trainers voted for it (each of them votes only for the leader its own
-   * failover expects). Without this such members voted only for the first leader of each round, so after any failover
-   * their votes were missing from the quorum (the churn test: rounds stalled until the deadline failed everyone).
+   * A member that does not train gets no announcements, so it cannot tell a live leader that stays silent from one
+   * still at work: it gives up on leaders that stop heartbeating by itself (Failover.checkLiveness), and for the rest
+   * follows the trainers. A proposal by a leader it does not expect gets its vote once at least two thirds of the
+   * other live member trainers voted for it (each of them votes only for the leader its own failover expects). Two
+   * thirds, not a majority: hostile trainers then need two thirds of the others to win these votes for one of them
+   * out of turn, while the honest ones (the silent leader aside) still make the two thirds from four trainers up.
+   * Without any of this such members voted only for the first leader of each round, so after a failover their votes
+   * were missing from the quorum (the churn test: rounds stalled until the deadline failed everyone).
    */
   private backedByTrainers(p: OutcomeProposal, digest: string): boolean {
     const c = this.ctx;
@@ -187,7 +190,7 @@ export class Voting {
     const others = c.view.trainers().filter((id) => id !== p.leader && !c.view.isStale(id));
     const voters = new Set(c.outcomes.votes(digest).map((v) => v.voter));
     const backing = others.filter((id) => voters.has(id)).length;
-    return backing > 0 && backing * 2 >= others.length;
+    return backing > 0 && backing * 3 >= others.length * 2;
   }
 
   /**

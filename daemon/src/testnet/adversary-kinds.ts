@@ -19,8 +19,10 @@ export const ADVERSARY_KINDS = {
     'pushes its target blobs nothing places there (no manifest, a manifest it never sent, a manifest signed by another key, a gradient for a round the target does not lead), then 100 unplaced 4 MiB blobs in a row',
   'rpc-flood': 'sends 1000 signed requests a second from its own key to one member for 5 s',
   'research-liar': 'runs the research trials it is offered, then reports each with an eval loss 30% below what its checkpoint scores',
+  'out-of-turn':
+    "proposes a merge for a round it does not lead to a member that does not train, backed by a colluding trainer's vote (--accomplice-key)",
   mixed:
-    'all of them but oversize-answers and research-liar: probes (placement ones included), hello-flood, withheld shards and forged lineage throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
+    'all of them but oversize-answers, research-liar and out-of-turn: probes (placement ones included), hello-flood, withheld shards and forged lineage throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
 } as const;
 
 export type AdversaryKind = keyof typeof ADVERSARY_KINDS;
