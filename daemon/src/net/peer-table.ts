@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { MemberView } from '../membership/membership.js';
 import { MagnetError } from '../util/errors.js';
+import { sample } from '../util/sample.js';
 import { admit } from './admission.js';
 import type { PeerClient } from './client.js';
 import type { CheckedHello } from './hello-check.js';
@@ -282,15 +283,4 @@ export class PeerTable {
     this.d.metrics.peers.set({ state: 'live' }, live);
     this.d.metrics.peers.set({ state: 'stale' }, this.live.size - live);
   }
-}
-
-/** Up to `k` items of `xs` picked uniformly at random, without repeats (a partial Fisher-Yates shuffle of a copy). */
-function sample<T>(xs: readonly T[], k: number): T[] {
-  const a = [...xs];
-  const n = Math.min(k, a.length);
-  for (let i = 0; i < n; i++) {
-    const j = i + Math.floor(Math.random() * (a.length - i));
-    [a[i], a[j]] = [a[j] as T, a[i] as T];
-  }
-  return a.slice(0, n);
 }
