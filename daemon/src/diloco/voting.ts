@@ -221,7 +221,11 @@ export class Voting {
     }
   }
 
-  /** A listed gradient: ours, pushed to us, or fetched (hash-checked) from the leader or its contributor. */
+  /**
+   * A listed gradient: ours, pushed to us, or fetched (hash-checked) from its contributor when that one is live, else
+   * from the leader. Contributor first spreads the voters' downloads over the contributors; from the leader alone,
+   * its link carried every gradient to every member (members^2 gradients a round).
+   */
   private async gradient(p: OutcomeProposal, s: { nodeId: string; sha256: string; size: number }): Promise<string> {
     const c = this.ctx;
     const have = gradientFile(c, s.sha256) ?? this.fetched(p.round, s.sha256);
@@ -229,7 +233,8 @@ export class Voting {
     const file = join(this.fetchDir, `${p.round}-${s.sha256}.safetensors`);
     const max = Math.min(s.size, maxGradientBytes(c, p.parentSha256));
     let last: unknown;
-    for (const peer of [p.leader, s.nodeId].filter((id) => id !== c.me)) {
+    const order = c.view.isStale(s.nodeId) ? [p.leader, s.nodeId] : [s.nodeId, p.leader];
+    for (const peer of [...new Set(order)].filter((id) => id !== c.me)) {
       try {
         await c.network.fetchBlob(peer, s.sha256, file, max);
         return file;
