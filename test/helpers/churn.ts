@@ -71,6 +71,12 @@ interface Node {
 interface Status {
   diloco: { latest: { sha256: string; round: number } | null; lastError: string | null };
   listen: { p2p: string[] };
+  net?: { peers: { state: string; member: boolean }[] };
+}
+
+/** How many live peers (members only, with `members`) a node's status lists. */
+function livePeers(s: Status | undefined, members = false): number {
+  return (s?.net?.peers ?? []).filter((p) => p.state === 'live' && (!members || p.member)).length;
 }
 
 /** mulberry32: the same seed picks the same leavers. */
@@ -238,7 +244,8 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
       const s = await status(n);
       plan.log(
         `not on the round-${round} checkpoint: a ${n.kind} up ${((Date.now() - n.since) / 1000).toFixed(0)} s, ` +
-          `${shas[i] ? `holding another one (${shas[i]})` : `at round ${s?.diloco.latest?.round ?? 'none'}`}, last error ${s?.diloco.lastError ?? 'none'}`,
+          `${shas[i] ? `holding another one (${shas[i]})` : `at round ${s?.diloco.latest?.round ?? 'none'}`}, last error ${s?.diloco.lastError ?? 'none'}, ` +
+          `live peers ${livePeers(s)} (members ${livePeers(s, true)})`,
       );
       for (const line of n.d.output().trim().split('\n').slice(-4)) plan.log(`    ${line.slice(0, 400)}`);
     }

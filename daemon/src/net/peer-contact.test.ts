@@ -13,8 +13,11 @@ import { PeerContact } from './peer-contact.js';
 import type { Live } from './peer-table.js';
 import type { Peers } from './peers.js';
 
-/** Live peers whose clients count heartbeats and peer exchanges; no network. */
-function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown) {
+/**
+ * Live peers whose clients count heartbeats and peer exchanges; no network. `net.members` are the network's other
+ * members, `net.book` the multiaddrs of the peers this node knew before.
+ */
+function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown, net = { members: [] as string[], book: [] as string[][] }) {
   const calls = { heartbeat: [] as string[], getPeers: [] as string[] };
   const live: Live[] = Array.from({ length: n }, (_, i) => {
     const nodeId = `node-${String(i).padStart(16, '0')}`;
@@ -50,7 +53,13 @@ function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown) {
     sweep: () => undefined,
     alive: () => undefined,
   };
-  const peers = { table } as unknown as Peers;
+  const book = { all: () => net.book.map((multiaddrs, i) => ({ nodeId: `node-book${String(i).padStart(12, '0')}`, multiaddrs })) };
+  const peers = {
+    table,
+    book,
+    isMember: (id: string) => net.members.includes(id),
+    hasOtherMembers: () => net.members.length > 0,
+  } as unknown as Peers;
   const contact = new PeerContact({
     config: { heartbeatSeconds: 15, bootstrap: ['/ip4/127.0.0.1/tcp/9/p2p/16Uiu2HAmBootstrap'] } as NetOptions,
     peers,
@@ -220,4 +229,21 @@ test('a node with no live peer greets its connections and dials its bootstrap li
   contact.tick(t0 + 40_000);
   await settle();
   assert.equal(dialled.length, 1, 'a node with a live peer does not rejoin');
+});
+
+test('a node whose live peers are all strangers is cut off too: it dials its bootstrap list and known peers again until a member is live', async () => {
+  const { dialled, host } = connectedHost('33');
+  const book = Array.from({ length: 10 }, (_, i) => [`/ip4/127.0.0.1/tcp/${100 + i}/p2p/16Uiu2HAmKnown${i}`]);
+  const member = 'node-00000000000000aa';
+  const { contact, live } = fixture(2, 'node-ffffffffffffffff', host, { members: [member], book });
+  const t0 = Date.now();
+  contact.tick(t0 + 16_000);
+  await settle();
+  assert.equal(dialled[0], '/ip4/127.0.0.1/tcp/9/p2p/16Uiu2HAmBootstrap', 'two live strangers, no member: the bootstrap list first');
+  assert.equal(dialled.length, 5, 'then 4 known peers from the book');
+  assert.ok(dialled.slice(1).every((a) => book.some(([b]) => b === a)));
+  live[1]!.info.nodeId = member; // a member is live now
+  contact.tick(t0 + 40_000);
+  await settle();
+  assert.equal(dialled.length, 5, 'a node with a live member does not rejoin');
 });

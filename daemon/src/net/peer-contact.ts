@@ -16,6 +16,7 @@ import type { Live } from './peer-table.js';
 import type { Peers } from './peers.js';
 import { codecs, type HelloMsg } from './proto.js';
 import { Refusal } from './refusal.js';
+import { sample } from '../util/sample.js';
 
 export interface PeerContactDeps {
   config: NetOptions;
@@ -42,8 +43,9 @@ export class PeerContact {
   private readonly startedAt = Date.now();
   /** When the last round of peer exchange began (every 2 s in the first minute, then every heartbeat period). */
   private lastExchange = 0;
-  /** The last time this node, having no live peer, tried to rejoin on its own (rejoin()). */
+  /** The last time this node, cut off, tried to rejoin on its own (rejoin()), and since when it is cut off (0: not). */
   private lastRejoin = Date.now();
+  private cutSince = 0;
   private seq = 0;
 
   constructor(private readonly d: PeerContactDeps) {}
@@ -122,20 +124,42 @@ export class PeerContact {
   }
 
   /**
-   * A node with no live peer (its bootstrap dial failed, or every greeting missed its deadline on a busy machine)
-   * tries again on its own every ISOLATED_RETRY_MS: it greets the peers it is connected to but does not know, and
-   * dials its bootstrap list again. Before, it stayed alone for good, since mDNS and the DHT are off by default and
-   * nothing else finds it: 20 of 50 daemons started together on two cores never had a peer.
+   * A node cut off from the network tries again on its own every ISOLATED_RETRY_MS: it greets the peers it is
+   * connected to but does not know, and dials its bootstrap list and a few peers from its peer book again. Cut off
+   * means no live peer, or, where the network has members, no live member: a few strangers can find each other
+   * (one bootstrapped from another while both were alone) and exchange peer lists among themselves for good, hearing
+   * of no round (one light node of 50 stayed on genesis for a whole churn run that way). Before, nothing tried
+   * again, since mDNS and the DHT are off by default: 20 of 50 daemons started together on two cores never had a peer.
    */
   private rejoin(now: number, all: Live[]): void {
     const host = this.d.host();
-    if (!host || all.some((l) => l.state === 'live') || now - this.lastRejoin < ISOLATED_RETRY_MS) return;
+    if (!host || now - this.lastRejoin < ISOLATED_RETRY_MS) return;
+    const peers = this.d.peers;
+    const live = all.filter((l) => l.state === 'live');
+    if (live.length > 0 && !(peers.hasOtherMembers() && !live.some((l) => peers.isMember(l.info.nodeId)))) {
+      this.cutSince = 0;
+      return;
+    }
     this.lastRejoin = now;
     for (const c of host.getConnections()) {
       const nodeId = nodeIdOfPeer(c.remotePeer);
-      if (nodeId && !this.d.peers.table.get(nodeId)) void this.discover(c.remotePeer);
+      if (nodeId && !peers.table.get(nodeId)) void this.discover(c.remotePeer);
     }
-    for (const a of this.d.config.bootstrap) host.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    const liveIds = new Set(live.map((l) => l.info.nodeId));
+    const known = peers.book
+      .all()
+      .filter((r) => !liveIds.has(r.nodeId) && r.nodeId !== this.d.self.nodeId)
+      .map((r) => r.multiaddrs.find((a) => a.includes('/p2p/')))
+      .filter((a): a is string => a !== undefined);
+    const addrs = [...this.d.config.bootstrap, ...sample(known, BOOK_REDIALS)];
+    if (this.cutSince === 0) {
+      this.cutSince = now;
+      this.d.log.warn(
+        { live: live.length, bootstrap: this.d.config.bootstrap.length, known: known.length },
+        `no live ${live.length === 0 ? 'peer' : 'member'}: greeting connections and dialling the bootstrap list and known peers every ${ISOLATED_RETRY_MS / 1000} s`,
+      );
+    }
+    for (const a of addrs) host.dial(multiaddr(a), { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
   }
 
   /**
@@ -230,8 +254,9 @@ export class PeerContact {
 /** While the network forms, how often and with how many peers (those asked longest ago) a node exchanges peer lists. */
 const FORMING_EVERY_MS = 2000;
 const FORMING_FANOUT = 4;
-/** How often a node with no live peer greets its connections and dials its bootstrap list again. */
+/** How often a node cut off greets its connections and dials its bootstrap list (and BOOK_REDIALS known peers) again. */
 const ISOLATED_RETRY_MS = 15_000;
+const BOOK_REDIALS = 4;
 
 /** Heartbeat failures that mean the peer is down or restarted, rather than slow. */
 const DOWN_STATUSES = new Set([grpc.status.UNAVAILABLE, grpc.status.FAILED_PRECONDITION, grpc.status.UNAUTHENTICATED]);

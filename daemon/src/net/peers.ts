@@ -64,6 +64,12 @@ export class Peers extends EventEmitter<NetEvents> {
     return this.table.isMember(nodeId);
   }
 
+  /** Whether the network has members besides this node: a node that reaches none of them hears of no round. */
+  hasOtherMembers(): boolean {
+    const self = this.deps.identity;
+    return this.deps.members.size() > (this.deps.members.isMember(self.nodeId, self.address) ? 1 : 0);
+  }
+
   /** Typed, signed calls to a known peer. */
   client(nodeId: string): PeerClient {
     return this.table.client(nodeId);
