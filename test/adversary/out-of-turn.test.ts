@@ -19,7 +19,7 @@ import {
  * Two colluding trainers against a member that does not train. Such a member gets no announcements, so it takes
  * the trainers' votes as a hint of who leads after a failover; here three trainers H < A < B (H leads round 0,
  * live but not training yet) and a storage member S are the members. A (the adversary tool, its own key) proposes
- * a merge for round 0 out of turn to S, carrying its own vote and B's (A holds B's key; B runs as a plain daemon so
+ * to abandon round 0 out of turn to S (no merge to recompute: a vote would follow at once), carrying its own vote and B's (A holds B's key; B runs as a plain daemon so
  * that S sees it live). Half of the other live trainers back it; two thirds do not. S must refuse it as
  * `not_expected_leader` and never vote for it. Then H dies: S gives H up by itself (it stopped heartbeating), with
  * no trainer's word for it, and A is the leader S expects.
@@ -75,7 +75,10 @@ test(
 
     // S keeps the proposal (it holds the genesis parent), then refuses to vote for it on its next tick.
     const refusal = `refused proposal from ${A.h.nodeId}: not_expected_leader`;
-    await waitFor(() => s.output().includes(refusal), 300_000, `S to refuse A's out-of-turn proposal (${refusal})`);
+    const tail = (d: RunningDaemon) => d.output().trim().split('\n').slice(-15).join('\n');
+    await waitFor(() => s.output().includes(refusal), 300_000, `S to refuse A's out-of-turn proposal (${refusal})`).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- S:\n${tail(s)}\n--- A:\n${tail(a)}`);
+    });
     const st = await s.get<Status>('/status');
     assert.equal(st.diloco.round, 0);
     assert.equal(st.diloco.leader, H.h.nodeId, 'S still expects H to lead round 0');

@@ -23,8 +23,8 @@ export interface OutOfTurnContext {
 
 /**
  * Two colluding trainers try to win the votes of a member that does not train for one of them out of turn: while
- * the round's leader (live, heartbeating) is still at work, the attacker proposes a merge of its own for the round,
- * carrying its vote and its accomplice's. The target must refuse it as `not_expected_leader` (two thirds of the
+ * the round's leader (live, heartbeating) is still at work, the attacker proposes to abandon the round, carrying
+ * its vote and its accomplice's (won, such votes would cancel the round's training for everyone). The target must refuse it as `not_expected_leader` (two thirds of the
  * other live trainers must back a leader it does not expect) and never vote for it. Sent until the target keeps
  * the proposal (it answers `parent_mismatch` until it holds the genesis checkpoint).
  */
@@ -34,7 +34,8 @@ export async function proposeOutOfTurn(o: OutOfTurnContext): Promise<void> {
   for (let tries = 0; tries < 120; tries++) {
     const v = o.round();
     if (v.latest && v.leader && v.leader !== o.me) {
-      const p = kit.proposal();
+      // Abandoning the round: no merge to recompute, so a vote would follow at once (and a round lost for all).
+      const p = kit.proposal({ merged: false, sha256: v.latest, contributions: [] });
       const votes = [kit.voteOf(p, o.key), ...(accomplice ? [kit.voteOf(p, accomplice)] : [])];
       const got = labelOf(
         await kit

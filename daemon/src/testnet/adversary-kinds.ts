@@ -20,7 +20,7 @@ export const ADVERSARY_KINDS = {
   'rpc-flood': 'sends 1000 signed requests a second from its own key to one member for 5 s',
   'research-liar': 'runs the research trials it is offered, then reports each with an eval loss 30% below what its checkpoint scores',
   'out-of-turn':
-    "proposes a merge for a round it does not lead to a member that does not train, backed by a colluding trainer's vote (--accomplice-key)",
+    "proposes to abandon a round it does not lead, to a member that does not train, backed by a colluding trainer's vote (--accomplice-key)",
   mixed:
     'all of them but oversize-answers, research-liar and out-of-turn: probes (placement ones included), hello-flood, withheld shards and forged lineage throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
 } as const;
