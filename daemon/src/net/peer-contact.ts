@@ -5,6 +5,7 @@ import type { Libp2p } from 'libp2p';
 import type { NetOptions } from './options.js';
 import type { Logger } from '../log/logger.js';
 import { errorMessage, isMagnetError } from '../util/errors.js';
+import { sample } from '../util/sample.js';
 import { ipRange } from './admission.js';
 import { RpcError } from './client.js';
 import { decodeOr } from './guard.js';
@@ -16,7 +17,6 @@ import type { Live } from './peer-table.js';
 import type { Peers } from './peers.js';
 import { codecs, type HelloMsg } from './proto.js';
 import { Refusal } from './refusal.js';
-import { sample } from '../util/sample.js';
 
 export interface PeerContactDeps {
   config: NetOptions;
@@ -128,7 +128,7 @@ export class PeerContact {
    * connected to but does not know, and dials its bootstrap list and a few peers from its peer book again. Cut off
    * means no live peer, or, where the network has members, no live member: a few strangers can find each other
    * (one bootstrapped from another while both were alone) and exchange peer lists among themselves for good, hearing
-   * of no round (one light node of 50 stayed on genesis for a whole churn run that way). Before, nothing tried
+   * of no round (the likely reason one light node of 50 stayed on genesis for a whole churn run). Before, nothing tried
    * again, since mDNS and the DHT are off by default: 20 of 50 daemons started together on two cores never had a peer.
    */
   private rejoin(now: number, all: Live[]): void {
@@ -136,7 +136,8 @@ export class PeerContact {
     if (!host || now - this.lastRejoin < ISOLATED_RETRY_MS) return;
     const peers = this.d.peers;
     const live = all.filter((l) => l.state === 'live');
-    if (live.length > 0 && !(peers.hasOtherMembers() && !live.some((l) => peers.isMember(l.info.nodeId)))) {
+    const reachesMembers = !peers.hasOtherMembers() || live.some((l) => peers.isMember(l.info.nodeId));
+    if (live.length > 0 && reachesMembers) {
       this.cutSince = 0;
       return;
     }
