@@ -222,9 +222,10 @@ export class Voting {
   }
 
   /**
-   * A listed gradient: ours, pushed to us, or fetched (hash-checked) from its contributor when that one is live, else
-   * from the leader. Contributor first spreads the voters' downloads over the contributors; from the leader alone,
-   * its link carried every gradient to every member (members^2 gradients a round).
+   * A listed gradient: ours, pushed to us, or fetched (hash-checked) from the leader, else its contributor. The
+   * leader first, though its link then carries every gradient to every member: it just proposed, so it is live and
+   * holds them all, while a contributor may have left since (contributor first cost voters a timeout per departed
+   * contributor under churn, and in the simulation a slow voter's vote came too late a quarter of the time).
    */
   private async gradient(p: OutcomeProposal, s: { nodeId: string; sha256: string; size: number }): Promise<string> {
     const c = this.ctx;
@@ -233,8 +234,7 @@ export class Voting {
     const file = join(this.fetchDir, `${p.round}-${s.sha256}.safetensors`);
     const max = Math.min(s.size, maxGradientBytes(c, p.parentSha256));
     let last: unknown;
-    const order = c.view.isStale(s.nodeId) ? [p.leader, s.nodeId] : [s.nodeId, p.leader];
-    for (const peer of [...new Set(order)].filter((id) => id !== c.me)) {
+    for (const peer of [...new Set([p.leader, s.nodeId])].filter((id) => id !== c.me)) {
       try {
         await c.network.fetchBlob(peer, s.sha256, file, max);
         return file;
