@@ -64,12 +64,11 @@ test(
     const boot = ['--bootstrap', (await s.get<Status>('/status')).listen.p2p[0] as string];
     const [h, b] = await Promise.all([H, B].map((x) => startDaemon({ home: x.h.home, env, args: trainerArgs(boot) })));
     running.push(h!, b!);
-    const report = join(work, 'probes.jsonl');
     const a = await startDaemon({
       home: A.h.home,
       env,
       args: trainerArgs(boot),
-      entry: [ADVERSARY, '--kind', 'out-of-turn', '--target', S!.nodeId, '--accomplice-key', accompliceKey, '--report', report],
+      entry: [ADVERSARY, '--kind', 'out-of-turn', '--target', S!.nodeId, '--accomplice-key', accompliceKey],
     });
     running.push(a);
 

@@ -1,19 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { SigningKey } from 'ethers';
 import { checkedKey } from '../identity/keystore.js';
-import type { Logger } from '../log/logger.js';
-import type { Peers } from '../net/peers.js';
 import { labelOf } from './labels.js';
-import { probeKit } from './probe-kit.js';
+import { type ProbeContext, probeKit } from './probe-kit.js';
 
-export interface OutOfTurnContext {
-  net: Peers;
-  key: SigningKey;
-  me: string;
-  /** This node's view of the round: the round, its latest checkpoint, and who leads it here. */
-  round(): { round: number; latest: string; leader: string | null };
-  innerSteps: number;
-  log: Logger;
+/** What the attack needs: the prober's own node (as the probes have it), its target and its accomplice. */
+export interface OutOfTurnContext extends Omit<ProbeContext, 'report' | 'target' | 'only'> {
   /** The member the proposal goes to (one that does not train: it takes the trainers' votes as a hint). */
   target: string;
   /** A hex private key of a colluding member trainer whose vote backs the proposal (none: only our own vote). */
@@ -24,12 +16,13 @@ export interface OutOfTurnContext {
 /**
  * Two colluding trainers try to win the votes of a member that does not train for one of them out of turn: while
  * the round's leader (live, heartbeating) is still at work, the attacker proposes to abandon the round, carrying
- * its vote and its accomplice's (won, such votes would cancel the round's training for everyone). The target must refuse it as `not_expected_leader` (two thirds of the
- * other live trainers must back a leader it does not expect) and never vote for it. Sent until the target keeps
+ * its vote and its accomplice's (won, such votes would cancel the round's training for everyone). The target must
+ * refuse it as `not_expected_leader` (two thirds of the other live trainers must back a leader it does not expect)
+ * and never vote for it. Sent until the target keeps
  * the proposal (it answers `parent_mismatch` until it holds the genesis checkpoint).
  */
 export async function proposeOutOfTurn(o: OutOfTurnContext): Promise<void> {
-  const kit = probeKit({ net: o.net, key: o.key, me: o.me, round: o.round, innerSteps: o.innerSteps, log: o.log });
+  const kit = probeKit(o);
   const accomplice = o.accompliceKeyFile ? new SigningKey(checkedKey(readFileSync(o.accompliceKeyFile, 'utf8').trim())) : undefined;
   for (let tries = 0; tries < 120; tries++) {
     const v = o.round();
