@@ -157,8 +157,19 @@ test(
     console.log(`# honest gradients merged: ${mergedHonest} of ${honest.length * ROUNDS}`);
     check(mergedHonest >= honest.length * ROUNDS - 2, `only ${mergedHonest} honest gradients merged`);
 
-    // A late reading node catches up through the certified lineage, refusing the hostile member's forgeries.
-    const reader = await startDaemon({ env, args: [...args, '--role', 'server', '--bootstrap', boot] });
+    // A late reading node catches up through the certified lineage, refusing the hostile member's forgeries. It asks
+    // every member at once (a node asks a random 4 by default, which would leave the hostile one out a fifth of the
+    // time) and knows the hostile member from the start (its bootstrap list), so the forgery is always met.
+    const readerConfig = join(work, 'reader.json');
+    writeFileSync(
+      readerConfig,
+      JSON.stringify({ diloco: { ...diloco, catchUpFanout: 16 }, net: { heartbeatSeconds: 1, staleSeconds: 10 } }),
+    );
+    const badAddr = (await bad.get<Status>('/status')).listen.p2p[0] as string;
+    const reader = await startDaemon({
+      env,
+      args: ['--config', readerConfig, ...membersArgs(homes), '--role', 'server', '--bootstrap', `${badAddr},${boot}`],
+    });
     running.push(reader);
     await waitFor(
       async () => (await reader.get<Status>('/status')).diloco.latest?.sha256 === statuses[0]?.diloco.latest?.sha256,

@@ -28,6 +28,11 @@ export interface ChurnPlan {
   rounds: number;
   /** Share of the live nodes that leave (and are replaced) after each certified round. */
   churn: number;
+  /**
+   * After the first watched round, the leader of the next one is among the leavers as soon as it announced: the
+   * others give it up and follow its successor, and it comes back (30 s later) still leading in its own view.
+   */
+  leaderLeaves?: boolean;
   /** After which of the watched rounds (1-based) `killShare` of the live nodes are killed at once; 0: never. */
   killAfter: number;
   killShare: number;
@@ -69,7 +74,14 @@ interface Node {
 }
 
 interface Status {
-  diloco: { latest: { sha256: string; round: number } | null; lastError: string | null };
+  nodeId: string;
+  diloco: {
+    round: number;
+    leader: string | null;
+    state: string;
+    latest: { sha256: string; round: number } | null;
+    lastError: string | null;
+  };
   listen: { p2p: string[] };
   net?: { peers: { state: string; member: boolean }[] };
 }
@@ -183,6 +195,15 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
         await new Promise((r) => setTimeout(r, 3000));
       }
     };
+    /** The live node that leads round r and announced it (its state "collecting"), waiting up to a minute. */
+    const announcedLeader = async (r: number): Promise<Node | undefined> => {
+      for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
+        const all = await Promise.all(live.map(status));
+        const i = all.findIndex((s) => s?.diloco.round === r && s.diloco.leader === s.nodeId && s.diloco.state === 'collecting');
+        if (i >= 0) return live[i];
+      }
+      return undefined;
+    };
     const sampleRss = () => {
       for (const n of live) if (n.d.proc.pid && n.d.proc.exitCode === null) rss.push(residentMemory(n.d.proc.pid).rss / 2 ** 20);
     };
@@ -193,6 +214,21 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
     for (let k = 1; k <= plan.rounds; k++) {
       sampleRss();
       const leavers = pick(live, Math.round(plan.churn * total));
+      if (k === 1 && plan.leaderLeaves) {
+        const leader = await announcedLeader(round + 1);
+        if (leader && !leavers.includes(leader))
+          leavers.splice(
+            Math.max(
+              0,
+              leavers.findIndex((n) => n.kind === 'trainer'),
+            ),
+            1,
+            leader,
+          );
+        plan.log(
+          leader ? `the leader of round ${round + 1} announced it and is among the leavers` : `no leader of round ${round + 1} seen`,
+        );
+      }
       for (const n of leavers) live.splice(live.indexOf(n), 1);
       await Promise.all(leavers.map((n) => n.d.stop(45_000)));
       report.left += leavers.length;

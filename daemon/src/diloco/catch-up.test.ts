@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CatchUp, PROBE_FANOUT } from './catch-up.js';
+import { CatchUp } from './catch-up.js';
 import type { RoundContext } from './context.js';
 import type { Promotion } from './promotion.js';
+
+const FANOUT = 4;
 
 /** A node at round `at` among `members` live members that all say the network is at round 9. */
 function behind(members: number, at = 0) {
@@ -11,7 +13,7 @@ function behind(members: number, at = 0) {
   let round = at;
   const ctx = {
     me: 'node-self',
-    opts: { announceGraceSec: 30 },
+    opts: { announceGraceSec: 30, catchUpFanout: FANOUT },
     outcomes: { currentRound: () => round },
     network: {
       livePeers: () => Array.from({ length: members }, (_, i) => ({ nodeId: `node-${i}`, roles: ['trainer'], member: true })),
@@ -45,10 +47,10 @@ test('a node that is behind asks a fresh random few of the live members where th
   assert.equal(n.round(), 9);
   for (let i = 0; i < 9; i++) await n.run();
   assert.ok(
-    n.asked.every((a) => a.length === PROBE_FANOUT && new Set(a).size === PROBE_FANOUT),
-    `${PROBE_FANOUT} distinct members per probe: ${n.asked.map((a) => a.length).join(', ')}`,
+    n.asked.every((a) => a.length === FANOUT && new Set(a).size === FANOUT),
+    `${FANOUT} distinct members per probe: ${n.asked.map((a) => a.length).join(', ')}`,
   );
-  assert.ok(new Set(n.asked.flat()).size > 2 * PROBE_FANOUT, 'a fresh sample each probe');
+  assert.ok(new Set(n.asked.flat()).size > 2 * FANOUT, 'a fresh sample each probe');
   const few = behind(2);
   await few.run();
   assert.equal(few.asked[0]!.length, 2, 'all of them when there are fewer than the sample');

@@ -5,12 +5,6 @@ import { CertificateRefused, type Promotion } from './promotion.js';
 
 /** Certified outcomes fetched per lineage request. */
 const PAGE = 64;
-/**
- * Members asked per probe, a fresh random sample each time. Asking every member made the probes most of a large
- * network's messages (71% at 100 members in the round simulation); a sample is enough because what the answers
- * lead to is checked anyway (a quorum's certificates), and a lying or silent sample costs only one probe's delay.
- */
-export const PROBE_FANOUT = 4;
 
 /**
  * How a node that is behind (it joined late, was away, or crashed) catches up: it asks a few live members where the
@@ -38,9 +32,12 @@ export class CatchUp {
     this.wanted = false;
     this.lastProbe = Date.now();
     const r = currentRound(c);
+    // A sample, not every member: asking all made the probes most of a large network's messages (71% at 100
+    // members in the round simulation). What the answers lead to is a quorum's certificates, checked anyway, so a
+    // lying or silent sample costs one probe's delay.
     const peers = sample(
       c.network.livePeers().filter((p) => p.member && p.nodeId !== c.me),
-      PROBE_FANOUT,
+      c.opts.catchUpFanout,
     );
     const answers = await Promise.all(
       peers.map((p) =>

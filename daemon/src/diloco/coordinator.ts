@@ -137,7 +137,14 @@ export class RoundCoordinator implements Startable {
     );
     this.voting = new Voting(this.ctx, this.promotion, verifier, (r, leader, reason) => this.failover.fail(r, leader, reason));
     this.catchUp = new CatchUp(this.ctx, this.promotion);
-    this.leader = new Leader(this.ctx, this.trainer, verifier, this.voting, () => this.catchUp.soon());
+    this.leader = new Leader(
+      this.ctx,
+      this.trainer,
+      verifier,
+      this.voting,
+      () => this.catchUp.soon(),
+      (r, reason) => this.failover.fail(r, this.me, reason),
+    );
     this.follower = new Follower(this.ctx, this.trainer);
     this.checker = new Checker(this.ctx, verifier);
     // Storage takes a pushed gradient only for a round this node leads, from a member that accepted it.

@@ -49,7 +49,18 @@ export class Failover {
     }
     if (expected === c.me || now < since) return;
     if (c.view.isStale(expected)) this.fail(r, expected, 'the leader stopped heartbeating');
-    else if (now - since > grace) this.fail(r, expected, LATE);
+    else if (now - since > grace && !this.proposedInTime(r, expected, since)) this.fail(r, expected, LATE);
+  }
+
+  /**
+   * A live leader whose proposal we hold is past announcing: a node that came to expect it late (it was away, or
+   * was itself the leader the others gave up on) gets no announcement, and must not give it up for lateness before
+   * the round could have run its course, or its vote goes to nobody.
+   */
+  private proposedInTime(r: number, leader: string, since: number): boolean {
+    const c = this.ctx;
+    if (!c.outcomes.proposals(r).some((x) => x.proposal.leader === leader)) return false;
+    return Date.now() - since <= c.opts.roundTimeoutSec * 1000 + 3 * c.opts.announceGraceSec * 1000;
   }
 
   /**

@@ -42,6 +42,8 @@ export class Leader {
     private readonly voting: Voting,
     /** A peer answered that the network is past this round: catch up instead of leading it. */
     private readonly onBehind: () => void,
+    /** The other trainers gave up on us in this round: follow the successor they follow. */
+    private readonly onGivenUp: (round: number, reason: string) => void,
   ) {
     this.judging = new Judging(ctx, trainer, verifier);
   }
@@ -74,11 +76,10 @@ export class Leader {
     if (again) {
       // Our own proposal of this round (a restart), or the one we voted for under an earlier leader: proposed again.
       c.rounds.update(r, { state: 'proposed', mergedSha256: again.proposal.sha256 });
-      await this.announce(row);
-      await this.voting.proposeOwn(again.proposal);
+      if (await this.announce(row)) await this.voting.proposeOwn(again.proposal);
       return;
     }
-    await this.announce(row);
+    if (!(await this.announce(row))) return;
     if (!this.trainer.own(row) && !this.trainer.running) this.trainer.start(row);
   }
 
@@ -95,8 +96,8 @@ export class Leader {
     return { proposal: this.sign({ ...src, leader: this.ctx.me, leaderCheck: null, basis }) };
   }
 
-  /** Announces to the trainers that have not accepted yet; those that accept join `needed`. */
-  private async announce(row: RoundRow): Promise<void> {
+  /** Announces to the trainers whose gradient is not in yet; those that accept join `needed`. False: we stepped down. */
+  private async announce(row: RoundRow): Promise<boolean> {
     const c = this.ctx;
     this.lastAnnounce.set(row.round, Date.now());
     const a: RoundAnnouncement = {
@@ -109,7 +110,8 @@ export class Leader {
       eligible: row.eligible,
       failedLeaders: row.failedLeaders,
     };
-    const to = c.view.trainers().filter((id) => id !== c.me && !row.needed.includes(id));
+    // Those that accepted are asked again until their gradient is in: one that gave up on us meanwhile says so.
+    const to = c.view.trainers().filter((id) => id !== c.me && !c.grads.get(row.round, id));
     const acks = await Promise.all(
       to.map((id) => c.network.announce(id, a).catch((err: unknown) => ({ accepted: false, reason: `unreachable: ${errorMessage(err)}` }))),
     );
@@ -118,9 +120,27 @@ export class Leader {
     to.forEach((id, i) => {
       if (!acks[i]?.accepted) c.log.debug({ round: row.round, peer: id, reason: acks[i]?.reason }, 'peer did not accept the round (yet)');
     });
-    if (joined.length === 0) return;
+    if (this.givenUp(row.round, to, acks)) return false;
     const cur = c.rounds.get(row.round);
-    if (cur?.leader === c.me) c.rounds.update(row.round, { needed: [...new Set([...cur.needed, ...joined])] });
+    if (joined.length > 0 && cur?.leader === c.me) c.rounds.update(row.round, { needed: [...new Set([...cur.needed, ...joined])] });
+    return true;
+  }
+
+  /**
+   * A leader that was away (stopped, crashed, cut off) while the other trainers gave up on it and followed its
+   * successor comes back believing it still leads: its announcements are refused `leader_failed`, and it refuses the
+   * successor's proposal as not expected, so the successor misses its vote (and the votes of the members that do not
+   * train, which follow two thirds of the trainers): the round stalled to its deadline and past it (the churn test).
+   * Once two thirds of the other live trainers answer that they gave up on it, it gives up on itself and follows. A
+   * third of hostile trainers cannot make an honest leader step down: the same bound as the vote.
+   */
+  private givenUp(round: number, to: string[], acks: Ack[]): boolean {
+    const c = this.ctx;
+    const others = c.view.trainers().filter((id) => id !== c.me && !c.view.isStale(id));
+    const refusing = to.filter((id, i) => others.includes(id) && acks[i]?.reason.startsWith('leader_failed')).length;
+    if (refusing === 0 || refusing * 3 < others.length * 2) return false;
+    this.onGivenUp(round, `${refusing} of ${others.length} other live trainers gave up on it`);
+    return true;
   }
 
   /**
@@ -198,7 +218,7 @@ export class Leader {
     const c = this.ctx;
     if (!this.trainer.running && !this.trainer.own(row) && !c.grads.get(row.round, c.me)) this.trainer.start(row); // resumed after a restart
     if (Date.now() - (this.lastAnnounce.get(row.round) ?? 0) > (c.opts.announceGraceSec * 1000) / 2 && Date.now() < row.deadlineMs)
-      await this.announce(row);
+      if (!(await this.announce(row))) return;
     const t0 = Date.now();
     let judged = false;
     for (const g of c.grads.forRound(row.round)) {

@@ -104,6 +104,11 @@ export const dilocoOptions = {
       env: 'MAGNET_ANNOUNCE_GRACE',
     },
   ),
+  catchUpFanout: int(
+    4,
+    'Members a node that is behind asks at once where the network is (a fresh random sample each probe; what they answer is checked anyway)',
+    { min: 1, max: 1024 },
+  ),
   startDelaySec: int(5, 'Seconds to wait for peers before the first round', { min: 0 }),
   maxRounds: int(0, 'Stop after this many merged rounds (0 = run forever)', { min: 0, env: 'MAGNET_MAX_ROUNDS' }),
   maxGradNorm: num(1e6, 'Refuse pseudo-gradients whose L2 norm exceeds this', { min: 0 }),
