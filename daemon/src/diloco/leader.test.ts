@@ -40,7 +40,8 @@ function returningLeader(answers: Record<string, string>) {
     view: {
       trainers: () => trainers,
       failed: () => failed,
-      isStale: () => false,
+      // Just restarted: it has heard from none of them yet, but they answer.
+      isStale: () => true,
     },
     rounds: {
       get: () => row,

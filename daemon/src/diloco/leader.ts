@@ -136,7 +136,9 @@ export class Leader {
    */
   private givenUp(round: number, to: string[], acks: Ack[]): boolean {
     const c = this.ctx;
-    const others = c.view.trainers().filter((id) => id !== c.me && !c.view.isStale(id));
+    // Live: heard from lately, or answered just now (a leader just restarted may not have heard from them yet).
+    const answered = new Set(to.filter((_, i) => acks[i] !== undefined && !acks[i].reason.startsWith('unreachable')));
+    const others = c.view.trainers().filter((id) => id !== c.me && (answered.has(id) || !c.view.isStale(id)));
     const refusing = to.filter((id, i) => others.includes(id) && acks[i]?.reason.startsWith('leader_failed')).length;
     if (refusing === 0 || refusing * 3 < others.length * 2) return false;
     this.onGivenUp(round, `${refusing} of ${others.length} other live trainers gave up on it`);
