@@ -26,6 +26,11 @@ export interface SimOptions {
   diloco: Partial<DilocoOptions>;
   /** Gives up after this much simulated time. */
   maxSimSec: number;
+  /**
+   * The leader of round 1 goes down as soon as it announced, with every member that does not train: it comes back
+   * `leaderSec` later (the trainers follow its successor by then), they `votersSec` later (none saw it go).
+   */
+  leaderAway?: { leaderSec: number; votersSec: number };
 }
 
 export const SIM_DEFAULTS: SimOptions = {

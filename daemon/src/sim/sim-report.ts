@@ -33,6 +33,8 @@ export interface SimReport {
   byKind: Record<string, number>;
   /** Distinct (round, leader) given up on by some honest member, by reason. */
   failovers: Record<string, number>;
+  /** Leaders that stepped down in a round because the other trainers had given up on them. */
+  stepDowns: number;
   /** Refusals of hostile members' messages by honest nodes: "kind message/reason" -> count. */
   hostileRefused: Record<string, number>;
   /** Refusals of honest members' messages (lag, churn, partitions): "message/reason" -> count. */
@@ -104,6 +106,9 @@ export function summarize(d: {
   const sum = (f: (s: (typeof stats)[number]) => number) => stats.reduce((a, s) => a + f(s), 0);
 
   const failovers: Record<string, number> = {};
+  // Leaders that gave up on themselves (the others had moved on while they were away): counted apart, since the
+  // failover of the same round and leader is counted once, under the first node's reason.
+  const stepDowns = events.failovers.filter((f) => f.node === f.leader && !hostileOf.has(f.node)).length;
   const seen = new Set<string>();
   for (const f of events.failovers) {
     if (hostileOf.has(f.node) || seen.has(`${f.round}:${f.leader}`)) continue;
@@ -143,6 +148,7 @@ export function summarize(d: {
     },
     byKind: Object.fromEntries(net.byKind),
     failovers,
+    stepDowns,
     hostileRefused,
     honestRefused,
     hostileMerged,

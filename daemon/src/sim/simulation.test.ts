@@ -50,3 +50,28 @@ test('members that do not train vote for a successor the trainers followed: a fa
   assert.equal(r.roundsCompleted, 3, detail);
   assert.equal(r.agree, true, detail);
 });
+
+// The churn e2e once stalled past its deadline: round 1's leader left right after announcing, the two storage members
+// were killed before they saw it go, and it came back (after the trainers followed its successor) still leading in its
+// own view. It refused the successor's proposal, so the storage members (which follow two thirds of the other live
+// trainers) refused it too: 3 of the 4 votes needed. Now it steps down once the trainers it announces to say they gave
+// up on it, and votes for the successor.
+test('a leader that comes back after the trainers followed its successor steps down, and the round completes', async () => {
+  const r = await simulate({
+    nodes: 5,
+    voters: 2,
+    rounds: 3,
+    seed: 5,
+    hostile: 0,
+    churn: 0,
+    net: { loss: 0 },
+    times: { trainSec: 20 },
+    leaderAway: { leaderSec: 90, votersSec: 150 },
+    maxSimSec: 3 * 3600,
+  });
+  const detail = JSON.stringify(r, null, 1);
+  assert.ok((r.failovers['the leader stopped heartbeating'] ?? 0) > 0, `the trainers gave the leader up: ${detail}`);
+  assert.equal(r.stepDowns, 1, `the returning leader stepped down: ${detail}`);
+  assert.equal(r.roundsCompleted, 3, detail);
+  assert.equal(r.agree, true, detail);
+});

@@ -244,6 +244,20 @@ export async function simulate(input: SimInput): Promise<SimReport> {
       events.churned++;
     };
     for (const n of nodes.values()) boot(n);
+    let leaderSent = false;
+    const sendLeaderAway = (away: { leaderSec: number; votersSec: number }): void => {
+      if (leaderSent) return;
+      const leader = honest().find((n) => {
+        const s = n.peer.up ? n.peer.node?.status() : undefined;
+        return s?.['round'] === 1 && s['leader'] === n.peer.id && s['state'] === 'collecting';
+      });
+      if (!leader) return;
+      leaderSent = true;
+      const voters = honest().filter((n) => voterIds.has(n.peer.id) && n.peer.up);
+      for (const n of [leader, ...voters]) down(n);
+      clock.schedule(away.leaderSec * 1000, () => boot(leader));
+      clock.schedule(away.votersSec * 1000, () => voters.forEach(boot));
+    };
 
     // Every simulated second: which round each honest live member is at; churn and partitions when a round ends.
     const honest = () => [...nodes.values()].filter((n) => n.member && !n.hostile);
@@ -272,6 +286,7 @@ export async function simulate(input: SimInput): Promise<SimReport> {
           }
         }
         maxDone = Math.max(maxDone, top);
+        if (o.leaderAway && maxDone >= 0) sendLeaderAway(o.leaderAway);
         if (top >= o.rounds - 1 && away.length > 0) {
           // The last round: everyone comes back and catches up before the end.
           for (const n of away) boot(n);
