@@ -63,6 +63,8 @@ export interface ChurnReport {
   rssMeanMiB: number;
   rssMaxMiB: number;
   startSeconds: number;
+  /** Leaders back from away that found the others following their successor and stepped down (live nodes' logs). */
+  stepDowns: number;
 }
 
 interface Node {
@@ -298,6 +300,7 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
       rssMeanMiB: rss.reduce((a, b) => a + b, 0) / Math.max(1, rss.length),
       rssMaxMiB: Math.max(...rss),
       startSeconds,
+      stepDowns: live.reduce((k, n) => k + n.d.output().split('other live trainers gave up on it').length - 1, 0),
     };
   } finally {
     await Promise.all(live.map((n) => n.d.kill()));
