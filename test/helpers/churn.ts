@@ -300,7 +300,7 @@ export async function runChurn(plan: ChurnPlan): Promise<ChurnReport> {
       rssMeanMiB: rss.reduce((a, b) => a + b, 0) / Math.max(1, rss.length),
       rssMaxMiB: Math.max(...rss),
       startSeconds,
-      stepDowns: live.reduce((k, n) => k + n.d.output().split('other live trainers gave up on it').length - 1, 0),
+      stepDowns: live.reduce((k, n) => k + n.d.output().split('gave up on this node as leader: stepping down').length - 1, 0),
     };
   } finally {
     await Promise.all(live.map((n) => n.d.kill()));

@@ -21,6 +21,8 @@ import { type Verifier, worseDetail } from './verifier.js';
 import type { Voting } from './voting.js';
 
 const ok: Ack = { accepted: true, reason: '' };
+/** Why a leader gave up on itself (one label of magnet_diloco_failovers_total). */
+export const GIVEN_UP = 'the other live trainers gave up on it';
 
 /**
  * The leader's side of a round: announce (collection state first), collect signed gradients from the members that
@@ -141,7 +143,8 @@ export class Leader {
     const others = c.view.trainers().filter((id) => id !== c.me && (answered.has(id) || !c.view.isStale(id)));
     const refusing = to.filter((id, i) => others.includes(id) && acks[i]?.reason.startsWith('leader_failed')).length;
     if (refusing === 0 || refusing * 3 < others.length * 2) return false;
-    this.onGivenUp(round, `${refusing} of ${others.length} other live trainers gave up on it`);
+    c.log.warn({ round, refusing, live: others.length }, 'the other trainers gave up on this node as leader: stepping down');
+    this.onGivenUp(round, GIVEN_UP);
     return true;
   }
 
