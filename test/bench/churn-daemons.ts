@@ -1,7 +1,8 @@
 /**
  * The 50-node churn run (issue 18): real daemons on loopback, most of them strangers that only follow the rounds
  * (light and serving nodes), the members training on `tiny` and holding storage. After every certified round 10% of
- * the live nodes leave and as many join; after the third, 20% are killed at once. Prints the seconds per round,
+ * the live nodes leave and as many join (after the first, the next round's leader among them as soon as it announced);
+ * after the third, 20% are killed at once. Prints the seconds per round,
  * rounds per hour, how many live nodes hold the same checkpoint for the last round watched (fewer than all fails the run), and the daemons' resident memory, beside the same
  * rounds without churn measured first in this run (the reference: what rounds cost here when nobody leaves).
  *
@@ -38,7 +39,7 @@ export async function run(): Promise<void> {
       `${name}: ${r.nodes} daemons (started in ${r.startSeconds.toFixed(0)} s); ${r.rounds} rounds, ${mean.toFixed(0)} s per round ` +
         `(${r.roundSeconds.map((s) => s.toFixed(0)).join(', ')}), ${r.roundsPerHour.toFixed(1)} rounds/hour; ` +
         `left ${r.left}, joined ${r.joined}, killed ${r.killed}; at the end ${r.onLatest} of ${r.live} live nodes hold the same round-${r.latestRound} checkpoint; ` +
-        `daemon RSS mean ${r.rssMeanMiB.toFixed(0)} MiB, max ${r.rssMaxMiB.toFixed(0)} MiB`,
+        `daemon RSS mean ${r.rssMeanMiB.toFixed(0)} MiB, max ${r.rssMaxMiB.toFixed(0)} MiB; leaders that stepped down ${r.stepDowns}`,
     );
     return mean;
   };
@@ -50,7 +51,13 @@ export async function run(): Promise<void> {
   console.log(
     `churn: ${env('CHURN', 0.1) * 100}% leave and join after every round, ${env('KILL', 0.2) * 100}% killed at once after the third`,
   );
-  const report = await runChurn({ ...base, churn: env('CHURN', 0.1), killAfter: Math.min(3, rounds), killShare: env('KILL', 0.2) });
+  const report = await runChurn({
+    ...base,
+    churn: env('CHURN', 0.1),
+    leaderLeaves: true,
+    killAfter: Math.min(3, rounds),
+    killShare: env('KILL', 0.2),
+  });
   const churned = show('churn', report);
   if (reference !== undefined) console.log(`  seconds per round, churn / no churn: ${(churned / reference).toFixed(2)}x`);
   // The run's point is one `latest` under churn: a live node on another checkpoint, or never reaching the last round
