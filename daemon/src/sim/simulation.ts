@@ -244,6 +244,10 @@ export async function simulate(input: SimInput): Promise<SimReport> {
       events.churned++;
     };
     for (const n of nodes.values()) boot(n);
+
+    // Every simulated second: which round each honest live member is at; churn and partitions when a round ends.
+    const honest = () => [...nodes.values()].filter((n) => n.member && !n.hostile);
+    // o.leaderAway: round 1's leader goes down once it announced, with the members that do not train (SimOptions).
     let leaderSent = false;
     const sendLeaderAway = (away: { leaderSec: number; votersSec: number }): void => {
       if (leaderSent) return;
@@ -258,9 +262,6 @@ export async function simulate(input: SimInput): Promise<SimReport> {
       clock.schedule(away.leaderSec * 1000, () => boot(leader));
       clock.schedule(away.votersSec * 1000, () => voters.forEach(boot));
     };
-
-    // Every simulated second: which round each honest live member is at; churn and partitions when a round ends.
-    const honest = () => [...nodes.values()].filter((n) => n.member && !n.hostile);
     let maxDone = -1;
     let finished = false;
     let away: SimNode[] = [];
