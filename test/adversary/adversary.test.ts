@@ -253,9 +253,13 @@ test(
       ['poisoned gradient: refused by the spot check', refusedRound('spot_check', 'gradient')],
       ['lying about tokens: refused', refusedRound('tokens_mismatch', 'gradient')],
       ['withheld shards: noticed', total(texts, 'magnet_storage_shard_fetch_refused_total', 'reason="withheld"')],
+      // A deposing answer moves no leader: 1 of the 4 other trainers, short of two thirds.
+      ['deposing answers: told to leaders', bad.output().split('deposing: told the leader we gave up on it').length - 1],
       ['forged lineage: refused by the late reader', total([await metrics(reader)], 'magnet_diloco_refused_total', 'message="lineage"')],
     ];
     for (const [name, n] of nodeAttacks) check(n >= 1, `${name}: count ${n}`);
+    const deposed = total(texts, 'magnet_diloco_failovers_total', 'reason="the_other_live_trainers_gave_up_on_it"');
+    check(deposed === 0, `honest leaders stepped down ${deposed} times on one hostile trainer's word`);
     const logs = good.map((d) => d.output()).join('\n');
     check(logs.includes(`from ${hostile.nodeId}`), 'refusals are logged naming the hostile member');
     check((await first.get<Status>('/status')).diloco.equivocators.includes(hostile.nodeId), 'the equivocator is known by name');

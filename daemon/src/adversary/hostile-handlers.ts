@@ -35,6 +35,28 @@ export function forgedLineageHandlers(h: RoundMessageHandlers, d: { me: string; 
   };
 }
 
+/**
+ * A trainer that tries to depose the leaders it follows: it accepts a round's announcement (it goes on to train and
+ * submit), and answers every later announcement of that round by the same leader that it gave up on it. A leader
+ * steps down only once two thirds of the other live trainers say so, so one such trainer must move nobody.
+ */
+export function deposingHandlers(h: RoundMessageHandlers, log: { warn: (o: object, msg: string) => void }): RoundMessageHandlers {
+  const accepted = new Set<string>();
+  return {
+    ...h,
+    onAnnouncement: (from, a) => {
+      const key = `${a.round}:${from}`;
+      if (accepted.has(key)) {
+        log.warn({ round: a.round, leader: from }, 'deposing: told the leader we gave up on it');
+        return { accepted: false, reason: `leader_failed: this node gave up on ${from} in round ${a.round}` };
+      }
+      const ack = h.onAnnouncement(from, a);
+      if (ack.accepted) accepted.add(key);
+      return ack;
+    },
+  };
+}
+
 /** A shard holder that takes every blob pushed to it and serves none but the public checkpoints. */
 export function withholdingBackend(inner: BlobBackend): BlobBackend {
   return {

@@ -9,7 +9,7 @@ import type { AssemblyHooks } from '../node/assemble.js';
 import type { MagnetNode } from '../node/node.js';
 import { errorMessage } from '../util/errors.js';
 import { putFlood, rpcFlood } from './floods.js';
-import { bloatingBackend, forgedLineageHandlers, withholdingBackend } from './hostile-handlers.js';
+import { bloatingBackend, deposingHandlers, forgedLineageHandlers, withholdingBackend } from './hostile-handlers.js';
 import { HostileRoundNetwork } from './hostile-network.js';
 import { lyingResearchPeers } from './hostile-research.js';
 import { ADVERSARY_KINDS, type AdversaryKind, parseKinds } from './kinds.js';
@@ -52,7 +52,10 @@ const program = withStartOptions(new Command('magnet-adversary'))
               python: node.config.diloco.python,
             })
           : n,
-      roundHandlers: (h, node) => (has('forge-lineage') ? forgedLineageHandlers(h, { me: node.identity.nodeId, signer: signer(node) }) : h),
+      roundHandlers: (h, node) => {
+        const forged = has('forge-lineage') ? forgedLineageHandlers(h, { me: node.identity.nodeId, signer: signer(node) }) : h;
+        return has('depose') ? deposingHandlers(forged, node.log.child({ part: 'adversary' })) : forged;
+      },
       researchPeers: (p, node) => (list.includes('research-liar') ? lyingResearchPeers(p, signer(node)) : p),
       blobBackend: (b) => (has('withhold-shards') ? withholdingBackend(b) : list.includes('oversize-answers') ? bloatingBackend(b) : b),
     };

@@ -12,6 +12,7 @@ export const ADVERSARY_KINDS = {
   tokens: 'claims 2^53-1 tokens for its gradients',
   'withhold-shards': 'accepts storage shards but never serves them back',
   'forge-lineage': 'claims to be far ahead and answers catch-up requests with forged certified outcomes',
+  depose: "accepts each round's announcement, then answers its leader's repeated announcements that it gave up on it (leader_failed)",
   probes: 'sends malformed and unauthorized round messages, as a member and with throwaway keys',
   'hello-flood': 'says Hello from 300 throwaway identities',
   'oversize-answers': 'serves the blobs placed on it with up to 1 GiB more than it announces (a GetBlob answer that does not end)',
@@ -22,7 +23,7 @@ export const ADVERSARY_KINDS = {
   'out-of-turn':
     "proposes to abandon a round it does not lead, to a member that does not train, backed by a colluding trainer's vote (--accomplice-key)",
   mixed:
-    'all of them but oversize-answers, research-liar and out-of-turn: probes (placement ones included), hello-flood, withheld shards and forged lineage throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
+    'all of them but oversize-answers, research-liar and out-of-turn: probes (placement ones included), hello-flood, withheld shards, forged lineage and deposing answers throughout, a 3 s RPC flood; poison and tokens as a follower; as leader silent first, then equivocating under a year-3000 deadline',
 } as const;
 
 export type AdversaryKind = keyof typeof ADVERSARY_KINDS;
