@@ -20,7 +20,7 @@ function cpuSeconds(pid: number): number {
 export async function run(): Promise<void> {
   const n = Number(process.env['MAGNET_BENCH_NODES'] ?? 10);
   const windowSec = Number(process.env['MAGNET_BENCH_IDLE_SEC'] ?? 60);
-  const env = testEnv(); // default heartbeat (15 s) and timers: what a node on the internet runs
+  const env = testEnv(); // default heartbeat (30 s) and timers: what a node on the internet runs
   const daemons: RunningDaemon[] = [];
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   try {

@@ -57,7 +57,7 @@ export const netOptions = {
     min: 64,
     max: 1_000_000,
   }),
-  heartbeatSeconds: int(15, 'Seconds between heartbeats to each peer', { env: 'MAGNET_HEARTBEAT', min: 1, max: 3600 }),
+  heartbeatSeconds: int(30, 'Seconds between heartbeats to each peer', { env: 'MAGNET_HEARTBEAT', min: 1, max: 3600 }),
   staleSeconds: int(120, 'A peer without a heartbeat for this long is stale', { env: 'MAGNET_PEER_STALE', min: 2, max: 86_400 }),
   maxControlBytes: int(64 * 1024, 'Largest control-plane message accepted (bytes)', {
     env: 'MAGNET_MAX_CONTROL_BYTES',

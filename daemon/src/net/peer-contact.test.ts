@@ -45,6 +45,8 @@ function fixture(n: number, self = 'node-ffffffffffffffff', host?: unknown, net 
       lastSent: 0,
       lastBeatIn: 0,
       range: '127.0.0.0/24',
+      bookedAt: 0,
+      bookedAs: '',
     };
   });
   const table = {

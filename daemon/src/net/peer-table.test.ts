@@ -8,12 +8,21 @@ import type { PeerBook } from './peer-book.js';
 import { PeerTable } from './peer-table.js';
 
 /** A table of `members` member peers and `others` non-members, all live; nothing but the table is real. */
-function table(members: number, others: number): { t: PeerTable; memberIds: Set<string> } {
+function table(
+  members: number,
+  others: number,
+  booked: (nodeId: string) => void = () => undefined,
+): { t: PeerTable; memberIds: Set<string> } {
   const memberIds = new Set(Array.from({ length: members }, (_, i) => `node-m${String(i).padStart(15, '0')}`));
   const t = new PeerTable({
     self: { nodeId: 'node-self000000000000', address: '' },
     members: { isMember: (id: string) => memberIds.has(id), tierOf: () => undefined } as unknown as MemberView,
-    book: { upsert: () => undefined, get: () => undefined, heartbeat: () => undefined, prune: () => undefined } as unknown as PeerBook,
+    book: {
+      upsert: () => undefined,
+      get: () => undefined,
+      heartbeat: (nodeId: string) => booked(nodeId),
+      prune: () => undefined,
+    } as unknown as PeerBook,
     limits: () => ({ maxPeers: 1000, maxPeersPerIpRange: 1000, staleSeconds: 60 }),
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined } as unknown as Logger,
     metrics: { peers: { set: () => undefined } } as unknown as NetMetrics,
@@ -64,4 +73,23 @@ test('peer exchange hands out every live peer over a few asks when there are mor
     true,
     `members before the others: ${small.join(', ')}`,
   );
+});
+
+test("a live peer's heartbeats reach the peer book once a minute, and at once when its roles change or it comes back", () => {
+  const writes: string[] = [];
+  const { t } = table(1, 0, (id) => writes.push(id));
+  const l = t.get('node-m000000000000000')!;
+  assert.equal(writes.length, 1, 'the first heartbeat is written');
+  t.alive(l);
+  t.alive(l);
+  assert.equal(writes.length, 1, 'heartbeats within the minute are not');
+  l.info = { ...l.info, roles: ['storage'] };
+  t.alive(l);
+  assert.equal(writes.length, 2, 'a change of roles is written at once');
+  l.bookedAt -= 61_000;
+  t.alive(l);
+  assert.equal(writes.length, 3, 'a minute later the next heartbeat is written');
+  t.down(l, 'test');
+  t.alive(l);
+  assert.equal(writes.length, 4, 'coming back is written at once');
 });

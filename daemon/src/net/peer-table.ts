@@ -10,6 +10,9 @@ import type { PeerBook, PeerRecord } from './peer-book.js';
 import type { PeerInfoMsg } from './proto.js';
 import { Refusal } from './refusal.js';
 
+/** How often a live peer's heartbeat is written to the peer book (a change of tier or roles, or coming back, at once). */
+const BOOK_HEARTBEAT_EVERY_MS = 60_000;
+
 /** A peer as other parts see it: what the peer book records of it, and its liveness now. */
 export interface NetPeer extends Pick<PeerRecord, 'nodeId' | 'address' | 'peerId' | 'grpcAddress' | 'multiaddrs' | 'tier' | 'roles'> {
   state: 'live' | 'stale';
@@ -41,6 +44,9 @@ export interface Live {
   lastBeatIn: number;
   /** The IP range it reached us from (peer admission caps non-members per range). */
   range: string;
+  /** When alive() last wrote this peer's heartbeat to the peer book, and the tier and roles it wrote. */
+  bookedAt: number;
+  bookedAs: string;
 }
 
 export interface PeerTableDeps {
@@ -150,7 +156,14 @@ export class PeerTable {
     l.lastHeartbeat = Date.now();
     l.failures = 0;
     l.state = 'live';
-    this.d.book.heartbeat(l.info.nodeId, l.info.tier, l.info.roles, l.lastHeartbeat);
+    // The book is what a restart remembers (and what `peers` lists), not what liveness reads (that is in memory): one
+    // write a minute per peer is enough, and a SQLite write per heartbeat was a visible part of an idle node's CPU.
+    const as = `${l.info.tier} ${l.info.roles.join(',')}`;
+    if (was !== 'live' || as !== l.bookedAs || l.lastHeartbeat - l.bookedAt >= BOOK_HEARTBEAT_EVERY_MS) {
+      this.d.book.heartbeat(l.info.nodeId, l.info.tier, l.info.roles, l.lastHeartbeat);
+      l.bookedAt = l.lastHeartbeat;
+      l.bookedAs = as;
+    }
     this.updateGauge();
     if (was === 'stale') {
       this.d.log.info({ peer: l.info.nodeId, grpc: l.info.grpcAddress }, wasNew ? 'new peer' : 'peer is back');
@@ -274,6 +287,8 @@ export class PeerTable {
       lastSent: 0,
       lastBeatIn: 0,
       range,
+      bookedAt: 0,
+      bookedAs: '',
     };
   }
 
