@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crashPoint } from '../util/crash-points.js';
 import { errorMessage } from '../util/errors.js';
+import { hedged } from '../util/hedge.js';
 import { type RoundContext, currentRound, gradientFile, maxGradientBytes } from './context.js';
 import type { Ack, OutcomeProposal, Vote } from './messages.js';
 import { removeOutput } from './checkpoint-store.js';
@@ -11,6 +12,10 @@ import { proposalDigest, signerOf, voteDigest } from './statements.js';
 import { type Verifier, worseDetail } from './verifier.js';
 
 const ok: Ack = { accepted: true, reason: '' };
+/** A voter asks the leader for a gradient too when its contributor has not delivered it within this... */
+const FETCH_HEDGE_MS = 3000;
+/** ...plus the time the gradient takes at this rate (a modest link: a slow but working contributor keeps the job). */
+const HEDGE_BYTES_PER_SEC = 8 * 1024 * 1024;
 
 /**
  * Votes on outcome proposals. A member votes for a proposal of the round it is at only after it recomputed the
@@ -222,10 +227,11 @@ export class Voting {
   }
 
   /**
-   * A listed gradient: ours, pushed to us, or fetched (hash-checked) from the leader, else its contributor. The
-   * leader first, though its link then carries every gradient to every member: it just proposed, so it is live and
-   * holds them all, while a contributor may have left since (contributor first cost voters a timeout per departed
-   * contributor under churn, and in the simulation a slow voter's vote came too late a quarter of the time).
+   * A listed gradient: ours, pushed to us, or fetched (hash-checked). From its contributor first when that one is live
+   * here, hedged: the leader is asked too once the contributor failed or has not delivered within FETCH_HEDGE_MS plus
+   * the time the gradient takes at HEDGE_BYTES_PER_SEC. Leader first instead put every gradient to every voter on the
+   * leader's link (members x trainers gradients a round); contributor first alone cost voters a whole timeout per
+   * departed contributor under churn, and in the simulation a slow voter's vote came too late a quarter of the time.
    */
   private async gradient(p: OutcomeProposal, s: { nodeId: string; sha256: string; size: number }): Promise<string> {
     const c = this.ctx;
@@ -233,16 +239,27 @@ export class Voting {
     if (have) return have;
     const file = join(this.fetchDir, `${p.round}-${s.sha256}.safetensors`);
     const max = Math.min(s.size, maxGradientBytes(c, p.parentSha256));
-    let last: unknown;
-    for (const peer of [...new Set([p.leader, s.nodeId])].filter((id) => id !== c.me)) {
-      try {
-        await c.network.fetchBlob(peer, s.sha256, file, max);
-        return file;
-      } catch (err) {
-        last = err;
-      }
+    const contributorFirst = s.nodeId !== p.leader && !c.network.isStale(s.nodeId);
+    const sources = [...new Set(contributorFirst ? [s.nodeId, p.leader] : [p.leader, s.nodeId])].filter((id) => id !== c.me);
+    const hedgeMs = FETCH_HEDGE_MS + (1000 * s.size) / HEDGE_BYTES_PER_SEC;
+    try {
+      // Each source into its own file (a hedged pair may both finish); the winner's is renamed into place.
+      const got = await hedged(
+        sources.map((peer, i) => async () => {
+          const part = `${file}.${i}.part`;
+          await c.network.fetchBlob(peer, s.sha256, part, max);
+          return part;
+        }),
+        hedgeMs,
+        (late) => rmSync(late, { force: true }),
+      );
+      renameSync(got, file);
+      return file;
+    } catch (err) {
+      throw new Error(`gradient ${s.sha256} of ${s.nodeId} could not be fetched from ${sources.join(' or ')}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
-    throw new Error(`gradient ${s.sha256} of ${s.nodeId} could not be fetched: ${errorMessage(last)}`);
   }
 
   private fetched(round: number, sha256: string): string | undefined {

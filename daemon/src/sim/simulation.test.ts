@@ -75,3 +75,14 @@ test('a leader that comes back after the trainers followed its successor steps d
   assert.equal(r.roundsCompleted, 3, detail);
   assert.equal(r.agree, true, detail);
 });
+
+// Voters fetch each gradient from its contributor (the leader only when that one fails or is late): all from the
+// leader put members x trainers gradients on one link each round (the busiest node moved 12x the bytes at 100 members).
+test('voters fetch gradients from their contributors: no node carries much more than its share of the bytes', async () => {
+  const r = await simulate({ nodes: 16, rounds: 2, seed: 3, times: { trainSec: 20 } });
+  const detail = JSON.stringify(r.perNodeRound);
+  assert.equal(r.roundsCompleted, 2, detail);
+  const ratio = r.perNodeRound.maxBytesNode / r.perNodeRound.bytes;
+  console.log(`busiest node / mean bytes per round: ${ratio.toFixed(2)}`);
+  assert.ok(ratio < 2.5, `the busiest node moves ${ratio.toFixed(2)}x the mean: ${detail}`);
+});
