@@ -1,14 +1,16 @@
 """The one-step-delayed schedule: a node trains on while its last pseudo-gradient is in flight.
 
-Plain DiLoCo waits: round r+1 starts on the merged model, which exists only after round r's gradients travelled,
-were checked, merged and certified. Delayed (PCCL's and Decoupled DiLoCo's one-step-delayed outer update): a node
-that has sent its gradient of round r at once trains a stretch "ahead" from its own weights x (`train --ahead`),
-and when round r+1 starts on the merged model B, the progress of that stretch, q = x_start - x_end, is its
-pseudo-gradient of round r+1 against B, and its weights move onto the merged model (`train --take-ahead`): to B
-after the outer step that q alone would make there, with B's momentum. That is the eager update (Kale et al.
-2025): a node's own progress stands in for the network's mean until that merge lands. Moving to B - q instead (the
-raw progress) left a node a whole Nesterov step behind the network: +7.7% held-out loss after 16 rounds in
-`experiment diloco` (the experiment's --delayed-correction compares both).
+Plain DiLoCo waits: round r+1 starts on the merged model B, which exists only after round r's gradients travelled,
+were checked, merged and certified. Delayed (the overlap of Streaming DiLoCo, PCCL and Decoupled DiLoCo): a node
+that has sent its gradient of round r at once trains round r+1's first steps "ahead" from its own weights x
+(`train --ahead`), until round r+1 begins: the daemon then creates the --stop-file and the stretch ends before its
+next step (or it ran all H steps: the network was slower than training). `train --take-ahead` on B counts that
+progress, q = x_start - x_end, as the round's first steps: the weights move to B - q (rebase: the progress itself,
+on the merged model) and the rest of the H steps train from there, so the round's gradient is B - x_final, all H
+steps of progress, judged by what it does to B like any other. Only the steps trained while the merge was in
+flight ran one round behind. Measured in `experiment diloco` (--overlap): the whole round ahead cost +7.7% (rebase)
+and +13.1% (eager: to B after the outer step q alone would make there, Kale et al. 2025) held-out loss; a fifth of
+the round ahead costs about what the numbers in python/README.md say.
 
 LOCAL state (train.save_local) carries, besides the AdamW moments and the residual:
   "w.<param>"  the weights the next stretch ahead starts from (a plain `train --keep-weights` stores its end)
@@ -64,11 +66,30 @@ def begin(state: str, model) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in weights.items()}
 
 
-def take(state: str, model, base, outer_lr: float, momentum: float) -> tuple[dict, dict[str, torch.Tensor]]:
-    """--take-ahead: the progress q made ahead is the gradient against `base` (a Checkpoint whose model is `model`);
-    the weights move onto the base after the outer step q alone would make there (Nesterov with the base's
-    momentum: the eager update, q standing in for the network's mean until that merge lands). Returns the stretch's
-    meta (steps, tokens, losses, seconds) and q."""
+def stop_check(path: str | None, world=None):
+    """--stop-file: a check run before each step of a stretch ahead; true once the file exists (the daemon creates it
+    when the merge the stretch runs ahead of has landed). The ranks of a --devices N run agree on it."""
+    if not path:
+        return None
+    import os
+
+    from . import parallel
+
+    def check() -> bool:
+        there = os.path.exists(path)
+        return parallel.any_rank(there, world) if world else there
+
+    return check
+
+
+def take(state: str, model, base, outer_lr: float, momentum: float, correction: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """--take-ahead: the progress q made ahead counts as the first steps of the gradient against `base` (a Checkpoint
+    whose model is `model`), and the weights move onto the base, where the rest of the round's steps continue:
+      rebase: base - q, the progress itself on the merged model;
+      eager:  the base after the outer step q alone would make there (Nesterov with the base's momentum, q standing
+              in for the network's mean until that merge lands).
+    A stretch stopped before its first step leaves the model on the base. Returns the stretch's meta (steps, tokens,
+    losses, seconds) and q."""
     from .ckpt import Checkpoint
     from .merge import outer_step
 
@@ -77,6 +98,11 @@ def take(state: str, model, base, outer_lr: float, momentum: float) -> tuple[dic
     if not meta or set(progress) != names:
         raise TrainerError("no_ahead", f"--take-ahead: --state {state} holds no progress trained ahead (train --ahead)")
     device = next(model.parameters()).device
+    if not meta["steps"]:
+        return meta, progress
+    if correction == "rebase":
+        model.load_state_dict({k: v - progress[k].to(device) for k, v in model.state_dict().items()})
+        return meta, progress
     anticipated = Checkpoint(model, {}, {k: v.to(device) for k, v in base.momentum.items()}, None)
     outer_step(anticipated, {k: v.to(device) for k, v in progress.items()}, outer_lr, momentum)
     return meta, progress

@@ -100,10 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delayed schedule: also keep the end weights in --state, where --ahead starts from")
     p.add_argument("--ahead", action="store_true",
                    help="delayed schedule: train from the kept weights, not the base; the progress waits in --state")
+    p.add_argument("--stop-file", default=None,
+                   help="--ahead: end the stretch before the next step once this file exists (the merge it runs "
+                        "ahead of has landed)")
     p.add_argument("--take-ahead", action="store_true",
-                   help="delayed schedule: the progress made --ahead is the gradient against --base (no steps run)")
+                   help="delayed schedule: the progress made --ahead is the first steps of the gradient against "
+                        "--base; the rest of --steps run from the weights moved onto --base")
+    p.add_argument("--ahead-correction", choices=["rebase", "eager"], default="rebase",
+                   help="--take-ahead: move the weights to base - progress (rebase) or to the base after the outer "
+                        "step the progress alone would make (eager)")
     p.add_argument("--outer-lr", type=float, default=defaults.OUTER_LR,
-                   help="--take-ahead: the network's outer step, which the kept weights anticipate")
+                   help="--take-ahead with eager: the network's outer step, which the weights anticipate")
     p.add_argument("--momentum", type=float, default=defaults.MOMENTUM)
     p.add_argument("--node", type=int, default=0, help="this node's index in [0, --nodes)")
     p.add_argument("--nodes", type=_positive(int), default=1, help="number of data slices")
@@ -225,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="int8",
                    help="how DiLoCo workers encode their pseudo-gradients (with error feedback)")
     p.add_argument("--topk-density", type=_density, default=1 / 64)
+    p.add_argument("--overlap", type=_non_negative, default=0,
+                   help="delayed: inner steps of a round trained ahead, from a worker's own weights, while the "
+                        "previous round is merged (0: all H, the whole round one step behind)")
+    p.add_argument("--ahead-from", choices=["end", "anticipated"], default="end",
+                   help="delayed: a worker trains ahead from where its round ended, or from the merge it anticipates "
+                        "(the outer step of its own pseudo-gradient on the round's base)")
     p.add_argument("--delayed-correction", choices=["eager", "rebase"], default="eager",
                    help="delayed: a worker's weights when a merge lands: that merge after the outer step of its own "
                         "progress (eager) or the merge plus its raw progress (rebase)")

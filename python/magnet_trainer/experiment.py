@@ -81,54 +81,63 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
     for i in range(n):
         m, o = _fork(warm, warm_opt, hp, device)
         workers.append({"model": m, "opt": o, "cursor": 0, "encode": Encoder(args.compression, args.topk_density),
-                        "data": Dataset(tokens, args.seq, seed=args.seed, node=i, nodes=n)})
+                        "data": Dataset(tokens, args.seq, seed=args.seed, node=i, nodes=n), "ahead": None})
     phase = "delayed" if delayed else "diloco"
-    in_flight = None  # delayed: the mean pseudo-gradient of the previous round, merged while this round trains
+    # delayed: the first `tau` steps of round r+1 run from each worker's own weights while round r is merged
+    tau = min(args.overlap or H, H) if delayed else 0
     for r in range(R):
-        gw = _weights(glob.model)
-        starts, deltas, losses = [], [], []
+        base = _weights(glob.model)
+        deltas, losses = [], []
         for w in workers:
-            if not delayed:
-                w["model"].load_state_dict(gw)
-            starts.append(_weights(w["model"]))
-            out = inner_steps(w["model"], w["opt"], w["data"], hp, args.warm_start + r * H, w["cursor"], H, device)
-            w["cursor"] = out["cursor"]
-            losses.append(out["losses"][-1])
-        for w, start in zip(workers, starts):
-            deltas.append({k: start[k] - v.detach() for k, v in w["model"].state_dict().items()})
+            q, w["ahead"] = w["ahead"], None
+            w["model"].load_state_dict(base if q is None else moved_onto(glob, q, args))
+            start, steps = _weights(w["model"]), H if q is None else H - tau
+            if steps:
+                out = inner_steps(w["model"], w["opt"], w["data"], hp, args.warm_start + r * H + H - steps,
+                                  w["cursor"], steps, device)
+                w["cursor"] = out["cursor"]
+                losses.append(out["losses"][-1])
+            # the round's pseudo-gradient: all H steps of progress, the stretch ahead included
+            progress = {k: start[k] - v.detach() for k, v in w["model"].state_dict().items()}
+            deltas.append(progress if q is None else {k: progress[k] + q[k] for k in progress})
         if r == 0 and not payload:  # bytes of one pseudo-gradient in each encoding
             for kind in compress.KINDS:
                 enc, _ = compress.encode({k: v.cpu() for k, v in deltas[0].items()}, kind, density=args.topk_density)
                 payload[kind] = compress.payload_bytes(enc)
         sent = [w["encode"](d) for w, d in zip(workers, deltas)]
         mean = {k: sum(d[k] for d in sent) / n for k in sent[0]}
-        if delayed:
-            if in_flight is not None:  # round r-1's merge lands now: each worker's round-r progress moves onto it
-                outer_step(glob, in_flight, args.outer_lr, args.momentum)
-                for w, d in zip(workers, deltas):
-                    w["model"].load_state_dict(moved_onto(glob, d, args))
-            in_flight = mean
-            # what a node holds once this round's merge lands (during the next round's inner steps)
-            view = Checkpoint(copy.deepcopy(glob.model), {}, {k: v.clone() for k, v in glob.momentum.items()}, None)
-            outer_step(view, in_flight, args.outer_lr, args.momentum)
-            curve.append(_eval(view.model, eval_data, args, device))
-        else:
-            outer_step(glob, mean, args.outer_lr, args.momentum)
-            curve.append(_eval(glob.model, eval_data, args, device))
-        emit("progress", phase=phase, round=r + 1, rounds=R, worker_loss=sum(losses) / n, heldout_loss=curve[-1])
+        # a delayed worker trains its stretch ahead while this merge travels; evaluated once it lands, as a node has it
+        if tau and r + 1 < R:
+            for w, d in zip(workers, sent):
+                if args.ahead_from == "anticipated":  # from the merge it expects: its own gradient as the mean
+                    w["model"].load_state_dict(anticipated(glob, d, args))
+                start = _weights(w["model"])
+                out = inner_steps(w["model"], w["opt"], w["data"], hp, args.warm_start + (r + 1) * H, w["cursor"],
+                                  tau, device)
+                w["cursor"] = out["cursor"]
+                w["ahead"] = {k: start[k] - v.detach() for k, v in w["model"].state_dict().items()}
+        outer_step(glob, mean, args.outer_lr, args.momentum)
+        curve.append(_eval(glob.model, eval_data, args, device))
+        emit("progress", phase=phase, round=r + 1, rounds=R, worker_loss=sum(losses) / max(1, len(losses)),
+             heldout_loss=curve[-1])
+
+
+def anticipated(base: Checkpoint, delta: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
+    """The weights after the outer step `delta` alone would make on `base`, with its momentum (not changing base)."""
+    twin = Checkpoint(copy.deepcopy(base.model), {}, {k: v.clone() for k, v in base.momentum.items()}, None)
+    outer_step(twin, delta, args.outer_lr, args.momentum)
+    return _weights(twin.model)
 
 
 def moved_onto(merged: Checkpoint, progress: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
-    """Delayed schedule: a worker's weights once a merge lands, from its progress not yet merged.
+    """Delayed schedule: a worker's weights once a merge lands, from its progress trained ahead of it.
     rebase: merged - progress (the raw progress on the merged model);
     eager:  the merged model after the outer step its own progress would make (Nesterov, with the merged momentum),
             its stand-in for the network's mean until that merge lands (eager updates, Kale et al. 2025)."""
     theta = _weights(merged.model)
     if args.delayed_correction == "rebase":
         return {k: theta[k] - progress[k] for k in theta}
-    twin = Checkpoint(copy.deepcopy(merged.model), {}, {k: v.clone() for k, v in merged.momentum.items()}, None)
-    outer_step(twin, {k: progress[k] for k in theta}, args.outer_lr, args.momentum)
-    return _weights(twin.model)
+    return anticipated(merged, {k: progress[k] for k in theta}, args)
 
 
 def _baseline(args, warm, warm_opt, tokens, eval_data, device, phase: str, curve: list) -> None:
@@ -200,7 +209,8 @@ def run(args) -> dict:
                      "warm_start": args.warm_start, "batch": args.batch, "seq": args.seq, "lr": args.lr,
                      "warmup": args.warmup, "schedule": args.schedule, "outer_lr": args.outer_lr,
                      "momentum": args.momentum, "compression": args.compression, "topk_density": args.topk_density,
-                     "delayed_correction": args.delayed_correction,
+                     "delayed_correction": args.delayed_correction, "overlap": min(args.overlap or H, H),
+                     "ahead_from": args.ahead_from,
                      "data": args.data, "seed": args.seed, "device": str(device), "eval_windows": args.eval_windows},
         "methods": methods,
         "warm_start_loss": warm_loss,
@@ -236,7 +246,8 @@ def plot(result: dict, path: str) -> None:
     s = result["settings"]
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
     styles = {"sync": ("synchronous data parallel", "k", "-"), "diloco": (f"DiLoCo, {s['workers']} workers", "C0", "-"),
-              "delayed": (f"DiLoCo, one-step-delayed outer update ({s['delayed_correction']})", "C1", "--"),
+              "delayed": (f"DiLoCo, {s.get('overlap', s['H'])} of {s['H']} steps ahead of the merge "
+                          f"({s['delayed_correction']})", "C1", "--"),
               "single": ("one worker (1/%d of the tokens)" % s["workers"], "C2", ":")}
     per_round = s["workers"] * s["batch"] * s["seq"] * s["H"]
     warm = result["tokens"]["warm_start"]

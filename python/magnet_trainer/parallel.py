@@ -185,6 +185,15 @@ def mean(x: torch.Tensor, world: World) -> float:
     return float(t.item()) / world.size
 
 
+def any_rank(flag: bool, world: World) -> bool:
+    """True on every rank when it is true on any: the ranks of one step must agree to stop together."""
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def failed(world: World, e: Exception) -> TrainerError:
     return TrainerError("rank_failed", f"rank {world.rank}: a collective failed: another rank died or did not answer "
                         f"within --dist-timeout ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")

@@ -74,15 +74,19 @@ def make_optimizer(model: BitNet, hp: InnerHParams) -> torch.optim.AdamW:
 
 
 def inner_steps(model: BitNet, opt, data: Dataset, hp: InnerHParams, start_step: int, cursor: int, steps: int,
-                device: torch.device, progress_every: int = 0, world: parallel.World | None = None) -> dict:
-    """Runs `steps` optimizer steps; returns losses, the new cursor and throughput. With `world` (a rank of a
-    --devices N run), this rank takes its share of each global batch of hp.batch sequences and the losses are the
-    means over all ranks; the cursor and the token count are the global ones."""
+                device: torch.device, progress_every: int = 0, world: parallel.World | None = None,
+                stop=None) -> dict:
+    """Runs `steps` optimizer steps, fewer when `stop()` turns true before one; returns losses (one per step run),
+    the new cursor and throughput. With `world` (a rank of a --devices N run), this rank takes its share of each
+    global batch of hp.batch sequences and the losses are the means over all ranks; the cursor and the token count
+    are the global ones."""
     model.train()
     net = parallel.wrap(model, device) if world else model
     share, offset = (hp.batch // world.size, world.rank * (hp.batch // world.size)) if world else (hp.batch, 0)
     losses, tokens, t0 = [], 0, time.perf_counter()
     for i in range(steps):
+        if stop is not None and stop():
+            break
         lr = hp.lr_at(start_step + i)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -192,31 +196,31 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
     if mode != "ahead" and not args.out:
         raise TrainerError("bad_args", "train needs --out (only --ahead writes no gradient)")
     start = ahead.begin(args.state, model) if mode == "ahead" else None
-    taken, progress = ahead.take(args.state, model, base, args.outer_lr, args.momentum) if mode == "take" else (None, None)
+    taken, progress = (ahead.take(args.state, model, base, args.outer_lr, args.momentum, args.ahead_correction)
+                       if mode == "take" else (None, None))
+    # --take-ahead: the stretch ran the round's first steps; the rest run now, from the weights moved onto the base
+    steps = args.steps - min(args.steps, taken["steps"]) if taken else args.steps
     devices = world.size if world else 1
-    emit("start", command="train", base_sha256=base.sha256, round=base.round, steps=args.steps, device=str(device),
+    emit("start", command="train", base_sha256=base.sha256, round=base.round, steps=steps, device=str(device),
          devices=devices, params=model.num_params(), node=args.node, nodes=args.nodes, inner_step=local["step"],
          cursor=local["cursor"])
-    log(f"train: {args.steps} steps on {device}{f' x{devices}' if world else ''}, batch {hp.batch}x{hp.seq}, "
+    log(f"train: {steps} steps on {device}{f' x{devices}' if world else ''}, batch {hp.batch}x{hp.seq}, "
         f"inner step {local['step']}")
-    if taken is None:
-        r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], args.steps, device, args.progress_every,
-                        world)
-    else:  # the steps ran ahead: the gradient is the progress they made (the model has moved onto the base)
-        r = {"losses": [taken["losses"]["first"], taken["losses"]["last"]], "tokens": taken["tokens"],
-             "cursor": local["cursor"], "seconds": 0.0, "tokens_per_s": 0.0}
+    resumed = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()} if taken else None
+    stop = ahead.stop_check(args.stop_file, world) if mode == "ahead" else None
+    r = inner_steps(model, opt, data, hp, local["step"], local["cursor"], steps, device, args.progress_every, world,
+                    stop)
     if world and world.rank != 0:
         return {}  # rank 0 holds the same weights and optimizer state: it alone writes the files and answers
     state_meta = {"config": cfg.to_dict(), "node": args.node, "nodes": args.nodes, "seed": args.seed,
-                  "step": local["step"] + (0 if taken else args.steps), "cursor": r["cursor"],
-                  "base_sha256": base.sha256}
-    steps = taken["steps"] if taken else args.steps
+                  "step": local["step"] + len(r["losses"]), "cursor": r["cursor"], "base_sha256": base.sha256}
     if start is not None:
         return _ahead_result(args, model, opt, r, start, local, state_meta, device, devices)
 
     # pseudo-gradient on the latent weights, plus the residual left over by the last lossy encoding
     local_weights = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    delta = progress if taken else {k: base_weights[k] - local_weights[k] for k in base_weights}
+    delta = ({k: progress[k] + (resumed[k] - local_weights[k]) for k in progress} if taken else
+             {k: base_weights[k] - local_weights[k] for k in base_weights})
     raw_norm = math.sqrt(sum(float(d.double().pow(2).sum()) for d in delta.values()))
     use_ef = args.compression != "none" and not args.no_error_feedback
     corrected = {k: d + local["residual"].get(k, 0.0) for k, d in delta.items()} if use_ef else delta
@@ -225,10 +229,12 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
     if use_ef:
         decoded = compress.decode(payload, comp)
         residual = {k: corrected[k] - decoded[k] for k in corrected}
-    losses = r["losses"]
+    stretches = [({"steps": len(r["losses"]), "tokens": r["tokens"], "losses": _loss_summary(r["losses"])})]
+    if taken:
+        stretches.insert(0, taken)
+    losses, tokens, steps = _joined(stretches), sum(x["tokens"] for x in stretches), sum(x["steps"] for x in stretches)
     meta = {"config": cfg.to_dict(), "round": base.round, "base_sha256": base.sha256, "node": args.node,
-            "nodes": args.nodes, "node_id": args.node_id, "steps": steps, "tokens": r["tokens"],
-            "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)},
+            "nodes": args.nodes, "node_id": args.node_id, "steps": steps, "tokens": tokens, "losses": losses,
             "compression": comp, "delta_norm": raw_norm}
     sha = files.save(args.out, payload, GRAD_KIND, meta)
     # the weights the next stretch ahead starts from: our end, or with --take-ahead the base moved by our progress
@@ -241,20 +247,38 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
     return {"out": str(args.out), "sha256": sha, "bytes": Path(args.out).stat().st_size,
             "payload_bytes": compress.payload_bytes(payload), "compression": args.compression,
             "base_sha256": base.sha256, "round": base.round, "node": args.node, "steps": steps,
-            "tokens": r["tokens"], "loss_first": losses[0], "loss_last": losses[-1],
-            "loss_mean": sum(losses) / len(losses), "tokens_per_s": r["tokens_per_s"], "seconds": r["seconds"],
+            "tokens": tokens, "loss_first": losses["first"], "loss_last": losses["last"],
+            "loss_mean": losses["mean"], "tokens_per_s": r["tokens_per_s"], "seconds": r["seconds"],
             "delta_norm": raw_norm, "inner_step": state_meta["step"], "cursor": r["cursor"],
             "device": str(device), "devices": devices, "state": str(args.state)}
 
 
+def _loss_summary(losses: list[float]) -> dict:
+    """first, last and mean of a stretch's losses (None for a stretch stopped before its first step)."""
+    if not losses:
+        return {"first": None, "last": None, "mean": None}
+    return {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)}
+
+
+def _joined(stretches: list[dict]) -> dict:
+    """The loss summary of consecutive stretches (the one trained ahead, then the rest of the round)."""
+    ran = [x for x in stretches if x["steps"] and x["losses"]["first"] is not None]
+    if not ran:
+        raise TrainerError("bad_args", "train ran no step: --steps must exceed the steps trained ahead")
+    total = sum(x["steps"] for x in ran)
+    return {"first": ran[0]["losses"]["first"], "last": ran[-1]["losses"]["last"],
+            "mean": sum(x["losses"]["mean"] * x["steps"] for x in ran) / total}
+
+
 def _ahead_result(args, model, opt, r: dict, start: dict, local: dict, state_meta: dict, device, devices: int) -> dict:
-    """--ahead: keeps the end weights and the progress (start - end) in the state; no gradient is written."""
+    """--ahead: keeps the end weights and the progress (start - end) in the state; no gradient is written. With
+    --stop-file the stretch may end before --steps (or before its first step)."""
     end = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
     progress = {k: start[k] - end[k] for k in end}
-    losses = r["losses"]
-    stretch = {"steps": args.steps, "tokens": r["tokens"], "seconds": r["seconds"],
-               "losses": {"first": losses[0], "last": losses[-1], "mean": sum(losses) / len(losses)}}
+    losses, ran = _loss_summary(r["losses"]), len(r["losses"])
+    stretch = {"steps": ran, "tokens": r["tokens"], "seconds": r["seconds"], "losses": losses}
     save_local(args.state, model, opt, {**state_meta, "ahead": stretch}, local["residual"], ahead.tensors(end, progress))
-    return {"ahead": True, "steps": args.steps, "tokens": r["tokens"], "loss_first": losses[0], "loss_last": losses[-1],
-            "seconds": r["seconds"], "tokens_per_s": r["tokens_per_s"], "inner_step": state_meta["step"],
-            "cursor": r["cursor"], "device": str(device), "devices": devices, "state": str(args.state)}
+    return {"ahead": True, "steps": ran, "tokens": r["tokens"], "loss_first": losses["first"],
+            "loss_last": losses["last"], "seconds": r["seconds"], "tokens_per_s": r["tokens_per_s"],
+            "inner_step": state_meta["step"], "cursor": r["cursor"], "device": str(device), "devices": devices,
+            "state": str(args.state)}

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../util/errors.js';
@@ -43,7 +43,7 @@ export interface TrainSummary {
 export class LocalTraining {
   private job: { round: number; done: Promise<void> } | undefined;
   /** Delayed schedule: the stretch trained ahead, from our own weights, for the round after our last gradient's. */
-  private ahead: { forRound: number; done: Promise<{ seconds: number } | undefined>; abort: AbortController } | undefined;
+  private ahead: { forRound: number; done: Promise<{ seconds: number; steps: number } | undefined>; abort: AbortController } | undefined;
   private abort = new AbortController();
   /** When this node last started a round's training: the time between starts is the round's period. */
   private lastStart: { round: number; at: number } | undefined;
@@ -104,7 +104,7 @@ export class LocalTraining {
       const file = join(this.d.gradDir, `${res.sha256}.safetensors`);
       renameSync(out, file);
       // train: the trainer's seconds for this gradient (the stretch ahead ran before the round began); wait: how
-      // long the round's own training held it up, what the delayed schedule takes to almost nothing
+      // long the round's own training held it up, what the delayed schedule cuts to the steps not trained ahead
       this.d.phases.record(r, 'train', ahead ? ahead.seconds + res.seconds : (Date.now() - t0) / 1000);
       this.d.phases.record(r, 'wait', (Date.now() - t0) / 1000);
       if (this.d.opts.schedule === 'delayed') this.trainAhead(r + 1, row.baseSha256);
@@ -132,7 +132,14 @@ export class LocalTraining {
       });
       this.last = { round: r, lossFirst: res.lossFirst, lossLast: res.lossLast, tokens: res.tokens, seconds: res.seconds };
       this.d.log.info(
-        { round: r, sha256: res.sha256, loss: [res.lossFirst, res.lossLast], seconds: res.seconds, ahead: ahead !== undefined },
+        {
+          round: r,
+          sha256: res.sha256,
+          loss: [res.lossFirst, res.lossLast],
+          seconds: res.seconds,
+          ahead: ahead !== undefined,
+          stepsAhead: ahead?.steps,
+        },
         'local training done',
       );
     })()
@@ -159,16 +166,22 @@ export class LocalTraining {
     return join(this.d.home, 'trainer-local.safetensors');
   }
 
+  /** Created when the next round begins: the stretch ahead ends before its next step (the trainer checks each step). */
+  private get stopPath(): string {
+    return join(this.d.home, 'trainer-ahead.stop');
+  }
+
   /**
-   * Delayed schedule: trains the next round's H steps now, from our own weights, while this round's gradient travels,
-   * is checked and merged. One stretch at a time; its progress waits in the LOCAL state until round `forRound` starts.
+   * Delayed schedule: trains the next round's first steps now, from our own weights, while this round's gradient
+   * travels, is checked and merged, until that round begins (or all H steps are done). One stretch at a time; its
+   * progress waits in the LOCAL state until round `forRound` starts.
    */
   private trainAhead(forRound: number, baseSha256: string): void {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.abort.signal]);
-    const done = this.timed(
-      this.d.jobs.trainAhead({ base: this.d.ckpts.path(baseSha256), state: this.statePath, nodeId: this.d.nodeId, signal }),
-    ).catch((err: unknown) => {
+    rmSync(this.stopPath, { force: true });
+    const p = { base: this.d.ckpts.path(baseSha256), state: this.statePath, nodeId: this.d.nodeId, stopFile: this.stopPath, signal };
+    const done = this.timed(this.d.jobs.trainAhead(p)).catch((err: unknown) => {
       if (!signal.aborted)
         this.d.log.warn({ forRound, err: errorMessage(err) }, 'training ahead failed: the next round trains from its base');
       return undefined;
@@ -177,10 +190,11 @@ export class LocalTraining {
   }
 
   /**
-   * The stretch trained ahead for round `r`, once it is done (its seconds), or undefined: there is none, it failed,
-   * or it was trained for another round (we missed one): such progress is dropped by rule, never applied late.
+   * The stretch trained ahead for round `r`, stopped now that the round has begun (its seconds and steps), or
+   * undefined: there is none, it failed, or it was trained for another round (we missed one): such progress is
+   * dropped by rule, never applied late.
    */
-  private async takeAhead(r: number): Promise<{ seconds: number } | undefined> {
+  private async takeAhead(r: number): Promise<{ seconds: number; steps: number } | undefined> {
     const a = this.ahead;
     this.ahead = undefined;
     if (!a) return undefined;
@@ -190,7 +204,12 @@ export class LocalTraining {
       this.d.log.info({ round: r, trainedFor: a.forRound }, 'progress trained ahead was for another round: dropped');
       return undefined;
     }
-    return a.done;
+    writeFileSync(this.stopPath, `${r}\n`);
+    try {
+      return await a.done;
+    } finally {
+      rmSync(this.stopPath, { force: true });
+    }
   }
 
   /** Our gradient of `row` (trained on its base), if it is on disk. */

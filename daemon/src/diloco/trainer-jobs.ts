@@ -106,16 +106,15 @@ export class TrainerJobs {
 
   /**
    * This node's pseudo-gradient of a round on `base`: H inner steps from it, or with `take` (delayed schedule) the
-   * progress of the stretch trained ahead (trainAhead), its weights moved onto `base`.
+   * progress of the stretch trained ahead (trainAhead) as its first steps, the weights moved onto `base` (base minus
+   * that progress) and the rest of the H steps trained from there.
    */
   async train(p: { base: string; state: string; out: string; nodeId: string; take?: boolean; signal?: AbortSignal }): Promise<TrainResult> {
     const o = this.opts;
-    // take: the kept weights anticipate the network's outer step of our progress (the eager update)
-    const take = ['--take-ahead', '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum)];
-    const schedule = p.take ? take : o.schedule === 'delayed' ? ['--keep-weights'] : [];
+    const schedule = p.take ? ['--take-ahead', '--ahead-correction', 'rebase'] : o.schedule === 'delayed' ? ['--keep-weights'] : [];
     const encoding = ['--compression', o.compression, '--topk-density', String(o.topkDensity)];
-    // Data parallel on several GPUs for every stretch of steps, plain or ahead
-    const devices = p.take ? [] : this.devicesArgs(); // taking progress trained ahead runs no step
+    // Data parallel on several GPUs for every stretch of steps: plain, ahead, or the rest after a stretch ahead
+    const devices = this.devicesArgs();
     const r = await this.run(['train', ...schedule, ...this.trainArgs(p), '--out', p.out, ...encoding, ...devices], p.signal);
     return {
       sha256: String(r['sha256']),
@@ -131,13 +130,20 @@ export class TrainerJobs {
   }
 
   /**
-   * Delayed schedule: H inner steps from this node's own weights (kept in its LOCAL state by the last train), while
-   * its last gradient is in flight; the progress waits in the state for train({ take: true }). `base` only names
-   * the model config.
+   * Delayed schedule: up to H inner steps from this node's own weights (kept in its LOCAL state by the last train),
+   * while its last gradient is in flight; the stretch ends early once `stopFile` exists (the next round has begun).
+   * The progress waits in the state for train({ take: true }). `base` only names the model config.
    */
-  async trainAhead(p: { base: string; state: string; nodeId: string; signal?: AbortSignal }): Promise<{ seconds: number; tokens: number }> {
-    const r = await this.run(['train', '--ahead', ...this.trainArgs(p), ...this.devicesArgs()], p.signal);
-    return { seconds: Number(r['seconds']), tokens: Number(r['tokens']) };
+  async trainAhead(p: {
+    base: string;
+    state: string;
+    nodeId: string;
+    stopFile: string;
+    signal?: AbortSignal;
+  }): Promise<{ seconds: number; tokens: number; steps: number }> {
+    const args = ['train', '--ahead', '--stop-file', p.stopFile, ...this.trainArgs(p), ...this.devicesArgs()];
+    const r = await this.run(args, p.signal);
+    return { seconds: Number(r['seconds']), tokens: Number(r['tokens']), steps: Number(r['steps']) };
   }
 
   private devicesArgs(): string[] {
