@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--take-ahead", action="store_true",
                    help="delayed schedule: the progress made --ahead is the first steps of the gradient against "
                         "--base; the rest of --steps run from the weights moved onto --base")
-    p.add_argument("--ahead-correction", choices=["rebase", "eager"], default="rebase",
+    p.add_argument("--ahead-correction", choices=["eager", "rebase"], default="eager",
                    help="--take-ahead: move the weights to base - progress (rebase) or to the base after the outer "
                         "step the progress alone would make (eager)")
     p.add_argument("--outer-lr", type=float, default=defaults.OUTER_LR,
@@ -235,9 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=_non_negative, default=0,
                    help="delayed: inner steps of a round trained ahead, from a worker's own weights, while the "
                         "previous round is merged (0: all H, the whole round one step behind)")
-    p.add_argument("--ahead-from", choices=["end", "anticipated"], default="end",
-                   help="delayed: a worker trains ahead from where its round ended, or from the merge it anticipates "
-                        "(the outer step of its own pseudo-gradient on the round's base)")
     p.add_argument("--delayed-correction", choices=["eager", "rebase"], default="eager",
                    help="delayed: a worker's weights when a merge lands: that merge after the outer step of its own "
                         "progress (eager) or the merge plus its raw progress (rebase)")

@@ -108,9 +108,7 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
         mean = {k: sum(d[k] for d in sent) / n for k in sent[0]}
         # a delayed worker trains its stretch ahead while this merge travels; evaluated once it lands, as a node has it
         if tau and r + 1 < R:
-            for w, d in zip(workers, sent):
-                if args.ahead_from == "anticipated":  # from the merge it expects: its own gradient as the mean
-                    w["model"].load_state_dict(anticipated(glob, d, args))
+            for w in workers:
                 start = _weights(w["model"])
                 out = inner_steps(w["model"], w["opt"], w["data"], hp, args.warm_start + (r + 1) * H, w["cursor"],
                                   tau, device)
@@ -122,13 +120,6 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
              heldout_loss=curve[-1])
 
 
-def anticipated(base: Checkpoint, delta: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
-    """The weights after the outer step `delta` alone would make on `base`, with its momentum (not changing base)."""
-    twin = Checkpoint(copy.deepcopy(base.model), {}, {k: v.clone() for k, v in base.momentum.items()}, None)
-    outer_step(twin, delta, args.outer_lr, args.momentum)
-    return _weights(twin.model)
-
-
 def moved_onto(merged: Checkpoint, progress: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
     """Delayed schedule: a worker's weights once a merge lands, from its progress trained ahead of it.
     rebase: merged - progress (the raw progress on the merged model);
@@ -137,7 +128,9 @@ def moved_onto(merged: Checkpoint, progress: dict[str, torch.Tensor], args) -> d
     theta = _weights(merged.model)
     if args.delayed_correction == "rebase":
         return {k: theta[k] - progress[k] for k in theta}
-    return anticipated(merged, {k: progress[k] for k in theta}, args)
+    twin = Checkpoint(copy.deepcopy(merged.model), {}, {k: v.clone() for k, v in merged.momentum.items()}, None)
+    outer_step(twin, {k: progress[k] for k in theta}, args.outer_lr, args.momentum)
+    return _weights(twin.model)
 
 
 def _baseline(args, warm, warm_opt, tokens, eval_data, device, phase: str, curve: list) -> None:
@@ -210,7 +203,6 @@ def run(args) -> dict:
                      "warmup": args.warmup, "schedule": args.schedule, "outer_lr": args.outer_lr,
                      "momentum": args.momentum, "compression": args.compression, "topk_density": args.topk_density,
                      "delayed_correction": args.delayed_correction, "overlap": min(args.overlap or H, H),
-                     "ahead_from": args.ahead_from,
                      "data": args.data, "seed": args.seed, "device": str(device), "eval_windows": args.eval_windows},
         "methods": methods,
         "warm_start_loss": warm_loss,

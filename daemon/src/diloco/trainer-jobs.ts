@@ -106,12 +106,14 @@ export class TrainerJobs {
 
   /**
    * This node's pseudo-gradient of a round on `base`: H inner steps from it, or with `take` (delayed schedule) the
-   * progress of the stretch trained ahead (trainAhead) as its first steps, the weights moved onto `base` (base minus
-   * that progress) and the rest of the H steps trained from there.
+   * progress of the stretch trained ahead (trainAhead) as its first steps, the weights moved onto `base` and the rest
+   * of the H steps trained from there.
    */
   async train(p: { base: string; state: string; out: string; nodeId: string; take?: boolean; signal?: AbortSignal }): Promise<TrainResult> {
     const o = this.opts;
-    const schedule = p.take ? ['--take-ahead', '--ahead-correction', 'rebase'] : o.schedule === 'delayed' ? ['--keep-weights'] : [];
+    // take: the weights move to the base after the outer step our progress alone would make there (the eager update)
+    const take = ['--take-ahead', '--ahead-correction', 'eager', '--outer-lr', String(o.outerLr), '--momentum', String(o.momentum)];
+    const schedule = p.take ? take : o.schedule === 'delayed' ? ['--keep-weights'] : [];
     const encoding = ['--compression', o.compression, '--topk-density', String(o.topkDensity)];
     // Data parallel on several GPUs for every stretch of steps: plain, ahead, or the rest after a stretch ahead
     const devices = this.devicesArgs();
