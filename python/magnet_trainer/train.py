@@ -237,7 +237,7 @@ def _run(args, data_tokens, world: parallel.World | None) -> dict:
             "nodes": args.nodes, "node_id": args.node_id, "steps": steps, "tokens": tokens, "losses": losses,
             "compression": comp, "delta_norm": raw_norm}
     sha = files.save(args.out, payload, GRAD_KIND, meta)
-    # the weights the next stretch ahead starts from: our end, or with --take-ahead the base moved by our progress
+    # the weights the next stretch ahead starts from: where this round's steps ended
     kept = ahead.tensors(local_weights, None) if args.keep_weights or taken else None
     try:
         save_local(args.state, model, opt, state_meta, residual, kept)
