@@ -70,7 +70,9 @@ export async function run(): Promise<void> {
       );
     }
     const mean = shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length);
-    console.log(`non-training share of a round (mean over rounds): ${(mean * 100).toFixed(1)}% (goal <= 10% at H=100)`);
+    if (schedule === 'delayed')
+      console.log("(delayed schedule: a round's training starts in the round before, so the column above does not apply)");
+    else console.log(`non-training share of a round (mean over rounds): ${(mean * 100).toFixed(1)}% (goal <= 10% at H=100)`);
     // The trainer's own view, which also holds for the delayed schedule (its steps of round r run before r starts):
     // seconds its trainer ran jobs over the time between its round starts, rounds 1.. (round 0 has no period).
     const idle = statuses.map((s) => {
