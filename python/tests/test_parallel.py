@@ -24,7 +24,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from magnet_trainer import compress, files
+from magnet_trainer import compress, files, parallel
 from magnet_trainer.train import GRAD_KIND, LOCAL_KIND
 
 from .conftest import PYTHON_DIR, Run
@@ -130,3 +130,51 @@ def test_devices_arguments_are_checked_before_any_process_starts(trainer, tmp_pa
         r = trainer(*args, "--batch", 4, "--device", "cuda")
         assert r.rc == 1 and r.error["code"] == "bad_args" and "CUDA device" in r.error["message"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_gloo_ranks_run_the_delayed_schedule_and_stop_a_stretch_together(tmp_path, base_ckpt, text_file):
+    """--devices 2 through a round of the delayed schedule: the stop file ends the stretch ahead on both ranks at the
+    same step (they agree with an all-reduce; a rank going on alone would hang the other), and --take-ahead trains
+    the steps left on both."""
+    state, stop = tmp_path / "local", tmp_path / "ahead.stop"
+    common = [*_common(base_ckpt, text_file, steps=3), "--state", state, "--devices", 2]
+    r, _ = _train(*common, "--keep-weights", "--out", tmp_path / "g0")
+    assert r.rc == 0, r.err
+    stop.write_text("1\n")  # the next round began before the stretch's first step
+    r, _ = _train(*common, "--ahead", "--stop-file", stop)
+    assert r.rc == 0, r.err
+    assert r.result["ahead"] is True and r.result["steps"] == 0 and r.result["devices"] == 2
+    r, _ = _train(*common, "--take-ahead", "--out", tmp_path / "g1")
+    assert r.rc == 0, r.err
+    start = next(e for e in r.events if e["event"] == "start")
+    assert start["steps"] == 3 and r.result["steps"] == 3 and r.result["devices"] == 2
+    stop.unlink()
+    r, _ = _train(*common, "--ahead", "--stop-file", stop)  # no stop: the whole stretch, on both ranks
+    assert r.rc == 0, r.err
+    assert r.result["steps"] == 3
+
+
+def _agree(rank: int, port: int, seen: list, out) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        out.put((rank, parallel.any_rank(seen[rank], parallel.World(rank, 2, rank))))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("seen", [[True, False], [False, True], [False, False]])
+def test_ranks_stop_when_any_rank_sees_the_stop_file(seen):
+    """The stop file may appear between two ranks' checks: each must take the same decision, stop if any saw it."""
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    port = parallel._free_port()
+    procs = [ctx.Process(target=_agree, args=(rank, port, seen, out)) for rank in range(2)]
+    for p in procs:
+        p.start()
+    got = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert got == {0: any(seen), 1: any(seen)}
