@@ -232,9 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", choices=["none", "fp16", "int8", "topk2"], default="int8",
                    help="how DiLoCo workers encode their pseudo-gradients (with error feedback)")
     p.add_argument("--topk-density", type=_density, default=1 / 64)
-    p.add_argument("--overlap", type=_non_negative, default=0,
-                   help="delayed: inner steps of a round trained ahead, from a worker's own weights, while the "
-                        "previous round is merged (0: all H, the whole round one step behind)")
+    p.add_argument("--overlap", type=_non_negative, default=None,
+                   help="delayed: the first K of each round's H steps, trained from a worker's own weights while the "
+                        "previous round is merged (default H/5, about the share of a round spent between gradients "
+                        "on the 3-node testnet; K >= H: the whole round, one round behind)")
     p.add_argument("--delayed-correction", choices=["eager", "rebase"], default="eager",
                    help="delayed: a worker's weights when a merge lands: that merge after the outer step of its own "
                         "progress (eager) or the merge plus its raw progress (rebase)")

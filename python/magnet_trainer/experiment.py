@@ -84,7 +84,7 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
                         "data": Dataset(tokens, args.seq, seed=args.seed, node=i, nodes=n), "ahead": None})
     phase = "delayed" if delayed else "diloco"
     # delayed: the first `tau` steps of round r+1 run from each worker's own weights while round r is merged
-    tau = min(args.overlap or H, H) if delayed else 0
+    tau = overlap(args) if delayed else 0
     for r in range(R):
         base = _weights(glob.model)
         deltas, losses = [], []
@@ -118,6 +118,11 @@ def _diloco(args, warm, warm_opt, tokens, eval_data, device, delayed: bool, curv
         curve.append(_eval(glob.model, eval_data, args, device))
         emit("progress", phase=phase, round=r + 1, rounds=R, worker_loss=sum(losses) / max(1, len(losses)),
              heldout_loss=curve[-1])
+
+
+def overlap(args) -> int:
+    """Steps of each round a delayed worker trains ahead, while the previous round is merged."""
+    return max(1, args.H // 5) if args.overlap is None else min(args.overlap, args.H)
 
 
 def moved_onto(merged: Checkpoint, progress: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
@@ -202,7 +207,7 @@ def run(args) -> dict:
                      "warm_start": args.warm_start, "batch": args.batch, "seq": args.seq, "lr": args.lr,
                      "warmup": args.warmup, "schedule": args.schedule, "outer_lr": args.outer_lr,
                      "momentum": args.momentum, "compression": args.compression, "topk_density": args.topk_density,
-                     "delayed_correction": args.delayed_correction, "overlap": min(args.overlap or H, H),
+                     "delayed_correction": args.delayed_correction, "overlap": overlap(args),
                      "data": args.data, "seed": args.seed, "device": str(device), "eval_windows": args.eval_windows},
         "methods": methods,
         "warm_start_loss": warm_loss,
