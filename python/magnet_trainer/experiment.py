@@ -5,13 +5,13 @@ included) and then see the same number of tokens per worker-step:
   diloco   N workers, each with its own data slice and AdamW, H inner steps per round, R rounds, Nesterov outer
            step on the mean pseudo-gradient (the `train` + `merge` code paths, in memory), pseudo-gradients encoded
            with --compression and error feedback as a node sends them
-  delayed  the same with a one-step-delayed outer update: a worker starts round r+1 on its own model while round
-           r's pseudo-gradient is in flight, and when the merge lands it moves its progress of round r+1 onto the
-           merged model (local = merged - progress): training never waits for the network
+  delayed  the same on the delayed schedule (ahead.py): the first --overlap of a round's H steps run from each
+           worker's own weights while the previous round is merged; when the merge lands the weights move onto it
+           (--delayed-correction: eager or rebase) and the rest of the H steps train from there
   sync     one model, batch N*B (the average of N workers' gradients every step), H*R steps: same total tokens
   single   one worker, batch B, H*R steps: the same steps per worker as DiLoCo, N times fewer tokens
-Held-out losses are measured after every round (baselines: after the same number of steps; delayed: with the
-merge of that round applied, which a node has once it lands), so one run shows how the gaps move with the budget.
+Held-out losses are measured after every round's merge (baselines: after the same number of steps), so one run
+shows how the gaps move with the budget.
 Bytes communicated (upload per worker, summed over workers): sync sends an fp32 gradient every step; DiLoCo sends
 one pseudo-gradient per round, measured as the encoded payload for each encoding.
 """
