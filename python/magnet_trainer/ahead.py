@@ -83,27 +83,31 @@ def stop_check(path: str | None, world=None):
     return check
 
 
-def take(state: str, model, base, outer_lr: float, momentum: float, correction: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    """--take-ahead: the progress q made ahead counts as the first steps of the gradient against `base` (a Checkpoint
-    whose model is `model`), and the weights move onto the base, where the rest of the round's steps continue:
-      rebase: base - q, the progress itself on the merged model;
-      eager:  the base after the outer step q alone would make there (Nesterov with the base's momentum, q standing
-              in for the network's mean until that merge lands).
-    A stretch stopped before its first step leaves the model on the base. Returns the stretch's meta (steps, tokens,
-    losses, seconds) and q."""
+def move_onto(model, momentum: dict[str, torch.Tensor], progress: dict[str, torch.Tensor], correction: str,
+              outer_lr: float, mu: float) -> None:
+    """Moves `model`, holding the merged weights B, onto them from progress q trained ahead of that merge, in place:
+      rebase: B - q, the progress itself on the merged model;
+      eager:  B after the outer step q alone would make there (Nesterov with B's `momentum`, q standing in for the
+              network's mean until that merge lands)."""
     from .ckpt import Checkpoint
     from .merge import outer_step
 
-    _, progress, meta = read(state) if Path(state).exists() else ({}, {}, None)
-    names = set(model.state_dict())
-    if not meta or set(progress) != names:
-        raise TrainerError("no_ahead", f"--take-ahead: --state {state} holds no progress trained ahead (train --ahead)")
     device = next(model.parameters()).device
-    if not meta["steps"]:
-        return meta, progress
+    q = {k: v.to(device) for k, v in progress.items()}
     if correction == "rebase":
-        model.load_state_dict({k: v - progress[k].to(device) for k, v in model.state_dict().items()})
-        return meta, progress
-    anticipated = Checkpoint(model, {}, {k: v.to(device) for k, v in base.momentum.items()}, None)
-    outer_step(anticipated, {k: v.to(device) for k, v in progress.items()}, outer_lr, momentum)
+        model.load_state_dict({k: v - q[k] for k, v in model.state_dict().items()})
+    else:  # outer_step leaves `momentum` as it was: the buffers it updates are its own
+        outer_step(Checkpoint(model, {}, {k: v.to(device) for k, v in momentum.items()}, None), q, outer_lr, mu)
+
+
+def take(state: str, model, base, outer_lr: float, momentum: float, correction: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """--take-ahead: the progress q made ahead counts as the first steps of the gradient against `base` (a Checkpoint
+    whose model is `model`), and the weights move onto the base (move_onto), where the rest of the round's steps
+    continue. A stretch stopped before its first step leaves the model on the base. Returns the stretch's meta
+    (steps, tokens, losses, seconds) and q."""
+    _, progress, meta = read(state) if Path(state).exists() else ({}, {}, None)
+    if not meta or set(progress) != set(model.state_dict()):
+        raise TrainerError("no_ahead", f"--take-ahead: --state {state} holds no progress trained ahead (train --ahead)")
+    if meta["steps"]:
+        move_onto(model, base.momentum, progress, correction, outer_lr, momentum)
     return meta, progress

@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from . import compress, files
+from . import ahead, compress, files
 from .ckpt import Checkpoint
 from .data import Dataset, load_tokens
 from .evaluate import heldout_loss
@@ -126,16 +126,11 @@ def overlap(args) -> int:
 
 
 def moved_onto(merged: Checkpoint, progress: dict[str, torch.Tensor], args) -> dict[str, torch.Tensor]:
-    """Delayed schedule: a worker's weights once a merge lands, from its progress trained ahead of it.
-    rebase: merged - progress (the raw progress on the merged model);
-    eager:  the merged model after the outer step its own progress would make (Nesterov, with the merged momentum),
-            its stand-in for the network's mean until that merge lands (eager updates, Kale et al. 2025)."""
-    theta = _weights(merged.model)
-    if args.delayed_correction == "rebase":
-        return {k: theta[k] - progress[k] for k in theta}
-    twin = Checkpoint(copy.deepcopy(merged.model), {}, {k: v.clone() for k, v in merged.momentum.items()}, None)
-    outer_step(twin, {k: progress[k] for k in theta}, args.outer_lr, args.momentum)
-    return _weights(twin.model)
+    """Delayed schedule: a worker's weights once a merge lands, from its progress trained ahead of it (ahead.move_onto
+    with --delayed-correction, as `train --take-ahead` moves a node)."""
+    twin = copy.deepcopy(merged.model)
+    ahead.move_onto(twin, merged.momentum, progress, args.delayed_correction, args.outer_lr, args.momentum)
+    return _weights(twin)
 
 
 def _baseline(args, warm, warm_opt, tokens, eval_data, device, phase: str, curve: list) -> None:
